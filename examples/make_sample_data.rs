@@ -1,0 +1,81 @@
+//! Generates `sample_data/shapes/`: 32×32 grayscale PNGs of four shape classes (circle, cross,
+//! square, triangle) at random positions, sizes, rotations and brightness, with pixel noise.
+//! Deterministic: the same seed always writes the same files.
+//!
+//! `cargo run --release --example make_sample_data -- [OUT_DIR] [PER_CLASS]`
+
+use std::path::PathBuf;
+
+use rand::{Rng, SeedableRng};
+
+const SIZE: u32 = 32;
+const CLASSES: [&str; 4] = ["circle", "cross", "square", "triangle"];
+
+fn inside(class: &str, u: f32, v: f32, s: f32) -> bool {
+    match class {
+        "circle" => u * u + v * v <= s * s,
+        "square" => u.abs() <= s * 0.85 && v.abs() <= s * 0.85,
+        "cross" => {
+            let t = s * 0.33;
+            (u.abs() <= s && v.abs() <= t) || (u.abs() <= t && v.abs() <= s)
+        }
+        _ => {
+            // Equilateral triangle with circumradius s, apex up.
+            let h = s * 1.5;
+            // yy: 0 at the base, h at the apex (image v grows downwards).
+            let yy = -v + s * 0.5;
+            yy >= 0.0 && yy <= h && u.abs() <= (h - yy) / 3f32.sqrt()
+        }
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let out = PathBuf::from(
+        args.next()
+            .unwrap_or_else(|| "sample_data/shapes".to_owned()),
+    );
+    let per_class: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(75);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(2026);
+    for class in CLASSES {
+        let dir = out.join(class);
+        std::fs::create_dir_all(&dir)?;
+        for i in 0..per_class {
+            let s = rng.random_range(6.0..11.0f32);
+            let cx = rng.random_range(s + 1.0..SIZE as f32 - s - 1.0);
+            let cy = rng.random_range(s + 1.0..SIZE as f32 - s - 1.0);
+            let angle = rng.random_range(-0.5..0.5f32);
+            let (sin, cos) = angle.sin_cos();
+            let fg = rng.random_range(170.0..255.0f32);
+            let bg = rng.random_range(0.0..70.0f32);
+            let mut img = image::GrayImage::new(SIZE, SIZE);
+            for y in 0..SIZE {
+                for x in 0..SIZE {
+                    // 4×4 supersampling for smooth edges.
+                    let mut cover = 0.0;
+                    for sy in 0..4 {
+                        for sx in 0..4 {
+                            let px = x as f32 + (sx as f32 + 0.5) / 4.0 - cx;
+                            let py = y as f32 + (sy as f32 + 0.5) / 4.0 - cy;
+                            let u = cos * px + sin * py;
+                            let v = -sin * px + cos * py;
+                            if inside(class, u, v, s) {
+                                cover += 1.0 / 16.0;
+                            }
+                        }
+                    }
+                    let noise = rng.random_range(-20.0..20.0f32);
+                    let value = bg + (fg - bg) * cover + noise;
+                    img.put_pixel(x, y, image::Luma([value.clamp(0.0, 255.0) as u8]));
+                }
+            }
+            img.save(dir.join(format!("{class}_{i:03}.png")))?;
+        }
+    }
+    println!(
+        "wrote {} images to {}",
+        per_class * CLASSES.len(),
+        out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,111 @@
+//! Training-time augmentation: flip, shift, rotation and brightness, applied while converting a
+//! u8 image to f32.
+
+use rand::Rng;
+
+use crate::project::Augmentation;
+
+/// Writes image `src` (C×H×W u8) into `dst` as f32 in [0, 1], randomly transformed per `aug`.
+pub fn augment_into(
+    src: &[u8],
+    channels: usize,
+    height: usize,
+    width: usize,
+    aug: &Augmentation,
+    rng: &mut dyn rand::RngCore,
+    dst: &mut [f32],
+) {
+    let flip = aug.flip_horizontal && rng.random::<bool>();
+    let max_dx = aug.max_shift.max(0.0) * width as f32;
+    let max_dy = aug.max_shift.max(0.0) * height as f32;
+    let dx = if max_dx > 0.0 {
+        rng.random_range(-max_dx..=max_dx)
+    } else {
+        0.0
+    };
+    let dy = if max_dy > 0.0 {
+        rng.random_range(-max_dy..=max_dy)
+    } else {
+        0.0
+    };
+    let max_angle = aug.max_rotation_degrees.max(0.0).to_radians();
+    let angle = if max_angle > 0.0 {
+        rng.random_range(-max_angle..=max_angle)
+    } else {
+        0.0
+    };
+    let max_b = aug.max_brightness.max(0.0);
+    let brightness = if max_b > 0.0 {
+        rng.random_range(-max_b..=max_b)
+    } else {
+        0.0
+    };
+    let (sin, cos) = angle.sin_cos();
+    let cx = (width as f32 - 1.0) / 2.0;
+    let cy = (height as f32 - 1.0) / 2.0;
+    let plane = height * width;
+    for y in 0..height {
+        for x in 0..width {
+            // Inverse mapping: where in the source does this output pixel come from?
+            let u = x as f32 - cx - dx;
+            let v = y as f32 - cy - dy;
+            let mut sx = cos * u + sin * v + cx;
+            let sy = -sin * u + cos * v + cy;
+            if flip {
+                sx = width as f32 - 1.0 - sx;
+            }
+            for c in 0..channels {
+                let value = bilinear(&src[c * plane..(c + 1) * plane], height, width, sx, sy);
+                dst[c * plane + y * width + x] = (value / 255.0 + brightness).clamp(0.0, 1.0);
+            }
+        }
+    }
+}
+
+/// Samples a plane at a fractional position; outside the image counts as 0.
+fn bilinear(plane: &[u8], height: usize, width: usize, x: f32, y: f32) -> f32 {
+    let x0 = x.floor();
+    let y0 = y.floor();
+    let fx = x - x0;
+    let fy = y - y0;
+    let at = |xi: f32, yi: f32| -> f32 {
+        if xi < 0.0 || yi < 0.0 || xi >= width as f32 || yi >= height as f32 {
+            0.0
+        } else {
+            f32::from(plane[yi as usize * width + xi as usize])
+        }
+    };
+    let top = at(x0, y0) * (1.0 - fx) + at(x0 + 1.0, y0) * fx;
+    let bottom = at(x0, y0 + 1.0) * (1.0 - fx) + at(x0 + 1.0, y0 + 1.0) * fx;
+    top * (1.0 - fy) + bottom * fy
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn no_augmentation_is_identity_and_flip_mirrors() {
+        let src: Vec<u8> = (0..12).map(|v| (v * 20) as u8).collect(); // 1×3×4
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let mut dst = vec![0.0; 12];
+        augment_into(&src, 1, 3, 4, &Augmentation::default(), &mut rng, &mut dst);
+        for (d, s) in dst.iter().zip(&src) {
+            assert!((d - f32::from(*s) / 255.0).abs() < 1e-6);
+        }
+        let aug = Augmentation {
+            flip_horizontal: true,
+            ..Augmentation::default()
+        };
+        let mut flipped_once = false;
+        for _ in 0..10 {
+            augment_into(&src, 1, 3, 4, &aug, &mut rng, &mut dst);
+            if (dst[0] - f32::from(src[3]) / 255.0).abs() < 1e-6 {
+                flipped_once = true;
+                assert!((dst[3] - f32::from(src[0]) / 255.0).abs() < 1e-6);
+            }
+        }
+        assert!(flipped_once);
+    }
+}

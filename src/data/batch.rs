@@ -1,0 +1,59 @@
+//! Turning selected images into a batch of tensors.
+
+use candle_core::{Device, Tensor};
+
+use super::{augment_into, ImageDataset};
+use crate::project::Augmentation;
+
+/// Inputs and labels of one batch.
+pub struct Batch {
+    /// Images, `[B, C, H, W]`, f32 in [0, 1].
+    pub images: Tensor,
+    /// Class indices, `[B]`, u32.
+    pub labels: Tensor,
+}
+
+/// Builds a batch from the given sample indices; augmentation only when `augment` is given.
+pub fn image_batch(
+    dataset: &ImageDataset,
+    indices: &[usize],
+    augment: Option<(&Augmentation, &mut dyn rand::RngCore)>,
+    device: &Device,
+) -> candle_core::Result<Batch> {
+    let n = dataset.sample_len();
+    let mut data = vec![0f32; indices.len() * n];
+    let mut labels = Vec::with_capacity(indices.len());
+    match augment {
+        Some((aug, rng)) if aug.is_active() => {
+            for (k, &i) in indices.iter().enumerate() {
+                augment_into(
+                    dataset.sample(i),
+                    dataset.channels,
+                    dataset.height,
+                    dataset.width,
+                    aug,
+                    rng,
+                    &mut data[k * n..(k + 1) * n],
+                );
+                labels.push(dataset.labels.get(i).copied().unwrap_or(0) as u32);
+            }
+        }
+        _ => {
+            for (k, &i) in indices.iter().enumerate() {
+                for (d, &s) in data[k * n..(k + 1) * n].iter_mut().zip(dataset.sample(i)) {
+                    *d = f32::from(s) * (1.0 / 255.0);
+                }
+                labels.push(dataset.labels.get(i).copied().unwrap_or(0) as u32);
+            }
+        }
+    }
+    let b = indices.len();
+    Ok(Batch {
+        images: Tensor::from_vec(
+            data,
+            (b, dataset.channels, dataset.height, dataset.width),
+            device,
+        )?,
+        labels: Tensor::from_vec(labels, b, device)?,
+    })
+}

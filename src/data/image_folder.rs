@@ -1,0 +1,463 @@
+//! The image-folder importer: one sub-folder per class, every unusable file reported.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use image::{imageops::FilterType, DynamicImage, ImageDecoder as _, ImageReader};
+use rayon::prelude::*;
+use serde::Serialize;
+
+/// Files larger than this are skipped as too large.
+pub const MAX_FILE_BYTES: u64 = 100 * 1024 * 1024;
+/// Images wider or taller than this are skipped (decompression-bomb guard).
+pub const MAX_IMAGE_SIDE: u32 = 16_384;
+/// Most memory one decode may allocate.
+pub const MAX_DECODE_BYTES: u64 = 512 * 1024 * 1024;
+
+/// Errors that stop an import as a whole (single bad files never do).
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// The chosen folder cannot be used.
+    #[error("cannot use '{path}' as an image folder: {reason}")]
+    BadRoot {
+        /// The folder.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The user cancelled.
+    #[error("import cancelled")]
+    Cancelled,
+}
+
+/// How images are prepared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImportOptions {
+    /// Target width in pixels.
+    pub width: u32,
+    /// Target height in pixels.
+    pub height: u32,
+    /// 1 (grayscale) or 3 (RGB).
+    pub channels: u8,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        Self {
+            width: 28,
+            height: 28,
+            channels: 1,
+        }
+    }
+}
+
+/// A file that was not used, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SkippedFile {
+    /// Where it is.
+    pub path: PathBuf,
+    /// Why it was skipped, in plain words.
+    pub reason: String,
+}
+
+/// How many images a class has.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ClassCount {
+    /// Class name (the folder name).
+    pub name: String,
+    /// Images imported.
+    pub count: usize,
+}
+
+/// What the import found: classes, counts, skipped files and warnings.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ImportReport {
+    /// The folder imported.
+    pub root: PathBuf,
+    /// Classes with at least one usable image, in label order.
+    pub classes: Vec<ClassCount>,
+    /// Images imported in total.
+    pub images: usize,
+    /// Files that could not be used.
+    pub skipped: Vec<SkippedFile>,
+    /// Class folders without any usable image (not classes of the data set).
+    pub empty_classes: Vec<String>,
+    /// Other things the user should know.
+    pub warnings: Vec<String>,
+}
+
+/// Decoded images, all at the same size, stored as u8 channel-first (C×H×W per image).
+#[derive(Clone, Debug, Default)]
+pub struct ImageDataset {
+    /// Class names; a label is an index into this.
+    pub classes: Vec<String>,
+    /// Channels per image.
+    pub channels: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// Width in pixels.
+    pub width: usize,
+    /// All images back to back, C×H×W each.
+    pub pixels: Vec<u8>,
+    /// Label of each image.
+    pub labels: Vec<usize>,
+    /// Source file of each image.
+    pub paths: Vec<PathBuf>,
+}
+
+impl ImageDataset {
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether there are no images.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Values per image.
+    pub fn sample_len(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+
+    /// Pixels of image `i`, C×H×W.
+    pub fn sample(&self, i: usize) -> &[u8] {
+        let n = self.sample_len();
+        self.pixels.get(i * n..(i + 1) * n).unwrap_or(&[])
+    }
+
+    /// Per-sample shape as the model sees it.
+    pub fn shape(&self) -> Vec<usize> {
+        vec![self.channels, self.height, self.width]
+    }
+}
+
+fn is_junk(name: &str) -> bool {
+    name.starts_with('.')
+        || name.eq_ignore_ascii_case("thumbs.db")
+        || name.eq_ignore_ascii_case("desktop.ini")
+        || name.eq_ignore_ascii_case("ehthumbs.db")
+        || name == "__MACOSX"
+        || name == "$RECYCLE.BIN"
+}
+
+/// Lists `(class name, files)` under `root`, and files skipped while listing.
+fn scan(root: &Path) -> Result<(Vec<(String, Vec<PathBuf>)>, Vec<SkippedFile>), DataError> {
+    let bad = |reason: String| DataError::BadRoot {
+        path: root.to_owned(),
+        reason,
+    };
+    let meta = fs::metadata(root).map_err(|e| bad(e.to_string()))?;
+    if !meta.is_dir() {
+        return Err(bad("it is not a folder".to_owned()));
+    }
+    let canonical_root = fs::canonicalize(root).map_err(|e| bad(e.to_string()))?;
+    let mut skipped = Vec::new();
+    let mut class_dirs = Vec::new();
+    let entries = fs::read_dir(root).map_err(|e| bad(e.to_string()))?;
+    for entry in entries {
+        let Ok(entry) = entry else { continue };
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if is_junk(&name) {
+            continue;
+        }
+        let path = entry.path();
+        match resolve(&path, &canonical_root) {
+            Ok(Some(true)) => class_dirs.push((name, path)),
+            Ok(Some(false)) => skipped.push(SkippedFile {
+                path,
+                reason: "not inside a class folder (put each image in a sub-folder named after its class)".to_owned(),
+            }),
+            Ok(None) => {}
+            Err(reason) => skipped.push(SkippedFile { path, reason }),
+        }
+    }
+    if class_dirs.is_empty() {
+        return Err(bad(
+            "it has no sub-folders; put the images of each class in a sub-folder named after the class".to_owned(),
+        ));
+    }
+    class_dirs.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut classes = Vec::new();
+    for (name, dir) in class_dirs {
+        let mut files = Vec::new();
+        let walker = walkdir::WalkDir::new(&dir)
+            .follow_links(false)
+            .sort_by_file_name()
+            .min_depth(1)
+            .into_iter()
+            .filter_entry(|e| !is_junk(&e.file_name().to_string_lossy()));
+        for entry in walker {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    skipped.push(SkippedFile {
+                        path: e.path().map(Path::to_owned).unwrap_or_else(|| dir.clone()),
+                        reason: format!("could not be read: {e}"),
+                    });
+                    continue;
+                }
+            };
+            let path = entry.path().to_owned();
+            if entry.file_type().is_dir() {
+                continue;
+            }
+            if entry.path_is_symlink() {
+                match resolve(&path, &canonical_root) {
+                    Ok(Some(false)) => files.push(path),
+                    Ok(Some(true)) => skipped.push(SkippedFile {
+                        path,
+                        reason: "link to a folder (links are not followed)".to_owned(),
+                    }),
+                    Ok(None) => {}
+                    Err(reason) => skipped.push(SkippedFile { path, reason }),
+                }
+                continue;
+            }
+            files.push(path);
+        }
+        classes.push((name, files));
+    }
+    Ok((classes, skipped))
+}
+
+/// For a path under the root: `Some(true)` for a folder, `Some(false)` for a file, `None` to ignore,
+/// or why it cannot be used. Links are only accepted when they point inside the root.
+fn resolve(path: &Path, canonical_root: &Path) -> Result<Option<bool>, String> {
+    let link = fs::symlink_metadata(path).map_err(|e| format!("could not be read: {e}"))?;
+    if link.file_type().is_symlink() {
+        let target = fs::canonicalize(path).map_err(|_| "broken link".to_owned())?;
+        if !target.starts_with(canonical_root) {
+            return Err("link pointing outside the chosen folder (not followed)".to_owned());
+        }
+        let meta = fs::metadata(&target).map_err(|e| format!("could not be read: {e}"))?;
+        if meta.is_dir() {
+            return Err("link to a folder (links are not followed)".to_owned());
+        }
+        return Ok(Some(false));
+    }
+    if link.is_dir() {
+        Ok(Some(true))
+    } else if link.is_file() {
+        Ok(Some(false))
+    } else {
+        Ok(None)
+    }
+}
+
+/// Decodes one image file and resizes it to the target size: C×H×W u8, or why it cannot be used.
+pub fn decode_image_file(path: &Path, options: &ImportOptions) -> Result<Vec<u8>, String> {
+    let meta = fs::metadata(path).map_err(|e| format!("could not be read: {e}"))?;
+    if meta.len() == 0 {
+        return Err("empty file (0 bytes)".to_owned());
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(format!(
+            "too large ({} MB; the limit is {} MB)",
+            meta.len() / (1024 * 1024),
+            MAX_FILE_BYTES / (1024 * 1024)
+        ));
+    }
+    let mut reader = ImageReader::open(path)
+        .map_err(|e| format!("could not be read: {e}"))?
+        .with_guessed_format()
+        .map_err(|e| format!("could not be read: {e}"))?;
+    if reader.format().is_none() {
+        return Err("not an image (unknown file format)".to_owned());
+    }
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    reader.limits(limits);
+    let mut decoder = reader.into_decoder().map_err(describe_image_error)?;
+    let orientation = decoder.orientation().ok();
+    let mut img = DynamicImage::from_decoder(decoder).map_err(describe_image_error)?;
+    if let Some(o) = orientation {
+        img.apply_orientation(o);
+    }
+    if img.width() == 0 || img.height() == 0 {
+        return Err("image has no pixels".to_owned());
+    }
+    Ok(to_chw(&img, options))
+}
+
+fn describe_image_error(e: image::ImageError) -> String {
+    use image::ImageError as E;
+    match e {
+        E::Limits(_) => format!(
+            "too large to decode safely (over {MAX_IMAGE_SIDE} pixels a side or {} MB of pixels)",
+            MAX_DECODE_BYTES / (1024 * 1024)
+        ),
+        E::Unsupported(u) => format!("unsupported image: {u}"),
+        E::Decoding(d) => format!("damaged or truncated image: {d}"),
+        E::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            "truncated image (the file ends early)".to_owned()
+        }
+        other => format!("could not be decoded: {other}"),
+    }
+}
+
+/// Resizes to the target size and lays out channels first. Transparent pixels are composited onto
+/// white, so a transparent background reads as background.
+fn to_chw(img: &DynamicImage, options: &ImportOptions) -> Vec<u8> {
+    let (w, h) = (options.width.max(1), options.height.max(1));
+    let rgba = img.resize_exact(w, h, FilterType::Triangle).to_rgba8();
+    let plane = (w * h) as usize;
+    let channels = usize::from(options.channels.clamp(1, 3)).min(3);
+    let channels = if channels == 2 { 1 } else { channels };
+    let mut out = vec![0u8; plane * channels];
+    for (i, px) in rgba.pixels().enumerate() {
+        let a = f32::from(px[3]) / 255.0;
+        let over = |c: u8| {
+            (f32::from(c) * a + 255.0 * (1.0 - a))
+                .round()
+                .clamp(0.0, 255.0)
+        };
+        let (r, g, b) = (over(px[0]), over(px[1]), over(px[2]));
+        if channels == 1 {
+            // ITU-R BT.601 luma, as image's own grayscale conversion.
+            out[i] = (0.299 * r + 0.587 * g + 0.114 * b)
+                .round()
+                .clamp(0.0, 255.0) as u8;
+        } else {
+            out[i] = r as u8;
+            out[plane + i] = g as u8;
+            out[2 * plane + i] = b as u8;
+        }
+    }
+    out
+}
+
+/// Imports an image folder: decodes every usable file in parallel, skipping and reporting the rest.
+///
+/// `progress` is called with `(done, total)` as files finish; `cancel` stops the import early.
+pub fn import_image_folder(
+    root: &Path,
+    options: &ImportOptions,
+    cancel: Option<&AtomicBool>,
+    progress: Option<&(dyn Fn(usize, usize) + Sync)>,
+) -> Result<(ImageDataset, ImportReport), DataError> {
+    let (class_files, mut skipped) = scan(root)?;
+    let jobs: Vec<(usize, &PathBuf)> = class_files
+        .iter()
+        .enumerate()
+        .flat_map(|(c, (_, files))| files.iter().map(move |f| (c, f)))
+        .collect();
+    let total = jobs.len();
+    let done = AtomicUsize::new(0);
+    let decoded: Vec<(usize, &PathBuf, Result<Vec<u8>, String>)> = jobs
+        .par_iter()
+        .map(|&(c, path)| {
+            if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+                return (c, path, Err(String::new()));
+            }
+            let result = decode_image_file(path, options);
+            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+            if let Some(p) = progress {
+                p(n, total);
+            }
+            (c, path, result)
+        })
+        .collect();
+    if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+        return Err(DataError::Cancelled);
+    }
+
+    let channels = if options.channels >= 3 { 3 } else { 1 };
+    let mut counts = vec![0usize; class_files.len()];
+    for (c, _, r) in &decoded {
+        if r.is_ok() {
+            counts[*c] += 1;
+        }
+    }
+    // Labels only for classes that have images, in folder-name order.
+    let mut label_of = vec![None; class_files.len()];
+    let mut report = ImportReport {
+        root: root.to_owned(),
+        ..ImportReport::default()
+    };
+    for (c, (name, _)) in class_files.iter().enumerate() {
+        if counts[c] == 0 {
+            report.empty_classes.push(name.clone());
+        } else {
+            label_of[c] = Some(report.classes.len());
+            report.classes.push(ClassCount {
+                name: name.clone(),
+                count: counts[c],
+            });
+        }
+    }
+    let mut dataset = ImageDataset {
+        classes: report.classes.iter().map(|c| c.name.clone()).collect(),
+        channels,
+        height: options.height as usize,
+        width: options.width as usize,
+        ..ImageDataset::default()
+    };
+    for (c, path, result) in decoded {
+        match (result, label_of[c]) {
+            (Ok(pixels), Some(label)) => {
+                dataset.pixels.extend_from_slice(&pixels);
+                dataset.labels.push(label);
+                dataset.paths.push(path.clone());
+            }
+            (Err(reason), _) => skipped.push(SkippedFile {
+                path: path.clone(),
+                reason,
+            }),
+            (Ok(_), None) => {}
+        }
+    }
+    skipped.sort_by(|a, b| a.path.cmp(&b.path));
+    report.skipped = skipped;
+    report.images = dataset.len();
+    for name in &report.empty_classes {
+        report.warnings.push(format!(
+            "class folder '{name}' has no usable images and was left out"
+        ));
+    }
+    if report.classes.len() == 1 {
+        report.warnings.push(
+            "only one class was found; a classifier needs at least two class folders".to_owned(),
+        );
+    }
+    if let (Some(max), Some(min)) = (
+        report.classes.iter().map(|c| c.count).max(),
+        report.classes.iter().map(|c| c.count).min(),
+    ) {
+        if min > 0 && max >= 3 * min {
+            report.warnings.push(format!(
+                "the classes are unbalanced: the largest has {max} images, the smallest {min}; the model may favour the large classes"
+            ));
+        }
+    }
+    Ok((dataset, report))
+}
+
+impl ImportReport {
+    /// A human-readable multi-line summary.
+    pub fn to_text(&self) -> String {
+        let mut out = format!(
+            "{} images in {} classes from {}\n",
+            self.images,
+            self.classes.len(),
+            self.root.display()
+        );
+        for c in &self.classes {
+            out.push_str(&format!("  {:<24} {:>6}\n", c.name, c.count));
+        }
+        if !self.skipped.is_empty() {
+            out.push_str(&format!("Skipped {} files:\n", self.skipped.len()));
+            for s in &self.skipped {
+                out.push_str(&format!("  {}: {}\n", s.path.display(), s.reason));
+            }
+        }
+        for w in &self.warnings {
+            out.push_str(&format!("Warning: {w}\n"));
+        }
+        out
+    }
+}

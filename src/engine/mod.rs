@@ -1,0 +1,20 @@
+//! The training engine: graph → candle network, the training loop and its events, optimizers,
+//! losses, custom ops, devices, checkpoints and run folders. Knows nothing of front ends.
+
+mod device;
+mod events;
+mod network;
+pub mod ops;
+mod optim;
+pub mod runs;
+mod train;
+
+pub use device::select_device;
+pub use events::{CancelToken, EpochMetrics, EventSink, TrainEvent};
+pub use network::{activate, NamedVar, Network, NetworkError, Output};
+pub use optim::{Optimizer, OptimizerConfig, Param, MOMENTUM};
+pub use runs::{latest_run, RunManifest, TrainedModel};
+pub use train::{
+    batch_loss, inference_device, predict, probabilities, train, train_in_background, PreparedData,
+    RunOutcome,
+};

@@ -1,0 +1,452 @@
+//! The model graph turned into candle tensors: weights named after nodes, a forward pass that
+//! walks the graph in order, dropout and batch-norm behaving differently in training.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor, Var, D};
+use rand::{Rng, SeedableRng};
+
+use super::ops::{pool2d, relu, PoolKind};
+use crate::model::{window_out, Activation, CheckedGraph, Graph, GraphError, Layer, Padding};
+
+/// Errors building or loading a network.
+#[derive(Debug, thiserror::Error)]
+pub enum NetworkError {
+    /// The graph is not valid.
+    #[error("the model has problems: {}", .0.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<GraphError>),
+    /// The weights file does not fit the graph.
+    #[error("{0}")]
+    Weights(String),
+    /// A tensor operation failed.
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
+
+/// A named tensor of the network: trainable parameter or running statistic.
+pub struct NamedVar {
+    /// Weight path, `<node>.<what>`.
+    pub name: String,
+    /// The tensor.
+    pub var: Var,
+    /// Whether the optimizer updates it (false for batch-norm running statistics).
+    pub trainable: bool,
+    /// Whether weight penalties (L1/L2) apply: weights yes, biases and norms no.
+    pub penalized: bool,
+}
+
+/// The network's output before its final activation, and that activation.
+pub struct Output {
+    /// Values before the final activation (logits for a softmax output).
+    pub pre_activation: Tensor,
+    /// The final activation (`Linear` when there is none).
+    pub activation: Activation,
+}
+
+/// A graph with its weights on a device.
+pub struct Network {
+    graph: Graph,
+    checked: CheckedGraph,
+    vars: Vec<NamedVar>,
+    by_name: HashMap<String, usize>,
+    device: Device,
+}
+
+impl Network {
+    /// Builds the network with fresh weights (Glorot-uniform weights, zero biases) from `rng`.
+    pub fn new(graph: &Graph, device: &Device, rng: &mut impl Rng) -> Result<Self, NetworkError> {
+        let checked = graph.validate().map_err(NetworkError::Invalid)?;
+        let mut vars = Vec::new();
+        for &i in &checked.order {
+            let node = &graph.nodes[i];
+            let in_shape: Vec<usize> = node
+                .inputs
+                .first()
+                .and_then(|n| graph.nodes.iter().position(|m| &m.name == n))
+                .map(|j| checked.info[j].output_shape.clone())
+                .unwrap_or_default();
+            let mut add =
+                |what: &str, shape: Vec<usize>, values: Vec<f32>, trainable, penalized| {
+                    Ok::<_, NetworkError>(vars.push(NamedVar {
+                        name: format!("{}.{what}", node.name),
+                        var: Var::from_tensor(&Tensor::from_vec(values, shape, device)?)?,
+                        trainable,
+                        penalized,
+                    }))
+                };
+            match &node.layer {
+                Layer::Dense { units, .. } => {
+                    let fan_in = in_shape.iter().product::<usize>();
+                    add(
+                        "weight",
+                        vec![*units, fan_in],
+                        glorot(rng, fan_in, *units, fan_in * units),
+                        true,
+                        true,
+                    )?;
+                    add("bias", vec![*units], vec![0.0; *units], true, false)?;
+                }
+                Layer::Conv2d {
+                    filters, kernel, ..
+                } => {
+                    let c = in_shape.first().copied().unwrap_or(1);
+                    let kk = kernel * kernel;
+                    let n = filters * c * kk;
+                    add(
+                        "weight",
+                        vec![*filters, c, *kernel, *kernel],
+                        glorot(rng, c * kk, filters * kk, n),
+                        true,
+                        true,
+                    )?;
+                    add("bias", vec![*filters], vec![0.0; *filters], true, false)?;
+                }
+                Layer::BatchNorm { .. } => {
+                    let c = in_shape.first().copied().unwrap_or(1);
+                    add("weight", vec![c], vec![1.0; c], true, false)?;
+                    add("bias", vec![c], vec![0.0; c], true, false)?;
+                    add("running_mean", vec![c], vec![0.0; c], false, false)?;
+                    add("running_var", vec![c], vec![1.0; c], false, false)?;
+                }
+                _ => {}
+            }
+        }
+        let by_name = vars
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.name.clone(), i))
+            .collect();
+        Ok(Self {
+            graph: graph.clone(),
+            checked,
+            vars,
+            by_name,
+            device: device.clone(),
+        })
+    }
+
+    /// Builds the network and loads its weights from a safetensors file written by [`Network::save`].
+    pub fn load(graph: &Graph, weights: &Path, device: &Device) -> Result<Self, NetworkError> {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+        let net = Self::new(graph, device, &mut rng)?;
+        if !weights.exists() {
+            return Err(NetworkError::Weights(format!(
+                "the weights file '{}' is missing; train the model again",
+                weights.display()
+            )));
+        }
+        let tensors = candle_core::safetensors::load(weights, device).map_err(|e| {
+            NetworkError::Weights(format!(
+                "'{}' is not a readable weights file ({e})",
+                weights.display()
+            ))
+        })?;
+        let found = net
+            .vars
+            .iter()
+            .filter(|v| tensors.contains_key(&v.name))
+            .count();
+        for v in &net.vars {
+            let Some(t) = tensors.get(&v.name) else {
+                return Err(NetworkError::Weights(format!(
+                    "'{}' does not fit this model: found {found} of {} expected tensors ('{}' is missing)",
+                    weights.display(),
+                    net.vars.len(),
+                    v.name
+                )));
+            };
+            if t.dims() != v.var.dims() {
+                return Err(NetworkError::Weights(format!(
+                    "'{}' does not fit this model: '{}' has shape {:?}, the model needs {:?}",
+                    weights.display(),
+                    v.name,
+                    t.dims(),
+                    v.var.dims()
+                )));
+            }
+            v.var.set(&t.to_dtype(DType::F32)?)?;
+        }
+        Ok(net)
+    }
+
+    /// Saves every weight and running statistic to a safetensors file (atomically).
+    pub fn save(&self, path: &Path) -> Result<(), NetworkError> {
+        let map: HashMap<String, Tensor> = self
+            .vars
+            .iter()
+            .map(|v| (v.name.clone(), v.var.as_tensor().clone()))
+            .collect();
+        let tmp = path.with_extension("safetensors.tmp");
+        candle_core::safetensors::save(&map, &tmp)?;
+        std::fs::rename(&tmp, path).map_err(|e| {
+            NetworkError::Weights(format!("could not write '{}': {e}", path.display()))
+        })
+    }
+
+    /// The graph.
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// The validated graph with shapes.
+    pub fn checked(&self) -> &CheckedGraph {
+        &self.checked
+    }
+
+    /// All tensors with their roles.
+    pub fn vars(&self) -> &[NamedVar] {
+        &self.vars
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Total trainable parameters.
+    pub fn trainable_params(&self) -> usize {
+        self.vars
+            .iter()
+            .filter(|v| v.trainable)
+            .map(|v| v.var.elem_count())
+            .sum()
+    }
+
+    fn param(&self, node: &str, what: &str) -> Result<&Tensor, NetworkError> {
+        let key = format!("{node}.{what}");
+        self.by_name
+            .get(&key)
+            .and_then(|&i| self.vars.get(i))
+            .map(|v| v.var.as_tensor())
+            .ok_or_else(|| NetworkError::Weights(format!("weight '{key}' is missing")))
+    }
+
+    /// Runs the network on a batch. In training, dropout masks and batch statistics are used and
+    /// running statistics updated; `rng` drives dropout.
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        train: bool,
+        rng: &mut impl Rng,
+    ) -> Result<Output, NetworkError> {
+        let mut values: Vec<Option<Tensor>> = vec![None; self.graph.nodes.len()];
+        let mut last_activation = Activation::Linear;
+        let index: HashMap<&str, usize> = self
+            .graph
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.name.as_str(), i))
+            .collect();
+        for &i in &self.checked.order {
+            let node = &self.graph.nodes[i];
+            let inputs: Vec<&Tensor> = node
+                .inputs
+                .iter()
+                .filter_map(|n| index.get(n.as_str()).and_then(|&j| values[j].as_ref()))
+                .collect();
+            let is_output = i == self.checked.output;
+            let first = inputs.first().copied();
+            let need = || {
+                first.ok_or_else(|| NetworkError::Weights(format!("'{}' has no input", node.name)))
+            };
+            // The output node's final activation is left to the caller (stable losses).
+            let finish =
+                |pre: Tensor, act: Activation| -> Result<(Tensor, Activation), NetworkError> {
+                    if is_output {
+                        Ok((pre, act))
+                    } else {
+                        Ok((activate(&pre, act)?, Activation::Linear))
+                    }
+                };
+            let (value, act) = match &node.layer {
+                Layer::Input { .. } => finish(x.clone(), Activation::Linear)?,
+                Layer::Dense { activation, .. } => {
+                    let w = self.param(&node.name, "weight")?;
+                    let b = self.param(&node.name, "bias")?;
+                    let y = need()?.matmul(&w.t()?)?.broadcast_add(b)?;
+                    finish(y, *activation)?
+                }
+                Layer::Conv2d {
+                    kernel,
+                    stride,
+                    padding,
+                    activation,
+                    ..
+                } => {
+                    let w = self.param(&node.name, "weight")?;
+                    let b = self.param(&node.name, "bias")?;
+                    let y = conv2d(need()?, w, *kernel, *stride, *padding)?;
+                    let y = y.broadcast_add(&b.reshape((1, b.elem_count(), 1, 1))?)?;
+                    finish(y, *activation)?
+                }
+                Layer::MaxPool2d { kernel, stride } => finish(
+                    pool2d(need()?, PoolKind::Max, *kernel, *stride)?,
+                    Activation::Linear,
+                )?,
+                Layer::AvgPool2d { kernel, stride } => finish(
+                    pool2d(need()?, PoolKind::Avg, *kernel, *stride)?,
+                    Activation::Linear,
+                )?,
+                Layer::GlobalAvgPool => finish(
+                    need()?.mean(D::Minus1)?.mean(D::Minus1)?,
+                    Activation::Linear,
+                )?,
+                Layer::Flatten => finish(need()?.flatten_from(1)?, Activation::Linear)?,
+                Layer::Dropout { rate } => {
+                    let x = need()?;
+                    let y = if train && *rate > 0.0 {
+                        let keep = 1.0 - rate;
+                        let mask: Vec<f32> = (0..x.elem_count())
+                            .map(|_| {
+                                if rng.random::<f32>() < keep {
+                                    1.0 / keep
+                                } else {
+                                    0.0
+                                }
+                            })
+                            .collect();
+                        x.mul(&Tensor::from_vec(mask, x.shape(), x.device())?)?
+                    } else {
+                        x.clone()
+                    };
+                    finish(y, Activation::Linear)?
+                }
+                Layer::BatchNorm { momentum, epsilon } => {
+                    let y = self.batch_norm(&node.name, need()?, train, *momentum, *epsilon)?;
+                    finish(y, Activation::Linear)?
+                }
+                Layer::Activation { function } => finish(need()?.clone(), *function)?,
+                Layer::Add => {
+                    let mut acc = need()?.clone();
+                    for t in &inputs[1..] {
+                        acc = acc.add(t)?;
+                    }
+                    finish(acc, Activation::Linear)?
+                }
+                Layer::Concat => finish(Tensor::cat(&inputs, 1)?, Activation::Linear)?,
+            };
+            if is_output {
+                last_activation = act;
+            }
+            values[i] = Some(value);
+        }
+        let pre_activation = values
+            .get_mut(self.checked.output)
+            .and_then(Option::take)
+            .ok_or_else(|| NetworkError::Weights("the model produced no output".to_owned()))?;
+        Ok(Output {
+            pre_activation,
+            activation: last_activation,
+        })
+    }
+
+    fn batch_norm(
+        &self,
+        name: &str,
+        x: &Tensor,
+        train: bool,
+        momentum: f32,
+        epsilon: f32,
+    ) -> Result<Tensor, NetworkError> {
+        let gamma = self.param(name, "weight")?;
+        let beta = self.param(name, "bias")?;
+        let c = gamma.elem_count();
+        let image = x.rank() == 4;
+        let view = |t: &Tensor| -> candle_core::Result<Tensor> {
+            if image {
+                t.reshape((1, c, 1, 1))
+            } else {
+                t.reshape((1, c))
+            }
+        };
+        let (mean, var) = if train {
+            // Per-channel statistics over batch (and positions).
+            let xs = if image {
+                x.transpose(0, 1)?.flatten_from(1)?
+            } else {
+                x.t()?
+            };
+            let mean = xs.mean(1)?;
+            let centered = xs.broadcast_sub(&mean.unsqueeze(1)?)?;
+            let var = centered.sqr()?.mean(1)?;
+            let n = xs.dim(1)? as f64;
+            let unbiased = if n > 1.0 {
+                (var.detach() * (n / (n - 1.0)))?
+            } else {
+                var.detach()
+            };
+            for (what, batch) in [("running_mean", mean.detach()), ("running_var", unbiased)] {
+                if let Some(v) = self
+                    .by_name
+                    .get(&format!("{name}.{what}"))
+                    .and_then(|&i| self.vars.get(i))
+                {
+                    let m = f64::from(momentum);
+                    let updated = ((v.var.as_tensor() * (1.0 - m))? + (batch * m)?)?;
+                    v.var.set(&updated)?;
+                }
+            }
+            (mean, var)
+        } else {
+            (
+                self.param(name, "running_mean")?.clone(),
+                self.param(name, "running_var")?.clone(),
+            )
+        };
+        let inv = (var + f64::from(epsilon))?.sqrt()?.recip()?;
+        let y = x
+            .broadcast_sub(&view(&mean)?)?
+            .broadcast_mul(&view(&(inv.mul(gamma)?))?)?
+            .broadcast_add(&view(beta)?)?;
+        Ok(y)
+    }
+}
+
+/// Applies an activation function (softmax over the last axis).
+pub fn activate(x: &Tensor, act: Activation) -> candle_core::Result<Tensor> {
+    match act {
+        Activation::Linear => Ok(x.clone()),
+        Activation::Relu => relu(x),
+        Activation::LeakyRelu => x.maximum(&(x * 0.01)?),
+        Activation::Sigmoid => candle_nn::ops::sigmoid(x),
+        Activation::Tanh => x.tanh(),
+        Activation::Softmax => candle_nn::ops::softmax(x, D::Minus1),
+        Activation::Gelu => x.gelu(),
+    }
+}
+
+fn conv2d(
+    x: &Tensor,
+    w: &Tensor,
+    kernel: usize,
+    stride: usize,
+    padding: Padding,
+) -> candle_core::Result<Tensor> {
+    match padding {
+        Padding::Valid => x.conv2d(w, 0, stride, 1, 1),
+        Padding::Same => {
+            let (_, _, h, wd) = x.dims4()?;
+            let pads = |n: usize| -> (usize, usize) {
+                let out = window_out(n, kernel, stride, Padding::Same).unwrap_or(1);
+                let total = ((out - 1) * stride + kernel).saturating_sub(n);
+                (total / 2, total - total / 2)
+            };
+            let (top, bottom) = pads(h);
+            let (left, right) = pads(wd);
+            if top == bottom && left == right && top == left {
+                x.conv2d(w, top, stride, 1, 1)
+            } else {
+                x.pad_with_zeros(2, top, bottom)?
+                    .pad_with_zeros(3, left, right)?
+                    .conv2d(w, 0, stride, 1, 1)
+            }
+        }
+    }
+}
+
+fn glorot(rng: &mut impl Rng, fan_in: usize, fan_out: usize, n: usize) -> Vec<f32> {
+    let limit = (6.0 / (fan_in + fan_out).max(1) as f32).sqrt();
+    (0..n).map(|_| rng.random_range(-limit..=limit)).collect()
+}

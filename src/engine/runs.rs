@@ -1,0 +1,213 @@
+//! The files of a run: `<project>.runs/<run-id>/` with the settings snapshot, metrics history and
+//! the best and last checkpoints.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use candle_core::Device;
+use serde::{Deserialize, Serialize};
+
+use super::events::EpochMetrics;
+use super::network::{Network, NetworkError};
+use crate::model::Graph;
+use crate::project::{atomic_write, DataSettings, Project, TrainingSettings};
+
+/// Sub-folder of the best checkpoint.
+pub const BEST_DIR: &str = "best";
+/// Sub-folder of the last checkpoint.
+pub const LAST_DIR: &str = "last";
+/// Weights file inside a checkpoint folder.
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+/// Graph file inside a checkpoint folder.
+pub const GRAPH_FILE: &str = "model.json";
+/// Run description file.
+pub const MANIFEST_FILE: &str = "run.json";
+/// Metrics history file.
+pub const METRICS_FILE: &str = "metrics.csv";
+
+/// What a run was trained on and how; everything needed to use its model later.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunManifest {
+    /// The run's folder name.
+    pub run_id: String,
+    /// When it started (seconds since 1970, UTC).
+    pub started_unix_secs: u64,
+    /// Class names, in output order.
+    pub classes: Vec<String>,
+    /// Data settings used (image size, channels…).
+    pub data: DataSettings,
+    /// Training settings used.
+    pub training: TrainingSettings,
+    /// The device used.
+    pub device: String,
+    /// Samples in each split: train, validation, test.
+    pub split_sizes: [usize; 3],
+}
+
+/// Creates a new, uniquely named run folder under `runs_dir`.
+pub fn create_run_dir(runs_dir: &Path) -> std::io::Result<(String, PathBuf)> {
+    fs::create_dir_all(runs_dir)?;
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let base = format!("run-{}", utc_stamp(secs));
+    for n in 0..1000 {
+        let id = if n == 0 {
+            base.clone()
+        } else {
+            format!("{base}-{n}")
+        };
+        let dir = runs_dir.join(&id);
+        match fs::create_dir(&dir) {
+            Ok(()) => return Ok((id, dir)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other(
+        "too many runs started in the same second",
+    ))
+}
+
+/// `YYYYMMDD-HHMMSS` in UTC.
+pub fn utc_stamp(unix_secs: u64) -> String {
+    let days = (unix_secs / 86_400) as i64;
+    let rem = unix_secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}
+
+/// Writes a checkpoint (weights + graph) into `run_dir/<sub>/`.
+pub fn save_checkpoint(net: &Network, run_dir: &Path, sub: &str) -> Result<PathBuf, NetworkError> {
+    let dir = run_dir.join(sub);
+    let io = |e: std::io::Error| {
+        NetworkError::Weights(format!(
+            "could not write checkpoint in '{}': {e}",
+            dir.display()
+        ))
+    };
+    fs::create_dir_all(&dir).map_err(io)?;
+    let weights = dir.join(WEIGHTS_FILE);
+    net.save(&weights)?;
+    let graph = serde_json::to_string_pretty(net.graph())
+        .map_err(|e| NetworkError::Weights(e.to_string()))?;
+    atomic_write(&dir.join(GRAPH_FILE), graph.as_bytes()).map_err(io)?;
+    Ok(weights)
+}
+
+/// Writes the run description.
+pub fn write_manifest(run_dir: &Path, manifest: &RunManifest) -> std::io::Result<()> {
+    let json = serde_json::to_string_pretty(manifest).map_err(std::io::Error::other)?;
+    atomic_write(&run_dir.join(MANIFEST_FILE), json.as_bytes())
+}
+
+/// Writes the metrics history as CSV.
+pub fn write_metrics(run_dir: &Path, history: &[EpochMetrics]) -> std::io::Result<()> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "epoch",
+        "train_loss",
+        "train_accuracy",
+        "val_loss",
+        "val_accuracy",
+        "samples_per_sec",
+        "elapsed_secs",
+    ])
+    .map_err(std::io::Error::other)?;
+    let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+    for m in history {
+        w.write_record([
+            m.epoch.to_string(),
+            m.train_loss.to_string(),
+            m.train_accuracy.to_string(),
+            opt(m.val_loss),
+            opt(m.val_accuracy),
+            format!("{:.1}", m.samples_per_sec),
+            format!("{:.3}", m.elapsed_secs),
+        ])
+        .map_err(std::io::Error::other)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    atomic_write(&run_dir.join(METRICS_FILE), &bytes)
+}
+
+/// The newest run of the project at `project_path` that has a best checkpoint.
+pub fn latest_run(project_path: &Path) -> Option<PathBuf> {
+    let runs = Project::runs_dir(project_path);
+    let mut dirs: Vec<PathBuf> = fs::read_dir(&runs)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.join(BEST_DIR).join(WEIGHTS_FILE).is_file() && p.join(MANIFEST_FILE).is_file()
+        })
+        .collect();
+    dirs.sort();
+    dirs.pop()
+}
+
+/// A trained model ready to predict: network plus what it was trained on.
+pub struct TrainedModel {
+    /// The network with the best weights.
+    pub network: Network,
+    /// The run description.
+    pub manifest: RunManifest,
+}
+
+impl TrainedModel {
+    /// Loads the best checkpoint of a run.
+    pub fn load(run_dir: &Path, device: &Device) -> Result<Self, NetworkError> {
+        let read = |name: &str| -> Result<String, NetworkError> {
+            let path = run_dir.join(name);
+            fs::read_to_string(&path).map_err(|e| {
+                NetworkError::Weights(format!("could not read '{}': {e}", path.display()))
+            })
+        };
+        let manifest: RunManifest = serde_json::from_str(&read(MANIFEST_FILE)?).map_err(|e| {
+            NetworkError::Weights(format!(
+                "the run description in '{}' is damaged: {e}",
+                run_dir.display()
+            ))
+        })?;
+        let graph_path = format!("{BEST_DIR}/{GRAPH_FILE}");
+        let graph: Graph = serde_json::from_str(&read(&graph_path)?).map_err(|e| {
+            NetworkError::Weights(format!(
+                "the saved model graph in '{}' is damaged: {e}",
+                run_dir.display()
+            ))
+        })?;
+        let network = Network::load(&graph, &run_dir.join(BEST_DIR).join(WEIGHTS_FILE), device)?;
+        Ok(Self { network, manifest })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_stamp_matches_known_dates() {
+        assert_eq!(utc_stamp(0), "19700101-000000");
+        // 2026-11-29 08:48:58 UTC
+        assert_eq!(utc_stamp(1_795_942_138), "20261129-084858");
+        // 2000-02-29 23:59:59 UTC (leap day)
+        assert_eq!(utc_stamp(951_868_799), "20000229-235959");
+    }
+}

@@ -1,0 +1,475 @@
+//! The training loop: the same code for GUI, CLI and tests, reporting only through events.
+
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use candle_core::{Device, Tensor, D};
+use rand::{seq::SliceRandom, SeedableRng};
+
+use super::events::{CancelToken, EpochMetrics, EventSink, TrainEvent};
+use super::network::{activate, Network, Output};
+use super::ops::binary_cross_entropy_with_logits;
+use super::optim::{Optimizer, OptimizerConfig, Param};
+use super::runs::{self, RunManifest};
+use super::select_device;
+use crate::data::{image_batch, ImageDataset, Split};
+use crate::model::{shape_label, Activation};
+use crate::project::{LossKind, Project};
+
+/// Data ready for training: decoded images and their split.
+pub struct PreparedData {
+    /// The images.
+    pub dataset: ImageDataset,
+    /// Which images are for training, validation and test.
+    pub split: Split,
+}
+
+/// How a run ended, for callers that want a value as well as the events.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunOutcome {
+    /// Finished normally.
+    Finished {
+        /// The run folder.
+        run_dir: PathBuf,
+        /// Epoch of the best checkpoint.
+        best_epoch: usize,
+    },
+    /// Stopped on request.
+    Cancelled,
+    /// Failed with a message.
+    Failed(String),
+}
+
+/// Trains `project`'s model on `data`, writing the run under the project's runs folder. Every
+/// step is reported to `sink`; the last event is always `finished`, `failed` or `cancelled`.
+/// A panic inside becomes a `failed` event.
+pub fn train(
+    project: &Project,
+    project_path: &Path,
+    data: &PreparedData,
+    sink: &dyn EventSink,
+    cancel: &CancelToken,
+) -> RunOutcome {
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        train_inner(project, project_path, data, sink, cancel)
+    }));
+    let outcome = match result {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(message)) => RunOutcome::Failed(message),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_else(|| "unknown".to_owned());
+            RunOutcome::Failed(format!(
+                "training stopped because of an internal error ({what}); please report it"
+            ))
+        }
+    };
+    match &outcome {
+        RunOutcome::Failed(message) => sink.emit(TrainEvent::Failed {
+            message: message.clone(),
+        }),
+        RunOutcome::Cancelled => sink.emit(TrainEvent::Cancelled {
+            message: cancel.reason(),
+        }),
+        RunOutcome::Finished { .. } => {}
+    }
+    outcome
+}
+
+/// Starts [`train`] on a background thread.
+pub fn train_in_background(
+    project: Project,
+    project_path: PathBuf,
+    data: Arc<PreparedData>,
+    sink: Box<dyn EventSink>,
+    cancel: CancelToken,
+) -> std::io::Result<std::thread::JoinHandle<RunOutcome>> {
+    std::thread::Builder::new()
+        .name("strata-train".to_owned())
+        .spawn(move || train(&project, &project_path, &data, sink.as_ref(), &cancel))
+}
+
+/// Loss of a batch, from the network output and class labels.
+pub fn batch_loss(
+    out: &Output,
+    labels: &Tensor,
+    kind: LossKind,
+    classes: usize,
+) -> candle_core::Result<Tensor> {
+    match kind {
+        LossKind::CrossEntropy => {
+            let logits = match out.activation {
+                Activation::Softmax | Activation::Linear => out.pre_activation.clone(),
+                other => activate(&out.pre_activation, other)?,
+            };
+            candle_nn::loss::cross_entropy(&logits, labels)
+        }
+        LossKind::Mse => {
+            let y = activate(&out.pre_activation, out.activation)?;
+            let target = candle_nn::encoding::one_hot(labels.clone(), classes, 1f32, 0f32)?;
+            candle_nn::loss::mse(&y, &target)
+        }
+        LossKind::BinaryCrossEntropy => {
+            let logits = match out.activation {
+                Activation::Sigmoid | Activation::Linear => out.pre_activation.clone(),
+                other => activate(&out.pre_activation, other)?,
+            };
+            let target = candle_nn::encoding::one_hot(labels.clone(), classes, 1f32, 0f32)?;
+            binary_cross_entropy_with_logits(&logits, &target)
+        }
+    }
+}
+
+/// Per-class scores as probabilities (softmax for cross-entropy, sigmoid for BCE, the model's own
+/// output for MSE).
+pub fn probabilities(out: &Output, kind: LossKind) -> candle_core::Result<Tensor> {
+    match (kind, out.activation) {
+        (LossKind::CrossEntropy, Activation::Softmax | Activation::Linear) => {
+            candle_nn::ops::softmax(&out.pre_activation, D::Minus1)
+        }
+        (LossKind::CrossEntropy, other) => {
+            candle_nn::ops::softmax(&activate(&out.pre_activation, other)?, D::Minus1)
+        }
+        (LossKind::BinaryCrossEntropy, Activation::Sigmoid | Activation::Linear) => {
+            candle_nn::ops::sigmoid(&out.pre_activation)
+        }
+        (_, other) => activate(&out.pre_activation, other),
+    }
+}
+
+/// Class probabilities for the given samples, in batches, with the model in inference mode.
+pub fn predict(
+    net: &Network,
+    dataset: &ImageDataset,
+    indices: &[usize],
+    loss: LossKind,
+    batch_size: usize,
+) -> candle_core::Result<Vec<Vec<f32>>> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    let mut out = Vec::with_capacity(indices.len());
+    for chunk in indices.chunks(batch_size.max(1)) {
+        let batch = image_batch(dataset, chunk, None, net.device())?;
+        let o = net
+            .forward(&batch.images, false, &mut rng)
+            .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        out.extend(probabilities(&o, loss)?.to_vec2::<f32>()?);
+    }
+    Ok(out)
+}
+
+struct EvalResult {
+    loss: f64,
+    accuracy: f64,
+}
+
+fn evaluate(
+    net: &Network,
+    data: &ImageDataset,
+    indices: &[usize],
+    loss: LossKind,
+    batch_size: usize,
+) -> Result<EvalResult, String> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    let classes = data.classes.len();
+    let (mut total_loss, mut correct) = (0.0, 0usize);
+    for chunk in indices.chunks(batch_size.max(1)) {
+        let batch = image_batch(data, chunk, None, net.device()).map_err(|e| e.to_string())?;
+        let out = net
+            .forward(&batch.images, false, &mut rng)
+            .map_err(|e| e.to_string())?;
+        let l = batch_loss(&out, &batch.labels, loss, classes)
+            .and_then(|l| l.to_scalar::<f32>())
+            .map_err(|e| e.to_string())?;
+        total_loss += f64::from(l) * chunk.len() as f64;
+        correct += count_correct(&out.pre_activation, &batch.labels).map_err(|e| e.to_string())?;
+    }
+    let n = indices.len().max(1) as f64;
+    Ok(EvalResult {
+        loss: total_loss / n,
+        accuracy: correct as f64 / n,
+    })
+}
+
+fn count_correct(scores: &Tensor, labels: &Tensor) -> candle_core::Result<usize> {
+    let predicted = scores.argmax(D::Minus1)?;
+    predicted
+        .eq(labels)?
+        .to_dtype(candle_core::DType::F32)?
+        .sum_all()?
+        .to_scalar::<f32>()
+        .map(|v| v as usize)
+}
+
+fn train_inner(
+    project: &Project,
+    project_path: &Path,
+    data: &PreparedData,
+    sink: &dyn EventSink,
+    cancel: &CancelToken,
+) -> Result<RunOutcome, String> {
+    let settings = &project.training;
+    let dataset = &data.dataset;
+    let classes = dataset.classes.len();
+    if data.split.train.is_empty() {
+        return Err(
+            "there are no training images; import a folder with at least one image per class"
+                .to_owned(),
+        );
+    }
+    if classes < 2 {
+        return Err(format!("a classifier needs at least two classes, but the data has {classes}; add another class folder"));
+    }
+    if settings.epochs == 0 {
+        return Err("the number of epochs is 0; set it to at least 1".to_owned());
+    }
+    if !(settings.lr > 0.0 && settings.lr.is_finite()) {
+        return Err(format!(
+            "the learning rate {} is not usable; use a small positive number such as 0.001",
+            settings.lr
+        ));
+    }
+    let checked = project.model.validate().map_err(|errors| {
+        let list: Vec<String> = errors.iter().map(|e| e.message.clone()).collect();
+        format!("the model cannot be trained yet: {}", list.join(" "))
+    })?;
+    let input_shape = &checked.info[checked.input].output_shape;
+    if *input_shape != dataset.shape() {
+        return Err(format!(
+            "the model's Input expects {} but the images are {}; set the Input shape to {} or change the import settings",
+            shape_label(input_shape),
+            shape_label(&dataset.shape()),
+            shape_label(&dataset.shape())
+        ));
+    }
+    if checked.output_shape() != [classes] {
+        let out_name = &project.model.nodes[checked.output].name;
+        return Err(format!(
+            "the last layer '{out_name}' gives {} values but the data has {classes} classes; set its units to {classes}",
+            shape_label(checked.output_shape())
+        ));
+    }
+
+    let (device, device_text) = select_device(settings.device);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(settings.seed);
+    let net = Network::new(&project.model, &device, &mut rng).map_err(|e| e.to_string())?;
+    let batch_size = settings.batch_size.clamp(1, data.split.train.len());
+    let mut optimizer = Optimizer::new(
+        OptimizerConfig {
+            kind: settings.optimizer,
+            lr: settings.lr,
+            l1: settings.l1,
+            l2: settings.l2,
+        },
+        net.vars()
+            .iter()
+            .filter(|v| v.trainable)
+            .map(|v| Param {
+                var: v.var.clone(),
+                penalized: v.penalized,
+            })
+            .collect(),
+    );
+
+    let (run_id, run_dir) =
+        runs::create_run_dir(&Project::runs_dir(project_path)).map_err(|e| {
+            format!(
+                "could not create the run folder next to '{}': {e}",
+                project_path.display()
+            )
+        })?;
+    let manifest = RunManifest {
+        run_id: run_id.clone(),
+        started_unix_secs: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+        classes: dataset.classes.clone(),
+        data: project.data.clone(),
+        training: settings.clone(),
+        device: device_text.clone(),
+        split_sizes: [
+            data.split.train.len(),
+            data.split.val.len(),
+            data.split.test.len(),
+        ],
+    };
+    runs::write_manifest(&run_dir, &manifest)
+        .map_err(|e| format!("could not write the run description: {e}"))?;
+
+    let batches = data.split.train.len().div_ceil(batch_size);
+    sink.emit(TrainEvent::Started {
+        run_id,
+        run_dir: run_dir.clone(),
+        device: device_text,
+        train_samples: data.split.train.len(),
+        val_samples: data.split.val.len(),
+        epochs: settings.epochs,
+        batches_per_epoch: batches,
+        params: net.trainable_params(),
+    });
+    if data.split.val.is_empty() {
+        sink.emit(TrainEvent::Warning {
+            message: "there is no validation split, so overfitting cannot be seen and the best epoch is chosen by training loss".to_owned(),
+        });
+    }
+
+    let start = Instant::now();
+    let mut order = data.split.train.clone();
+    let mut history: Vec<EpochMetrics> = Vec::new();
+    let mut best: Option<(usize, f64, f64)> = None;
+    let mut since_best = 0usize;
+    let mut stopped_early = false;
+    let augmentation = &project.data.augmentation;
+    for epoch in 1..=settings.epochs {
+        order.shuffle(&mut rng);
+        let epoch_start = Instant::now();
+        let mut last_report = Instant::now();
+        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
+        for (b, chunk) in order.chunks(batch_size).enumerate() {
+            if cancel.is_cancelled() {
+                return Ok(RunOutcome::Cancelled);
+            }
+            // One generator per batch, drawn from the run's seed: dropout and augmentation differ
+            // per batch yet repeat exactly for the same seed.
+            let mut aug_rng = rand::rngs::StdRng::seed_from_u64(rand::Rng::random(&mut rng));
+            let mut step = || -> candle_core::Result<(f32, usize)> {
+                let aug = augmentation.is_active().then_some(augmentation);
+                let batch = image_batch(
+                    dataset,
+                    chunk,
+                    aug.map(|a| (a, &mut aug_rng as &mut dyn rand::RngCore)),
+                    &device,
+                )?;
+                let out = net
+                    .forward(&batch.images, true, &mut aug_rng)
+                    .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+                let loss = batch_loss(&out, &batch.labels, settings.loss, classes)?;
+                let value = loss.to_scalar::<f32>()?;
+                if !value.is_finite() {
+                    return Ok((value, 0));
+                }
+                let grads = loss.backward()?;
+                optimizer.step(&grads)?;
+                Ok((value, count_correct(&out.pre_activation, &batch.labels)?))
+            };
+            let (value, ok) =
+                step().map_err(|e| format!("training failed in epoch {epoch}: {e}"))?;
+            if !value.is_finite() {
+                return Err(format!(
+                    "the loss became {} in epoch {epoch} (batch {}): training diverged. Lower the learning rate (now {}) and train again",
+                    if value.is_nan() { "NaN" } else { "infinite" },
+                    b + 1,
+                    settings.lr
+                ));
+            }
+            loss_sum += f64::from(value) * chunk.len() as f64;
+            correct += ok;
+            seen += chunk.len();
+            if last_report.elapsed().as_secs_f64() > 0.2 || b + 1 == batches {
+                last_report = Instant::now();
+                let secs = epoch_start.elapsed().as_secs_f64().max(1e-9);
+                let sps = seen as f64 / secs;
+                let remaining = (settings.epochs - epoch) * data.split.train.len()
+                    + (data.split.train.len() - seen);
+                sink.emit(TrainEvent::Batch {
+                    epoch,
+                    batch: b + 1,
+                    batches,
+                    loss: loss_sum / seen as f64,
+                    accuracy: correct as f64 / seen as f64,
+                    samples_per_sec: sps,
+                    eta_secs: remaining as f64 / sps.max(1e-9),
+                });
+            }
+        }
+        let train_secs = epoch_start.elapsed().as_secs_f64().max(1e-9);
+        let val = if data.split.val.is_empty() {
+            None
+        } else {
+            Some(evaluate(
+                &net,
+                dataset,
+                &data.split.val,
+                settings.loss,
+                256,
+            )?)
+        };
+        let metrics = EpochMetrics {
+            epoch,
+            train_loss: loss_sum / seen.max(1) as f64,
+            train_accuracy: correct as f64 / seen.max(1) as f64,
+            val_loss: val.as_ref().map(|v| v.loss),
+            val_accuracy: val.as_ref().map(|v| v.accuracy),
+            samples_per_sec: seen as f64 / train_secs,
+            elapsed_secs: start.elapsed().as_secs_f64(),
+        };
+        if let Some(v) = &val {
+            if !v.loss.is_finite() {
+                return Err(format!("the validation loss became NaN in epoch {epoch}: training diverged. Lower the learning rate (now {}) and train again", settings.lr));
+            }
+        }
+        let (score_loss, score_acc) = match &val {
+            Some(v) => (v.loss, v.accuracy),
+            None => (metrics.train_loss, metrics.train_accuracy),
+        };
+        sink.emit(TrainEvent::Epoch(metrics.clone()));
+        history.push(metrics);
+        runs::write_metrics(&run_dir, &history)
+            .map_err(|e| format!("could not write the metrics history: {e}"))?;
+        let last =
+            runs::save_checkpoint(&net, &run_dir, runs::LAST_DIR).map_err(|e| e.to_string())?;
+        sink.emit(TrainEvent::Checkpoint {
+            epoch,
+            path: last,
+            best: false,
+        });
+        if best.is_none_or(|(_, l, _)| score_loss < l) {
+            best = Some((epoch, score_loss, score_acc));
+            since_best = 0;
+            let path =
+                runs::save_checkpoint(&net, &run_dir, runs::BEST_DIR).map_err(|e| e.to_string())?;
+            sink.emit(TrainEvent::Checkpoint {
+                epoch,
+                path,
+                best: true,
+            });
+        } else {
+            since_best += 1;
+        }
+        if let Some(patience) = settings.early_stopping_patience {
+            if since_best >= patience.max(1) && epoch < settings.epochs {
+                stopped_early = true;
+                sink.emit(TrainEvent::Warning {
+                    message: format!(
+                        "stopped early after epoch {epoch}: validation loss has not improved for {since_best} epochs (best was epoch {})",
+                        best.map_or(0, |b| b.0)
+                    ),
+                });
+                break;
+            }
+        }
+    }
+    let (best_epoch, best_loss, best_accuracy) = best.unwrap_or((0, f64::NAN, f64::NAN));
+    sink.emit(TrainEvent::Finished {
+        run_dir: run_dir.clone(),
+        best_epoch,
+        best_loss,
+        best_accuracy,
+        epochs_run: history.len(),
+        stopped_early,
+    });
+    Ok(RunOutcome::Finished {
+        run_dir,
+        best_epoch,
+    })
+}
+
+/// The tensor device to use for inference in front ends.
+pub fn inference_device() -> Device {
+    select_device(crate::project::DeviceChoice::Auto).0
+}

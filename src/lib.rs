@@ -1,0 +1,13 @@
+//! Strata: a no-code deep-learning studio. The library holds the whole core (project file, data,
+//! model graph, engine, evaluation) and the headless CLI; the desktop app sits behind the `gui`
+//! feature.
+
+pub mod build_info;
+pub mod cli;
+pub mod data;
+pub mod engine;
+pub mod eval;
+#[cfg(feature = "gui")]
+pub mod gui;
+pub mod model;
+pub mod project;

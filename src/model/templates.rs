@@ -1,0 +1,95 @@
+//! Ready-made graphs to start from.
+
+use super::graph::{Graph, Node};
+use super::layer::{Activation, Layer, Padding};
+
+/// The templates users can pick, by CLI name.
+pub const TEMPLATE_NAMES: &[&str] = &["mlp", "cnn"];
+
+/// Builds a template by name for the given per-sample input shape and number of classes.
+pub fn template(name: &str, input_shape: &[usize], classes: usize) -> Option<Graph> {
+    match name {
+        "mlp" => Some(mlp(input_shape, classes)),
+        "cnn" => Some(cnn(input_shape, classes)),
+        _ => None,
+    }
+}
+
+/// The Keras getting-started model: Flatten → Dense 128 ReLU → Dense N softmax.
+pub fn mlp(input_shape: &[usize], classes: usize) -> Graph {
+    Graph {
+        nodes: vec![
+            Node::new(
+                "input",
+                Layer::Input {
+                    shape: input_shape.to_vec(),
+                },
+                &[],
+            ),
+            Node::new("flatten", Layer::Flatten, &["input"]),
+            Node::new(
+                "dense1",
+                Layer::Dense {
+                    units: 128,
+                    activation: Activation::Relu,
+                },
+                &["flatten"],
+            ),
+            Node::new(
+                "output",
+                Layer::Dense {
+                    units: classes,
+                    activation: Activation::Softmax,
+                },
+                &["dense1"],
+            ),
+        ],
+    }
+}
+
+/// A small convolutional network: two Conv/MaxPool stages, then Dense 128 and the class layer.
+pub fn cnn(input_shape: &[usize], classes: usize) -> Graph {
+    let conv = |filters| Layer::Conv2d {
+        filters,
+        kernel: 3,
+        stride: 1,
+        padding: Padding::Valid,
+        activation: Activation::Relu,
+    };
+    let pool = Layer::MaxPool2d {
+        kernel: 2,
+        stride: 2,
+    };
+    Graph {
+        nodes: vec![
+            Node::new(
+                "input",
+                Layer::Input {
+                    shape: input_shape.to_vec(),
+                },
+                &[],
+            ),
+            Node::new("conv1", conv(32), &["input"]),
+            Node::new("pool1", pool.clone(), &["conv1"]),
+            Node::new("conv2", conv(64), &["pool1"]),
+            Node::new("pool2", pool, &["conv2"]),
+            Node::new("flatten", Layer::Flatten, &["pool2"]),
+            Node::new(
+                "dense1",
+                Layer::Dense {
+                    units: 128,
+                    activation: Activation::Relu,
+                },
+                &["flatten"],
+            ),
+            Node::new(
+                "output",
+                Layer::Dense {
+                    units: classes,
+                    activation: Activation::Softmax,
+                },
+                &["dense1"],
+            ),
+        ],
+    }
+}

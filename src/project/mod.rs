@@ -1,0 +1,477 @@
+//! The project file (`*.strata`): the user's choices only, versioned JSON, saved atomically.
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::Graph;
+
+/// The project format this build writes and the newest it reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Errors loading or saving a project file.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectError {
+    /// The file could not be read or written.
+    #[error("could not {action} '{path}': {source}")]
+    Io {
+        /// What was attempted ("read", "write", …).
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not a valid project.
+    #[error("'{path}' is not a valid Strata project ({detail}); it may be damaged or not a project file")]
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said.
+        detail: String,
+    },
+    /// The file comes from a newer Strata.
+    #[error("'{path}' was made by a newer Strata (project format {found}, this version reads up to {FORMAT_VERSION}); update Strata to open it")]
+    TooNew {
+        /// The file.
+        path: PathBuf,
+        /// Its format version.
+        found: u64,
+    },
+}
+
+/// Augmentation applied to training batches only.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Augmentation {
+    /// Mirror left–right with probability ½.
+    pub flip_horizontal: bool,
+    /// Largest shift as a fraction of the image size (0.1 = 10 %).
+    pub max_shift: f32,
+    /// Largest rotation in degrees, either way.
+    pub max_rotation_degrees: f32,
+    /// Largest brightness change as a fraction of full scale.
+    pub max_brightness: f32,
+}
+
+impl Default for Augmentation {
+    fn default() -> Self {
+        Self {
+            flip_horizontal: false,
+            max_shift: 0.0,
+            max_rotation_degrees: 0.0,
+            max_brightness: 0.0,
+        }
+    }
+}
+
+impl Augmentation {
+    /// Whether any augmentation is switched on.
+    pub fn is_active(&self) -> bool {
+        self.flip_horizontal
+            || self.max_shift > 0.0
+            || self.max_rotation_degrees > 0.0
+            || self.max_brightness > 0.0
+    }
+}
+
+/// Where the data comes from and how it is prepared.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DataSettings {
+    /// The image folder (one sub-folder per class); relative to the project file when possible.
+    pub path: PathBuf,
+    /// Target width in pixels.
+    pub image_width: u32,
+    /// Target height in pixels.
+    pub image_height: u32,
+    /// 1 (grayscale) or 3 (RGB).
+    pub channels: u8,
+    /// Fraction of each class kept for validation.
+    pub val_fraction: f32,
+    /// Fraction of each class kept for the final test.
+    pub test_fraction: f32,
+    /// Seed of the split.
+    pub split_seed: u64,
+    /// Training-time augmentation.
+    pub augmentation: Augmentation,
+}
+
+impl Default for DataSettings {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::new(),
+            image_width: 28,
+            image_height: 28,
+            channels: 1,
+            val_fraction: 0.1,
+            test_fraction: 0.1,
+            split_seed: 42,
+            augmentation: Augmentation::default(),
+        }
+    }
+}
+
+/// Optimisation algorithm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerKind {
+    /// Plain (stochastic) gradient descent.
+    Sgd,
+    /// SGD with momentum 0.9.
+    Momentum,
+    /// Adam (β₁ 0.9, β₂ 0.999, ε 1e-8).
+    #[default]
+    Adam,
+    /// Adam with decoupled weight decay.
+    AdamW,
+}
+
+impl OptimizerKind {
+    /// Parses a CLI name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "sgd" => Some(Self::Sgd),
+            "momentum" => Some(Self::Momentum),
+            "adam" => Some(Self::Adam),
+            "adamw" => Some(Self::AdamW),
+            _ => None,
+        }
+    }
+}
+
+/// Training objective.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LossKind {
+    /// Categorical cross-entropy over classes.
+    #[default]
+    CrossEntropy,
+    /// Mean squared error against one-hot targets (or values for regression).
+    Mse,
+    /// Binary cross-entropy on logits, one output per class.
+    BinaryCrossEntropy,
+}
+
+/// Which device to train on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceChoice {
+    /// The fastest available.
+    #[default]
+    Auto,
+    /// Always the CPU.
+    Cpu,
+    /// An NVIDIA GPU.
+    Cuda,
+    /// An Apple GPU.
+    Metal,
+}
+
+impl DeviceChoice {
+    /// Parses a CLI name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "auto" => Some(Self::Auto),
+            "cpu" => Some(Self::Cpu),
+            "cuda" => Some(Self::Cuda),
+            "metal" => Some(Self::Metal),
+            _ => None,
+        }
+    }
+}
+
+/// How to train.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainingSettings {
+    /// Optimizer.
+    pub optimizer: OptimizerKind,
+    /// Learning rate.
+    pub lr: f64,
+    /// Samples per step; 1 = per-sample SGD, the training-set size = full-batch descent.
+    pub batch_size: usize,
+    /// Passes over the training data.
+    pub epochs: usize,
+    /// Objective.
+    pub loss: LossKind,
+    /// L1 penalty on weights (0 = off).
+    pub l1: f64,
+    /// L2 penalty on weights (0 = off); for AdamW it is the decoupled weight decay.
+    pub l2: f64,
+    /// Stop when validation loss has not improved for this many epochs (None = never).
+    pub early_stopping_patience: Option<usize>,
+    /// Seed for weights, shuffling, dropout and augmentation.
+    pub seed: u64,
+    /// Device.
+    pub device: DeviceChoice,
+}
+
+impl Default for TrainingSettings {
+    fn default() -> Self {
+        Self {
+            optimizer: OptimizerKind::Adam,
+            lr: 0.001,
+            batch_size: 32,
+            epochs: 10,
+            loss: LossKind::CrossEntropy,
+            l1: 0.0,
+            l2: 0.0,
+            early_stopping_patience: None,
+            seed: 0,
+            device: DeviceChoice::Auto,
+        }
+    }
+}
+
+/// A Strata project: the data, the model and the training choices.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Project {
+    /// File format version ([`FORMAT_VERSION`]).
+    pub format_version: u32,
+    /// Data source and import settings.
+    pub data: DataSettings,
+    /// The model graph.
+    pub model: Graph,
+    /// Training settings.
+    pub training: TrainingSettings,
+}
+
+impl Project {
+    /// A project over the given data with the given model and default training settings.
+    pub fn new(data: DataSettings, model: Graph) -> Self {
+        Self {
+            format_version: FORMAT_VERSION,
+            data,
+            model,
+            training: TrainingSettings::default(),
+        }
+    }
+
+    /// Reads a project; relative data paths are resolved against the file's folder.
+    pub fn load(path: &Path) -> Result<Self, ProjectError> {
+        let text = fs::read_to_string(path).map_err(|source| ProjectError::Io {
+            action: "read",
+            path: path.to_owned(),
+            source,
+        })?;
+        let damaged = |detail: String| ProjectError::Damaged {
+            path: path.to_owned(),
+            detail,
+        };
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| damaged(e.to_string()))?;
+        let version = value
+            .get("format_version")
+            .and_then(|v| v.as_u64())
+            .ok_or_else(|| damaged("no format_version".to_owned()))?;
+        if version > u64::from(FORMAT_VERSION) {
+            return Err(ProjectError::TooNew {
+                path: path.to_owned(),
+                found: version,
+            });
+        }
+        if version == 0 {
+            return Err(damaged("format_version 0 does not exist".to_owned()));
+        }
+        let mut project: Project =
+            serde_json::from_value(value).map_err(|e| damaged(e.to_string()))?;
+        project.format_version = FORMAT_VERSION;
+        if project.data.path.is_relative() {
+            project.data.path = normalize(&base_dir(path).join(&project.data.path));
+        }
+        Ok(project)
+    }
+
+    /// Writes the project atomically; the data path is stored relative to the file when possible.
+    pub fn save(&self, path: &Path) -> Result<(), ProjectError> {
+        let mut stored = self.clone();
+        stored.format_version = FORMAT_VERSION;
+        if let Some(rel) = relative_to(&self.data.path, &base_dir(path)) {
+            stored.data.path = rel;
+        }
+        let json = serde_json::to_string_pretty(&stored).map_err(|e| ProjectError::Damaged {
+            path: path.to_owned(),
+            detail: e.to_string(),
+        })?;
+        atomic_write(path, json.as_bytes()).map_err(|source| ProjectError::Io {
+            action: "write",
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// The folder where runs of the project at `path` are kept: `<name>.runs/` beside it.
+    pub fn runs_dir(path: &Path) -> PathBuf {
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "project".to_owned());
+        base_dir(path).join(format!("{stem}.runs"))
+    }
+}
+
+fn base_dir(file: &Path) -> PathBuf {
+    match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Removes `.` and resolves `..` lexically.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// `target` expressed relative to `base`, when both can be made absolute.
+fn relative_to(target: &Path, base: &Path) -> Option<PathBuf> {
+    let abs = |p: &Path| -> Option<PathBuf> {
+        let p = if p.is_absolute() {
+            p.to_owned()
+        } else {
+            std::env::current_dir().ok()?.join(p)
+        };
+        Some(normalize(&p))
+    };
+    let target = abs(target)?;
+    let base = abs(base)?;
+    let t: Vec<Component> = target.components().collect();
+    let b: Vec<Component> = base.components().collect();
+    let common = t.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    if common == 0 {
+        return None;
+    }
+    let mut rel = PathBuf::new();
+    for _ in common..b.len() {
+        rel.push("..");
+    }
+    for c in &t[common..] {
+        rel.push(c);
+    }
+    if rel.as_os_str().is_empty() {
+        rel.push(".");
+    }
+    Some(rel)
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder, fsync and rename, so a
+/// crash never leaves a half-written file.
+pub fn atomic_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = base_dir(path);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file".to_owned());
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut file = fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&tmp, path)?;
+        if let Ok(d) = fs::File::open(&dir) {
+            let _ = d.sync_all(); // Best effort: not every platform can sync a folder.
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model;
+
+    fn sample(dir: &Path) -> Project {
+        Project::new(
+            DataSettings {
+                path: dir.join("images"),
+                ..DataSettings::default()
+            },
+            model::mlp(&[1, 28, 28], 10),
+        )
+    }
+
+    #[test]
+    fn round_trip_stores_relative_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.strata");
+        let project = sample(dir.path());
+        project.save(&file).unwrap();
+        let text = fs::read_to_string(&file).unwrap();
+        assert!(text.contains("\"format_version\": 1"), "{text}");
+        assert!(text.contains("\"path\": \"images\""), "{text}");
+        let loaded = Project::load(&file).unwrap();
+        assert_eq!(loaded.data.path, dir.path().join("images"));
+        assert_eq!(loaded.model, project.model);
+        assert_eq!(loaded.training, project.training);
+    }
+
+    #[test]
+    fn newer_version_is_refused_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.strata");
+        sample(dir.path()).save(&file).unwrap();
+        let text = fs::read_to_string(&file)
+            .unwrap()
+            .replace("\"format_version\": 1", "\"format_version\": 7");
+        fs::write(&file, text).unwrap();
+        let err = Project::load(&file).unwrap_err().to_string();
+        assert!(err.contains("newer Strata"), "{err}");
+        assert!(err.contains('7'), "{err}");
+    }
+
+    #[test]
+    fn damaged_files_give_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.strata");
+        for bad in [
+            "",
+            "{",
+            "[1,2]",
+            "{\"format_version\": 1}",
+            "\u{0}\u{1}garbage",
+        ] {
+            fs::write(&file, bad).unwrap();
+            let err = Project::load(&file).unwrap_err().to_string();
+            assert!(err.contains("not a valid Strata project"), "{bad:?}: {err}");
+        }
+        let missing = Project::load(&dir.path().join("nope.strata")).unwrap_err();
+        assert!(missing.to_string().contains("could not read"));
+    }
+
+    #[test]
+    fn atomic_write_leaves_no_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.json");
+        atomic_write(&file, b"one").unwrap();
+        atomic_write(&file, b"two").unwrap();
+        assert_eq!(fs::read(&file).unwrap(), b"two");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn runs_dir_sits_beside_project() {
+        assert_eq!(
+            Project::runs_dir(Path::new("/x/y/digits.strata")),
+            PathBuf::from("/x/y/digits.runs")
+        );
+    }
+}

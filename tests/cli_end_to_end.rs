@@ -1,0 +1,237 @@
+//! The headless path a user (or script) takes on `sample_data/`: new → inspect → train →
+//! evaluate → predict, through the real `strata` binary, checking what it reports.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn strata(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .output()
+        .expect("run strata")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn sample_data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_data/shapes")
+}
+
+#[test]
+fn create_train_evaluate_predict_on_sample_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("shapes.strata");
+    let p = project.to_str().unwrap();
+    let data = sample_data();
+
+    let o = strata(&[
+        "new",
+        p,
+        "--data",
+        data.to_str().unwrap(),
+        "--template",
+        "cnn",
+        "--image-size",
+        "28x28",
+        "--seed",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("4 classes"), "{}", text(&o));
+
+    let o = strata(&["inspect", p]);
+    assert!(o.status.success(), "{}", text(&o));
+    let summary = text(&o);
+    assert!(
+        summary.contains("conv1 (Conv2d)") && summary.contains("32×26×26"),
+        "{summary}"
+    );
+    assert!(summary.contains("Total params:"), "{summary}");
+
+    let o = strata(&["train", p, "--epochs", "6", "--batch-size", "32", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"started"));
+    assert_eq!(kinds.last(), Some(&"finished"));
+    let epochs: Vec<&serde_json::Value> = events.iter().filter(|e| e["event"] == "epoch").collect();
+    assert_eq!(epochs.len(), 6);
+    for key in [
+        "epoch",
+        "train_loss",
+        "train_accuracy",
+        "val_loss",
+        "val_accuracy",
+        "samples_per_sec",
+        "elapsed_secs",
+    ] {
+        assert!(
+            epochs[0].get(key).is_some(),
+            "epoch event lacks {key}: {}",
+            epochs[0]
+        );
+    }
+    let first_loss = epochs[0]["train_loss"].as_f64().unwrap();
+    let last_loss = epochs[5]["train_loss"].as_f64().unwrap();
+    assert!(
+        last_loss < first_loss * 0.5,
+        "loss did not fall: {first_loss} → {last_loss}"
+    );
+    let finished = events.last().unwrap();
+    let run_dir = PathBuf::from(finished["run_dir"].as_str().unwrap());
+    assert!(
+        run_dir.starts_with(dir.path()),
+        "runs must sit beside the project, not in the data"
+    );
+    assert!(run_dir.join("best/model.safetensors").is_file());
+    assert!(run_dir.join("best/model.json").is_file());
+    assert!(run_dir.join("last/model.safetensors").is_file());
+    let metrics = std::fs::read_to_string(run_dir.join("metrics.csv")).unwrap();
+    assert_eq!(metrics.lines().count(), 7, "{metrics}");
+    assert!(finished["best_epoch"].as_u64().unwrap() >= 1);
+
+    let o = strata(&["evaluate", p, "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let accuracy = report["accuracy"].as_f64().unwrap();
+    assert!(accuracy >= 0.9, "test accuracy {accuracy}");
+    assert_eq!(report["classes"].as_array().unwrap().len(), 4);
+    let cm = report["confusion_matrix"].as_array().unwrap();
+    let total: u64 = cm
+        .iter()
+        .flat_map(|r| r.as_array().unwrap())
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(total, report["samples"].as_u64().unwrap());
+    assert_eq!(report["per_class"][0]["class"], "circle");
+    assert!(report["per_class"][0]["f1"].as_f64().is_some());
+
+    let o = strata(&["evaluate", p]);
+    assert!(
+        o.status.success() && text(&o).contains("precision"),
+        "{}",
+        text(&o)
+    );
+
+    let circle = data.join("circle/circle_000.png");
+    let o = strata(&[
+        "predict",
+        p,
+        circle.to_str().unwrap(),
+        data.join("square").to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let preds = out["predictions"].as_array().unwrap();
+    assert_eq!(preds.len(), 1 + 75);
+    assert_eq!(preds[0]["class"], "circle");
+    let squares = preds[1..].iter().filter(|p| p["class"] == "square").count();
+    assert!(squares >= 65, "{squares} of 75 squares recognised");
+    let psum: f64 = preds[0]["probabilities"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_f64().unwrap())
+        .sum();
+    assert!((psum - 1.0).abs() < 1e-4);
+
+    let csv_path = dir.path().join("pred.csv");
+    let o = strata(&[
+        "predict",
+        p,
+        circle.to_str().unwrap(),
+        "--csv",
+        csv_path.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let csv = std::fs::read_to_string(&csv_path).unwrap();
+    assert!(
+        csv.starts_with("path,class,confidence,p_circle,p_cross,p_square,p_triangle"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 2);
+}
+
+#[test]
+fn exit_codes_and_messages() {
+    // Usage errors → 2.
+    assert_eq!(strata(&["train"]).status.code(), Some(2));
+    assert_eq!(
+        strata(&["new", "x.strata", "--data", "d", "--image-size", "big"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(strata(&["frobnicate"]).status.code(), Some(2));
+    // Other errors → 1 with a one-line message.
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.strata");
+    let o = strata(&["inspect", missing.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.starts_with("error: could not read"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+
+    let p = dir.path().join("p.strata");
+    let o = strata(&[
+        "new",
+        p.to_str().unwrap(),
+        "--data",
+        sample_data().to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = strata(&["evaluate", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("strata train"),
+        "{}",
+        text(&o)
+    );
+    // A diverging run fails with the epoch and a hint.
+    let o = strata(&[
+        "train",
+        p.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--lr",
+        "1e30",
+        "--optimizer",
+        "sgd",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["event"], "failed");
+    let message = last["message"].as_str().unwrap();
+    assert!(
+        message.contains("epoch 1") && message.contains("Lower the learning rate"),
+        "{message}"
+    );
+
+    let o = strata(&["import", sample_data().to_str().unwrap(), "--json"]);
+    assert!(o.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["images"], 300);
+    assert_eq!(report["skipped"].as_array().unwrap().len(), 0);
+
+    let o = strata(&["--version"]);
+    assert!(
+        o.status.success() && text(&o).contains("strata 0.1.0"),
+        "{}",
+        text(&o)
+    );
+}

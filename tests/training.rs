@@ -1,0 +1,269 @@
+//! The training loop: it learns, repeats exactly with the same seed, reports every step as events,
+//! honours cancellation and early stopping, and covers per-sample, mini-batch and full-batch SGD.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use strata::data::{stratified_split, ImageDataset};
+use strata::engine::{self, CancelToken, PreparedData, RunOutcome, TrainEvent};
+use strata::model;
+use strata::project::{DataSettings, OptimizerKind, Project};
+
+/// Two classes of 8×8 images: a bright bar on the left half or on the right half, with noise.
+fn bars(n_per_class: usize) -> ImageDataset {
+    let mut ds = ImageDataset {
+        classes: vec!["left".into(), "right".into()],
+        channels: 1,
+        height: 8,
+        width: 8,
+        ..ImageDataset::default()
+    };
+    let mut state = 12345u32;
+    let mut noise = || {
+        state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        ((state >> 16) % 60) as u8
+    };
+    for label in 0..2 {
+        for i in 0..n_per_class {
+            let col = if label == 0 { i % 4 } else { 4 + i % 4 };
+            for _y in 0..8 {
+                for x in 0..8 {
+                    ds.pixels
+                        .push(if x == col { 200 + noise() / 2 } else { noise() });
+                }
+            }
+            ds.labels.push(label);
+            ds.paths.push(format!("{label}/{i}.png").into());
+        }
+    }
+    ds
+}
+
+fn prepared(n: usize) -> PreparedData {
+    let dataset = bars(n);
+    let split = stratified_split(&dataset.labels, 0.2, 0.0, 1);
+    PreparedData { dataset, split }
+}
+
+fn project(dir: &Path) -> Project {
+    let mut p = Project::new(
+        DataSettings {
+            path: dir.join("data"),
+            image_width: 8,
+            image_height: 8,
+            ..DataSettings::default()
+        },
+        model::mlp(&[1, 8, 8], 2),
+    );
+    p.training.epochs = 8;
+    p.training.batch_size = 16;
+    p.training.lr = 0.01;
+    p
+}
+
+fn run(
+    p: &Project,
+    dir: &Path,
+    data: &PreparedData,
+    cancel: &CancelToken,
+) -> (RunOutcome, Vec<TrainEvent>) {
+    let events = Mutex::new(Vec::new());
+    let sink = |e: TrainEvent| events.lock().unwrap().push(e);
+    let outcome = engine::train(p, &dir.join("t.strata"), data, &sink, cancel);
+    (outcome, events.into_inner().unwrap())
+}
+
+fn epochs(events: &[TrainEvent]) -> Vec<engine::EpochMetrics> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            TrainEvent::Epoch(m) => Some(m.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn learns_and_reports_events_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = prepared(60);
+    let (outcome, events) = run(&project(dir.path()), dir.path(), &data, &CancelToken::new());
+    assert!(
+        matches!(outcome, RunOutcome::Finished { .. }),
+        "{outcome:?}"
+    );
+    assert!(
+        matches!(
+            events[0],
+            TrainEvent::Started {
+                train_samples: 96,
+                val_samples: 24,
+                ..
+            }
+        ),
+        "{:?}",
+        events[0]
+    );
+    assert!(matches!(
+        events.last(),
+        Some(TrainEvent::Finished { epochs_run: 8, .. })
+    ));
+    assert!(events.iter().any(|e| matches!(e, TrainEvent::Batch { .. })));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, TrainEvent::Checkpoint { best: true, .. })));
+    let m = epochs(&events);
+    assert_eq!(m.len(), 8);
+    assert!(m[7].val_accuracy.unwrap() >= 0.95, "{:?}", m[7]);
+    assert!(m[7].train_loss < m[0].train_loss);
+    // The best checkpoint loads and predicts as well as training reported.
+    let RunOutcome::Finished { run_dir, .. } = outcome else {
+        unreachable!()
+    };
+    let trained = engine::TrainedModel::load(&run_dir, &candle_core::Device::Cpu).unwrap();
+    assert_eq!(trained.manifest.classes, vec!["left", "right"]);
+    let probs = engine::predict(
+        &trained.network,
+        &data.dataset,
+        &data.split.val,
+        trained.manifest.training.loss,
+        7,
+    )
+    .unwrap();
+    let correct = probs
+        .iter()
+        .zip(&data.split.val)
+        .filter(|(p, &i)| strata::eval::argmax(p).0 == data.dataset.labels[i])
+        .count();
+    assert!(correct as f64 / data.split.val.len() as f64 >= 0.95);
+}
+
+#[test]
+fn same_seed_same_run_other_seed_other_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = prepared(30);
+    let mut p = project(dir.path());
+    p.training.epochs = 2;
+    p.data.augmentation.max_shift = 0.1;
+    p.model = model::Graph {
+        nodes: {
+            let mut n = model::mlp(&[1, 8, 8], 2).nodes;
+            n.insert(
+                3,
+                model::Node::new("drop", model::Layer::Dropout { rate: 0.3 }, &["dense1"]),
+            );
+            n[4].inputs = vec!["drop".into()];
+            n
+        },
+    };
+    let a = epochs(&run(&p, dir.path(), &data, &CancelToken::new()).1);
+    let b = epochs(&run(&p, dir.path(), &data, &CancelToken::new()).1);
+    assert_eq!(
+        a.iter().map(|m| m.train_loss).collect::<Vec<_>>(),
+        b.iter().map(|m| m.train_loss).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        a.iter().map(|m| m.val_loss).collect::<Vec<_>>(),
+        b.iter().map(|m| m.val_loss).collect::<Vec<_>>()
+    );
+    p.training.seed = 99;
+    let c = epochs(&run(&p, dir.path(), &data, &CancelToken::new()).1);
+    assert_ne!(a[0].train_loss, c[0].train_loss);
+}
+
+#[test]
+fn cancel_stops_with_a_cancelled_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = prepared(30);
+    let cancel = CancelToken::new();
+    cancel.cancel("the user pressed Stop");
+    let (outcome, events) = run(&project(dir.path()), dir.path(), &data, &cancel);
+    assert_eq!(outcome, RunOutcome::Cancelled);
+    match events.last() {
+        Some(TrainEvent::Cancelled { message }) => assert_eq!(message, "the user pressed Stop"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn early_stopping_ends_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = prepared(30);
+    let mut p = project(dir.path());
+    // A learning rate so high the validation loss cannot keep improving.
+    p.training.lr = 0.5;
+    p.training.optimizer = OptimizerKind::Adam;
+    p.training.epochs = 40;
+    p.training.early_stopping_patience = Some(2);
+    let (_, events) = run(&p, dir.path(), &data, &CancelToken::new());
+    let finished = events.iter().find_map(|e| match e {
+        TrainEvent::Finished {
+            epochs_run,
+            stopped_early,
+            best_epoch,
+            ..
+        } => Some((*epochs_run, *stopped_early, *best_epoch)),
+        _ => None,
+    });
+    let (epochs_run, stopped_early, best_epoch) = finished.unwrap_or_else(|| panic!("{events:?}"));
+    assert!(stopped_early && epochs_run < 40, "{events:?}");
+    assert_eq!(epochs_run, best_epoch + 2);
+}
+
+#[test]
+fn per_sample_mini_batch_and_full_batch_sgd_all_learn() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = prepared(40);
+    for (optimizer, batch, lr, epochs_n) in [
+        (OptimizerKind::Sgd, 1, 0.01, 3),      // per-sample SGD
+        (OptimizerKind::Momentum, 8, 0.02, 6), // mini-batch with momentum
+        (OptimizerKind::Sgd, 10_000, 0.5, 40), // full-batch gradient descent
+        (OptimizerKind::AdamW, 16, 0.01, 8),
+    ] {
+        let mut p = project(dir.path());
+        p.training.optimizer = optimizer;
+        p.training.batch_size = batch;
+        p.training.lr = lr;
+        p.training.epochs = epochs_n;
+        let (outcome, events) = run(&p, dir.path(), &data, &CancelToken::new());
+        assert!(
+            matches!(outcome, RunOutcome::Finished { .. }),
+            "{optimizer:?}: {outcome:?}"
+        );
+        if let Some(TrainEvent::Started {
+            batches_per_epoch, ..
+        }) = events.first()
+        {
+            let expected = if batch == 1 {
+                64
+            } else {
+                64usize.div_ceil(batch.min(64))
+            };
+            assert_eq!(*batches_per_epoch, expected, "{optimizer:?} batch {batch}");
+        }
+        let m = epochs(&events);
+        let acc = m.last().unwrap().val_accuracy.unwrap();
+        assert!(
+            acc >= 0.9,
+            "{optimizer:?} batch {batch}: val accuracy {acc}"
+        );
+    }
+}
+
+#[test]
+fn mistakes_in_the_setup_fail_with_a_message_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = prepared(10);
+    let mut p = project(dir.path());
+    p.model = model::mlp(&[1, 8, 8], 3);
+    let (outcome, events) = run(&p, dir.path(), &data, &CancelToken::new());
+    let RunOutcome::Failed(message) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(message.contains("set its units to 2"), "{message}");
+    assert!(matches!(events.last(), Some(TrainEvent::Failed { .. })));
+
+    p.model = model::mlp(&[3, 8, 8], 2);
+    let (outcome, _) = run(&p, dir.path(), &data, &CancelToken::new());
+    assert!(matches!(outcome, RunOutcome::Failed(m) if m.contains("Input expects 3×8×8")));
+}
