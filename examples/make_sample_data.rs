@@ -35,16 +35,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         args.next()
             .unwrap_or_else(|| "sample_data/shapes".to_owned()),
     );
-    let per_class: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(75);
+    let per_class: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(150);
     let mut rng = rand::rngs::StdRng::seed_from_u64(2026);
     for class in CLASSES {
         let dir = out.join(class);
         std::fs::create_dir_all(&dir)?;
         for i in 0..per_class {
-            let s = rng.random_range(6.0..11.0f32);
+            let s = rng.random_range(8.0..12.0f32);
             let cx = rng.random_range(s + 1.0..SIZE as f32 - s - 1.0);
             let cy = rng.random_range(s + 1.0..SIZE as f32 - s - 1.0);
-            let angle = rng.random_range(-0.5..0.5f32);
+            let angle = rng.random_range(-0.35..0.35f32);
             let (sin, cos) = angle.sin_cos();
             let fg = rng.random_range(170.0..255.0f32);
             let bg = rng.random_range(0.0..70.0f32);
@@ -64,7 +64,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                             }
                         }
                     }
-                    let noise = rng.random_range(-20.0..20.0f32);
+                    let noise = rng.random_range(-12.0..12.0f32);
                     let value = bg + (fg - bg) * cover + noise;
                     img.put_pixel(x, y, image::Luma([value.clamp(0.0, 255.0) as u8]));
                 }

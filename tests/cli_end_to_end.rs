@@ -54,7 +54,7 @@ fn create_train_evaluate_predict_on_sample_data() {
     );
     assert!(summary.contains("Total params:"), "{summary}");
 
-    let o = strata(&["train", p, "--epochs", "6", "--batch-size", "32", "--json"]);
+    let o = strata(&["train", p, "--epochs", "6", "--batch-size", "16", "--json"]);
     assert!(o.status.success(), "{}", text(&o));
     let events: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
         .lines()
@@ -136,10 +136,10 @@ fn create_train_evaluate_predict_on_sample_data() {
     assert!(o.status.success(), "{}", text(&o));
     let out: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let preds = out["predictions"].as_array().unwrap();
-    assert_eq!(preds.len(), 1 + 75);
+    assert_eq!(preds.len(), 1 + 150);
     assert_eq!(preds[0]["class"], "circle");
     let squares = preds[1..].iter().filter(|p| p["class"] == "square").count();
-    assert!(squares >= 65, "{squares} of 75 squares recognised");
+    assert!(squares >= 130, "{squares} of 150 squares recognised");
     let psum: f64 = preds[0]["probabilities"]
         .as_object()
         .unwrap()
@@ -225,7 +225,7 @@ fn exit_codes_and_messages() {
     let o = strata(&["import", sample_data().to_str().unwrap(), "--json"]);
     assert!(o.status.success());
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(report["images"], 300);
+    assert_eq!(report["images"], 600);
     assert_eq!(report["skipped"].as_array().unwrap().len(), 0);
 
     let o = strata(&["--version"]);

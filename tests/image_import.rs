@@ -86,9 +86,15 @@ fn build_fixture(root: &Path, outside: &Path) {
     gradient_rgb(12, 12).save(b.join("anim.gif")).unwrap(); // GIF = palette image
     gradient_rgb(12, 12).save(b.join("lossless.webp")).unwrap();
     gradient_rgb(12, 12).save(b.join("scan.tiff")).unwrap();
+    // A PNG named .txt: the content decides.
+    let mut png_bytes = Vec::new();
     gradient_rgb(12, 12)
-        .save(b.join("wrong-extension.txt"))
-        .unwrap(); // a PNG named .txt: content wins
+        .write_to(
+            &mut std::io::Cursor::new(&mut png_bytes),
+            image::ImageFormat::Png,
+        )
+        .unwrap();
+    fs::write(b.join("wrong-extension.txt"), &png_bytes).unwrap();
     ImageBuffer::<Luma<u8>, _>::from_fn(5, 5, |_, _| Luma([200]))
         .save(b.join("UPPER.PNG"))
         .unwrap();

@@ -16,6 +16,20 @@ use crate::eval;
 use crate::model::{self, TEMPLATE_NAMES};
 use crate::project::{DataSettings, DeviceChoice, OptimizerKind, Project};
 
+/// Prints to stdout, returning an error (instead of panicking) when stdout is closed.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        write!(std::io::stdout().lock(), $($arg)*)?
+    };
+}
+
+/// Like [`out!`] with a newline.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    };
+}
+
 /// Strata: build, train, evaluate and use deep-learning models on your own files.
 #[derive(Parser, Debug)]
 #[command(name = "strata", version = crate::build_info::VERSION_LINE, about, long_about = None)]
@@ -280,8 +294,8 @@ fn cmd_new(path: &Path, data: DataSettings, template: &str, seed: u64) -> Result
     let mut project = Project::new(data, graph);
     project.training.seed = seed;
     project.save(path)?;
-    print!("{}", report.to_text());
-    println!(
+    out!("{}", report.to_text());
+    outln!(
         "Created {} with the '{template}' model ({} classes). Next: strata train {}",
         path.display(),
         dataset.classes.len(),
@@ -293,9 +307,9 @@ fn cmd_new(path: &Path, data: DataSettings, template: &str, seed: u64) -> Result
 fn cmd_import(dir: &Path, json: bool) -> Result<()> {
     let (_, report) = import_with_progress(dir, &ImportOptions::default(), json)?;
     if json {
-        println!("{}", serde_json::to_string(&report)?);
+        outln!("{}", serde_json::to_string(&report)?);
     } else {
-        print!("{}", report.to_text());
+        out!("{}", report.to_text());
     }
     Ok(())
 }
@@ -304,7 +318,7 @@ fn cmd_inspect(path: &Path) -> Result<()> {
     let project = load_project(path)?;
     match project.model.summary() {
         Ok(text) => {
-            print!("{text}");
+            out!("{text}");
             Ok(())
         }
         Err(errors) => {
@@ -384,7 +398,7 @@ fn cmd_train(path: &Path, project: &Project, json: bool) -> Result<()> {
                     run_dir.display()
                 ));
                 if !interactive {
-                    println!("Training on {device}; run folder {}", run_dir.display());
+                    outln!("Training on {device}; run folder {}", run_dir.display());
                 }
             }
             TrainEvent::Batch {
@@ -413,7 +427,7 @@ fn cmd_train(path: &Path, project: &Project, json: bool) -> Result<()> {
                 if interactive {
                     bar.println(line);
                 } else {
-                    println!("{line}");
+                    outln!("{line}");
                 }
             }
             TrainEvent::Checkpoint { .. } => {}
@@ -428,7 +442,7 @@ fn cmd_train(path: &Path, project: &Project, json: bool) -> Result<()> {
                 ..
             } => {
                 bar.finish_and_clear();
-                println!(
+                outln!(
                     "Finished. Best epoch {best_epoch}: loss {best_loss:.4}, accuracy {best_accuracy:.4}. Saved in {}",
                     run_dir.display()
                 );
@@ -497,14 +511,14 @@ fn cmd_evaluate(path: &Path, other: Option<&Path>, json: bool) -> Result<()> {
     let y_pred: Vec<usize> = preds.iter().map(|p| p.predicted).collect();
     let report = eval::classification_report(&manifest.classes, &y_true, &y_pred);
     if json {
-        println!("{}", serde_json::to_string(&report)?);
+        outln!("{}", serde_json::to_string(&report)?);
     } else {
-        print!("{}", report.to_text());
+        out!("{}", report.to_text());
         let mistakes = eval::most_confident_mistakes(&preds, 5);
         if !mistakes.is_empty() {
-            println!("\nMost confident mistakes:");
+            outln!("\nMost confident mistakes:");
             for m in mistakes {
-                println!(
+                outln!(
                     "  {} — is {}, predicted {} ({:.0}%)",
                     dataset.paths[m.index].display(),
                     manifest.classes[m.true_label.unwrap_or(0)],
@@ -638,7 +652,7 @@ fn cmd_predict(path: &Path, inputs: &[PathBuf], json: bool, csv_out: Option<&Pat
         let bytes = w.into_inner().map_err(|e| anyhow!("{e}"))?;
         crate::project::atomic_write(out, &bytes)
             .with_context(|| format!("could not write '{}'", out.display()))?;
-        println!("Wrote {} predictions to {}", rows.len(), out.display());
+        outln!("Wrote {} predictions to {}", rows.len(), out.display());
     } else if json {
         #[derive(serde::Serialize)]
         struct Skipped<'a> {
@@ -649,13 +663,13 @@ fn cmd_predict(path: &Path, inputs: &[PathBuf], json: bool, csv_out: Option<&Pat
             .iter()
             .map(|(p, r)| Skipped { path: p, reason: r })
             .collect();
-        println!(
+        outln!(
             "{}",
             serde_json::json!({ "predictions": rows, "skipped": skipped_rows })
         );
     } else {
         for r in &rows {
-            println!(
+            outln!(
                 "{}\t{}\t{:.1}%",
                 r.path.display(),
                 r.class,

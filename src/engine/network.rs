@@ -425,7 +425,23 @@ fn conv2d(
     padding: Padding,
 ) -> candle_core::Result<Tensor> {
     match padding {
-        Padding::Valid => x.conv2d(w, 0, stride, 1, 1),
+        Padding::Valid => {
+            // Only the rows/columns the windows reach: candle's conv2d backward returns a
+            // gradient of the wrong size when (input − kernel) is not a multiple of the stride.
+            let (_, _, h, wd) = x.dims4()?;
+            let used = |n: usize| match window_out(n, kernel, stride, Padding::Valid) {
+                Some(out) => (out - 1) * stride + kernel,
+                None => n,
+            };
+            let (uh, uw) = (used(h), used(wd));
+            if uh == h && uw == wd {
+                x.conv2d(w, 0, stride, 1, 1)
+            } else {
+                x.narrow(2, 0, uh)?
+                    .narrow(3, 0, uw)?
+                    .conv2d(w, 0, stride, 1, 1)
+            }
+        }
         Padding::Same => {
             let (_, _, h, wd) = x.dims4()?;
             let pads = |n: usize| -> (usize, usize) {
