@@ -1,6 +1,8 @@
 //! The headless path a user (or script) takes on `sample_data/`: new → inspect → train →
 //! evaluate → predict, through the real `strata` binary, checking what it reports.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

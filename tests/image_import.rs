@@ -1,6 +1,8 @@
 //! The image-folder importer on good, unusual and broken files: every usable file imported, every
 //! unusable one reported with its reason, junk ignored, nothing panics, nothing written.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::fs;
 use std::path::Path;
 

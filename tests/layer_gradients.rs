@@ -1,6 +1,8 @@
 //! Every layer's gradients (with respect to its input and its weights) against central finite
 //! differences, through the same `Network` code that trains models.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use candle_core::{Device, Tensor, Var};
 use rand::SeedableRng;
 use strata::engine::Network;

@@ -1,5 +1,7 @@
 //! Shape inference, parameter counts and validation messages of the model graph.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use strata::model::{self, Activation, Graph, Layer, Node, Padding};
 
 fn conv(filters: usize, kernel: usize, stride: usize, padding: Padding) -> Layer {

@@ -1,6 +1,8 @@
 //! The training loop: it learns, repeats exactly with the same seed, reports every step as events,
 //! honours cancellation and early stopping, and covers per-sample, mini-batch and full-batch SGD.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::sync::Mutex;
 

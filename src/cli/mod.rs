@@ -393,7 +393,7 @@ fn cmd_train(path: &Path, project: &Project, json: bool) -> Result<()> {
                 run_dir,
                 ..
             } => {
-                let _ = bar.println(format!(
+                bar.println(format!(
                     "Training {params} parameters on {train_samples} images ({val_samples} for validation), {epochs} epochs, on {device}.\nRun folder: {}",
                     run_dir.display()
                 ));

@@ -144,7 +144,10 @@ fn is_junk(name: &str) -> bool {
 }
 
 /// Lists `(class name, files)` under `root`, and files skipped while listing.
-fn scan(root: &Path) -> Result<(Vec<(String, Vec<PathBuf>)>, Vec<SkippedFile>), DataError> {
+/// Class folders found by [`scan`]: name and the candidate files inside.
+type ClassFiles = Vec<(String, Vec<PathBuf>)>;
+
+fn scan(root: &Path) -> Result<(ClassFiles, Vec<SkippedFile>), DataError> {
     let bad = |reason: String| DataError::BadRoot {
         path: root.to_owned(),
         reason,
@@ -348,7 +351,8 @@ pub fn import_image_folder(
         .collect();
     let total = jobs.len();
     let done = AtomicUsize::new(0);
-    let decoded: Vec<(usize, &PathBuf, Result<Vec<u8>, String>)> = jobs
+    type Decoded<'a> = (usize, &'a PathBuf, Result<Vec<u8>, String>);
+    let decoded: Vec<Decoded> = jobs
         .par_iter()
         .map(|&(c, path)| {
             if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {

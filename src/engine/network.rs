@@ -68,12 +68,13 @@ impl Network {
                 .unwrap_or_default();
             let mut add =
                 |what: &str, shape: Vec<usize>, values: Vec<f32>, trainable, penalized| {
-                    Ok::<_, NetworkError>(vars.push(NamedVar {
+                    vars.push(NamedVar {
                         name: format!("{}.{what}", node.name),
                         var: Var::from_tensor(&Tensor::from_vec(values, shape, device)?)?,
                         trainable,
                         penalized,
-                    }))
+                    });
+                    Ok::<_, NetworkError>(())
                 };
             match &node.layer {
                 Layer::Dense { units, .. } => {
