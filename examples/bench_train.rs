@@ -16,6 +16,10 @@ use strata::engine::{batch_loss, predict, Network, Optimizer, OptimizerConfig, P
 use strata::model;
 use strata::project::{LossKind, OptimizerKind};
 
+/// The same allocator as the `strata` binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 struct Args {
     #[arg(long)]
@@ -110,6 +114,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             })
             .collect(),
     );
+    let mut prof = [0f64; 3];
     let mut train_epoch = |ds: &ImageDataset,
                            indices: &[usize],
                            limit: usize|
@@ -120,11 +125,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let start = Instant::now();
         let mut last = 0.0;
         for chunk in order.chunks(args.batch) {
+            let t0 = Instant::now();
             let b = image_batch(ds, chunk, None, &device)?;
             let out = net.forward(&b.images, true, &mut rng)?;
             let loss = batch_loss(&out, &b.labels, LossKind::CrossEntropy, 10)?;
-            opt.step(&loss.backward()?)?;
+            let t1 = Instant::now();
+            let grads = loss.backward()?;
+            let t2 = Instant::now();
+            opt.step(&grads)?;
+            let t3 = Instant::now();
             last = f64::from(loss.to_scalar::<f32>()?);
+            prof[0] += (t1 - t0).as_secs_f64();
+            prof[1] += (t2 - t1).as_secs_f64();
+            prof[2] += (t3 - t2).as_secs_f64();
         }
         Ok((start.elapsed().as_secs_f64(), last))
     };
@@ -196,6 +209,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ((correct as f64 / test_idx.len().max(1) as f64 * 1e4).round() / 1e4).into();
         out["last_loss"] = ((loss * 1e4).round() / 1e4).into();
     }
+    out["profile_secs_fwd_bwd_opt"] = prof
+        .iter()
+        .map(|p| (p * 1e3).round() / 1e3)
+        .collect::<Vec<_>>()
+        .into();
     out["peak_rss_mb"] = ((peak_rss_mb() * 10.0).round() / 10.0).into();
     println!("{out}");
     Ok(())

@@ -7,7 +7,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor, Var, D};
 use rand::{Rng, SeedableRng};
 
-use super::ops::{pool2d, relu, PoolKind};
+use super::ops::{conv2d_im2col, pool2d, relu, PoolKind};
 use crate::model::{window_out, Activation, CheckedGraph, Graph, GraphError, Layer, Padding};
 
 /// Errors building or loading a network.
@@ -278,8 +278,7 @@ impl Network {
                 } => {
                     let w = self.param(&node.name, "weight")?;
                     let b = self.param(&node.name, "bias")?;
-                    let y = conv2d(need()?, w, *kernel, *stride, *padding)?;
-                    let y = y.broadcast_add(&b.reshape((1, b.elem_count(), 1, 1))?)?;
+                    let y = conv2d(need()?, w, b, *kernel, *stride, *padding)?;
                     finish(y, *activation)?
                 }
                 Layer::MaxPool2d { kernel, stride } => finish(
@@ -421,27 +420,27 @@ pub fn activate(x: &Tensor, act: Activation) -> candle_core::Result<Tensor> {
 fn conv2d(
     x: &Tensor,
     w: &Tensor,
+    b: &Tensor,
     kernel: usize,
     stride: usize,
     padding: Padding,
 ) -> candle_core::Result<Tensor> {
     match padding {
         Padding::Valid => {
-            // Only the rows/columns the windows reach: candle's conv2d backward returns a
-            // gradient of the wrong size when (input − kernel) is not a multiple of the stride.
+            // Only the rows/columns the windows reach (candle's own conv2d backward, used on
+            // GPUs, returns a wrongly sized gradient when (input − kernel) is not a multiple of
+            // the stride).
             let (_, _, h, wd) = x.dims4()?;
             let used = |n: usize| match window_out(n, kernel, stride, Padding::Valid) {
                 Some(out) => (out - 1) * stride + kernel,
                 None => n,
             };
-            let (uh, uw) = (used(h), used(wd));
-            if uh == h && uw == wd {
-                x.conv2d(w, 0, stride, 1, 1)
-            } else {
-                x.narrow(2, 0, uh)?
-                    .narrow(3, 0, uw)?
-                    .conv2d(w, 0, stride, 1, 1)
-            }
+            conv2d_im2col(
+                &x.narrow(2, 0, used(h))?.narrow(3, 0, used(wd))?,
+                w,
+                b,
+                stride,
+            )
         }
         Padding::Same => {
             let (_, _, h, wd) = x.dims4()?;
@@ -452,13 +451,13 @@ fn conv2d(
             };
             let (top, bottom) = pads(h);
             let (left, right) = pads(wd);
-            if top == bottom && left == right && top == left {
-                x.conv2d(w, top, stride, 1, 1)
-            } else {
-                x.pad_with_zeros(2, top, bottom)?
-                    .pad_with_zeros(3, left, right)?
-                    .conv2d(w, 0, stride, 1, 1)
-            }
+            conv2d_im2col(
+                &x.pad_with_zeros(2, top, bottom)?
+                    .pad_with_zeros(3, left, right)?,
+                w,
+                b,
+                stride,
+            )
         }
     }
 }

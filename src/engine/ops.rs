@@ -184,6 +184,128 @@ pub fn pool2d(x: &Tensor, kind: PoolKind, kernel: usize, stride: usize) -> Resul
     on_cpu(x, |t| t.apply_op1(op))
 }
 
+/// Unfolds the windows of `[B, C, H, W]` into columns `[C·k·k, B·OH·OW]` (im2col), so a
+/// convolution becomes one matrix product; the backward pass folds gradients back (col2im).
+#[derive(Clone, Copy, Debug)]
+struct Im2Col {
+    kernel: usize,
+    stride: usize,
+}
+
+impl Im2Col {
+    fn out_hw(&self, h: usize, w: usize) -> (usize, usize) {
+        (
+            (h - self.kernel) / self.stride + 1,
+            (w - self.kernel) / self.stride + 1,
+        )
+    }
+}
+
+impl CustomOp1 for Im2Col {
+    fn name(&self) -> &'static str {
+        "strata-im2col"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (b, c, h, w) = layout.shape().dims4()?;
+        if h < self.kernel || w < self.kernel {
+            candle_core::bail!(
+                "im2col: {h}×{w} input is smaller than the {0}×{0} kernel",
+                self.kernel
+            );
+        }
+        let src = contiguous_f32(storage, layout, self.name())?;
+        let (k, s) = (self.kernel, self.stride);
+        let (oh, ow) = self.out_hw(h, w);
+        let l = oh * ow;
+        let row_len = b * l;
+        let mut out = vec![0f32; c * k * k * row_len];
+        // One output row per (channel, ky, kx): rows are independent, so fill them in parallel.
+        out.par_chunks_mut(row_len)
+            .enumerate()
+            .for_each(|(row, dst)| {
+                let ch = row / (k * k);
+                let ky = (row / k) % k;
+                let kx = row % k;
+                for bi in 0..b {
+                    let plane = &src[(bi * c + ch) * h * w..(bi * c + ch + 1) * h * w];
+                    let d = &mut dst[bi * l..(bi + 1) * l];
+                    for oy in 0..oh {
+                        let line = &plane[(oy * s + ky) * w..];
+                        let drow = &mut d[oy * ow..(oy + 1) * ow];
+                        if s == 1 {
+                            drow.copy_from_slice(&line[kx..kx + ow]);
+                        } else {
+                            for (ox, v) in drow.iter_mut().enumerate() {
+                                *v = line[ox * s + kx];
+                            }
+                        }
+                    }
+                }
+            });
+        Ok((CpuStorage::F32(out), Shape::from((c * k * k, row_len))))
+    }
+
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
+        let (b, c, h, w) = arg.dims4()?;
+        let (k, s) = (self.kernel, self.stride);
+        let (oh, ow) = self.out_hw(h, w);
+        let l = oh * ow;
+        let grad = tensor_f32_vec(grad_res)?;
+        let mut out = vec![0f32; b * c * h * w];
+        // Each (batch, channel) plane gathers from its k·k rows; planes are independent.
+        out.par_chunks_mut(h * w)
+            .enumerate()
+            .for_each(|(plane_index, dst)| {
+                let bi = plane_index / c;
+                let ch = plane_index % c;
+                for ky in 0..k {
+                    for kx in 0..k {
+                        let row = (ch * k + ky) * k + kx;
+                        let g = &grad[row * b * l + bi * l..row * b * l + (bi + 1) * l];
+                        for oy in 0..oh {
+                            let base = (oy * s + ky) * w + kx;
+                            let grow = &g[oy * ow..(oy + 1) * ow];
+                            if s == 1 {
+                                for (d, v) in dst[base..base + ow].iter_mut().zip(grow) {
+                                    *d += v;
+                                }
+                            } else {
+                                for (ox, v) in grow.iter().enumerate() {
+                                    dst[base + ox * s] += v;
+                                }
+                            }
+                        }
+                    }
+                }
+            });
+        let t = Tensor::from_vec(out, (b, c, h, w), arg.device())?;
+        Ok(Some(t.to_dtype(arg.dtype())?))
+    }
+}
+
+/// Convolution of `[B, C, H, W]` (already padded) with `[F, C, k, k]` weights plus a bias per
+/// filter, as im2col + one matrix product. Both gradients are matrix products plus a col2im fold,
+/// and the bias gradient a contiguous row sum, which is much faster on the CPU than candle's
+/// transposed-convolution loop and strided reductions.
+pub fn conv2d_im2col(x: &Tensor, weight: &Tensor, bias: &Tensor, stride: usize) -> Result<Tensor> {
+    let (b, _, h, w) = x.dims4()?;
+    let (f, c, k, _) = weight.dims4()?;
+    if !x.device().is_cpu() {
+        return x
+            .conv2d(weight, 0, stride, 1, 1)?
+            .broadcast_add(&bias.reshape((1, f, 1, 1))?);
+    }
+    let op = Im2Col { kernel: k, stride };
+    let (oh, ow) = op.out_hw(h, w);
+    let cols = on_cpu(x, |t| t.apply_op1(op))?;
+    let y = weight
+        .reshape((f, c * k * k))?
+        .matmul(&cols)?
+        .broadcast_add(&bias.reshape((f, 1))?)?;
+    y.reshape((f, b, oh, ow))?.transpose(0, 1)?.contiguous()
+}
+
 /// max(x, 0) with a single-pass backward.
 #[derive(Clone, Copy, Debug)]
 struct Relu;
@@ -353,6 +475,35 @@ mod tests {
         ] {
             let x = distinct_values(2 * 5 * 7);
             check_grad(&x, &[1, 2, 5, 7], |t| pool2d(t, kind, k, s));
+        }
+    }
+
+    #[test]
+    fn im2col_convolution_matches_candle_and_finite_differences() {
+        let dev = Device::Cpu;
+        let x: Vec<f32> = distinct_values(2 * 2 * 6 * 7);
+        let w: Vec<f32> = (0..3 * 2 * 9)
+            .map(|i| ((i * 5 % 7) as f32 - 3.0) * 0.2)
+            .collect();
+        let wt = Tensor::from_vec(w.clone(), (3, 2, 3, 3), &dev).unwrap();
+        let bias = Tensor::new(&[0.1f32, -0.2, 0.3], &dev).unwrap();
+        for stride in [1, 2] {
+            let xt = Tensor::from_vec(x.clone(), (2, 2, 6, 7), &dev).unwrap();
+            let ours = conv2d_im2col(&xt, &wt, &bias, stride).unwrap();
+            let theirs = xt
+                .conv2d(&wt, 0, stride, 1, 1)
+                .unwrap()
+                .broadcast_add(&bias.reshape((1, 3, 1, 1)).unwrap())
+                .unwrap();
+            assert_eq!(ours.dims(), theirs.dims());
+            let diff = (ours - theirs).unwrap().abs().unwrap().max_all().unwrap();
+            assert!(diff.to_scalar::<f32>().unwrap() < 1e-5);
+            check_grad(&x, &[2, 2, 6, 7], |t| conv2d_im2col(t, &wt, &bias, stride));
+            let xt2 = xt.clone();
+            check_grad(&w, &[3, 2, 3, 3], |k| conv2d_im2col(&xt2, k, &bias, stride));
+            check_grad(&[0.1, -0.2, 0.3], &[3], |bb| {
+                conv2d_im2col(&xt2, &wt, bb, stride)
+            });
         }
     }
 
