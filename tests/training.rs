@@ -269,3 +269,34 @@ fn mistakes_in_the_setup_fail_with_a_message_not_a_panic() {
     let (outcome, _) = run(&p, dir.path(), &data, &CancelToken::new());
     assert!(matches!(outcome, RunOutcome::Failed(m) if m.contains("Input expects 3×8×8")));
 }
+
+#[test]
+fn a_panic_inside_the_run_becomes_a_failed_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = prepared(10);
+    let events = Mutex::new(Vec::new());
+    // A sink that panics on the first event stands in for any bug inside the worker.
+    let sink = |e: TrainEvent| {
+        let first = events.lock().unwrap().is_empty();
+        events.lock().unwrap().push(e);
+        if first {
+            panic!("boom");
+        }
+    };
+    let outcome = engine::train(
+        &project(dir.path()),
+        &dir.path().join("t.strata"),
+        &data,
+        &sink,
+        &CancelToken::new(),
+    );
+    let RunOutcome::Failed(message) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(message.contains("internal error (boom)"), "{message}");
+    let events = events.into_inner().unwrap();
+    assert!(
+        matches!(events.last(), Some(TrainEvent::Failed { .. })),
+        "{events:?}"
+    );
+}

@@ -3,7 +3,10 @@
 //! The update runs over plain `f32` slices: one pass reads weight and gradient and writes the new
 //! weight, instead of a chain of tensor operations that each allocate.
 
-use candle_core::{backprop::GradStore, DType, Device, Tensor, Var};
+use candle_core::{
+    backprop::GradStore, CpuStorage, DType, Device, InplaceOp2, Layout, Tensor, Var,
+};
+use rayon::prelude::*;
 
 use crate::project::OptimizerKind;
 
@@ -84,43 +87,33 @@ impl Optimizer {
             let Some(grad) = grads.get(p.var.as_tensor()) else {
                 continue;
             };
-            let mut w = to_vec(p.var.as_tensor())?;
-            let g = to_vec(grad)?;
-            let (pl1, pl2) = if p.penalized { (l1, l2) } else { (0.0, 0.0) };
-            let full_grad = |i: usize, w: f32| -> f32 {
-                g[i] + if pl1 != 0.0 { pl1 * w.signum() } else { 0.0 } + 2.0 * pl2 * w
+            let rule = Rule {
+                kind: c.kind,
+                lr,
+                l1: if p.penalized { l1 } else { 0.0 },
+                l2: if p.penalized { l2 } else { 0.0 },
+                decay: if p.penalized { decay } else { 0.0 },
+                bias1,
+                bias2,
             };
-            match c.kind {
-                OptimizerKind::Sgd => {
-                    for (i, wi) in w.iter_mut().enumerate() {
-                        *wi -= lr * full_grad(i, *wi);
-                    }
-                }
-                OptimizerKind::Momentum => {
-                    let v = state(&mut self.first[k], w.len());
-                    for (i, wi) in w.iter_mut().enumerate() {
-                        v[i] = MOMENTUM * v[i] + full_grad(i, *wi);
-                        *wi -= lr * v[i];
-                    }
-                }
-                OptimizerKind::Adam | OptimizerKind::AdamW => {
-                    let wd = if p.penalized { decay } else { 0.0 };
-                    let m = state(&mut self.first[k], w.len());
-                    let v = state(&mut self.second[k], w.len());
-                    for (i, wi) in w.iter_mut().enumerate() {
-                        let gi = full_grad(i, *wi);
-                        m[i] = BETA1 * m[i] + (1.0 - BETA1) * gi;
-                        v[i] = BETA2 * v[i] + (1.0 - BETA2) * gi * gi;
-                        let m_hat = m[i] / bias1;
-                        let v_hat = v[i] / bias2;
-                        *wi -= lr * wd * *wi;
-                        *wi -= lr * m_hat / (v_hat.sqrt() + EPSILON);
-                    }
-                }
-            }
+            let n = p.var.elem_count();
+            let m = state(&mut self.first[k], n);
+            let v = state(&mut self.second[k], n);
             let t = p.var.as_tensor();
-            p.var
-                .set(&Tensor::from_vec(w, t.shape(), t.device())?.to_dtype(t.dtype())?)?;
+            if t.device().is_cpu() && t.dtype() == DType::F32 && t.is_contiguous() {
+                // Update the weights where they are: no copies of weights or gradients.
+                let grad = grad.contiguous()?;
+                let op = InPlace {
+                    rule,
+                    state: std::sync::Mutex::new((m, v)),
+                };
+                t.inplace_op2(&grad, &op)?;
+            } else {
+                let mut w = to_vec(t)?;
+                rule.apply(&mut w, &to_vec(grad)?, m, v);
+                p.var
+                    .set(&Tensor::from_vec(w, t.shape(), t.device())?.to_dtype(t.dtype())?)?;
+            }
         }
         Ok(())
     }
@@ -144,6 +137,94 @@ impl Optimizer {
             }
         }
         Ok(total)
+    }
+}
+
+/// The update of one tensor, applied element by element.
+#[derive(Clone, Copy)]
+struct Rule {
+    kind: OptimizerKind,
+    lr: f32,
+    l1: f32,
+    l2: f32,
+    decay: f32,
+    bias1: f32,
+    bias2: f32,
+}
+
+impl Rule {
+    /// Updates weights `w` from gradients `g` with the optimizer state `m`, `v` (same lengths);
+    /// big tensors are split across threads.
+    fn apply(&self, w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+        const CHUNK: usize = 16 * 1024;
+        if w.len() > CHUNK {
+            w.par_chunks_mut(CHUNK)
+                .zip(g.par_chunks(CHUNK))
+                .zip(m.par_chunks_mut(CHUNK))
+                .zip(v.par_chunks_mut(CHUNK))
+                .for_each(|(((w, g), m), v)| self.apply_serial(w, g, m, v));
+        } else {
+            self.apply_serial(w, g, m, v);
+        }
+    }
+
+    fn apply_serial(&self, w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+        let r = *self;
+        for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+            let wi = *w;
+            let l1 = if r.l1 != 0.0 { r.l1 * wi.signum() } else { 0.0 };
+            let gi = g + l1 + 2.0 * r.l2 * wi;
+            *w = match r.kind {
+                OptimizerKind::Sgd => wi - r.lr * gi,
+                OptimizerKind::Momentum => {
+                    *m = MOMENTUM * *m + gi;
+                    wi - r.lr * *m
+                }
+                OptimizerKind::Adam | OptimizerKind::AdamW => {
+                    *m = BETA1 * *m + (1.0 - BETA1) * gi;
+                    *v = BETA2 * *v + (1.0 - BETA2) * gi * gi;
+                    let m_hat = *m / r.bias1;
+                    let v_hat = *v / r.bias2;
+                    wi - r.lr * r.decay * wi - r.lr * m_hat / (v_hat.sqrt() + EPSILON)
+                }
+            };
+        }
+    }
+}
+
+/// Candle in-place op running [`Rule`] on a weight tensor's own storage.
+struct InPlace<'a> {
+    rule: Rule,
+    state: std::sync::Mutex<(&'a mut Vec<f32>, &'a mut Vec<f32>)>,
+}
+
+impl InplaceOp2 for InPlace<'_> {
+    fn name(&self) -> &'static str {
+        "strata-optimizer-step"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &mut CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<()> {
+        let (Some((a0, a1)), Some((b0, b1))) = (l1.contiguous_offsets(), l2.contiguous_offsets())
+        else {
+            candle_core::bail!("optimizer step needs contiguous tensors");
+        };
+        let CpuStorage::F32(w) = s1 else {
+            candle_core::bail!("optimizer step needs f32 weights");
+        };
+        let g = s2.as_slice::<f32>()?;
+        let mut state = self
+            .state
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("optimizer state poisoned".to_owned()))?;
+        let (m, v) = &mut *state;
+        self.rule.apply(&mut w[a0..a1], &g[b0..b1], m, v);
+        Ok(())
     }
 }
 
