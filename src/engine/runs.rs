@@ -194,6 +194,14 @@ impl TrainedModel {
             ))
         })?;
         let network = Network::load(&graph, &run_dir.join(BEST_DIR).join(WEIGHTS_FILE), device)?;
+        if network.checked().output_shape() != [manifest.classes.len()] {
+            return Err(NetworkError::Weights(format!(
+                "the run in '{}' is inconsistent: the model gives {} outputs but {} classes are listed",
+                run_dir.display(),
+                network.checked().output_shape().iter().product::<usize>(),
+                manifest.classes.len()
+            )));
+        }
         Ok(Self { network, manifest })
     }
 }
