@@ -27,24 +27,33 @@ pub fn mlp(input_shape: &[usize], classes: usize) -> Graph {
                 &[],
             ),
             Node::new("flatten", Layer::Flatten, &["input"]),
-            Node::new(
-                "dense1",
-                Layer::Dense {
-                    units: 128,
-                    activation: Activation::Relu,
-                },
-                &["flatten"],
-            ),
-            Node::new(
-                "output",
-                Layer::Dense {
-                    units: classes,
-                    activation: Activation::Softmax,
-                },
-                &["dense1"],
-            ),
-        ],
+        ]
+        .into_iter()
+        .chain(classifier_head("flatten", classes))
+        .collect(),
     }
+}
+
+/// Dense 128 ReLU → Dense `classes` softmax, fed by `from`: the head both templates end in.
+fn classifier_head(from: &str, classes: usize) -> [Node; 2] {
+    [
+        Node::new(
+            "dense1",
+            Layer::Dense {
+                units: 128,
+                activation: Activation::Relu,
+            },
+            &[from],
+        ),
+        Node::new(
+            "output",
+            Layer::Dense {
+                units: classes,
+                activation: Activation::Softmax,
+            },
+            &["dense1"],
+        ),
+    ]
 }
 
 /// A small convolutional network: two Conv/MaxPool stages, then Dense 128 and the class layer.
@@ -74,22 +83,9 @@ pub fn cnn(input_shape: &[usize], classes: usize) -> Graph {
             Node::new("conv2", conv(64), &["pool1"]),
             Node::new("pool2", pool, &["conv2"]),
             Node::new("flatten", Layer::Flatten, &["pool2"]),
-            Node::new(
-                "dense1",
-                Layer::Dense {
-                    units: 128,
-                    activation: Activation::Relu,
-                },
-                &["flatten"],
-            ),
-            Node::new(
-                "output",
-                Layer::Dense {
-                    units: classes,
-                    activation: Activation::Softmax,
-                },
-                &["dense1"],
-            ),
-        ],
+        ]
+        .into_iter()
+        .chain(classifier_head("flatten", classes))
+        .collect(),
     }
 }
