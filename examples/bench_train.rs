@@ -12,7 +12,7 @@ use std::time::Instant;
 use clap::Parser;
 use rand::{seq::SliceRandom, SeedableRng};
 use strata::data::{image_batch, ImageDataset};
-use strata::engine::{batch_loss, predict, Network, Optimizer, OptimizerConfig, Param};
+use strata::engine::{predict, train_step, Network, Optimizer, OptimizerConfig};
 use strata::model;
 use strata::project::{LossKind, OptimizerKind};
 
@@ -98,21 +98,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let device = candle_core::Device::Cpu;
     let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
     let net = Network::new(&graph, &device, &mut rng)?;
-    let mut opt = Optimizer::new(
+    let mut opt = Optimizer::for_network(
         OptimizerConfig {
             kind: OptimizerKind::Adam,
             lr: 1e-3,
             l1: 0.0,
             l2: 0.0,
         },
-        net.vars()
-            .iter()
-            .filter(|v| v.trainable)
-            .map(|v| Param {
-                var: v.var.clone(),
-                penalized: v.penalized,
-            })
-            .collect(),
+        &net,
     );
     let mut prof = [0f64; 3];
     let mut train_epoch = |ds: &ImageDataset,
@@ -125,19 +118,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let start = Instant::now();
         let mut last = 0.0;
         for chunk in order.chunks(args.batch) {
-            let t0 = Instant::now();
             let b = image_batch(ds, chunk, None, &device)?;
-            let out = net.forward(&b.images, true, &mut rng)?;
-            let loss = batch_loss(&out, &b.labels, LossKind::CrossEntropy, 10)?;
-            let t1 = Instant::now();
-            let grads = loss.backward()?;
-            let t2 = Instant::now();
-            opt.step(&grads)?;
-            let t3 = Instant::now();
-            last = f64::from(loss.to_scalar::<f32>()?);
-            prof[0] += (t1 - t0).as_secs_f64();
-            prof[1] += (t2 - t1).as_secs_f64();
-            prof[2] += (t3 - t2).as_secs_f64();
+            let step = train_step(&net, &mut opt, &b, LossKind::CrossEntropy, 10, &mut rng)?;
+            last = f64::from(step.loss);
+            prof[0] += step.forward_secs;
+            prof[1] += step.backward_secs;
+            prof[2] += step.update_secs;
         }
         Ok((start.elapsed().as_secs_f64(), last))
     };

@@ -15,6 +15,6 @@ pub use network::{activate, NamedVar, Network, NetworkError, Output};
 pub use optim::{Optimizer, OptimizerConfig, Param, MOMENTUM};
 pub use runs::{latest_run, RunManifest, TrainedModel};
 pub use train::{
-    batch_loss, inference_device, predict, probabilities, train, train_in_background, PreparedData,
-    RunOutcome,
+    batch_loss, inference_device, predict, probabilities, train, train_in_background, train_step,
+    PreparedData, RunOutcome, StepResult,
 };

@@ -61,6 +61,21 @@ impl Optimizer {
         }
     }
 
+    /// An optimizer over the trainable tensors of `net` (weights penalized, biases and norms not).
+    pub fn for_network(config: OptimizerConfig, net: &super::Network) -> Self {
+        Self::new(
+            config,
+            net.vars()
+                .iter()
+                .filter(|v| v.trainable)
+                .map(|v| Param {
+                    var: v.var.clone(),
+                    penalized: v.penalized,
+                })
+                .collect(),
+        )
+    }
+
     /// Changes the learning rate (for schedules).
     pub fn set_lr(&mut self, lr: f64) {
         self.config.lr = lr;

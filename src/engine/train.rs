@@ -11,10 +11,10 @@ use rand::{seq::SliceRandom, SeedableRng};
 use super::events::{CancelToken, EpochMetrics, EventSink, TrainEvent};
 use super::network::{activate, Network, Output};
 use super::ops::binary_cross_entropy_with_logits;
-use super::optim::{Optimizer, OptimizerConfig, Param};
+use super::optim::{Optimizer, OptimizerConfig};
 use super::runs::{self, RunManifest};
 use super::select_device;
-use crate::data::{image_batch, ImageDataset, Split};
+use crate::data::{image_batch, Batch, ImageDataset, Split};
 use crate::model::{shape_label, Activation};
 use crate::project::{LossKind, Project};
 
@@ -123,6 +123,57 @@ pub fn batch_loss(
             binary_cross_entropy_with_logits(&logits, &target)
         }
     }
+}
+
+/// What one training step did and how long its parts took.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepResult {
+    /// Loss of the batch (not finite when training diverged; then no update was made).
+    pub loss: f32,
+    /// Correct predictions in the batch.
+    pub correct: usize,
+    /// Seconds in the forward pass and loss.
+    pub forward_secs: f64,
+    /// Seconds in backpropagation.
+    pub backward_secs: f64,
+    /// Seconds in the optimizer update.
+    pub update_secs: f64,
+}
+
+/// One training step on a batch: forward in training mode, loss, backward, optimizer update.
+/// The update is skipped when the loss is not finite.
+pub fn train_step(
+    net: &Network,
+    optimizer: &mut Optimizer,
+    batch: &Batch,
+    loss_kind: LossKind,
+    classes: usize,
+    rng: &mut impl rand::Rng,
+) -> candle_core::Result<StepResult> {
+    let t0 = Instant::now();
+    let out = net
+        .forward(&batch.images, true, rng)
+        .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+    let loss = batch_loss(&out, &batch.labels, loss_kind, classes)?;
+    let value = loss.to_scalar::<f32>()?;
+    let t1 = Instant::now();
+    let mut result = StepResult {
+        loss: value,
+        correct: 0,
+        forward_secs: (t1 - t0).as_secs_f64(),
+        backward_secs: 0.0,
+        update_secs: 0.0,
+    };
+    if !value.is_finite() {
+        return Ok(result);
+    }
+    let grads = loss.backward()?;
+    let t2 = Instant::now();
+    optimizer.step(&grads)?;
+    result.backward_secs = (t2 - t1).as_secs_f64();
+    result.update_secs = t2.elapsed().as_secs_f64();
+    result.correct = count_correct(&out.pre_activation, &batch.labels)?;
+    Ok(result)
 }
 
 /// Per-class scores as probabilities (softmax for cross-entropy, sigmoid for BCE, the model's own
@@ -258,21 +309,14 @@ fn train_inner(
     let mut rng = rand::rngs::StdRng::seed_from_u64(settings.seed);
     let net = Network::new(&project.model, &device, &mut rng).map_err(|e| e.to_string())?;
     let batch_size = settings.batch_size.clamp(1, data.split.train.len());
-    let mut optimizer = Optimizer::new(
+    let mut optimizer = Optimizer::for_network(
         OptimizerConfig {
             kind: settings.optimizer,
             lr: settings.lr,
             l1: settings.l1,
             l2: settings.l2,
         },
-        net.vars()
-            .iter()
-            .filter(|v| v.trainable)
-            .map(|v| Param {
-                var: v.var.clone(),
-                penalized: v.penalized,
-            })
-            .collect(),
+        &net,
     );
 
     let (run_id, run_dir) =
@@ -337,28 +381,25 @@ fn train_inner(
             // One generator per batch, drawn from the run's seed: dropout and augmentation differ
             // per batch yet repeat exactly for the same seed.
             let mut aug_rng = rand::rngs::StdRng::seed_from_u64(rand::Rng::random(&mut rng));
-            let mut step = || -> candle_core::Result<(f32, usize)> {
-                let aug = augmentation.is_active().then_some(augmentation);
-                let batch = image_batch(
-                    dataset,
-                    chunk,
-                    aug.map(|a| (a, &mut aug_rng as &mut dyn rand::RngCore)),
-                    &device,
-                )?;
-                let out = net
-                    .forward(&batch.images, true, &mut aug_rng)
-                    .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
-                let loss = batch_loss(&out, &batch.labels, settings.loss, classes)?;
-                let value = loss.to_scalar::<f32>()?;
-                if !value.is_finite() {
-                    return Ok((value, 0));
-                }
-                let grads = loss.backward()?;
-                optimizer.step(&grads)?;
-                Ok((value, count_correct(&out.pre_activation, &batch.labels)?))
-            };
-            let (value, ok) =
-                step().map_err(|e| format!("training failed in epoch {epoch}: {e}"))?;
+            let aug = augmentation.is_active().then_some(augmentation);
+            let step = image_batch(
+                dataset,
+                chunk,
+                aug.map(|a| (a, &mut aug_rng as &mut dyn rand::RngCore)),
+                &device,
+            )
+            .and_then(|batch| {
+                train_step(
+                    &net,
+                    &mut optimizer,
+                    &batch,
+                    settings.loss,
+                    classes,
+                    &mut aug_rng,
+                )
+            })
+            .map_err(|e| format!("training failed in epoch {epoch}: {e}"))?;
+            let (value, ok) = (step.loss, step.correct);
             if !value.is_finite() {
                 return Err(format!(
                     "the loss became {} in epoch {epoch} (batch {}): training diverged. Lower the learning rate (now {}) and train again",
