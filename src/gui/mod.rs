@@ -7,10 +7,15 @@ use crate::project::Project;
 
 /// Opens the main window, optionally on a project file.
 pub fn run(project: Option<PathBuf>) -> Result<(), eframe::Error> {
+    let mut viewport = eframe::egui::ViewportBuilder::default()
+        .with_title("Strata")
+        .with_inner_size([900.0, 600.0]);
+    // The icon is compiled in; a broken file would only cost the icon, never the window.
+    if let Ok(icon) = eframe::icon_data::from_png_bytes(include_bytes!("../../assets/icon.png")) {
+        viewport = viewport.with_icon(icon);
+    }
     let options = eframe::NativeOptions {
-        viewport: eframe::egui::ViewportBuilder::default()
-            .with_title("Strata")
-            .with_inner_size([900.0, 600.0]),
+        viewport,
         ..Default::default()
     };
     eframe::run_native(
