@@ -8,6 +8,8 @@
 use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use crate::model::{window_out, Padding};
+
 fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
     let data = storage.as_slice::<f32>()?;
     match layout.contiguous_offsets() {
@@ -16,7 +18,15 @@ fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Res
     }
 }
 
-fn tensor_f32_vec(t: &Tensor) -> Result<Vec<f32>> {
+/// Output height and width of an unpadded `kernel`×`kernel` window moved by `stride` (0 when the
+/// window does not fit): the same arithmetic as the graph's shape inference.
+fn valid_windows(h: usize, w: usize, kernel: usize, stride: usize) -> (usize, usize) {
+    let out = |n| window_out(n, kernel, stride, Padding::Valid).unwrap_or(0);
+    (out(h), out(w))
+}
+
+/// The tensor's values as a flat `Vec<f32>` on the CPU.
+pub(crate) fn tensor_f32_vec(t: &Tensor) -> Result<Vec<f32>> {
     t.to_device(&Device::Cpu)?
         .to_dtype(DType::F32)?
         .flatten_all()?
@@ -41,17 +51,8 @@ struct Pool2d {
 }
 
 impl Pool2d {
-    fn out_size(&self, n: usize) -> usize {
-        if n < self.kernel {
-            0
-        } else {
-            (n - self.kernel) / self.stride + 1
-        }
-    }
-
-    /// Calls `f(plane, out_index, input_index_of_window_start)` for every window of one plane.
     fn windows(&self, h: usize, w: usize) -> (usize, usize) {
-        (self.out_size(h), self.out_size(w))
+        valid_windows(h, w, self.kernel, self.stride)
     }
 
     fn forward_plane(&self, src: &[f32], h: usize, w: usize, dst: &mut [f32]) {
@@ -194,10 +195,7 @@ struct Im2Col {
 
 impl Im2Col {
     fn out_hw(&self, h: usize, w: usize) -> (usize, usize) {
-        (
-            (h - self.kernel) / self.stride + 1,
-            (w - self.kernel) / self.stride + 1,
-        )
+        valid_windows(h, w, self.kernel, self.stride)
     }
 }
 

@@ -3,10 +3,10 @@
 //! The update runs over plain `f32` slices: one pass reads weight and gradient and writes the new
 //! weight, instead of a chain of tensor operations that each allocate.
 
-use candle_core::{
-    backprop::GradStore, CpuStorage, DType, Device, InplaceOp2, Layout, Tensor, Var,
-};
+use candle_core::{backprop::GradStore, CpuStorage, DType, InplaceOp2, Layout, Tensor, Var};
 use rayon::prelude::*;
+
+use super::ops::tensor_f32_vec;
 
 use crate::project::OptimizerKind;
 
@@ -124,8 +124,8 @@ impl Optimizer {
                 };
                 t.inplace_op2(&grad, &op)?;
             } else {
-                let mut w = to_vec(t)?;
-                rule.apply(&mut w, &to_vec(grad)?, m, v);
+                let mut w = tensor_f32_vec(t)?;
+                rule.apply(&mut w, &tensor_f32_vec(grad)?, m, v);
                 p.var
                     .set(&Tensor::from_vec(w, t.shape(), t.device())?.to_dtype(t.dtype())?)?;
             }
@@ -146,7 +146,7 @@ impl Optimizer {
         }
         let mut total = 0.0;
         for p in self.params.iter().filter(|p| p.penalized) {
-            for w in to_vec(p.var.as_tensor())? {
+            for w in tensor_f32_vec(p.var.as_tensor())? {
                 let w = f64::from(w);
                 total += c.l1 * w.abs() + l2 * w * w;
             }
@@ -250,16 +250,10 @@ fn state(v: &mut Vec<f32>, n: usize) -> &mut Vec<f32> {
     v
 }
 
-fn to_vec(t: &Tensor) -> candle_core::Result<Vec<f32>> {
-    t.to_device(&Device::Cpu)?
-        .to_dtype(DType::F32)?
-        .flatten_all()?
-        .to_vec1::<f32>()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use candle_core::Device;
 
     /// One step on w = [1, -2] with loss = Σ g·w (so the gradient is g = [0.5, -1]).
     fn one_step(kind: OptimizerKind, l1: f64, l2: f64, steps: usize) -> Vec<f32> {
