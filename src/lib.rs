@@ -11,3 +11,4 @@ pub mod eval;
 pub mod gui;
 pub mod model;
 pub mod project;
+pub mod workflow;

@@ -44,7 +44,10 @@ fn bars(n_per_class: usize) -> ImageDataset {
 fn prepared(n: usize) -> PreparedData {
     let dataset = bars(n);
     let split = stratified_split(&dataset.labels, 0.2, 0.0, 1);
-    PreparedData { dataset, split }
+    PreparedData {
+        dataset: std::sync::Arc::new(dataset),
+        split,
+    }
 }
 
 fn project(dir: &Path) -> Project {

@@ -8,9 +8,8 @@ use anyhow::{anyhow, bail, Context as _, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::data::{
-    decode_image_file, import_image_folder, stratified_split, ImageDataset, ImportOptions,
-};
+use crate::data::{import_image_folder, ImageDataset, ImportOptions};
+use crate::workflow::{self, import_options};
 use crate::engine::{self, CancelToken, PreparedData, RunOutcome, TrainEvent, TrainedModel};
 use crate::eval;
 use crate::model::{self, TEMPLATE_NAMES};
@@ -241,30 +240,25 @@ fn load_project(path: &Path) -> Result<Project> {
     Ok(Project::load(path)?)
 }
 
-fn import_options(d: &DataSettings) -> ImportOptions {
-    ImportOptions {
-        width: d.image_width,
-        height: d.image_height,
-        channels: d.channels,
+fn import_bar(quiet: bool) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
     }
+    let b = ProgressBar::new(0);
+    b.set_style(
+        ProgressStyle::with_template("Importing {bar:30} {pos}/{len} images")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    b
 }
 
-/// Imports the project's data with a progress bar on a terminal.
+/// Imports an image folder with a progress bar on a terminal.
 fn import_with_progress(
     root: &Path,
     options: &ImportOptions,
     quiet: bool,
 ) -> Result<(ImageDataset, crate::data::ImportReport)> {
-    let bar = if quiet || !std::io::stderr().is_terminal() {
-        ProgressBar::hidden()
-    } else {
-        let b = ProgressBar::new(0);
-        b.set_style(
-            ProgressStyle::with_template("Importing {bar:30} {pos}/{len} images")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        b
-    };
+    let bar = import_bar(quiet);
     let progress = |done: usize, total: usize| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
@@ -334,10 +328,15 @@ fn cmd_inspect(path: &Path) -> Result<()> {
     }
 }
 
-/// Imports and splits the project's data.
+/// Imports and splits the project's data, with a progress bar on a terminal.
 fn prepare(project: &Project, quiet: bool) -> Result<PreparedData> {
-    let (dataset, report) =
-        import_with_progress(&project.data.path, &import_options(&project.data), quiet)?;
+    let bar = import_bar(quiet);
+    let progress = |done: usize, total: usize| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    };
+    let (data, report) = workflow::prepare(&project.data, None, Some(&progress))?;
+    bar.finish_and_clear();
     if !report.skipped.is_empty() && !quiet {
         eprintln!(
             "Note: {} file(s) skipped; run `strata import {}` to see which and why.",
@@ -345,13 +344,7 @@ fn prepare(project: &Project, quiet: bool) -> Result<PreparedData> {
             project.data.path.display()
         );
     }
-    let split = stratified_split(
-        &dataset.labels,
-        project.data.val_fraction,
-        project.data.test_fraction,
-        project.data.split_seed,
-    );
-    Ok(PreparedData { dataset, split })
+    Ok(data)
 }
 
 fn cmd_train(path: &Path, project: &Project, json: bool) -> Result<()> {
@@ -475,52 +468,28 @@ fn cmd_evaluate(path: &Path, other: Option<&Path>, json: bool) -> Result<()> {
     let project = load_project(path)?;
     let trained = load_trained(path)?;
     let manifest = &trained.manifest;
-    let (dataset, indices) = match other {
-        None => {
-            let data = prepare(&manifest_project(&project, manifest), true)?;
-            if data.split.test.is_empty() {
-                bail!("the project has no test split (test fraction 0); use --data with a folder of labelled images");
+    let evaluation = match other {
+        None => workflow::evaluate_test_split(&project, &trained, None, None).map_err(|e| {
+            if e.to_string().contains("no test split") {
+                anyhow!("the project has no test split (test fraction 0); use --data with a folder of labelled images")
+            } else {
+                e
             }
-            let indices = data.split.test.clone();
-            (data.dataset, indices)
-        }
-        Some(dir) => {
-            let (mut dataset, _) =
-                import_with_progress(dir, &import_options(&manifest.data), true)?;
-            remap_labels(&mut dataset, &manifest.classes)?;
-            let indices = (0..dataset.len()).collect();
-            (dataset, indices)
-        }
+        })?,
+        Some(dir) => workflow::evaluate_folder(dir, &trained)?,
     };
-    if dataset.classes != manifest.classes {
-        bail!(
-            "the data's classes ({}) differ from the model's ({})",
-            dataset.classes.join(", "),
-            manifest.classes.join(", ")
-        );
-    }
-    let probs = engine::predict(
-        &trained.network,
-        &dataset,
-        &indices,
-        manifest.training.loss,
-        256,
-    )?;
-    let preds = eval::predictions(&indices, Some(&dataset.labels), probs);
-    let y_true: Vec<usize> = indices.iter().map(|&i| dataset.labels[i]).collect();
-    let y_pred: Vec<usize> = preds.iter().map(|p| p.predicted).collect();
-    let report = eval::classification_report(&manifest.classes, &y_true, &y_pred);
+    let report = &evaluation.report;
     if json {
-        outln!("{}", serde_json::to_string(&report)?);
+        outln!("{}", serde_json::to_string(report)?);
     } else {
         out!("{}", report.to_text());
-        let mistakes = eval::most_confident_mistakes(&preds, 5);
+        let mistakes = eval::most_confident_mistakes(&evaluation.predictions, 5);
         if !mistakes.is_empty() {
             outln!("\nMost confident mistakes:");
             for m in mistakes {
                 outln!(
                     "  {} — is {}, predicted {} ({:.0}%)",
-                    dataset.paths[m.index].display(),
+                    evaluation.dataset.paths[m.index].display(),
                     manifest.classes[m.true_label.unwrap_or(0)],
                     manifest.classes[m.predicted],
                     m.confidence * 100.0
@@ -531,85 +500,15 @@ fn cmd_evaluate(path: &Path, other: Option<&Path>, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// The project as it was when the run was trained (its data settings), so evaluation uses the
-/// same image size and split.
-fn manifest_project(project: &Project, manifest: &engine::RunManifest) -> Project {
-    let mut p = project.clone();
-    let path = p.data.path.clone();
-    p.data = manifest.data.clone();
-    p.data.path = path;
-    p
-}
-
-/// Relabels an imported folder so its labels follow the model's class order.
-fn remap_labels(dataset: &mut ImageDataset, classes: &[String]) -> Result<()> {
-    let mut map = Vec::new();
-    for name in &dataset.classes {
-        match classes.iter().position(|c| c == name) {
-            Some(i) => map.push(i),
-            None => bail!(
-                "the folder has a class '{name}' the model does not know (it knows {})",
-                classes.join(", ")
-            ),
-        }
-    }
-    for l in &mut dataset.labels {
-        *l = map[*l];
-    }
-    dataset.classes = classes.to_vec();
-    Ok(())
-}
-
 fn cmd_predict(path: &Path, inputs: &[PathBuf], json: bool, csv_out: Option<&Path>) -> Result<()> {
     let trained = load_trained(path)?;
     let manifest = &trained.manifest;
-    let options = import_options(&manifest.data);
-    let mut files = Vec::new();
-    for p in inputs {
-        if p.is_dir() {
-            for entry in walkdir::WalkDir::new(p)
-                .follow_links(false)
-                .sort_by_file_name()
-            {
-                let entry = entry.with_context(|| format!("could not read '{}'", p.display()))?;
-                let name = entry.file_name().to_string_lossy();
-                if entry.file_type().is_file() && !name.starts_with('.') {
-                    files.push(entry.path().to_owned());
-                }
-            }
-        } else if p.exists() {
-            files.push(p.clone());
-        } else {
-            bail!("'{}' does not exist", p.display());
-        }
-    }
-    let mut dataset = ImageDataset {
-        classes: manifest.classes.clone(),
-        channels: if options.channels >= 3 { 3 } else { 1 },
-        height: options.height as usize,
-        width: options.width as usize,
-        ..ImageDataset::default()
-    };
-    let mut skipped = Vec::new();
-    for f in &files {
-        match decode_image_file(f, &options) {
-            Ok(pixels) => {
-                dataset.pixels.extend_from_slice(&pixels);
-                dataset.labels.push(0);
-                dataset.paths.push(f.clone());
-            }
-            Err(reason) => skipped.push((f.clone(), reason)),
-        }
-    }
-    let indices: Vec<usize> = (0..dataset.len()).collect();
-    let probs = engine::predict(
-        &trained.network,
-        &dataset,
-        &indices,
-        manifest.training.loss,
-        256,
-    )?;
-    let preds = eval::predictions(&indices, None, probs);
+    let files = workflow::collect_files(inputs)?;
+    let workflow::FilePredictions {
+        dataset,
+        predictions: preds,
+        skipped,
+    } = workflow::predict_files(&trained, &files)?;
     #[derive(serde::Serialize)]
     struct Row<'a> {
         path: &'a Path,
@@ -632,24 +531,7 @@ fn cmd_predict(path: &Path, inputs: &[PathBuf], json: bool, csv_out: Option<&Pat
         })
         .collect();
     if let Some(out) = csv_out {
-        let mut w = csv::Writer::from_writer(Vec::new());
-        let mut header = vec![
-            "path".to_owned(),
-            "class".to_owned(),
-            "confidence".to_owned(),
-        ];
-        header.extend(manifest.classes.iter().map(|c| format!("p_{c}")));
-        w.write_record(&header)?;
-        for (r, p) in rows.iter().zip(&preds) {
-            let mut rec = vec![
-                r.path.display().to_string(),
-                r.class.to_owned(),
-                format!("{:.6}", r.confidence),
-            ];
-            rec.extend(p.probabilities.iter().map(|v| format!("{v:.6}")));
-            w.write_record(&rec)?;
-        }
-        let bytes = w.into_inner().map_err(|e| anyhow!("{e}"))?;
+        let bytes = workflow::predictions_csv(&manifest.classes, &dataset.paths, &preds)?;
         crate::project::atomic_write(out, &bytes)
             .with_context(|| format!("could not write '{}'", out.display()))?;
         outln!("Wrote {} predictions to {}", rows.len(), out.display());

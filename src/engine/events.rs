@@ -136,7 +136,7 @@ impl<F: Fn(TrainEvent) + Send + Sync> EventSink for F {
     }
 }
 
-/// A cloneable stop request, checked after every batch.
+/// A cloneable stop (and pause) request, checked after every batch.
 #[derive(Clone, Debug, Default)]
 pub struct CancelToken {
     inner: Arc<CancelInner>,
@@ -145,6 +145,7 @@ pub struct CancelToken {
 #[derive(Debug, Default)]
 struct CancelInner {
     flag: AtomicBool,
+    paused: AtomicBool,
     reason: Mutex<Option<String>>,
 }
 
@@ -165,6 +166,16 @@ impl CancelToken {
     /// Whether a stop was requested.
     pub fn is_cancelled(&self) -> bool {
         self.inner.flag.load(Ordering::Relaxed)
+    }
+
+    /// Pauses (`true`) or resumes (`false`) the run; a paused run waits before its next batch.
+    pub fn set_paused(&self, paused: bool) {
+        self.inner.paused.store(paused, Ordering::SeqCst);
+    }
+
+    /// Whether a pause was requested (and not yet resumed).
+    pub fn is_paused(&self) -> bool {
+        self.inner.paused.load(Ordering::Relaxed)
     }
 
     /// The flag itself, for code that takes a plain `AtomicBool` (importers).

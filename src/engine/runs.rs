@@ -149,6 +149,76 @@ pub fn write_metrics(run_dir: &Path, history: &[EpochMetrics]) -> std::io::Resul
     atomic_write(&run_dir.join(METRICS_FILE), &bytes)
 }
 
+/// Reads a run's metrics history back (the inverse of [`write_metrics`]).
+pub fn read_metrics(run_dir: &Path) -> Result<Vec<EpochMetrics>, String> {
+    let path = run_dir.join(METRICS_FILE);
+    let mut reader = csv::Reader::from_path(&path)
+        .map_err(|e| format!("could not read '{}': {e}", path.display()))?;
+    let mut out = Vec::new();
+    for (line, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| format!("'{}' is damaged: {e}", path.display()))?;
+        let num = |i: usize| -> Option<f64> { record.get(i).and_then(|v| v.parse().ok()) };
+        let bad = || format!("'{}' line {} is damaged", path.display(), line + 2);
+        out.push(EpochMetrics {
+            epoch: num(0).ok_or_else(bad)? as usize,
+            train_loss: num(1).ok_or_else(bad)?,
+            train_accuracy: num(2).ok_or_else(bad)?,
+            val_loss: num(3),
+            val_accuracy: num(4),
+            samples_per_sec: num(5).unwrap_or(0.0),
+            elapsed_secs: num(6).unwrap_or(0.0),
+        });
+    }
+    Ok(out)
+}
+
+/// A finished or stopped run of a project, as listed to the user.
+#[derive(Clone, Debug)]
+pub struct RunSummary {
+    /// The run folder.
+    pub dir: PathBuf,
+    /// What it was trained with.
+    pub manifest: RunManifest,
+    /// Its epochs.
+    pub history: Vec<EpochMetrics>,
+    /// Whether it has a best checkpoint (so it can be evaluated and used).
+    pub has_model: bool,
+}
+
+impl RunSummary {
+    /// The epoch with the lowest validation loss (training loss without validation).
+    pub fn best_epoch(&self) -> Option<&EpochMetrics> {
+        self.history.iter().min_by(|a, b| {
+            let key = |m: &EpochMetrics| m.val_loss.unwrap_or(m.train_loss);
+            key(a).total_cmp(&key(b))
+        })
+    }
+}
+
+/// Every run of the project at `project_path` with a readable description, newest first.
+pub fn list_runs(project_path: &Path) -> Vec<RunSummary> {
+    let Ok(entries) = fs::read_dir(Project::runs_dir(project_path)) else {
+        return Vec::new();
+    };
+    let mut runs: Vec<RunSummary> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter_map(|dir| {
+            let text = fs::read_to_string(dir.join(MANIFEST_FILE)).ok()?;
+            let manifest: RunManifest = serde_json::from_str(&text).ok()?;
+            let history = read_metrics(&dir).unwrap_or_default();
+            let has_model = dir.join(BEST_DIR).join(WEIGHTS_FILE).is_file();
+            Some(RunSummary {
+                dir,
+                manifest,
+                history,
+                has_model,
+            })
+        })
+        .collect();
+    runs.sort_by(|a, b| b.dir.cmp(&a.dir));
+    runs
+}
+
 /// The newest run of the project at `project_path` that has a best checkpoint.
 pub fn latest_run(project_path: &Path) -> Option<PathBuf> {
     let runs = Project::runs_dir(project_path);

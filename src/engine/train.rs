@@ -20,8 +20,8 @@ use crate::project::{LossKind, Project};
 
 /// Data ready for training: decoded images and their split.
 pub struct PreparedData {
-    /// The images.
-    pub dataset: ImageDataset,
+    /// The images (shared, so a new split or a run does not copy them).
+    pub dataset: Arc<ImageDataset>,
     /// Which images are for training, validation and test.
     pub split: Split,
 }
@@ -371,10 +371,18 @@ fn train_inner(
     let augmentation = &project.data.augmentation;
     for epoch in 1..=settings.epochs {
         order.shuffle(&mut rng);
-        let epoch_start = Instant::now();
+        let mut epoch_start = Instant::now();
         let mut last_report = Instant::now();
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
         for (b, chunk) in order.chunks(batch_size).enumerate() {
+            if cancel.is_paused() {
+                // Paused time counts neither for throughput nor for the ETA.
+                let paused_at = Instant::now();
+                while cancel.is_paused() && !cancel.is_cancelled() {
+                    std::thread::sleep(std::time::Duration::from_millis(30));
+                }
+                epoch_start += paused_at.elapsed();
+            }
             if cancel.is_cancelled() {
                 return Ok(RunOutcome::Cancelled);
             }

@@ -1,15 +1,34 @@
-//! The desktop front end. For now one window: the project's model summary and the way to train
-//! it from the command line; the five screens (Data, Model, Train, Evaluate, Use) come next.
+//! The desktop front end (feature `gui`): a Welcome page and the five screens — Data, Model (the
+//! layer editor), Train, Evaluate, Use — over the same core the CLI uses.
 
-use std::path::PathBuf;
+mod app;
+mod data_screen;
+mod document;
+mod evaluate_screen;
+mod jobs;
+mod model_screen;
+mod train_screen;
+mod use_screen;
+mod welcome;
+mod widgets;
 
-use crate::project::Project;
+use std::path::{Path, PathBuf};
+
+pub use app::{LoadedData, Screen, Settings, Status, StrataApp};
+pub use document::{Command, Document};
+
+/// Environment variable: write frame intervals measured while training to this CSV file on exit
+/// (what BENCHMARKS.md's frame-time figures come from).
+pub const FRAME_STATS_ENV: &str = "STRATA_FRAME_STATS";
 
 /// Opens the main window, optionally on a project file.
 pub fn run(project: Option<PathBuf>) -> Result<(), eframe::Error> {
     let mut viewport = eframe::egui::ViewportBuilder::default()
         .with_title("Strata")
-        .with_inner_size([900.0, 600.0]);
+        .with_app_id("strata")
+        .with_inner_size([1280.0, 800.0])
+        .with_min_inner_size([800.0, 500.0])
+        .with_drag_and_drop(true);
     // The icon is compiled in; a broken file would only cost the icon, never the window.
     if let Ok(icon) = eframe::icon_data::from_png_bytes(include_bytes!("../../assets/icon.png")) {
         viewport = viewport.with_icon(icon);
@@ -21,61 +40,76 @@ pub fn run(project: Option<PathBuf>) -> Result<(), eframe::Error> {
     eframe::run_native(
         "Strata",
         options,
-        Box::new(move |_cc| Ok(Box::new(StrataApp::new(project)))),
+        Box::new(move |cc| {
+            let mut app = StrataApp::new(cc.storage, default_workspace());
+            if let Some(path) = project {
+                app.open_project(&path);
+            }
+            Ok(Box::new(app))
+        }),
     )
 }
 
-/// What the window shows.
-pub struct StrataApp {
-    path: Option<PathBuf>,
-    loaded: Result<Option<Project>, String>,
+/// Where the app puts new projects and the sample copy: `~/Strata` (or the current folder when
+/// there is no home folder).
+pub fn default_workspace() -> PathBuf {
+    std::env::var_os("STRATA_WORKSPACE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join("Strata")))
+        .or_else(|| std::env::var_os("USERPROFILE").map(|h| PathBuf::from(h).join("Strata")))
+        .unwrap_or_else(|| PathBuf::from("Strata"))
 }
 
-impl StrataApp {
-    /// The app, with the given project loaded when there is one.
-    pub fn new(path: Option<PathBuf>) -> Self {
-        let loaded = match &path {
-            Some(p) => Project::load(p).map(Some).map_err(|e| e.to_string()),
-            None => Ok(None),
-        };
-        Self { path, loaded }
+/// The bundled sample data folder (holding `shapes.strata` and `shapes/`): next to the
+/// executable, in `../share/strata/` of an installed package, or in the source tree.
+pub fn sample_data_dir() -> Option<PathBuf> {
+    let mut candidates = Vec::new();
+    if let Some(dir) = std::env::var_os("STRATA_SAMPLE_DATA") {
+        candidates.push(PathBuf::from(dir));
     }
+    if let Some(exe_dir) = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+    {
+        candidates.push(exe_dir.join("sample_data"));
+        candidates.push(exe_dir.join("../share/strata/sample_data"));
+        candidates.push(exe_dir.join("../Resources/sample_data"));
+    }
+    candidates.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sample_data"));
+    candidates
+        .into_iter()
+        .find(|d| d.join("shapes.strata").is_file())
 }
 
-impl eframe::App for StrataApp {
-    fn ui(&mut self, ui: &mut eframe::egui::Ui, _frame: &mut eframe::Frame) {
-        eframe::egui::CentralPanel::default().show(ui, |ui| {
-            ui.heading("Strata");
-            ui.label(format!("version {}", crate::build_info::VERSION_LINE));
-            ui.separator();
-            match (&self.loaded, &self.path) {
-                (Ok(Some(project)), Some(path)) => {
-                    ui.label(format!("Project: {}", path.display()));
-                    ui.label(format!("Data: {}", project.data.path.display()));
-                    match project.model.summary() {
-                        Ok(text) => {
-                            ui.monospace(text);
-                        }
-                        Err(errors) => {
-                            for e in errors {
-                                ui.colored_label(eframe::egui::Color32::RED, e.message);
-                            }
-                        }
-                    }
-                    ui.separator();
-                    ui.label(format!(
-                        "Train it from a terminal: strata train {}",
-                        path.display()
-                    ));
-                }
-                (Err(message), _) => {
-                    ui.colored_label(eframe::egui::Color32::RED, message);
-                }
-                _ => {
-                    ui.label("Open a project by starting Strata with a .strata file, e.g.");
-                    ui.monospace("strata sample_data/shapes.strata");
-                }
-            }
-        });
+fn frame_stats_path() -> Option<PathBuf> {
+    std::env::var_os(FRAME_STATS_ENV).map(PathBuf::from)
+}
+
+/// Writes frame intervals (seconds) as CSV with a summary comment line.
+fn write_frame_stats(path: &Path, intervals: &[f32]) -> std::io::Result<()> {
+    let mut sorted = intervals.to_vec();
+    sorted.sort_by(f32::total_cmp);
+    let pick = |q: f32| {
+        sorted
+            .get(((sorted.len() as f32 - 1.0) * q).round().max(0.0) as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    let mean = if sorted.is_empty() {
+        0.0
+    } else {
+        sorted.iter().sum::<f32>() / sorted.len() as f32
+    };
+    let mut text = format!(
+        "# frames {} mean_ms {:.1} median_ms {:.1} p95_ms {:.1} max_ms {:.1}\ninterval_secs\n",
+        sorted.len(),
+        mean * 1e3,
+        pick(0.5) * 1e3,
+        pick(0.95) * 1e3,
+        pick(1.0) * 1e3
+    );
+    for v in intervals {
+        text.push_str(&format!("{v:.5}\n"));
     }
+    crate::project::atomic_write(path, text.as_bytes())
 }

@@ -301,6 +301,68 @@ impl Graph {
         })
     }
 
+    /// Best-effort shape inference for an editor: the shape and parameter count of every node
+    /// whose inputs are wired and valid, even when other parts of the graph are broken, plus the
+    /// problem of each node that could not be inferred (same indexing as `nodes`).
+    pub fn node_shapes(&self) -> Vec<Result<NodeInfo, String>> {
+        let index: HashMap<&str, usize> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.name.as_str(), i))
+            .collect();
+        let mut out: Vec<Option<Result<NodeInfo, String>>> = vec![None; self.nodes.len()];
+        // Repeated passes settle every node reachable from the input; a node on a loop or fed by
+        // an unfinished one stays unsettled.
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for (i, node) in self.nodes.iter().enumerate() {
+                if out[i].is_some() {
+                    continue;
+                }
+                let (min, max) = node.layer.arity();
+                let n = node.inputs.len();
+                if n < min || n > max {
+                    out[i] = Some(Err(if n == 0 {
+                        "Not connected: drag a wire into it.".to_owned()
+                    } else {
+                        format!("Has {n} inputs; it takes {min}{}.", if max == min { String::new() } else { " or more".to_owned() })
+                    }));
+                    changed = true;
+                    continue;
+                }
+                let mut in_shapes = Vec::new();
+                let mut blocked = None;
+                for input in &node.inputs {
+                    match index.get(input.as_str()).map(|&j| &out[j]) {
+                        None => blocked = Some(format!("Connected to '{input}', which does not exist.")),
+                        Some(Some(Ok(info))) => in_shapes.push((input.as_str(), info.output_shape.clone())),
+                        Some(Some(Err(_))) => blocked = Some(format!("Waiting for '{input}' to be fixed.")),
+                        Some(None) => {
+                            in_shapes.clear();
+                            break;
+                        }
+                    }
+                }
+                if let Some(message) = blocked {
+                    out[i] = Some(Err(message));
+                    changed = true;
+                } else if in_shapes.len() == node.inputs.len() {
+                    out[i] = Some(infer(node, &in_shapes).map(|(output_shape, params)| NodeInfo {
+                        name: node.name.clone(),
+                        output_shape,
+                        params,
+                    }));
+                    changed = true;
+                }
+            }
+        }
+        out.into_iter()
+            .map(|o| o.unwrap_or_else(|| Err("Part of a loop: data must flow one way.".to_owned())))
+            .collect()
+    }
+
     /// Keras-style `model.summary()` text: layer, type, output shape, parameters, total.
     pub fn summary(&self) -> Result<String, Vec<GraphError>> {
         let checked = self.validate()?;

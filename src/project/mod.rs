@@ -237,6 +237,10 @@ pub struct Project {
     pub model: Graph,
     /// Training settings.
     pub training: TrainingSettings,
+    /// Where the layer editor draws each node (by node name); missing nodes are laid out
+    /// automatically.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub layout: std::collections::BTreeMap<String, [f32; 2]>,
 }
 
 impl Project {
@@ -247,6 +251,7 @@ impl Project {
             data,
             model,
             training: TrainingSettings::default(),
+            layout: std::collections::BTreeMap::new(),
         }
     }
 

@@ -1,0 +1,430 @@
+//! The open project and the one place it changes: every edit is a [`Command`] applied by
+//! [`Document::apply`], which also keeps undo/redo and the "unsaved changes" mark.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::model::{Graph, Layer, Node};
+use crate::project::{DataSettings, Project, TrainingSettings};
+
+/// An edit of the project.
+#[derive(Clone, Debug)]
+pub enum Command {
+    /// New data settings (import options, split, augmentation).
+    SetData(DataSettings),
+    /// New training settings.
+    SetTraining(TrainingSettings),
+    /// Replace the whole model (templates, auto-fit); `what` names it for the status line.
+    ReplaceModel {
+        /// The new graph.
+        graph: Graph,
+        /// Short description, e.g. "CNN template".
+        what: String,
+    },
+    /// Add a layer at an editor position, optionally wired after an existing node.
+    AddNode {
+        /// The layer.
+        layer: Layer,
+        /// Editor position.
+        position: [f32; 2],
+        /// Node to feed it from.
+        after: Option<String>,
+    },
+    /// Remove a node and every wire to it.
+    RemoveNode(String),
+    /// Copy a node (settings, not wires) next to it.
+    DuplicateNode(String),
+    /// Change a node's layer settings.
+    SetLayer {
+        /// Node name.
+        name: String,
+        /// New settings.
+        layer: Layer,
+    },
+    /// Rename a node (wires follow).
+    RenameNode {
+        /// Current name.
+        from: String,
+        /// New name.
+        to: String,
+    },
+    /// Wire `from`'s output into `to`'s input number `slot` (replacing what was there).
+    Connect {
+        /// Source node.
+        from: String,
+        /// Destination node.
+        to: String,
+        /// Input slot of the destination.
+        slot: usize,
+    },
+    /// Remove the wire from `from` into `to`.
+    Disconnect {
+        /// Source node.
+        from: String,
+        /// Destination node.
+        to: String,
+    },
+    /// Nodes were dragged in the editor.
+    MoveNodes(Vec<(String, [f32; 2])>),
+    /// Arrange the nodes left to right by depth.
+    AutoLayout,
+}
+
+impl Command {
+    /// Edits with the same key within a short time share one undo step (dragging a value or a
+    /// node sends one command per frame).
+    fn merge_key(&self) -> Option<String> {
+        match self {
+            Self::SetData(_) => Some("data".to_owned()),
+            Self::SetTraining(_) => Some("training".to_owned()),
+            Self::SetLayer { name, .. } => Some(format!("layer:{name}")),
+            Self::MoveNodes(_) => Some("move".to_owned()),
+            _ => None,
+        }
+    }
+}
+
+/// How long consecutive edits of the same kind merge into one undo step.
+const MERGE_WINDOW: Duration = Duration::from_millis(1500);
+/// Undo steps kept.
+const UNDO_DEPTH: usize = 200;
+
+/// An open project with its file, history and saved state.
+pub struct Document {
+    /// Where it is saved (None until "Save as").
+    pub path: Option<PathBuf>,
+    /// The project as edited.
+    pub project: Project,
+    saved: Project,
+    undo: Vec<Project>,
+    redo: Vec<Project>,
+    last_edit: Option<(String, Instant)>,
+    /// Increases with every change (edits, undo, redo), so views know when to rebuild.
+    pub revision: u64,
+    /// When the last change happened that autosave has not written yet.
+    pub dirty_since: Option<Instant>,
+}
+
+impl Document {
+    /// A document over a project that is saved at `path` (or not saved yet).
+    pub fn new(project: Project, path: Option<PathBuf>) -> Self {
+        Self {
+            path,
+            saved: project.clone(),
+            project,
+            undo: Vec::new(),
+            redo: Vec::new(),
+            last_edit: None,
+            revision: 0,
+            dirty_since: None,
+        }
+    }
+
+    /// Whether the project differs from what is on disk.
+    pub fn is_dirty(&self) -> bool {
+        self.project != self.saved || self.path.is_none()
+    }
+
+    /// File name for titles: "shapes.strata" or "Untitled".
+    pub fn title(&self) -> String {
+        self.path
+            .as_ref()
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "Untitled".to_owned())
+    }
+
+    /// Whether there is something to undo / redo.
+    pub fn can_undo(&self) -> bool {
+        !self.undo.is_empty()
+    }
+
+    /// Whether there is something to redo.
+    pub fn can_redo(&self) -> bool {
+        !self.redo.is_empty()
+    }
+
+    /// Applies an edit. Returns a message when the edit was refused (the project is unchanged).
+    pub fn apply(&mut self, command: Command) -> Result<(), String> {
+        let before = self.project.clone();
+        let key = command.merge_key();
+        apply_to(&mut self.project, command)?;
+        if self.project == before {
+            return Ok(());
+        }
+        let merge = match (&key, &self.last_edit) {
+            (Some(k), Some((last, at))) => k == last && at.elapsed() < MERGE_WINDOW,
+            _ => false,
+        };
+        if !merge {
+            self.undo.push(before);
+            if self.undo.len() > UNDO_DEPTH {
+                self.undo.remove(0);
+            }
+        }
+        self.last_edit = key.map(|k| (k, Instant::now()));
+        self.redo.clear();
+        self.changed();
+        Ok(())
+    }
+
+    /// Undoes the last edit.
+    pub fn undo(&mut self) -> bool {
+        match self.undo.pop() {
+            Some(previous) => {
+                let current = std::mem::replace(&mut self.project, previous);
+                self.redo.push(current);
+                self.last_edit = None;
+                self.changed();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Redoes the last undone edit.
+    pub fn redo(&mut self) -> bool {
+        match self.redo.pop() {
+            Some(next) => {
+                let current = std::mem::replace(&mut self.project, next);
+                self.undo.push(current);
+                self.last_edit = None;
+                self.changed();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn changed(&mut self) {
+        self.revision += 1;
+        self.dirty_since = Some(Instant::now());
+    }
+
+    /// Writes the project to its file (atomically).
+    pub fn save(&mut self) -> Result<PathBuf, String> {
+        let path = self
+            .path
+            .clone()
+            .ok_or_else(|| "choose where to save the project first".to_owned())?;
+        self.save_as(&path)?;
+        Ok(path)
+    }
+
+    /// Writes the project to `path`, which becomes its file.
+    pub fn save_as(&mut self, path: &Path) -> Result<(), String> {
+        self.project.save(path).map_err(|e| e.to_string())?;
+        self.path = Some(path.to_owned());
+        self.saved = self.project.clone();
+        self.dirty_since = None;
+        Ok(())
+    }
+}
+
+/// A node name not used yet: `base`, `base_2`, `base_3`…
+pub fn unique_name(graph: &Graph, base: &str) -> String {
+    if graph.node(base).is_none() {
+        return base.to_owned();
+    }
+    (2..)
+        .map(|i| format!("{base}_{i}"))
+        .find(|n| graph.node(n).is_none())
+        .unwrap_or_else(|| base.to_owned())
+}
+
+/// Default node name for a layer kind: "dense", "conv2d", "relu"…
+pub fn base_name(layer: &Layer) -> String {
+    layer.kind_label().to_lowercase()
+}
+
+fn node_mut<'a>(graph: &'a mut Graph, name: &str) -> Result<&'a mut Node, String> {
+    graph
+        .nodes
+        .iter_mut()
+        .find(|n| n.name == name)
+        .ok_or_else(|| format!("there is no layer called '{name}'"))
+}
+
+fn apply_to(project: &mut Project, command: Command) -> Result<(), String> {
+    match command {
+        Command::SetData(data) => project.data = data,
+        Command::SetTraining(training) => project.training = training,
+        Command::ReplaceModel { graph, .. } => {
+            project.model = graph;
+            project.layout.clear();
+            auto_layout(project);
+        }
+        Command::AddNode {
+            layer,
+            position,
+            after,
+        } => {
+            if matches!(layer, Layer::Input { .. })
+                && project
+                    .model
+                    .nodes
+                    .iter()
+                    .any(|n| matches!(n.layer, Layer::Input { .. }))
+            {
+                return Err("the model already has an Input layer; a model has exactly one".into());
+            }
+            let name = unique_name(&project.model, &base_name(&layer));
+            let inputs: Vec<String> = after.into_iter().collect();
+            project.model.nodes.push(Node {
+                name: name.clone(),
+                layer,
+                inputs,
+            });
+            project.layout.insert(name, position);
+        }
+        Command::RemoveNode(name) => {
+            let before = project.model.nodes.len();
+            project.model.nodes.retain(|n| n.name != name);
+            if project.model.nodes.len() == before {
+                return Err(format!("there is no layer called '{name}'"));
+            }
+            for node in &mut project.model.nodes {
+                node.inputs.retain(|i| *i != name);
+            }
+            project.layout.remove(&name);
+        }
+        Command::DuplicateNode(name) => {
+            let node = project
+                .model
+                .node(&name)
+                .cloned()
+                .ok_or_else(|| format!("there is no layer called '{name}'"))?;
+            if matches!(node.layer, Layer::Input { .. }) {
+                return Err("a model has exactly one Input layer; it cannot be duplicated".into());
+            }
+            let new_name = unique_name(&project.model, &name);
+            let [x, y] = project.layout.get(&name).copied().unwrap_or([0.0, 0.0]);
+            project.model.nodes.push(Node {
+                name: new_name.clone(),
+                layer: node.layer,
+                inputs: Vec::new(),
+            });
+            project.layout.insert(new_name, [x + 30.0, y + 120.0]);
+        }
+        Command::SetLayer { name, layer } => node_mut(&mut project.model, &name)?.layer = layer,
+        Command::RenameNode { from, to } => {
+            let to = to.trim().to_owned();
+            if to.is_empty() {
+                return Err("a layer needs a name".into());
+            }
+            if to != from && project.model.node(&to).is_some() {
+                return Err(format!("another layer is already called '{to}'"));
+            }
+            node_mut(&mut project.model, &from)?.name = to.clone();
+            for node in &mut project.model.nodes {
+                for input in &mut node.inputs {
+                    if *input == from {
+                        *input = to.clone();
+                    }
+                }
+            }
+            if let Some(pos) = project.layout.remove(&from) {
+                project.layout.insert(to, pos);
+            }
+        }
+        Command::Connect { from, to, slot } => {
+            if from == to {
+                return Err("a layer cannot feed itself".into());
+            }
+            if project.model.node(&from).is_none() {
+                return Err(format!("there is no layer called '{from}'"));
+            }
+            let node = node_mut(&mut project.model, &to)?;
+            let (_, max) = node.layer.arity();
+            if max == 0 {
+                return Err(format!(
+                    "'{to}' is the Input layer: nothing can be connected into it"
+                ));
+            }
+            if max == 1 {
+                node.inputs = vec![from];
+            } else if node.inputs.contains(&from) {
+                return Err(format!("'{from}' is already connected to '{to}'"));
+            } else if slot < node.inputs.len() {
+                node.inputs[slot] = from;
+            } else {
+                node.inputs.push(from);
+            }
+        }
+        Command::Disconnect { from, to } => {
+            node_mut(&mut project.model, &to)?
+                .inputs
+                .retain(|i| *i != from);
+        }
+        Command::MoveNodes(moves) => {
+            for (name, pos) in moves {
+                project.layout.insert(name, pos);
+            }
+        }
+        Command::AutoLayout => {
+            project.layout.clear();
+            auto_layout(project);
+        }
+    }
+    Ok(())
+}
+
+/// Horizontal distance between layer columns in the editor.
+const COLUMN_SPACING: f32 = 230.0;
+/// Vertical distance between nodes of one column.
+const ROW_SPACING: f32 = 150.0;
+/// Columns per band before a long chain wraps to the next band.
+const COLUMNS_PER_BAND: usize = 4;
+
+/// Gives every node without a position one: columns by depth from the input, rows within a
+/// column in graph order.
+pub fn auto_layout(project: &mut Project) {
+    let graph = &project.model;
+    let mut depth: Vec<Option<usize>> = vec![None; graph.nodes.len()];
+    let mut changed = true;
+    let mut guard = 0;
+    while changed && guard <= graph.nodes.len() {
+        changed = false;
+        guard += 1;
+        for (i, node) in graph.nodes.iter().enumerate() {
+            let d = if node.inputs.is_empty() {
+                Some(0)
+            } else {
+                node.inputs
+                    .iter()
+                    .map(|input| {
+                        graph
+                            .nodes
+                            .iter()
+                            .position(|n| n.name == *input)
+                            .and_then(|j| depth[j])
+                    })
+                    .try_fold(0usize, |acc, d| d.map(|d| acc.max(d + 1)))
+            };
+            if d.is_some() && depth[i] != d {
+                depth[i] = d;
+                changed = true;
+            }
+        }
+    }
+    // Long chains wrap into bands of a few columns so they fit a window.
+    let mut rows: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
+    let mut placed = Vec::new();
+    for (i, node) in graph.nodes.iter().enumerate() {
+        if project.layout.contains_key(&node.name) {
+            continue;
+        }
+        let column = depth[i].unwrap_or(0);
+        let row = rows.entry(column).or_insert(0);
+        placed.push((node.name.clone(), column, *row));
+        *row += 1;
+    }
+    let max_rows = rows.values().copied().max().unwrap_or(1).max(1);
+    let band_height = max_rows as f32 * ROW_SPACING + 60.0;
+    for (name, column, row) in placed {
+        let band = column / COLUMNS_PER_BAND;
+        let x = 40.0 + (column % COLUMNS_PER_BAND) as f32 * COLUMN_SPACING;
+        let y = 40.0 + band as f32 * band_height + row as f32 * ROW_SPACING;
+        project.layout.insert(name, [x, y]);
+    }
+}

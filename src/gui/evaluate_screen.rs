@@ -1,0 +1,342 @@
+//! The Evaluate screen: accuracy and per-class precision/recall/F1, a confusion-matrix heatmap
+//! whose cells open the examples behind them, the most confident mistakes, and the run's curves.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use eframe::egui::{self, Color32, RichText};
+
+use super::app::{Screen, StrataApp};
+use super::data_screen::same_import;
+use super::jobs::Job;
+use super::widgets;
+use crate::engine::TrainedModel;
+use crate::eval;
+use crate::workflow::{self, Evaluation};
+
+/// Examples shown for a confusion-matrix cell.
+const GALLERY_MAX: usize = 60;
+/// Mistakes listed.
+const MISTAKES_SHOWN: usize = 8;
+
+/// State of the Evaluate screen.
+#[derive(Default)]
+pub struct EvaluateState {
+    job: Option<Job<(PathBuf, Evaluation)>>,
+    /// The run evaluated and the result.
+    pub result: Option<(PathBuf, Evaluation)>,
+    /// The clicked cell: (true class, predicted class).
+    pub selected_cell: Option<(usize, usize)>,
+    /// The run chosen (None = newest with a model).
+    pub chosen_run: Option<PathBuf>,
+    failed: Option<(PathBuf, String)>,
+}
+
+impl EvaluateState {
+    /// Forgets the result so the newest run is evaluated next time.
+    pub fn invalidate(&mut self) {
+        self.chosen_run = None;
+    }
+
+    /// Whether an evaluation is running.
+    pub fn is_running(&self) -> bool {
+        self.job.is_some()
+    }
+}
+
+impl StrataApp {
+    fn run_to_evaluate(&self) -> Option<PathBuf> {
+        self.evaluate.chosen_run.clone().or_else(|| {
+            self.train
+                .runs
+                .iter()
+                .find(|r| r.has_model)
+                .map(|r| r.dir.clone())
+        })
+    }
+
+    /// Starts evaluating a run on its test split.
+    pub fn start_evaluation(&mut self, run_dir: PathBuf) {
+        let Some(doc) = &self.doc else { return };
+        let project = doc.project.clone();
+        // Reuse the imported images when they were made with the run's settings.
+        let loaded = self.data.as_ref().map(|d| (d.prepared.clone(), d.settings.clone()));
+        self.evaluate.selected_cell = None;
+        self.evaluate.failed = None;
+        let ctx = self.ctx.clone().unwrap_or_default();
+        self.evaluate.job = Some(Job::spawn("Evaluating", &ctx, move |job| {
+            let trained = TrainedModel::load(&run_dir, &crate::engine::inference_device())?;
+            let settings = workflow::manifest_project(&project, &trained.manifest).data;
+            let evaluation = match loaded {
+                Some((prepared, used))
+                    if same_import(&used, &settings)
+                        && used.val_fraction == settings.val_fraction
+                        && used.test_fraction == settings.test_fraction
+                        && used.split_seed == settings.split_seed =>
+                {
+                    workflow::evaluate_split(&trained, &prepared)?
+                }
+                _ => {
+                    let progress = |d: usize, t: usize| job.progress(d, t);
+                    workflow::evaluate_test_split(
+                        &project,
+                        &trained,
+                        Some(job.cancel.flag()),
+                        Some(&progress),
+                    )?
+                }
+            };
+            Ok((run_dir, evaluation))
+        }));
+    }
+
+    pub(super) fn poll_evaluation(&mut self) {
+        let Some(job) = &mut self.evaluate.job else {
+            return;
+        };
+        if let Some(result) = job.poll() {
+            self.evaluate.job = None;
+            match result {
+                Ok((dir, evaluation)) => {
+                    self.info(format!(
+                        "Evaluated on {} test images: {:.1}% correct",
+                        evaluation.report.samples,
+                        evaluation.report.accuracy * 100.0
+                    ));
+                    self.evaluate.result = Some((dir, evaluation));
+                }
+                Err(e) => {
+                    if let Some(dir) = self.run_to_evaluate() {
+                        self.evaluate.failed = Some((dir, e.clone()));
+                    }
+                    self.error(format!("Evaluation failed: {e}"));
+                }
+            }
+        }
+    }
+
+    pub(super) fn evaluate_ui(&mut self, ui: &mut egui::Ui) {
+        let Some(run_dir) = self.run_to_evaluate() else {
+            ui.heading("Nothing to evaluate yet");
+            ui.label("Train a model first; its results appear here.");
+            if ui.button("Go to Train").clicked() {
+                self.screen = Screen::Train;
+            }
+            return;
+        };
+        let have = self
+            .evaluate
+            .result
+            .as_ref()
+            .is_some_and(|(d, _)| *d == run_dir);
+        let failed_here = self.evaluate.failed.as_ref().is_some_and(|(d, _)| *d == run_dir);
+        if !have && self.evaluate.job.is_none() && !failed_here && !self.train.is_running() {
+            self.start_evaluation(run_dir.clone());
+        }
+
+        // Run chooser.
+        ui.horizontal(|ui| {
+            ui.label("Model of run:");
+            let runs: Vec<PathBuf> = self
+                .train
+                .runs
+                .iter()
+                .filter(|r| r.has_model)
+                .map(|r| r.dir.clone())
+                .collect();
+            let name = |p: &PathBuf| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            egui::ComboBox::from_id_salt("eval-run")
+                .selected_text(name(&run_dir))
+                .show_ui(ui, |ui| {
+                    for r in &runs {
+                        if ui.selectable_label(*r == run_dir, name(r)).clicked() {
+                            self.evaluate.chosen_run = Some(r.clone());
+                        }
+                    }
+                });
+            if ui.button("Evaluate again").clicked() && self.evaluate.job.is_none() {
+                self.start_evaluation(run_dir.clone());
+            }
+        });
+        if let Some(job) = &self.evaluate.job {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label(format!("Evaluating on the test images… ({:.0}s)", job.elapsed_secs()));
+            });
+            return;
+        }
+        if let Some((_, message)) = self.evaluate.failed.as_ref().filter(|(d, _)| *d == run_dir) {
+            ui.colored_label(ui.visuals().error_fg_color, format!("Evaluation failed: {message}"));
+            return;
+        }
+        let Some((_, evaluation)) = &self.evaluate.result else {
+            return;
+        };
+        let report = evaluation.report.clone();
+        let dataset = evaluation.dataset.clone();
+        let predictions = evaluation.predictions.clone();
+
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            ui.heading(
+                RichText::new(format!(
+                    "Accuracy on {} test images: {:.1}%",
+                    report.samples,
+                    report.accuracy * 100.0
+                ))
+                .strong(),
+            );
+            ui.weak("Test images were held back: the model never saw them while training.");
+            ui.add_space(6.0);
+            ui.columns(2, |cols| {
+                cols[0].strong("Confusion matrix");
+                cols[0].weak("Rows: the true class. Columns: what the model said. The diagonal is correct. Click a cell to see its images.");
+                self.confusion_ui(&mut cols[0], &report);
+                cols[1].strong("Per class");
+                per_class_ui(&mut cols[1], &report);
+            });
+
+            // Gallery of the selected cell.
+            if let Some((t, p)) = self.evaluate.selected_cell {
+                ui.add_space(8.0);
+                let tc = report.classes.get(t).cloned().unwrap_or_default();
+                let pc = report.classes.get(p).cloned().unwrap_or_default();
+                ui.strong(format!("Images that are {tc} and were predicted as {pc}"));
+                let members: Vec<&eval::Prediction> = predictions
+                    .iter()
+                    .filter(|x| x.true_label == Some(t) && x.predicted == p)
+                    .take(GALLERY_MAX)
+                    .collect();
+                if members.is_empty() {
+                    ui.weak("None.");
+                }
+                self.gallery_ui(ui, &dataset, &report.classes, &members);
+            }
+
+            ui.add_space(8.0);
+            ui.strong("Most confident mistakes");
+            let mistakes = eval::most_confident_mistakes(&predictions, MISTAKES_SHOWN);
+            if mistakes.is_empty() {
+                ui.label("No mistakes on the test images.");
+            } else {
+                let refs: Vec<&eval::Prediction> = mistakes.iter().collect();
+                self.gallery_ui(ui, &dataset, &report.classes, &refs);
+            }
+
+            ui.add_space(8.0);
+            if let Some(run) = self.train.runs.iter().find(|r| r.dir == run_dir) {
+                ui.strong("Curves of this run");
+                let history = run.history.clone();
+                widgets::curves_ui(ui, "eval", &history, None, 180.0);
+            }
+        });
+    }
+
+    fn confusion_ui(&mut self, ui: &mut egui::Ui, report: &eval::ClassificationReport) {
+        let n = report.classes.len();
+        let cell = (ui.available_width() / (n as f32 + 1.5)).clamp(28.0, 64.0);
+        egui::Grid::new("confusion")
+            .spacing([2.0, 2.0])
+            .show(ui, |ui| {
+                ui.label("");
+                for c in &report.classes {
+                    ui.add_sized([cell, 20.0], egui::Label::new(RichText::new(c).small()).truncate())
+                        .on_hover_text(format!("predicted {c}"));
+                }
+                ui.end_row();
+                for (t, row) in report.confusion_matrix.iter().enumerate() {
+                    let class = report.classes.get(t).cloned().unwrap_or_default();
+                    ui.add(egui::Label::new(RichText::new(&class).small()).truncate());
+                    let row_total: usize = row.iter().sum();
+                    for (p, &count) in row.iter().enumerate() {
+                        let share = if row_total > 0 {
+                            count as f32 / row_total as f32
+                        } else {
+                            0.0
+                        };
+                        let fill = heat_color(share, t == p);
+                        let text_color = if share > 0.55 { Color32::WHITE } else { Color32::BLACK };
+                        let selected = self.evaluate.selected_cell == Some((t, p));
+                        let mut button = egui::Button::new(RichText::new(count.to_string()).color(text_color).strong())
+                            .fill(fill)
+                            .min_size(egui::vec2(cell, cell * 0.7));
+                        if selected {
+                            button = button.stroke(egui::Stroke::new(2.0, ui.visuals().selection.stroke.color));
+                        }
+                        let predicted = report.classes.get(p).cloned().unwrap_or_default();
+                        if ui
+                            .add(button)
+                            .on_hover_text(format!("{count} image(s) of {class} predicted as {predicted} ({:.0}% of {class})", share * 100.0))
+                            .clicked()
+                        {
+                            self.evaluate.selected_cell = Some((t, p));
+                        }
+                    }
+                    ui.end_row();
+                }
+            });
+    }
+
+    fn gallery_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        dataset: &Arc<crate::data::ImageDataset>,
+        classes: &[String],
+        members: &[&eval::Prediction],
+    ) {
+        let ctx = ui.ctx().clone();
+        let salt = Arc::as_ptr(dataset) as usize;
+        ui.horizontal_wrapped(|ui| {
+            for m in members {
+                let texture = self.thumbnails.get(&ctx, dataset, salt, m.index);
+                ui.vertical(|ui| {
+                    ui.set_width(84.0);
+                    let truth = m.true_label.and_then(|t| classes.get(t)).cloned().unwrap_or_default();
+                    let said = classes.get(m.predicted).cloned().unwrap_or_default();
+                    let mut hover = format!(
+                        "{}\nis {truth}, predicted {said}\n",
+                        dataset.paths.get(m.index).map(|p| p.display().to_string()).unwrap_or_default()
+                    );
+                    for (c, p) in classes.iter().zip(&m.probabilities) {
+                        hover.push_str(&format!("{c}: {:.1}%\n", p * 100.0));
+                    }
+                    widgets::thumbnail(ui, &texture, 72.0).on_hover_text(hover);
+                    ui.small(format!("{said} {:.0}%", m.confidence * 100.0));
+                });
+            }
+        });
+    }
+}
+
+/// White → blue for correct cells, white → red for mistakes, by the share of the row.
+fn heat_color(share: f32, diagonal: bool) -> Color32 {
+    let s = share.clamp(0.0, 1.0);
+    let lerp = |a: u8, b: u8| (a as f32 + (b as f32 - a as f32) * s).round() as u8;
+    if diagonal {
+        Color32::from_rgb(lerp(240, 30), lerp(244, 90), lerp(250, 180))
+    } else {
+        Color32::from_rgb(lerp(250, 200), lerp(240, 40), lerp(240, 40))
+    }
+}
+
+fn per_class_ui(ui: &mut egui::Ui, report: &eval::ClassificationReport) {
+    egui::Grid::new("per-class").striped(true).num_columns(5).show(ui, |ui| {
+        ui.strong("Class");
+        ui.strong("Precision").on_hover_text("Of the images the model called this class, the share that really are.");
+        ui.strong("Recall").on_hover_text("Of the images of this class, the share the model found.");
+        ui.strong("F1").on_hover_text("Balance of precision and recall (their harmonic mean).");
+        ui.strong("Images");
+        ui.end_row();
+        for m in report
+            .per_class
+            .iter()
+            .chain([&report.macro_avg, &report.weighted_avg])
+        {
+            ui.label(&m.class);
+            ui.label(format!("{:.2}", m.precision));
+            ui.label(format!("{:.2}", m.recall));
+            ui.label(format!("{:.2}", m.f1));
+            ui.label(m.support.to_string());
+            ui.end_row();
+        }
+    });
+}

@@ -1,0 +1,895 @@
+//! The Model screen: the visual layer editor (egui-snarl), a palette grouped by kind, the
+//! parameter inspector, templates, undo/redo and the Keras-style summary. The editor only shows
+//! the project's graph and turns gestures into [`Command`]s; the rules live in `model`.
+
+use eframe::egui::{self, Color32, RichText};
+use egui_snarl::ui::{PinInfo, SnarlStyle, SnarlViewer, SnarlWidget};
+use egui_snarl::{InPin, NodeId, OutPin, Snarl};
+
+use super::app::StrataApp;
+use super::document::Command;
+use crate::model::{self, shape_label, Activation, Graph, Layer, NodeInfo, Padding};
+
+/// State of the editor between frames.
+#[derive(Default)]
+pub struct ModelState {
+    snarl: Snarl<String>,
+    built: Option<u64>,
+    /// The selected node's name.
+    pub selected: Option<String>,
+    rename: String,
+    /// Replace the model by a template sized to the data once the first import finishes.
+    pub fit_template_after_import: bool,
+}
+
+/// Palette groups and the layers they offer (with sensible starting settings).
+fn palette(input_shape: &[usize]) -> Vec<(&'static str, Vec<Layer>)> {
+    vec![
+        (
+            "Core",
+            vec![
+                Layer::Input {
+                    shape: input_shape.to_vec(),
+                },
+                Layer::Dense {
+                    units: 64,
+                    activation: Activation::Relu,
+                },
+                Layer::Flatten,
+                Layer::Dropout { rate: 0.25 },
+            ],
+        ),
+        (
+            "Convolution",
+            vec![Layer::Conv2d {
+                filters: 32,
+                kernel: 3,
+                stride: 1,
+                padding: Padding::Valid,
+                activation: Activation::Relu,
+            }],
+        ),
+        (
+            "Pooling",
+            vec![
+                Layer::MaxPool2d {
+                    kernel: 2,
+                    stride: 2,
+                },
+                Layer::AvgPool2d {
+                    kernel: 2,
+                    stride: 2,
+                },
+                Layer::GlobalAvgPool,
+            ],
+        ),
+        (
+            "Normalization",
+            vec![Layer::BatchNorm {
+                momentum: 0.1,
+                epsilon: 1e-5,
+            }],
+        ),
+        (
+            "Activation",
+            [
+                Activation::Relu,
+                Activation::LeakyRelu,
+                Activation::Sigmoid,
+                Activation::Tanh,
+                Activation::Softmax,
+                Activation::Gelu,
+            ]
+            .into_iter()
+            .map(|function| Layer::Activation { function })
+            .collect(),
+        ),
+        ("Merge", vec![Layer::Add, Layer::Concat]),
+    ]
+}
+
+const ACTIVATIONS: [Activation; 7] = [
+    Activation::Linear,
+    Activation::Relu,
+    Activation::LeakyRelu,
+    Activation::Sigmoid,
+    Activation::Tanh,
+    Activation::Softmax,
+    Activation::Gelu,
+];
+
+/// Per-node view data shared by the editor and the inspector.
+struct GraphView {
+    shapes: Vec<Result<NodeInfo, String>>,
+    /// Whole-graph validation problems (by node name; empty name = whole graph).
+    problems: Vec<model::GraphError>,
+    total_params: Option<usize>,
+}
+
+impl GraphView {
+    fn new(graph: &Graph) -> Self {
+        let shapes = graph.node_shapes();
+        let (problems, total_params) = match graph.validate() {
+            Ok(checked) => (Vec::new(), Some(checked.total_params())),
+            Err(errors) => (errors, None),
+        };
+        Self {
+            shapes,
+            problems,
+            total_params,
+        }
+    }
+
+    /// The problem to show on node `i`, if any.
+    fn problem(&self, graph: &Graph, i: usize) -> Option<String> {
+        let name = graph.nodes.get(i).map(|n| n.name.as_str())?;
+        if let Some(e) = self.problems.iter().find(|e| e.node == name) {
+            return Some(e.message.clone());
+        }
+        match self.shapes.get(i) {
+            Some(Err(message)) => Some(message.clone()),
+            _ => None,
+        }
+    }
+}
+
+struct Viewer<'a> {
+    graph: &'a Graph,
+    view: &'a GraphView,
+    commands: &'a mut Vec<Command>,
+    input_shape: &'a [usize],
+}
+
+impl Viewer<'_> {
+    fn index(&self, name: &str) -> Option<usize> {
+        self.graph.nodes.iter().position(|n| n.name == name)
+    }
+}
+
+impl SnarlViewer<String> for Viewer<'_> {
+    fn title(&mut self, node: &String) -> String {
+        node.clone()
+    }
+
+    fn show_header(
+        &mut self,
+        node: NodeId,
+        _inputs: &[InPin],
+        _outputs: &[OutPin],
+        ui: &mut egui::Ui,
+        snarl: &mut Snarl<String>,
+    ) {
+        let name = snarl[node].clone();
+        let Some(i) = self.index(&name) else { return };
+        let layer = &self.graph.nodes[i].layer;
+        ui.label(RichText::new(layer.kind_label()).strong())
+            .on_hover_text(layer.help());
+        ui.weak(name);
+    }
+
+    fn node_frame(
+        &mut self,
+        default: egui::Frame,
+        node: NodeId,
+        _inputs: &[InPin],
+        _outputs: &[OutPin],
+        snarl: &Snarl<String>,
+    ) -> egui::Frame {
+        let broken = self
+            .index(&snarl[node])
+            .is_some_and(|i| self.view.problem(self.graph, i).is_some());
+        if broken {
+            default.stroke(egui::Stroke::new(2.0, Color32::from_rgb(220, 60, 60)))
+        } else {
+            default
+        }
+    }
+
+    fn inputs(&mut self, node: &String) -> usize {
+        match self.index(node).map(|i| &self.graph.nodes[i]) {
+            Some(n) => match n.layer.arity() {
+                (0, 0) => 0,
+                (_, 1) => 1,
+                _ => n.inputs.len() + 1, // Always one free slot to connect another branch.
+            },
+            None => 0,
+        }
+    }
+
+    fn show_input(
+        &mut self,
+        pin: &InPin,
+        ui: &mut egui::Ui,
+        snarl: &mut Snarl<String>,
+    ) -> impl egui_snarl::ui::SnarlPin + 'static {
+        let name = snarl[pin.id.node].clone();
+        let connected = self
+            .index(&name)
+            .and_then(|i| self.graph.nodes[i].inputs.get(pin.id.input))
+            .is_some();
+        if connected {
+            ui.weak("in");
+            PinInfo::circle().with_fill(Color32::from_rgb(90, 160, 230))
+        } else {
+            ui.weak("in (free)");
+            PinInfo::circle().with_fill(Color32::GRAY)
+        }
+    }
+
+    fn outputs(&mut self, _node: &String) -> usize {
+        1
+    }
+
+    fn show_output(
+        &mut self,
+        pin: &OutPin,
+        ui: &mut egui::Ui,
+        snarl: &mut Snarl<String>,
+    ) -> impl egui_snarl::ui::SnarlPin + 'static {
+        let name = snarl[pin.id.node].clone();
+        match self.index(&name).and_then(|i| self.view.shapes.get(i)) {
+            Some(Ok(info)) => {
+                ui.label(shape_label(&info.output_shape));
+            }
+            _ => {
+                ui.weak("?");
+            }
+        }
+        PinInfo::circle().with_fill(Color32::from_rgb(90, 160, 230))
+    }
+
+    fn has_body(&mut self, _node: &String) -> bool {
+        true
+    }
+
+    fn show_body(
+        &mut self,
+        node: NodeId,
+        _inputs: &[InPin],
+        _outputs: &[OutPin],
+        ui: &mut egui::Ui,
+        snarl: &mut Snarl<String>,
+    ) {
+        let Some(i) = self.index(&snarl[node]) else {
+            return;
+        };
+        ui.vertical(|ui| {
+            ui.set_max_width(190.0);
+            ui.label(layer_settings_line(&self.graph.nodes[i].layer));
+            if let Some(Ok(info)) = self.view.shapes.get(i) {
+                ui.label(format!("output {}", shape_label(&info.output_shape)));
+                ui.weak(format!("{} parameters", group_digits(info.params)));
+            }
+            if let Some(problem) = self.view.problem(self.graph, i) {
+                ui.add(
+                    egui::Label::new(RichText::new(problem).color(Color32::from_rgb(230, 80, 80)))
+                        .wrap(),
+                );
+            }
+        });
+    }
+
+    fn has_on_hover_popup(&mut self, _node: &String) -> bool {
+        true
+    }
+
+    fn show_on_hover_popup(
+        &mut self,
+        node: NodeId,
+        _inputs: &[InPin],
+        _outputs: &[OutPin],
+        ui: &mut egui::Ui,
+        snarl: &mut Snarl<String>,
+    ) {
+        if let Some(i) = self.index(&snarl[node]) {
+            ui.set_max_width(320.0);
+            ui.label(self.graph.nodes[i].layer.help());
+        }
+    }
+
+    fn connect(&mut self, from: &OutPin, to: &InPin, snarl: &mut Snarl<String>) {
+        self.commands.push(Command::Connect {
+            from: snarl[from.id.node].clone(),
+            to: snarl[to.id.node].clone(),
+            slot: to.id.input,
+        });
+    }
+
+    fn disconnect(&mut self, from: &OutPin, to: &InPin, snarl: &mut Snarl<String>) {
+        self.commands.push(Command::Disconnect {
+            from: snarl[from.id.node].clone(),
+            to: snarl[to.id.node].clone(),
+        });
+    }
+
+    fn drop_inputs(&mut self, pin: &InPin, snarl: &mut Snarl<String>) {
+        for remote in &pin.remotes {
+            self.commands.push(Command::Disconnect {
+                from: snarl[remote.node].clone(),
+                to: snarl[pin.id.node].clone(),
+            });
+        }
+    }
+
+    fn drop_outputs(&mut self, pin: &OutPin, snarl: &mut Snarl<String>) {
+        for remote in &pin.remotes {
+            self.commands.push(Command::Disconnect {
+                from: snarl[pin.id.node].clone(),
+                to: snarl[remote.node].clone(),
+            });
+        }
+    }
+
+    fn has_graph_menu(&mut self, _pos: egui::Pos2, _snarl: &mut Snarl<String>) -> bool {
+        true
+    }
+
+    fn show_graph_menu(&mut self, pos: egui::Pos2, ui: &mut egui::Ui, _snarl: &mut Snarl<String>) {
+        ui.label("Add a layer here");
+        for (group, layers) in palette(self.input_shape) {
+            ui.menu_button(group, |ui| {
+                for layer in layers {
+                    if ui
+                        .button(layer.kind_label())
+                        .on_hover_text(layer.help())
+                        .clicked()
+                    {
+                        self.commands.push(Command::AddNode {
+                            layer,
+                            position: [pos.x, pos.y],
+                            after: None,
+                        });
+                        ui.close();
+                    }
+                }
+            });
+        }
+    }
+
+    fn has_node_menu(&mut self, _node: &String) -> bool {
+        true
+    }
+
+    fn show_node_menu(
+        &mut self,
+        node: NodeId,
+        _inputs: &[InPin],
+        _outputs: &[OutPin],
+        ui: &mut egui::Ui,
+        snarl: &mut Snarl<String>,
+    ) {
+        let name = snarl[node].clone();
+        if ui.button("Duplicate").clicked() {
+            self.commands.push(Command::DuplicateNode(name.clone()));
+            ui.close();
+        }
+        if ui.button("Delete").clicked() {
+            self.commands.push(Command::RemoveNode(name));
+            ui.close();
+        }
+    }
+}
+
+/// The layer's own settings in a few words, e.g. "32 filters 3×3, ReLU".
+fn layer_settings_line(layer: &Layer) -> String {
+    match layer {
+        Layer::Input { shape } => format!("shape {}", shape_label(shape)),
+        Layer::Dense { units, activation } => format!("{units} units, {}", activation.label()),
+        Layer::Conv2d {
+            filters,
+            kernel,
+            stride,
+            padding,
+            activation,
+        } => format!(
+            "{filters} filters {kernel}×{kernel}{}{}, {}",
+            if *stride > 1 {
+                format!(" stride {stride}")
+            } else {
+                String::new()
+            },
+            if *padding == Padding::Same { " same" } else { "" },
+            activation.label()
+        ),
+        Layer::MaxPool2d { kernel, stride } | Layer::AvgPool2d { kernel, stride } => {
+            format!("window {kernel}×{kernel}, step {stride}")
+        }
+        Layer::Dropout { rate } => format!("drops {:.0}%", rate * 100.0),
+        Layer::BatchNorm { momentum, .. } => format!("momentum {momentum}"),
+        Layer::GlobalAvgPool | Layer::Flatten | Layer::Activation { .. } | Layer::Add | Layer::Concat => {
+            String::new()
+        }
+    }
+}
+
+/// 225034 → "225,034".
+pub(super) fn group_digits(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl StrataApp {
+    /// The data's per-sample shape, or the model's Input shape before any import.
+    fn data_shape(&self) -> Vec<usize> {
+        if let Some(data) = &self.data {
+            return data.prepared.dataset.shape();
+        }
+        self.project()
+            .and_then(|p| {
+                p.model.nodes.iter().find_map(|n| match &n.layer {
+                    Layer::Input { shape } => Some(shape.clone()),
+                    _ => None,
+                })
+            })
+            .unwrap_or_else(|| vec![1, 28, 28])
+    }
+
+    fn classes(&self) -> usize {
+        self.data
+            .as_ref()
+            .map(|d| d.prepared.dataset.classes.len())
+            .filter(|&c| c >= 2)
+            .unwrap_or(10)
+    }
+
+    pub(super) fn model_ui(&mut self, ui: &mut egui::Ui) {
+        let Some(doc) = &self.doc else { return };
+        let graph = doc.project.model.clone();
+        let layout = doc.project.layout.clone();
+        let revision = doc.revision;
+        let (can_undo, can_redo) = (doc.can_undo(), doc.can_redo());
+        let view = GraphView::new(&graph);
+        let input_shape = self.data_shape();
+        let classes = self.classes();
+
+        // Toolbar.
+        ui.horizontal_wrapped(|ui| {
+            ui.label("Start from:");
+            if ui
+                .button("MLP (Keras example)")
+                .on_hover_text("Flatten → Dense 128 ReLU → Dense softmax: the model every Keras tutorial starts with")
+                .clicked()
+            {
+                self.command(Command::ReplaceModel {
+                    graph: model::mlp(&input_shape, classes),
+                    what: "MLP template".to_owned(),
+                });
+            }
+            if ui
+                .button("CNN")
+                .on_hover_text("Two convolution + pooling stages, then a Dense classifier: the usual choice for images")
+                .clicked()
+            {
+                self.command(Command::ReplaceModel {
+                    graph: model::cnn(&input_shape, classes),
+                    what: "CNN template".to_owned(),
+                });
+            }
+            ui.separator();
+            if ui
+                .add_enabled(can_undo, egui::Button::new("Undo"))
+                .on_hover_text("Ctrl+Z")
+                .clicked()
+            {
+                if let Some(doc) = &mut self.doc {
+                    doc.undo();
+                }
+            }
+            if ui
+                .add_enabled(can_redo, egui::Button::new("Redo"))
+                .on_hover_text("Ctrl+Shift+Z")
+                .clicked()
+            {
+                if let Some(doc) = &mut self.doc {
+                    doc.redo();
+                }
+            }
+            if ui
+                .button("Tidy up")
+                .on_hover_text("Arrange the layers automatically")
+                .clicked()
+            {
+                self.command(Command::AutoLayout);
+            }
+            ui.separator();
+            match view.total_params {
+                Some(total) => {
+                    ui.label(
+                        RichText::new(format!(
+                            "✔ Ready to train — {} parameters",
+                            group_digits(total)
+                        ))
+                        .color(Color32::from_rgb(60, 170, 90)),
+                    );
+                }
+                None => {
+                    ui.label(
+                        RichText::new(format!(
+                            "✖ {} problem(s) to fix before training",
+                            view.problems.len()
+                        ))
+                        .color(ui.visuals().error_fg_color),
+                    );
+                }
+            }
+        });
+        for e in view.problems.iter().filter(|e| e.node.is_empty()) {
+            ui.colored_label(ui.visuals().error_fg_color, &e.message);
+        }
+        ui.separator();
+
+        // Palette.
+        egui::Panel::left("palette")
+            .resizable(false)
+            .default_size(150.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| {
+                    ui.strong("Layers");
+                    ui.weak("Click to add after the selected layer; hover for what it does.");
+                    for (group, layers) in palette(&input_shape) {
+                        egui::CollapsingHeader::new(group)
+                            .default_open(true)
+                            .show(ui, |ui| {
+                                for layer in layers {
+                                    let label = format!("Add {}", layer.kind_label());
+                                    if ui.button(label).on_hover_text(layer.help()).clicked() {
+                                        self.add_layer(layer, &graph, &layout);
+                                    }
+                                }
+                            });
+                    }
+                });
+            });
+
+        // Inspector and summary.
+        egui::Panel::right("inspector")
+            .resizable(true)
+            .default_size(300.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| {
+                    self.inspector_ui(ui, &graph, &view, &input_shape);
+                    ui.separator();
+                    ui.strong("All layers");
+                    for node in &graph.nodes {
+                        let selected = self.model.selected.as_deref() == Some(node.name.as_str());
+                        if ui
+                            .selectable_label(selected, format!("{} ({})", node.name, node.layer.kind_label()))
+                            .clicked()
+                        {
+                            self.model.selected = Some(node.name.clone());
+                            self.model.rename = node.name.clone();
+                        }
+                    }
+                    ui.separator();
+                    egui::CollapsingHeader::new("Summary (like Keras model.summary())")
+                        .default_open(true)
+                        .show(ui, |ui| summary_ui(ui, &graph, &view));
+                });
+            });
+
+        // The node editor.
+        egui::CentralPanel::default().show(ui, |ui| {
+            if self.model.built != Some(revision) {
+                self.model.snarl = build_snarl(&graph, &layout);
+                self.model.built = Some(revision);
+            }
+            let mut style = SnarlStyle::new();
+            style.centering = Some(true);
+            style.collapsible = Some(false);
+            let widget = SnarlWidget::new().id_salt("layer-editor").style(style);
+            let mut commands = Vec::new();
+            let mut viewer = Viewer {
+                graph: &graph,
+                view: &view,
+                commands: &mut commands,
+                input_shape: &input_shape,
+            };
+            widget.show(&mut self.model.snarl, &mut viewer, ui);
+            let selected: Vec<String> = widget
+                .get_selected_nodes(ui)
+                .into_iter()
+                .filter_map(|id| self.model.snarl.get_node(id).cloned())
+                .collect();
+            if let [one] = selected.as_slice() {
+                if self.model.selected.as_deref() != Some(one.as_str()) {
+                    self.model.selected = Some(one.clone());
+                    self.model.rename = one.clone();
+                }
+            }
+            let moved: Vec<(String, [f32; 2])> = self
+                .model
+                .snarl
+                .nodes_pos()
+                .filter_map(|(pos, name)| {
+                    let old = layout.get(name);
+                    let moved = old.is_none_or(|[x, y]| (x - pos.x).abs() > 0.5 || (y - pos.y).abs() > 0.5);
+                    moved.then(|| (name.clone(), [pos.x, pos.y]))
+                })
+                .collect();
+            if !moved.is_empty() {
+                commands.push(Command::MoveNodes(moved));
+            }
+            if graph.nodes.is_empty() {
+                ui.centered_and_justified(|ui| {
+                    ui.label("The model is empty: pick a template above or add an Input layer from the palette.");
+                });
+            }
+            self.pending.extend(commands);
+        });
+
+        // Delete key removes the selected layer (when no text field has focus).
+        let delete = ui.ctx().input(|i| i.key_pressed(egui::Key::Delete)) && !ui.ctx().egui_wants_keyboard_input();
+        if delete {
+            if let Some(name) = self.model.selected.take() {
+                self.command(Command::RemoveNode(name));
+            }
+        }
+    }
+
+    fn add_layer(&mut self, layer: Layer, graph: &Graph, layout: &std::collections::BTreeMap<String, [f32; 2]>) {
+        let after = self
+            .model
+            .selected
+            .clone()
+            .filter(|s| graph.node(s).is_some())
+            .filter(|_| !matches!(layer, Layer::Input { .. }));
+        let position = match after.as_ref().and_then(|a| layout.get(a)) {
+            Some([x, y]) => [x + 230.0, *y],
+            None => {
+                let max_x = layout.values().map(|p| p[0]).fold(0.0f32, f32::max);
+                [max_x + 230.0, 40.0]
+            }
+        };
+        let name = super::document::unique_name(graph, &super::document::base_name(&layer));
+        // The new layer goes between the selected one and what it fed.
+        let consumers: Vec<String> = after
+            .as_ref()
+            .map(|a| {
+                graph
+                    .nodes
+                    .iter()
+                    .filter(|n| n.inputs.iter().any(|i| i == a) && n.layer.arity().1 == 1)
+                    .map(|n| n.name.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.command(Command::AddNode {
+            layer,
+            position,
+            after: after.clone(),
+        });
+        for consumer in consumers {
+            self.command(Command::Connect {
+                from: name.clone(),
+                to: consumer,
+                slot: 0,
+            });
+        }
+        self.model.selected = Some(name.clone());
+        self.model.rename = name;
+    }
+
+    fn inspector_ui(&mut self, ui: &mut egui::Ui, graph: &Graph, view: &GraphView, input_shape: &[usize]) {
+        let Some(name) = self.model.selected.clone() else {
+            ui.strong("Inspector");
+            ui.weak("Select a layer (click it in the editor or in the list below) to change its settings.");
+            return;
+        };
+        let Some(i) = graph.nodes.iter().position(|n| n.name == name) else {
+            self.model.selected = None;
+            return;
+        };
+        let node = &graph.nodes[i];
+        ui.strong(format!("{} layer", node.layer.kind_label()));
+        ui.add(egui::Label::new(RichText::new(node.layer.help()).italics()).wrap());
+        ui.add_space(4.0);
+        ui.horizontal(|ui| {
+            ui.label("Name");
+            let edit = ui.text_edit_singleline(&mut self.model.rename);
+            if edit.lost_focus() && self.model.rename != name {
+                let to = self.model.rename.clone();
+                self.command(Command::RenameNode {
+                    from: name.clone(),
+                    to: to.clone(),
+                });
+                self.model.selected = Some(to.trim().to_owned());
+            }
+        });
+        let mut layer = node.layer.clone();
+        layer_settings_ui(ui, &mut layer, input_shape);
+        if layer != node.layer {
+            self.command(Command::SetLayer {
+                name: name.clone(),
+                layer,
+            });
+        }
+        match view.shapes.get(i) {
+            Some(Ok(info)) => {
+                ui.label(format!("Output: {}", shape_label(&info.output_shape)));
+                ui.label(format!("Parameters: {}", group_digits(info.params)));
+            }
+            _ => {}
+        }
+        if let Some(problem) = view.problem(graph, i) {
+            ui.colored_label(ui.visuals().error_fg_color, problem);
+        }
+        ui.horizontal(|ui| {
+            if ui.button("Duplicate").clicked() {
+                self.command(Command::DuplicateNode(name.clone()));
+            }
+            if ui.button("Delete layer").on_hover_text("Delete key").clicked() {
+                self.command(Command::RemoveNode(name.clone()));
+                self.model.selected = None;
+            }
+        });
+    }
+}
+
+fn activation_combo(ui: &mut egui::Ui, id: &str, activation: &mut Activation) {
+    egui::ComboBox::from_id_salt(id)
+        .selected_text(activation.label())
+        .show_ui(ui, |ui| {
+            for a in ACTIVATIONS {
+                ui.selectable_value(activation, a, a.label());
+            }
+        });
+}
+
+fn layer_settings_ui(ui: &mut egui::Ui, layer: &mut Layer, input_shape: &[usize]) {
+    egui::Grid::new("layer-settings").num_columns(2).show(ui, |ui| match layer {
+        Layer::Input { shape } => {
+            ui.label("Shape");
+            ui.label(shape_label(shape));
+            ui.end_row();
+            if shape.as_slice() != input_shape {
+                ui.label("");
+                if ui
+                    .button(format!("Match the data ({})", shape_label(input_shape)))
+                    .clicked()
+                {
+                    *shape = input_shape.to_vec();
+                }
+                ui.end_row();
+            }
+        }
+        Layer::Dense { units, activation } => {
+            ui.label("Units").on_hover_text("How many outputs (neurons) the layer has.");
+            ui.add(egui::DragValue::new(units).range(1..=65536));
+            ui.end_row();
+            ui.label("Activation");
+            activation_combo(ui, "dense-activation", activation);
+            ui.end_row();
+        }
+        Layer::Conv2d {
+            filters,
+            kernel,
+            stride,
+            padding,
+            activation,
+        } => {
+            ui.label("Filters").on_hover_text("How many different patterns the layer looks for.");
+            ui.add(egui::DragValue::new(filters).range(1..=4096));
+            ui.end_row();
+            ui.label("Kernel size").on_hover_text("Width and height of each filter in pixels.");
+            ui.add(egui::DragValue::new(kernel).range(1..=15));
+            ui.end_row();
+            ui.label("Stride").on_hover_text("Step between filter positions; 2 halves the image size.");
+            ui.add(egui::DragValue::new(stride).range(1..=8));
+            ui.end_row();
+            ui.label("Padding").on_hover_text("Valid: no border, the image shrinks. Same: zero border, the size stays.");
+            ui.horizontal(|ui| {
+                ui.radio_value(padding, Padding::Valid, "valid");
+                ui.radio_value(padding, Padding::Same, "same");
+            });
+            ui.end_row();
+            ui.label("Activation");
+            activation_combo(ui, "conv-activation", activation);
+            ui.end_row();
+        }
+        Layer::MaxPool2d { kernel, stride } | Layer::AvgPool2d { kernel, stride } => {
+            ui.label("Window");
+            ui.add(egui::DragValue::new(kernel).range(1..=8));
+            ui.end_row();
+            ui.label("Step");
+            ui.add(egui::DragValue::new(stride).range(1..=8));
+            ui.end_row();
+        }
+        Layer::Dropout { rate } => {
+            ui.label("Rate").on_hover_text("Fraction of values switched off while training.");
+            ui.add(egui::Slider::new(rate, 0.0..=0.9));
+            ui.end_row();
+        }
+        Layer::BatchNorm { momentum, epsilon } => {
+            ui.label("Momentum");
+            ui.add(egui::DragValue::new(momentum).range(0.001..=1.0).speed(0.01));
+            ui.end_row();
+            ui.label("Epsilon");
+            ui.add(egui::DragValue::new(epsilon).range(1e-8..=0.1).speed(1e-5));
+            ui.end_row();
+        }
+        Layer::Activation { function } => {
+            ui.label("Function");
+            activation_combo(ui, "activation-function", function);
+            ui.end_row();
+        }
+        Layer::GlobalAvgPool | Layer::Flatten | Layer::Add | Layer::Concat => {
+            ui.weak("No settings.");
+            ui.end_row();
+        }
+    });
+}
+
+fn summary_ui(ui: &mut egui::Ui, graph: &Graph, view: &GraphView) {
+    egui::Grid::new("model-summary")
+        .striped(true)
+        .num_columns(3)
+        .show(ui, |ui| {
+            ui.strong("Layer (type)");
+            ui.strong("Output shape");
+            ui.strong("Param #");
+            ui.end_row();
+            let order: Vec<usize> = match graph.validate() {
+                Ok(checked) => checked.order,
+                Err(_) => (0..graph.nodes.len()).collect(),
+            };
+            for i in order {
+                let node = &graph.nodes[i];
+                ui.label(format!("{} ({})", node.name, node.layer.kind_label()));
+                match view.shapes.get(i) {
+                    Some(Ok(info)) => {
+                        ui.label(shape_label(&info.output_shape));
+                        ui.label(group_digits(info.params));
+                    }
+                    _ => {
+                        ui.weak("?");
+                        ui.weak("?");
+                    }
+                }
+                ui.end_row();
+            }
+        });
+    match view.total_params {
+        Some(total) => ui.strong(format!("Total params: {}", group_digits(total))),
+        None => ui.weak("Total params: fix the problems first"),
+    };
+}
+
+fn build_snarl(graph: &Graph, layout: &std::collections::BTreeMap<String, [f32; 2]>) -> Snarl<String> {
+    let mut snarl = Snarl::new();
+    let mut ids = std::collections::HashMap::new();
+    for (k, node) in graph.nodes.iter().enumerate() {
+        let [x, y] = layout
+            .get(&node.name)
+            .copied()
+            .unwrap_or([40.0 + 230.0 * k as f32, 40.0]);
+        let id = snarl.insert_node(egui::pos2(x, y), node.name.clone());
+        ids.insert(node.name.clone(), id);
+    }
+    for node in &graph.nodes {
+        let Some(&to) = ids.get(&node.name) else {
+            continue;
+        };
+        for (slot, input) in node.inputs.iter().enumerate() {
+            if let Some(&from) = ids.get(input) {
+                snarl.connect(
+                    egui_snarl::OutPinId {
+                        node: from,
+                        output: 0,
+                    },
+                    egui_snarl::InPinId {
+                        node: to,
+                        input: slot,
+                    },
+                );
+            }
+        }
+    }
+    snarl
+}

@@ -1,0 +1,622 @@
+//! The Train screen: training settings, Start/Pause/Resume/Stop, live curves, progress with ETA,
+//! a plain-words coach line, and the project's past runs. Training runs on the engine's worker;
+//! this screen only drains its events.
+
+use std::path::{Path, PathBuf};
+
+use crossbeam_channel::Receiver;
+use eframe::egui::{self, RichText};
+
+use super::app::{Screen, StrataApp};
+use super::document::Command;
+use super::widgets;
+use crate::engine::runs::{list_runs, RunSummary};
+use crate::engine::{self, CancelToken, EpochMetrics, EventSink, RunOutcome, TrainEvent};
+use crate::project::{DeviceChoice, LossKind, OptimizerKind, TrainingSettings};
+
+/// Progress inside the current epoch.
+#[derive(Clone, Debug)]
+pub struct BatchProgress {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Batches done.
+    pub batch: usize,
+    /// Batches per epoch.
+    pub batches: usize,
+    /// Running training loss.
+    pub loss: f64,
+    /// Running training accuracy.
+    pub accuracy: f64,
+    /// Throughput.
+    pub samples_per_sec: f64,
+    /// Seconds left.
+    pub eta_secs: f64,
+}
+
+struct ActiveRun {
+    rx: Receiver<TrainEvent>,
+    cancel: CancelToken,
+    handle: Option<std::thread::JoinHandle<RunOutcome>>,
+}
+
+/// How the last run ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunEnd {
+    /// All epochs (or early stopping).
+    Finished(String),
+    /// Stopped by the user.
+    Stopped(String),
+    /// Failed, with the reason.
+    Failed(String),
+}
+
+/// State of the Train screen.
+#[derive(Default)]
+pub struct TrainState {
+    active: Option<ActiveRun>,
+    paused: bool,
+    /// Epochs of the current (or last) run.
+    pub history: Vec<EpochMetrics>,
+    /// Progress inside the running epoch.
+    pub live: Option<BatchProgress>,
+    /// Total epochs planned for the current run.
+    pub epochs_planned: usize,
+    /// The device used and why.
+    pub device: Option<String>,
+    /// The run's folder.
+    pub run_dir: Option<PathBuf>,
+    /// How the last run ended.
+    pub end: Option<RunEnd>,
+    /// Warnings of the current run.
+    pub warnings: Vec<String>,
+    /// Past runs of the project, newest first.
+    pub runs: Vec<RunSummary>,
+    /// Which past run's curves are shown (None = the current run).
+    pub shown_run: Option<PathBuf>,
+}
+
+impl TrainState {
+    /// Whether a run is going on (also while paused).
+    pub fn is_running(&self) -> bool {
+        self.active.is_some()
+    }
+
+    /// Stops the run, if any.
+    pub fn stop(&mut self, reason: &str) {
+        if let Some(run) = &self.active {
+            run.cancel.set_paused(false);
+            run.cancel.cancel(reason);
+        }
+    }
+
+    /// Re-reads the project's runs from disk.
+    pub fn refresh_runs(&mut self, project_path: &Path) {
+        self.runs = list_runs(project_path);
+    }
+}
+
+/// Sends training events to the UI and wakes it.
+struct UiSink {
+    tx: crossbeam_channel::Sender<TrainEvent>,
+    ctx: egui::Context,
+}
+
+impl EventSink for UiSink {
+    fn emit(&self, event: TrainEvent) {
+        let _ = self.tx.send(event);
+        self.ctx.request_repaint();
+    }
+}
+
+/// A plain-words reading of the curves, or None when there is nothing to say yet.
+pub fn coach_line(history: &[EpochMetrics]) -> Option<String> {
+    let last = history.last()?;
+    let rising = history
+        .windows(2)
+        .rev()
+        .take_while(|w| match (w[0].val_loss, w[1].val_loss) {
+            (Some(a), Some(b)) => b > a,
+            _ => false,
+        })
+        .count();
+    let train_falling = history.len() >= 2
+        && history[history.len() - 1].train_loss < history[history.len() - 1 - rising.min(history.len() - 1)].train_loss;
+    if rising >= 2 && train_falling {
+        return Some(format!(
+            "Validation loss has risen for {rising} epochs while training loss falls: the model is overfitting — it memorises the training images. Try dropout, L2, augmentation or early stopping; the best epoch's weights are kept anyway."
+        ));
+    }
+    if history.len() >= 3 && last.train_accuracy < 0.5 && history[0].train_loss - last.train_loss < 0.05 * history[0].train_loss {
+        return Some("The loss hardly moves: the model is not learning yet. Try a larger learning rate, more epochs, or a bigger model.".to_owned());
+    }
+    if let (Some(va), true) = (last.val_accuracy, history.len() >= 2) {
+        if last.train_accuracy > 0.98 && va < last.train_accuracy - 0.1 {
+            return Some(format!(
+                "Training accuracy is {:.0}% but validation only {:.0}%: the model fits the training images much better than new ones (overfitting). More data, augmentation or dropout help.",
+                last.train_accuracy * 100.0,
+                va * 100.0
+            ));
+        }
+        if rising == 0 && last.train_loss < history[0].train_loss {
+            return Some(format!(
+                "Learning well: validation accuracy {:.0}% after {} epoch(s).",
+                va * 100.0,
+                last.epoch
+            ));
+        }
+    }
+    None
+}
+
+impl StrataApp {
+    /// Starts training the project (importing first if the data is not ready).
+    pub fn start_training(&mut self) {
+        if self.train.is_running() {
+            return;
+        }
+        let Some(doc) = &self.doc else { return };
+        let Some(path) = doc.path.clone() else {
+            self.error("Save the project first (Ctrl+S): runs are stored next to it.");
+            return;
+        };
+        if let Err(errors) = doc.project.model.validate() {
+            let list: Vec<String> = errors.iter().map(|e| e.message.clone()).collect();
+            self.error(format!("The model cannot be trained yet: {}", list.join(" ")));
+            return;
+        }
+        if self.import.is_some() || !self.data_is_current() {
+            if self.import.is_none() {
+                self.start_import(true);
+            } else {
+                self.train_after_import = true;
+            }
+            self.info("Importing the images first; training starts right after.");
+            return;
+        }
+        let Some(data) = &self.data else { return };
+        let project = doc.project.clone();
+        let prepared = data.prepared.clone();
+        let ctx = self.ctx.clone().unwrap_or_default();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let cancel = CancelToken::new();
+        let sink = Box::new(UiSink { tx, ctx });
+        match engine::train_in_background(project.clone(), path, prepared, sink, cancel.clone()) {
+            Ok(handle) => {
+                self.train.active = Some(ActiveRun {
+                    rx,
+                    cancel,
+                    handle: Some(handle),
+                });
+                self.train.paused = false;
+                self.train.history.clear();
+                self.train.live = None;
+                self.train.end = None;
+                self.train.warnings.clear();
+                self.train.shown_run = None;
+                self.train.epochs_planned = project.training.epochs;
+                self.info("Training started");
+            }
+            Err(e) => self.error(format!("Could not start training: {e}")),
+        }
+    }
+
+    pub(super) fn poll_training(&mut self) {
+        let Some(run) = &mut self.train.active else {
+            return;
+        };
+        let mut ended = false;
+        let mut messages = Vec::new();
+        while let Ok(event) = run.rx.try_recv() {
+            match event {
+                TrainEvent::Started {
+                    device,
+                    run_dir,
+                    epochs,
+                    ..
+                } => {
+                    self.train.device = Some(device);
+                    self.train.run_dir = Some(run_dir);
+                    self.train.epochs_planned = epochs;
+                }
+                TrainEvent::Batch {
+                    epoch,
+                    batch,
+                    batches,
+                    loss,
+                    accuracy,
+                    samples_per_sec,
+                    eta_secs,
+                } => {
+                    self.train.live = Some(BatchProgress {
+                        epoch,
+                        batch,
+                        batches,
+                        loss,
+                        accuracy,
+                        samples_per_sec,
+                        eta_secs,
+                    });
+                }
+                TrainEvent::Epoch(m) => self.train.history.push(m),
+                TrainEvent::Checkpoint { .. } => {}
+                TrainEvent::Warning { message } => self.train.warnings.push(message),
+                TrainEvent::Finished {
+                    best_epoch,
+                    best_accuracy,
+                    epochs_run,
+                    ..
+                } => {
+                    let text = format!(
+                        "Training finished: {epochs_run} epoch(s); the best was epoch {best_epoch} with {:.1}% validation accuracy. Open Evaluate to see where it is wrong.",
+                        best_accuracy * 100.0
+                    );
+                    self.train.end = Some(RunEnd::Finished(text.clone()));
+                    messages.push((false, text));
+                    ended = true;
+                }
+                TrainEvent::Failed { message } => {
+                    self.train.end = Some(RunEnd::Failed(message.clone()));
+                    messages.push((true, format!("Training failed: {message}")));
+                    ended = true;
+                }
+                TrainEvent::Cancelled { message } => {
+                    let text = format!("Training stopped ({message}); the best weights so far are kept.");
+                    self.train.end = Some(RunEnd::Stopped(text.clone()));
+                    messages.push((false, text));
+                    ended = true;
+                }
+            }
+        }
+        if ended {
+            if let Some(mut run) = self.train.active.take() {
+                if let Some(handle) = run.handle.take() {
+                    let _ = handle.join();
+                }
+            }
+            self.train.live = None;
+            if let Some(path) = self.project_path().map(Path::to_path_buf) {
+                self.train.refresh_runs(&path);
+            }
+            self.evaluate.invalidate();
+            self.use_.invalidate();
+        }
+        for (is_error, text) in messages {
+            if is_error {
+                self.error(text);
+            } else {
+                self.info(text);
+            }
+        }
+    }
+
+    pub(super) fn train_ui(&mut self, ui: &mut egui::Ui) {
+        let Some(doc) = &self.doc else { return };
+        let mut settings = doc.project.training.clone();
+        let before = settings.clone();
+        let running = self.train.is_running();
+        egui::Panel::left("train-settings")
+            .resizable(true)
+            .default_size(290.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| {
+                    ui.add_enabled_ui(!running, |ui| training_settings_ui(ui, &mut settings));
+                    if running {
+                        ui.weak("Settings can be changed when the run has ended.");
+                    }
+                });
+            });
+        if settings != before {
+            self.command(Command::SetTraining(settings));
+        }
+        egui::CentralPanel::default().show(ui, |ui| {
+            egui::ScrollArea::vertical().show(ui, |ui| self.train_view_ui(ui));
+        });
+    }
+
+    fn train_view_ui(&mut self, ui: &mut egui::Ui) {
+        let running = self.train.is_running();
+        let problems = self
+            .project()
+            .and_then(|p| p.model.validate().err())
+            .unwrap_or_default();
+        ui.horizontal(|ui| {
+            if !running {
+                let ready = problems.is_empty();
+                let start = ui
+                    .add_enabled(ready, egui::Button::new(RichText::new("▶ Start training").size(16.0)))
+                    .on_disabled_hover_text("Fix the model first (see below)");
+                if start.clicked() {
+                    self.start_training();
+                }
+            } else {
+                if self.train.paused {
+                    if ui.button("▶ Resume").clicked() {
+                        self.train.paused = false;
+                        if let Some(run) = &self.train.active {
+                            run.cancel.set_paused(false);
+                        }
+                    }
+                } else if ui.button("⏸ Pause").clicked() {
+                    self.train.paused = true;
+                    if let Some(run) = &self.train.active {
+                        run.cancel.set_paused(true);
+                    }
+                }
+                if ui.button("⏹ Stop").on_hover_text("Stop now; the best weights so far are kept").clicked() {
+                    self.train.stop("stopped by the user");
+                }
+            }
+            if let Some(device) = &self.train.device {
+                ui.weak(format!("Device: {device}"));
+            } else {
+                let choice = self.project().map_or(DeviceChoice::Auto, |p| p.training.device);
+                let (_, why) = engine::select_device(choice);
+                ui.weak(format!("Device: {why}"));
+            }
+        });
+        if !problems.is_empty() {
+            ui.colored_label(
+                ui.visuals().error_fg_color,
+                "The model cannot be trained yet:",
+            );
+            for p in &problems {
+                ui.colored_label(ui.visuals().error_fg_color, format!("• {}", p.message));
+            }
+            if ui.button("Go to the Model screen").clicked() {
+                self.screen = Screen::Model;
+            }
+        }
+        if self.import.is_some() && self.train_after_import {
+            ui.label("Importing the images; training starts when the import is done…");
+        }
+
+        // Progress.
+        if running {
+            let planned = self.train.epochs_planned.max(1);
+            match &self.train.live {
+                Some(p) => {
+                    let done = (p.epoch - 1) as f32 + p.batch as f32 / p.batches.max(1) as f32;
+                    ui.add(
+                        egui::ProgressBar::new(done / planned as f32).text(format!(
+                            "epoch {} of {planned} — batch {}/{} — {:.0} samples/s — about {} left{}",
+                            p.epoch,
+                            p.batch,
+                            p.batches,
+                            p.samples_per_sec,
+                            format_secs(p.eta_secs),
+                            if self.train.paused { " (paused)" } else { "" }
+                        )),
+                    );
+                    ui.label(format!(
+                        "This epoch so far: loss {:.4}, accuracy {:.1}%",
+                        p.loss,
+                        p.accuracy * 100.0
+                    ));
+                }
+                None => {
+                    ui.horizontal(|ui| {
+                        ui.spinner();
+                        ui.label("Preparing the first batch…");
+                    });
+                }
+            }
+        }
+        match &self.train.end {
+            Some(RunEnd::Finished(text)) => {
+                ui.label(RichText::new(text).color(egui::Color32::from_rgb(60, 170, 90)));
+                if ui.button("Evaluate this model →").clicked() {
+                    self.screen = Screen::Evaluate;
+                }
+            }
+            Some(RunEnd::Stopped(text)) => {
+                ui.label(text);
+            }
+            Some(RunEnd::Failed(text)) => {
+                ui.colored_label(ui.visuals().error_fg_color, format!("Training failed: {text}"));
+            }
+            None => {}
+        }
+        for w in &self.train.warnings {
+            ui.colored_label(ui.visuals().warn_fg_color, w);
+        }
+
+        // Curves.
+        ui.add_space(6.0);
+        let (history, title) = match &self.train.shown_run {
+            Some(dir) => (
+                self.train
+                    .runs
+                    .iter()
+                    .find(|r| r.dir == *dir)
+                    .map(|r| r.history.clone())
+                    .unwrap_or_default(),
+                format!(
+                    "Curves of run {}",
+                    dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+                ),
+            ),
+            None => (self.train.history.clone(), "Curves of this run".to_owned()),
+        };
+        ui.strong(title);
+        let live = self
+            .train
+            .live
+            .as_ref()
+            .filter(|_| self.train.shown_run.is_none())
+            .map(|p| {
+                (
+                    (p.epoch - 1) as f64 + p.batch as f64 / p.batches.max(1) as f64,
+                    p.loss,
+                )
+            });
+        if history.is_empty() && live.is_none() {
+            ui.weak("Press Start: the loss (how wrong the model is) and accuracy appear here after each step, for training and validation images.");
+        }
+        widgets::curves_ui(ui, "train", &history, live, 220.0);
+        if let Some(line) = coach_line(&history) {
+            ui.label(RichText::new(format!("Coach: {line}")).italics());
+        }
+
+        // Past runs.
+        ui.add_space(8.0);
+        ui.strong("Runs of this project");
+        if self.train.runs.is_empty() {
+            ui.weak("No runs yet.");
+        }
+        let mut show = None;
+        egui::Grid::new("past-runs").striped(true).num_columns(6).show(ui, |ui| {
+            if !self.train.runs.is_empty() {
+                ui.strong("Run");
+                ui.strong("Epochs");
+                ui.strong("Best val. accuracy");
+                ui.strong("Best val. loss");
+                ui.strong("Settings");
+                ui.strong("");
+                ui.end_row();
+            }
+            for run in &self.train.runs {
+                ui.label(&run.manifest.run_id);
+                ui.label(run.history.len().to_string());
+                match run.best_epoch() {
+                    Some(best) => {
+                        ui.label(
+                            best.val_accuracy
+                                .map(|a| format!("{:.1}% (epoch {})", a * 100.0, best.epoch))
+                                .unwrap_or_else(|| "—".to_owned()),
+                        );
+                        ui.label(best.val_loss.map(|l| format!("{l:.4}")).unwrap_or_else(|| "—".to_owned()));
+                    }
+                    None => {
+                        ui.label("—");
+                        ui.label("—");
+                    }
+                }
+                let t = &run.manifest.training;
+                ui.label(format!("{}, lr {}, batch {}", optimizer_label(t.optimizer), t.lr, t.batch_size));
+                if ui.small_button("Show curves").clicked() {
+                    show = Some(run.dir.clone());
+                }
+                ui.end_row();
+            }
+        });
+        if let Some(dir) = show {
+            self.train.shown_run = Some(dir);
+        }
+        if self.train.shown_run.is_some() && ui.button("Back to this run's curves").clicked() {
+            self.train.shown_run = None;
+        }
+    }
+}
+
+fn format_secs(secs: f64) -> String {
+    if !secs.is_finite() {
+        return "?".to_owned();
+    }
+    let s = secs.round() as u64;
+    if s >= 3600 {
+        format!("{}h {:02}m", s / 3600, (s % 3600) / 60)
+    } else if s >= 60 {
+        format!("{}m {:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+fn optimizer_label(kind: OptimizerKind) -> &'static str {
+    match kind {
+        OptimizerKind::Sgd => "SGD",
+        OptimizerKind::Momentum => "SGD + momentum",
+        OptimizerKind::Adam => "Adam",
+        OptimizerKind::AdamW => "AdamW",
+    }
+}
+
+fn training_settings_ui(ui: &mut egui::Ui, t: &mut TrainingSettings) {
+    ui.heading("How to learn");
+    egui::Grid::new("train-settings-grid").num_columns(2).show(ui, |ui| {
+        ui.label("Optimizer").on_hover_text("How the weights are changed after each batch (gradient descent). Adam adapts the step size per weight and is the safe default.");
+        egui::ComboBox::from_id_salt("optimizer")
+            .selected_text(optimizer_label(t.optimizer))
+            .show_ui(ui, |ui| {
+                for k in [OptimizerKind::Sgd, OptimizerKind::Momentum, OptimizerKind::Adam, OptimizerKind::AdamW] {
+                    ui.selectable_value(&mut t.optimizer, k, optimizer_label(k));
+                }
+            });
+        ui.end_row();
+        ui.label("Learning rate").on_hover_text("Size of each step. Too large and the loss jumps or becomes NaN; too small and learning crawls. 0.001 suits Adam, 0.01–0.1 suits SGD.");
+        ui.add(egui::DragValue::new(&mut t.lr).range(1e-6..=1.0).speed(0.0001).max_decimals(6));
+        ui.end_row();
+        ui.label("Batch size").on_hover_text("Images per step. 1 = per-sample SGD; the whole training set = full-batch gradient descent; 16–128 = mini-batch, the usual choice.");
+        ui.add(egui::DragValue::new(&mut t.batch_size).range(1..=100_000));
+        ui.end_row();
+        ui.label("Epochs").on_hover_text("Passes over all training images.");
+        ui.add(egui::DragValue::new(&mut t.epochs).range(1..=10_000));
+        ui.end_row();
+        ui.label("Loss").on_hover_text("What the model minimises. Cross-entropy is the standard for classes; MSE (mean squared error) also works and is what regression uses.");
+        egui::ComboBox::from_id_salt("loss")
+            .selected_text(loss_label(t.loss))
+            .show_ui(ui, |ui| {
+                for k in [LossKind::CrossEntropy, LossKind::Mse, LossKind::BinaryCrossEntropy] {
+                    ui.selectable_value(&mut t.loss, k, loss_label(k));
+                }
+            });
+        ui.end_row();
+    });
+    ui.separator();
+    ui.heading("Against overfitting");
+    egui::Grid::new("regularization-grid").num_columns(2).show(ui, |ui| {
+        ui.label("L2 penalty").on_hover_text("Pulls weights towards zero so no single weight dominates (weight decay). Try 0.0001–0.001.");
+        ui.add(egui::DragValue::new(&mut t.l2).range(0.0..=1.0).speed(0.0001).max_decimals(6));
+        ui.end_row();
+        ui.label("L1 penalty").on_hover_text("Pushes unimportant weights to exactly zero. Try 0.00001–0.0001.");
+        ui.add(egui::DragValue::new(&mut t.l1).range(0.0..=1.0).speed(0.00001).max_decimals(6));
+        ui.end_row();
+        let mut early = t.early_stopping_patience.is_some();
+        ui.checkbox(&mut early, "Early stopping").on_hover_text("Stop when the validation loss has not improved for this many epochs.");
+        if early {
+            let mut patience = t.early_stopping_patience.unwrap_or(3);
+            ui.add(egui::DragValue::new(&mut patience).range(1..=100).suffix(" epochs"));
+            t.early_stopping_patience = Some(patience);
+        } else {
+            t.early_stopping_patience = None;
+            ui.label("");
+        }
+        ui.end_row();
+    });
+    ui.weak("Dropout is a layer: add it between layers on the Model screen.");
+    ui.separator();
+    ui.heading("Repeatability and device");
+    egui::Grid::new("device-grid").num_columns(2).show(ui, |ui| {
+        ui.label("Seed").on_hover_text("The same seed gives the same starting weights, shuffling and dropout, so a run can be repeated exactly.");
+        ui.add(egui::DragValue::new(&mut t.seed));
+        ui.end_row();
+        ui.label("Device");
+        egui::ComboBox::from_id_salt("device")
+            .selected_text(device_label(t.device))
+            .show_ui(ui, |ui| {
+                for d in [DeviceChoice::Auto, DeviceChoice::Cpu, DeviceChoice::Cuda, DeviceChoice::Metal] {
+                    ui.selectable_value(&mut t.device, d, device_label(d));
+                }
+            });
+        ui.end_row();
+    });
+    let (_, why) = engine::select_device(t.device);
+    ui.weak(format!("Will use: {why}"));
+}
+
+fn loss_label(kind: LossKind) -> &'static str {
+    match kind {
+        LossKind::CrossEntropy => "Cross-entropy",
+        LossKind::Mse => "Mean squared error (MSE)",
+        LossKind::BinaryCrossEntropy => "Binary cross-entropy",
+    }
+}
+
+fn device_label(d: DeviceChoice) -> &'static str {
+    match d {
+        DeviceChoice::Auto => "Automatic (fastest found)",
+        DeviceChoice::Cpu => "CPU",
+        DeviceChoice::Cuda => "CUDA GPU",
+        DeviceChoice::Metal => "Metal GPU (Mac)",
+    }
+}

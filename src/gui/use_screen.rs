@@ -1,0 +1,267 @@
+//! The Use screen: drop or pick images and see the prediction with its probabilities; predict a
+//! whole folder into a CSV file; see where the model file lives and export it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use eframe::egui::{self, RichText};
+
+use super::app::{Screen, StrataApp};
+use super::jobs::Job;
+use super::widgets;
+use crate::engine::runs::{BEST_DIR, GRAPH_FILE, MANIFEST_FILE, WEIGHTS_FILE};
+use crate::engine::TrainedModel;
+use crate::workflow::{self, FilePredictions};
+
+/// State of the Use screen.
+#[derive(Default)]
+pub struct UseState {
+    model: Option<(PathBuf, Arc<TrainedModel>)>,
+    job: Option<Job<(PathBuf, Arc<TrainedModel>, FilePredictions)>>,
+    folder_job: Option<Job<String>>,
+    /// The last predictions.
+    pub last: Option<FilePredictions>,
+    textures: Vec<egui::TextureHandle>,
+    path_text: String,
+}
+
+impl UseState {
+    /// Drops the loaded model so the newest run's model is used next.
+    pub fn invalidate(&mut self) {
+        self.model = None;
+    }
+}
+
+impl StrataApp {
+    fn newest_model_run(&self) -> Option<PathBuf> {
+        self.train.runs.iter().find(|r| r.has_model).map(|r| r.dir.clone())
+    }
+
+    /// Predicts the given files (folders are searched) with the newest trained model.
+    pub fn predict_paths(&mut self, paths: Vec<PathBuf>) {
+        let Some(run_dir) = self.newest_model_run() else {
+            self.error("Train a model first; then drop images here to get predictions.");
+            return;
+        };
+        let cached = self
+            .use_
+            .model
+            .as_ref()
+            .filter(|(d, _)| *d == run_dir)
+            .map(|(_, m)| m.clone());
+        let ctx = self.ctx.clone().unwrap_or_default();
+        self.use_.job = Some(Job::spawn("Predicting", &ctx, move |_job| {
+            let model = match cached {
+                Some(m) => m,
+                None => Arc::new(TrainedModel::load(&run_dir, &crate::engine::inference_device())?),
+            };
+            let files = workflow::collect_files(&paths)?;
+            let predictions = workflow::predict_files(&model, &files)?;
+            Ok((run_dir, model, predictions))
+        }));
+    }
+
+    fn predict_folder_to_csv(&mut self, folder: PathBuf, csv_path: PathBuf) {
+        let Some(run_dir) = self.newest_model_run() else {
+            return;
+        };
+        let ctx = self.ctx.clone().unwrap_or_default();
+        self.use_.folder_job = Some(Job::spawn("Predicting folder", &ctx, move |_job| {
+            let model = TrainedModel::load(&run_dir, &crate::engine::inference_device())?;
+            let files = workflow::collect_files(&[folder])?;
+            let result = workflow::predict_files(&model, &files)?;
+            let bytes = workflow::predictions_csv(
+                &model.manifest.classes,
+                &result.dataset.paths,
+                &result.predictions,
+            )?;
+            crate::project::atomic_write(&csv_path, &bytes).map_err(|e| {
+                anyhow::anyhow!("could not write '{}': {e}", csv_path.display())
+            })?;
+            Ok(format!(
+                "Wrote {} predictions to {}{}",
+                result.predictions.len(),
+                csv_path.display(),
+                if result.skipped.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {} file(s) were not images and were skipped", result.skipped.len())
+                }
+            ))
+        }));
+    }
+
+    pub(super) fn poll_predictions(&mut self) {
+        if let Some(job) = &mut self.use_.job {
+            if let Some(result) = job.poll() {
+                self.use_.job = None;
+                match result {
+                    Ok((dir, model, predictions)) => {
+                        self.use_.model = Some((dir, model));
+                        self.use_.textures.clear();
+                        if predictions.predictions.is_empty() {
+                            let why = predictions
+                                .skipped
+                                .first()
+                                .map(|(p, r)| format!("{}: {r}", p.display()))
+                                .unwrap_or_default();
+                            self.error(format!("None of the files could be used as an image. {why}"));
+                        } else {
+                            self.info(format!("Predicted {} image(s)", predictions.predictions.len()));
+                        }
+                        self.use_.last = Some(predictions);
+                    }
+                    Err(e) => self.error(format!("Prediction failed: {e}")),
+                }
+            }
+        }
+        if let Some(job) = &mut self.use_.folder_job {
+            if let Some(result) = job.poll() {
+                self.use_.folder_job = None;
+                match result {
+                    Ok(text) => self.info(text),
+                    Err(e) => self.error(format!("Predicting the folder failed: {e}")),
+                }
+            }
+        }
+    }
+
+    pub(super) fn use_ui(&mut self, ui: &mut egui::Ui) {
+        let Some(run_dir) = self.newest_model_run() else {
+            ui.heading("No trained model yet");
+            ui.label("Train a model first; then you can drop new images here.");
+            if ui.button("Go to Train").clicked() {
+                self.screen = Screen::Train;
+            }
+            return;
+        };
+        ui.heading("Try the model on new images");
+        ui.label("Drop image files or a folder onto this window, or choose them:");
+        ui.horizontal(|ui| {
+            if ui.button("Choose images…").clicked() {
+                if let Some(files) = rfd::FileDialog::new()
+                    .add_filter("Images", &["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"])
+                    .pick_files()
+                {
+                    self.predict_paths(files);
+                }
+            }
+            ui.label("or a path:");
+            let edit = ui.add(egui::TextEdit::singleline(&mut self.use_.path_text).hint_text("/path/to/image.png").desired_width(260.0));
+            let enter = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            if (ui.button("Predict").clicked() || enter) && !self.use_.path_text.trim().is_empty() {
+                let path = PathBuf::from(self.use_.path_text.trim());
+                self.predict_paths(vec![path]);
+            }
+        });
+        if self.use_.job.is_some() {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("Predicting…");
+            });
+        }
+        self.predictions_ui(ui);
+
+        ui.separator();
+        ui.strong("Predict a whole folder");
+        ui.label("Every image under a folder gets a row in a CSV file: path, predicted class, confidence and the probability of each class.");
+        if let Some(job) = &self.use_.folder_job {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label(format!("Predicting the folder… ({:.0}s)", job.elapsed_secs()));
+            });
+        } else if ui.button("Predict a folder to CSV…").clicked() {
+            if let Some(folder) = rfd::FileDialog::new().set_title("Folder of images to predict").pick_folder() {
+                if let Some(csv_path) = rfd::FileDialog::new()
+                    .set_title("Save predictions as")
+                    .add_filter("CSV", &["csv"])
+                    .set_file_name("predictions.csv")
+                    .save_file()
+                {
+                    self.predict_folder_to_csv(folder, csv_path);
+                }
+            }
+        }
+
+        ui.separator();
+        ui.strong("The model file");
+        let weights = run_dir.join(BEST_DIR).join(WEIGHTS_FILE);
+        ui.label("The best weights of the newest run are stored at:");
+        ui.horizontal(|ui| {
+            ui.monospace(weights.display().to_string());
+            if ui.small_button("Copy path").clicked() {
+                ui.ctx().copy_text(weights.display().to_string());
+            }
+        });
+        ui.weak("Use it from a terminal too: strata predict PROJECT.strata IMAGE…");
+        if ui.button("Export model…").on_hover_text("Copy the weights (safetensors), the layer graph and the run description into a folder of your choice").clicked() {
+            if let Some(dest) = rfd::FileDialog::new().set_title("Export the model into this folder").pick_folder() {
+                match export_model(&run_dir, &dest) {
+                    Ok(()) => self.info(format!("Exported the model to {}", dest.display())),
+                    Err(e) => self.error(format!("Export failed: {e}")),
+                }
+            }
+        }
+    }
+
+    fn predictions_ui(&mut self, ui: &mut egui::Ui) {
+        let Some(last) = &self.use_.last else { return };
+        let classes = last.dataset.classes.clone();
+        if self.use_.textures.len() != last.predictions.len() {
+            let ctx = ui.ctx().clone();
+            self.use_.textures = last
+                .predictions
+                .iter()
+                .map(|p| {
+                    let image = widgets::color_image(
+                        last.dataset.sample(p.index),
+                        last.dataset.channels,
+                        last.dataset.height,
+                        last.dataset.width,
+                    );
+                    ctx.load_texture(format!("use-{}", p.index), image, egui::TextureOptions::NEAREST)
+                })
+                .collect();
+        }
+        for (path, reason) in &last.skipped {
+            ui.colored_label(ui.visuals().warn_fg_color, format!("Skipped {}: {reason}", path.display()));
+        }
+        egui::ScrollArea::vertical().max_height(ui.available_height() * 0.6).show(ui, |ui| {
+            for (p, texture) in last.predictions.iter().zip(&self.use_.textures) {
+                ui.horizontal(|ui| {
+                    widgets::thumbnail(ui, texture, 96.0);
+                    ui.vertical(|ui| {
+                        let class = classes.get(p.predicted).cloned().unwrap_or_default();
+                        ui.label(
+                            RichText::new(format!("Prediction: {class} ({:.1}%)", p.confidence * 100.0))
+                                .strong()
+                                .size(16.0),
+                        );
+                        if let Some(path) = last.dataset.paths.get(p.index) {
+                            ui.weak(file_name(path));
+                        }
+                        widgets::probability_bars(ui, &classes, &p.probabilities);
+                    });
+                });
+                ui.separator();
+            }
+        });
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+fn export_model(run_dir: &Path, dest: &Path) -> std::io::Result<()> {
+    for (from, to) in [
+        (run_dir.join(BEST_DIR).join(WEIGHTS_FILE), dest.join(WEIGHTS_FILE)),
+        (run_dir.join(BEST_DIR).join(GRAPH_FILE), dest.join(GRAPH_FILE)),
+        (run_dir.join(MANIFEST_FILE), dest.join(MANIFEST_FILE)),
+    ] {
+        std::fs::copy(&from, &to)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,114 @@
+//! The start page: start from a folder, open a project, recent projects, the sample project.
+
+use std::path::PathBuf;
+
+use eframe::egui;
+
+use super::app::StrataApp;
+
+impl StrataApp {
+    pub(super) fn welcome_ui(&mut self, ui: &mut egui::Ui) {
+        ui.vertical_centered(|ui| {
+            ui.add_space(24.0);
+            ui.heading(egui::RichText::new("Strata").size(32.0));
+            ui.label("Teach a computer to recognise your images — no code needed.");
+            ui.add_space(16.0);
+        });
+        ui.columns(2, |cols| {
+            let ui = &mut cols[0];
+            ui.heading("Start");
+            ui.add_space(4.0);
+            if ui
+                .add_sized(
+                    [280.0, 36.0],
+                    egui::Button::new("Try the sample project (shapes)"),
+                )
+                .on_hover_text("600 small pictures of circles, squares, triangles and crosses; trains in under a minute")
+                .clicked()
+            {
+                self.open_sample();
+            }
+            if ui
+                .add_sized([280.0, 36.0], egui::Button::new("New project from a folder…"))
+                .on_hover_text("Pick a folder that has one sub-folder of images per class, e.g. cats/ and dogs/")
+                .clicked()
+            {
+                self.new_project_dialog();
+            }
+            if ui
+                .add_sized([280.0, 36.0], egui::Button::new("Open a project…"))
+                .on_hover_text("Open a .strata project file (Ctrl+O)")
+                .clicked()
+            {
+                self.open_dialog();
+            }
+            ui.add_space(8.0);
+            ui.label("Or type the path of an image folder:");
+            ui.horizontal(|ui| {
+                let edit = ui.add(
+                    egui::TextEdit::singleline(&mut self.new_project_folder)
+                        .hint_text("/path/to/my-images")
+                        .desired_width(220.0),
+                );
+                let enter = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                if (ui.button("Create").clicked() || enter)
+                    && !self.new_project_folder.trim().is_empty()
+                {
+                    let folder = PathBuf::from(self.new_project_folder.trim());
+                    self.new_project_from_folder(&folder);
+                }
+            });
+            ui.add_space(8.0);
+            ui.weak("Tip: drop a folder or a .strata file onto this window.");
+            ui.add_space(8.0);
+            ui.weak(format!(
+                "New projects are saved in {}",
+                self.workspace.display()
+            ));
+
+            let ui = &mut cols[1];
+            ui.heading("Recent projects");
+            ui.add_space(4.0);
+            let recent: Vec<PathBuf> = self.settings.recent.clone();
+            if recent.is_empty() {
+                ui.weak("Projects you open appear here.");
+            }
+            let mut open = None;
+            let mut forget = None;
+            for path in &recent {
+                ui.horizontal(|ui| {
+                    let name = path
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    let exists = path.is_file();
+                    let button = ui
+                        .add_enabled(exists, egui::Button::new(name))
+                        .on_hover_text(path.display().to_string());
+                    if button.clicked() {
+                        open = Some(path.clone());
+                    }
+                    if !exists {
+                        ui.weak("(moved or deleted)");
+                    }
+                    if ui.small_button("✕").on_hover_text("Remove from the list").clicked() {
+                        forget = Some(path.clone());
+                    }
+                });
+            }
+            if let Some(path) = open {
+                self.request_open(path);
+            }
+            if let Some(path) = forget {
+                self.settings.recent.retain(|p| *p != path);
+            }
+            ui.add_space(16.0);
+            ui.heading("How it works");
+            ui.label("1  Data — import a folder of images, one sub-folder per class.");
+            ui.label("2  Model — pick a template or build a network from layers.");
+            ui.label("3  Train — watch the model learn, live.");
+            ui.label("4  Evaluate — see which classes it confuses.");
+            ui.label("5  Use — drop new images and get predictions.");
+        });
+    }
+}
