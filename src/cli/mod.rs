@@ -9,11 +9,11 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::data::{import_image_folder, ImageDataset, ImportOptions};
-use crate::workflow::{self, import_options};
 use crate::engine::{self, CancelToken, PreparedData, RunOutcome, TrainEvent, TrainedModel};
 use crate::eval;
 use crate::model::{self, TEMPLATE_NAMES};
 use crate::project::{DataSettings, DeviceChoice, OptimizerKind, Project};
+use crate::workflow::{self, import_options};
 
 /// Prints to stdout, returning an error (instead of panicking) when stdout is closed.
 macro_rules! out {

@@ -385,16 +385,20 @@ impl StrataApp {
             return;
         }
         self.train_after_import = then_train;
-        self.import = Some(Job::spawn("Importing images", &self.ctx_or_dummy(), move |job| {
-            let progress = |done: usize, total: usize| job.progress(done, total);
-            let (prepared, report) =
-                crate::workflow::prepare(&settings, Some(job.cancel.flag()), Some(&progress))?;
-            Ok(LoadedData {
-                prepared: Arc::new(prepared),
-                report,
-                settings,
-            })
-        }));
+        self.import = Some(Job::spawn(
+            "Importing images",
+            &self.ctx_or_dummy(),
+            move |job| {
+                let progress = |done: usize, total: usize| job.progress(done, total);
+                let (prepared, report) =
+                    crate::workflow::prepare(&settings, Some(job.cancel.flag()), Some(&progress))?;
+                Ok(LoadedData {
+                    prepared: Arc::new(prepared),
+                    report,
+                    settings,
+                })
+            },
+        ));
     }
 
     fn ctx_or_dummy(&self) -> egui::Context {
@@ -455,7 +459,9 @@ impl StrataApp {
         }
         self.data = Some(loaded);
         if classes < 2 {
-            self.error(format!("{text}. A classifier needs at least two class sub-folders with images."));
+            self.error(format!(
+                "{text}. A classifier needs at least two class sub-folders with images."
+            ));
             self.train_after_import = false;
         } else {
             self.info(text);
@@ -731,9 +737,11 @@ impl StrataApp {
         });
         if self.show_status_details {
             if let Some(details) = self.status.as_ref().and_then(|s| s.details.clone()) {
-                egui::ScrollArea::vertical().max_height(120.0).show(ui, |ui| {
-                    ui.monospace(details);
-                });
+                egui::ScrollArea::vertical()
+                    .max_height(120.0)
+                    .show(ui, |ui| {
+                        ui.monospace(details);
+                    });
             }
         }
     }
@@ -812,6 +820,34 @@ impl StrataApp {
             // Live curves and progress: keep drawing even between worker wake-ups.
             ctx.request_repaint_after(std::time::Duration::from_millis(100));
         }
+    }
+
+    /// Whether a training run is going on.
+    pub fn is_training(&self) -> bool {
+        self.train.is_running()
+    }
+
+    /// How the last training run ended, if one has.
+    pub fn last_run_end(&self) -> Option<&super::train_screen::RunEnd> {
+        self.train.end.as_ref()
+    }
+
+    /// The last evaluation shown on the Evaluate screen.
+    pub fn evaluation(&self) -> Option<&crate::workflow::Evaluation> {
+        self.evaluate.result.as_ref().map(|(_, e)| e)
+    }
+
+    /// The last predictions shown on the Use screen.
+    pub fn last_predictions(&self) -> Option<&crate::workflow::FilePredictions> {
+        self.use_.last.as_ref()
+    }
+
+    /// Whether any background job (import, training, evaluation, prediction) is running.
+    pub fn is_busy(&self) -> bool {
+        self.import.is_some()
+            || self.train.is_running()
+            || self.evaluate.is_running()
+            || self.use_.is_running()
     }
 
     /// Frame intervals recorded while training ran (seconds).

@@ -72,7 +72,9 @@ impl StrataApp {
     fn data_settings_ui(&mut self, ui: &mut egui::Ui, s: &mut DataSettings) {
         ui.heading("Images");
         ui.label("Folder (one sub-folder per class):");
-        ui.add(egui::Label::new(egui::RichText::new(s.path.display().to_string()).monospace()).wrap());
+        ui.add(
+            egui::Label::new(egui::RichText::new(s.path.display().to_string()).monospace()).wrap(),
+        );
         if ui.button("Choose another folder…").clicked() {
             if let Some(folder) = rfd::FileDialog::new()
                 .set_title("Choose a folder with one sub-folder of images per class")
@@ -122,8 +124,16 @@ impl StrataApp {
             .on_hover_text("Validation images show during training whether the model generalises (overfitting shows up here). Test images are kept for the final evaluation only.");
         let mut val = s.val_fraction * 100.0;
         let mut test = s.test_fraction * 100.0;
-        ui.add(egui::Slider::new(&mut val, 0.0..=50.0).suffix(" % validation").integer());
-        ui.add(egui::Slider::new(&mut test, 0.0..=50.0).suffix(" % test").integer());
+        ui.add(
+            egui::Slider::new(&mut val, 0.0..=50.0)
+                .suffix(" % validation")
+                .integer(),
+        );
+        ui.add(
+            egui::Slider::new(&mut test, 0.0..=50.0)
+                .suffix(" % test")
+                .integer(),
+        );
         s.val_fraction = (val / 100.0).clamp(0.0, 0.5);
         s.test_fraction = (test / 100.0).clamp(0.0, 0.5);
         ui.horizontal(|ui| {
@@ -138,11 +148,23 @@ impl StrataApp {
         let a = &mut s.augmentation;
         ui.checkbox(&mut a.flip_horizontal, "Mirror left–right");
         let mut shift = a.max_shift * 100.0;
-        ui.add(egui::Slider::new(&mut shift, 0.0..=30.0).suffix(" % shift").integer());
+        ui.add(
+            egui::Slider::new(&mut shift, 0.0..=30.0)
+                .suffix(" % shift")
+                .integer(),
+        );
         a.max_shift = shift / 100.0;
-        ui.add(egui::Slider::new(&mut a.max_rotation_degrees, 0.0..=45.0).suffix("° rotation").integer());
+        ui.add(
+            egui::Slider::new(&mut a.max_rotation_degrees, 0.0..=45.0)
+                .suffix("° rotation")
+                .integer(),
+        );
         let mut bright = a.max_brightness * 100.0;
-        ui.add(egui::Slider::new(&mut bright, 0.0..=50.0).suffix(" % brightness").integer());
+        ui.add(
+            egui::Slider::new(&mut bright, 0.0..=50.0)
+                .suffix(" % brightness")
+                .integer(),
+        );
         a.max_brightness = bright / 100.0;
     }
 
@@ -279,9 +301,13 @@ impl StrataApp {
             }
         });
         if augmentation.is_active() {
-            ui.label("Random variations of training images, as the augmentation settings make them:");
+            ui.label(
+                "Random variations of training images, as the augmentation settings make them:",
+            );
         } else {
-            ui.label("Augmentation is off: the model sees the images as they are (after resizing).");
+            ui.label(
+                "Augmentation is off: the model sees the images as they are (after resizing).",
+            );
         }
         if !split.train.is_empty() {
             let key = format!("{}-{:?}-{salt}", self.preview_seed, augmentation);
@@ -308,7 +334,11 @@ impl StrataApp {
                             dataset.height,
                             dataset.width,
                         );
-                        ctx.load_texture(format!("preview-{k}"), image, egui::TextureOptions::NEAREST)
+                        ctx.load_texture(
+                            format!("preview-{k}"),
+                            image,
+                            egui::TextureOptions::NEAREST,
+                        )
                     })
                     .collect();
                 self.preview_cache = Some((key, textures));
@@ -338,16 +368,19 @@ impl StrataApp {
             if report.skipped.is_empty() {
                 ui.label("Every image file could be used.");
             } else {
-                egui::Grid::new("skipped").striped(true).num_columns(2).show(ui, |ui| {
-                    ui.strong("File");
-                    ui.strong("Why it was skipped");
-                    ui.end_row();
-                    for s in &report.skipped {
-                        ui.monospace(s.path.display().to_string());
-                        ui.label(&s.reason);
+                egui::Grid::new("skipped")
+                    .striped(true)
+                    .num_columns(2)
+                    .show(ui, |ui| {
+                        ui.strong("File");
+                        ui.strong("Why it was skipped");
                         ui.end_row();
-                    }
-                });
+                        for s in &report.skipped {
+                            ui.monospace(s.path.display().to_string());
+                            ui.label(&s.reason);
+                            ui.end_row();
+                        }
+                    });
             }
         });
     }

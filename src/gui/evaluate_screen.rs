@@ -60,7 +60,10 @@ impl StrataApp {
         let Some(doc) = &self.doc else { return };
         let project = doc.project.clone();
         // Reuse the imported images when they were made with the run's settings.
-        let loaded = self.data.as_ref().map(|d| (d.prepared.clone(), d.settings.clone()));
+        let loaded = self
+            .data
+            .as_ref()
+            .map(|d| (d.prepared.clone(), d.settings.clone()));
         self.evaluate.selected_cell = None;
         self.evaluate.failed = None;
         let ctx = self.ctx.clone().unwrap_or_default();
@@ -129,7 +132,11 @@ impl StrataApp {
             .result
             .as_ref()
             .is_some_and(|(d, _)| *d == run_dir);
-        let failed_here = self.evaluate.failed.as_ref().is_some_and(|(d, _)| *d == run_dir);
+        let failed_here = self
+            .evaluate
+            .failed
+            .as_ref()
+            .is_some_and(|(d, _)| *d == run_dir);
         if !have && self.evaluate.job.is_none() && !failed_here && !self.train.is_running() {
             self.start_evaluation(run_dir.clone());
         }
@@ -144,7 +151,11 @@ impl StrataApp {
                 .filter(|r| r.has_model)
                 .map(|r| r.dir.clone())
                 .collect();
-            let name = |p: &PathBuf| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = |p: &PathBuf| {
+                p.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            };
             egui::ComboBox::from_id_salt("eval-run")
                 .selected_text(name(&run_dir))
                 .show_ui(ui, |ui| {
@@ -161,12 +172,18 @@ impl StrataApp {
         if let Some(job) = &self.evaluate.job {
             ui.horizontal(|ui| {
                 ui.spinner();
-                ui.label(format!("Evaluating on the test images… ({:.0}s)", job.elapsed_secs()));
+                ui.label(format!(
+                    "Evaluating on the test images… ({:.0}s)",
+                    job.elapsed_secs()
+                ));
             });
             return;
         }
         if let Some((_, message)) = self.evaluate.failed.as_ref().filter(|(d, _)| *d == run_dir) {
-            ui.colored_label(ui.visuals().error_fg_color, format!("Evaluation failed: {message}"));
+            ui.colored_label(
+                ui.visuals().error_fg_color,
+                format!("Evaluation failed: {message}"),
+            );
             return;
         }
         let Some((_, evaluation)) = &self.evaluate.result else {
@@ -290,11 +307,19 @@ impl StrataApp {
                 let texture = self.thumbnails.get(&ctx, dataset, salt, m.index);
                 ui.vertical(|ui| {
                     ui.set_width(84.0);
-                    let truth = m.true_label.and_then(|t| classes.get(t)).cloned().unwrap_or_default();
+                    let truth = m
+                        .true_label
+                        .and_then(|t| classes.get(t))
+                        .cloned()
+                        .unwrap_or_default();
                     let said = classes.get(m.predicted).cloned().unwrap_or_default();
                     let mut hover = format!(
                         "{}\nis {truth}, predicted {said}\n",
-                        dataset.paths.get(m.index).map(|p| p.display().to_string()).unwrap_or_default()
+                        dataset
+                            .paths
+                            .get(m.index)
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_default()
                     );
                     for (c, p) in classes.iter().zip(&m.probabilities) {
                         hover.push_str(&format!("{c}: {:.1}%\n", p * 100.0));
@@ -319,24 +344,31 @@ fn heat_color(share: f32, diagonal: bool) -> Color32 {
 }
 
 fn per_class_ui(ui: &mut egui::Ui, report: &eval::ClassificationReport) {
-    egui::Grid::new("per-class").striped(true).num_columns(5).show(ui, |ui| {
-        ui.strong("Class");
-        ui.strong("Precision").on_hover_text("Of the images the model called this class, the share that really are.");
-        ui.strong("Recall").on_hover_text("Of the images of this class, the share the model found.");
-        ui.strong("F1").on_hover_text("Balance of precision and recall (their harmonic mean).");
-        ui.strong("Images");
-        ui.end_row();
-        for m in report
-            .per_class
-            .iter()
-            .chain([&report.macro_avg, &report.weighted_avg])
-        {
-            ui.label(&m.class);
-            ui.label(format!("{:.2}", m.precision));
-            ui.label(format!("{:.2}", m.recall));
-            ui.label(format!("{:.2}", m.f1));
-            ui.label(m.support.to_string());
+    egui::Grid::new("per-class")
+        .striped(true)
+        .num_columns(5)
+        .show(ui, |ui| {
+            ui.strong("Class");
+            ui.strong("Precision").on_hover_text(
+                "Of the images the model called this class, the share that really are.",
+            );
+            ui.strong("Recall")
+                .on_hover_text("Of the images of this class, the share the model found.");
+            ui.strong("F1")
+                .on_hover_text("Balance of precision and recall (their harmonic mean).");
+            ui.strong("Images");
             ui.end_row();
-        }
-    });
+            for m in report
+                .per_class
+                .iter()
+                .chain([&report.macro_avg, &report.weighted_avg])
+            {
+                ui.label(&m.class);
+                ui.label(format!("{:.2}", m.precision));
+                ui.label(format!("{:.2}", m.recall));
+                ui.label(format!("{:.2}", m.f1));
+                ui.label(m.support.to_string());
+                ui.end_row();
+            }
+        });
 }

@@ -54,20 +54,23 @@ impl<T: Send + 'static> Job<T> {
         let spawned = std::thread::Builder::new()
             .name(format!("strata-{label}"))
             .spawn(move || {
-                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    work(&job_ctx)
-                }));
+                let result =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&job_ctx)));
                 let result = match result {
                     Ok(Ok(value)) => Ok(value),
                     Ok(Err(e)) => Err(one_line(&e)),
-                    Err(_) => Err("an internal error stopped this task; please report it".to_owned()),
+                    Err(_) => {
+                        Err("an internal error stopped this task; please report it".to_owned())
+                    }
                 };
                 let _ = tx.send(Message::Done(result));
                 waker.request_repaint();
             });
         if let Err(e) = spawned {
             let (tx, rx2) = crossbeam_channel::unbounded();
-            let _ = tx.send(Message::Done(Err(format!("could not start a worker thread: {e}"))));
+            let _ = tx.send(Message::Done(Err(format!(
+                "could not start a worker thread: {e}"
+            ))));
             return Self {
                 rx: rx2,
                 cancel,

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 pub use app::{LoadedData, Screen, Settings, Status, StrataApp};
 pub use document::{Command, Document};
+pub use train_screen::RunEnd;
 
 /// Environment variable: write frame intervals measured while training to this CSV file on exit
 /// (what BENCHMARKS.md's frame-time figures come from).

@@ -388,7 +388,11 @@ fn layer_settings_line(layer: &Layer) -> String {
             } else {
                 String::new()
             },
-            if *padding == Padding::Same { " same" } else { "" },
+            if *padding == Padding::Same {
+                " same"
+            } else {
+                ""
+            },
             activation.label()
         ),
         Layer::MaxPool2d { kernel, stride } | Layer::AvgPool2d { kernel, stride } => {
@@ -396,9 +400,11 @@ fn layer_settings_line(layer: &Layer) -> String {
         }
         Layer::Dropout { rate } => format!("drops {:.0}%", rate * 100.0),
         Layer::BatchNorm { momentum, .. } => format!("momentum {momentum}"),
-        Layer::GlobalAvgPool | Layer::Flatten | Layer::Activation { .. } | Layer::Add | Layer::Concat => {
-            String::new()
-        }
+        Layer::GlobalAvgPool
+        | Layer::Flatten
+        | Layer::Activation { .. }
+        | Layer::Add
+        | Layer::Concat => String::new(),
     }
 }
 
@@ -560,7 +566,10 @@ impl StrataApp {
                     for node in &graph.nodes {
                         let selected = self.model.selected.as_deref() == Some(node.name.as_str());
                         if ui
-                            .selectable_label(selected, format!("{} ({})", node.name, node.layer.kind_label()))
+                            .selectable_label(
+                                selected,
+                                format!("{} ({})", node.name, node.layer.kind_label()),
+                            )
                             .clicked()
                         {
                             self.model.selected = Some(node.name.clone());
@@ -625,7 +634,8 @@ impl StrataApp {
         });
 
         // Delete key removes the selected layer (when no text field has focus).
-        let delete = ui.ctx().input(|i| i.key_pressed(egui::Key::Delete)) && !ui.ctx().egui_wants_keyboard_input();
+        let delete = ui.ctx().input(|i| i.key_pressed(egui::Key::Delete))
+            && !ui.ctx().egui_wants_keyboard_input();
         if delete {
             if let Some(name) = self.model.selected.take() {
                 self.command(Command::RemoveNode(name));
@@ -633,7 +643,12 @@ impl StrataApp {
         }
     }
 
-    fn add_layer(&mut self, layer: Layer, graph: &Graph, layout: &std::collections::BTreeMap<String, [f32; 2]>) {
+    fn add_layer(
+        &mut self,
+        layer: Layer,
+        graph: &Graph,
+        layout: &std::collections::BTreeMap<String, [f32; 2]>,
+    ) {
         let after = self
             .model
             .selected
@@ -676,7 +691,13 @@ impl StrataApp {
         self.model.rename = name;
     }
 
-    fn inspector_ui(&mut self, ui: &mut egui::Ui, graph: &Graph, view: &GraphView, input_shape: &[usize]) {
+    fn inspector_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        graph: &Graph,
+        view: &GraphView,
+        input_shape: &[usize],
+    ) {
         let Some(name) = self.model.selected.clone() else {
             ui.strong("Inspector");
             ui.weak("Select a layer (click it in the editor or in the list below) to change its settings.");
@@ -724,7 +745,11 @@ impl StrataApp {
             if ui.button("Duplicate").clicked() {
                 self.command(Command::DuplicateNode(name.clone()));
             }
-            if ui.button("Delete layer").on_hover_text("Delete key").clicked() {
+            if ui
+                .button("Delete layer")
+                .on_hover_text("Delete key")
+                .clicked()
+            {
                 self.command(Command::RemoveNode(name.clone()));
                 self.model.selected = None;
             }
@@ -743,87 +768,100 @@ fn activation_combo(ui: &mut egui::Ui, id: &str, activation: &mut Activation) {
 }
 
 fn layer_settings_ui(ui: &mut egui::Ui, layer: &mut Layer, input_shape: &[usize]) {
-    egui::Grid::new("layer-settings").num_columns(2).show(ui, |ui| match layer {
-        Layer::Input { shape } => {
-            ui.label("Shape");
-            ui.label(shape_label(shape));
-            ui.end_row();
-            if shape.as_slice() != input_shape {
-                ui.label("");
-                if ui
-                    .button(format!("Match the data ({})", shape_label(input_shape)))
-                    .clicked()
-                {
-                    *shape = input_shape.to_vec();
+    egui::Grid::new("layer-settings")
+        .num_columns(2)
+        .show(ui, |ui| match layer {
+            Layer::Input { shape } => {
+                ui.label("Shape");
+                ui.label(shape_label(shape));
+                ui.end_row();
+                if shape.as_slice() != input_shape {
+                    ui.label("");
+                    if ui
+                        .button(format!("Match the data ({})", shape_label(input_shape)))
+                        .clicked()
+                    {
+                        *shape = input_shape.to_vec();
+                    }
+                    ui.end_row();
                 }
+            }
+            Layer::Dense { units, activation } => {
+                ui.label("Units")
+                    .on_hover_text("How many outputs (neurons) the layer has.");
+                ui.add(egui::DragValue::new(units).range(1..=65536));
+                ui.end_row();
+                ui.label("Activation");
+                activation_combo(ui, "dense-activation", activation);
                 ui.end_row();
             }
-        }
-        Layer::Dense { units, activation } => {
-            ui.label("Units").on_hover_text("How many outputs (neurons) the layer has.");
-            ui.add(egui::DragValue::new(units).range(1..=65536));
-            ui.end_row();
-            ui.label("Activation");
-            activation_combo(ui, "dense-activation", activation);
-            ui.end_row();
-        }
-        Layer::Conv2d {
-            filters,
-            kernel,
-            stride,
-            padding,
-            activation,
-        } => {
-            ui.label("Filters").on_hover_text("How many different patterns the layer looks for.");
-            ui.add(egui::DragValue::new(filters).range(1..=4096));
-            ui.end_row();
-            ui.label("Kernel size").on_hover_text("Width and height of each filter in pixels.");
-            ui.add(egui::DragValue::new(kernel).range(1..=15));
-            ui.end_row();
-            ui.label("Stride").on_hover_text("Step between filter positions; 2 halves the image size.");
-            ui.add(egui::DragValue::new(stride).range(1..=8));
-            ui.end_row();
-            ui.label("Padding").on_hover_text("Valid: no border, the image shrinks. Same: zero border, the size stays.");
-            ui.horizontal(|ui| {
-                ui.radio_value(padding, Padding::Valid, "valid");
-                ui.radio_value(padding, Padding::Same, "same");
-            });
-            ui.end_row();
-            ui.label("Activation");
-            activation_combo(ui, "conv-activation", activation);
-            ui.end_row();
-        }
-        Layer::MaxPool2d { kernel, stride } | Layer::AvgPool2d { kernel, stride } => {
-            ui.label("Window");
-            ui.add(egui::DragValue::new(kernel).range(1..=8));
-            ui.end_row();
-            ui.label("Step");
-            ui.add(egui::DragValue::new(stride).range(1..=8));
-            ui.end_row();
-        }
-        Layer::Dropout { rate } => {
-            ui.label("Rate").on_hover_text("Fraction of values switched off while training.");
-            ui.add(egui::Slider::new(rate, 0.0..=0.9));
-            ui.end_row();
-        }
-        Layer::BatchNorm { momentum, epsilon } => {
-            ui.label("Momentum");
-            ui.add(egui::DragValue::new(momentum).range(0.001..=1.0).speed(0.01));
-            ui.end_row();
-            ui.label("Epsilon");
-            ui.add(egui::DragValue::new(epsilon).range(1e-8..=0.1).speed(1e-5));
-            ui.end_row();
-        }
-        Layer::Activation { function } => {
-            ui.label("Function");
-            activation_combo(ui, "activation-function", function);
-            ui.end_row();
-        }
-        Layer::GlobalAvgPool | Layer::Flatten | Layer::Add | Layer::Concat => {
-            ui.weak("No settings.");
-            ui.end_row();
-        }
-    });
+            Layer::Conv2d {
+                filters,
+                kernel,
+                stride,
+                padding,
+                activation,
+            } => {
+                ui.label("Filters")
+                    .on_hover_text("How many different patterns the layer looks for.");
+                ui.add(egui::DragValue::new(filters).range(1..=4096));
+                ui.end_row();
+                ui.label("Kernel size")
+                    .on_hover_text("Width and height of each filter in pixels.");
+                ui.add(egui::DragValue::new(kernel).range(1..=15));
+                ui.end_row();
+                ui.label("Stride")
+                    .on_hover_text("Step between filter positions; 2 halves the image size.");
+                ui.add(egui::DragValue::new(stride).range(1..=8));
+                ui.end_row();
+                ui.label("Padding").on_hover_text(
+                    "Valid: no border, the image shrinks. Same: zero border, the size stays.",
+                );
+                ui.horizontal(|ui| {
+                    ui.radio_value(padding, Padding::Valid, "valid");
+                    ui.radio_value(padding, Padding::Same, "same");
+                });
+                ui.end_row();
+                ui.label("Activation");
+                activation_combo(ui, "conv-activation", activation);
+                ui.end_row();
+            }
+            Layer::MaxPool2d { kernel, stride } | Layer::AvgPool2d { kernel, stride } => {
+                ui.label("Window");
+                ui.add(egui::DragValue::new(kernel).range(1..=8));
+                ui.end_row();
+                ui.label("Step");
+                ui.add(egui::DragValue::new(stride).range(1..=8));
+                ui.end_row();
+            }
+            Layer::Dropout { rate } => {
+                ui.label("Rate")
+                    .on_hover_text("Fraction of values switched off while training.");
+                ui.add(egui::Slider::new(rate, 0.0..=0.9));
+                ui.end_row();
+            }
+            Layer::BatchNorm { momentum, epsilon } => {
+                ui.label("Momentum");
+                ui.add(
+                    egui::DragValue::new(momentum)
+                        .range(0.001..=1.0)
+                        .speed(0.01),
+                );
+                ui.end_row();
+                ui.label("Epsilon");
+                ui.add(egui::DragValue::new(epsilon).range(1e-8..=0.1).speed(1e-5));
+                ui.end_row();
+            }
+            Layer::Activation { function } => {
+                ui.label("Function");
+                activation_combo(ui, "activation-function", function);
+                ui.end_row();
+            }
+            Layer::GlobalAvgPool | Layer::Flatten | Layer::Add | Layer::Concat => {
+                ui.weak("No settings.");
+                ui.end_row();
+            }
+        });
 }
 
 fn summary_ui(ui: &mut egui::Ui, graph: &Graph, view: &GraphView) {
@@ -861,7 +899,10 @@ fn summary_ui(ui: &mut egui::Ui, graph: &Graph, view: &GraphView) {
     };
 }
 
-fn build_snarl(graph: &Graph, layout: &std::collections::BTreeMap<String, [f32; 2]>) -> Snarl<String> {
+fn build_snarl(
+    graph: &Graph,
+    layout: &std::collections::BTreeMap<String, [f32; 2]>,
+) -> Snarl<String> {
     let mut snarl = Snarl::new();
     let mut ids = std::collections::HashMap::new();
     for (k, node) in graph.nodes.iter().enumerate() {

@@ -120,13 +120,17 @@ pub fn coach_line(history: &[EpochMetrics]) -> Option<String> {
         })
         .count();
     let train_falling = history.len() >= 2
-        && history[history.len() - 1].train_loss < history[history.len() - 1 - rising.min(history.len() - 1)].train_loss;
+        && history[history.len() - 1].train_loss
+            < history[history.len() - 1 - rising.min(history.len() - 1)].train_loss;
     if rising >= 2 && train_falling {
         return Some(format!(
             "Validation loss has risen for {rising} epochs while training loss falls: the model is overfitting — it memorises the training images. Try dropout, L2, augmentation or early stopping; the best epoch's weights are kept anyway."
         ));
     }
-    if history.len() >= 3 && last.train_accuracy < 0.5 && history[0].train_loss - last.train_loss < 0.05 * history[0].train_loss {
+    if history.len() >= 3
+        && last.train_accuracy < 0.5
+        && history[0].train_loss - last.train_loss < 0.05 * history[0].train_loss
+    {
         return Some("The loss hardly moves: the model is not learning yet. Try a larger learning rate, more epochs, or a bigger model.".to_owned());
     }
     if let (Some(va), true) = (last.val_accuracy, history.len() >= 2) {
@@ -161,7 +165,10 @@ impl StrataApp {
         };
         if let Err(errors) = doc.project.model.validate() {
             let list: Vec<String> = errors.iter().map(|e| e.message.clone()).collect();
-            self.error(format!("The model cannot be trained yet: {}", list.join(" ")));
+            self.error(format!(
+                "The model cannot be trained yet: {}",
+                list.join(" ")
+            ));
             return;
         }
         if self.import.is_some() || !self.data_is_current() {
@@ -260,7 +267,8 @@ impl StrataApp {
                     ended = true;
                 }
                 TrainEvent::Cancelled { message } => {
-                    let text = format!("Training stopped ({message}); the best weights so far are kept.");
+                    let text =
+                        format!("Training stopped ({message}); the best weights so far are kept.");
                     self.train.end = Some(RunEnd::Stopped(text.clone()));
                     messages.push((false, text));
                     ended = true;
@@ -323,7 +331,10 @@ impl StrataApp {
             if !running {
                 let ready = problems.is_empty();
                 let start = ui
-                    .add_enabled(ready, egui::Button::new(RichText::new("▶ Start training").size(16.0)))
+                    .add_enabled(
+                        ready,
+                        egui::Button::new(RichText::new("▶ Start training").size(16.0)),
+                    )
                     .on_disabled_hover_text("Fix the model first (see below)");
                 if start.clicked() {
                     self.start_training();
@@ -342,14 +353,20 @@ impl StrataApp {
                         run.cancel.set_paused(true);
                     }
                 }
-                if ui.button("⏹ Stop").on_hover_text("Stop now; the best weights so far are kept").clicked() {
+                if ui
+                    .button("⏹ Stop")
+                    .on_hover_text("Stop now; the best weights so far are kept")
+                    .clicked()
+                {
                     self.train.stop("stopped by the user");
                 }
             }
             if let Some(device) = &self.train.device {
                 ui.weak(format!("Device: {device}"));
             } else {
-                let choice = self.project().map_or(DeviceChoice::Auto, |p| p.training.device);
+                let choice = self
+                    .project()
+                    .map_or(DeviceChoice::Auto, |p| p.training.device);
                 let (_, why) = engine::select_device(choice);
                 ui.weak(format!("Device: {why}"));
             }
@@ -376,17 +393,15 @@ impl StrataApp {
             match &self.train.live {
                 Some(p) => {
                     let done = (p.epoch - 1) as f32 + p.batch as f32 / p.batches.max(1) as f32;
-                    ui.add(
-                        egui::ProgressBar::new(done / planned as f32).text(format!(
-                            "epoch {} of {planned} — batch {}/{} — {:.0} samples/s — about {} left{}",
-                            p.epoch,
-                            p.batch,
-                            p.batches,
-                            p.samples_per_sec,
-                            format_secs(p.eta_secs),
-                            if self.train.paused { " (paused)" } else { "" }
-                        )),
-                    );
+                    ui.add(egui::ProgressBar::new(done / planned as f32).text(format!(
+                        "epoch {} of {planned} — batch {}/{} — {:.0} samples/s — about {} left{}",
+                        p.epoch,
+                        p.batch,
+                        p.batches,
+                        p.samples_per_sec,
+                        format_secs(p.eta_secs),
+                        if self.train.paused { " (paused)" } else { "" }
+                    )));
                     ui.label(format!(
                         "This epoch so far: loss {:.4}, accuracy {:.1}%",
                         p.loss,
@@ -412,7 +427,10 @@ impl StrataApp {
                 ui.label(text);
             }
             Some(RunEnd::Failed(text)) => {
-                ui.colored_label(ui.visuals().error_fg_color, format!("Training failed: {text}"));
+                ui.colored_label(
+                    ui.visuals().error_fg_color,
+                    format!("Training failed: {text}"),
+                );
             }
             None => {}
         }
@@ -432,7 +450,9 @@ impl StrataApp {
                     .unwrap_or_default(),
                 format!(
                     "Curves of run {}",
-                    dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+                    dir.file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default()
                 ),
             ),
             None => (self.train.history.clone(), "Curves of this run".to_owned()),
@@ -464,41 +484,53 @@ impl StrataApp {
             ui.weak("No runs yet.");
         }
         let mut show = None;
-        egui::Grid::new("past-runs").striped(true).num_columns(6).show(ui, |ui| {
-            if !self.train.runs.is_empty() {
-                ui.strong("Run");
-                ui.strong("Epochs");
-                ui.strong("Best val. accuracy");
-                ui.strong("Best val. loss");
-                ui.strong("Settings");
-                ui.strong("");
-                ui.end_row();
-            }
-            for run in &self.train.runs {
-                ui.label(&run.manifest.run_id);
-                ui.label(run.history.len().to_string());
-                match run.best_epoch() {
-                    Some(best) => {
-                        ui.label(
-                            best.val_accuracy
-                                .map(|a| format!("{:.1}% (epoch {})", a * 100.0, best.epoch))
-                                .unwrap_or_else(|| "—".to_owned()),
-                        );
-                        ui.label(best.val_loss.map(|l| format!("{l:.4}")).unwrap_or_else(|| "—".to_owned()));
-                    }
-                    None => {
-                        ui.label("—");
-                        ui.label("—");
-                    }
+        egui::Grid::new("past-runs")
+            .striped(true)
+            .num_columns(6)
+            .show(ui, |ui| {
+                if !self.train.runs.is_empty() {
+                    ui.strong("Run");
+                    ui.strong("Epochs");
+                    ui.strong("Best val. accuracy");
+                    ui.strong("Best val. loss");
+                    ui.strong("Settings");
+                    ui.strong("");
+                    ui.end_row();
                 }
-                let t = &run.manifest.training;
-                ui.label(format!("{}, lr {}, batch {}", optimizer_label(t.optimizer), t.lr, t.batch_size));
-                if ui.small_button("Show curves").clicked() {
-                    show = Some(run.dir.clone());
+                for run in &self.train.runs {
+                    ui.label(&run.manifest.run_id);
+                    ui.label(run.history.len().to_string());
+                    match run.best_epoch() {
+                        Some(best) => {
+                            ui.label(
+                                best.val_accuracy
+                                    .map(|a| format!("{:.1}% (epoch {})", a * 100.0, best.epoch))
+                                    .unwrap_or_else(|| "—".to_owned()),
+                            );
+                            ui.label(
+                                best.val_loss
+                                    .map(|l| format!("{l:.4}"))
+                                    .unwrap_or_else(|| "—".to_owned()),
+                            );
+                        }
+                        None => {
+                            ui.label("—");
+                            ui.label("—");
+                        }
+                    }
+                    let t = &run.manifest.training;
+                    ui.label(format!(
+                        "{}, lr {}, batch {}",
+                        optimizer_label(t.optimizer),
+                        t.lr,
+                        t.batch_size
+                    ));
+                    if ui.small_button("Show curves").clicked() {
+                        show = Some(run.dir.clone());
+                    }
+                    ui.end_row();
                 }
-                ui.end_row();
-            }
-        });
+            });
         if let Some(dir) = show {
             self.train.shown_run = Some(dir);
         }

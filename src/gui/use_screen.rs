@@ -30,11 +30,20 @@ impl UseState {
     pub fn invalidate(&mut self) {
         self.model = None;
     }
+
+    /// Whether a prediction is running.
+    pub fn is_running(&self) -> bool {
+        self.job.is_some() || self.folder_job.is_some()
+    }
 }
 
 impl StrataApp {
     fn newest_model_run(&self) -> Option<PathBuf> {
-        self.train.runs.iter().find(|r| r.has_model).map(|r| r.dir.clone())
+        self.train
+            .runs
+            .iter()
+            .find(|r| r.has_model)
+            .map(|r| r.dir.clone())
     }
 
     /// Predicts the given files (folders are searched) with the newest trained model.
@@ -53,7 +62,10 @@ impl StrataApp {
         self.use_.job = Some(Job::spawn("Predicting", &ctx, move |_job| {
             let model = match cached {
                 Some(m) => m,
-                None => Arc::new(TrainedModel::load(&run_dir, &crate::engine::inference_device())?),
+                None => Arc::new(TrainedModel::load(
+                    &run_dir,
+                    &crate::engine::inference_device(),
+                )?),
             };
             let files = workflow::collect_files(&paths)?;
             let predictions = workflow::predict_files(&model, &files)?;
@@ -75,9 +87,8 @@ impl StrataApp {
                 &result.dataset.paths,
                 &result.predictions,
             )?;
-            crate::project::atomic_write(&csv_path, &bytes).map_err(|e| {
-                anyhow::anyhow!("could not write '{}': {e}", csv_path.display())
-            })?;
+            crate::project::atomic_write(&csv_path, &bytes)
+                .map_err(|e| anyhow::anyhow!("could not write '{}': {e}", csv_path.display()))?;
             Ok(format!(
                 "Wrote {} predictions to {}{}",
                 result.predictions.len(),
@@ -85,7 +96,10 @@ impl StrataApp {
                 if result.skipped.is_empty() {
                     String::new()
                 } else {
-                    format!("; {} file(s) were not images and were skipped", result.skipped.len())
+                    format!(
+                        "; {} file(s) were not images and were skipped",
+                        result.skipped.len()
+                    )
                 }
             ))
         }));
@@ -105,9 +119,14 @@ impl StrataApp {
                                 .first()
                                 .map(|(p, r)| format!("{}: {r}", p.display()))
                                 .unwrap_or_default();
-                            self.error(format!("None of the files could be used as an image. {why}"));
+                            self.error(format!(
+                                "None of the files could be used as an image. {why}"
+                            ));
                         } else {
-                            self.info(format!("Predicted {} image(s)", predictions.predictions.len()));
+                            self.info(format!(
+                                "Predicted {} image(s)",
+                                predictions.predictions.len()
+                            ));
                         }
                         self.use_.last = Some(predictions);
                     }
@@ -140,14 +159,21 @@ impl StrataApp {
         ui.horizontal(|ui| {
             if ui.button("Choose images…").clicked() {
                 if let Some(files) = rfd::FileDialog::new()
-                    .add_filter("Images", &["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"])
+                    .add_filter(
+                        "Images",
+                        &["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"],
+                    )
                     .pick_files()
                 {
                     self.predict_paths(files);
                 }
             }
             ui.label("or a path:");
-            let edit = ui.add(egui::TextEdit::singleline(&mut self.use_.path_text).hint_text("/path/to/image.png").desired_width(260.0));
+            let edit = ui.add(
+                egui::TextEdit::singleline(&mut self.use_.path_text)
+                    .hint_text("/path/to/image.png")
+                    .desired_width(260.0),
+            );
             let enter = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
             if (ui.button("Predict").clicked() || enter) && !self.use_.path_text.trim().is_empty() {
                 let path = PathBuf::from(self.use_.path_text.trim());
@@ -168,10 +194,16 @@ impl StrataApp {
         if let Some(job) = &self.use_.folder_job {
             ui.horizontal(|ui| {
                 ui.spinner();
-                ui.label(format!("Predicting the folder… ({:.0}s)", job.elapsed_secs()));
+                ui.label(format!(
+                    "Predicting the folder… ({:.0}s)",
+                    job.elapsed_secs()
+                ));
             });
         } else if ui.button("Predict a folder to CSV…").clicked() {
-            if let Some(folder) = rfd::FileDialog::new().set_title("Folder of images to predict").pick_folder() {
+            if let Some(folder) = rfd::FileDialog::new()
+                .set_title("Folder of images to predict")
+                .pick_folder()
+            {
                 if let Some(csv_path) = rfd::FileDialog::new()
                     .set_title("Save predictions as")
                     .add_filter("CSV", &["csv"])
@@ -219,33 +251,45 @@ impl StrataApp {
                         last.dataset.height,
                         last.dataset.width,
                     );
-                    ctx.load_texture(format!("use-{}", p.index), image, egui::TextureOptions::NEAREST)
+                    ctx.load_texture(
+                        format!("use-{}", p.index),
+                        image,
+                        egui::TextureOptions::NEAREST,
+                    )
                 })
                 .collect();
         }
         for (path, reason) in &last.skipped {
-            ui.colored_label(ui.visuals().warn_fg_color, format!("Skipped {}: {reason}", path.display()));
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                format!("Skipped {}: {reason}", path.display()),
+            );
         }
-        egui::ScrollArea::vertical().max_height(ui.available_height() * 0.6).show(ui, |ui| {
-            for (p, texture) in last.predictions.iter().zip(&self.use_.textures) {
-                ui.horizontal(|ui| {
-                    widgets::thumbnail(ui, texture, 96.0);
-                    ui.vertical(|ui| {
-                        let class = classes.get(p.predicted).cloned().unwrap_or_default();
-                        ui.label(
-                            RichText::new(format!("Prediction: {class} ({:.1}%)", p.confidence * 100.0))
+        egui::ScrollArea::vertical()
+            .max_height(ui.available_height() * 0.6)
+            .show(ui, |ui| {
+                for (p, texture) in last.predictions.iter().zip(&self.use_.textures) {
+                    ui.horizontal(|ui| {
+                        widgets::thumbnail(ui, texture, 96.0);
+                        ui.vertical(|ui| {
+                            let class = classes.get(p.predicted).cloned().unwrap_or_default();
+                            ui.label(
+                                RichText::new(format!(
+                                    "Prediction: {class} ({:.1}%)",
+                                    p.confidence * 100.0
+                                ))
                                 .strong()
                                 .size(16.0),
-                        );
-                        if let Some(path) = last.dataset.paths.get(p.index) {
-                            ui.weak(file_name(path));
-                        }
-                        widgets::probability_bars(ui, &classes, &p.probabilities);
+                            );
+                            if let Some(path) = last.dataset.paths.get(p.index) {
+                                ui.weak(file_name(path));
+                            }
+                            widgets::probability_bars(ui, &classes, &p.probabilities);
+                        });
                     });
-                });
-                ui.separator();
-            }
-        });
+                    ui.separator();
+                }
+            });
     }
 }
 
@@ -257,8 +301,14 @@ fn file_name(path: &Path) -> String {
 
 fn export_model(run_dir: &Path, dest: &Path) -> std::io::Result<()> {
     for (from, to) in [
-        (run_dir.join(BEST_DIR).join(WEIGHTS_FILE), dest.join(WEIGHTS_FILE)),
-        (run_dir.join(BEST_DIR).join(GRAPH_FILE), dest.join(GRAPH_FILE)),
+        (
+            run_dir.join(BEST_DIR).join(WEIGHTS_FILE),
+            dest.join(WEIGHTS_FILE),
+        ),
+        (
+            run_dir.join(BEST_DIR).join(GRAPH_FILE),
+            dest.join(GRAPH_FILE),
+        ),
         (run_dir.join(MANIFEST_FILE), dest.join(MANIFEST_FILE)),
     ] {
         std::fs::copy(&from, &to)?;

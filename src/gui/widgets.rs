@@ -58,7 +58,11 @@ impl Thumbnails {
                     dataset.height,
                     dataset.width,
                 );
-                ctx.load_texture(format!("sample-{salt}-{index}"), image, TextureOptions::NEAREST)
+                ctx.load_texture(
+                    format!("sample-{salt}-{index}"),
+                    image,
+                    TextureOptions::NEAREST,
+                )
             })
             .clone()
     }
@@ -68,7 +72,9 @@ impl Thumbnails {
 pub fn thumbnail(ui: &mut egui::Ui, texture: &TextureHandle, size: f32) -> egui::Response {
     let [w, h] = texture.size();
     let scale = size / (w.max(h).max(1) as f32);
-    ui.add(egui::Image::new(texture).fit_to_exact_size(egui::vec2(w as f32 * scale, h as f32 * scale)))
+    ui.add(
+        egui::Image::new(texture).fit_to_exact_size(egui::vec2(w as f32 * scale, h as f32 * scale)),
+    )
 }
 
 /// Training and validation loss (left) and accuracy (right) per epoch, plus the running loss of
@@ -84,8 +90,10 @@ pub fn curves_ui(
     ui.horizontal(|ui| {
         ui.vertical(|ui| {
             ui.strong("Loss (lower is better)");
-            let mut train: Vec<[f64; 2]> =
-                history.iter().map(|m| [m.epoch as f64, m.train_loss]).collect();
+            let mut train: Vec<[f64; 2]> = history
+                .iter()
+                .map(|m| [m.epoch as f64, m.train_loss])
+                .collect();
             if let Some((x, y)) = live {
                 train.push([x, y]);
             }
@@ -134,19 +142,21 @@ pub fn curves_ui(
 /// One horizontal bar per class with its probability, the highest highlighted.
 pub fn probability_bars(ui: &mut egui::Ui, classes: &[String], probabilities: &[f32]) {
     let best = crate::eval::argmax(probabilities).0;
-    egui::Grid::new(ui.next_auto_id()).num_columns(2).show(ui, |ui| {
-        for (i, (class, p)) in classes.iter().zip(probabilities).enumerate() {
-            if i == best {
-                ui.strong(class);
-            } else {
-                ui.label(class);
+    egui::Grid::new(ui.next_auto_id())
+        .num_columns(2)
+        .show(ui, |ui| {
+            for (i, (class, p)) in classes.iter().zip(probabilities).enumerate() {
+                if i == best {
+                    ui.strong(class);
+                } else {
+                    ui.label(class);
+                }
+                ui.add(
+                    egui::ProgressBar::new(*p)
+                        .desired_width(220.0)
+                        .text(format!("{:.1}%", p * 100.0)),
+                );
+                ui.end_row();
             }
-            ui.add(
-                egui::ProgressBar::new(*p)
-                    .desired_width(220.0)
-                    .text(format!("{:.1}%", p * 100.0)),
-            );
-            ui.end_row();
-        }
-    });
+        });
 }

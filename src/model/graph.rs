@@ -327,7 +327,14 @@ impl Graph {
                     out[i] = Some(Err(if n == 0 {
                         "Not connected: drag a wire into it.".to_owned()
                     } else {
-                        format!("Has {n} inputs; it takes {min}{}.", if max == min { String::new() } else { " or more".to_owned() })
+                        format!(
+                            "Has {n} inputs; it takes {min}{}.",
+                            if max == min {
+                                String::new()
+                            } else {
+                                " or more".to_owned()
+                            }
+                        )
                     }));
                     changed = true;
                     continue;
@@ -336,9 +343,15 @@ impl Graph {
                 let mut blocked = None;
                 for input in &node.inputs {
                     match index.get(input.as_str()).map(|&j| &out[j]) {
-                        None => blocked = Some(format!("Connected to '{input}', which does not exist.")),
-                        Some(Some(Ok(info))) => in_shapes.push((input.as_str(), info.output_shape.clone())),
-                        Some(Some(Err(_))) => blocked = Some(format!("Waiting for '{input}' to be fixed.")),
+                        None => {
+                            blocked = Some(format!("Connected to '{input}', which does not exist."))
+                        }
+                        Some(Some(Ok(info))) => {
+                            in_shapes.push((input.as_str(), info.output_shape.clone()))
+                        }
+                        Some(Some(Err(_))) => {
+                            blocked = Some(format!("Waiting for '{input}' to be fixed."))
+                        }
                         Some(None) => {
                             in_shapes.clear();
                             break;
@@ -349,11 +362,13 @@ impl Graph {
                     out[i] = Some(Err(message));
                     changed = true;
                 } else if in_shapes.len() == node.inputs.len() {
-                    out[i] = Some(infer(node, &in_shapes).map(|(output_shape, params)| NodeInfo {
-                        name: node.name.clone(),
-                        output_shape,
-                        params,
-                    }));
+                    out[i] = Some(
+                        infer(node, &in_shapes).map(|(output_shape, params)| NodeInfo {
+                            name: node.name.clone(),
+                            output_shape,
+                            params,
+                        }),
+                    );
                     changed = true;
                 }
             }

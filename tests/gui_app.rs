@@ -1,0 +1,315 @@
+//! The desktop app driven by label through egui_kittest, as a user would: open the sample
+//! project, pick a template, train, evaluate, predict; undo/redo; an invalid graph blocking
+//! training; a broken image reported by name. No GPU needed.
+#![cfg(feature = "gui")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use eframe::egui;
+use egui_kittest::kittest::Queryable as _;
+use egui_kittest::Harness;
+use strata::gui::{Command, RunEnd, Screen, StrataApp};
+use strata::project::Project;
+
+fn harness(app: StrataApp) -> Harness<'static, StrataApp> {
+    Harness::builder()
+        .with_size([1280.0, 860.0])
+        .build_ui_state(|ui, app: &mut StrataApp| app.show(ui), app)
+}
+
+/// Steps frames until `done` holds (background jobs wake the UI; we poll like a frame loop).
+fn wait_for(
+    h: &mut Harness<'static, StrataApp>,
+    what: &str,
+    timeout_secs: u64,
+    done: impl Fn(&StrataApp) -> bool,
+) {
+    let start = Instant::now();
+    loop {
+        h.step();
+        if done(h.state()) {
+            h.step();
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(timeout_secs),
+            "timed out after {timeout_secs}s waiting for {what}; status: {:?}",
+            h.state().status().map(|s| s.text.clone())
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn repo_sample() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_data")
+}
+
+/// A copy of the sample project in `dir` pointing at the bundled images (runs go into `dir`).
+fn sample_project_in(dir: &Path) -> PathBuf {
+    let mut project = Project::load(&repo_sample().join("shapes.strata")).unwrap();
+    project.data.path = repo_sample().join("shapes");
+    let path = dir.join("shapes.strata");
+    project.save(&path).unwrap();
+    path
+}
+
+/// Whether some widget's text contains `text`.
+fn shows(h: &Harness<'static, StrataApp>, text: &str) -> bool {
+    h.query_all_by_label_contains(text).next().is_some()
+}
+
+fn node_count(app: &StrataApp) -> usize {
+    app.project().map_or(0, |p| p.model.nodes.len())
+}
+
+#[derive(Debug)]
+struct Dropped(PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+#[test]
+fn sample_project_from_welcome_to_prediction() {
+    let workspace = tempfile::tempdir().unwrap();
+    let mut h = harness(StrataApp::new(None, workspace.path().to_owned()));
+    h.step();
+
+    // Welcome → the sample project, imported on a worker.
+    h.get_by_label("Try the sample project (shapes)").click();
+    wait_for(&mut h, "the import", 120, |app| {
+        app.data().is_some() && !app.is_busy()
+    });
+    assert_eq!(h.state().screen, Screen::Data);
+    h.get_by_label("600 images in 4 classes");
+    let test_size = h.state().data().unwrap().prepared.split.test.len();
+    assert!(test_size > 0);
+    // The sample was copied into the workspace, so runs never land in the installation.
+    let project_path = h.state().project_path().unwrap().to_owned();
+    assert!(project_path.starts_with(workspace.path()));
+
+    // Model: the CNN template.
+    h.get_by_label("2 Model").click();
+    h.step();
+    h.get_by_label("MLP (Keras example)").click();
+    h.step();
+    h.get_by_label("CNN").click();
+    h.step();
+    h.step();
+    let project = h.state().project().unwrap();
+    assert!(project.model.nodes.iter().any(|n| n.name == "conv1"));
+    assert!(shows(&h, "Ready to train"));
+
+    // Train two epochs.
+    let mut training = project.training.clone();
+    training.epochs = 2;
+    h.state_mut().command(Command::SetTraining(training));
+    h.get_by_label("3 Train").click();
+    h.step();
+    h.get_by_label("▶ Start training").click();
+    h.step();
+    assert!(h.state().is_training());
+    wait_for(&mut h, "training to finish", 600, |app| !app.is_training());
+    match h.state().last_run_end() {
+        Some(RunEnd::Finished(text)) => assert!(text.contains("Training finished")),
+        other => panic!("training did not finish: {other:?}"),
+    }
+    assert!(h.query_all_by_label_contains("Training finished").count() >= 1);
+    assert!(shows(&h, "Runs of this project"));
+
+    // Evaluate: the confusion matrix has the classes and sums to the test-set size.
+    h.get_by_label("4 Evaluate").click();
+    wait_for(&mut h, "the evaluation", 120, |app| {
+        app.evaluation().is_some() && !app.is_busy()
+    });
+    let report = h.state().evaluation().unwrap().report.clone();
+    assert_eq!(report.classes, ["circle", "cross", "square", "triangle"]);
+    let total: usize = report.confusion_matrix.iter().flatten().sum();
+    assert_eq!(total, test_size);
+    assert!(shows(&h, &format!("Accuracy on {test_size} test images")));
+    for class in &report.classes {
+        assert!(
+            h.query_all_by_label(class).count() >= 2,
+            "class {class} not shown"
+        );
+    }
+    // Clicking the circle→circle cell opens its images.
+    let circle_hits = report.confusion_matrix[0][0].to_string();
+    let cell = h
+        .get_all_by_label(&circle_hits)
+        .find(|n| n.rect().width() > 20.0)
+        .expect("a confusion-matrix cell");
+    cell.click();
+    h.step();
+    h.step();
+    assert!(shows(&h, "Images that are circle and were predicted as"));
+
+    // Use: drop one file onto the window.
+    h.get_by_label("5 Use").click();
+    h.step();
+    let file = repo_sample().join("shapes/cross/cross_003.png");
+    h.input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(Dropped(file)));
+    h.step();
+    wait_for(&mut h, "the prediction", 60, |app| {
+        app.last_predictions().is_some() && !app.is_busy()
+    });
+    let predictions = h.state().last_predictions().unwrap();
+    assert_eq!(predictions.predictions.len(), 1);
+    let probs = &predictions.predictions[0].probabilities;
+    assert!((probs.iter().sum::<f32>() - 1.0).abs() < 1e-3);
+    assert!(shows(&h, "Prediction:"));
+}
+
+#[test]
+fn undo_and_redo_in_the_layer_editor() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = sample_project_in(dir.path());
+    let mut app = StrataApp::new(None, dir.path().to_owned());
+    app.open_project(&path);
+    let mut h = harness(app);
+    h.step();
+    h.get_by_label("2 Model").click();
+    h.step();
+    let before = node_count(h.state());
+    assert!(!h.state().is_dirty());
+
+    h.get_by_label("Add Dropout").click();
+    h.step();
+    h.step();
+    assert_eq!(node_count(h.state()), before + 1);
+    assert!(h.state().is_dirty());
+    assert!(shows(&h, "shapes.strata •"));
+
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);
+    h.step();
+    assert_eq!(node_count(h.state()), before);
+
+    h.key_press_modifiers(
+        egui::Modifiers::COMMAND | egui::Modifiers::SHIFT,
+        egui::Key::Z,
+    );
+    h.step();
+    assert_eq!(node_count(h.state()), before + 1);
+
+    // The toolbar buttons do the same.
+    h.get_by_label("Undo").click();
+    h.step();
+    assert_eq!(node_count(h.state()), before);
+    h.get_by_label("Redo").click();
+    h.step();
+    assert_eq!(node_count(h.state()), before + 1);
+
+    // Ctrl+S saves; the file on disk has the new layer and the mark goes away.
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::S);
+    h.step();
+    assert!(!h.state().is_dirty());
+    let saved = Project::load(&path).unwrap();
+    assert_eq!(saved.model.nodes.len(), before + 1);
+}
+
+#[test]
+fn an_invalid_graph_blocks_training_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = sample_project_in(dir.path());
+    let mut app = StrataApp::new(None, dir.path().to_owned());
+    app.open_project(&path);
+    let mut h = harness(app);
+    h.step();
+    h.get_by_label("2 Model").click();
+    h.step();
+
+    // Select Flatten in the layer list, delete it, and wire the pooling straight into Dense.
+    // The first match is the layer list (the summary table below lists it too).
+    h.get_all_by_label("flatten (Flatten)")
+        .next()
+        .unwrap()
+        .click();
+    h.step();
+    h.step();
+    h.get_by_label("Delete layer").click();
+    h.step();
+    h.state_mut().command(Command::Connect {
+        from: "pool2".to_owned(),
+        to: "dense1".to_owned(),
+        slot: 0,
+    });
+    h.step();
+    h.step();
+    assert!(h.state().project().unwrap().model.node("flatten").is_none());
+    assert!(shows(&h, "problem(s) to fix"));
+    // The node itself says what is wrong, in words.
+    assert!(h
+        .query_by_label_contains("needs a flat input; insert Flatten after 'pool2'")
+        .is_some());
+
+    h.get_by_label("3 Train").click();
+    h.step();
+    assert!(shows(&h, "The model cannot be trained yet"));
+    assert!(h
+        .query_by_label_contains("needs a flat input; insert Flatten after 'pool2'")
+        .is_some());
+    h.get_by_label("▶ Start training").click();
+    h.step();
+    assert!(!h.state().is_training());
+}
+
+#[test]
+fn a_broken_image_is_reported_by_name_when_starting_from_a_folder() {
+    let data = tempfile::tempdir().unwrap();
+    for class in ["circle", "square"] {
+        let src = repo_sample().join("shapes").join(class);
+        let dst = data.path().join(class);
+        std::fs::create_dir_all(&dst).unwrap();
+        for i in 0..6 {
+            let name = format!("{class}_{i:03}.png");
+            std::fs::copy(src.join(&name), dst.join(&name)).unwrap();
+        }
+    }
+    std::fs::write(data.path().join("square/broken.png"), b"not really a png").unwrap();
+    let workspace = tempfile::tempdir().unwrap();
+    let mut h = harness(StrataApp::new(None, workspace.path().to_owned()));
+    h.step();
+
+    h.get_by_role(egui::accesskit::Role::TextInput).focus();
+    h.step();
+    h.get_by_role(egui::accesskit::Role::TextInput)
+        .type_text(&data.path().display().to_string());
+    h.step();
+    h.step();
+    h.get_by_label("Create").click();
+    wait_for(&mut h, "the import", 60, |app| {
+        app.data().is_some() && !app.is_busy()
+    });
+    h.step();
+    assert!(shows(&h, "12 images in 2 classes"));
+    assert!(shows(&h, "1 file(s) could not be used"));
+    assert!(shows(&h, "broken.png"));
+    // The new project fits the data (2 classes) and nothing was written into the data folder.
+    let project = h.state().project().unwrap();
+    let checked = project.model.validate().unwrap();
+    assert_eq!(checked.output_shape(), [2]);
+    let entries: Vec<_> = walk(data.path());
+    assert_eq!(entries.len(), 13);
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
