@@ -277,3 +277,33 @@ fn graph_round_trips_through_json() {
     let back: Graph = serde_json::from_str(&json).unwrap();
     assert_eq!(back, g);
 }
+
+#[test]
+fn node_shapes_keep_the_valid_part_of_a_broken_graph() {
+    // Flatten removed: dense1 loses its input; everything before it still has shapes.
+    let mut g = strata::model::cnn(&[1, 28, 28], 10);
+    g.nodes.retain(|n| n.name != "flatten");
+    for n in &mut g.nodes {
+        n.inputs.retain(|i| i != "flatten");
+    }
+    let shapes = g.node_shapes();
+    let at = |name: &str| &shapes[g.nodes.iter().position(|n| n.name == name).unwrap()];
+    assert_eq!(at("pool2").as_ref().unwrap().output_shape, [64, 5, 5]);
+    assert_eq!(at("conv2").as_ref().unwrap().params, 18_496);
+    assert!(at("dense1").as_ref().unwrap_err().contains("Not connected"));
+    assert!(at("output").as_ref().unwrap_err().contains("dense1"));
+
+    // Wired straight into Dense: the node gets the plain-words reason.
+    let dense1 = g.nodes.iter_mut().find(|n| n.name == "dense1").unwrap();
+    dense1.inputs = vec!["pool2".to_owned()];
+    let shapes = g.node_shapes();
+    let i = g.nodes.iter().position(|n| n.name == "dense1").unwrap();
+    assert!(shapes[i].as_ref().unwrap_err().contains("Flatten"));
+
+    // A valid graph: same shapes as validate().
+    let g = strata::model::cnn(&[1, 28, 28], 10);
+    let checked = g.validate().unwrap();
+    for (s, info) in g.node_shapes().iter().zip(&checked.info) {
+        assert_eq!(s.as_ref().unwrap(), info);
+    }
+}

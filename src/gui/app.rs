@@ -850,6 +850,19 @@ impl StrataApp {
             || self.use_.is_running()
     }
 
+    /// Writes the frame intervals measured while training to the file named by
+    /// [`super::FRAME_STATS_ENV`], when set.
+    pub(super) fn write_frame_stats(&mut self) {
+        if let Some(path) = super::frame_stats_path() {
+            if let Err(e) = super::write_frame_stats(&path, &self.frame_stats.training_intervals) {
+                self.error(format!(
+                    "Could not write frame statistics to {}: {e}",
+                    path.display()
+                ));
+            }
+        }
+    }
+
     /// Frame intervals recorded while training ran (seconds).
     pub fn training_frame_intervals(&self) -> &[f32] {
         &self.frame_stats.training_intervals
@@ -867,9 +880,7 @@ impl eframe::App for StrataApp {
 
     fn on_exit(&mut self) {
         self.train.stop("the app was closed");
-        if let Some(path) = super::frame_stats_path() {
-            let _ = super::write_frame_stats(&path, &self.frame_stats.training_intervals);
-        }
+        self.write_frame_stats();
     }
 }
 

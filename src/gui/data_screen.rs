@@ -257,6 +257,14 @@ impl StrataApp {
                 }
             })
             .show(ui, |p| p.bar_chart(BarChart::new("images", bars)));
+        ui.label(
+            report
+                .classes
+                .iter()
+                .map(|c| format!("{} {}", c.name, c.count))
+                .collect::<Vec<_>>()
+                .join("  ·  "),
+        );
         if min > 0 && max as f64 / min as f64 >= IMBALANCE_RATIO {
             ui.colored_label(
                 ui.visuals().warn_fg_color,

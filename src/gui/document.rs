@@ -370,11 +370,11 @@ fn apply_to(project: &mut Project, command: Command) -> Result<(), String> {
 }
 
 /// Horizontal distance between layer columns in the editor.
-const COLUMN_SPACING: f32 = 230.0;
+const COLUMN_SPACING: f32 = 260.0;
 /// Vertical distance between nodes of one column.
 const ROW_SPACING: f32 = 150.0;
 /// Columns per band before a long chain wraps to the next band.
-const COLUMNS_PER_BAND: usize = 4;
+const COLUMNS_PER_BAND: usize = 3;
 
 /// Gives every node without a position one: columns by depth from the input, rows within a
 /// column in graph order.
@@ -426,5 +426,195 @@ pub fn auto_layout(project: &mut Project) {
         let x = 40.0 + (column % COLUMNS_PER_BAND) as f32 * COLUMN_SPACING;
         let y = 40.0 + band as f32 * band_height + row as f32 * ROW_SPACING;
         project.layout.insert(name, [x, y]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model;
+
+    fn doc() -> Document {
+        let project = Project::new(DataSettings::default(), model::cnn(&[1, 28, 28], 4));
+        Document::new(project, Some(PathBuf::from("/tmp/never-written.strata")))
+    }
+
+    #[test]
+    fn edits_undo_and_redo_in_order() {
+        let mut d = doc();
+        let n = d.project.model.nodes.len();
+        d.apply(Command::AddNode {
+            layer: Layer::Dropout { rate: 0.5 },
+            position: [0.0, 0.0],
+            after: Some("dense1".into()),
+        })
+        .unwrap();
+        d.apply(Command::RemoveNode("flatten".into())).unwrap();
+        assert_eq!(d.project.model.nodes.len(), n);
+        assert!(d.project.model.node("flatten").is_none());
+        assert!(d
+            .project
+            .model
+            .nodes
+            .iter()
+            .all(|x| !x.inputs.contains(&"flatten".to_owned())));
+        assert!(d.undo());
+        assert!(d.project.model.node("flatten").is_some());
+        assert!(d.undo());
+        assert_eq!(d.project.model.nodes.len(), n);
+        assert!(!d.undo());
+        assert!(d.redo() && d.redo());
+        assert!(d.project.model.node("dropout").is_some());
+        assert!(!d.redo());
+    }
+
+    #[test]
+    fn repeated_value_edits_share_one_undo_step() {
+        let mut d = doc();
+        for units in [129, 130, 131] {
+            d.apply(Command::SetLayer {
+                name: "dense1".into(),
+                layer: Layer::Dense {
+                    units,
+                    activation: model::Activation::Relu,
+                },
+            })
+            .unwrap();
+        }
+        assert!(d.undo());
+        assert!(!d.can_undo());
+        match &d.project.model.node("dense1").unwrap().layer {
+            Layer::Dense { units, .. } => assert_eq!(*units, 128),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn connections_follow_the_layer_rules() {
+        let mut d = doc();
+        assert!(d
+            .apply(Command::Connect {
+                from: "conv1".into(),
+                to: "input".into(),
+                slot: 0
+            })
+            .unwrap_err()
+            .contains("Input layer"));
+        assert!(d
+            .apply(Command::Connect {
+                from: "conv1".into(),
+                to: "conv1".into(),
+                slot: 0
+            })
+            .is_err());
+        // A single-input layer's wire is replaced, not added.
+        d.apply(Command::Connect {
+            from: "input".into(),
+            to: "conv2".into(),
+            slot: 0,
+        })
+        .unwrap();
+        assert_eq!(d.project.model.node("conv2").unwrap().inputs, ["input"]);
+        // Merge layers take several.
+        d.apply(Command::AddNode {
+            layer: Layer::Add,
+            position: [0.0, 0.0],
+            after: Some("pool1".into()),
+        })
+        .unwrap();
+        d.apply(Command::Connect {
+            from: "pool2".into(),
+            to: "add".into(),
+            slot: 1,
+        })
+        .unwrap();
+        assert_eq!(
+            d.project.model.node("add").unwrap().inputs,
+            ["pool1", "pool2"]
+        );
+        d.apply(Command::Disconnect {
+            from: "pool1".into(),
+            to: "add".into(),
+        })
+        .unwrap();
+        assert_eq!(d.project.model.node("add").unwrap().inputs, ["pool2"]);
+    }
+
+    #[test]
+    fn renaming_moves_wires_and_refuses_duplicates() {
+        let mut d = doc();
+        d.apply(Command::AutoLayout).unwrap();
+        d.apply(Command::RenameNode {
+            from: "flatten".into(),
+            to: "unroll".into(),
+        })
+        .unwrap();
+        assert_eq!(d.project.model.node("dense1").unwrap().inputs, ["unroll"]);
+        assert!(d.project.layout.contains_key("unroll"));
+        assert!(d
+            .apply(Command::RenameNode {
+                from: "unroll".into(),
+                to: "conv1".into()
+            })
+            .is_err());
+        assert!(d.project.model.validate().is_ok());
+    }
+
+    #[test]
+    fn a_second_input_layer_is_refused_and_unique_names_are_made() {
+        let mut d = doc();
+        assert!(d
+            .apply(Command::AddNode {
+                layer: Layer::Input {
+                    shape: vec![1, 28, 28]
+                },
+                position: [0.0, 0.0],
+                after: None,
+            })
+            .is_err());
+        d.apply(Command::DuplicateNode("conv1".into())).unwrap();
+        d.apply(Command::DuplicateNode("conv1".into())).unwrap();
+        assert!(d.project.model.node("conv1_2").is_some());
+        assert!(d.project.model.node("conv1_3").is_some());
+    }
+
+    #[test]
+    fn auto_layout_places_every_node_once() {
+        let mut d = doc();
+        d.apply(Command::AutoLayout).unwrap();
+        assert_eq!(d.project.layout.len(), d.project.model.nodes.len());
+        let mut spots: Vec<(i32, i32)> = d
+            .project
+            .layout
+            .values()
+            .map(|[x, y]| (*x as i32, *y as i32))
+            .collect();
+        spots.sort_unstable();
+        spots.dedup();
+        assert_eq!(
+            spots.len(),
+            d.project.model.nodes.len(),
+            "no two nodes share a spot"
+        );
+    }
+
+    #[test]
+    fn dirty_mark_follows_edits_and_saves() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.strata");
+        let mut d = doc();
+        d.save_as(&path).unwrap();
+        assert!(!d.is_dirty());
+        d.apply(Command::RemoveNode("dense1".into())).unwrap();
+        assert!(d.is_dirty());
+        d.undo();
+        assert!(
+            !d.is_dirty(),
+            "undoing back to the saved state clears the mark"
+        );
+        d.redo();
+        d.save().unwrap();
+        assert!(!d.is_dirty());
+        assert!(Project::load(&path).unwrap().model.node("dense1").is_none());
     }
 }

@@ -121,7 +121,11 @@ impl StrataApp {
     pub(super) fn evaluate_ui(&mut self, ui: &mut egui::Ui) {
         let Some(run_dir) = self.run_to_evaluate() else {
             ui.heading("Nothing to evaluate yet");
-            ui.label("Train a model first; its results appear here.");
+            if self.train.is_running() {
+                ui.label("Training is running; the model is evaluated on the test images as soon as it ends.");
+            } else {
+                ui.label("Train a model first; its results appear here.");
+            }
             if ui.button("Go to Train").clicked() {
                 self.screen = Screen::Train;
             }
@@ -254,7 +258,7 @@ impl StrataApp {
         egui::Grid::new("confusion")
             .spacing([2.0, 2.0])
             .show(ui, |ui| {
-                ui.label("");
+                ui.weak("true \\ said");
                 for c in &report.classes {
                     ui.add_sized([cell, 20.0], egui::Label::new(RichText::new(c).small()).truncate())
                         .on_hover_text(format!("predicted {c}"));
@@ -325,7 +329,12 @@ impl StrataApp {
                         hover.push_str(&format!("{c}: {:.1}%\n", p * 100.0));
                     }
                     widgets::thumbnail(ui, &texture, 72.0).on_hover_text(hover);
-                    ui.small(format!("{said} {:.0}%", m.confidence * 100.0));
+                    if m.true_label.is_some_and(|t| t != m.predicted) {
+                        ui.small(format!("is {truth}"));
+                        ui.small(format!("said {said} {:.0}%", m.confidence * 100.0));
+                    } else {
+                        ui.small(format!("{said} {:.0}%", m.confidence * 100.0));
+                    }
                 });
             }
         });

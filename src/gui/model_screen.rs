@@ -20,6 +20,8 @@ pub struct ModelState {
     rename: String,
     /// Replace the model by a template sized to the data once the first import finishes.
     pub fit_template_after_import: bool,
+    /// Zoom the view to fit all layers on the next frame.
+    fit_pending: bool,
 }
 
 /// Palette groups and the layers they offer (with sensible starting settings).
@@ -134,6 +136,8 @@ impl GraphView {
 }
 
 struct Viewer<'a> {
+    /// A view transform to apply once (zoom to fit).
+    fit: Option<egui::emath::TSTransform>,
     graph: &'a Graph,
     view: &'a GraphView,
     commands: &'a mut Vec<Command>,
@@ -149,6 +153,16 @@ impl Viewer<'_> {
 impl SnarlViewer<String> for Viewer<'_> {
     fn title(&mut self, node: &String) -> String {
         node.clone()
+    }
+
+    fn current_transform(
+        &mut self,
+        to_global: &mut egui::emath::TSTransform,
+        _snarl: &mut Snarl<String>,
+    ) {
+        if let Some(fit) = self.fit.take() {
+            *to_global = fit;
+        }
     }
 
     fn show_header(
@@ -226,15 +240,7 @@ impl SnarlViewer<String> for Viewer<'_> {
         ui: &mut egui::Ui,
         snarl: &mut Snarl<String>,
     ) -> impl egui_snarl::ui::SnarlPin + 'static {
-        let name = snarl[pin.id.node].clone();
-        match self.index(&name).and_then(|i| self.view.shapes.get(i)) {
-            Some(Ok(info)) => {
-                ui.label(shape_label(&info.output_shape));
-            }
-            _ => {
-                ui.weak("?");
-            }
-        }
+        let _ = (pin, ui, snarl);
         PinInfo::circle().with_fill(Color32::from_rgb(90, 160, 230))
     }
 
@@ -467,6 +473,7 @@ impl StrataApp {
                     graph: model::mlp(&input_shape, classes),
                     what: "MLP template".to_owned(),
                 });
+                self.model.fit_pending = true;
             }
             if ui
                 .button("CNN")
@@ -477,6 +484,7 @@ impl StrataApp {
                     graph: model::cnn(&input_shape, classes),
                     what: "CNN template".to_owned(),
                 });
+                self.model.fit_pending = true;
             }
             ui.separator();
             if ui
@@ -499,10 +507,11 @@ impl StrataApp {
             }
             if ui
                 .button("Tidy up")
-                .on_hover_text("Arrange the layers automatically")
+                .on_hover_text("Arrange the layers automatically and fit them in view (double-clicking the background also fits the view)")
                 .clicked()
             {
                 self.command(Command::AutoLayout);
+                self.model.fit_pending = true;
             }
             ui.separator();
             match view.total_params {
@@ -586,15 +595,26 @@ impl StrataApp {
         // The node editor.
         egui::CentralPanel::default().show(ui, |ui| {
             if self.model.built != Some(revision) {
+                if self.model.built.is_none() {
+                    self.model.fit_pending = true;
+                }
                 self.model.snarl = build_snarl(&graph, &layout);
                 self.model.built = Some(revision);
             }
+            // Fit once the edits queued this frame (a new template) have been applied.
+            let fit = if self.pending.is_empty() && self.model.fit_pending {
+                self.model.fit_pending = false;
+                fit_transform(&layout, ui.available_rect_before_wrap())
+            } else {
+                None
+            };
             let mut style = SnarlStyle::new();
             style.centering = Some(true);
             style.collapsible = Some(false);
             let widget = SnarlWidget::new().id_salt("layer-editor").style(style);
             let mut commands = Vec::new();
             let mut viewer = Viewer {
+                fit,
                 graph: &graph,
                 view: &view,
                 commands: &mut commands,
@@ -656,10 +676,10 @@ impl StrataApp {
             .filter(|s| graph.node(s).is_some())
             .filter(|_| !matches!(layer, Layer::Input { .. }));
         let position = match after.as_ref().and_then(|a| layout.get(a)) {
-            Some([x, y]) => [x + 230.0, *y],
+            Some([x, y]) => [x + 260.0, *y],
             None => {
                 let max_x = layout.values().map(|p| p[0]).fold(0.0f32, f32::max);
-                [max_x + 230.0, 40.0]
+                [max_x + 260.0, 40.0]
             }
         };
         let name = super::document::unique_name(graph, &super::document::base_name(&layer));
@@ -731,12 +751,9 @@ impl StrataApp {
                 layer,
             });
         }
-        match view.shapes.get(i) {
-            Some(Ok(info)) => {
-                ui.label(format!("Output: {}", shape_label(&info.output_shape)));
-                ui.label(format!("Parameters: {}", group_digits(info.params)));
-            }
-            _ => {}
+        if let Some(Ok(info)) = view.shapes.get(i) {
+            ui.label(format!("Output: {}", shape_label(&info.output_shape)));
+            ui.label(format!("Parameters: {}", group_digits(info.params)));
         }
         if let Some(problem) = view.problem(graph, i) {
             ui.colored_label(ui.visuals().error_fg_color, problem);
@@ -899,6 +916,30 @@ fn summary_ui(ui: &mut egui::Ui, graph: &Graph, view: &GraphView) {
     };
 }
 
+/// Approximate size of a drawn node, for fitting the view.
+const NODE_SIZE: egui::Vec2 = egui::vec2(250.0, 130.0);
+
+/// The view transform that shows every node inside `view` (never zooming in past 100 %).
+fn fit_transform(
+    layout: &std::collections::BTreeMap<String, [f32; 2]>,
+    view: egui::Rect,
+) -> Option<egui::emath::TSTransform> {
+    let mut bounds = egui::Rect::NOTHING;
+    for [x, y] in layout.values() {
+        let min = egui::pos2(*x, *y);
+        bounds = bounds.union(egui::Rect::from_min_size(min, NODE_SIZE));
+    }
+    if !bounds.is_finite() || !view.is_finite() || view.width() < 10.0 {
+        return None;
+    }
+    let bounds = bounds.expand(30.0);
+    let scale = (view.width() / bounds.width())
+        .min(view.height() / bounds.height())
+        .clamp(0.2, 1.0);
+    let translation = view.center().to_vec2() - bounds.center().to_vec2() * scale;
+    Some(egui::emath::TSTransform::new(translation, scale))
+}
+
 fn build_snarl(
     graph: &Graph,
     layout: &std::collections::BTreeMap<String, [f32; 2]>,
@@ -909,7 +950,7 @@ fn build_snarl(
         let [x, y] = layout
             .get(&node.name)
             .copied()
-            .unwrap_or([40.0 + 230.0 * k as f32, 40.0]);
+            .unwrap_or([40.0 + 260.0 * k as f32, 40.0]);
         let id = snarl.insert_node(egui::pos2(x, y), node.name.clone());
         ids.insert(node.name.clone(), id);
     }

@@ -287,6 +287,7 @@ impl StrataApp {
             }
             self.evaluate.invalidate();
             self.use_.invalidate();
+            self.write_frame_stats();
         }
         for (is_error, text) in messages {
             if is_error {
@@ -650,5 +651,57 @@ fn device_label(d: DeviceChoice) -> &'static str {
         DeviceChoice::Cpu => "CPU",
         DeviceChoice::Cuda => "CUDA GPU",
         DeviceChoice::Metal => "Metal GPU (Mac)",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn epoch(
+        epoch: usize,
+        train_loss: f64,
+        train_accuracy: f64,
+        val_loss: f64,
+        val_accuracy: f64,
+    ) -> EpochMetrics {
+        EpochMetrics {
+            epoch,
+            train_loss,
+            train_accuracy,
+            val_loss: Some(val_loss),
+            val_accuracy: Some(val_accuracy),
+            samples_per_sec: 100.0,
+            elapsed_secs: epoch as f64,
+        }
+    }
+
+    #[test]
+    fn coach_sees_overfitting() {
+        let history = [
+            epoch(1, 1.0, 0.6, 0.9, 0.65),
+            epoch(2, 0.6, 0.8, 0.7, 0.75),
+            epoch(3, 0.4, 0.9, 0.75, 0.74),
+            epoch(4, 0.2, 0.95, 0.85, 0.73),
+            epoch(5, 0.1, 0.99, 0.95, 0.72),
+        ];
+        let line = coach_line(&history).unwrap();
+        assert!(line.contains("risen for 3 epochs"), "{line}");
+        assert!(line.contains("overfitting"), "{line}");
+    }
+
+    #[test]
+    fn coach_sees_no_learning_and_good_progress() {
+        let flat = [
+            epoch(1, 2.30, 0.10, 2.30, 0.10),
+            epoch(2, 2.30, 0.11, 2.30, 0.10),
+            epoch(3, 2.29, 0.10, 2.30, 0.10),
+        ];
+        assert!(coach_line(&flat).unwrap().contains("not learning"));
+        let good = [epoch(1, 1.0, 0.6, 0.9, 0.65), epoch(2, 0.6, 0.8, 0.7, 0.81)];
+        assert!(coach_line(&good)
+            .unwrap()
+            .contains("Learning well: validation accuracy 81%"));
+        assert!(coach_line(&[]).is_none());
     }
 }

@@ -91,7 +91,7 @@ impl StrataApp {
                     if !exists {
                         ui.weak("(moved or deleted)");
                     }
-                    if ui.small_button("✕").on_hover_text("Remove from the list").clicked() {
+                    if ui.small_button("Forget").on_hover_text("Remove from the list (the file stays)").clicked() {
                         forget = Some(path.clone());
                     }
                 });

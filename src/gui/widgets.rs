@@ -4,7 +4,12 @@
 use std::collections::HashMap;
 
 use eframe::egui::{self, Color32, ColorImage, TextureHandle, TextureOptions};
-use egui_plot::{Legend, Line, Plot, PlotPoints};
+use egui_plot::{Corner, Legend, Line, Plot, PlotPoints};
+
+/// Colour of training curves.
+const TRAIN_COLOR: Color32 = Color32::from_rgb(80, 140, 230);
+/// Colour of validation curves.
+const VAL_COLOR: Color32 = Color32::from_rgb(235, 140, 50);
 
 use crate::data::ImageDataset;
 use crate::engine::EpochMetrics;
@@ -104,13 +109,22 @@ pub fn curves_ui(
             Plot::new(format!("{id}-loss"))
                 .height(height)
                 .width(width)
-                .legend(Legend::default())
+                .legend(Legend::default().position(Corner::RightTop))
                 .x_axis_label("epoch")
+                .include_x(1.0)
                 .include_y(0.0)
                 .allow_scroll(false)
                 .show(ui, |p| {
-                    p.line(Line::new("training loss", PlotPoints::from(train)).width(2.0));
-                    p.line(Line::new("validation loss", PlotPoints::from(val)).width(2.0));
+                    p.line(
+                        Line::new("training loss", PlotPoints::from(train))
+                            .width(2.0)
+                            .color(TRAIN_COLOR),
+                    );
+                    p.line(
+                        Line::new("validation loss", PlotPoints::from(val))
+                            .width(2.0)
+                            .color(VAL_COLOR),
+                    );
                 });
         });
         ui.vertical(|ui| {
@@ -126,14 +140,23 @@ pub fn curves_ui(
             Plot::new(format!("{id}-acc"))
                 .height(height)
                 .width(width)
-                .legend(Legend::default())
+                .legend(Legend::default().position(Corner::RightBottom))
                 .x_axis_label("epoch")
+                .include_x(1.0)
                 .include_y(0.0)
                 .include_y(1.0)
                 .allow_scroll(false)
                 .show(ui, |p| {
-                    p.line(Line::new("training accuracy", PlotPoints::from(train)).width(2.0));
-                    p.line(Line::new("validation accuracy", PlotPoints::from(val)).width(2.0));
+                    p.line(
+                        Line::new("training accuracy", PlotPoints::from(train))
+                            .width(2.0)
+                            .color(TRAIN_COLOR),
+                    );
+                    p.line(
+                        Line::new("validation accuracy", PlotPoints::from(val))
+                            .width(2.0)
+                            .color(VAL_COLOR),
+                    );
                 });
         });
     });
