@@ -256,7 +256,11 @@ impl StrataApp {
                     String::new()
                 }
             })
-            .show(ui, |p| p.bar_chart(BarChart::new("images", bars)));
+            .show(ui, |p| {
+                p.bar_chart(
+                    BarChart::new("images", bars).color(egui::Color32::from_rgb(80, 140, 230)),
+                )
+            });
         ui.label(
             report
                 .classes
