@@ -313,3 +313,35 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+#[test]
+fn changing_the_import_settings_offers_to_fit_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = sample_project_in(dir.path());
+    let mut app = StrataApp::new(None, dir.path().to_owned());
+    app.open_project(&path);
+    let mut h = harness(app);
+    wait_for(&mut h, "the first import", 120, |app| {
+        app.data().is_some() && !app.is_busy()
+    });
+    // Switch to colour on the Data screen and import again.
+    h.get_by_role_and_label(egui::accesskit::Role::RadioButton, "Colour")
+        .click();
+    h.step();
+    h.get_by_label("Import again with these settings").click();
+    wait_for(&mut h, "the second import", 120, |app| {
+        app.data().is_some_and(|d| d.prepared.dataset.channels == 3) && !app.is_busy()
+    });
+    h.get_by_label("2 Model").click();
+    h.step();
+    assert!(shows(
+        &h,
+        "the Input layer expects 1×28×28 but the images are 3×28×28"
+    ));
+    h.get_by_label("Fit the model to the data").click();
+    h.step();
+    h.step();
+    let graph = &h.state().project().unwrap().model;
+    assert_eq!(graph.validate().unwrap().info[0].output_shape, [3, 28, 28]);
+    assert!(!shows(&h, "does not fit the data"));
+}

@@ -451,6 +451,62 @@ impl StrataApp {
             .unwrap_or(10)
     }
 
+    /// When the imported data and the model disagree (input shape, number of classes): what is
+    /// wrong and the edits that fix it.
+    pub(super) fn data_mismatch(&self) -> Option<(String, Vec<Command>)> {
+        let data = self.data.as_ref()?;
+        let graph = &self.project()?.model;
+        let shape = data.prepared.dataset.shape();
+        let classes = data.prepared.dataset.classes.len();
+        let mut problems = Vec::new();
+        let mut fixes = Vec::new();
+        if let Some(input) = graph
+            .nodes
+            .iter()
+            .find(|n| matches!(n.layer, Layer::Input { .. }))
+        {
+            if let Layer::Input { shape: have } = &input.layer {
+                if *have != shape {
+                    problems.push(format!(
+                        "the Input layer expects {} but the images are {}",
+                        shape_label(have),
+                        shape_label(&shape)
+                    ));
+                    fixes.push(Command::SetLayer {
+                        name: input.name.clone(),
+                        layer: Layer::Input {
+                            shape: shape.clone(),
+                        },
+                    });
+                }
+            }
+        }
+        if let Ok(checked) = graph.validate() {
+            let out = &graph.nodes[checked.output];
+            if let Layer::Dense { units, activation } = &out.layer {
+                if *units != classes && classes >= 2 {
+                    problems.push(format!(
+                        "the last layer '{}' gives {units} values but the data has {classes} classes",
+                        out.name
+                    ));
+                    fixes.push(Command::SetLayer {
+                        name: out.name.clone(),
+                        layer: Layer::Dense {
+                            units: classes,
+                            activation: *activation,
+                        },
+                    });
+                }
+            }
+        }
+        (!problems.is_empty()).then(|| {
+            (
+                format!("The model does not fit the data: {}.", problems.join("; ")),
+                fixes,
+            )
+        })
+    }
+
     pub(super) fn model_ui(&mut self, ui: &mut egui::Ui) {
         let Some(doc) = &self.doc else { return };
         let graph = doc.project.model.clone();
@@ -537,6 +593,14 @@ impl StrataApp {
         });
         for e in view.problems.iter().filter(|e| e.node.is_empty()) {
             ui.colored_label(ui.visuals().error_fg_color, &e.message);
+        }
+        if let Some((message, fixes)) = self.data_mismatch() {
+            ui.horizontal_wrapped(|ui| {
+                ui.colored_label(ui.visuals().warn_fg_color, message);
+                if ui.button("Fit the model to the data").clicked() {
+                    self.pending.extend(fixes);
+                }
+            });
         }
         ui.separator();
 

@@ -384,6 +384,14 @@ impl StrataApp {
                 self.screen = Screen::Model;
             }
         }
+        if let Some((message, fixes)) = self.data_mismatch() {
+            ui.horizontal_wrapped(|ui| {
+                ui.colored_label(ui.visuals().warn_fg_color, message);
+                if ui.button("Fit the model to the data").clicked() {
+                    self.pending.extend(fixes);
+                }
+            });
+        }
         if self.import.is_some() && self.train_after_import {
             ui.label("Importing the images; training starts when the import is done…");
         }
