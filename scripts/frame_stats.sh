@@ -16,10 +16,10 @@ sed "s#\"path\": \"shapes\"#\"path\": \"$PWD/sample_data/shapes\"#" sample_data/
 "$bin" "$work/shapes.strata" >/dev/null 2>&1 & app=$!
 sleep 5
 xdotool mousemove 219 11 click 1   # the "3 Train" tab
-sleep 1
+sleep 4                            # idle frames on the Train screen, for comparison
 xdotool mousemove 365 48 click 1   # "Start training"
 for _ in $(seq 1 600); do
   [ -s "$work/frames.csv" ] && break
   sleep 0.5
 done
-head -n 1 "$work/frames.csv"
+head -n 3 "$work/frames.csv"

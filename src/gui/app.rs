@@ -126,6 +126,10 @@ pub struct FrameStats {
     pub continuous: bool,
     /// Frame intervals (seconds) while training was running.
     pub training_intervals: Vec<f32>,
+    /// Seconds spent building each of those frames (the app's own UI code, before rendering).
+    pub training_build_secs: Vec<f32>,
+    /// Frame intervals (seconds) while nothing ran (measured only with continuous repaint).
+    pub idle_intervals: Vec<f32>,
 }
 
 /// The desktop app.
@@ -767,10 +771,11 @@ impl StrataApp {
     fn track_frame(&mut self) {
         let now = Instant::now();
         if let Some(last) = self.frame_stats.last {
+            let interval = (now - last).as_secs_f32();
             if self.train.is_running() {
-                self.frame_stats
-                    .training_intervals
-                    .push((now - last).as_secs_f32());
+                self.frame_stats.training_intervals.push(interval);
+            } else if self.frame_stats.continuous && !self.is_busy() {
+                self.frame_stats.idle_intervals.push(interval);
             }
         }
         self.frame_stats.last = Some(now);
@@ -778,6 +783,16 @@ impl StrataApp {
 
     /// Draws one frame of the whole app (also what the tests drive).
     pub fn show(&mut self, ui: &mut egui::Ui) {
+        let build_start = Instant::now();
+        self.show_inner(ui);
+        if self.train.is_running() {
+            self.frame_stats
+                .training_build_secs
+                .push(build_start.elapsed().as_secs_f32());
+        }
+    }
+
+    fn show_inner(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
         self.ctx.get_or_insert_with(|| ctx.clone());
         self.track_frame();
@@ -813,7 +828,7 @@ impl StrataApp {
         }
         self.resplit_if_needed();
         self.autosave();
-        if self.frame_stats.continuous && self.train.is_running() {
+        if self.frame_stats.continuous {
             // Measuring: draw as fast as possible so the intervals show what the UI can do.
             ctx.request_repaint();
         } else if self.train.is_running() || self.import.is_some() || self.evaluate.is_running() {
@@ -854,7 +869,12 @@ impl StrataApp {
     /// [`super::FRAME_STATS_ENV`], when set.
     pub(super) fn write_frame_stats(&mut self) {
         if let Some(path) = super::frame_stats_path() {
-            if let Err(e) = super::write_frame_stats(&path, &self.frame_stats.training_intervals) {
+            if let Err(e) = super::write_frame_stats(
+                &path,
+                &self.frame_stats.training_intervals,
+                &self.frame_stats.training_build_secs,
+                &self.frame_stats.idle_intervals,
+            ) {
                 self.error(format!(
                     "Could not write frame statistics to {}: {e}",
                     path.display()
@@ -878,7 +898,7 @@ impl eframe::App for StrataApp {
         eframe::set_value(storage, SETTINGS_KEY, &self.settings);
     }
 
-    fn on_exit(&mut self) {
+    fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
         self.train.stop("the app was closed");
         self.write_frame_stats();
     }

@@ -18,12 +18,34 @@ pub use app::{LoadedData, Screen, Settings, Status, StrataApp};
 pub use document::{Command, Document};
 pub use train_screen::RunEnd;
 
-/// Environment variable: write frame intervals measured while training to this CSV file on exit
-/// (what BENCHMARKS.md's frame-time figures come from).
+/// Environment variable: repaint continuously and write the frame intervals measured while
+/// training (and while idle) to this CSV file when a run ends and on exit (what BENCHMARKS.md's
+/// frame-time figures come from).
 pub const FRAME_STATS_ENV: &str = "STRATA_FRAME_STATS";
+
+/// Nice value of the worker threads (training, import) in the desktop app: the window's thread
+/// keeps its normal priority, so the UI stays responsive while training uses every core.
+#[cfg(unix)]
+const WORKER_NICE: i32 = 10;
+
+/// Makes rayon's worker threads (where training and import compute) yield to the UI thread.
+fn lower_worker_priority() {
+    let builder = rayon::ThreadPoolBuilder::new().thread_name(|i| format!("strata-worker-{i}"));
+    #[cfg(unix)]
+    let builder = builder.start_handler(|_| {
+        // SAFETY: setpriority only reads its integer arguments; on Linux, `who = 0` with
+        // PRIO_PROCESS is the calling thread. A failure only leaves the priority unchanged.
+        unsafe {
+            libc::setpriority(libc::PRIO_PROCESS, 0, WORKER_NICE);
+        }
+    });
+    // Fails only when the pool already exists (then it keeps its settings).
+    let _ = builder.build_global();
+}
 
 /// Opens the main window, optionally on a project file.
 pub fn run(project: Option<PathBuf>) -> Result<(), eframe::Error> {
+    lower_worker_priority();
     let mut viewport = eframe::egui::ViewportBuilder::default()
         .with_title("Strata")
         .with_app_id("strata")
@@ -34,8 +56,17 @@ pub fn run(project: Option<PathBuf>) -> Result<(), eframe::Error> {
     if let Ok(icon) = eframe::icon_data::from_png_bytes(include_bytes!("../../assets/icon.png")) {
         viewport = viewport.with_icon(icon);
     }
+    // OpenGL (glow) by default: it works everywhere and, measured under software rendering,
+    // draws frames twice as fast as wgpu (BENCHMARKS.md). `STRATA_RENDERER=wgpu` switches.
+    let renderer = if std::env::var("STRATA_RENDERER").is_ok_and(|r| r.eq_ignore_ascii_case("wgpu"))
+    {
+        eframe::Renderer::Wgpu
+    } else {
+        eframe::Renderer::Glow
+    };
     let options = eframe::NativeOptions {
         viewport,
+        renderer,
         ..Default::default()
     };
     eframe::run_native(
@@ -86,31 +117,48 @@ fn frame_stats_path() -> Option<PathBuf> {
     std::env::var_os(FRAME_STATS_ENV).map(PathBuf::from)
 }
 
-/// Writes frame intervals (seconds) as CSV with a summary comment line.
-fn write_frame_stats(path: &Path, intervals: &[f32]) -> std::io::Result<()> {
-    let mut sorted = intervals.to_vec();
+/// Summary of a list of durations in milliseconds: mean, median, 95th percentile, max.
+fn summarize_ms(secs: &[f32]) -> String {
+    let mut sorted = secs.to_vec();
     sorted.sort_by(f32::total_cmp);
     let pick = |q: f32| {
         sorted
             .get(((sorted.len() as f32 - 1.0) * q).round().max(0.0) as usize)
             .copied()
             .unwrap_or(0.0)
+            * 1e3
     };
     let mean = if sorted.is_empty() {
         0.0
     } else {
-        sorted.iter().sum::<f32>() / sorted.len() as f32
+        sorted.iter().sum::<f32>() / sorted.len() as f32 * 1e3
     };
+    format!(
+        "mean_ms {mean:.1} median_ms {:.1} p95_ms {:.1} max_ms {:.1}",
+        pick(0.5),
+        pick(0.95),
+        pick(1.0)
+    )
+}
+
+/// Writes frame intervals and UI build times (seconds) as CSV with summary comment lines.
+fn write_frame_stats(
+    path: &Path,
+    intervals: &[f32],
+    build_secs: &[f32],
+    idle_intervals: &[f32],
+) -> std::io::Result<()> {
     let mut text = format!(
-        "# frames {} mean_ms {:.1} median_ms {:.1} p95_ms {:.1} max_ms {:.1}\ninterval_secs\n",
-        sorted.len(),
-        mean * 1e3,
-        pick(0.5) * 1e3,
-        pick(0.95) * 1e3,
-        pick(1.0) * 1e3
+        "# training: frames {} interval {}\n# training: ui_build {}\n# idle: frames {} interval {}\ninterval_secs,ui_build_secs\n",
+        intervals.len(),
+        summarize_ms(intervals),
+        summarize_ms(build_secs),
+        idle_intervals.len(),
+        summarize_ms(idle_intervals)
     );
-    for v in intervals {
-        text.push_str(&format!("{v:.5}\n"));
+    for (i, v) in intervals.iter().enumerate() {
+        let b = build_secs.get(i).copied().unwrap_or(0.0);
+        text.push_str(&format!("{v:.5},{b:.5}\n"));
     }
     crate::project::atomic_write(path, text.as_bytes())
 }
