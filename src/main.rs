@@ -1,5 +1,9 @@
 //! Thin entry point: no arguments (or only a project file) → the desktop app; a subcommand → CLI.
 
+// A double-clicked release build on Windows opens no console window; the CLI attaches to the
+// console it was started from (see `attach_console`).
+#![cfg_attr(all(windows, not(debug_assertions)), windows_subsystem = "windows")]
+
 use std::process::ExitCode;
 
 use clap::Parser as _;
@@ -19,6 +23,7 @@ fn main() -> ExitCode {
     if args.len() == 1 || lone_project {
         return open_app(lone_project.then(|| std::path::PathBuf::from(&args[1])));
     }
+    attach_console();
     let cli = match strata::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -37,6 +42,21 @@ fn main() -> ExitCode {
         },
     }
 }
+
+/// On Windows the release binary is a GUI program without a console; when the CLI runs from a
+/// terminal, print into that terminal.
+#[cfg(windows)]
+fn attach_console() {
+    // SAFETY: plain Win32 call with a constant argument; failure (no parent console) is harmless.
+    unsafe {
+        windows_sys::Win32::System::Console::AttachConsole(
+            windows_sys::Win32::System::Console::ATTACH_PARENT_PROCESS,
+        );
+    }
+}
+
+#[cfg(not(windows))]
+fn attach_console() {}
 
 fn one_line(e: &anyhow::Error) -> String {
     let text = e.to_string();

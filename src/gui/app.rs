@@ -163,6 +163,10 @@ pub struct StrataApp {
     pub(super) show_about: bool,
     /// The egui context, for waking the UI from workers.
     pub(super) ctx: Option<egui::Context>,
+    /// Measuring start-up: when the process started, and frames drawn so far.
+    exit_after_first_frame: Option<(Instant, u32)>,
+    /// The window title last sent.
+    window_title: String,
 }
 
 impl StrataApp {
@@ -200,7 +204,26 @@ impl StrataApp {
             },
             show_about: false,
             ctx: None,
+            exit_after_first_frame: None,
+            window_title: String::new(),
         }
+    }
+
+    /// Closes the window once the first frame has been drawn, printing the time since `started`.
+    pub fn exit_after_first_frame(&mut self, started: Instant) {
+        self.exit_after_first_frame = Some((started, 0));
+    }
+
+    /// Tells the user that the last session crashed and where its report is.
+    pub fn report_previous_crash(&mut self, path: &Path, text: String) {
+        self.status = Some(Status {
+            text: format!(
+                "Strata stopped unexpectedly last time. A report was saved at {} — please send it to us.",
+                path.display()
+            ),
+            is_error: true,
+            details: Some(text),
+        });
     }
 
     /// The open project, if any.
@@ -794,6 +817,19 @@ impl StrataApp {
 
     fn show_inner(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
+        if let Some((started, frames)) = &mut self.exit_after_first_frame {
+            // This call draws frame `frames + 1`; once it runs again, the first is on screen.
+            *frames += 1;
+            if *frames == 2 {
+                println!(
+                    "first frame after {:.1} ms",
+                    started.elapsed().as_secs_f64() * 1e3
+                );
+                ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            } else {
+                ctx.request_repaint();
+            }
+        }
         self.ctx.get_or_insert_with(|| ctx.clone());
         self.track_frame();
         self.poll_jobs();
@@ -803,6 +839,19 @@ impl StrataApp {
         {
             ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
             self.confirm = Some(PendingAction::Quit);
+        }
+
+        let title = match &self.doc {
+            Some(doc) => format!(
+                "{}{} — Strata",
+                doc.title(),
+                if doc.is_dirty() { " •" } else { "" }
+            ),
+            None => "Strata".to_owned(),
+        };
+        if title != self.window_title {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
+            self.window_title = title;
         }
 
         egui::Panel::top("top-bar").show(ui, |ui| self.top_bar_ui(ui));

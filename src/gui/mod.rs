@@ -2,6 +2,7 @@
 //! layer editor), Train, Evaluate, Use — over the same core the CLI uses.
 
 mod app;
+pub mod crash;
 mod data_screen;
 mod document;
 mod evaluate_screen;
@@ -43,8 +44,14 @@ fn lower_worker_priority() {
     let _ = builder.build_global();
 }
 
+/// Environment variable: close the window right after the first frame has been drawn and print
+/// how long that took (start-up time in BENCHMARKS.md).
+pub const EXIT_AFTER_FIRST_FRAME_ENV: &str = "STRATA_EXIT_AFTER_FIRST_FRAME";
+
 /// Opens the main window, optionally on a project file.
 pub fn run(project: Option<PathBuf>) -> Result<(), eframe::Error> {
+    let started = std::time::Instant::now();
+    crash::install_hook();
     lower_worker_priority();
     let mut viewport = eframe::egui::ViewportBuilder::default()
         .with_title("Strata")
@@ -74,6 +81,12 @@ pub fn run(project: Option<PathBuf>) -> Result<(), eframe::Error> {
         options,
         Box::new(move |cc| {
             let mut app = StrataApp::new(cc.storage, default_workspace());
+            if std::env::var_os(EXIT_AFTER_FIRST_FRAME_ENV).is_some() {
+                app.exit_after_first_frame(started);
+            }
+            if let Some((path, text)) = crash::reports_dir().and_then(|d| crash::take_pending(&d)) {
+                app.report_previous_crash(&path, text);
+            }
             if let Some(path) = project {
                 app.open_project(&path);
             }
@@ -93,7 +106,8 @@ pub fn default_workspace() -> PathBuf {
 }
 
 /// The bundled sample data folder (holding `shapes.strata` and `shapes/`): next to the
-/// executable, in `../share/strata/` of an installed package, or in the source tree.
+/// executable, in `../lib/strata/` or `../share/strata/` of an installed package, in a macOS
+/// bundle's `Resources`, or in the source tree.
 pub fn sample_data_dir() -> Option<PathBuf> {
     let mut candidates = Vec::new();
     if let Some(dir) = std::env::var_os("STRATA_SAMPLE_DATA") {
@@ -103,9 +117,10 @@ pub fn sample_data_dir() -> Option<PathBuf> {
         .ok()
         .and_then(|p| p.parent().map(Path::to_path_buf))
     {
-        candidates.push(exe_dir.join("sample_data"));
+        candidates.push(exe_dir.join("sample_data")); // Windows installers, unpacked archives
+        candidates.push(exe_dir.join("../lib/strata/sample_data")); // .deb, AppImage
         candidates.push(exe_dir.join("../share/strata/sample_data"));
-        candidates.push(exe_dir.join("../Resources/sample_data"));
+        candidates.push(exe_dir.join("../Resources/sample_data")); // macOS .app
     }
     candidates.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sample_data"));
     candidates

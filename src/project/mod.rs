@@ -357,7 +357,13 @@ fn relative_to(target: &Path, base: &Path) -> Option<PathBuf> {
     let t: Vec<Component> = target.components().collect();
     let b: Vec<Component> = base.components().collect();
     let common = t.iter().zip(&b).take_while(|(x, y)| x == y).count();
-    if common == 0 {
+    // Sharing only the root (or a Windows drive) says nothing: `/usr/lib/…` from `~/Strata` is
+    // clearer, and survives moving the project, as an absolute path.
+    let only_root = t
+        .iter()
+        .take(common)
+        .all(|c| matches!(c, Component::RootDir | Component::Prefix(_)));
+    if common == 0 || only_root {
         return None;
     }
     let mut rel = PathBuf::new();
