@@ -285,7 +285,7 @@ fn a_broken_image_is_reported_by_name_when_starting_from_a_folder() {
         .type_text(&data.path().display().to_string());
     h.step();
     h.step();
-    h.get_by_label("Create").click();
+    h.get_by_label("Create / open").click();
     wait_for(&mut h, "the import", 60, |app| {
         app.data().is_some() && !app.is_busy()
     });

@@ -43,7 +43,7 @@ impl StrataApp {
                 self.open_dialog();
             }
             ui.add_space(8.0);
-            ui.label("Or type the path of an image folder:");
+            ui.label("Or type the path of an image folder (or of a .strata project):");
             ui.horizontal(|ui| {
                 let edit = ui.add(
                     egui::TextEdit::singleline(&mut self.new_project_folder)
@@ -51,11 +51,15 @@ impl StrataApp {
                         .desired_width(220.0),
                 );
                 let enter = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-                if (ui.button("Create").clicked() || enter)
+                if (ui.button("Create / open").clicked() || enter)
                     && !self.new_project_folder.trim().is_empty()
                 {
-                    let folder = PathBuf::from(self.new_project_folder.trim());
-                    self.new_project_from_folder(&folder);
+                    let path = PathBuf::from(self.new_project_folder.trim());
+                    if path.extension().is_some_and(|e| e == "strata") {
+                        self.request_open(path);
+                    } else {
+                        self.new_project_from_folder(&path);
+                    }
                 }
             });
             ui.add_space(8.0);
