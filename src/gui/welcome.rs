@@ -92,8 +92,14 @@ impl StrataApp {
                     if button.clicked() {
                         open = Some(path.clone());
                     }
-                    if !exists {
-                        ui.weak("(moved or deleted)");
+                    let folder = path
+                        .parent()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default();
+                    if exists {
+                        ui.weak(folder);
+                    } else {
+                        ui.weak(format!("{folder} (moved or deleted)"));
                     }
                     if ui.small_button("Forget").on_hover_text("Remove from the list (the file stays)").clicked() {
                         forget = Some(path.clone());
