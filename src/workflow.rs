@@ -132,14 +132,7 @@ fn evaluate_samples(
             manifest.classes.join(", ")
         );
     }
-    let probs = engine::predict(
-        &trained.network,
-        &dataset,
-        &indices,
-        manifest.training.loss,
-        256,
-    )?;
-    let predictions = eval::predictions(&indices, Some(&dataset.labels), probs);
+    let predictions = predict_samples(trained, &dataset, &indices, Some(&dataset.labels))?;
     let y_true: Vec<usize> = predictions
         .iter()
         .map(|p| p.true_label.unwrap_or(0))
@@ -152,6 +145,26 @@ fn evaluate_samples(
         predictions,
         report,
     })
+}
+
+/// Samples per inference batch.
+const PREDICT_BATCH: usize = 256;
+
+/// The trained model's predictions for `indices` of `dataset`.
+fn predict_samples(
+    trained: &TrainedModel,
+    dataset: &ImageDataset,
+    indices: &[usize],
+    true_labels: Option<&[usize]>,
+) -> Result<Vec<Prediction>> {
+    let probs = engine::predict(
+        &trained.network,
+        dataset,
+        indices,
+        trained.manifest.training.loss,
+        PREDICT_BATCH,
+    )?;
+    Ok(eval::predictions(indices, true_labels, probs))
 }
 
 /// Files to predict: the given files, and every non-hidden file under the given folders (sorted).
@@ -211,14 +224,7 @@ pub fn predict_files(trained: &TrainedModel, files: &[PathBuf]) -> Result<FilePr
         }
     }
     let indices: Vec<usize> = (0..dataset.len()).collect();
-    let probs = engine::predict(
-        &trained.network,
-        &dataset,
-        &indices,
-        manifest.training.loss,
-        256,
-    )?;
-    let predictions = eval::predictions(&indices, None, probs);
+    let predictions = predict_samples(trained, &dataset, &indices, None)?;
     Ok(FilePredictions {
         dataset,
         predictions,

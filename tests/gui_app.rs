@@ -60,6 +60,14 @@ fn shows(h: &Harness<'static, StrataApp>, text: &str) -> bool {
     h.query_all_by_label_contains(text).next().is_some()
 }
 
+/// The app with a copy of the sample project open (runs go into `dir`).
+fn open_sample(dir: &Path) -> (PathBuf, Harness<'static, StrataApp>) {
+    let path = sample_project_in(dir);
+    let mut app = StrataApp::new(None, dir.to_owned());
+    app.open_project(&path);
+    (path, harness(app))
+}
+
 fn node_count(app: &StrataApp) -> usize {
     app.project().map_or(0, |p| p.model.nodes.len())
 }
@@ -172,10 +180,7 @@ fn sample_project_from_welcome_to_prediction() {
 #[test]
 fn undo_and_redo_in_the_layer_editor() {
     let dir = tempfile::tempdir().unwrap();
-    let path = sample_project_in(dir.path());
-    let mut app = StrataApp::new(None, dir.path().to_owned());
-    app.open_project(&path);
-    let mut h = harness(app);
+    let (path, mut h) = open_sample(dir.path());
     h.step();
     h.get_by_label("2 Model").click();
     h.step();
@@ -219,10 +224,7 @@ fn undo_and_redo_in_the_layer_editor() {
 #[test]
 fn an_invalid_graph_blocks_training_with_its_reason() {
     let dir = tempfile::tempdir().unwrap();
-    let path = sample_project_in(dir.path());
-    let mut app = StrataApp::new(None, dir.path().to_owned());
-    app.open_project(&path);
-    let mut h = harness(app);
+    let (_, mut h) = open_sample(dir.path());
     h.step();
     h.get_by_label("2 Model").click();
     h.step();
@@ -317,10 +319,7 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn changing_the_import_settings_offers_to_fit_the_model() {
     let dir = tempfile::tempdir().unwrap();
-    let path = sample_project_in(dir.path());
-    let mut app = StrataApp::new(None, dir.path().to_owned());
-    app.open_project(&path);
-    let mut h = harness(app);
+    let (_, mut h) = open_sample(dir.path());
     wait_for(&mut h, "the first import", 120, |app| {
         app.data().is_some() && !app.is_busy()
     });

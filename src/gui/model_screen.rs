@@ -100,6 +100,9 @@ const ACTIVATIONS: [Activation; 7] = [
     Activation::Gelu,
 ];
 
+/// Builds a template graph for an input shape and a number of classes.
+type TemplateFn = fn(&[usize], usize) -> Graph;
+
 /// Per-node view data shared by the editor and the inspector.
 struct GraphView {
     shapes: Vec<Result<NodeInfo, String>>,
@@ -520,44 +523,40 @@ impl StrataApp {
         // Toolbar.
         ui.horizontal_wrapped(|ui| {
             ui.label("Start from:");
-            if ui
-                .button("MLP (Keras example)")
-                .on_hover_text("Flatten → Dense 128 ReLU → Dense softmax: the model every Keras tutorial starts with")
-                .clicked()
-            {
-                self.command(Command::ReplaceModel {
-                    graph: model::mlp(&input_shape, classes),
-                    what: "MLP template".to_owned(),
-                });
-                self.model.fit_pending = true;
-            }
-            if ui
-                .button("CNN")
-                .on_hover_text("Two convolution + pooling stages, then a Dense classifier: the usual choice for images")
-                .clicked()
-            {
-                self.command(Command::ReplaceModel {
-                    graph: model::cnn(&input_shape, classes),
-                    what: "CNN template".to_owned(),
-                });
-                self.model.fit_pending = true;
-            }
-            ui.separator();
-            if ui
-                .add_enabled(can_undo, egui::Button::new("Undo"))
-                .on_hover_text("Ctrl+Z")
-                .clicked()
-            {
-                if let Some(doc) = &mut self.doc {
-                    doc.undo();
+            let templates: [(&str, &str, TemplateFn); 2] = [
+                (
+                    "MLP (Keras example)",
+                    "Flatten → Dense 128 ReLU → Dense softmax: the model every Keras tutorial starts with",
+                    model::mlp,
+                ),
+                (
+                    "CNN",
+                    "Two convolution + pooling stages, then a Dense classifier: the usual choice for images",
+                    model::cnn,
+                ),
+            ];
+            for (label, hint, build) in templates {
+                if ui.button(label).on_hover_text(hint).clicked() {
+                    self.command(Command::ReplaceModel {
+                        graph: build(&input_shape, classes),
+                        what: format!("{} template", label.split(' ').next().unwrap_or(label)),
+                    });
+                    self.model.fit_pending = true;
                 }
             }
-            if ui
+            ui.separator();
+            let undo = ui
+                .add_enabled(can_undo, egui::Button::new("Undo"))
+                .on_hover_text("Ctrl+Z")
+                .clicked();
+            let redo = ui
                 .add_enabled(can_redo, egui::Button::new("Redo"))
                 .on_hover_text("Ctrl+Shift+Z")
-                .clicked()
-            {
-                if let Some(doc) = &mut self.doc {
+                .clicked();
+            if let Some(doc) = &mut self.doc {
+                if undo {
+                    doc.undo();
+                } else if redo {
                     doc.redo();
                 }
             }

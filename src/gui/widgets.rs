@@ -82,6 +82,50 @@ pub fn thumbnail(ui: &mut egui::Ui, texture: &TextureHandle, size: f32) -> egui:
     )
 }
 
+/// One metric over epochs: a training and a validation line.
+struct CurvePlot<'a> {
+    id: String,
+    title: &'a str,
+    train_name: &'a str,
+    val_name: &'a str,
+    train: Vec<[f64; 2]>,
+    val: Vec<[f64; 2]>,
+    legend: Corner,
+    /// Accuracy plots always show the whole 0–1 range.
+    unit_range: bool,
+}
+
+impl CurvePlot<'_> {
+    fn show(self, ui: &mut egui::Ui, width: f32, height: f32) {
+        ui.vertical(|ui| {
+            ui.strong(self.title);
+            let mut plot = Plot::new(self.id)
+                .height(height)
+                .width(width)
+                .legend(Legend::default().position(self.legend))
+                .x_axis_label("epoch")
+                .include_x(1.0)
+                .include_y(0.0)
+                .allow_scroll(false);
+            if self.unit_range {
+                plot = plot.include_y(1.0);
+            }
+            plot.show(ui, |p| {
+                p.line(
+                    Line::new(self.train_name, PlotPoints::from(self.train))
+                        .width(2.0)
+                        .color(TRAIN_COLOR),
+                );
+                p.line(
+                    Line::new(self.val_name, PlotPoints::from(self.val))
+                        .width(2.0)
+                        .color(VAL_COLOR),
+                );
+            });
+        });
+    }
+}
+
 /// Training and validation loss (left) and accuracy (right) per epoch, plus the running loss of
 /// the epoch in progress.
 pub fn curves_ui(
@@ -92,73 +136,39 @@ pub fn curves_ui(
     height: f32,
 ) {
     let width = (ui.available_width() - 12.0).max(200.0) / 2.0;
+    let points = |f: fn(&EpochMetrics) -> Option<f64>| -> Vec<[f64; 2]> {
+        history
+            .iter()
+            .filter_map(|m| f(m).map(|v| [m.epoch as f64, v]))
+            .collect()
+    };
+    let mut train_loss = points(|m| Some(m.train_loss));
+    if let Some((x, y)) = live {
+        train_loss.push([x, y]);
+    }
     ui.horizontal(|ui| {
-        ui.vertical(|ui| {
-            ui.strong("Loss (lower is better)");
-            let mut train: Vec<[f64; 2]> = history
-                .iter()
-                .map(|m| [m.epoch as f64, m.train_loss])
-                .collect();
-            if let Some((x, y)) = live {
-                train.push([x, y]);
-            }
-            let val: Vec<[f64; 2]> = history
-                .iter()
-                .filter_map(|m| m.val_loss.map(|v| [m.epoch as f64, v]))
-                .collect();
-            Plot::new(format!("{id}-loss"))
-                .height(height)
-                .width(width)
-                .legend(Legend::default().position(Corner::RightTop))
-                .x_axis_label("epoch")
-                .include_x(1.0)
-                .include_y(0.0)
-                .allow_scroll(false)
-                .show(ui, |p| {
-                    p.line(
-                        Line::new("training loss", PlotPoints::from(train))
-                            .width(2.0)
-                            .color(TRAIN_COLOR),
-                    );
-                    p.line(
-                        Line::new("validation loss", PlotPoints::from(val))
-                            .width(2.0)
-                            .color(VAL_COLOR),
-                    );
-                });
-        });
-        ui.vertical(|ui| {
-            ui.strong("Accuracy (higher is better)");
-            let train: Vec<[f64; 2]> = history
-                .iter()
-                .map(|m| [m.epoch as f64, m.train_accuracy])
-                .collect();
-            let val: Vec<[f64; 2]> = history
-                .iter()
-                .filter_map(|m| m.val_accuracy.map(|v| [m.epoch as f64, v]))
-                .collect();
-            Plot::new(format!("{id}-acc"))
-                .height(height)
-                .width(width)
-                .legend(Legend::default().position(Corner::RightBottom))
-                .x_axis_label("epoch")
-                .include_x(1.0)
-                .include_y(0.0)
-                .include_y(1.0)
-                .allow_scroll(false)
-                .show(ui, |p| {
-                    p.line(
-                        Line::new("training accuracy", PlotPoints::from(train))
-                            .width(2.0)
-                            .color(TRAIN_COLOR),
-                    );
-                    p.line(
-                        Line::new("validation accuracy", PlotPoints::from(val))
-                            .width(2.0)
-                            .color(VAL_COLOR),
-                    );
-                });
-        });
+        CurvePlot {
+            id: format!("{id}-loss"),
+            title: "Loss (lower is better)",
+            train_name: "training loss",
+            val_name: "validation loss",
+            train: train_loss,
+            val: points(|m| m.val_loss),
+            legend: Corner::RightTop,
+            unit_range: false,
+        }
+        .show(ui, width, height);
+        CurvePlot {
+            id: format!("{id}-acc"),
+            title: "Accuracy (higher is better)",
+            train_name: "training accuracy",
+            val_name: "validation accuracy",
+            train: points(|m| Some(m.train_accuracy)),
+            val: points(|m| m.val_accuracy),
+            legend: Corner::RightBottom,
+            unit_range: true,
+        }
+        .show(ui, width, height);
     });
 }
 
