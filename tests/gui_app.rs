@@ -159,6 +159,23 @@ fn sample_project_from_welcome_to_prediction() {
     h.step();
     assert!(shows(&h, "Images that are circle and were predicted as"));
 
+    // The same model on a separate labelled folder (here: all 600 sample images).
+    let run = h.state().project_path().map(|p| {
+        let runs = strata::project::Project::runs_dir(p);
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(runs)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        dirs.sort();
+        dirs.pop().unwrap()
+    });
+    h.state_mut()
+        .start_evaluation_on_folder(run.unwrap(), repo_sample().join("shapes"));
+    wait_for(&mut h, "the folder evaluation", 120, |app| {
+        app.evaluation().is_some_and(|e| e.report.samples == 600) && !app.is_busy()
+    });
+    assert!(shows(&h, "Accuracy on 600 images of"));
+
     // Use: drop one file onto the window.
     h.get_by_label("5 Use").click();
     h.step();

@@ -22,9 +22,11 @@ const MISTAKES_SHOWN: usize = 8;
 /// State of the Evaluate screen.
 #[derive(Default)]
 pub struct EvaluateState {
-    job: Option<Job<(PathBuf, Evaluation)>>,
+    job: Option<Job<(PathBuf, Option<PathBuf>, Evaluation)>>,
     /// The run evaluated and the result.
     pub result: Option<(PathBuf, Evaluation)>,
+    /// The labelled folder the result is about (None = the project's test split).
+    pub result_folder: Option<PathBuf>,
     /// The clicked cell: (true class, predicted class).
     pub selected_cell: Option<(usize, usize)>,
     /// The run chosen (None = newest with a model).
@@ -89,7 +91,20 @@ impl StrataApp {
                     )?
                 }
             };
-            Ok((run_dir, evaluation))
+            Ok((run_dir, None, evaluation))
+        }));
+    }
+
+    /// Starts evaluating a run on every image of a labelled folder (one sub-folder per class),
+    /// e.g. a separate test set.
+    pub fn start_evaluation_on_folder(&mut self, run_dir: PathBuf, folder: PathBuf) {
+        self.evaluate.selected_cell = None;
+        self.evaluate.failed = None;
+        let ctx = self.ctx.clone().unwrap_or_default();
+        self.evaluate.job = Some(Job::spawn("Evaluating", &ctx, move |_job| {
+            let trained = TrainedModel::load(&run_dir, &crate::engine::inference_device())?;
+            let evaluation = workflow::evaluate_folder(&folder, &trained)?;
+            Ok((run_dir, Some(folder), evaluation))
         }));
     }
 
@@ -100,13 +115,18 @@ impl StrataApp {
         if let Some(result) = job.poll() {
             self.evaluate.job = None;
             match result {
-                Ok((dir, evaluation)) => {
+                Ok((dir, folder, evaluation)) => {
                     self.info(format!(
-                        "Evaluated on {} test images: {:.1}% correct",
+                        "Evaluated on {} {}: {:.1}% correct",
                         evaluation.report.samples,
+                        folder.as_ref().map_or_else(
+                            || "test images".to_owned(),
+                            |f| format!("images of {}", f.display())
+                        ),
                         evaluation.report.accuracy * 100.0
                     ));
                     self.evaluate.result = Some((dir, evaluation));
+                    self.evaluate.result_folder = folder;
                 }
                 Err(e) => {
                     if let Some(dir) = self.run_to_evaluate() {
@@ -169,8 +189,27 @@ impl StrataApp {
                         }
                     }
                 });
-            if ui.button("Evaluate again").clicked() && self.evaluate.job.is_none() {
+            let idle = self.evaluate.job.is_none();
+            if ui
+                .button("Evaluate on the test images")
+                .on_hover_text("The images held back from training by the split")
+                .clicked()
+                && idle
+            {
                 self.start_evaluation(run_dir.clone());
+            }
+            if ui
+                .button("Evaluate on another folder…")
+                .on_hover_text("A separate set of labelled images: a folder with one sub-folder per class, named like the classes")
+                .clicked()
+                && idle
+            {
+                if let Some(folder) = rfd::FileDialog::new()
+                    .set_title("Folder of labelled images (one sub-folder per class)")
+                    .pick_folder()
+                {
+                    self.start_evaluation_on_folder(run_dir.clone(), folder);
+                }
             }
         });
         if let Some(job) = &self.evaluate.job {
@@ -196,17 +235,34 @@ impl StrataApp {
         let report = evaluation.report.clone();
         let dataset = evaluation.dataset.clone();
         let predictions = evaluation.predictions.clone();
+        let folder = self.evaluate.result_folder.clone();
 
         egui::ScrollArea::vertical().show(ui, |ui| {
-            ui.heading(
-                RichText::new(format!(
-                    "Accuracy on {} test images: {:.1}%",
-                    report.samples,
-                    report.accuracy * 100.0
-                ))
-                .strong(),
-            );
-            ui.weak("Test images were held back: the model never saw them while training.");
+            match &folder {
+                None => {
+                    ui.heading(
+                        RichText::new(format!(
+                            "Accuracy on {} test images: {:.1}%",
+                            report.samples,
+                            report.accuracy * 100.0
+                        ))
+                        .strong(),
+                    );
+                    ui.weak("Test images were held back: the model never saw them while training.");
+                }
+                Some(f) => {
+                    ui.heading(
+                        RichText::new(format!(
+                            "Accuracy on {} images of {}: {:.1}%",
+                            report.samples,
+                            f.display(),
+                            report.accuracy * 100.0
+                        ))
+                        .strong(),
+                    );
+                    ui.weak("Every image of that folder was predicted; its sub-folders name the true classes.");
+                }
+            }
             ui.add_space(6.0);
             ui.columns(2, |cols| {
                 cols[0].strong("Confusion matrix");
