@@ -8,8 +8,10 @@ bin="${1:-target/release/strata}"
 work="$(mktemp -d)"
 trap 'kill "${app:-0}" "${xvfb:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
 
-Xvfb :77 -screen 0 1400x900x24 >/dev/null 2>&1 & xvfb=$!
-export DISPLAY=:77 STRATA_WORKSPACE="$work" STRATA_FRAME_STATS="$work/frames.csv"
+n=77
+while [ -e "/tmp/.X11-unix/X$n" ] || [ -e "/tmp/.X$n-lock" ]; do n=$((n + 1)); done
+Xvfb ":$n" -screen 0 1400x900x24 >/dev/null 2>&1 & xvfb=$!
+export DISPLAY=":$n" STRATA_WORKSPACE="$work" STRATA_FRAME_STATS="$work/frames.csv"
 sleep 1
 # A copy of the sample project whose runs go to the scratch folder.
 sed "s#\"path\": \"shapes\"#\"path\": \"$PWD/sample_data/shapes\"#" sample_data/shapes.strata > "$work/shapes.strata"

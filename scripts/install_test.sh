@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Install test of the Linux package, as a user would meet it:
-#  1. builds the .deb (scripts/package.sh) unless --no-build and one exists,
-#  2. installs it into a scratch root (dpkg-deb -x: the files dpkg would install, nothing outside),
-#  3. checks the package: binary, desktop entry with the .strata association, MIME type, icons,
-#     AppStream metadata, the bundled sample project; and `strata --version`,
-#  4. starts the installed app under Xvfb with a fresh home folder, clicks "Try the sample project",
+# Install test of the Linux packages, as a user would meet them:
+#  1. builds the .deb and the AppImage (scripts/package.sh) unless --no-build and both exist,
+#  2. installs the .deb into a scratch root (dpkg-deb -x: the files dpkg would install, nothing
+#     outside) and checks it: binary, desktop entry with the .strata association, MIME type,
+#     icons, AppStream metadata, the bundled sample project; and `strata --version`,
+#  3. starts the installed app under Xvfb with a fresh home folder, clicks "Try the sample project",
 #     checks the sample opened from the installed location (the window title names it), takes a
-#     screenshot and checks the window is not blank,
-#  5. opens the sample's .strata file the way a double-click does (`strata FILE`).
+#     screenshot and checks the window is not blank, then opens the sample's .strata file the way
+#     a double-click does (`strata FILE`),
+#  4. does the same with the AppImage, run as a user would (`./Strata-….AppImage`).
 # Needs: xvfb xdotool imagemagick desktop-file-utils (installed when missing and running as root).
 # Usage: scripts/install_test.sh [--no-build] [--screenshot PATH]
 set -euo pipefail
@@ -33,9 +34,11 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 deb="$(ls dist/strata_*_amd64.deb 2>/dev/null | head -n 1 || true)"
-if [ "$build" = 1 ] || [ -z "$deb" ]; then
-  scripts/package.sh --formats deb
+appimage="$(ls dist/Strata-*-x86_64.AppImage 2>/dev/null | head -n 1 || true)"
+if [ "$build" = 1 ] || [ -z "$deb" ] || [ -z "$appimage" ]; then
+  scripts/package.sh --formats deb,appimage
   deb="$(ls dist/strata_*_amd64.deb | head -n 1)"
+  appimage="$(ls dist/Strata-*-x86_64.AppImage | head -n 1)"
 fi
 
 work="$(mktemp -d)"
@@ -68,36 +71,63 @@ version="$("$root/usr/bin/strata" --version)"
 echo "   $version"
 [[ "$version" == strata\ * ]] || fail "unexpected --version output"
 
-echo "== first start under Xvfb"
-display=:79
+# A display number nobody uses (another run of this test may be going on).
+n=79
+while [ -e "/tmp/.X11-unix/X$n" ] || [ -e "/tmp/.X$n-lock" ]; do n=$((n + 1)); done
+display=":$n"
 Xvfb "$display" -screen 0 1400x900x24 >/dev/null 2>&1 & xvfb=$!
 export DISPLAY="$display"
 sleep 1
-HOME="$home" XDG_DATA_HOME="$home/.local/share" "$root/usr/bin/strata" >"$work/app.log" 2>&1 & app=$!
-for _ in $(seq 1 40); do xdotool search --name '^Strata$' >/dev/null 2>&1 && break; sleep 0.5; done
-xdotool search --name '^Strata$' >/dev/null || { cat "$work/app.log"; fail "no window appeared"; }
-sleep 2
-xdotool mousemove 321 178 click 1   # "Try the sample project (shapes)" on the start page
-for _ in $(seq 1 40); do xdotool search --name 'shapes-sample.strata' >/dev/null 2>&1 && break; sleep 0.5; done
-xdotool search --name 'shapes-sample.strata' >/dev/null || { cat "$work/app.log"; fail "the sample project did not open"; }
-sample="$home/Strata/shapes-sample.strata"
-[ -f "$sample" ] || fail "the sample project was not copied into ~/Strata"
-data="$(python3 -c 'import json, os, sys; p = json.load(open(sys.argv[1]))["data"]["path"]; print(os.path.realpath(os.path.join(os.path.dirname(sys.argv[1]), p)))' "$sample")"
-[ "$data" = "$(realpath "$root/usr/lib/strata/sample_data/shapes")" ] || fail "the sample project points at $data, not at the installed images"
-sleep 3                              # let the import finish and the Data screen draw
-xdotool mousemove 1100 700
-sleep 1
-shot="$work/shot.png"
-import -window "$(xdotool search --name 'shapes-sample.strata' | head -n 1)" "$shot"
-spread="$(convert "$shot" -colorspace Gray -format '%[fx:standard_deviation]' info:)"
-echo "   screenshot pixel spread $spread"
-awk -v s="$spread" 'BEGIN { exit !(s > 0.05) }' || fail "the window looks blank"
-[ -n "$shot_out" ] && cp "$shot" "$shot_out" && echo "   screenshot saved to $shot_out"
-kill "$app"; wait "$app" 2>/dev/null || true
 
-echo "== double-click a .strata file (strata FILE)"
-HOME="$home" XDG_DATA_HOME="$home/.local/share" "$root/usr/bin/strata" "$sample" >"$work/app2.log" 2>&1 & app=$!
-for _ in $(seq 1 40); do xdotool search --name 'shapes-sample.strata' >/dev/null 2>&1 && break; sleep 0.5; done
-xdotool search --name 'shapes-sample.strata' >/dev/null || { cat "$work/app2.log"; fail "opening the project file did not open it"; }
-echo "   opened"
+# Starts BINARY with an empty home folder, opens the sample from the start page, checks it came
+# from SAMPLE_DIR (a command printing the expected folder, run after the start), checks the
+# window is not blank, then opens the project file the double-click way.
+gui_check() {
+  local label="$1" bin="$2" sample_dir_cmd="$3"
+  local home="$work/home-$label"
+  mkdir -p "$home"
+  echo "== $label: first start under Xvfb"
+  HOME="$home" XDG_DATA_HOME="$home/.local/share" XDG_CACHE_HOME="$home/.cache" "$bin" >"$work/$label.log" 2>&1 & app=$!
+  for _ in $(seq 1 60); do xdotool search --name '^Strata$' >/dev/null 2>&1 && break; sleep 0.5; done
+  xdotool search --name '^Strata$' >/dev/null || { cat "$work/$label.log"; fail "$label: no window appeared"; }
+  sleep 2
+  xdotool mousemove 321 178 click 1   # "Try the sample project (shapes)" on the start page
+  for _ in $(seq 1 40); do xdotool search --name 'shapes-sample.strata' >/dev/null 2>&1 && break; sleep 0.5; done
+  xdotool search --name 'shapes-sample.strata' >/dev/null || { cat "$work/$label.log"; fail "$label: the sample project did not open"; }
+  local sample="$home/Strata/shapes-sample.strata"
+  [ -f "$sample" ] || fail "$label: the sample project was not copied into ~/Strata"
+  local data expected
+  data="$(python3 -c 'import json, os, sys; p = json.load(open(sys.argv[1]))["data"]["path"]; print(os.path.realpath(os.path.join(os.path.dirname(sys.argv[1]), p)))' "$sample")"
+  expected="$(HOME="$home" eval "$sample_dir_cmd")"
+  [ "$data" = "$(realpath "$expected")" ] || fail "$label: the sample project points at $data, not at $expected"
+  sleep 3                              # let the import finish and the Data screen draw
+  xdotool mousemove 1100 700
+  sleep 1
+  local shot="$work/$label.png" spread
+  import -window "$(xdotool search --name 'shapes-sample.strata' | head -n 1)" "$shot"
+  spread="$(convert "$shot" -colorspace Gray -format '%[fx:standard_deviation]' info:)"
+  echo "   sample opened from the package; screenshot pixel spread $spread"
+  awk -v s="$spread" 'BEGIN { exit !(s > 0.05) }' || fail "$label: the window looks blank"
+  if [ -n "$shot_out" ] && [ "$label" = deb ]; then
+    cp "$shot" "$shot_out" && echo "   screenshot saved to $shot_out"
+  fi
+  kill "$app"; wait "$app" 2>/dev/null || true
+
+  echo "== $label: double-click a .strata file (strata FILE)"
+  HOME="$home" XDG_DATA_HOME="$home/.local/share" XDG_CACHE_HOME="$home/.cache" "$bin" "$sample" >"$work/$label-2.log" 2>&1 & app=$!
+  for _ in $(seq 1 40); do xdotool search --name 'shapes-sample.strata' >/dev/null 2>&1 && break; sleep 0.5; done
+  xdotool search --name 'shapes-sample.strata' >/dev/null || { cat "$work/$label-2.log"; fail "$label: opening the project file did not open it"; }
+  echo "   opened"
+  kill "$app"; wait "$app" 2>/dev/null || true
+}
+
+gui_check deb "$root/usr/bin/strata" "echo $root/usr/lib/strata/sample_data/shapes"
+
+echo "== AppImage $appimage"
+cp "$appimage" "$work/Strata.AppImage"   # as downloaded: somewhere in the user's files
+[ "$(head -c 11 "$work/Strata.AppImage" | tail -c 3 | od -An -c | tr -d ' ')" = 'AI002' ] || fail "the AppImage has no type-2 mark"
+version="$(HOME="$work/home-appimage" XDG_CACHE_HOME="$work/home-appimage/.cache" "$work/Strata.AppImage" --version)"
+echo "   $version"
+[[ "$version" == strata\ * ]] || fail "unexpected --version output from the AppImage"
+gui_check appimage "$work/Strata.AppImage" 'echo "$(ls -d "$HOME"/.cache/appimage-extract/*/ | head -n 1)usr/lib/strata/sample_data/shapes"'
 echo "PASS: install test"
