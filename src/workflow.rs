@@ -87,25 +87,32 @@ pub struct Evaluation {
     pub report: ClassificationReport,
 }
 
+/// The run was trained without a test split, so there is nothing held back to evaluate on;
+/// front ends point the user at evaluating a separate labelled folder, each in its own words.
+#[derive(Debug, thiserror::Error)]
+#[error("the project has no test split (test fraction 0); evaluate on a separate folder of labelled images instead")]
+pub struct NoTestSplit;
+
 /// Evaluates a trained run on the project's test split (the split the run was trained with).
+/// Fails with [`NoTestSplit`] before importing anything when the run had none.
 pub fn evaluate_test_split(
     project: &Project,
     trained: &TrainedModel,
     cancel: Option<&AtomicBool>,
     progress: Option<Progress<'_>>,
 ) -> Result<Evaluation> {
+    if trained.manifest.split_sizes[2] == 0 {
+        return Err(NoTestSplit.into());
+    }
     let settings = manifest_project(project, &trained.manifest).data;
     let (data, _) = prepare(&settings, cancel, progress)?;
-    if data.split.test.is_empty() {
-        bail!("the project has no test split (test fraction 0); evaluate on a separate folder of labelled images instead");
-    }
     evaluate_split(trained, &data)
 }
 
 /// Evaluates a trained run on the test split of data already imported with the run's settings.
 pub fn evaluate_split(trained: &TrainedModel, data: &PreparedData) -> Result<Evaluation> {
     if data.split.test.is_empty() {
-        bail!("the project has no test split (test fraction 0); evaluate on a separate folder of labelled images instead");
+        return Err(NoTestSplit.into());
     }
     evaluate_samples(trained, data.dataset.clone(), data.split.test.clone())
 }
@@ -257,15 +264,4 @@ pub fn predictions_csv(
         w.write_record(&rec)?;
     }
     w.into_inner().map_err(|e| anyhow!("{e}"))
-}
-
-/// Loads the best checkpoint of the project's newest run.
-pub fn load_latest_run(project_path: &Path) -> Result<TrainedModel> {
-    let run = engine::latest_run(project_path).ok_or_else(|| {
-        anyhow!(
-            "'{}' has no trained model yet; train it first",
-            project_path.display()
-        )
-    })?;
-    Ok(TrainedModel::load(&run, &engine::inference_device())?)
 }

@@ -240,6 +240,14 @@ fn load_project(path: &Path) -> Result<Project> {
     Ok(Project::load(path)?)
 }
 
+/// Progress reports of an import, shown on `bar`.
+fn bar_progress(bar: &ProgressBar) -> impl Fn(usize, usize) + Sync + '_ {
+    move |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    }
+}
+
 fn import_bar(quiet: bool) -> ProgressBar {
     if quiet || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
@@ -259,11 +267,7 @@ fn import_with_progress(
     quiet: bool,
 ) -> Result<(ImageDataset, crate::data::ImportReport)> {
     let bar = import_bar(quiet);
-    let progress = |done: usize, total: usize| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    };
-    let result = import_image_folder(root, options, None, Some(&progress));
+    let result = import_image_folder(root, options, None, Some(&bar_progress(&bar)));
     bar.finish_and_clear();
     Ok(result?)
 }
@@ -331,11 +335,7 @@ fn cmd_inspect(path: &Path) -> Result<()> {
 /// Imports and splits the project's data, with a progress bar on a terminal.
 fn prepare(project: &Project, quiet: bool) -> Result<PreparedData> {
     let bar = import_bar(quiet);
-    let progress = |done: usize, total: usize| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    };
-    let (data, report) = workflow::prepare(&project.data, None, Some(&progress))?;
+    let (data, report) = workflow::prepare(&project.data, None, Some(&bar_progress(&bar)))?;
     bar.finish_and_clear();
     if !report.skipped.is_empty() && !quiet {
         eprintln!(
@@ -470,7 +470,7 @@ fn cmd_evaluate(path: &Path, other: Option<&Path>, json: bool) -> Result<()> {
     let manifest = &trained.manifest;
     let evaluation = match other {
         None => workflow::evaluate_test_split(&project, &trained, None, None).map_err(|e| {
-            if e.to_string().contains("no test split") {
+            if e.is::<workflow::NoTestSplit>() {
                 anyhow!("the project has no test split (test fraction 0); use --data with a folder of labelled images")
             } else {
                 e

@@ -113,7 +113,7 @@ pub struct LoadedData {
     /// Images and split.
     pub prepared: Arc<PreparedData>,
     /// What the import found.
-    pub report: ImportReport,
+    pub report: Arc<ImportReport>,
     /// Settings used for the import (and split).
     pub settings: DataSettings,
 }
@@ -287,15 +287,7 @@ impl StrataApp {
         match Project::load(path) {
             Ok(mut project) => {
                 super::document::auto_layout(&mut project);
-                self.stop_everything();
-                self.doc = Some(Document::new(project, Some(path.to_owned())));
-                self.remember(path);
-                self.screen = Screen::Data;
-                self.model = ModelState::default();
-                self.train = TrainState::default();
-                self.evaluate = EvaluateState::default();
-                self.use_ = UseState::default();
-                self.train.refresh_runs(path);
+                self.set_document(Document::new(project, Some(path.to_owned())), path);
                 self.info(format!("Opened {}", path.display()));
                 self.start_import(false);
             }
@@ -339,15 +331,8 @@ impl StrataApp {
             self.error(format!("Could not save the new project: {e}"));
             return;
         }
-        self.stop_everything();
-        self.doc = Some(doc);
-        self.remember(&path);
-        self.model = ModelState::default();
-        self.train = TrainState::default();
-        self.evaluate = EvaluateState::default();
-        self.use_ = UseState::default();
+        self.set_document(doc, &path);
         self.model.fit_template_after_import = true;
-        self.screen = Screen::Data;
         self.info(format!(
             "New project {} — importing {}",
             path.display(),
@@ -390,6 +375,19 @@ impl StrataApp {
         self.settings.recent.truncate(RECENT_MAX);
     }
 
+    /// Makes `doc` (saved at `path`) the open project, with fresh screens on its Data screen.
+    fn set_document(&mut self, doc: Document, path: &Path) {
+        self.stop_everything();
+        self.doc = Some(doc);
+        self.remember(path);
+        self.screen = Screen::Data;
+        self.model = ModelState::default();
+        self.train = TrainState::default();
+        self.evaluate = EvaluateState::default();
+        self.use_ = UseState::default();
+        self.train.refresh_runs(path);
+    }
+
     /// Stops running jobs (closing or switching projects).
     fn stop_everything(&mut self) {
         if let Some(job) = self.import.take() {
@@ -412,30 +410,29 @@ impl StrataApp {
             return;
         }
         self.train_after_import = then_train;
-        self.import = Some(Job::spawn(
-            "Importing images",
-            &self.ctx_or_dummy(),
-            move |job| {
-                let progress = |done: usize, total: usize| job.progress(done, total);
-                let (prepared, report) =
-                    crate::workflow::prepare(&settings, Some(job.cancel.flag()), Some(&progress))?;
-                Ok(LoadedData {
-                    prepared: Arc::new(prepared),
-                    report,
-                    settings,
-                })
-            },
-        ));
+        self.import = Some(Job::spawn("Importing images", &self.waker(), move |job| {
+            let progress = |done: usize, total: usize| job.progress(done, total);
+            let (prepared, report) =
+                crate::workflow::prepare(&settings, Some(job.cancel.flag()), Some(&progress))?;
+            Ok(LoadedData {
+                prepared: Arc::new(prepared),
+                report: Arc::new(report),
+                settings,
+            })
+        }));
     }
 
-    fn ctx_or_dummy(&self) -> egui::Context {
+    /// The context workers wake when they have news (a detached one before the first frame).
+    pub(super) fn waker(&self) -> egui::Context {
         self.ctx.clone().unwrap_or_default()
     }
 
-    /// Whether the imported data matches the project's current data settings.
+    /// Whether the imported data and its split match the project's current data settings.
     pub fn data_is_current(&self) -> bool {
         match (&self.data, &self.doc) {
-            (Some(data), Some(doc)) => data.settings == doc.project.data,
+            (Some(data), Some(doc)) => {
+                super::data_screen::same_split(&data.settings, &doc.project.data)
+            }
             _ => false,
         }
     }
@@ -555,7 +552,7 @@ impl StrataApp {
         let redo_y = KeyboardShortcut::new(Modifiers::COMMAND, Key::Y);
         let undo = KeyboardShortcut::new(Modifiers::COMMAND, Key::Z);
         // Text fields keep their own undo; the project's undo applies elsewhere.
-        let typing = ctx.memory(|m| m.focused().is_some()) && ctx.egui_wants_keyboard_input();
+        let typing = ctx.egui_wants_keyboard_input();
         let (do_save, do_open, do_redo, do_undo) = ctx.input_mut(|i| {
             let s = i.consume_shortcut(&save);
             let o = i.consume_shortcut(&open);
@@ -785,8 +782,10 @@ impl StrataApp {
             .show(ctx, |ui| {
                 ui.label("Strata — a no-code deep learning studio.");
                 ui.monospace(crate::build_info::VERSION_LINE);
-                let (_, device) = crate::engine::select_device(crate::project::DeviceChoice::Auto);
-                ui.label(format!("Training device: {device}"));
+                ui.label(format!(
+                    "Training device: {}",
+                    self.train.device_hint(crate::project::DeviceChoice::Auto)
+                ));
             });
         self.show_about = open;
     }
@@ -898,7 +897,7 @@ impl StrataApp {
 
     /// The last evaluation shown on the Evaluate screen.
     pub fn evaluation(&self) -> Option<&crate::workflow::Evaluation> {
-        self.evaluate.result.as_ref().map(|(_, e)| e)
+        self.evaluate.result.as_ref().map(|(_, e)| e.as_ref())
     }
 
     /// The last predictions shown on the Use screen.

@@ -26,6 +26,15 @@ pub(super) fn same_import(a: &DataSettings, b: &DataSettings) -> bool {
         && a.channels == b.channels
 }
 
+/// Whether two settings give the same images and the same train/validation/test split
+/// (augmentation aside, which only changes training batches).
+pub(super) fn same_split(a: &DataSettings, b: &DataSettings) -> bool {
+    same_import(a, b)
+        && a.val_fraction == b.val_fraction
+        && a.test_fraction == b.test_fraction
+        && a.split_seed == b.split_seed
+}
+
 impl StrataApp {
     /// Keeps the split in step with the split settings without importing again.
     pub(super) fn resplit_if_needed(&mut self) {
@@ -33,8 +42,8 @@ impl StrataApp {
             return;
         };
         let want = &doc.project.data;
-        if !same_import(want, &data.settings) || *want == data.settings {
-            return;
+        if !same_import(want, &data.settings) || same_split(want, &data.settings) {
+            return; // Needs a new import, or nothing to do (augmentation acts on batches only).
         }
         let split = crate::data::stratified_split(
             &data.prepared.dataset.labels,
@@ -187,8 +196,9 @@ impl StrataApp {
             ui.label("Choose a folder on the left and press Import images.");
             return;
         };
-        let dataset = data.prepared.dataset.clone();
-        let split = data.prepared.split.clone();
+        // Shared handles, not copies: this runs every frame.
+        let prepared = data.prepared.clone();
+        let (dataset, split) = (&prepared.dataset, &prepared.split);
         let report = data.report.clone();
         let augmentation = self
             .doc
@@ -289,7 +299,7 @@ impl StrataApp {
         ui.add_space(8.0);
         ui.strong("Examples");
         let ctx = ui.ctx().clone();
-        let salt = Arc::as_ptr(&dataset) as usize;
+        let salt = Arc::as_ptr(dataset) as usize;
         for (class, name) in dataset.classes.iter().enumerate() {
             ui.horizontal(|ui| {
                 ui.add_sized([110.0, 20.0], egui::Label::new(name).truncate());
@@ -297,7 +307,7 @@ impl StrataApp {
                     .filter(|&i| dataset.labels[i] == class)
                     .take(THUMBS_PER_CLASS)
                 {
-                    let texture = self.thumbnails.get(&ctx, &dataset, salt, i);
+                    let texture = self.thumbnails.get(&ctx, dataset, salt, i);
                     widgets::thumbnail(ui, &texture, 48.0)
                         .on_hover_text(dataset.paths[i].display().to_string());
                 }

@@ -21,13 +21,14 @@ pub enum Command {
         /// Short description, e.g. "CNN template".
         what: String,
     },
-    /// Add a layer at an editor position, optionally wired after an existing node.
+    /// Add a layer at an editor position, optionally inserted after an existing node: it is fed
+    /// by that node and takes over feeding the single-input layers that node fed.
     AddNode {
         /// The layer.
         layer: Layer,
         /// Editor position.
         position: [f32; 2],
-        /// Node to feed it from.
+        /// Node to insert it after.
         after: Option<String>,
     },
     /// Remove a node and every wire to it.
@@ -269,6 +270,13 @@ fn apply_to(project: &mut Project, command: Command) -> Result<(), String> {
                 return Err("the model already has an Input layer; a model has exactly one".into());
             }
             let name = unique_name(&project.model, &base_name(&layer));
+            if let Some(from) = &after {
+                for node in &mut project.model.nodes {
+                    if node.layer.arity().1 == 1 && node.inputs == [from.as_str()] {
+                        node.inputs = vec![name.clone()];
+                    }
+                }
+            }
             let inputs: Vec<String> = after.into_iter().collect();
             project.model.nodes.push(Node {
                 name: name.clone(),
@@ -466,6 +474,23 @@ mod tests {
         assert!(d.redo() && d.redo());
         assert!(d.project.model.node("dropout").is_some());
         assert!(!d.redo());
+    }
+
+    #[test]
+    fn inserting_after_a_layer_rewires_in_one_undo_step() {
+        let mut d = doc();
+        d.apply(Command::AddNode {
+            layer: Layer::Dropout { rate: 0.5 },
+            position: [0.0, 0.0],
+            after: Some("dense1".into()),
+        })
+        .unwrap();
+        assert_eq!(d.project.model.node("dropout").unwrap().inputs, ["dense1"]);
+        assert_eq!(d.project.model.node("output").unwrap().inputs, ["dropout"]);
+        assert!(d.project.model.validate().is_ok());
+        assert!(d.undo());
+        assert_eq!(d.project.model.node("output").unwrap().inputs, ["dense1"]);
+        assert!(!d.can_undo());
     }
 
     #[test]

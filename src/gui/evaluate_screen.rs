@@ -7,7 +7,7 @@ use std::sync::Arc;
 use eframe::egui::{self, Color32, RichText};
 
 use super::app::{Screen, StrataApp};
-use super::data_screen::same_import;
+use super::data_screen::same_split;
 use super::jobs::Job;
 use super::widgets;
 use crate::engine::TrainedModel;
@@ -23,8 +23,8 @@ const MISTAKES_SHOWN: usize = 8;
 #[derive(Default)]
 pub struct EvaluateState {
     job: Option<Job<(PathBuf, Option<PathBuf>, Evaluation)>>,
-    /// The run evaluated and the result.
-    pub result: Option<(PathBuf, Evaluation)>,
+    /// The run evaluated and the result (shared, so drawing a frame copies nothing).
+    pub result: Option<(PathBuf, Arc<Evaluation>)>,
     /// The labelled folder the result is about (None = the project's test split).
     pub result_folder: Option<PathBuf>,
     /// The clicked cell: (true class, predicted class).
@@ -68,17 +68,12 @@ impl StrataApp {
             .map(|d| (d.prepared.clone(), d.settings.clone()));
         self.evaluate.selected_cell = None;
         self.evaluate.failed = None;
-        let ctx = self.ctx.clone().unwrap_or_default();
+        let ctx = self.waker();
         self.evaluate.job = Some(Job::spawn("Evaluating", &ctx, move |job| {
             let trained = TrainedModel::load(&run_dir, &crate::engine::inference_device())?;
             let settings = workflow::manifest_project(&project, &trained.manifest).data;
             let evaluation = match loaded {
-                Some((prepared, used))
-                    if same_import(&used, &settings)
-                        && used.val_fraction == settings.val_fraction
-                        && used.test_fraction == settings.test_fraction
-                        && used.split_seed == settings.split_seed =>
-                {
+                Some((prepared, used)) if same_split(&used, &settings) => {
                     workflow::evaluate_split(&trained, &prepared)?
                 }
                 _ => {
@@ -100,7 +95,7 @@ impl StrataApp {
     pub fn start_evaluation_on_folder(&mut self, run_dir: PathBuf, folder: PathBuf) {
         self.evaluate.selected_cell = None;
         self.evaluate.failed = None;
-        let ctx = self.ctx.clone().unwrap_or_default();
+        let ctx = self.waker();
         self.evaluate.job = Some(Job::spawn("Evaluating", &ctx, move |_job| {
             let trained = TrainedModel::load(&run_dir, &crate::engine::inference_device())?;
             let evaluation = workflow::evaluate_folder(&folder, &trained)?;
@@ -125,7 +120,7 @@ impl StrataApp {
                         ),
                         evaluation.report.accuracy * 100.0
                     ));
-                    self.evaluate.result = Some((dir, evaluation));
+                    self.evaluate.result = Some((dir, Arc::new(evaluation)));
                     self.evaluate.result_folder = folder;
                 }
                 Err(e) => {
@@ -229,12 +224,14 @@ impl StrataApp {
             );
             return;
         }
-        let Some((_, evaluation)) = &self.evaluate.result else {
+        let Some(evaluation) = self.evaluate.result.as_ref().map(|(_, e)| e.clone()) else {
             return;
         };
-        let report = evaluation.report.clone();
-        let dataset = evaluation.dataset.clone();
-        let predictions = evaluation.predictions.clone();
+        let (report, dataset, predictions) = (
+            &evaluation.report,
+            &evaluation.dataset,
+            &evaluation.predictions,
+        );
         let folder = self.evaluate.result_folder.clone();
 
         egui::ScrollArea::vertical().show(ui, |ui| {
@@ -267,9 +264,9 @@ impl StrataApp {
             ui.columns(2, |cols| {
                 cols[0].strong("Confusion matrix");
                 cols[0].weak("Rows: the true class. Columns: what the model said. The diagonal is correct. Click a cell to see its images.");
-                self.confusion_ui(&mut cols[0], &report);
+                self.confusion_ui(&mut cols[0], report);
                 cols[1].strong("Per class");
-                per_class_ui(&mut cols[1], &report);
+                per_class_ui(&mut cols[1], report);
             });
 
             // Gallery of the selected cell.
@@ -286,17 +283,17 @@ impl StrataApp {
                 if members.is_empty() {
                     ui.weak("None.");
                 }
-                self.gallery_ui(ui, &dataset, &report.classes, &members);
+                self.gallery_ui(ui, dataset, &report.classes, &members);
             }
 
             ui.add_space(8.0);
             ui.strong("Most confident mistakes");
-            let mistakes = eval::most_confident_mistakes(&predictions, MISTAKES_SHOWN);
+            let mistakes = eval::most_confident_mistakes(predictions, MISTAKES_SHOWN);
             if mistakes.is_empty() {
                 ui.label("No mistakes on the test images.");
             } else {
                 let refs: Vec<&eval::Prediction> = mistakes.iter().collect();
-                self.gallery_ui(ui, &dataset, &report.classes, &refs);
+                self.gallery_ui(ui, dataset, &report.classes, &refs);
             }
 
             ui.add_space(8.0);

@@ -51,6 +51,7 @@ impl<T: Send + 'static> Job<T> {
             progress: progress_sender(tx.clone(), ctx.clone()),
         };
         let waker = ctx.clone();
+        let report_failure = tx.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("strata-{label}"))
             .spawn(move || {
@@ -67,17 +68,9 @@ impl<T: Send + 'static> Job<T> {
                 waker.request_repaint();
             });
         if let Err(e) = spawned {
-            let (tx, rx2) = crossbeam_channel::unbounded();
-            let _ = tx.send(Message::Done(Err(format!(
+            let _ = report_failure.send(Message::Done(Err(format!(
                 "could not start a worker thread: {e}"
             ))));
-            return Self {
-                rx: rx2,
-                cancel,
-                label,
-                progress: (0, 0),
-                started: std::time::Instant::now(),
-            };
         }
         Self {
             rx,

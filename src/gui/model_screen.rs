@@ -109,19 +109,22 @@ struct GraphView {
     /// Whole-graph validation problems (by node name; empty name = whole graph).
     problems: Vec<model::GraphError>,
     total_params: Option<usize>,
+    /// Node indices inputs-first (graph order while the graph is invalid), for the summary.
+    order: Vec<usize>,
 }
 
 impl GraphView {
     fn new(graph: &Graph) -> Self {
         let shapes = graph.node_shapes();
-        let (problems, total_params) = match graph.validate() {
-            Ok(checked) => (Vec::new(), Some(checked.total_params())),
-            Err(errors) => (errors, None),
+        let (problems, total_params, order) = match graph.validate() {
+            Ok(checked) => (Vec::new(), Some(checked.total_params()), checked.order),
+            Err(errors) => (errors, None, (0..graph.nodes.len()).collect()),
         };
         Self {
             shapes,
             problems,
             total_params,
+            order,
         }
     }
 
@@ -745,31 +748,14 @@ impl StrataApp {
                 [max_x + 260.0, 40.0]
             }
         };
+        // The name the command will give it, so the new layer is selected.
         let name = super::document::unique_name(graph, &super::document::base_name(&layer));
-        // The new layer goes between the selected one and what it fed.
-        let consumers: Vec<String> = after
-            .as_ref()
-            .map(|a| {
-                graph
-                    .nodes
-                    .iter()
-                    .filter(|n| n.inputs.iter().any(|i| i == a) && n.layer.arity().1 == 1)
-                    .map(|n| n.name.clone())
-                    .collect()
-            })
-            .unwrap_or_default();
+        // One command (one undo step): the new layer goes between the selected one and what it fed.
         self.command(Command::AddNode {
             layer,
             position,
-            after: after.clone(),
+            after,
         });
-        for consumer in consumers {
-            self.command(Command::Connect {
-                from: name.clone(),
-                to: consumer,
-                slot: 0,
-            });
-        }
         self.model.selected = Some(name.clone());
         self.model.rename = name;
     }
@@ -953,11 +939,7 @@ fn summary_ui(ui: &mut egui::Ui, graph: &Graph, view: &GraphView) {
             ui.strong("Output shape");
             ui.strong("Param #");
             ui.end_row();
-            let order: Vec<usize> = match graph.validate() {
-                Ok(checked) => checked.order,
-                Err(_) => (0..graph.nodes.len()).collect(),
-            };
-            for i in order {
+            for &i in &view.order {
                 let node = &graph.nodes[i];
                 ui.label(format!("{} ({})", node.name, node.layer.kind_label()));
                 match view.shapes.get(i) {

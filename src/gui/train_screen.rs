@@ -73,6 +73,9 @@ pub struct TrainState {
     pub runs: Vec<RunSummary>,
     /// Which past run's curves are shown (None = the current run).
     pub shown_run: Option<PathBuf>,
+    /// What each device choice resolves to, asked once: probing a GPU opens a driver context,
+    /// far too slow to repeat every frame.
+    device_hints: Vec<(DeviceChoice, String)>,
 }
 
 impl TrainState {
@@ -87,6 +90,17 @@ impl TrainState {
             run.cancel.set_paused(false);
             run.cancel.cancel(reason);
         }
+    }
+
+    /// The device a run with `choice` would use, and why (e.g. "CPU (2 threads) — this build has
+    /// no GPU support").
+    pub fn device_hint(&mut self, choice: DeviceChoice) -> String {
+        if let Some((_, hint)) = self.device_hints.iter().find(|(c, _)| *c == choice) {
+            return hint.clone();
+        }
+        let (_, hint) = engine::select_device(choice);
+        self.device_hints.push((choice, hint.clone()));
+        hint
     }
 
     /// Re-reads the project's runs from disk.
@@ -183,7 +197,7 @@ impl StrataApp {
         let Some(data) = &self.data else { return };
         let project = doc.project.clone();
         let prepared = data.prepared.clone();
-        let ctx = self.ctx.clone().unwrap_or_default();
+        let ctx = self.waker();
         let (tx, rx) = crossbeam_channel::unbounded();
         let cancel = CancelToken::new();
         let sink = Box::new(UiSink { tx, ctx });
@@ -303,12 +317,15 @@ impl StrataApp {
         let mut settings = doc.project.training.clone();
         let before = settings.clone();
         let running = self.train.is_running();
+        let hint = self.train.device_hint(settings.device);
         egui::Panel::left("train-settings")
             .resizable(true)
             .default_size(290.0)
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| {
-                    ui.add_enabled_ui(!running, |ui| training_settings_ui(ui, &mut settings));
+                    ui.add_enabled_ui(!running, |ui| {
+                        training_settings_ui(ui, &mut settings, &hint)
+                    });
                     if running {
                         ui.weak("Settings can be changed when the run has ended.");
                     }
@@ -368,8 +385,7 @@ impl StrataApp {
                 let choice = self
                     .project()
                     .map_or(DeviceChoice::Auto, |p| p.training.device);
-                let (_, why) = engine::select_device(choice);
-                ui.weak(format!("Device: {why}"));
+                ui.weak(format!("Device: {}", self.train.device_hint(choice)));
             }
         });
         if !problems.is_empty() {
@@ -572,7 +588,7 @@ fn optimizer_label(kind: OptimizerKind) -> &'static str {
     }
 }
 
-fn training_settings_ui(ui: &mut egui::Ui, t: &mut TrainingSettings) {
+fn training_settings_ui(ui: &mut egui::Ui, t: &mut TrainingSettings, device_hint: &str) {
     ui.heading("How to learn");
     egui::Grid::new("train-settings-grid").num_columns(2).show(ui, |ui| {
         ui.label("Optimizer").on_hover_text("How the weights are changed after each batch (gradient descent). Adam adapts the step size per weight and is the safe default.");
@@ -641,8 +657,7 @@ fn training_settings_ui(ui: &mut egui::Ui, t: &mut TrainingSettings) {
             });
         ui.end_row();
     });
-    let (_, why) = engine::select_device(t.device);
-    ui.weak(format!("Will use: {why}"));
+    ui.weak(format!("Will use: {device_hint}"));
 }
 
 fn loss_label(kind: LossKind) -> &'static str {

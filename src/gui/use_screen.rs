@@ -58,7 +58,7 @@ impl StrataApp {
             .as_ref()
             .filter(|(d, _)| *d == run_dir)
             .map(|(_, m)| m.clone());
-        let ctx = self.ctx.clone().unwrap_or_default();
+        let ctx = self.waker();
         self.use_.job = Some(Job::spawn("Predicting", &ctx, move |_job| {
             let model = match cached {
                 Some(m) => m,
@@ -77,7 +77,7 @@ impl StrataApp {
         let Some(run_dir) = self.newest_model_run() else {
             return;
         };
-        let ctx = self.ctx.clone().unwrap_or_default();
+        let ctx = self.waker();
         self.use_.folder_job = Some(Job::spawn("Predicting folder", &ctx, move |_job| {
             let model = TrainedModel::load(&run_dir, &crate::engine::inference_device())?;
             let files = workflow::collect_files(&[folder])?;
