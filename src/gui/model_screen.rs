@@ -22,6 +22,8 @@ pub struct ModelState {
     pub fit_template_after_import: bool,
     /// Zoom the view to fit all layers on the next frame.
     fit_pending: bool,
+    /// The nodes selected in the editor last frame.
+    editor_selection: Vec<String>,
 }
 
 /// Palette groups and the layers they offer (with sensible starting settings).
@@ -692,11 +694,14 @@ impl StrataApp {
                 .into_iter()
                 .filter_map(|id| self.model.snarl.get_node(id).cloned())
                 .collect();
-            if let [one] = selected.as_slice() {
-                if self.model.selected.as_deref() != Some(one.as_str()) {
+            // Follow clicks in the editor only when its selection changes, so a pick from the
+            // layer list (or a newly added layer) is not overridden by an older editor click.
+            if selected != self.model.editor_selection {
+                if let [one] = selected.as_slice() {
                     self.model.selected = Some(one.clone());
                     self.model.rename = one.clone();
                 }
+                self.model.editor_selection = selected;
             }
             let moved: Vec<(String, [f32; 2])> = self
                 .model
@@ -741,13 +746,22 @@ impl StrataApp {
             .clone()
             .filter(|s| graph.node(s).is_some())
             .filter(|_| !matches!(layer, Layer::Input { .. }));
-        let position = match after.as_ref().and_then(|a| layout.get(a)) {
+        let mut position = match after.as_ref().and_then(|a| layout.get(a)) {
             Some([x, y]) => [x + 260.0, *y],
             None => {
                 let max_x = layout.values().map(|p| p[0]).fold(0.0f32, f32::max);
                 [max_x + 260.0, 40.0]
             }
         };
+        // Never on top of another layer: step down until the spot is free.
+        let taken = |[x, y]: [f32; 2]| {
+            layout
+                .values()
+                .any(|p| (p[0] - x).abs() < NODE_SIZE.x && (p[1] - y).abs() < NODE_SIZE.y)
+        };
+        while taken(position) {
+            position[1] += NODE_SIZE.y + 20.0;
+        }
         // The name the command will give it, so the new layer is selected.
         let name = super::document::unique_name(graph, &super::document::base_name(&layer));
         // One command (one undo step): the new layer goes between the selected one and what it fed.
@@ -773,7 +787,8 @@ impl StrataApp {
             return;
         };
         let Some(i) = graph.nodes.iter().position(|n| n.name == name) else {
-            self.model.selected = None;
+            // A layer added this frame exists from the next one on.
+            ui.weak("Select a layer to change its settings.");
             return;
         };
         let node = &graph.nodes[i];
