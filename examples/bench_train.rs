@@ -89,6 +89,7 @@ fn peak_rss_mb() -> f64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    strata::engine::configure_cpu();
     let args = Args::parse();
     let all = load(&args.csv)?;
     let graph = match args.workload.as_str() {

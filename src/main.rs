@@ -14,6 +14,7 @@ use clap::Parser as _;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    strata::engine::configure_cpu();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     // A lone `.strata` argument (double-click / file association) opens the app on it.
     let lone_project = args.len() == 2

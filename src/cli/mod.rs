@@ -384,10 +384,11 @@ fn cmd_train(path: &Path, project: &Project, json: bool) -> Result<()> {
                 epochs,
                 params,
                 run_dir,
+                memory,
                 ..
             } => {
                 bar.println(format!(
-                    "Training {params} parameters on {train_samples} images ({val_samples} for validation), {epochs} epochs, on {device}.\nRun folder: {}",
+                    "Training {params} parameters on {train_samples} images ({val_samples} for validation), {epochs} epochs, on {device}.\nMemory: {memory}.\nRun folder: {}",
                     run_dir.display()
                 ));
                 if !interactive {

@@ -47,6 +47,8 @@ pub enum TrainEvent {
         batches_per_epoch: usize,
         /// Trainable parameters.
         params: usize,
+        /// Estimated memory the run needs, in words ("about 148 MB (weights …)").
+        memory: String,
     },
     /// Progress inside an epoch (sent a few times per second at most).
     Batch {

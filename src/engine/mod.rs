@@ -3,14 +3,19 @@
 
 mod device;
 mod events;
+pub mod fused;
+mod memory;
 mod network;
 pub mod ops;
 mod optim;
 pub mod runs;
+#[cfg(test)]
+mod testing;
 mod train;
 
-pub use device::select_device;
+pub use device::{configure_cpu, select_device};
 pub use events::{CancelToken, EpochMetrics, EventSink, TrainEvent};
+pub use memory::{available_memory, human_bytes, MemoryEstimate};
 pub use network::{activate, NamedVar, Network, NetworkError, Output};
 pub use optim::{Optimizer, OptimizerConfig, Param, MOMENTUM};
 pub use runs::{latest_run, RunManifest, TrainedModel};

@@ -7,7 +7,8 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor, Var, D};
 use rand::{Rng, SeedableRng};
 
-use super::ops::{conv2d_im2col, pool2d, relu, PoolKind};
+use super::fused;
+use super::ops::{pool2d, PoolKind};
 use crate::model::{window_out, Activation, CheckedGraph, Graph, GraphError, Layer, Padding};
 
 /// Errors building or loading a network.
@@ -266,8 +267,13 @@ impl Network {
                 Layer::Dense { activation, .. } => {
                     let w = self.param(&node.name, "weight")?;
                     let b = self.param(&node.name, "bias")?;
-                    let y = need()?.matmul(&w.t()?)?.broadcast_add(b)?;
-                    finish(y, *activation)?
+                    // Hidden layers get their activation fused in; the output's is left over.
+                    let (inner, left) = if is_output {
+                        (Activation::Linear, *activation)
+                    } else {
+                        (*activation, Activation::Linear)
+                    };
+                    (fused::dense(need()?, w, b, inner)?, left)
                 }
                 Layer::Conv2d {
                     kernel,
@@ -278,8 +284,15 @@ impl Network {
                 } => {
                     let w = self.param(&node.name, "weight")?;
                     let b = self.param(&node.name, "bias")?;
-                    let y = conv2d(need()?, w, b, *kernel, *stride, *padding)?;
-                    finish(y, *activation)?
+                    let (inner, left) = if is_output {
+                        (Activation::Linear, *activation)
+                    } else {
+                        (*activation, Activation::Linear)
+                    };
+                    (
+                        conv2d(need()?, w, b, *kernel, *stride, *padding, inner)?,
+                        left,
+                    )
                 }
                 Layer::MaxPool2d { kernel, stride } => finish(
                     pool2d(need()?, PoolKind::Max, *kernel, *stride)?,
@@ -406,17 +419,12 @@ impl Network {
 
 /// Applies an activation function (softmax over the last axis).
 pub fn activate(x: &Tensor, act: Activation) -> candle_core::Result<Tensor> {
-    match act {
-        Activation::Linear => Ok(x.clone()),
-        Activation::Relu => relu(x),
-        Activation::LeakyRelu => x.maximum(&(x * 0.01)?),
-        Activation::Sigmoid => candle_nn::ops::sigmoid(x),
-        Activation::Tanh => x.tanh(),
-        Activation::Softmax => candle_nn::ops::softmax(x, D::Minus1),
-        Activation::Gelu => x.gelu(),
-    }
+    fused::activation(x, act)
 }
 
+/// A convolution with the layer's padding rule: `Valid` uses only the rows/columns the windows
+/// reach; `Same` pads with zeros (the extra row/column, if any, at the bottom/right) so the
+/// output is ⌈n / stride⌉.
 fn conv2d(
     x: &Tensor,
     w: &Tensor,
@@ -424,42 +432,30 @@ fn conv2d(
     kernel: usize,
     stride: usize,
     padding: Padding,
+    act: Activation,
 ) -> candle_core::Result<Tensor> {
-    match padding {
-        Padding::Valid => {
-            // Only the rows/columns the windows reach (candle's own conv2d backward, used on
-            // GPUs, returns a wrongly sized gradient when (input − kernel) is not a multiple of
-            // the stride).
-            let (_, _, h, wd) = x.dims4()?;
-            let used = |n: usize| match window_out(n, kernel, stride, Padding::Valid) {
-                Some(out) => (out - 1) * stride + kernel,
-                None => n,
-            };
-            conv2d_im2col(
-                &x.narrow(2, 0, used(h))?.narrow(3, 0, used(wd))?,
-                w,
-                b,
-                stride,
-            )
-        }
-        Padding::Same => {
-            let (_, _, h, wd) = x.dims4()?;
-            let pads = |n: usize| -> (usize, usize) {
-                let out = window_out(n, kernel, stride, Padding::Same).unwrap_or(1);
-                let total = ((out - 1) * stride + kernel).saturating_sub(n);
-                (total / 2, total - total / 2)
-            };
-            let (top, bottom) = pads(h);
-            let (left, right) = pads(wd);
-            conv2d_im2col(
-                &x.pad_with_zeros(2, top, bottom)?
-                    .pad_with_zeros(3, left, right)?,
-                w,
-                b,
-                stride,
-            )
-        }
-    }
+    let (_, _, h, wd) = x.dims4()?;
+    let out = |n: usize| {
+        window_out(n, kernel, stride, padding).ok_or_else(|| {
+            candle_core::Error::Msg(format!(
+                "a {kernel}×{kernel} convolution does not fit a {h}×{wd} input"
+            ))
+        })
+    };
+    let (oh, ow) = (out(h)?, out(wd)?);
+    let before = |n: usize, o: usize| match padding {
+        Padding::Valid => 0,
+        Padding::Same => ((o - 1) * stride + kernel).saturating_sub(n) / 2,
+    };
+    fused::conv2d(
+        x,
+        w,
+        b,
+        stride,
+        (before(h, oh), before(wd, ow)),
+        (oh, ow),
+        act,
+    )
 }
 
 fn glorot(rng: &mut impl Rng, fan_in: usize, fan_out: usize, n: usize) -> Vec<f32> {

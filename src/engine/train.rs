@@ -9,6 +9,7 @@ use candle_core::{Device, Tensor, D};
 use rand::{seq::SliceRandom, SeedableRng};
 
 use super::events::{CancelToken, EpochMetrics, EventSink, TrainEvent};
+use super::memory::{available_memory, MemoryEstimate};
 use super::network::{activate, Network, Output};
 use super::ops::binary_cross_entropy_with_logits;
 use super::optim::{Optimizer, OptimizerConfig};
@@ -107,7 +108,7 @@ pub fn batch_loss(
                 Activation::Softmax | Activation::Linear => out.pre_activation.clone(),
                 other => activate(&out.pre_activation, other)?,
             };
-            candle_nn::loss::cross_entropy(&logits, labels)
+            super::fused::softmax_cross_entropy(&logits, labels)
         }
         LossKind::Mse => {
             let y = activate(&out.pre_activation, out.activation)?;
@@ -346,6 +347,13 @@ fn train_inner(
         .map_err(|e| format!("could not write the run description: {e}"))?;
 
     let batches = data.split.train.len().div_ceil(batch_size);
+    let memory = MemoryEstimate::new(
+        &project.model,
+        &checked,
+        batch_size,
+        settings.optimizer,
+        dataset.pixels.len() as u64,
+    );
     sink.emit(TrainEvent::Started {
         run_id,
         run_dir: run_dir.clone(),
@@ -355,7 +363,11 @@ fn train_inner(
         epochs: settings.epochs,
         batches_per_epoch: batches,
         params: net.trainable_params(),
+        memory: memory.describe(),
     });
+    if let Some(message) = memory.warning(available_memory(), batch_size) {
+        sink.emit(TrainEvent::Warning { message });
+    }
     if data.split.val.is_empty() {
         sink.emit(TrainEvent::Warning {
             message: "there is no validation split, so overfitting cannot be seen and the best epoch is chosen by training loss".to_owned(),
@@ -374,67 +386,85 @@ fn train_inner(
         let mut epoch_start = Instant::now();
         let mut last_report = Instant::now();
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
-        for (b, chunk) in order.chunks(batch_size).enumerate() {
-            if cancel.is_paused() {
-                // Paused time counts neither for throughput nor for the ETA.
-                let paused_at = Instant::now();
-                while cancel.is_paused() && !cancel.is_cancelled() {
-                    std::thread::sleep(std::time::Duration::from_millis(30));
+        // One generator per batch, drawn from the run's seed: dropout and augmentation differ per
+        // batch yet repeat exactly for the same seed.
+        let seeds: Vec<u64> = (0..batches).map(|_| rand::Rng::random(&mut rng)).collect();
+        let aug = augmentation.is_active().then_some(augmentation);
+        // The next batches are built (and augmented) on another thread while this one trains.
+        let stopped = std::thread::scope(|scope| -> Result<Option<RunOutcome>, String> {
+            let (tx, rx) = crossbeam_channel::bounded(2);
+            let (order, device) = (&order, &device);
+            scope.spawn(move || {
+                for (chunk, &seed) in order.chunks(batch_size).zip(&seeds) {
+                    let mut aug_rng = rand::rngs::StdRng::seed_from_u64(seed);
+                    let batch = image_batch(
+                        dataset,
+                        chunk,
+                        aug.map(|a| (a, &mut aug_rng as &mut dyn rand::RngCore)),
+                        device,
+                    );
+                    if tx.send((chunk.len(), batch, aug_rng)).is_err() {
+                        break; // training stopped
+                    }
                 }
-                epoch_start += paused_at.elapsed();
+            });
+            for (b, (len, batch, mut aug_rng)) in rx.iter().enumerate() {
+                if cancel.is_paused() {
+                    // Paused time counts neither for throughput nor for the ETA.
+                    let paused_at = Instant::now();
+                    while cancel.is_paused() && !cancel.is_cancelled() {
+                        std::thread::sleep(std::time::Duration::from_millis(30));
+                    }
+                    epoch_start += paused_at.elapsed();
+                }
+                if cancel.is_cancelled() {
+                    return Ok(Some(RunOutcome::Cancelled));
+                }
+                let step = batch
+                    .and_then(|batch| {
+                        train_step(
+                            &net,
+                            &mut optimizer,
+                            &batch,
+                            settings.loss,
+                            classes,
+                            &mut aug_rng,
+                        )
+                    })
+                    .map_err(|e| format!("training failed in epoch {epoch}: {e}"))?;
+                let (value, ok) = (step.loss, step.correct);
+                if !value.is_finite() {
+                    return Err(format!(
+                        "the loss became {} in epoch {epoch} (batch {}): training diverged. Lower the learning rate (now {}) and train again",
+                        if value.is_nan() { "NaN" } else { "infinite" },
+                        b + 1,
+                        settings.lr
+                    ));
+                }
+                loss_sum += f64::from(value) * len as f64;
+                correct += ok;
+                seen += len;
+                if last_report.elapsed().as_secs_f64() > 0.2 || b + 1 == batches {
+                    last_report = Instant::now();
+                    let secs = epoch_start.elapsed().as_secs_f64().max(1e-9);
+                    let sps = seen as f64 / secs;
+                    let remaining = (settings.epochs - epoch) * data.split.train.len()
+                        + (data.split.train.len() - seen);
+                    sink.emit(TrainEvent::Batch {
+                        epoch,
+                        batch: b + 1,
+                        batches,
+                        loss: loss_sum / seen as f64,
+                        accuracy: correct as f64 / seen as f64,
+                        samples_per_sec: sps,
+                        eta_secs: remaining as f64 / sps.max(1e-9),
+                    });
+                }
             }
-            if cancel.is_cancelled() {
-                return Ok(RunOutcome::Cancelled);
-            }
-            // One generator per batch, drawn from the run's seed: dropout and augmentation differ
-            // per batch yet repeat exactly for the same seed.
-            let mut aug_rng = rand::rngs::StdRng::seed_from_u64(rand::Rng::random(&mut rng));
-            let aug = augmentation.is_active().then_some(augmentation);
-            let step = image_batch(
-                dataset,
-                chunk,
-                aug.map(|a| (a, &mut aug_rng as &mut dyn rand::RngCore)),
-                &device,
-            )
-            .and_then(|batch| {
-                train_step(
-                    &net,
-                    &mut optimizer,
-                    &batch,
-                    settings.loss,
-                    classes,
-                    &mut aug_rng,
-                )
-            })
-            .map_err(|e| format!("training failed in epoch {epoch}: {e}"))?;
-            let (value, ok) = (step.loss, step.correct);
-            if !value.is_finite() {
-                return Err(format!(
-                    "the loss became {} in epoch {epoch} (batch {}): training diverged. Lower the learning rate (now {}) and train again",
-                    if value.is_nan() { "NaN" } else { "infinite" },
-                    b + 1,
-                    settings.lr
-                ));
-            }
-            loss_sum += f64::from(value) * chunk.len() as f64;
-            correct += ok;
-            seen += chunk.len();
-            if last_report.elapsed().as_secs_f64() > 0.2 || b + 1 == batches {
-                last_report = Instant::now();
-                let secs = epoch_start.elapsed().as_secs_f64().max(1e-9);
-                let sps = seen as f64 / secs;
-                let remaining = (settings.epochs - epoch) * data.split.train.len()
-                    + (data.split.train.len() - seen);
-                sink.emit(TrainEvent::Batch {
-                    epoch,
-                    batch: b + 1,
-                    batches,
-                    loss: loss_sum / seen as f64,
-                    accuracy: correct as f64 / seen as f64,
-                    samples_per_sec: sps,
-                    eta_secs: remaining as f64 / sps.max(1e-9),
-                });
-            }
+            Ok(None)
+        })?;
+        if let Some(outcome) = stopped {
+            return Ok(outcome);
         }
         let train_secs = epoch_start.elapsed().as_secs_f64().max(1e-9);
         let val = if data.split.val.is_empty() {

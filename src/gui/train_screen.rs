@@ -76,6 +76,8 @@ pub struct TrainState {
     /// What each device choice resolves to, asked once: probing a GPU opens a driver context,
     /// far too slow to repeat every frame.
     device_hints: Vec<(DeviceChoice, String)>,
+    /// Free system memory and when it was read (re-read every few seconds, not every frame).
+    free_memory: Option<(std::time::Instant, Option<u64>)>,
 }
 
 impl TrainState {
@@ -101,6 +103,18 @@ impl TrainState {
         let (_, hint) = engine::select_device(choice);
         self.device_hints.push((choice, hint.clone()));
         hint
+    }
+
+    /// Free system memory, read at most every 5 seconds.
+    fn free_memory(&mut self) -> Option<u64> {
+        match self.free_memory {
+            Some((at, free)) if at.elapsed().as_secs() < 5 => free,
+            _ => {
+                let free = engine::available_memory();
+                self.free_memory = Some((std::time::Instant::now(), free));
+                free
+            }
+        }
     }
 
     /// Re-reads the project's runs from disk.
@@ -318,13 +332,23 @@ impl StrataApp {
         let before = settings.clone();
         let running = self.train.is_running();
         let hint = self.train.device_hint(settings.device);
+        let memory = self.memory_note(&settings);
         egui::Panel::left("train-settings")
             .resizable(true)
             .default_size(290.0)
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| {
                     ui.add_enabled_ui(!running, |ui| {
-                        training_settings_ui(ui, &mut settings, &hint)
+                        training_settings_ui(ui, &mut settings, &hint);
+                        match &memory {
+                            Some((text, true)) => {
+                                ui.colored_label(ui.visuals().warn_fg_color, text);
+                            }
+                            Some((text, false)) => {
+                                ui.weak(text);
+                            }
+                            None => {}
+                        }
                     });
                     if running {
                         ui.weak("Settings can be changed when the run has ended.");
@@ -337,6 +361,29 @@ impl StrataApp {
         egui::CentralPanel::default().show(ui, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| self.train_view_ui(ui));
         });
+    }
+
+    /// What a run with `settings` will need in memory, and whether that is a warning (the run
+    /// will not fit in the free memory).
+    fn memory_note(&mut self, settings: &TrainingSettings) -> Option<(String, bool)> {
+        let project = self.project()?;
+        let checked = project.model.validate().ok()?;
+        let data_bytes = self
+            .data()
+            .map_or(0, |d| d.prepared.dataset.pixels.len() as u64);
+        let batch = settings.batch_size.max(1);
+        let estimate = engine::MemoryEstimate::new(
+            &project.model,
+            &checked,
+            batch,
+            settings.optimizer,
+            data_bytes,
+        );
+        let free = self.train.free_memory();
+        Some(match estimate.warning(free, batch) {
+            Some(warning) => (format!("Memory warning: {warning}."), true),
+            None => (format!("Memory: {}.", estimate.describe()), false),
+        })
     }
 
     fn train_view_ui(&mut self, ui: &mut egui::Ui) {

@@ -1,0 +1,178 @@
+//! How much memory a training run will need, estimated before it starts, so a run that cannot fit
+//! is caught with a plain-words warning instead of the machine swapping or the process dying.
+
+use crate::model::{CheckedGraph, Graph, Layer};
+use crate::project::OptimizerKind;
+
+/// The parts of a run's memory, in bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryEstimate {
+    /// Weights and their gradients.
+    pub parameters: u64,
+    /// Optimizer state (momentum, Adam's two moments).
+    pub optimizer: u64,
+    /// Layer outputs kept for the backward pass, their gradients, and the convolution scratch
+    /// buffers, at the run's batch size.
+    pub activations: u64,
+    /// The imported data set (8-bit pixels).
+    pub data: u64,
+}
+
+/// Bytes of one f32.
+const F32: u64 = 4;
+
+/// Fixed cost of the process itself (code, allocator, thread stacks), measured at idle.
+const BASELINE: u64 = 40 << 20;
+
+impl MemoryEstimate {
+    /// Estimates a run of `graph` at `batch_size` with `optimizer` over `data_bytes` of data.
+    pub fn new(
+        graph: &Graph,
+        checked: &CheckedGraph,
+        batch_size: usize,
+        optimizer: OptimizerKind,
+        data_bytes: u64,
+    ) -> Self {
+        let params = checked.total_params() as u64 * F32;
+        let states = match optimizer {
+            OptimizerKind::Sgd => 0,
+            OptimizerKind::Momentum => 1,
+            OptimizerKind::Adam | OptimizerKind::AdamW => 2,
+        };
+        let batch = batch_size.max(1) as u64;
+        let threads = rayon::current_num_threads() as u64;
+        let mut activations = 0u64;
+        let mut scratch = 0u64;
+        for &i in &checked.order {
+            let out: u64 = checked.info[i].output_shape.iter().product::<usize>() as u64;
+            // The output, its gradient, and the gradient's accumulation buffer.
+            activations += 3 * out * batch * F32;
+            if let Layer::Conv2d { kernel, .. } = graph.nodes[i].layer {
+                let in_channels = graph.nodes[i]
+                    .inputs
+                    .first()
+                    .and_then(|n| graph.nodes.iter().position(|m| &m.name == n))
+                    .and_then(|j| checked.info[j].output_shape.first().copied())
+                    .unwrap_or(1) as u64;
+                let positions: u64 =
+                    checked.info[i].output_shape[1..].iter().product::<usize>() as u64;
+                // Unfolded windows and their gradient, one pair per worker thread.
+                let per_thread = 2 * in_channels * (kernel * kernel) as u64 * positions * F32;
+                scratch = scratch.max(per_thread * threads);
+            }
+        }
+        Self {
+            parameters: 2 * params,
+            optimizer: states * params,
+            activations: activations + scratch,
+            data: data_bytes,
+        }
+    }
+
+    /// The whole estimate, including the process's own baseline.
+    pub fn total(&self) -> u64 {
+        BASELINE + self.parameters + self.optimizer + self.activations + self.data
+    }
+
+    /// One line for people: "about 148 MB (weights 2.4 MB, …)".
+    pub fn describe(&self) -> String {
+        format!(
+            "about {} (weights and gradients {}, optimizer {}, layer outputs {}, data {})",
+            human_bytes(self.total()),
+            human_bytes(self.parameters),
+            human_bytes(self.optimizer),
+            human_bytes(self.activations),
+            human_bytes(self.data)
+        )
+    }
+
+    /// A warning when the run will not fit in `available` bytes (leaving a fifth for the rest of
+    /// the system), with what to change.
+    pub fn warning(&self, available: Option<u64>, batch_size: usize) -> Option<String> {
+        let available = available?;
+        let need = self.total();
+        (need > available / 5 * 4).then(|| {
+            let hint = if self.activations > self.parameters + self.optimizer && batch_size > 1 {
+                format!(
+                    "lower the batch size (now {batch_size}; the layer outputs take {})",
+                    human_bytes(self.activations)
+                )
+            } else {
+                "use a smaller model or smaller images".to_owned()
+            };
+            format!(
+                "this run needs {} of memory but only {} is free; it may fail or make the computer very slow. To fit, {hint}",
+                human_bytes(need),
+                human_bytes(available)
+            )
+        })
+    }
+}
+
+/// Memory the system can still give us, in bytes (Linux: `MemAvailable`; elsewhere unknown).
+pub fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// "148 MB", "2.4 GB", "512 kB".
+pub fn human_bytes(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b >= 1e9 {
+        format!("{:.1} GB", b / 1e9)
+    } else if b >= 1e7 {
+        format!("{:.0} MB", b / 1e6)
+    } else if b >= 1e6 {
+        format!("{:.1} MB", b / 1e6)
+    } else {
+        format!("{:.0} kB", b / 1e3)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model;
+
+    #[test]
+    fn estimate_adds_up_the_parts_by_hand() {
+        // The Keras example: 784·128 + 128 + 128·10 + 10 = 101,770 parameters.
+        let g = model::mlp(&[1, 28, 28], 10);
+        let checked = g.validate().unwrap();
+        let e = MemoryEstimate::new(&g, &checked, 32, OptimizerKind::Adam, 1000);
+        assert_eq!(e.parameters, 2 * 101_770 * 4);
+        assert_eq!(e.optimizer, 2 * 101_770 * 4);
+        // Outputs per sample: input 784, flatten 784, dense 128, dense 10 → ×3 ×32 ×4 bytes.
+        let per_sample: u64 = checked
+            .info
+            .iter()
+            .map(|i| i.output_shape.iter().product::<usize>() as u64)
+            .sum();
+        assert_eq!(e.activations, 3 * per_sample * 32 * 4);
+        assert_eq!(e.data, 1000);
+        assert_eq!(
+            e.total(),
+            BASELINE + e.parameters + e.optimizer + e.activations + 1000
+        );
+        // SGD keeps no state; a bigger batch needs more.
+        let sgd = MemoryEstimate::new(&g, &checked, 32, OptimizerKind::Sgd, 1000);
+        assert_eq!(sgd.optimizer, 0);
+        let big = MemoryEstimate::new(&g, &checked, 64, OptimizerKind::Adam, 1000);
+        assert!(big.activations == 2 * e.activations);
+    }
+
+    #[test]
+    fn warning_names_the_batch_size_when_outputs_dominate() {
+        let g = model::cnn(&[3, 128, 128], 10);
+        let checked = g.validate().unwrap();
+        let e = MemoryEstimate::new(&g, &checked, 512, OptimizerKind::Adam, 0);
+        assert!(e.warning(Some(u64::MAX), 512).is_none());
+        let w = e.warning(Some(100 << 20), 512).unwrap();
+        assert!(w.contains("lower the batch size (now 512"), "{w}");
+        assert!(e.warning(None, 512).is_none());
+        assert_eq!(human_bytes(148_000_000), "148 MB");
+        assert_eq!(human_bytes(2_400_000_000), "2.4 GB");
+    }
+}
