@@ -519,32 +519,160 @@ impl ConvGeometry {
     }
 }
 
-/// `act(conv(x, W) + b)` over `[B, C, H, W]` with `[F, C, k, k]` weights.
+impl ConvGeometry {
+    /// One sample's convolution plus bias into `dst` `[f, oh·ow]` (before the activation),
+    /// unfolding into `cols`.
+    fn forward_sample(
+        &self,
+        sample: &[f32],
+        weights: &[f32],
+        bias: &[f32],
+        cols: &mut [f32],
+        dst: &mut [f32],
+    ) -> Result<()> {
+        let l = self.positions();
+        self.im2col(sample, cols);
+        for (row, b) in dst.chunks_mut(l).zip(bias) {
+            row.fill(*b);
+        }
+        sgemm(
+            (bias.len(), l, self.rows()),
+            weights,
+            false,
+            cols,
+            false,
+            dst,
+            true,
+            false,
+        )
+    }
+
+    /// The backward pass of a batch: `grad_at(i, gm)` writes the gradient at sample `i`'s
+    /// convolution output (after undoing the activation and anything fused after it) into `gm`
+    /// `[f, oh·ow]`. Returns the input gradient when `need_dx`, and the weight and bias gradients.
+    fn backward(
+        &self,
+        batch: usize,
+        f: usize,
+        x: &[f32],
+        weights: &[f32],
+        need_dx: bool,
+        grad_at: impl Fn(usize, &mut [f32]) + Sync,
+    ) -> Result<(Vec<f32>, Vec<f32>, Vec<f32>)> {
+        let (l, rows) = (self.positions(), self.rows());
+        let chw = self.c * self.h * self.w;
+        let groups = (rayon::current_num_threads() * 2).clamp(1, batch.max(1));
+        let per_group = batch.div_ceil(groups).max(1);
+        let mut dx = vec![0f32; if need_dx { batch * chw } else { 0 }];
+        // Each group of samples accumulates its own weight and bias gradients; summed after.
+        let run = |gi: usize, mut dxg: Option<&mut [f32]>| -> Result<(Vec<f32>, Vec<f32>)> {
+            let mut dw = vec![0f32; f * rows];
+            let mut db = vec![0f32; f];
+            let mut cols = vec![0f32; rows * l];
+            let mut gm = vec![0f32; f * l];
+            let mut dcols = vec![0f32; if need_dx { rows * l } else { 0 }];
+            let first = gi * per_group;
+            for i in first..(first + per_group).min(batch) {
+                grad_at(i, &mut gm);
+                for (d, row) in db.iter_mut().zip(gm.chunks(l)) {
+                    *d += row.iter().sum::<f32>();
+                }
+                self.im2col(&x[i * chw..(i + 1) * chw], &mut cols);
+                sgemm((f, rows, l), &gm, false, &cols, true, &mut dw, true, false)?;
+                if let Some(d) = dxg.as_deref_mut() {
+                    sgemm(
+                        (rows, l, f),
+                        weights,
+                        true,
+                        &gm,
+                        false,
+                        &mut dcols,
+                        false,
+                        false,
+                    )?;
+                    let j = i - first;
+                    self.col2im(&dcols, &mut d[j * chw..(j + 1) * chw]);
+                }
+            }
+            Ok((dw, db))
+        };
+        let partial: Vec<(Vec<f32>, Vec<f32>)> = if need_dx {
+            dx.par_chunks_mut(per_group * chw)
+                .enumerate()
+                .map(|(gi, d)| run(gi, Some(d)))
+                .collect::<Result<_>>()?
+        } else {
+            (0..batch.div_ceil(per_group))
+                .into_par_iter()
+                .map(|gi| run(gi, None))
+                .collect::<Result<_>>()?
+        };
+        let mut dw = vec![0f32; f * rows];
+        let mut db = vec![0f32; f];
+        for (pw, pb) in &partial {
+            dw.iter_mut().zip(pw).for_each(|(a, b)| *a += b);
+            db.iter_mut().zip(pb).for_each(|(a, b)| *a += b);
+        }
+        Ok((dx, dw, db))
+    }
+}
+
+/// How a convolution is laid out over the image: stride, zero padding before the image, and the
+/// output size (decided by the caller's padding rule).
 #[derive(Clone, Copy, Debug)]
-struct ConvOp {
+struct ConvShape {
     stride: usize,
     pad_top: usize,
     pad_left: usize,
-    /// Output height and width (decided by the caller's padding rule).
     oh: usize,
     ow: usize,
-    act: OutAct,
 }
 
-impl ConvOp {
-    fn geometry(&self, c: usize, h: usize, w: usize, k: usize) -> ConvGeometry {
-        ConvGeometry {
+impl ConvShape {
+    fn geometry(&self, x: &[usize], w: &[usize]) -> Result<(ConvGeometry, usize)> {
+        let (&[_, c, h, wd], &[f, wc, k, k2]) = (x, w) else {
+            candle_core::bail!("conv2d: needs [B, C, H, W] inputs and [F, C, k, k] weights");
+        };
+        if wc != c || k != k2 {
+            candle_core::bail!(
+                "conv2d: input with {c} channels does not fit weights {f}×{wc}×{k}×{k2}"
+            );
+        }
+        let g = ConvGeometry {
             c,
             h,
-            w,
+            w: wd,
             k,
             stride: self.stride,
             pad_top: self.pad_top,
             pad_left: self.pad_left,
             oh: self.oh,
             ow: self.ow,
-        }
+        };
+        Ok((g, f))
     }
+}
+
+/// Wraps gradients for the arguments that need one.
+fn grads3(
+    (x, w, b): (&Tensor, &Tensor, &Tensor),
+    (dx, dw, db): (Vec<f32>, Vec<f32>, Vec<f32>),
+) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    let wrap = |t: &Tensor, v: Vec<f32>| -> Result<Option<Tensor>> {
+        if t.track_op() {
+            Ok(Some(Tensor::from_vec(v, t.shape(), t.device())?))
+        } else {
+            Ok(None)
+        }
+    };
+    Ok((wrap(x, dx)?, wrap(w, dw)?, wrap(b, db)?))
+}
+
+/// `act(conv(x, W) + b)` over `[B, C, H, W]` with `[F, C, k, k]` weights.
+#[derive(Clone, Copy, Debug)]
+struct ConvOp {
+    shape: ConvShape,
+    act: OutAct,
 }
 
 impl CustomOp3 for ConvOp {
@@ -561,37 +689,27 @@ impl CustomOp3 for ConvOp {
         bs: &CpuStorage,
         bl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (batch, c, h, w) = xl.shape().dims4()?;
-        let (f, wc, k, k2) = wl.shape().dims4()?;
-        if wc != c || k != k2 || bl.shape().elem_count() != f {
-            candle_core::bail!(
-                "conv2d: input with {c} channels does not fit weights {f}×{wc}×{k}×{k2}"
-            );
-        }
-        let g = self.geometry(c, h, w, k);
+        let (g, f) = self.shape.geometry(xl.dims(), wl.dims())?;
+        let batch = xl.dims()[0];
         let (x, wt, b) = (cpu_slice(xs, xl)?, cpu_slice(ws, wl)?, cpu_slice(bs, bl)?);
+        if b.len() != f {
+            candle_core::bail!("conv2d: {} biases for {f} filters", b.len());
+        }
         let l = g.positions();
         let mut out = vec![0f32; batch * f * l];
         if l > 0 {
             out.par_chunks_mut(f * l)
-                .zip(x.par_chunks(c * h * w))
+                .zip(x.par_chunks(g.c * g.h * g.w))
                 .try_for_each_init(
                     || vec![0f32; g.rows() * l],
                     |cols, (dst, sample)| {
-                        g.im2col(sample, cols);
-                        for (row, bias) in dst.chunks_mut(l).zip(b) {
-                            row.fill(*bias);
-                        }
-                        sgemm((f, l, g.rows()), wt, false, cols, false, dst, true, false)?;
+                        g.forward_sample(sample, wt, b, cols, dst)?;
                         self.act.apply_all(dst);
                         Ok::<_, candle_core::Error>(())
                     },
                 )?;
         }
-        Ok((
-            CpuStorage::F32(out),
-            Shape::from((batch, f, self.oh, self.ow)),
-        ))
+        Ok((CpuStorage::F32(out), Shape::from((batch, f, g.oh, g.ow))))
     }
 
     fn bwd(
@@ -602,89 +720,188 @@ impl CustomOp3 for ConvOp {
         res: &Tensor,
         grad_res: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (batch, c, h, wd) = x.dims4()?;
-        let (f, _, k, _) = w.dims4()?;
-        let g = self.geometry(c, h, wd, k);
-        let (l, rows, chw) = (g.positions(), g.rows(), c * h * wd);
-        let need_dx = x.track_op();
-        let groups = (rayon::current_num_threads() * 2).clamp(1, batch.max(1));
-        let per_group = batch.div_ceil(groups).max(1);
-        let mut dx = vec![0f32; if need_dx { batch * chw } else { 0 }];
-        // Each group of samples accumulates its own weight and bias gradients; summed after.
-        let partial: Vec<(Vec<f32>, Vec<f32>)> = with_slice(x, |xv| {
+        let (g, f) = self.shape.geometry(x.dims(), w.dims())?;
+        let fl = f * g.positions();
+        let grads = with_slice(x, |xv| {
             with_slice(w, |wv| {
                 with_slice(res, |yv| {
                     with_slice(grad_res, |gv| {
-                        let run = |gi: usize,
-                                   mut dxg: Option<&mut [f32]>|
-                         -> Result<(Vec<f32>, Vec<f32>)> {
-                            let mut dw = vec![0f32; f * rows];
-                            let mut db = vec![0f32; f];
-                            let mut cols = vec![0f32; rows * l];
-                            let mut dcols = vec![0f32; if need_dx { rows * l } else { 0 }];
-                            let first = gi * per_group;
-                            for i in first..(first + per_group).min(batch) {
-                                let span = i * f * l..(i + 1) * f * l;
-                                let gm = self.act.backprop(&yv[span.clone()], &gv[span]);
-                                for (d, row) in db.iter_mut().zip(gm.chunks(l)) {
-                                    *d += row.iter().sum::<f32>();
-                                }
-                                g.im2col(&xv[i * chw..(i + 1) * chw], &mut cols);
-                                sgemm((f, rows, l), &gm, false, &cols, true, &mut dw, true, false)?;
-                                if let Some(d) = dxg.as_deref_mut() {
-                                    sgemm(
-                                        (rows, l, f),
-                                        wv,
-                                        true,
-                                        &gm,
-                                        false,
-                                        &mut dcols,
-                                        false,
-                                        false,
-                                    )?;
-                                    let j = i - first;
-                                    g.col2im(&dcols, &mut d[j * chw..(j + 1) * chw]);
-                                }
+                        g.backward(x.dim(0)?, f, xv, wv, x.track_op(), |i, gm| {
+                            let span = i * fl..(i + 1) * fl;
+                            for ((d, &y), &gr) in
+                                gm.iter_mut().zip(&yv[span.clone()]).zip(&gv[span])
+                            {
+                                *d = gr * self.act.derivative(y);
                             }
-                            Ok((dw, db))
-                        };
-                        if need_dx {
-                            dx.par_chunks_mut(per_group * chw)
-                                .enumerate()
-                                .map(|(gi, d)| run(gi, Some(d)))
-                                .collect()
-                        } else {
-                            (0..batch.div_ceil(per_group))
-                                .into_par_iter()
-                                .map(|gi| run(gi, None))
-                                .collect()
-                        }
+                        })
                     })
                 })
             })
         })?;
-        let mut dw = vec![0f32; f * rows];
-        let mut db = vec![0f32; f];
-        for (pw, pb) in &partial {
-            dw.iter_mut().zip(pw).for_each(|(a, b)| *a += b);
-            db.iter_mut().zip(pb).for_each(|(a, b)| *a += b);
+        grads3((x, w, b), grads)
+    }
+}
+
+/// `max-pool(act(conv(x, W) + b))` in one op: the convolution output is never stored, only the
+/// position of each window's maximum. Valid because the fusable activations never decrease, so
+/// the maximum before and after the activation is the same element.
+#[derive(Debug)]
+struct ConvMaxPoolOp {
+    shape: ConvShape,
+    act: OutAct,
+    pool_kernel: usize,
+    pool_stride: usize,
+    /// For every pooled output, the position of its maximum in the convolution plane, written
+    /// by the forward pass and read by the backward pass.
+    argmax: std::sync::Mutex<Vec<u32>>,
+}
+
+impl ConvMaxPoolOp {
+    fn pooled(&self) -> (usize, usize) {
+        let out = |n: usize| {
+            crate::model::window_out(
+                n,
+                self.pool_kernel,
+                self.pool_stride,
+                crate::model::Padding::Valid,
+            )
+            .unwrap_or(0)
+        };
+        (out(self.shape.oh), out(self.shape.ow))
+    }
+
+    /// Pools one `[oh, ow]` plane into `out`, recording where each maximum was; NaN wins.
+    fn pool_plane(&self, plane: &[f32], out: &mut [f32], argmax: &mut [u32]) {
+        let (ph, pw) = self.pooled();
+        let (k, s, ow) = (self.pool_kernel, self.pool_stride, self.shape.ow);
+        if k == 2 && s == 2 {
+            // The common case, without the general window loops.
+            for py in 0..ph {
+                let (r0, r1) = (2 * py * ow, (2 * py + 1) * ow);
+                for px in 0..pw {
+                    let cells = [r0 + 2 * px, r0 + 2 * px + 1, r1 + 2 * px, r1 + 2 * px + 1];
+                    let mut best = cells[0];
+                    for &c in &cells[1..] {
+                        let (v, m) = (plane[c], plane[best]);
+                        if v > m || (v.is_nan() && !m.is_nan()) {
+                            best = c;
+                        }
+                    }
+                    out[py * pw + px] = self.act.apply(plane[best]);
+                    argmax[py * pw + px] = best as u32;
+                }
+            }
+            return;
         }
-        let dx = if need_dx {
-            Some(Tensor::from_vec(dx, x.shape(), x.device())?)
-        } else {
-            None
-        };
-        let dw = if w.track_op() {
-            Some(Tensor::from_vec(dw, w.shape(), w.device())?)
-        } else {
-            None
-        };
-        let db = if b.track_op() {
-            Some(Tensor::from_vec(db, b.shape(), b.device())?)
-        } else {
-            None
-        };
-        Ok((dx, dw, db))
+        for py in 0..ph {
+            for px in 0..pw {
+                let (y0, x0) = (py * s, px * s);
+                let mut best = y0 * ow + x0;
+                let mut m = f32::NEG_INFINITY;
+                for y in y0..y0 + k {
+                    for x in x0..x0 + k {
+                        let v = plane[y * ow + x];
+                        if v > m || (v.is_nan() && !m.is_nan()) {
+                            m = v;
+                            best = y * ow + x;
+                        }
+                    }
+                }
+                out[py * pw + px] = self.act.apply(plane[best]);
+                argmax[py * pw + px] = best as u32;
+            }
+        }
+    }
+}
+
+impl CustomOp3 for ConvMaxPoolOp {
+    fn name(&self) -> &'static str {
+        "strata-conv2d-max-pool"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ws: &CpuStorage,
+        wl: &Layout,
+        bs: &CpuStorage,
+        bl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (g, f) = self.shape.geometry(xl.dims(), wl.dims())?;
+        let batch = xl.dims()[0];
+        let (x, wt, b) = (cpu_slice(xs, xl)?, cpu_slice(ws, wl)?, cpu_slice(bs, bl)?);
+        if b.len() != f {
+            candle_core::bail!("conv2d: {} biases for {f} filters", b.len());
+        }
+        let (l, (ph, pw)) = (g.positions(), self.pooled());
+        let pooled = f * ph * pw;
+        let mut out = vec![0f32; batch * pooled];
+        let mut argmax = vec![0u32; batch * pooled];
+        if pooled > 0 {
+            out.par_chunks_mut(pooled)
+                .zip(argmax.par_chunks_mut(pooled))
+                .zip(x.par_chunks(g.c * g.h * g.w))
+                .try_for_each_init(
+                    || (vec![0f32; g.rows() * l], vec![0f32; f * l]),
+                    |(cols, conv), ((dst, arg), sample)| {
+                        g.forward_sample(sample, wt, b, cols, conv)?;
+                        for ((plane, o), a) in conv
+                            .chunks(l)
+                            .zip(dst.chunks_mut(ph * pw))
+                            .zip(arg.chunks_mut(ph * pw))
+                        {
+                            self.pool_plane(plane, o, a);
+                        }
+                        Ok::<_, candle_core::Error>(())
+                    },
+                )?;
+        }
+        *self
+            .argmax
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("conv2d-max-pool: poisoned lock".into()))? =
+            argmax;
+        Ok((CpuStorage::F32(out), Shape::from((batch, f, ph, pw))))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        res: &Tensor,
+        grad_res: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (g, f) = self.shape.geometry(x.dims(), w.dims())?;
+        let (l, (ph, pw)) = (g.positions(), self.pooled());
+        let pooled = f * ph * pw;
+        let argmax = self
+            .argmax
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("conv2d-max-pool: poisoned lock".into()))?;
+        let grads = with_slice(x, |xv| {
+            with_slice(w, |wv| {
+                with_slice(res, |yv| {
+                    with_slice(grad_res, |gv| {
+                        g.backward(x.dim(0)?, f, xv, wv, x.track_op(), |i, gm| {
+                            gm.fill(0.0);
+                            let span = i * pooled..(i + 1) * pooled;
+                            for (p, ((&y, &gr), &at)) in yv[span.clone()]
+                                .iter()
+                                .zip(&gv[span.clone()])
+                                .zip(&argmax[span])
+                                .enumerate()
+                            {
+                                let plane = p / (ph * pw);
+                                gm[plane * l + at as usize] += gr * self.act.derivative(y);
+                            }
+                        })
+                    })
+                })
+            })
+        })?;
+        grads3((x, w, b), grads)
     }
 }
 
@@ -709,11 +926,13 @@ pub fn conv2d(
     match OutAct::from_activation(act) {
         Some(fused) if fusable(&[x, w, b]) => {
             let op = ConvOp {
-                stride,
-                pad_top,
-                pad_left,
-                oh,
-                ow,
+                shape: ConvShape {
+                    stride,
+                    pad_top,
+                    pad_left,
+                    oh,
+                    ow,
+                },
                 act: fused,
             };
             x.contiguous()?
@@ -734,6 +953,45 @@ pub fn conv2d(
                 .conv2d(w, 0, stride, 1, 1)?
                 .broadcast_add(&b.reshape((1, f, 1, 1))?)?;
             activation(&y, act)
+        }
+    }
+}
+
+/// [`conv2d`] followed by a max-pool (`pool_kernel`, `pool_stride`, no padding) in one op when
+/// the activation allows it (never decreasing, derivative from the output); otherwise the two
+/// ops one after the other. Same values either way.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_max_pool(
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    stride: usize,
+    pads: (usize, usize),
+    (oh, ow): (usize, usize),
+    act: Activation,
+    (pool_kernel, pool_stride): (usize, usize),
+) -> Result<Tensor> {
+    match OutAct::from_activation(act) {
+        Some(fused) if fusable(&[x, w, b]) && stride > 0 && pool_kernel > 0 && pool_stride > 0 => {
+            let op = ConvMaxPoolOp {
+                shape: ConvShape {
+                    stride,
+                    pad_top: pads.0,
+                    pad_left: pads.1,
+                    oh,
+                    ow,
+                },
+                act: fused,
+                pool_kernel,
+                pool_stride,
+                argmax: std::sync::Mutex::new(Vec::new()),
+            };
+            x.contiguous()?
+                .apply_op3(&w.contiguous()?, &b.contiguous()?, op)
+        }
+        _ => {
+            let y = conv2d(x, w, b, stride, pads, (oh, ow), act)?;
+            super::ops::pool2d(&y, super::ops::PoolKind::Max, pool_kernel, pool_stride)
         }
     }
 }
@@ -1008,6 +1266,36 @@ mod tests {
                     &[&[2, 3, h, w], &[4, 3, k, k], &[4]],
                     |t| conv2d(&t[0], &t[1], &t[2], s, (pt, pl), (oh, ow), act),
                     |t| reference_conv(t, s, pads, act),
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn convolution_with_max_pool_matches_the_two_ops_apart() {
+        // Pool windows that fit exactly, leave a row over, and overlap.
+        for (h, w, s, pads, pool) in [
+            (8, 8, 1, (0, 0), (2, 2)),
+            (7, 9, 1, (1, 1), (2, 2)),
+            (9, 8, 2, (0, 0), (3, 2)),
+            (6, 6, 1, (0, 0), (3, 1)),
+        ] {
+            let (pt, pl) = pads;
+            let oh = (h + 2 * pt - 3) / s + 1;
+            let ow = (w + 2 * pl - 3) / s + 1;
+            for act in [Activation::Relu, Activation::Linear, Activation::Tanh] {
+                agree(
+                    &[&[2, 3, h, w], &[4, 3, 3, 3], &[4]],
+                    |t| conv2d_max_pool(&t[0], &t[1], &t[2], s, pads, (oh, ow), act, pool),
+                    |t| {
+                        let y = reference_conv(t, s, (pt, pt, pl, pl), act)?;
+                        crate::engine::ops::pool2d(
+                            &y,
+                            crate::engine::ops::PoolKind::Max,
+                            pool.0,
+                            pool.1,
+                        )
+                    },
                 );
             }
         }

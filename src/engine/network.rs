@@ -52,6 +52,9 @@ pub struct Network {
     vars: Vec<NamedVar>,
     by_name: HashMap<String, usize>,
     device: Device,
+    /// Per node: the max-pool computed together with this convolution (the pool is the
+    /// convolution's only consumer), so the convolution's output is never stored.
+    pool_after: Vec<Option<usize>>,
 }
 
 impl Network {
@@ -119,12 +122,14 @@ impl Network {
             .enumerate()
             .map(|(i, v)| (v.name.clone(), i))
             .collect();
+        let pool_after = fusable_pools(graph, &checked);
         Ok(Self {
             graph: graph.clone(),
             checked,
             vars,
             by_name,
             device: device.clone(),
+            pool_after,
         })
     }
 
@@ -241,7 +246,11 @@ impl Network {
             .enumerate()
             .map(|(i, n)| (n.name.as_str(), i))
             .collect();
+        let mut done = vec![false; self.graph.nodes.len()];
         for &i in &self.checked.order {
+            if done[i] {
+                continue;
+            }
             let node = &self.graph.nodes[i];
             let inputs: Vec<&Tensor> = node
                 .inputs
@@ -289,10 +298,22 @@ impl Network {
                     } else {
                         (*activation, Activation::Linear)
                     };
-                    (
-                        conv2d(need()?, w, b, *kernel, *stride, *padding, inner)?,
-                        left,
-                    )
+                    let conv = ConvLayer {
+                        kernel: *kernel,
+                        stride: *stride,
+                        padding: *padding,
+                        activation: inner,
+                    };
+                    if let Some(j) = self.pool_after[i] {
+                        if let Layer::MaxPool2d { kernel, stride } = self.graph.nodes[j].layer {
+                            // The pool's value is computed here; the convolution keeps none.
+                            values[j] =
+                                Some(conv.apply_then_max_pool(need()?, w, b, (kernel, stride))?);
+                            done[j] = true;
+                            continue;
+                        }
+                    }
+                    (conv.apply(need()?, w, b)?, left)
                 }
                 Layer::MaxPool2d { kernel, stride } => finish(
                     pool2d(need()?, PoolKind::Max, *kernel, *stride)?,
@@ -422,40 +443,79 @@ pub fn activate(x: &Tensor, act: Activation) -> candle_core::Result<Tensor> {
     fused::activation(x, act)
 }
 
-/// A convolution with the layer's padding rule: `Valid` uses only the rows/columns the windows
-/// reach; `Same` pads with zeros (the extra row/column, if any, at the bottom/right) so the
-/// output is ⌈n / stride⌉.
-fn conv2d(
-    x: &Tensor,
-    w: &Tensor,
-    b: &Tensor,
+/// A convolution layer's settings, applied with its padding rule: `Valid` uses only the
+/// rows/columns the windows reach; `Same` pads with zeros (the extra row/column, if any, at the
+/// bottom/right) so the output is ⌈n / stride⌉.
+struct ConvLayer {
     kernel: usize,
     stride: usize,
     padding: Padding,
-    act: Activation,
-) -> candle_core::Result<Tensor> {
-    let (_, _, h, wd) = x.dims4()?;
-    let out = |n: usize| {
-        window_out(n, kernel, stride, padding).ok_or_else(|| {
-            candle_core::Error::Msg(format!(
-                "a {kernel}×{kernel} convolution does not fit a {h}×{wd} input"
-            ))
+    activation: Activation,
+}
+
+impl ConvLayer {
+    /// Padding before the image (top, left) and the output size for an `h`×`w` input.
+    fn layout(&self, h: usize, w: usize) -> candle_core::Result<((usize, usize), (usize, usize))> {
+        let (k, s) = (self.kernel, self.stride);
+        let out = |n: usize| {
+            window_out(n, k, s, self.padding).ok_or_else(|| {
+                candle_core::Error::Msg(format!(
+                    "a {k}×{k} convolution does not fit a {h}×{w} input"
+                ))
+            })
+        };
+        let (oh, ow) = (out(h)?, out(w)?);
+        let before = |n: usize, o: usize| match self.padding {
+            Padding::Valid => 0,
+            Padding::Same => ((o - 1) * s + k).saturating_sub(n) / 2,
+        };
+        Ok(((before(h, oh), before(w, ow)), (oh, ow)))
+    }
+
+    fn apply(&self, x: &Tensor, w: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
+        let (_, _, h, wd) = x.dims4()?;
+        let (pads, out) = self.layout(h, wd)?;
+        fused::conv2d(x, w, b, self.stride, pads, out, self.activation)
+    }
+
+    fn apply_then_max_pool(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        pool: (usize, usize),
+    ) -> candle_core::Result<Tensor> {
+        let (_, _, h, wd) = x.dims4()?;
+        let (pads, out) = self.layout(h, wd)?;
+        fused::conv2d_max_pool(x, w, b, self.stride, pads, out, self.activation, pool)
+    }
+}
+
+/// For each convolution whose only consumer is a max-pool taking nothing else, that pool.
+fn fusable_pools(graph: &Graph, checked: &CheckedGraph) -> Vec<Option<usize>> {
+    graph
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, node)| {
+            if !matches!(node.layer, Layer::Conv2d { .. }) || i == checked.output {
+                return None;
+            }
+            let mut consumers = graph
+                .nodes
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| n.inputs.contains(&node.name));
+            match (consumers.next(), consumers.next()) {
+                (Some((j, pool)), None)
+                    if matches!(pool.layer, Layer::MaxPool2d { .. }) && pool.inputs.len() == 1 =>
+                {
+                    Some(j)
+                }
+                _ => None,
+            }
         })
-    };
-    let (oh, ow) = (out(h)?, out(wd)?);
-    let before = |n: usize, o: usize| match padding {
-        Padding::Valid => 0,
-        Padding::Same => ((o - 1) * stride + kernel).saturating_sub(n) / 2,
-    };
-    fused::conv2d(
-        x,
-        w,
-        b,
-        stride,
-        (before(h, oh), before(wd, ow)),
-        (oh, ow),
-        act,
-    )
+        .collect()
 }
 
 fn glorot(rng: &mut impl Rng, fan_in: usize, fan_out: usize, n: usize) -> Vec<f32> {
