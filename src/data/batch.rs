@@ -1,6 +1,7 @@
 //! Turning selected images into a batch of tensors.
 
 use candle_core::{Device, Tensor};
+use rayon::prelude::*;
 
 use super::{augment_into, ImageDataset};
 use crate::project::Augmentation;
@@ -39,12 +40,24 @@ pub fn image_batch(
             }
         }
         _ => {
-            for (k, &i) in indices.iter().enumerate() {
-                for (d, &s) in data[k * n..(k + 1) * n].iter_mut().zip(dataset.sample(i)) {
+            let convert = |(dst, &i): (&mut [f32], &usize)| {
+                for (d, &s) in dst.iter_mut().zip(dataset.sample(i)) {
                     *d = f32::from(s) * (1.0 / 255.0);
                 }
-                labels.push(dataset.labels.get(i).copied().unwrap_or(0) as u32);
+            };
+            // Big batches (inference uses 256) are converted on every core.
+            if data.len() >= 1 << 16 && n > 0 {
+                data.par_chunks_mut(n)
+                    .zip(indices.par_iter())
+                    .for_each(convert);
+            } else if n > 0 {
+                data.chunks_mut(n).zip(indices.iter()).for_each(convert);
             }
+            labels.extend(
+                indices
+                    .iter()
+                    .map(|&i| dataset.labels.get(i).copied().unwrap_or(0) as u32),
+            );
         }
     }
     let b = indices.len();

@@ -185,24 +185,34 @@ impl Rule {
 
     fn apply_serial(&self, w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
         let r = *self;
-        for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-            let wi = *w;
+        // The penalties' gradient, added to the loss gradient.
+        let grad = |wi: f32, g: f32| {
             let l1 = if r.l1 != 0.0 { r.l1 * wi.signum() } else { 0.0 };
-            let gi = g + l1 + 2.0 * r.l2 * wi;
-            *w = match r.kind {
-                OptimizerKind::Sgd => wi - r.lr * gi,
-                OptimizerKind::Momentum => {
-                    *m = MOMENTUM * *m + gi;
-                    wi - r.lr * *m
+            g + l1 + 2.0 * r.l2 * wi
+        };
+        // One loop per rule, so each compiles to straight vector code.
+        match r.kind {
+            OptimizerKind::Sgd => {
+                for (w, &g) in w.iter_mut().zip(g) {
+                    *w -= r.lr * grad(*w, g);
                 }
-                OptimizerKind::Adam | OptimizerKind::AdamW => {
+            }
+            OptimizerKind::Momentum => {
+                for ((w, &g), m) in w.iter_mut().zip(g).zip(m.iter_mut()) {
+                    *m = MOMENTUM * *m + grad(*w, g);
+                    *w -= r.lr * *m;
+                }
+            }
+            OptimizerKind::Adam | OptimizerKind::AdamW => {
+                let (c1, c2) = (1.0 / r.bias1, 1.0 / r.bias2);
+                for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+                    let wi = *w;
+                    let gi = grad(wi, g);
                     *m = BETA1 * *m + (1.0 - BETA1) * gi;
                     *v = BETA2 * *v + (1.0 - BETA2) * gi * gi;
-                    let m_hat = *m / r.bias1;
-                    let v_hat = *v / r.bias2;
-                    wi - r.lr * r.decay * wi - r.lr * m_hat / (v_hat.sqrt() + EPSILON)
+                    *w = wi - r.lr * r.decay * wi - r.lr * (*m * c1) / ((*v * c2).sqrt() + EPSILON);
                 }
-            };
+            }
         }
     }
 }
