@@ -393,6 +393,7 @@ fn cmd_train(path: &Path, project: &Project, json: bool) -> Result<()> {
                 ));
                 if !interactive {
                     outln!("Training on {device}; run folder {}", run_dir.display());
+                    outln!("Memory: {memory}");
                 }
             }
             TrainEvent::Batch {

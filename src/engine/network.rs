@@ -492,7 +492,7 @@ impl ConvLayer {
 }
 
 /// For each convolution whose only consumer is a max-pool taking nothing else, that pool.
-fn fusable_pools(graph: &Graph, checked: &CheckedGraph) -> Vec<Option<usize>> {
+pub(crate) fn fusable_pools(graph: &Graph, checked: &CheckedGraph) -> Vec<Option<usize>> {
     graph
         .nodes
         .iter()
