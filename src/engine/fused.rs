@@ -640,8 +640,10 @@ struct ConvShape {
 }
 
 impl ConvShape {
-    fn geometry(&self, x: &[usize], w: &[usize]) -> Result<(ConvGeometry, usize)> {
-        let (&[_, c, h, wd], &[f, wc, k, k2]) = (x, w) else {
+    /// The per-sample geometry, the number of filters and the batch size for input dims `x`
+    /// and weight dims `w`.
+    fn geometry(&self, x: &[usize], w: &[usize]) -> Result<(ConvGeometry, usize, usize)> {
+        let (&[batch, c, h, wd], &[f, wc, k, k2]) = (x, w) else {
             candle_core::bail!("conv2d: needs [B, C, H, W] inputs and [F, C, k, k] weights");
         };
         if wc != c || k != k2 {
@@ -660,7 +662,7 @@ impl ConvShape {
             oh: self.oh,
             ow: self.ow,
         };
-        Ok((g, f))
+        Ok((g, f, batch))
     }
 }
 
@@ -700,8 +702,7 @@ impl CustomOp3 for ConvOp {
         bs: &CpuStorage,
         bl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (g, f) = self.shape.geometry(xl.dims(), wl.dims())?;
-        let batch = xl.dims()[0];
+        let (g, f, batch) = self.shape.geometry(xl.dims(), wl.dims())?;
         let (x, wt, b) = (cpu_slice(xs, xl)?, cpu_slice(ws, wl)?, cpu_slice(bs, bl)?);
         if b.len() != f {
             candle_core::bail!("conv2d: {} biases for {f} filters", b.len());
@@ -731,13 +732,13 @@ impl CustomOp3 for ConvOp {
         res: &Tensor,
         grad_res: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (g, f) = self.shape.geometry(x.dims(), w.dims())?;
+        let (g, f, batch) = self.shape.geometry(x.dims(), w.dims())?;
         let fl = f * g.positions();
         let grads = with_slice(x, |xv| {
             with_slice(w, |wv| {
                 with_slice(res, |yv| {
                     with_slice(grad_res, |gv| {
-                        g.backward(x.dim(0)?, f, xv, wv, x.track_op(), |i, gm| {
+                        g.backward(batch, f, xv, wv, x.track_op(), |i, gm| {
                             let span = i * fl..(i + 1) * fl;
                             for ((d, &y), &gr) in
                                 gm.iter_mut().zip(&yv[span.clone()]).zip(&gv[span])
@@ -839,8 +840,7 @@ impl CustomOp3 for ConvMaxPoolOp {
         bs: &CpuStorage,
         bl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (g, f) = self.shape.geometry(xl.dims(), wl.dims())?;
-        let batch = xl.dims()[0];
+        let (g, f, batch) = self.shape.geometry(xl.dims(), wl.dims())?;
         let (x, wt, b) = (cpu_slice(xs, xl)?, cpu_slice(ws, wl)?, cpu_slice(bs, bl)?);
         if b.len() != f {
             candle_core::bail!("conv2d: {} biases for {f} filters", b.len());
@@ -884,7 +884,7 @@ impl CustomOp3 for ConvMaxPoolOp {
         res: &Tensor,
         grad_res: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (g, f) = self.shape.geometry(x.dims(), w.dims())?;
+        let (g, f, batch) = self.shape.geometry(x.dims(), w.dims())?;
         let (l, (ph, pw)) = (g.positions(), self.pooled());
         let pooled = f * ph * pw;
         let argmax = self
@@ -895,7 +895,7 @@ impl CustomOp3 for ConvMaxPoolOp {
             with_slice(w, |wv| {
                 with_slice(res, |yv| {
                     with_slice(grad_res, |gv| {
-                        g.backward(x.dim(0)?, f, xv, wv, x.track_op(), |i, gm| {
+                        g.backward(batch, f, xv, wv, x.track_op(), |i, gm| {
                             gm.fill(0.0);
                             let span = i * pooled..(i + 1) * pooled;
                             for (p, ((&y, &gr), &at)) in yv[span.clone()]
@@ -1114,7 +1114,7 @@ pub fn softmax_cross_entropy(logits: &Tensor, labels: &Tensor) -> Result<Tensor>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::testing::{check_grad, distinct_values};
+    use crate::engine::ops::testing::{check_grad, distinct_values};
     use candle_core::{Device, Var};
 
     fn values(n: usize, seed: usize) -> Vec<f32> {

@@ -9,8 +9,6 @@ mod network;
 pub mod ops;
 mod optim;
 pub mod runs;
-#[cfg(test)]
-mod testing;
 mod train;
 
 pub use device::{configure_cpu, select_device};
