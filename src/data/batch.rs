@@ -14,6 +14,19 @@ pub struct Batch {
     pub labels: Tensor,
 }
 
+impl Batch {
+    /// The batch on `device` (the same tensors when it is already there).
+    pub fn to_device(self, device: &Device) -> candle_core::Result<Self> {
+        if self.images.device().same_device(device) {
+            return Ok(self);
+        }
+        Ok(Self {
+            images: self.images.to_device(device)?,
+            labels: self.labels.to_device(device)?,
+        })
+    }
+}
+
 /// Builds a batch from the given sample indices; augmentation only when `augment` is given.
 pub fn image_batch(
     dataset: &ImageDataset,

@@ -393,15 +393,17 @@ fn train_inner(
         // The next batches are built (and augmented) on another thread while this one trains.
         let stopped = std::thread::scope(|scope| -> Result<Option<RunOutcome>, String> {
             let (tx, rx) = crossbeam_channel::bounded(2);
-            let (order, device) = (&order, &device);
+            let order = &order;
             scope.spawn(move || {
                 for (chunk, &seed) in order.chunks(batch_size).zip(&seeds) {
                     let mut aug_rng = rand::rngs::StdRng::seed_from_u64(seed);
+                    // Built in main memory; a GPU copy is made on the training thread, which owns
+                    // the device context.
                     let batch = image_batch(
                         dataset,
                         chunk,
                         aug.map(|a| (a, &mut aug_rng as &mut dyn rand::RngCore)),
-                        device,
+                        &Device::Cpu,
                     );
                     if tx.send((chunk.len(), batch, aug_rng)).is_err() {
                         break; // training stopped
@@ -421,6 +423,7 @@ fn train_inner(
                     return Ok(Some(RunOutcome::Cancelled));
                 }
                 let step = batch
+                    .and_then(|batch| batch.to_device(&device))
                     .and_then(|batch| {
                         train_step(
                             &net,
