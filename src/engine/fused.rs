@@ -7,8 +7,6 @@
 //! On other devices, or for dtypes other than f32, the same functions fall back to candle's own
 //! ops, so results agree everywhere; only the speed differs.
 
-use std::borrow::Cow;
-
 use candle_core::{
     CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor, D,
 };
@@ -180,18 +178,17 @@ impl OutAct {
         }
     }
 
-    /// The gradient before the activation: `grad · act'(y)`, borrowed when the activation is
-    /// linear.
-    fn backprop<'a>(self, y: &[f32], grad: &'a [f32]) -> Cow<'a, [f32]> {
+    /// The gradient before the activation: `grad · act'(y)`.
+    fn backprop(self, y: &[f32], grad: &[f32]) -> Vec<f32> {
         if self == Self::Linear {
-            return Cow::Borrowed(grad);
+            return grad.to_vec();
         }
         let f = |(&y, &g): (&f32, &f32)| g * self.derivative(y);
-        Cow::Owned(if y.len() >= PARALLEL_ELEMENTS {
+        if y.len() >= PARALLEL_ELEMENTS {
             y.par_iter().zip(grad.par_iter()).map(f).collect()
         } else {
             y.iter().zip(grad).map(f).collect()
-        })
+        }
     }
 }
 
@@ -361,9 +358,7 @@ impl CustomOp3 for DenseOp {
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (batch, inputs) = x.dims2()?;
         let units = w.dim(0)?;
-        let gm = with_slice(res, |y| {
-            with_slice(grad_res, |g| Ok(self.0.backprop(y, g).into_owned()))
-        })?;
+        let gm = with_slice(res, |y| with_slice(grad_res, |g| Ok(self.0.backprop(y, g))))?;
         let dw = if w.track_op() {
             let mut dw = vec![0f32; units * inputs];
             with_slice(x, |xv| {
@@ -461,13 +456,12 @@ impl ConvGeometry {
     fn valid_ox(&self, kx: usize) -> std::ops::Range<usize> {
         let s = self.stride;
         // ox·s + kx ≥ pad_left  and  ox·s + kx − pad_left < w
-        let lo = self.pad_left.saturating_sub(kx).div_ceil(s);
-        let hi = if self.w + self.pad_left > kx {
-            (self.w + self.pad_left - kx).div_ceil(s)
-        } else {
-            0
-        };
-        lo.min(self.ow)..hi.min(self.ow).max(lo.min(self.ow))
+        let lo = self.pad_left.saturating_sub(kx).div_ceil(s).min(self.ow);
+        let hi = (self.w + self.pad_left)
+            .saturating_sub(kx)
+            .div_ceil(s)
+            .clamp(lo, self.ow);
+        lo..hi
     }
 
     fn input_row(&self, oy: usize, ky: usize) -> Option<usize> {
@@ -491,6 +485,9 @@ impl ConvGeometry {
                 let line = &plane[iy * self.w..(iy + 1) * self.w];
                 d[..valid.start].fill(0.0);
                 d[valid.end..].fill(0.0);
+                if valid.is_empty() {
+                    continue;
+                }
                 let x0 = valid.start * s + kx - self.pad_left;
                 if s == 1 {
                     d[valid.clone()].copy_from_slice(&line[x0..x0 + valid.len()]);
@@ -511,7 +508,7 @@ impl ConvGeometry {
             let plane = &mut dx[ch * self.h * self.w..(ch + 1) * self.h * self.w];
             let valid = self.valid_ox(kx);
             for (oy, g) in src.chunks(self.ow).enumerate() {
-                let Some(iy) = self.input_row(oy, ky) else {
+                let Some(iy) = self.input_row(oy, ky).filter(|_| !valid.is_empty()) else {
                     continue;
                 };
                 let line = &mut plane[iy * self.w..(iy + 1) * self.w];
@@ -666,6 +663,20 @@ impl ConvShape {
     }
 }
 
+/// The input, weight and bias data of a convolution, with one bias per filter checked.
+fn conv_slices<'a>(
+    (xs, xl): (&'a CpuStorage, &Layout),
+    (ws, wl): (&'a CpuStorage, &Layout),
+    (bs, bl): (&'a CpuStorage, &Layout),
+    filters: usize,
+) -> Result<(&'a [f32], &'a [f32], &'a [f32])> {
+    let b = cpu_slice(bs, bl)?;
+    if b.len() != filters {
+        candle_core::bail!("conv2d: {} biases for {filters} filters", b.len());
+    }
+    Ok((cpu_slice(xs, xl)?, cpu_slice(ws, wl)?, b))
+}
+
 /// Wraps gradients for the arguments that need one.
 fn grads3(
     (x, w, b): (&Tensor, &Tensor, &Tensor),
@@ -703,10 +714,7 @@ impl CustomOp3 for ConvOp {
         bl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (g, f, batch) = self.shape.geometry(xl.dims(), wl.dims())?;
-        let (x, wt, b) = (cpu_slice(xs, xl)?, cpu_slice(ws, wl)?, cpu_slice(bs, bl)?);
-        if b.len() != f {
-            candle_core::bail!("conv2d: {} biases for {f} filters", b.len());
-        }
+        let (x, wt, b) = conv_slices((xs, xl), (ws, wl), (bs, bl), f)?;
         let l = g.positions();
         let mut out = vec![0f32; batch * f * l];
         if l > 0 {
@@ -786,39 +794,9 @@ impl ConvMaxPoolOp {
     fn pool_plane(&self, plane: &[f32], out: &mut [f32], argmax: &mut [u32]) {
         let (ph, pw) = self.pooled();
         let (k, s, ow) = (self.pool_kernel, self.pool_stride, self.shape.ow);
-        if k == 2 && s == 2 {
-            // The common case, without the general window loops.
-            for py in 0..ph {
-                let (r0, r1) = (2 * py * ow, (2 * py + 1) * ow);
-                for px in 0..pw {
-                    let cells = [r0 + 2 * px, r0 + 2 * px + 1, r1 + 2 * px, r1 + 2 * px + 1];
-                    let mut best = cells[0];
-                    for &c in &cells[1..] {
-                        let (v, m) = (plane[c], plane[best]);
-                        if v > m || (v.is_nan() && !m.is_nan()) {
-                            best = c;
-                        }
-                    }
-                    out[py * pw + px] = self.act.apply(plane[best]);
-                    argmax[py * pw + px] = best as u32;
-                }
-            }
-            return;
-        }
         for py in 0..ph {
             for px in 0..pw {
-                let (y0, x0) = (py * s, px * s);
-                let mut best = y0 * ow + x0;
-                let mut m = f32::NEG_INFINITY;
-                for y in y0..y0 + k {
-                    for x in x0..x0 + k {
-                        let v = plane[y * ow + x];
-                        if v > m || (v.is_nan() && !m.is_nan()) {
-                            m = v;
-                            best = y * ow + x;
-                        }
-                    }
-                }
+                let best = super::ops::max_position(plane, ow, k, s, (py, px));
                 out[py * pw + px] = self.act.apply(plane[best]);
                 argmax[py * pw + px] = best as u32;
             }
@@ -841,10 +819,7 @@ impl CustomOp3 for ConvMaxPoolOp {
         bl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (g, f, batch) = self.shape.geometry(xl.dims(), wl.dims())?;
-        let (x, wt, b) = (cpu_slice(xs, xl)?, cpu_slice(ws, wl)?, cpu_slice(bs, bl)?);
-        if b.len() != f {
-            candle_core::bail!("conv2d: {} biases for {f} filters", b.len());
-        }
+        let (x, wt, b) = conv_slices((xs, xl), (ws, wl), (bs, bl), f)?;
         let (l, (ph, pw)) = (g.positions(), self.pooled());
         let pooled = f * ph * pw;
         let mut out = vec![0f32; batch * pooled];
@@ -1114,7 +1089,7 @@ pub fn softmax_cross_entropy(logits: &Tensor, labels: &Tensor) -> Result<Tensor>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::ops::testing::{check_grad, distinct_values};
+    use crate::engine::ops::testing::{check_grad, distinct_values, max_diff};
     use candle_core::{Device, Var};
 
     fn values(n: usize, seed: usize) -> Vec<f32> {
@@ -1122,20 +1097,6 @@ mod tests {
             // Never exactly 0, where ReLU's two valid subgradients (candle 1, PyTorch and us 0) differ.
             .map(|i| (((i * 31 + seed * 17 + 7) % 23) as f32 - 11.0) * 0.09 + 0.013)
             .collect()
-    }
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        assert_eq!(a.dims(), b.dims());
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
     }
 
     /// Runs `ours` and `reference` on the same variables and compares outputs and every gradient
@@ -1267,6 +1228,10 @@ mod tests {
             (6, 7, 3, 2, (0, 1, 1, 1)),
             (7, 7, 2, 3, (0, 1, 0, 1)),
             (4, 5, 1, 1, (0, 0, 0, 0)),
+            // A 1×1 image under "same" padding with stride 3: some kernel columns see only
+            // padding.
+            (1, 1, 3, 3, (1, 1, 1, 1)),
+            (2, 1, 3, 2, (1, 0, 1, 1)),
         ];
         for (h, w, k, s, pads) in cases {
             let (pt, pb, pl, pr) = pads;

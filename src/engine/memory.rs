@@ -56,12 +56,8 @@ impl MemoryEstimate {
                 _ => 3 * out * batch * F32,
             };
             if let Layer::Conv2d { kernel, .. } = graph.nodes[i].layer {
-                let in_channels = graph.nodes[i]
-                    .inputs
-                    .first()
-                    .and_then(|n| graph.nodes.iter().position(|m| &m.name == n))
-                    .and_then(|j| checked.info[j].output_shape.first().copied())
-                    .unwrap_or(1) as u64;
+                let in_channels =
+                    graph.input_shape(checked, i).first().copied().unwrap_or(1) as u64;
                 let positions: u64 =
                     checked.info[i].output_shape[1..].iter().product::<usize>() as u64;
                 // Unfolded windows and their gradient, one pair per worker thread.

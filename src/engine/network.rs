@@ -64,12 +64,7 @@ impl Network {
         let mut vars = Vec::new();
         for &i in &checked.order {
             let node = &graph.nodes[i];
-            let in_shape: Vec<usize> = node
-                .inputs
-                .first()
-                .and_then(|n| graph.nodes.iter().position(|m| &m.name == n))
-                .map(|j| checked.info[j].output_shape.clone())
-                .unwrap_or_default();
+            let in_shape = graph.input_shape(&checked, i);
             let mut add =
                 |what: &str, shape: Vec<usize>, values: Vec<f32>, trainable, penalized| {
                     vars.push(NamedVar {

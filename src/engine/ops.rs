@@ -44,6 +44,43 @@ pub enum PoolKind {
     Avg,
 }
 
+/// The (first) position of the maximum among `positions` of `src`; NaN wins, as in the
+/// forward pass.
+fn window_argmax(src: &[f32], positions: impl IntoIterator<Item = usize>) -> Option<usize> {
+    let mut best = None;
+    let mut m = f32::NEG_INFINITY;
+    for p in positions {
+        let v = src[p];
+        if best.is_none() || v > m || (v.is_nan() && !m.is_nan()) {
+            m = v;
+            best = Some(p);
+        }
+    }
+    best
+}
+
+/// Where in a plane of row width `w` the maximum of pooling window (`oy`, `ox`) lies (the
+/// first one; NaN wins). The 2×2 window, by far the most common, avoids the general loops.
+pub(crate) fn max_position(
+    plane: &[f32],
+    w: usize,
+    kernel: usize,
+    stride: usize,
+    (oy, ox): (usize, usize),
+) -> usize {
+    let (y0, x0) = (oy * stride, ox * stride);
+    let first = y0 * w + x0;
+    let best = if kernel == 2 {
+        window_argmax(plane, [first, first + 1, first + w, first + w + 1])
+    } else {
+        window_argmax(
+            plane,
+            (y0..y0 + kernel).flat_map(|y| (x0..x0 + kernel).map(move |x| y * w + x)),
+        )
+    };
+    best.unwrap_or(first)
+}
+
 /// 2-D pooling over `[B, C, H, W]` with a square window, any stride, no padding.
 #[derive(Clone, Copy, Debug)]
 struct Pool2d {
@@ -55,21 +92,6 @@ struct Pool2d {
 impl Pool2d {
     fn windows(&self, h: usize, w: usize) -> (usize, usize) {
         valid_windows(h, w, self.kernel, self.stride)
-    }
-
-    /// The (first) position of the maximum among `positions` of `src`; NaN wins, as in the
-    /// forward pass.
-    fn argmax(src: &[f32], positions: impl IntoIterator<Item = usize>) -> Option<usize> {
-        let mut best = None;
-        let mut m = f32::NEG_INFINITY;
-        for p in positions {
-            let v = src[p];
-            if best.is_none() || v > m || (v.is_nan() && !m.is_nan()) {
-                m = v;
-                best = Some(p);
-            }
-        }
-        best
     }
 
     /// The common 2×2 window with stride 2, without the general loops.
@@ -85,28 +107,6 @@ impl Pool2d {
                     PoolKind::Max => a.max(b).max(c.max(d)),
                     PoolKind::Avg => (a + b + c + d) * 0.25,
                 };
-            }
-        }
-    }
-
-    fn backward_plane_2x2(&self, src: &[f32], w: usize, ow: usize, grad: &[f32], dst: &mut [f32]) {
-        for (oy, g_row) in grad.chunks(ow).enumerate() {
-            let (y0, y1) = (2 * oy * w, (2 * oy + 1) * w);
-            for (ox, &g) in g_row.iter().enumerate() {
-                let x0 = 2 * ox;
-                match self.kind {
-                    PoolKind::Max => {
-                        let cells = [y0 + x0, y0 + x0 + 1, y1 + x0, y1 + x0 + 1];
-                        if let Some(best) = Self::argmax(src, cells) {
-                            dst[best] += g;
-                        }
-                    }
-                    PoolKind::Avg => {
-                        for p in [y0 + x0, y0 + x0 + 1, y1 + x0, y1 + x0 + 1] {
-                            dst[p] += g * 0.25;
-                        }
-                    }
-                }
             }
         }
     }
@@ -147,9 +147,6 @@ impl Pool2d {
 
     fn backward_plane(&self, src: &[f32], h: usize, w: usize, grad_out: &[f32], dst: &mut [f32]) {
         let (oh, ow) = self.windows(h, w);
-        if self.kernel == 2 && self.stride == 2 {
-            return self.backward_plane_2x2(src, w, ow, grad_out, dst);
-        }
         let k = self.kernel;
         let share = 1.0 / (k * k) as f32;
         for oy in 0..oh {
@@ -157,12 +154,7 @@ impl Pool2d {
                 let g = grad_out[oy * ow + ox];
                 let (y0, x0) = (oy * self.stride, ox * self.stride);
                 match self.kind {
-                    PoolKind::Max => {
-                        let cells = (y0..y0 + k).flat_map(|y| (x0..x0 + k).map(move |x| y * w + x));
-                        if let Some(best) = Self::argmax(src, cells) {
-                            dst[best] += g;
-                        }
-                    }
+                    PoolKind::Max => dst[max_position(src, w, k, self.stride, (oy, ox))] += g,
                     PoolKind::Avg => {
                         for y in y0..y0 + k {
                             for d in &mut dst[y * w + x0..y * w + x0 + k] {
@@ -254,6 +246,21 @@ pub fn binary_cross_entropy_with_logits(logits: &Tensor, targets: &Tensor) -> Re
 pub(crate) mod testing {
     use candle_core::{Device, Result, Tensor, Var};
 
+    /// The largest absolute difference between two tensors of the same shape.
+    pub(crate) fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        assert_eq!(a.dims(), b.dims());
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+
     /// Checks d(sum(f(x)·w))/dx from backprop against central finite differences.
     pub(crate) fn check_grad(x0: &[f32], shape: &[usize], f: impl Fn(&Tensor) -> Result<Tensor>) {
         let dev = Device::Cpu;
@@ -308,7 +315,7 @@ pub(crate) mod testing {
 
 #[cfg(test)]
 mod tests {
-    use super::testing::{check_grad, distinct_values};
+    use super::testing::{check_grad, distinct_values, max_diff};
     use super::*;
     use candle_core::Var;
 
@@ -351,16 +358,7 @@ mod tests {
                 ),
             ];
             for (ours, theirs) in pairs {
-                let d = (ours.unwrap() - theirs.unwrap())
-                    .unwrap()
-                    .abs()
-                    .unwrap()
-                    .flatten_all()
-                    .unwrap()
-                    .max(0)
-                    .unwrap()
-                    .to_scalar::<f32>()
-                    .unwrap();
+                let d = max_diff(&ours.unwrap(), &theirs.unwrap());
                 assert!(d < 1e-5, "kernel {k} stride {s}: {d}");
             }
         }

@@ -12,6 +12,7 @@ use super::document::Command;
 use super::widgets;
 use crate::engine::runs::{list_runs, RunSummary};
 use crate::engine::{self, CancelToken, EpochMetrics, EventSink, RunOutcome, TrainEvent};
+use crate::model::{CheckedGraph, GraphError};
 use crate::project::{DeviceChoice, LossKind, OptimizerKind, TrainingSettings};
 
 /// Progress inside the current epoch.
@@ -332,7 +333,13 @@ impl StrataApp {
         let before = settings.clone();
         let running = self.train.is_running();
         let hint = self.train.device_hint(settings.device);
-        let memory = self.memory_note(&settings);
+        // Checked once per frame; the memory note and the Start button both use it.
+        let checked = doc.project.model.validate();
+        let memory = checked
+            .as_ref()
+            .ok()
+            .and_then(|c| self.memory_note(&settings, c));
+        let problems = checked.err().unwrap_or_default();
         egui::Panel::left("train-settings")
             .resizable(true)
             .default_size(290.0)
@@ -359,22 +366,25 @@ impl StrataApp {
             self.command(Command::SetTraining(settings));
         }
         egui::CentralPanel::default().show(ui, |ui| {
-            egui::ScrollArea::vertical().show(ui, |ui| self.train_view_ui(ui));
+            egui::ScrollArea::vertical().show(ui, |ui| self.train_view_ui(ui, &problems));
         });
     }
 
     /// What a run with `settings` will need in memory, and whether that is a warning (the run
     /// will not fit in the free memory).
-    fn memory_note(&mut self, settings: &TrainingSettings) -> Option<(String, bool)> {
+    fn memory_note(
+        &mut self,
+        settings: &TrainingSettings,
+        checked: &CheckedGraph,
+    ) -> Option<(String, bool)> {
         let project = self.project()?;
-        let checked = project.model.validate().ok()?;
         let data_bytes = self
             .data()
             .map_or(0, |d| d.prepared.dataset.pixels.len() as u64);
         let batch = settings.batch_size.max(1);
         let estimate = engine::MemoryEstimate::new(
             &project.model,
-            &checked,
+            checked,
             batch,
             settings.optimizer,
             data_bytes,
@@ -386,12 +396,8 @@ impl StrataApp {
         })
     }
 
-    fn train_view_ui(&mut self, ui: &mut egui::Ui) {
+    fn train_view_ui(&mut self, ui: &mut egui::Ui, problems: &[GraphError]) {
         let running = self.train.is_running();
-        let problems = self
-            .project()
-            .and_then(|p| p.model.validate().err())
-            .unwrap_or_default();
         ui.horizontal(|ui| {
             if !running {
                 let ready = problems.is_empty();
@@ -440,7 +446,7 @@ impl StrataApp {
                 ui.visuals().error_fg_color,
                 "The model cannot be trained yet:",
             );
-            for p in &problems {
+            for p in problems {
                 ui.colored_label(ui.visuals().error_fg_color, format!("• {}", p.message));
             }
             if ui.button("Go to the Model screen").clicked() {

@@ -116,6 +116,15 @@ impl Graph {
         self.nodes.iter().find(|n| n.name == name)
     }
 
+    /// Per-sample shape arriving at node `i`'s first input (empty for the Input node).
+    pub fn input_shape<'a>(&self, checked: &'a CheckedGraph, i: usize) -> &'a [usize] {
+        self.nodes[i]
+            .inputs
+            .first()
+            .and_then(|n| self.nodes.iter().position(|m| &m.name == n))
+            .map_or(&[], |j| checked.info[j].output_shape.as_slice())
+    }
+
     /// Checks names, wiring, cycles and shapes; returns every problem found.
     pub fn validate(&self) -> Result<CheckedGraph, Vec<GraphError>> {
         let mut errors = Vec::new();
