@@ -1228,8 +1228,9 @@ mod tests {
             (6, 7, 3, 2, (0, 1, 1, 1)),
             (7, 7, 2, 3, (0, 1, 0, 1)),
             (4, 5, 1, 1, (0, 0, 0, 0)),
-            // A 1×1 image under "same" padding with stride 3: some kernel columns see only
-            // padding.
+            // Tiny images under "same" padding: some kernel columns see only padding (the
+            // 5×5 case used to compute a start column before the row and panic).
+            (1, 1, 5, 1, (2, 2, 2, 2)),
             (1, 1, 3, 3, (1, 1, 1, 1)),
             (2, 1, 3, 2, (1, 0, 1, 1)),
         ];
