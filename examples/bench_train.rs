@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use rand::{seq::SliceRandom, SeedableRng};
-use strata::data::{image_batch, ImageDataset};
+use strata::data::{Dataset, ImageDataset};
 use strata::engine::{predict, train_step, Network, Optimizer, OptimizerConfig};
 use strata::model;
 use strata::project::{LossKind, OptimizerKind};
@@ -65,14 +65,14 @@ fn load(csv: &str) -> Result<ImageDataset, Box<dyn std::error::Error>> {
     Ok(ds)
 }
 
-fn tiled(ds: &ImageDataset, tile: usize) -> ImageDataset {
+fn tiled(ds: &ImageDataset, tile: usize) -> Dataset {
     let mut out = ds.clone();
     for _ in 1..tile {
         out.pixels.extend_from_slice(&ds.pixels);
         out.labels.extend_from_slice(&ds.labels);
         out.paths.extend_from_slice(&ds.paths);
     }
-    out
+    Dataset::Images(out)
 }
 
 fn peak_rss_mb() -> f64 {
@@ -109,7 +109,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &net,
     );
     let mut prof = [0f64; 3];
-    let mut train_epoch = |ds: &ImageDataset,
+    let mut train_epoch = |ds: &Dataset,
                            indices: &[usize],
                            limit: usize|
      -> Result<(f64, f64), Box<dyn std::error::Error>> {
@@ -119,7 +119,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let start = Instant::now();
         let mut last = 0.0;
         for chunk in order.chunks(args.batch) {
-            let b = image_batch(ds, chunk, None, &device)?;
+            let b = ds.batch(chunk, None, &device)?;
             let step = train_step(&net, &mut opt, &b, LossKind::CrossEntropy, 10, &mut rng)?;
             last = f64::from(step.loss);
             prof[0] += step.forward_secs;
@@ -173,6 +173,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out["infer_sps"] = (infer.len() as f64 / isecs).round().into();
         out["last_loss"] = ((loss * 1e4).round() / 1e4).into();
     } else {
+        let all = tiled(&all, 1);
         let train_idx: Vec<usize> = (0..4000.min(all.len())).collect();
         let test_idx: Vec<usize> = (4000..all.len()).collect();
         let mut loss = 0.0;
@@ -189,7 +190,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let correct = probs
             .iter()
             .zip(&test_idx)
-            .filter(|(p, &i)| strata::eval::argmax(p).0 == all.labels[i])
+            .filter(|(p, &i)| strata::eval::argmax(p).0 == all.labels()[i])
             .count();
         out["epochs"] = args.epochs.into();
         out["test_acc"] =

@@ -1,6 +1,7 @@
 //! Steps both front ends (CLI and desktop app) take over the core: import a project's data and
-//! split it, evaluate a trained run on its test split or another folder, predict files, and write
-//! predictions as CSV. One implementation, so the app and `strata evaluate` give the same numbers.
+//! split it, evaluate a trained run on its test split or other labelled data, predict files or
+//! table rows, and write predictions as CSV. One implementation, so the app and `strata evaluate`
+//! give the same numbers.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -9,12 +10,12 @@ use std::sync::Arc;
 use anyhow::{anyhow, bail, Context as _, Result};
 
 use crate::data::{
-    decode_image_file, import_image_folder, stratified_split, ImageDataset, ImportOptions,
-    ImportReport,
+    decode_image_file, detect_task, import_image_folder, label_table, read_csv, stratified_split,
+    target_column, Dataset, ImageDataset, ImportOptions, ImportReport, TableDataset, TableSchema,
 };
 use crate::engine::{self, PreparedData, RunManifest, TrainedModel};
-use crate::eval::{self, ClassificationReport, Prediction};
-use crate::project::{DataSettings, Project};
+use crate::eval::{self, ClassificationReport, Prediction, RegressionReport};
+use crate::project::{DataKind, DataSettings, Project, Task};
 
 /// Progress callback: `(done, total)`.
 pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
@@ -28,22 +29,55 @@ pub fn import_options(d: &DataSettings) -> ImportOptions {
     }
 }
 
-/// Imports the project's data folder and splits it as the project says.
+/// Imports the project's data (image folder or CSV table) and splits it as the project says.
 pub fn prepare(
     data: &DataSettings,
     cancel: Option<&AtomicBool>,
     progress: Option<Progress<'_>>,
 ) -> Result<(PreparedData, ImportReport)> {
+    if data.kind == DataKind::Tabular {
+        return prepare_table(data);
+    }
     let (dataset, report) =
         import_image_folder(&data.path, &import_options(data), cancel, progress)?;
-    let dataset = Arc::new(dataset);
     let split = stratified_split(
         &dataset.labels,
         data.val_fraction,
         data.test_fraction,
         data.split_seed,
     );
+    let dataset = Arc::new(Dataset::Images(dataset));
     Ok((PreparedData { dataset, split }, report))
+}
+
+/// Reads the CSV, splits its rows (by class for classification) and encodes them with statistics
+/// of the training rows.
+fn prepare_table(data: &DataSettings) -> Result<(PreparedData, ImportReport)> {
+    let table = read_csv(&data.path)?;
+    let target = target_column(&table, &data.target).map_err(|e| anyhow!("{e}"))?;
+    // No target chosen yet: the task is found from the data along with the column.
+    let task = if data.target.trim().is_empty() {
+        detect_task(&table, target)
+    } else {
+        data.task
+    };
+    let labelled = label_table(table, target, task).map_err(|e| anyhow!("{e}"))?;
+    let split = stratified_split(
+        &labelled.labels,
+        data.val_fraction,
+        data.test_fraction,
+        data.split_seed,
+    );
+    let schema = TableSchema::fit(&labelled, &split.train);
+    let table = TableDataset::new(labelled, schema);
+    let report = table.report();
+    Ok((
+        PreparedData {
+            dataset: Arc::new(Dataset::Table(Box::new(table))),
+            split,
+        },
+        report,
+    ))
 }
 
 /// The project as it was when the run was trained (its data settings, the current data path), so
@@ -75,22 +109,35 @@ pub fn remap_labels(dataset: &mut ImageDataset, classes: &[String]) -> Result<()
     Ok(())
 }
 
+/// A regression model's predictions on samples with known values.
+#[derive(Clone, Debug)]
+pub struct RegressionEvaluation {
+    /// The true values, in the target's units, in `indices` order.
+    pub actual: Vec<f64>,
+    /// The predicted values, same order.
+    pub predicted: Vec<f64>,
+    /// MAE, RMSE, R².
+    pub report: RegressionReport,
+}
+
 /// A trained model's predictions on labelled samples, with the report.
 pub struct Evaluation {
-    /// The images evaluated (and possibly others: see `indices`).
-    pub dataset: Arc<ImageDataset>,
+    /// The samples evaluated (and possibly others: see `indices`).
+    pub dataset: Arc<Dataset>,
     /// Which samples of `dataset` were evaluated.
     pub indices: Vec<usize>,
-    /// One prediction per evaluated sample, in `indices` order.
+    /// Classification: one prediction per evaluated sample, in `indices` order.
     pub predictions: Vec<Prediction>,
-    /// Accuracy, confusion matrix, per-class metrics.
+    /// Classification: accuracy, confusion matrix, per-class metrics.
     pub report: ClassificationReport,
+    /// Regression: the values and their metrics (then `predictions` is empty).
+    pub regression: Option<RegressionEvaluation>,
 }
 
 /// The run was trained without a test split, so there is nothing held back to evaluate on;
-/// front ends point the user at evaluating a separate labelled folder, each in its own words.
+/// front ends point the user at evaluating other labelled data, each in its own words.
 #[derive(Debug, thiserror::Error)]
-#[error("the project has no test split (test fraction 0); evaluate on a separate folder of labelled images instead")]
+#[error("the project has no test split (test fraction 0); evaluate on other labelled data instead")]
 pub struct NoTestSplit;
 
 /// Evaluates a trained run on the project's test split (the split the run was trained with).
@@ -117,29 +164,58 @@ pub fn evaluate_split(trained: &TrainedModel, data: &PreparedData) -> Result<Eva
     evaluate_samples(trained, data.dataset.clone(), data.split.test.clone())
 }
 
-/// Evaluates a trained run on every image of a labelled folder (one sub-folder per class).
-pub fn evaluate_folder(dir: &Path, trained: &TrainedModel) -> Result<Evaluation> {
-    let (mut dataset, _) =
-        import_image_folder(dir, &import_options(&trained.manifest.data), None, None)?;
-    remap_labels(&mut dataset, &trained.manifest.classes)?;
+/// Evaluates a trained run on all of other labelled data of its kind: an image folder (one
+/// sub-folder per class) or a CSV file with the target column.
+pub fn evaluate_other(path: &Path, trained: &TrainedModel) -> Result<Evaluation> {
+    let dataset = match &trained.manifest.table {
+        Some(schema) => Dataset::Table(Box::new(
+            TableDataset::with_schema(read_csv(path)?, schema.clone(), true)
+                .map_err(|e| anyhow!("{e}"))?,
+        )),
+        None => {
+            let (mut dataset, _) =
+                import_image_folder(path, &import_options(&trained.manifest.data), None, None)?;
+            remap_labels(&mut dataset, &trained.manifest.classes)?;
+            Dataset::Images(dataset)
+        }
+    };
     let indices = (0..dataset.len()).collect();
     evaluate_samples(trained, Arc::new(dataset), indices)
 }
 
 fn evaluate_samples(
     trained: &TrainedModel,
-    dataset: Arc<ImageDataset>,
+    dataset: Arc<Dataset>,
     indices: Vec<usize>,
 ) -> Result<Evaluation> {
     let manifest = &trained.manifest;
-    if dataset.classes != manifest.classes {
+    if dataset.classes() != manifest.classes {
         bail!(
             "the data's classes ({}) differ from the model's ({})",
-            dataset.classes.join(", "),
+            dataset.classes().join(", "),
             manifest.classes.join(", ")
         );
     }
-    let predictions = predict_samples(trained, &dataset, &indices, Some(&dataset.labels))?;
+    if let Some(table) = dataset.table().filter(|t| t.schema.task == Task::Regress) {
+        let predicted = predict_values(trained, &dataset, &indices)?;
+        let actual: Vec<f64> = indices
+            .iter()
+            .map(|&i| table.target_value(i).unwrap_or(f64::NAN))
+            .collect();
+        let report = eval::regression_report(&actual, &predicted);
+        return Ok(Evaluation {
+            dataset,
+            indices,
+            predictions: Vec::new(),
+            report: eval::classification_report(&[], &[], &[]),
+            regression: Some(RegressionEvaluation {
+                actual,
+                predicted,
+                report,
+            }),
+        });
+    }
+    let predictions = predict_samples(trained, &dataset, &indices, Some(dataset.labels()))?;
     let y_true: Vec<usize> = predictions
         .iter()
         .map(|p| p.true_label.unwrap_or(0))
@@ -151,16 +227,41 @@ fn evaluate_samples(
         indices,
         predictions,
         report,
+        regression: None,
     })
 }
 
 /// Samples per inference batch.
 const PREDICT_BATCH: usize = 256;
 
+/// A regression model's predicted values for `indices` of `dataset`, in the target's units.
+fn predict_values(
+    trained: &TrainedModel,
+    dataset: &Dataset,
+    indices: &[usize],
+) -> Result<Vec<f64>> {
+    let schema = trained
+        .manifest
+        .table
+        .as_ref()
+        .ok_or_else(|| anyhow!("the run does not say how to read its table; train it again"))?;
+    let outputs = engine::predict(
+        &trained.network,
+        dataset,
+        indices,
+        trained.manifest.training.loss,
+        PREDICT_BATCH,
+    )?;
+    Ok(outputs
+        .iter()
+        .map(|o| schema.target_value(o.first().copied().unwrap_or(f32::NAN)))
+        .collect())
+}
+
 /// The trained model's predictions for `indices` of `dataset`.
 fn predict_samples(
     trained: &TrainedModel,
-    dataset: &ImageDataset,
+    dataset: &Dataset,
     indices: &[usize],
     true_labels: Option<&[usize]>,
 ) -> Result<Vec<Prediction>> {
@@ -198,18 +299,38 @@ pub fn collect_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Predictions for unlabelled files.
+/// Predictions for unlabelled files or table rows.
 pub struct FilePredictions {
-    /// The decoded images (labels are placeholders).
-    pub dataset: ImageDataset,
-    /// One per usable file, in `dataset` order.
+    /// The decoded samples (labels are placeholders).
+    pub dataset: Dataset,
+    /// Where each sample came from, for people: the file, or "file.csv line 12".
+    pub sources: Vec<String>,
+    /// Classification: one per usable sample, in `dataset` order.
     pub predictions: Vec<Prediction>,
-    /// Files that could not be used, with the reason.
-    pub skipped: Vec<(PathBuf, String)>,
+    /// Regression: the predicted value of each sample, in `dataset` order.
+    pub values: Vec<f64>,
+    /// Files or rows that could not be used, with the reason.
+    pub skipped: Vec<(String, String)>,
 }
 
-/// Decodes the files as the model's training images were decoded and predicts each.
+impl FilePredictions {
+    /// Samples predicted.
+    pub fn len(&self) -> usize {
+        self.predictions.len().max(self.values.len())
+    }
+
+    /// Whether nothing could be predicted.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Decodes the files as the model's training data was read (images, or the rows of CSV files for
+/// a table model) and predicts each sample.
 pub fn predict_files(trained: &TrainedModel, files: &[PathBuf]) -> Result<FilePredictions> {
+    if let Some(schema) = &trained.manifest.table {
+        return predict_table_files(trained, schema, files);
+    }
     let manifest = &trained.manifest;
     let options = import_options(&manifest.data);
     let mut dataset = ImageDataset {
@@ -227,39 +348,115 @@ pub fn predict_files(trained: &TrainedModel, files: &[PathBuf]) -> Result<FilePr
                 dataset.labels.push(0);
                 dataset.paths.push(f.clone());
             }
-            Err(reason) => skipped.push((f.clone(), reason)),
+            Err(reason) => skipped.push((f.display().to_string(), reason)),
         }
     }
+    let sources = dataset
+        .paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let dataset = Dataset::Images(dataset);
     let indices: Vec<usize> = (0..dataset.len()).collect();
     let predictions = predict_samples(trained, &dataset, &indices, None)?;
     Ok(FilePredictions {
         dataset,
+        sources,
         predictions,
+        values: Vec::new(),
         skipped,
     })
 }
 
-/// Predictions as CSV: `path,class,confidence,p_<class>…`.
-pub fn predictions_csv(
-    classes: &[String],
-    paths: &[PathBuf],
-    predictions: &[Prediction],
-) -> Result<Vec<u8>> {
+/// Every row of the CSV files, encoded with the run's schema; unreadable files and rows are
+/// skipped and named.
+fn predict_table_files(
+    trained: &TrainedModel,
+    schema: &TableSchema,
+    files: &[PathBuf],
+) -> Result<FilePredictions> {
+    let mut merged: Option<TableDataset> = None;
+    let mut sources = Vec::new();
+    let mut skipped = Vec::new();
+    for f in files {
+        let name = f.display().to_string();
+        let table = match read_csv(f)
+            .map_err(|e| e.reason)
+            .and_then(|t| TableDataset::with_schema(t, schema.clone(), false))
+        {
+            Ok(t) => t,
+            Err(reason) => {
+                skipped.push((name, reason));
+                continue;
+            }
+        };
+        for s in &table.table.skipped {
+            skipped.push((format!("{name} line {}", s.line), s.reason.clone()));
+        }
+        sources.extend(table.table.lines.iter().map(|l| format!("{name} line {l}")));
+        match &mut merged {
+            None => merged = Some(table),
+            Some(m) => {
+                m.features.extend_from_slice(&table.features);
+                m.labels.extend_from_slice(&table.labels);
+                m.table.rows.extend(table.table.rows);
+                m.table.lines.extend(table.table.lines);
+            }
+        }
+    }
+    let dataset = Dataset::Table(Box::new(merged.unwrap_or_else(|| {
+        TableDataset::new(crate::data::LabelledTable::default(), schema.clone())
+    })));
+    let indices: Vec<usize> = (0..dataset.len()).collect();
+    let (predictions, values) = match schema.task {
+        Task::Classify => (
+            predict_samples(trained, &dataset, &indices, None)?,
+            Vec::new(),
+        ),
+        Task::Regress => (Vec::new(), predict_values(trained, &dataset, &indices)?),
+    };
+    Ok(FilePredictions {
+        dataset,
+        sources,
+        predictions,
+        values,
+        skipped,
+    })
+}
+
+/// Predictions as CSV: `path,class,confidence,p_<class>…` for an image classifier (`row,…` for a
+/// table), `row,predicted <target>` for a regression model.
+pub fn predictions_csv(trained: &TrainedModel, result: &FilePredictions) -> Result<Vec<u8>> {
+    let classes = &trained.manifest.classes;
+    let source = |i: usize| result.sources.get(i).cloned().unwrap_or_default();
     let mut w = csv::Writer::from_writer(Vec::new());
+    if let Some(schema) = trained
+        .manifest
+        .table
+        .as_ref()
+        .filter(|s| s.task == Task::Regress)
+    {
+        w.write_record(["row", &format!("predicted {}", schema.target)])?;
+        for (i, v) in result.values.iter().enumerate() {
+            w.write_record([source(i), format!("{v:.6}")])?;
+        }
+        return w.into_inner().map_err(|e| anyhow!("{e}"));
+    }
     let mut header = vec![
-        "path".to_owned(),
+        if trained.manifest.table.is_some() {
+            "row"
+        } else {
+            "path"
+        }
+        .to_owned(),
         "class".to_owned(),
         "confidence".to_owned(),
     ];
     header.extend(classes.iter().map(|c| format!("p_{c}")));
     w.write_record(&header)?;
-    for p in predictions {
-        let path = paths
-            .get(p.index)
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
+    for p in &result.predictions {
         let class = classes.get(p.predicted).cloned().unwrap_or_default();
-        let mut rec = vec![path, class, format!("{:.6}", p.confidence)];
+        let mut rec = vec![source(p.index), class, format!("{:.6}", p.confidence)];
         rec.extend(p.probabilities.iter().map(|v| format!("{v:.6}")));
         w.write_record(&rec)?;
     }

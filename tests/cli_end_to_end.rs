@@ -227,7 +227,7 @@ fn exit_codes_and_messages() {
     let o = strata(&["import", sample_data().to_str().unwrap(), "--json"]);
     assert!(o.status.success());
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(report["images"], 600);
+    assert_eq!(report["samples"], 600);
     assert_eq!(report["skipped"].as_array().unwrap().len(), 0);
 
     let o = strata(&["--version"]);

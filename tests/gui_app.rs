@@ -170,7 +170,7 @@ fn sample_project_from_welcome_to_prediction() {
         dirs.pop().unwrap()
     });
     h.state_mut()
-        .start_evaluation_on_folder(run.unwrap(), repo_sample().join("shapes"));
+        .start_evaluation_on_other(run.unwrap(), repo_sample().join("shapes"));
     wait_for(&mut h, "the folder evaluation", 120, |app| {
         app.evaluation().is_some_and(|e| e.report.samples == 600) && !app.is_busy()
     });
@@ -346,13 +346,15 @@ fn changing_the_import_settings_offers_to_fit_the_model() {
     h.step();
     h.get_by_label("Import again with these settings").click();
     wait_for(&mut h, "the second import", 120, |app| {
-        app.data().is_some_and(|d| d.prepared.dataset.channels == 3) && !app.is_busy()
+        app.data()
+            .is_some_and(|d| d.prepared.dataset.shape()[0] == 3)
+            && !app.is_busy()
     });
     h.get_by_label("2 Model").click();
     h.step();
     assert!(shows(
         &h,
-        "the Input layer expects 1×28×28 but the images are 3×28×28"
+        "the Input layer expects 1×28×28 but the data gives 3×28×28"
     ));
     h.get_by_label("Fit the model to the data").click();
     h.step();

@@ -177,7 +177,7 @@ fn fixture_of_good_and_broken_files() {
     let expected_b = if cfg!(unix) { 6 } else { 5 };
     assert_eq!(report.classes[1].count, expected_b, "{}", report.to_text());
     assert_eq!(report.empty_classes, vec!["cherries", "dates"]);
-    assert_eq!(ds.len(), report.images);
+    assert_eq!(ds.len(), report.samples);
     assert_eq!(ds.pixels.len(), ds.len() * 3 * 16 * 16);
     assert_eq!(ds.classes, vec!["apples", "bananas"]);
     assert!(ds

@@ -45,7 +45,7 @@ fn prepared(n: usize) -> PreparedData {
     let dataset = bars(n);
     let split = stratified_split(&dataset.labels, 0.2, 0.0, 1);
     PreparedData {
-        dataset: std::sync::Arc::new(dataset),
+        dataset: std::sync::Arc::new(strata::data::Dataset::Images(dataset)),
         split,
     }
 }
@@ -138,7 +138,7 @@ fn learns_and_reports_events_in_order() {
     let correct = probs
         .iter()
         .zip(&data.split.val)
-        .filter(|(p, &i)| strata::eval::argmax(p).0 == data.dataset.labels[i])
+        .filter(|(p, &i)| strata::eval::argmax(p).0 == data.dataset.labels()[i])
         .count();
     assert!(correct as f64 / data.split.val.len() as f64 >= 0.95);
 }

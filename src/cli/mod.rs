@@ -8,12 +8,12 @@ use anyhow::{anyhow, bail, Context as _, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::data::{import_image_folder, ImageDataset, ImportOptions};
+use crate::data::{detect_task, read_csv, target_column, ImportOptions};
 use crate::engine::{self, CancelToken, PreparedData, RunOutcome, TrainEvent, TrainedModel};
 use crate::eval;
 use crate::model::{self, TEMPLATE_NAMES};
-use crate::project::{DataSettings, DeviceChoice, OptimizerKind, Project};
-use crate::workflow::{self, import_options};
+use crate::project::{DataKind, DataSettings, DeviceChoice, OptimizerKind, Project, Task};
+use crate::workflow;
 
 /// Prints to stdout, returning an error (instead of panicking) when stdout is closed.
 macro_rules! out {
@@ -41,16 +41,26 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Create a project from an image folder (one sub-folder per class).
+    /// Create a project from an image folder (one sub-folder per class) or a CSV table.
     New {
         /// The project file to create, e.g. digits.strata.
         project: PathBuf,
-        /// The image folder.
+        /// The image folder or CSV file.
         #[arg(long)]
         data: PathBuf,
-        /// Starting model.
-        #[arg(long, default_value = "mlp", value_parser = clap::builder::PossibleValuesParser::new(TEMPLATE_NAMES))]
-        template: String,
+        /// What the data is (found from the path when not given: a folder holds images, a
+        /// .csv/.tsv file is a table).
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["image", "tabular"]))]
+        kind: Option<String>,
+        /// Tables: the column to predict (default: one named target/label/class/y, else the last).
+        #[arg(long)]
+        target: Option<String>,
+        /// Tables: predict a class or a number (found from the target column when not given).
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["classify", "regress"]))]
+        task: Option<String>,
+        /// Starting model (default: mlp for images, tabular-mlp for tables).
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(TEMPLATE_NAMES))]
+        template: Option<String>,
         /// Image size as WIDTHxHEIGHT.
         #[arg(long, default_value = "28x28", value_parser = parse_size)]
         image_size: (u32, u32),
@@ -106,22 +116,23 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Evaluate the latest trained model on the test split or another folder.
+    /// Evaluate the latest trained model on the test split or other labelled data.
     Evaluate {
         /// The project file.
         project: PathBuf,
-        /// Another folder with the same classes.
+        /// Another image folder with the same classes, or a CSV file with the target column.
         #[arg(long)]
         data: Option<PathBuf>,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
-    /// Predict the class of image files or of every image in folders.
+    /// Predict the class (or value) of image files, every image in folders, or every row of CSV
+    /// files.
     Predict {
         /// The project file.
         project: PathBuf,
-        /// Image files or folders.
+        /// Image files or folders; CSV files for a table model.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
         /// Print JSON.
@@ -167,16 +178,23 @@ pub fn run(command: Command) -> Result<()> {
         Command::New {
             project,
             data,
+            kind,
+            target,
+            task,
             template,
             image_size,
             channels,
             val_fraction,
             test_fraction,
             seed,
-        } => cmd_new(
-            &project,
-            DataSettings {
+        } => {
+            let kind = kind
+                .as_deref()
+                .and_then(DataKind::from_name)
+                .unwrap_or_else(|| detect_kind(&data));
+            let mut settings = DataSettings {
                 path: data,
+                kind,
                 image_width: image_size.0,
                 image_height: image_size.1,
                 channels,
@@ -184,10 +202,23 @@ pub fn run(command: Command) -> Result<()> {
                 test_fraction,
                 split_seed: seed,
                 ..DataSettings::default()
-            },
-            &template,
-            seed,
-        ),
+            };
+            if kind == DataKind::Tabular {
+                choose_target(
+                    &mut settings,
+                    target.as_deref().unwrap_or(""),
+                    task.as_deref().and_then(Task::from_name),
+                )?;
+            }
+            let template = template.unwrap_or_else(|| {
+                match kind {
+                    DataKind::Image => "mlp",
+                    DataKind::Tabular => "tabular-mlp",
+                }
+                .to_owned()
+            });
+            cmd_new(&project, settings, &template, seed)
+        }
         Command::Import { dir, json } => cmd_import(&dir, json),
         Command::Inspect { project } => cmd_inspect(&project),
         Command::Train {
@@ -254,22 +285,29 @@ fn import_bar(quiet: bool) -> ProgressBar {
     }
     let b = ProgressBar::new(0);
     b.set_style(
-        ProgressStyle::with_template("Importing {bar:30} {pos}/{len} images")
+        ProgressStyle::with_template("Importing {bar:30} {pos}/{len} files")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     b
 }
 
-/// Imports an image folder with a progress bar on a terminal.
-fn import_with_progress(
-    root: &Path,
-    options: &ImportOptions,
-    quiet: bool,
-) -> Result<(ImageDataset, crate::data::ImportReport)> {
-    let bar = import_bar(quiet);
-    let result = import_image_folder(root, options, None, Some(&bar_progress(&bar)));
-    bar.finish_and_clear();
-    Ok(result?)
+/// A file is a table, a folder holds images.
+fn detect_kind(path: &Path) -> DataKind {
+    if path.is_file() {
+        DataKind::Tabular
+    } else {
+        DataKind::Image
+    }
+}
+
+/// Settles a table's target column and task (found from the data unless given), so the project
+/// file records them explicitly.
+fn choose_target(settings: &mut DataSettings, target: &str, task: Option<Task>) -> Result<()> {
+    let table = read_csv(&settings.path)?;
+    let column = target_column(&table, target).map_err(|e| anyhow!("{e}"))?;
+    settings.target = table.header[column].clone();
+    settings.task = task.unwrap_or_else(|| detect_task(&table, column));
+    Ok(())
 }
 
 fn cmd_new(path: &Path, data: DataSettings, template: &str, seed: u64) -> Result<()> {
@@ -279,31 +317,54 @@ fn cmd_new(path: &Path, data: DataSettings, template: &str, seed: u64) -> Result
             path.display()
         );
     }
-    let (dataset, report) = import_with_progress(&data.path, &import_options(&data), false)?;
-    if dataset.classes.len() < 2 {
+    let bar = import_bar(false);
+    let (prepared, report) = workflow::prepare(&data, None, Some(&bar_progress(&bar)))?;
+    bar.finish_and_clear();
+    let dataset = &prepared.dataset;
+    let classes = dataset.classes().len();
+    if dataset.task() == Task::Classify && classes < 2 {
         bail!(
-            "'{}' has {} usable class folder(s); a classifier needs at least two sub-folders with images",
+            "'{}' has {classes} class(es) with usable samples; a classifier needs at least two",
             data.path.display(),
-            dataset.classes.len()
         );
     }
-    let graph = model::template(template, &dataset.shape(), dataset.classes.len())
+    let graph = model::template(template, &dataset.shape(), dataset.task(), classes)
         .ok_or_else(|| anyhow!("unknown template '{template}'"))?;
+    let what = match dataset.task() {
+        Task::Classify => format!("{classes} classes"),
+        Task::Regress => format!("predicting the number '{}'", data.target),
+    };
     let mut project = Project::new(data, graph);
     project.training.seed = seed;
     project.save(path)?;
     out!("{}", report.to_text());
     outln!(
-        "Created {} with the '{template}' model ({} classes). Next: strata train {}",
+        "Created {} with the '{template}' model ({what}). Next: strata train {}",
         path.display(),
-        dataset.classes.len(),
         path.display()
     );
     Ok(())
 }
 
-fn cmd_import(dir: &Path, json: bool) -> Result<()> {
-    let (_, report) = import_with_progress(dir, &ImportOptions::default(), json)?;
+fn cmd_import(path: &Path, json: bool) -> Result<()> {
+    let mut settings = DataSettings {
+        path: path.to_owned(),
+        kind: detect_kind(path),
+        ..DataSettings::default()
+    };
+    if settings.kind == DataKind::Tabular {
+        choose_target(&mut settings, "", None)?;
+    } else {
+        let d = ImportOptions::default();
+        (
+            settings.image_width,
+            settings.image_height,
+            settings.channels,
+        ) = (d.width, d.height, d.channels);
+    }
+    let bar = import_bar(json);
+    let (_, report) = workflow::prepare(&settings, None, Some(&bar_progress(&bar)))?;
+    bar.finish_and_clear();
     if json {
         outln!("{}", serde_json::to_string(&report)?);
     } else {
@@ -337,10 +398,15 @@ fn prepare(project: &Project, quiet: bool) -> Result<PreparedData> {
     let bar = import_bar(quiet);
     let (data, report) = workflow::prepare(&project.data, None, Some(&bar_progress(&bar)))?;
     bar.finish_and_clear();
-    if !report.skipped.is_empty() && !quiet {
+    let skipped = report.skipped.len() + report.skipped_rows.len();
+    if skipped > 0 && !quiet {
         eprintln!(
-            "Note: {} file(s) skipped; run `strata import {}` to see which and why.",
-            report.skipped.len(),
+            "Note: {skipped} {} skipped; run `strata import {}` to see which and why.",
+            if report.skipped.is_empty() {
+                "row(s)"
+            } else {
+                "file(s)"
+            },
             project.data.path.display()
         );
     }
@@ -388,7 +454,7 @@ fn cmd_train(path: &Path, project: &Project, json: bool) -> Result<()> {
                 ..
             } => {
                 bar.println(format!(
-                    "Training {params} parameters on {train_samples} images ({val_samples} for validation), {epochs} epochs, on {device}.\nMemory: {memory}.\nRun folder: {}",
+                    "Training {params} parameters on {train_samples} samples ({val_samples} for validation), {epochs} epochs, on {device}.\nMemory: {memory}.\nRun folder: {}",
                     run_dir.display()
                 ));
                 if !interactive {
@@ -473,13 +539,28 @@ fn cmd_evaluate(path: &Path, other: Option<&Path>, json: bool) -> Result<()> {
     let evaluation = match other {
         None => workflow::evaluate_test_split(&project, &trained, None, None).map_err(|e| {
             if e.is::<workflow::NoTestSplit>() {
-                anyhow!("the project has no test split (test fraction 0); use --data with a folder of labelled images")
+                anyhow!("the project has no test split (test fraction 0); use --data with other labelled data")
             } else {
                 e
             }
         })?,
-        Some(dir) => workflow::evaluate_folder(dir, &trained)?,
+        Some(other) => workflow::evaluate_other(other, &trained)?,
     };
+    if let Some(regression) = &evaluation.regression {
+        let r = &regression.report;
+        if json {
+            outln!("{}", serde_json::to_string(r)?);
+        } else {
+            outln!(
+                "{} rows: MAE {:.4}, RMSE {:.4}, R² {:.4}",
+                r.samples,
+                r.mae,
+                r.rmse,
+                r.r2
+            );
+        }
+        return Ok(());
+    }
     let report = &evaluation.report;
     if json {
         outln!("{}", serde_json::to_string(report)?);
@@ -491,7 +572,7 @@ fn cmd_evaluate(path: &Path, other: Option<&Path>, json: bool) -> Result<()> {
             for m in mistakes {
                 outln!(
                     "  {} — is {}, predicted {} ({:.0}%)",
-                    evaluation.dataset.paths[m.index].display(),
+                    evaluation.dataset.source(m.index),
                     manifest.classes[m.true_label.unwrap_or(0)],
                     manifest.classes[m.predicted],
                     m.confidence * 100.0
@@ -506,46 +587,63 @@ fn cmd_predict(path: &Path, inputs: &[PathBuf], json: bool, csv_out: Option<&Pat
     let trained = load_trained(path)?;
     let manifest = &trained.manifest;
     let files = workflow::collect_files(inputs)?;
-    let workflow::FilePredictions {
-        dataset,
-        predictions: preds,
-        skipped,
-    } = workflow::predict_files(&trained, &files)?;
+    let result = workflow::predict_files(&trained, &files)?;
+    let source = |i: usize| result.sources.get(i).map_or("", String::as_str);
     #[derive(serde::Serialize)]
     struct Row<'a> {
-        path: &'a Path,
-        class: &'a str,
-        confidence: f32,
-        probabilities: std::collections::BTreeMap<&'a str, f32>,
+        source: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        class: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        confidence: Option<f32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        probabilities: Option<std::collections::BTreeMap<&'a str, f32>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        value: Option<f64>,
     }
-    let rows: Vec<Row> = preds
+    let mut rows: Vec<Row> = result
+        .predictions
         .iter()
         .map(|p| Row {
-            path: &dataset.paths[p.index],
-            class: &manifest.classes[p.predicted],
-            confidence: p.confidence,
-            probabilities: manifest
-                .classes
-                .iter()
-                .map(String::as_str)
-                .zip(p.probabilities.iter().copied())
-                .collect(),
+            source: source(p.index),
+            class: manifest.classes.get(p.predicted).map(String::as_str),
+            confidence: Some(p.confidence),
+            probabilities: Some(
+                manifest
+                    .classes
+                    .iter()
+                    .map(String::as_str)
+                    .zip(p.probabilities.iter().copied())
+                    .collect(),
+            ),
+            value: None,
         })
         .collect();
+    rows.extend(result.values.iter().enumerate().map(|(i, &v)| Row {
+        source: source(i),
+        class: None,
+        confidence: None,
+        probabilities: None,
+        value: Some(v),
+    }));
     if let Some(out) = csv_out {
-        let bytes = workflow::predictions_csv(&manifest.classes, &dataset.paths, &preds)?;
+        let bytes = workflow::predictions_csv(&trained, &result)?;
         crate::project::atomic_write(out, &bytes)
             .with_context(|| format!("could not write '{}'", out.display()))?;
         outln!("Wrote {} predictions to {}", rows.len(), out.display());
     } else if json {
         #[derive(serde::Serialize)]
         struct Skipped<'a> {
-            path: &'a Path,
+            source: &'a str,
             reason: &'a str,
         }
-        let skipped_rows: Vec<Skipped> = skipped
+        let skipped_rows: Vec<Skipped> = result
+            .skipped
             .iter()
-            .map(|(p, r)| Skipped { path: p, reason: r })
+            .map(|(p, r)| Skipped {
+                source: p,
+                reason: r,
+            })
             .collect();
         outln!(
             "{}",
@@ -553,21 +651,29 @@ fn cmd_predict(path: &Path, inputs: &[PathBuf], json: bool, csv_out: Option<&Pat
         );
     } else {
         for r in &rows {
-            outln!(
-                "{}\t{}\t{:.1}%",
-                r.path.display(),
-                r.class,
-                r.confidence * 100.0
-            );
+            match (r.class, r.confidence, r.value) {
+                (Some(class), Some(c), _) => {
+                    outln!("{}\t{class}\t{:.1}%", r.source, c * 100.0)
+                }
+                (_, _, Some(v)) => outln!("{}\t{v:.4}", r.source),
+                _ => {}
+            }
         }
     }
     if !json {
-        for (p, reason) in &skipped {
-            eprintln!("skipped {}: {reason}", p.display());
+        for (p, reason) in &result.skipped {
+            eprintln!("skipped {p}: {reason}");
         }
     }
     if rows.is_empty() {
-        bail!("none of the given files could be used as an image");
+        bail!(
+            "nothing could be predicted: none of the given files {}",
+            if manifest.table.is_some() {
+                "had a usable row"
+            } else {
+                "could be used as an image"
+            }
+        );
     }
     Ok(())
 }

@@ -8,6 +8,9 @@ use image::{imageops::FilterType, DynamicImage, ImageDecoder as _, ImageReader};
 use rayon::prelude::*;
 use serde::Serialize;
 
+use super::SkippedRow;
+use crate::project::DataKind;
+
 /// Files larger than this are skipped as too large.
 pub const MAX_FILE_BYTES: u64 = 100 * 1024 * 1024;
 /// Images wider or taller than this are skipped (decompression-bomb guard).
@@ -70,17 +73,21 @@ pub struct ClassCount {
     pub count: usize,
 }
 
-/// What the import found: classes, counts, skipped files and warnings.
+/// What the import found: classes, counts, skipped files or rows, and warnings.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ImportReport {
-    /// The folder imported.
+    /// The folder or file imported.
     pub root: PathBuf,
-    /// Classes with at least one usable image, in label order.
+    /// What was imported.
+    pub kind: DataKind,
+    /// Classes with at least one usable sample, in label order (empty for regression).
     pub classes: Vec<ClassCount>,
-    /// Images imported in total.
-    pub images: usize,
+    /// Samples imported in total (images, rows).
+    pub samples: usize,
     /// Files that could not be used.
     pub skipped: Vec<SkippedFile>,
+    /// Table rows that could not be used.
+    pub skipped_rows: Vec<SkippedRow>,
     /// Class folders without any usable image (not classes of the data set).
     pub empty_classes: Vec<String>,
     /// Other things the user should know.
@@ -417,7 +424,7 @@ pub fn import_image_folder(
     }
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
     report.skipped = skipped;
-    report.images = dataset.len();
+    report.samples = dataset.len();
     for name in &report.empty_classes {
         report.warnings.push(format!(
             "class folder '{name}' has no usable images and was left out"
@@ -444,12 +451,20 @@ pub fn import_image_folder(
 impl ImportReport {
     /// A human-readable multi-line summary.
     pub fn to_text(&self) -> String {
-        let mut out = format!(
-            "{} images in {} classes from {}\n",
-            self.images,
-            self.classes.len(),
-            self.root.display()
-        );
+        let unit = match self.kind {
+            DataKind::Image => "images",
+            DataKind::Tabular => "rows",
+        };
+        let mut out = if self.classes.is_empty() {
+            format!("{} {unit} from {}\n", self.samples, self.root.display())
+        } else {
+            format!(
+                "{} {unit} in {} classes from {}\n",
+                self.samples,
+                self.classes.len(),
+                self.root.display()
+            )
+        };
         for c in &self.classes {
             out.push_str(&format!("  {:<24} {:>6}\n", c.name, c.count));
         }
@@ -457,6 +472,12 @@ impl ImportReport {
             out.push_str(&format!("Skipped {} files:\n", self.skipped.len()));
             for s in &self.skipped {
                 out.push_str(&format!("  {}: {}\n", s.path.display(), s.reason));
+            }
+        }
+        if !self.skipped_rows.is_empty() {
+            out.push_str(&format!("Skipped {} rows:\n", self.skipped_rows.len()));
+            for s in &self.skipped_rows {
+                out.push_str(&format!("  line {}: {}\n", s.line, s.reason));
             }
         }
         for w in &self.warnings {

@@ -1,15 +1,22 @@
-//! Importers and preprocessing: reading image folders, the import report, the train/validation/test
-//! split, augmentation and batching into tensors.
+//! Importers and preprocessing: image folders and CSV tables, the import report, the
+//! train/validation/test split, augmentation and batching into tensors.
 
 mod augment;
-mod batch;
+mod csv_file;
+mod dataset;
 mod image_folder;
 mod split;
+mod table;
 
 pub use augment::augment_into;
-pub use batch::{image_batch, Batch};
+pub use csv_file::{decode_text, parse_csv, read_csv, CsvError, CsvTable, SkippedRow};
+pub use dataset::{Batch, Dataset};
 pub use image_folder::{
     decode_image_file, import_image_folder, ClassCount, DataError, ImageDataset, ImportOptions,
     ImportReport, SkippedFile,
 };
 pub use split::{stratified_split, Split};
+pub use table::{
+    detect_task, is_missing, label_table, target_column, ColumnKind, FeatureColumn, LabelledTable,
+    TableDataset, TableSchema,
+};

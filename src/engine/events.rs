@@ -13,11 +13,11 @@ pub struct EpochMetrics {
     pub epoch: usize,
     /// Mean training loss over the epoch.
     pub train_loss: f64,
-    /// Training accuracy over the epoch (while the weights were changing).
+    /// Training accuracy over the epoch (while the weights were changing); R² for regression.
     pub train_accuracy: f64,
     /// Validation loss, when there is a validation split.
     pub val_loss: Option<f64>,
-    /// Validation accuracy, when there is a validation split.
+    /// Validation accuracy (R² for regression), when there is a validation split.
     pub val_accuracy: Option<f64>,
     /// Training throughput of the epoch.
     pub samples_per_sec: f64,

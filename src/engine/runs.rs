@@ -35,6 +35,9 @@ pub struct RunManifest {
     pub started_unix_secs: u64,
     /// Class names, in output order.
     pub classes: Vec<String>,
+    /// Tables: how rows are encoded and outputs decoded (absent for images).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<crate::data::TableSchema>,
     /// Data settings used (image size, channels…).
     pub data: DataSettings,
     /// Training settings used.

@@ -15,14 +15,14 @@ use super::ops::binary_cross_entropy_with_logits;
 use super::optim::{Optimizer, OptimizerConfig};
 use super::runs::{self, RunManifest};
 use super::select_device;
-use crate::data::{image_batch, Batch, ImageDataset, Split};
+use crate::data::{Batch, Dataset, Split};
 use crate::model::{shape_label, Activation};
-use crate::project::{LossKind, Project};
+use crate::project::{LossKind, Project, Task};
 
-/// Data ready for training: decoded images and their split.
+/// Data ready for training: decoded samples and their split.
 pub struct PreparedData {
-    /// The images (shared, so a new split or a run does not copy them).
-    pub dataset: Arc<ImageDataset>,
+    /// The samples (shared, so a new split or a run does not copy them).
+    pub dataset: Arc<Dataset>,
     /// Which images are for training, validation and test.
     pub split: Split,
 }
@@ -95,7 +95,8 @@ pub fn train_in_background(
         .spawn(move || train(&project, &project_path, &data, sink.as_ref(), &cancel))
 }
 
-/// Loss of a batch, from the network output and class labels.
+/// Loss of a batch, from the network output and class labels (u32) or regression targets (f32,
+/// MSE only).
 pub fn batch_loss(
     out: &Output,
     labels: &Tensor,
@@ -112,7 +113,11 @@ pub fn batch_loss(
         }
         LossKind::Mse => {
             let y = activate(&out.pre_activation, out.activation)?;
-            let target = candle_nn::encoding::one_hot(labels.clone(), classes, 1f32, 0f32)?;
+            let target = if labels.dtype() == candle_core::DType::F32 {
+                labels.clone()
+            } else {
+                candle_nn::encoding::one_hot(labels.clone(), classes, 1f32, 0f32)?
+            };
             candle_nn::loss::mse(&y, &target)
         }
         LossKind::BinaryCrossEntropy => {
@@ -131,7 +136,7 @@ pub fn batch_loss(
 pub struct StepResult {
     /// Loss of the batch (not finite when training diverged; then no update was made).
     pub loss: f32,
-    /// Correct predictions in the batch.
+    /// Correct predictions in the batch (0 for regression).
     pub correct: usize,
     /// Seconds in the forward pass and loss.
     pub forward_secs: f64,
@@ -153,7 +158,7 @@ pub fn train_step(
 ) -> candle_core::Result<StepResult> {
     let t0 = Instant::now();
     let out = net
-        .forward(&batch.images, true, rng)
+        .forward(&batch.inputs, true, rng)
         .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
     let loss = batch_loss(&out, &batch.labels, loss_kind, classes)?;
     let value = loss.to_scalar::<f32>()?;
@@ -173,7 +178,9 @@ pub fn train_step(
     optimizer.step(&grads)?;
     result.backward_secs = (t2 - t1).as_secs_f64();
     result.update_secs = t2.elapsed().as_secs_f64();
-    result.correct = count_correct(&out.pre_activation, &batch.labels)?;
+    if batch.labels.dtype() != candle_core::DType::F32 {
+        result.correct = count_correct(&out.pre_activation, &batch.labels)?;
+    }
     Ok(result)
 }
 
@@ -194,10 +201,11 @@ pub fn probabilities(out: &Output, kind: LossKind) -> candle_core::Result<Tensor
     }
 }
 
-/// Class probabilities for the given samples, in batches, with the model in inference mode.
+/// Class probabilities (or, for regression, the standardized predicted value) for the given
+/// samples, in batches, with the model in inference mode.
 pub fn predict(
     net: &Network,
-    dataset: &ImageDataset,
+    dataset: &Dataset,
     indices: &[usize],
     loss: LossKind,
     batch_size: usize,
@@ -205,9 +213,9 @@ pub fn predict(
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     let mut out = Vec::with_capacity(indices.len());
     for chunk in indices.chunks(batch_size.max(1)) {
-        let batch = image_batch(dataset, chunk, None, net.device())?;
+        let batch = dataset.batch(chunk, None, net.device())?;
         let o = net
-            .forward(&batch.images, false, &mut rng)
+            .forward(&batch.inputs, false, &mut rng)
             .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
         out.extend(probabilities(&o, loss)?.to_vec2::<f32>()?);
     }
@@ -219,31 +227,63 @@ struct EvalResult {
     accuracy: f64,
 }
 
+/// Variance of the (standardized) regression targets of `indices`: R² = 1 − MSE / variance.
+fn target_variance(data: &Dataset, indices: &[usize]) -> f64 {
+    let Some(table) = data.table() else {
+        return 1.0;
+    };
+    let values: Vec<f64> = indices
+        .iter()
+        .filter_map(|&i| table.targets.get(i).map(|&t| f64::from(t)))
+        .collect();
+    let n = values.len().max(1) as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
+    if var > 1e-12 {
+        var
+    } else {
+        1.0
+    }
+}
+
+/// The accuracy-like score of an epoch: accuracy for classification, R² for regression.
+fn score(data: &Dataset, indices: &[usize], mean_loss: f64, correct: usize) -> f64 {
+    match data.task() {
+        Task::Classify => correct as f64 / indices.len().max(1) as f64,
+        Task::Regress => 1.0 - mean_loss / target_variance(data, indices),
+    }
+}
+
 fn evaluate(
     net: &Network,
-    data: &ImageDataset,
+    data: &Dataset,
     indices: &[usize],
     loss: LossKind,
     batch_size: usize,
 ) -> Result<EvalResult, String> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-    let classes = data.classes.len();
+    let classes = data.classes().len();
     let (mut total_loss, mut correct) = (0.0, 0usize);
     for chunk in indices.chunks(batch_size.max(1)) {
-        let batch = image_batch(data, chunk, None, net.device()).map_err(|e| e.to_string())?;
+        let batch = data
+            .batch(chunk, None, net.device())
+            .map_err(|e| e.to_string())?;
         let out = net
-            .forward(&batch.images, false, &mut rng)
+            .forward(&batch.inputs, false, &mut rng)
             .map_err(|e| e.to_string())?;
         let l = batch_loss(&out, &batch.labels, loss, classes)
             .and_then(|l| l.to_scalar::<f32>())
             .map_err(|e| e.to_string())?;
         total_loss += f64::from(l) * chunk.len() as f64;
-        correct += count_correct(&out.pre_activation, &batch.labels).map_err(|e| e.to_string())?;
+        if data.task() == Task::Classify {
+            correct +=
+                count_correct(&out.pre_activation, &batch.labels).map_err(|e| e.to_string())?;
+        }
     }
-    let n = indices.len().max(1) as f64;
+    let loss = total_loss / indices.len().max(1) as f64;
     Ok(EvalResult {
-        loss: total_loss / n,
-        accuracy: correct as f64 / n,
+        loss,
+        accuracy: score(data, indices, loss, correct),
     })
 }
 
@@ -266,15 +306,19 @@ fn train_inner(
 ) -> Result<RunOutcome, String> {
     let settings = &project.training;
     let dataset = &data.dataset;
-    let classes = dataset.classes.len();
+    let classes = dataset.classes().len();
+    let task = dataset.task();
     if data.split.train.is_empty() {
         return Err(
-            "there are no training images; import a folder with at least one image per class"
+            "there are no training samples; import data with at least one sample per class"
                 .to_owned(),
         );
     }
-    if classes < 2 {
-        return Err(format!("a classifier needs at least two classes, but the data has {classes}; add another class folder"));
+    if task == Task::Classify && classes < 2 {
+        return Err(format!("a classifier needs at least two classes, but the data has {classes}; add another class"));
+    }
+    if task == Task::Regress && settings.loss != LossKind::Mse {
+        return Err("predicting a number (regression) is trained with the mean squared error; choose the MSE loss".to_owned());
     }
     if settings.epochs == 0 {
         return Err("the number of epochs is 0; set it to at least 1".to_owned());
@@ -292,16 +336,21 @@ fn train_inner(
     let input_shape = &checked.info[checked.input].output_shape;
     if *input_shape != dataset.shape() {
         return Err(format!(
-            "the model's Input expects {} but the images are {}; set the Input shape to {} or change the import settings",
+            "the model's Input expects {} but the data gives {}; set the Input shape to {} or change the import settings",
             shape_label(input_shape),
             shape_label(&dataset.shape()),
             shape_label(&dataset.shape())
         ));
     }
-    if checked.output_shape() != [classes] {
+    let outputs = dataset.outputs();
+    if checked.output_shape() != [outputs] {
         let out_name = &project.model.nodes[checked.output].name;
+        let wanted = match task {
+            Task::Classify => format!("the data has {classes} classes"),
+            Task::Regress => "predicting a number needs exactly 1".to_owned(),
+        };
         return Err(format!(
-            "the last layer '{out_name}' gives {} values but the data has {classes} classes; set its units to {classes}",
+            "the last layer '{out_name}' gives {} values but {wanted}; set its units to {outputs}",
             shape_label(checked.output_shape())
         ));
     }
@@ -333,7 +382,8 @@ fn train_inner(
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0),
-        classes: dataset.classes.clone(),
+        classes: dataset.classes().to_vec(),
+        table: dataset.table().map(|t| t.schema.clone()),
         data: project.data.clone(),
         training: settings.clone(),
         device: device_text.clone(),
@@ -352,7 +402,7 @@ fn train_inner(
         &checked,
         batch_size,
         settings.optimizer,
-        dataset.pixels.len() as u64,
+        dataset.stored_bytes(),
     );
     sink.emit(TrainEvent::Started {
         run_id,
@@ -399,8 +449,7 @@ fn train_inner(
                     let mut aug_rng = rand::rngs::StdRng::seed_from_u64(seed);
                     // Built in main memory; a GPU copy is made on the training thread, which owns
                     // the device context.
-                    let batch = image_batch(
-                        dataset,
+                    let batch = dataset.batch(
                         chunk,
                         aug.map(|a| (a, &mut aug_rng as &mut dyn rand::RngCore)),
                         &Device::Cpu,
@@ -458,7 +507,7 @@ fn train_inner(
                         batch: b + 1,
                         batches,
                         loss: loss_sum / seen as f64,
-                        accuracy: correct as f64 / seen as f64,
+                        accuracy: score(dataset, &order[..seen], loss_sum / seen as f64, correct),
                         samples_per_sec: sps,
                         eta_secs: remaining as f64 / sps.max(1e-9),
                     });
@@ -484,7 +533,12 @@ fn train_inner(
         let metrics = EpochMetrics {
             epoch,
             train_loss: loss_sum / seen.max(1) as f64,
-            train_accuracy: correct as f64 / seen.max(1) as f64,
+            train_accuracy: score(
+                dataset,
+                &order[..seen],
+                loss_sum / seen.max(1) as f64,
+                correct,
+            ),
             val_loss: val.as_ref().map(|v| v.loss),
             val_accuracy: val.as_ref().map(|v| v.accuracy),
             samples_per_sec: seen as f64 / train_secs,

@@ -17,8 +17,8 @@ use super::train_screen::TrainState;
 use super::use_screen::UseState;
 use crate::data::ImportReport;
 use crate::engine::PreparedData;
-use crate::model;
-use crate::project::{DataSettings, Project};
+use crate::model::{self, Graph};
+use crate::project::{DataKind, DataSettings, Project, Task, TrainingSettings};
 
 /// The five screens of a project, left to right, plus the start page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -297,16 +297,21 @@ impl StrataApp {
 
     /// Creates a project from an image folder: imports it, picks a template that fits and saves
     /// the project next to the workspace.
-    pub fn new_project_from_folder(&mut self, folder: &Path) {
-        if !folder.is_dir() {
+    /// Starts a project from a folder of images (one sub-folder per class) or a CSV table.
+    pub fn new_project_from_data(&mut self, folder: &Path) {
+        let kind = if folder.is_dir() {
+            DataKind::Image
+        } else if folder.is_file() && is_table_file(folder) {
+            DataKind::Tabular
+        } else {
             self.error(format!(
-                "'{}' is not a folder; choose a folder with one sub-folder of images per class",
+                "'{}' is neither a folder nor a CSV file; choose a folder with one sub-folder of images per class, or a .csv table",
                 folder.display()
             ));
             return;
-        }
+        };
         let name = folder
-            .file_name()
+            .file_stem()
             .map(|n| n.to_string_lossy().into_owned())
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| "project".to_owned());
@@ -320,9 +325,10 @@ impl StrataApp {
         let path = unused_path(&self.workspace, &name);
         let data = DataSettings {
             path: folder.to_owned(),
+            kind,
             ..DataSettings::default()
         };
-        // A placeholder model until the import says how many classes there are.
+        // A placeholder model until the import says what the data holds.
         let graph = model::mlp(&[1, 28, 28], 2);
         let mut project = Project::new(data, graph);
         super::document::auto_layout(&mut project);
@@ -410,7 +416,7 @@ impl StrataApp {
             return;
         }
         self.train_after_import = then_train;
-        self.import = Some(Job::spawn("Importing images", &self.waker(), move |job| {
+        self.import = Some(Job::spawn("Importing data", &self.waker(), move |job| {
             let progress = |done: usize, total: usize| job.progress(done, total);
             let (prepared, report) =
                 crate::workflow::prepare(&settings, Some(job.cancel.flag()), Some(&progress))?;
@@ -455,36 +461,72 @@ impl StrataApp {
         self.poll_predictions();
     }
 
-    fn import_finished(&mut self, loaded: LoadedData) {
-        let classes = loaded.prepared.dataset.classes.len();
-        let images = loaded.prepared.dataset.len();
-        let skipped = loaded.report.skipped.len();
+    fn import_finished(&mut self, mut loaded: LoadedData) {
+        let dataset = loaded.prepared.dataset.clone();
+        let (classes, task) = (dataset.classes().len(), dataset.task());
+        let samples = dataset.len();
+        let skipped = loaded.report.skipped.len() + loaded.report.skipped_rows.len();
         self.thumbnails = Default::default();
-        if self.model.fit_template_after_import && classes >= 2 {
+        if let Some(table) = dataset.table() {
+            // The target and task found in the data become the project's explicit choice.
+            if loaded.settings.target != table.schema.target || loaded.settings.task != task {
+                loaded.settings.target = table.schema.target.clone();
+                loaded.settings.task = task;
+                self.command(Command::SetData(loaded.settings.clone()));
+            }
+        }
+        let usable = task == Task::Regress || classes >= 2;
+        if self.model.fit_template_after_import && usable {
             self.model.fit_template_after_import = false;
-            let shape = loaded.prepared.dataset.shape();
-            let template = if loaded.settings.channels >= 3 || loaded.settings.image_width > 28 {
-                "cnn"
-            } else {
-                "mlp"
+            let shape = dataset.shape();
+            let template = match dataset.kind() {
+                DataKind::Tabular => "tabular-mlp",
+                DataKind::Image
+                    if loaded.settings.channels >= 3 || loaded.settings.image_width > 28 =>
+                {
+                    "cnn"
+                }
+                DataKind::Image => "mlp",
             };
-            if let Some(graph) = model::template(template, &shape, classes) {
+            if let Some(graph) = model::template(template, &shape, task, classes) {
                 self.command(Command::ReplaceModel {
                     graph,
                     what: format!("{} template", template.to_uppercase()),
                 });
             }
+            if let Some(doc) = &self.doc {
+                let loss = Project::new(loaded.settings.clone(), Graph::default())
+                    .training
+                    .loss;
+                if doc.project.training.loss != loss {
+                    let training = TrainingSettings {
+                        loss,
+                        ..doc.project.training.clone()
+                    };
+                    self.command(Command::SetTraining(training));
+                }
+            }
         }
-        let mut text = format!("Imported {images} images in {classes} classes");
+        let (unit, what) = match dataset.kind() {
+            DataKind::Image => ("images", "file(s)"),
+            DataKind::Tabular => ("rows", "row(s)"),
+        };
+        let mut text = match task {
+            Task::Classify => format!("Imported {samples} {unit} in {classes} classes"),
+            Task::Regress => format!(
+                "Imported {samples} {unit}; the model will predict the number '{}'",
+                loaded.settings.target
+            ),
+        };
         if skipped > 0 {
             text.push_str(&format!(
-                "; {skipped} file(s) skipped (see the import report)"
+                "; {skipped} {what} skipped (see the import report)"
             ));
         }
         self.data = Some(loaded);
-        if classes < 2 {
+        if !usable {
             self.error(format!(
-                "{text}. A classifier needs at least two class sub-folders with images."
+                "{text}. A classifier needs at least two classes with samples."
             ));
             self.train_after_import = false;
         } else {
@@ -592,7 +634,18 @@ impl StrataApp {
             .set_title("Choose a folder with one sub-folder of images per class")
             .pick_folder()
         {
-            self.new_project_from_folder(&folder);
+            self.new_project_from_data(&folder);
+        }
+    }
+
+    /// Asks for a CSV table with the system dialog and creates a project from it.
+    pub fn new_table_project_dialog(&mut self) {
+        if let Some(file) = rfd::FileDialog::new()
+            .set_title("Choose a CSV table (one row per example, one column to predict)")
+            .add_filter("Tables", &["csv", "tsv", "txt"])
+            .pick_file()
+        {
+            self.new_project_from_data(&file);
         }
     }
 
@@ -612,11 +665,11 @@ impl StrataApp {
             self.predict_paths(dropped);
         } else if first.extension().is_some_and(|e| e == "strata") {
             self.request_open(first);
-        } else if first.is_dir() {
-            self.new_project_from_folder(&first);
+        } else if first.is_dir() || is_table_file(&first) {
+            self.new_project_from_data(&first);
         } else {
             self.error(format!(
-                "'{}' is a file; drop a folder with one sub-folder per class to start a project, or a .strata project file",
+                "'{}' is a file; drop a folder with one sub-folder per class or a .csv table to start a project, or a .strata project file",
                 first.display()
             ));
         }
@@ -973,4 +1026,11 @@ fn unused_path(dir: &Path, name: &str) -> PathBuf {
         .map(|i| dir.join(format!("{name}-{i}.strata")))
         .find(|p| !p.exists())
         .unwrap_or(first)
+}
+
+/// Whether a file looks like a table Strata reads (by its extension).
+pub(super) fn is_table_file(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| ["csv", "tsv", "txt"].contains(&e.to_ascii_lowercase().as_str()))
 }

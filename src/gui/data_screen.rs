@@ -10,20 +10,50 @@ use rand::SeedableRng;
 use super::app::StrataApp;
 use super::document::Command;
 use super::widgets;
+use crate::data::{ColumnKind, Dataset, ImageDataset, ImportReport, Split, TableDataset};
 use crate::engine::PreparedData;
-use crate::project::DataSettings;
+use crate::project::{DataKind, DataSettings, Task};
 
 /// Thumbnails shown per class.
 const THUMBS_PER_CLASS: usize = 10;
+/// Table rows shown as examples.
+const ROWS_SHOWN: usize = 12;
 /// Largest / smallest class ratio from which the imbalance warning shows.
 const IMBALANCE_RATIO: f64 = 1.5;
 
-/// Whether two settings decode images the same way (same folder, size, channels).
+/// Whether two settings read the data the same way (same source; same image size and channels,
+/// or same target column and task).
 pub(super) fn same_import(a: &DataSettings, b: &DataSettings) -> bool {
     a.path == b.path
-        && a.image_width == b.image_width
-        && a.image_height == b.image_height
-        && a.channels == b.channels
+        && a.kind == b.kind
+        && match a.kind {
+            DataKind::Image => {
+                a.image_width == b.image_width
+                    && a.image_height == b.image_height
+                    && a.channels == b.channels
+            }
+            DataKind::Tabular => a.target == b.target && a.task == b.task,
+        }
+}
+
+fn image_settings_ui(ui: &mut egui::Ui, s: &mut DataSettings) {
+    egui::Grid::new("import-settings").num_columns(2).show(ui, |ui| {
+        ui.label("Image size")
+            .on_hover_text("Every image is resized to this many pixels before the model sees it. Smaller trains faster; larger keeps detail.");
+        ui.horizontal(|ui| {
+            ui.add(egui::DragValue::new(&mut s.image_width).range(4..=512).suffix(" px"));
+            ui.label("×");
+            ui.add(egui::DragValue::new(&mut s.image_height).range(4..=512).suffix(" px"));
+        });
+        ui.end_row();
+        ui.label("Colour")
+            .on_hover_text("Grayscale uses one channel and is enough for shapes, digits and documents; colour uses three.");
+        ui.horizontal(|ui| {
+            ui.radio_value(&mut s.channels, 1, "Grayscale");
+            ui.radio_value(&mut s.channels, 3, "Colour");
+        });
+        ui.end_row();
+    });
 }
 
 /// Whether two settings give the same images and the same train/validation/test split
@@ -46,7 +76,7 @@ impl StrataApp {
             return; // Needs a new import, or nothing to do (augmentation acts on batches only).
         }
         let split = crate::data::stratified_split(
-            &data.prepared.dataset.labels,
+            data.prepared.dataset.labels(),
             want.val_fraction,
             want.test_fraction,
             want.split_seed,
@@ -79,37 +109,47 @@ impl StrataApp {
     }
 
     fn data_settings_ui(&mut self, ui: &mut egui::Ui, s: &mut DataSettings) {
-        ui.heading("Images");
-        ui.label("Folder (one sub-folder per class):");
+        match s.kind {
+            DataKind::Image => {
+                ui.heading("Images");
+                ui.label("Folder (one sub-folder per class):");
+            }
+            DataKind::Tabular => {
+                ui.heading("Table");
+                ui.label("CSV file (one row per example):");
+            }
+        }
         ui.add(
             egui::Label::new(egui::RichText::new(s.path.display().to_string()).monospace()).wrap(),
         );
-        if ui.button("Choose another folder…").clicked() {
-            if let Some(folder) = rfd::FileDialog::new()
-                .set_title("Choose a folder with one sub-folder of images per class")
-                .pick_folder()
-            {
-                s.path = folder;
+        ui.horizontal_wrapped(|ui| {
+            if ui.button("Choose a folder of images…").clicked() {
+                if let Some(folder) = rfd::FileDialog::new()
+                    .set_title("Choose a folder with one sub-folder of images per class")
+                    .pick_folder()
+                {
+                    s.path = folder;
+                    s.kind = DataKind::Image;
+                }
             }
-        }
-        ui.add_space(6.0);
-        egui::Grid::new("import-settings").num_columns(2).show(ui, |ui| {
-            ui.label("Image size")
-                .on_hover_text("Every image is resized to this many pixels before the model sees it. Smaller trains faster; larger keeps detail.");
-            ui.horizontal(|ui| {
-                ui.add(egui::DragValue::new(&mut s.image_width).range(4..=512).suffix(" px"));
-                ui.label("×");
-                ui.add(egui::DragValue::new(&mut s.image_height).range(4..=512).suffix(" px"));
-            });
-            ui.end_row();
-            ui.label("Colour")
-                .on_hover_text("Grayscale uses one channel and is enough for shapes, digits and documents; colour uses three.");
-            ui.horizontal(|ui| {
-                ui.radio_value(&mut s.channels, 1, "Grayscale");
-                ui.radio_value(&mut s.channels, 3, "Colour");
-            });
-            ui.end_row();
+            if ui.button("Choose a CSV table…").clicked() {
+                if let Some(file) = rfd::FileDialog::new()
+                    .set_title("Choose a CSV table (one row per example, one column to predict)")
+                    .add_filter("Tables", &["csv", "tsv", "txt"])
+                    .pick_file()
+                {
+                    s.path = file;
+                    s.kind = DataKind::Tabular;
+                    s.target.clear(); // found again in the new table
+                    self.model.fit_template_after_import = true;
+                }
+            }
         });
+        ui.add_space(6.0);
+        match s.kind {
+            DataKind::Image => image_settings_ui(ui, s),
+            DataKind::Tabular => self.table_settings_ui(ui, s),
+        }
         let stale = self
             .data
             .as_ref()
@@ -117,7 +157,7 @@ impl StrataApp {
         if self.import.is_none() && (stale || self.data.is_none()) {
             ui.add_space(4.0);
             let label = if self.data.is_none() {
-                "Import images"
+                "Import data"
             } else {
                 "Import again with these settings"
             };
@@ -129,8 +169,8 @@ impl StrataApp {
 
         ui.separator();
         ui.heading("Split");
-        ui.label("Part of each class held back from training:")
-            .on_hover_text("Validation images show during training whether the model generalises (overfitting shows up here). Test images are kept for the final evaluation only.");
+        ui.label("Part of the data held back from training (per class):")
+            .on_hover_text("Validation samples show during training whether the model generalises (overfitting shows up here). Test samples are kept for the final evaluation only.");
         let mut val = s.val_fraction * 100.0;
         let mut test = s.test_fraction * 100.0;
         ui.add(
@@ -151,6 +191,9 @@ impl StrataApp {
             ui.add(egui::DragValue::new(&mut s.split_seed));
         });
 
+        if s.kind != DataKind::Image {
+            return;
+        }
         ui.separator();
         ui.heading("Augmentation");
         ui.label("Random changes to training images, so the model learns what matters and not where or how bright it is. Validation and test images are never changed.");
@@ -177,6 +220,45 @@ impl StrataApp {
         a.max_brightness = bright / 100.0;
     }
 
+    fn table_settings_ui(&mut self, ui: &mut egui::Ui, s: &mut DataSettings) {
+        let header: Vec<String> = self
+            .data
+            .as_ref()
+            .and_then(|d| d.prepared.dataset.table())
+            .map(|t| t.table.header.clone())
+            .unwrap_or_default();
+        let before = (s.target.clone(), s.task);
+        egui::Grid::new("table-settings").num_columns(2).show(ui, |ui| {
+            ui.label("Column to predict")
+                .on_hover_text("The model learns to predict this column from all the others.");
+            let shown = if s.target.is_empty() {
+                "(chosen on import)".to_owned()
+            } else {
+                s.target.clone()
+            };
+            egui::ComboBox::from_id_salt("target-column")
+                .selected_text(shown)
+                .show_ui(ui, |ui| {
+                    for h in &header {
+                        ui.selectable_value(&mut s.target, h.clone(), h);
+                    }
+                });
+            ui.end_row();
+            ui.label("Predict").on_hover_text(
+                "A class: one of a few values, like yes/no or a species. A number: any value on a scale, like a price.",
+            );
+            ui.vertical(|ui| {
+                ui.radio_value(&mut s.task, Task::Classify, "a class (classification)");
+                ui.radio_value(&mut s.task, Task::Regress, "a number (regression)");
+            });
+            ui.end_row();
+        });
+        if (s.target.clone(), s.task) != before {
+            // A new target asks for a new output layer (and loss): fit the model on import.
+            self.model.fit_template_after_import = true;
+        }
+    }
+
     fn data_view_ui(&mut self, ui: &mut egui::Ui) {
         if let Some(job) = &self.import {
             ui.heading("Importing…");
@@ -192,14 +274,29 @@ impl StrataApp {
             return;
         }
         let Some(data) = &self.data else {
-            ui.heading("No images yet");
-            ui.label("Choose a folder on the left and press Import images.");
+            ui.heading("No data yet");
+            ui.label("Choose a folder of images or a CSV table on the left and press Import data.");
             return;
         };
         // Shared handles, not copies: this runs every frame.
         let prepared = data.prepared.clone();
-        let (dataset, split) = (&prepared.dataset, &prepared.split);
         let report = data.report.clone();
+        match prepared.dataset.as_ref() {
+            Dataset::Images(images) => self.images_view_ui(ui, &prepared, images, &report),
+            Dataset::Table(table) => table_view_ui(ui, table, &prepared.split, &report),
+        }
+        ui.add_space(8.0);
+        report_ui(ui, &report);
+    }
+
+    fn images_view_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        prepared: &Arc<PreparedData>,
+        dataset: &ImageDataset,
+        report: &ImportReport,
+    ) {
+        let split = &prepared.split;
         let augmentation = self
             .doc
             .as_ref()
@@ -239,52 +336,9 @@ impl StrataApp {
             ui.colored_label(ui.visuals().warn_fg_color, w);
         }
 
-        // Class counts.
         ui.add_space(8.0);
         ui.strong("Images per class");
-        let counts: Vec<usize> = report.classes.iter().map(|c| c.count).collect();
-        let max = counts.iter().copied().max().unwrap_or(0);
-        let min = counts.iter().copied().min().unwrap_or(0);
-        let bars: Vec<Bar> = report
-            .classes
-            .iter()
-            .enumerate()
-            .map(|(i, c)| Bar::new(i as f64, c.count as f64).name(&c.name).width(0.6))
-            .collect();
-        let names: Vec<String> = report.classes.iter().map(|c| c.name.clone()).collect();
-        Plot::new("class-counts")
-            .height(140.0)
-            .allow_drag(false)
-            .allow_zoom(false)
-            .allow_scroll(false)
-            .include_y(0.0)
-            .x_axis_formatter(move |mark, _| {
-                let i = mark.value.round();
-                if (mark.value - i).abs() < 1e-6 && i >= 0.0 {
-                    names.get(i as usize).cloned().unwrap_or_default()
-                } else {
-                    String::new()
-                }
-            })
-            .show(ui, |p| {
-                p.bar_chart(
-                    BarChart::new("images", bars).color(egui::Color32::from_rgb(80, 140, 230)),
-                )
-            });
-        ui.label(
-            report
-                .classes
-                .iter()
-                .map(|c| format!("{} {}", c.name, c.count))
-                .collect::<Vec<_>>()
-                .join("  ·  "),
-        );
-        if min > 0 && max as f64 / min as f64 >= IMBALANCE_RATIO {
-            ui.colored_label(
-                ui.visuals().warn_fg_color,
-                format!("The classes are imbalanced: the largest has {max} images, the smallest {min}. The model may favour the large classes; add images to the small ones if you can."),
-            );
-        }
+        class_counts_ui(ui, report, "images");
         if !report.empty_classes.is_empty() {
             ui.colored_label(
                 ui.visuals().warn_fg_color,
@@ -299,7 +353,7 @@ impl StrataApp {
         ui.add_space(8.0);
         ui.strong("Examples");
         let ctx = ui.ctx().clone();
-        let salt = Arc::as_ptr(dataset) as usize;
+        let salt = Arc::as_ptr(&prepared.dataset) as usize;
         for (class, name) in dataset.classes.iter().enumerate() {
             ui.horizontal(|ui| {
                 ui.add_sized([110.0, 20.0], egui::Label::new(name).truncate());
@@ -373,37 +427,234 @@ impl StrataApp {
                 });
             }
         }
+    }
+}
 
-        // Import report.
-        ui.add_space(8.0);
-        egui::CollapsingHeader::new(format!(
-            "Import report: {} used, {} skipped",
-            report.images,
-            report.skipped.len()
-        ))
-        .default_open(!report.skipped.is_empty())
-        .show(ui, |ui| {
-            ui.label(format!("Folder: {}", report.root.display()));
-            for c in &report.classes {
-                ui.label(format!("{}: {} images", c.name, c.count));
-            }
-            if report.skipped.is_empty() {
-                ui.label("Every image file could be used.");
+/// Bar chart and line of samples per class, with the imbalance warning.
+fn class_counts_ui(ui: &mut egui::Ui, report: &ImportReport, unit: &str) {
+    let counts: Vec<usize> = report.classes.iter().map(|c| c.count).collect();
+    let max = counts.iter().copied().max().unwrap_or(0);
+    let min = counts.iter().copied().min().unwrap_or(0);
+    let bars: Vec<Bar> = report
+        .classes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Bar::new(i as f64, c.count as f64).name(&c.name).width(0.6))
+        .collect();
+    let names: Vec<String> = report.classes.iter().map(|c| c.name.clone()).collect();
+    Plot::new("class-counts")
+        .height(140.0)
+        .allow_drag(false)
+        .allow_zoom(false)
+        .allow_scroll(false)
+        .include_y(0.0)
+        .x_axis_formatter(move |mark, _| {
+            let i = mark.value.round();
+            if (mark.value - i).abs() < 1e-6 && i >= 0.0 {
+                names.get(i as usize).cloned().unwrap_or_default()
             } else {
-                egui::Grid::new("skipped")
-                    .striped(true)
-                    .num_columns(2)
-                    .show(ui, |ui| {
-                        ui.strong("File");
-                        ui.strong("Why it was skipped");
-                        ui.end_row();
-                        for s in &report.skipped {
-                            ui.monospace(s.path.display().to_string());
-                            ui.label(&s.reason);
-                            ui.end_row();
+                String::new()
+            }
+        })
+        .show(ui, |p| {
+            p.bar_chart(BarChart::new("images", bars).color(egui::Color32::from_rgb(80, 140, 230)))
+        });
+    ui.label(
+        report
+            .classes
+            .iter()
+            .map(|c| format!("{} {}", c.name, c.count))
+            .collect::<Vec<_>>()
+            .join("  ·  "),
+    );
+    if min > 0 && max as f64 / min as f64 >= IMBALANCE_RATIO {
+        ui.colored_label(
+                ui.visuals().warn_fg_color,
+                format!("The classes are imbalanced: the largest has {max} {unit}, the smallest {min}. The model may favour the large classes; add examples to the small ones if you can."),
+            );
+    }
+}
+
+/// The import report: what was used and, file by file or row by row, what was skipped and why.
+fn report_ui(ui: &mut egui::Ui, report: &ImportReport) {
+    let skipped = report.skipped.len() + report.skipped_rows.len();
+    egui::CollapsingHeader::new(format!(
+        "Import report: {} used, {skipped} skipped",
+        report.samples
+    ))
+    .default_open(skipped > 0)
+    .show(ui, |ui| {
+        let (place, unit) = match report.kind {
+            DataKind::Image => ("Folder", "images"),
+            DataKind::Tabular => ("File", "rows"),
+        };
+        ui.label(format!("{place}: {}", report.root.display()));
+        for c in &report.classes {
+            ui.label(format!("{}: {} {unit}", c.name, c.count));
+        }
+        if skipped == 0 {
+            ui.label(format!(
+                "Every {} could be used.",
+                match report.kind {
+                    DataKind::Image => "image file",
+                    DataKind::Tabular => "row",
+                }
+            ));
+            return;
+        }
+        egui::Grid::new("skipped")
+            .striped(true)
+            .num_columns(2)
+            .show(ui, |ui| {
+                ui.strong(if report.skipped.is_empty() {
+                    "Line"
+                } else {
+                    "File"
+                });
+                ui.strong("Why it was skipped");
+                ui.end_row();
+                for s in &report.skipped {
+                    ui.monospace(s.path.display().to_string());
+                    ui.label(&s.reason);
+                    ui.end_row();
+                }
+                for s in &report.skipped_rows {
+                    ui.monospace(format!("line {}", s.line));
+                    ui.label(&s.reason);
+                    ui.end_row();
+                }
+            });
+    });
+}
+
+fn table_view_ui(ui: &mut egui::Ui, table: &TableDataset, split: &Split, report: &ImportReport) {
+    let schema = &table.schema;
+    match schema.task {
+        Task::Classify => ui.heading(format!(
+            "{} rows in {} classes of '{}'",
+            table.len(),
+            schema.classes.len(),
+            schema.target
+        )),
+        Task::Regress => ui.heading(format!(
+            "{} rows: predicting the number '{}'",
+            table.len(),
+            schema.target
+        )),
+    };
+    ui.label(format!(
+        "The model reads {} columns as {} numbers.  Split: {} for training, {} for validation, {} for testing.",
+        schema.columns.len(),
+        schema.width(),
+        split.train.len(),
+        split.val.len(),
+        split.test.len()
+    ));
+    if !report.skipped_rows.is_empty() {
+        ui.colored_label(
+            ui.visuals().warn_fg_color,
+            format!(
+                "{} row(s) could not be used — see the import report below.",
+                report.skipped_rows.len()
+            ),
+        );
+    }
+    for w in &report.warnings {
+        ui.colored_label(ui.visuals().warn_fg_color, w);
+    }
+
+    ui.add_space(8.0);
+    match schema.task {
+        Task::Classify => {
+            ui.strong("Rows per class");
+            class_counts_ui(ui, report, "rows");
+        }
+        Task::Regress => {
+            ui.strong(format!("Values of '{}'", schema.target));
+            let values: Vec<f64> = (0..table.len())
+                .filter_map(|i| table.target_value(i))
+                .collect();
+            widgets::histogram(ui, "target-histogram", &values, 20);
+        }
+    }
+
+    ui.add_space(8.0);
+    ui.strong("Columns");
+    egui::Grid::new("columns")
+        .striped(true)
+        .num_columns(4)
+        .show(ui, |ui| {
+            for h in ["Column", "Read as", "Missing", "How the model sees it"] {
+                ui.strong(h);
+            }
+            ui.end_row();
+            for c in &schema.columns {
+                ui.label(&c.name);
+                match &c.kind {
+                    ColumnKind::Number { mean, std } => {
+                        ui.label("number");
+                        ui.label(c.missing.to_string());
+                        ui.label(format!("standardized (mean {mean:.4}, spread {std:.4})"))
+                            .on_hover_text("(value − mean) ÷ standard deviation of the training rows, so every column has a similar range. Missing values become the mean.");
+                    }
+                    ColumnKind::Category { values } => {
+                        ui.label("category");
+                        ui.label(c.missing.to_string());
+                        let mut shown: Vec<&str> = values.iter().take(6).map(String::as_str).collect();
+                        if values.len() > 6 {
+                            shown.push("…");
                         }
-                    });
+                        ui.label(format!("one input per category ({}): {}", values.len(), shown.join(", ")))
+                            .on_hover_text("One-hot encoding: 1 for the row's category, 0 for the others. Categories not seen in training, and missing values, are all zeros.");
+                    }
+                }
+                ui.end_row();
+            }
+            for (name, reason) in &schema.ignored {
+                ui.weak(name);
+                ui.weak("left out");
+                ui.weak("");
+                ui.weak(reason);
+                ui.end_row();
             }
         });
-    }
+
+    ui.add_space(8.0);
+    ui.strong("Examples");
+    egui::ScrollArea::horizontal()
+        .id_salt("example-rows")
+        .show(ui, |ui| {
+            egui::Grid::new("example-rows-grid")
+                .striped(true)
+                .num_columns(table.table.header.len() + 1)
+                .show(ui, |ui| {
+                    ui.strong("Line");
+                    for h in &table.table.header {
+                        if *h == schema.target {
+                            ui.strong(format!("{h} (to predict)"));
+                        } else {
+                            ui.strong(h);
+                        }
+                    }
+                    ui.end_row();
+                    for (row, line) in table
+                        .table
+                        .rows
+                        .iter()
+                        .zip(&table.table.lines)
+                        .take(ROWS_SHOWN)
+                    {
+                        ui.weak(line.to_string());
+                        for field in row {
+                            let short: String = field.chars().take(24).collect();
+                            ui.label(if short.len() < field.len() {
+                                format!("{short}…")
+                            } else {
+                                short
+                            });
+                        }
+                        ui.end_row();
+                    }
+                });
+        });
 }

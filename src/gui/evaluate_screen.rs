@@ -10,8 +10,10 @@ use super::app::{Screen, StrataApp};
 use super::data_screen::same_split;
 use super::jobs::Job;
 use super::widgets;
+use crate::data::Dataset;
 use crate::engine::TrainedModel;
 use crate::eval;
+use crate::project::{DataKind, Task};
 use crate::workflow::{self, Evaluation};
 
 /// Examples shown for a confusion-matrix cell.
@@ -90,15 +92,15 @@ impl StrataApp {
         }));
     }
 
-    /// Starts evaluating a run on every image of a labelled folder (one sub-folder per class),
-    /// e.g. a separate test set.
-    pub fn start_evaluation_on_folder(&mut self, run_dir: PathBuf, folder: PathBuf) {
+    /// Starts evaluating a run on all of other labelled data: an image folder (one sub-folder per
+    /// class) or a CSV file with the target column, e.g. a separate test set.
+    pub fn start_evaluation_on_other(&mut self, run_dir: PathBuf, folder: PathBuf) {
         self.evaluate.selected_cell = None;
         self.evaluate.failed = None;
         let ctx = self.waker();
         self.evaluate.job = Some(Job::spawn("Evaluating", &ctx, move |_job| {
             let trained = TrainedModel::load(&run_dir, &crate::engine::inference_device())?;
-            let evaluation = workflow::evaluate_folder(&folder, &trained)?;
+            let evaluation = workflow::evaluate_other(&folder, &trained)?;
             Ok((run_dir, Some(folder), evaluation))
         }));
     }
@@ -111,15 +113,21 @@ impl StrataApp {
             self.evaluate.job = None;
             match result {
                 Ok((dir, folder, evaluation)) => {
-                    self.info(format!(
-                        "Evaluated on {} {}: {:.1}% correct",
-                        evaluation.report.samples,
-                        folder.as_ref().map_or_else(
-                            || "test images".to_owned(),
-                            |f| format!("images of {}", f.display())
+                    let on = folder.as_ref().map_or_else(
+                        || "the test samples".to_owned(),
+                        |f| f.display().to_string(),
+                    );
+                    self.info(match &evaluation.regression {
+                        Some(r) => format!(
+                            "Evaluated on {} rows of {on}: R² {:.3}, mean absolute error {:.4}",
+                            r.report.samples, r.report.r2, r.report.mae
                         ),
-                        evaluation.report.accuracy * 100.0
-                    ));
+                        None => format!(
+                            "Evaluated on {} samples of {on}: {:.1}% correct",
+                            evaluation.report.samples,
+                            evaluation.report.accuracy * 100.0
+                        ),
+                    });
                     self.evaluate.result = Some((dir, Arc::new(evaluation)));
                     self.evaluate.result_folder = folder;
                 }
@@ -185,35 +193,51 @@ impl StrataApp {
                     }
                 });
             let idle = self.evaluate.job.is_none();
+            let table = self
+                .project()
+                .is_some_and(|p| p.data.kind == DataKind::Tabular);
+            let (unit, other) = if table {
+                ("rows", "another CSV file…")
+            } else {
+                ("images", "another folder…")
+            };
             if ui
-                .button("Evaluate on the test images")
-                .on_hover_text("The images held back from training by the split")
+                .button(format!("Evaluate on the test {unit}"))
+                .on_hover_text(format!("The {unit} held back from training by the split"))
                 .clicked()
                 && idle
             {
                 self.start_evaluation(run_dir.clone());
             }
             if ui
-                .button("Evaluate on another folder…")
-                .on_hover_text("A separate set of labelled images: a folder with one sub-folder per class, named like the classes")
+                .button(format!("Evaluate on {other}"))
+                .on_hover_text(if table {
+                    "A separate table with the same columns, including the column to predict"
+                } else {
+                    "A separate set of labelled images: a folder with one sub-folder per class, named like the classes"
+                })
                 .clicked()
                 && idle
             {
-                if let Some(folder) = rfd::FileDialog::new()
-                    .set_title("Folder of labelled images (one sub-folder per class)")
-                    .pick_folder()
-                {
-                    self.start_evaluation_on_folder(run_dir.clone(), folder);
+                let picked = if table {
+                    rfd::FileDialog::new()
+                        .set_title("CSV file with the same columns")
+                        .add_filter("Tables", &["csv", "tsv", "txt"])
+                        .pick_file()
+                } else {
+                    rfd::FileDialog::new()
+                        .set_title("Folder of labelled images (one sub-folder per class)")
+                        .pick_folder()
+                };
+                if let Some(path) = picked {
+                    self.start_evaluation_on_other(run_dir.clone(), path);
                 }
             }
         });
         if let Some(job) = &self.evaluate.job {
             ui.horizontal(|ui| {
                 ui.spinner();
-                ui.label(format!(
-                    "Evaluating on the test images… ({:.0}s)",
-                    job.elapsed_secs()
-                ));
+                ui.label(format!("Evaluating… ({:.0}s)", job.elapsed_secs()));
             });
             return;
         }
@@ -233,37 +257,58 @@ impl StrataApp {
             &evaluation.predictions,
         );
         let folder = self.evaluate.result_folder.clone();
+        let history = self
+            .train
+            .runs
+            .iter()
+            .find(|r| r.dir == run_dir)
+            .map(|r| r.history.clone());
 
+        if let Some(regression) = &evaluation.regression {
+            egui::ScrollArea::vertical().show(ui, |ui| {
+                regression_ui(ui, regression, folder.as_deref());
+                if let Some(history) = &history {
+                    ui.add_space(8.0);
+                    ui.strong("Curves of this run");
+                    widgets::curves_ui(ui, "eval", history, None, Task::Regress, 180.0);
+                }
+            });
+            return;
+        }
+        let unit = match dataset.kind() {
+            DataKind::Image => "images",
+            DataKind::Tabular => "rows",
+        };
         egui::ScrollArea::vertical().show(ui, |ui| {
             match &folder {
                 None => {
                     ui.heading(
                         RichText::new(format!(
-                            "Accuracy on {} test images: {:.1}%",
+                            "Accuracy on {} test {unit}: {:.1}%",
                             report.samples,
                             report.accuracy * 100.0
                         ))
                         .strong(),
                     );
-                    ui.weak("Test images were held back: the model never saw them while training.");
+                    ui.weak(format!("Test {unit} were held back: the model never saw them while training."));
                 }
                 Some(f) => {
                     ui.heading(
                         RichText::new(format!(
-                            "Accuracy on {} images of {}: {:.1}%",
+                            "Accuracy on {} {unit} of {}: {:.1}%",
                             report.samples,
                             f.display(),
                             report.accuracy * 100.0
                         ))
                         .strong(),
                     );
-                    ui.weak("Every image of that folder was predicted; its sub-folders name the true classes.");
+                    ui.weak("Every sample there was predicted and compared with its true class.");
                 }
             }
             ui.add_space(6.0);
             ui.columns(2, |cols| {
                 cols[0].strong("Confusion matrix");
-                cols[0].weak("Rows: the true class. Columns: what the model said. The diagonal is correct. Click a cell to see its images.");
+                cols[0].weak("Rows: the true class. Columns: what the model said. The diagonal is correct. Click a cell to see its examples.");
                 self.confusion_ui(&mut cols[0], report);
                 cols[1].strong("Per class");
                 per_class_ui(&mut cols[1], report);
@@ -274,7 +319,11 @@ impl StrataApp {
                 ui.add_space(8.0);
                 let tc = report.classes.get(t).cloned().unwrap_or_default();
                 let pc = report.classes.get(p).cloned().unwrap_or_default();
-                ui.strong(format!("Images that are {tc} and were predicted as {pc}"));
+                let what = match dataset.kind() {
+                    DataKind::Image => "Images",
+                    DataKind::Tabular => "Rows",
+                };
+                ui.strong(format!("{what} that are {tc} and were predicted as {pc}"));
                 let members: Vec<&eval::Prediction> = predictions
                     .iter()
                     .filter(|x| x.true_label == Some(t) && x.predicted == p)
@@ -290,17 +339,16 @@ impl StrataApp {
             ui.strong("Most confident mistakes");
             let mistakes = eval::most_confident_mistakes(predictions, MISTAKES_SHOWN);
             if mistakes.is_empty() {
-                ui.label("No mistakes on the test images.");
+                ui.label("No mistakes.");
             } else {
                 let refs: Vec<&eval::Prediction> = mistakes.iter().collect();
                 self.gallery_ui(ui, dataset, &report.classes, &refs);
             }
 
             ui.add_space(8.0);
-            if let Some(run) = self.train.runs.iter().find(|r| r.dir == run_dir) {
+            if let Some(history) = &history {
                 ui.strong("Curves of this run");
-                let history = run.history.clone();
-                widgets::curves_ui(ui, "eval", &history, None, 180.0);
+                widgets::curves_ui(ui, "eval", history, None, Task::Classify, 180.0);
             }
         });
     }
@@ -353,15 +401,19 @@ impl StrataApp {
     fn gallery_ui(
         &mut self,
         ui: &mut egui::Ui,
-        dataset: &Arc<crate::data::ImageDataset>,
+        dataset: &Arc<Dataset>,
         classes: &[String],
         members: &[&eval::Prediction],
     ) {
         let ctx = ui.ctx().clone();
         let salt = Arc::as_ptr(dataset) as usize;
+        let Some(images) = dataset.images() else {
+            rows_gallery_ui(ui, dataset, classes, members);
+            return;
+        };
         ui.horizontal_wrapped(|ui| {
             for m in members {
-                let texture = self.thumbnails.get(&ctx, dataset, salt, m.index);
+                let texture = self.thumbnails.get(&ctx, images, salt, m.index);
                 ui.vertical(|ui| {
                     ui.set_width(84.0);
                     let truth = m
@@ -372,11 +424,7 @@ impl StrataApp {
                     let said = classes.get(m.predicted).cloned().unwrap_or_default();
                     let mut hover = format!(
                         "{}\nis {truth}, predicted {said}\n",
-                        dataset
-                            .paths
-                            .get(m.index)
-                            .map(|p| p.display().to_string())
-                            .unwrap_or_default()
+                        dataset.source(m.index)
                     );
                     for (c, p) in classes.iter().zip(&m.probabilities) {
                         hover.push_str(&format!("{c}: {:.1}%\n", p * 100.0));
@@ -392,6 +440,76 @@ impl StrataApp {
             }
         });
     }
+}
+
+/// Table rows of a gallery: where each is, its class and what the model said.
+fn rows_gallery_ui(
+    ui: &mut egui::Ui,
+    dataset: &Dataset,
+    classes: &[String],
+    members: &[&eval::Prediction],
+) {
+    egui::Grid::new(ui.next_auto_id())
+        .striped(true)
+        .num_columns(4)
+        .show(ui, |ui| {
+            for h in ["Row", "Is", "Predicted", "Confidence"] {
+                ui.strong(h);
+            }
+            ui.end_row();
+            for m in members {
+                let name =
+                    |c: Option<usize>| c.and_then(|c| classes.get(c)).cloned().unwrap_or_default();
+                ui.label(dataset.source(m.index));
+                ui.label(name(m.true_label));
+                ui.label(name(Some(m.predicted)));
+                ui.label(format!("{:.0}%", m.confidence * 100.0));
+                ui.end_row();
+            }
+        });
+}
+
+/// A regression model's results: MAE, RMSE, R² in words, and predicted against actual values.
+fn regression_ui(
+    ui: &mut egui::Ui,
+    regression: &workflow::RegressionEvaluation,
+    other: Option<&std::path::Path>,
+) {
+    let r = &regression.report;
+    let on = other.map_or_else(
+        || "test rows".to_owned(),
+        |f| format!("rows of {}", f.display()),
+    );
+    ui.heading(RichText::new(format!("R² on {} {on}: {:.3}", r.samples, r.r2)).strong());
+    ui.weak("R² is the share of the variation the model explains: 1 is perfect, 0 is no better than always guessing the average.");
+    ui.add_space(6.0);
+    egui::Grid::new("regression-metrics")
+        .num_columns(2)
+        .striped(true)
+        .show(ui, |ui| {
+            ui.label("Mean absolute error").on_hover_text(
+                "On average, predictions are off by this much (in the target's units).",
+            );
+            ui.strong(format!("{:.4}", r.mae));
+            ui.end_row();
+            ui.label("Root mean squared error")
+                .on_hover_text("Like the mean absolute error, but large misses count more.");
+            ui.strong(format!("{:.4}", r.rmse));
+            ui.end_row();
+            ui.label("R²");
+            ui.strong(format!("{:.4}", r.r2));
+            ui.end_row();
+        });
+    ui.add_space(6.0);
+    ui.strong("Predicted against actual");
+    ui.weak("Each point is one row. Points on the grey line are predicted exactly; the further away, the larger the miss.");
+    widgets::predicted_vs_actual(
+        ui,
+        "predicted-vs-actual",
+        &regression.actual,
+        &regression.predicted,
+        320.0,
+    );
 }
 
 /// White → blue for correct cells, white → red for mistakes, by the share of the row.

@@ -9,6 +9,7 @@ use egui_snarl::{InPin, NodeId, OutPin, Snarl};
 use super::app::StrataApp;
 use super::document::Command;
 use crate::model::{self, shape_label, Activation, Graph, Layer, NodeInfo, Padding};
+use crate::project::Task;
 
 /// State of the editor between frames.
 #[derive(Default)]
@@ -101,9 +102,6 @@ const ACTIVATIONS: [Activation; 7] = [
     Activation::Softmax,
     Activation::Gelu,
 ];
-
-/// Builds a template graph for an input shape and a number of classes.
-type TemplateFn = fn(&[usize], usize) -> Graph;
 
 /// Per-node view data shared by the editor and the inspector.
 struct GraphView {
@@ -451,12 +449,15 @@ impl StrataApp {
             .unwrap_or_else(|| vec![1, 28, 28])
     }
 
-    fn classes(&self) -> usize {
-        self.data
-            .as_ref()
-            .map(|d| d.prepared.dataset.classes.len())
-            .filter(|&c| c >= 2)
-            .unwrap_or(10)
+    /// What the data asks the model to predict: the task and the number of classes (10 before
+    /// any import).
+    fn target(&self) -> (Task, usize) {
+        let Some(data) = &self.data else {
+            return (Task::Classify, 10);
+        };
+        let dataset = &data.prepared.dataset;
+        let classes = dataset.classes().len();
+        (dataset.task(), if classes >= 2 { classes } else { 10 })
     }
 
     /// When the imported data and the model disagree (input shape, number of classes): what is
@@ -465,7 +466,10 @@ impl StrataApp {
         let data = self.data.as_ref()?;
         let graph = &self.project()?.model;
         let shape = data.prepared.dataset.shape();
-        let classes = data.prepared.dataset.classes.len();
+        let (task, outputs) = (
+            data.prepared.dataset.task(),
+            data.prepared.dataset.outputs(),
+        );
         let mut problems = Vec::new();
         let mut fixes = Vec::new();
         if let Some(input) = graph
@@ -476,7 +480,7 @@ impl StrataApp {
             if let Layer::Input { shape: have } = &input.layer {
                 if *have != shape {
                     problems.push(format!(
-                        "the Input layer expects {} but the images are {}",
+                        "the Input layer expects {} but the data gives {}",
                         shape_label(have),
                         shape_label(&shape)
                     ));
@@ -492,16 +496,27 @@ impl StrataApp {
         if let Ok(checked) = graph.validate() {
             let out = &graph.nodes[checked.output];
             if let Layer::Dense { units, activation } = &out.layer {
-                if *units != classes && classes >= 2 {
-                    problems.push(format!(
-                        "the last layer '{}' gives {units} values but the data has {classes} classes",
-                        out.name
-                    ));
+                let wanted_activation = match task {
+                    Task::Classify => *activation,
+                    Task::Regress => Activation::Linear,
+                };
+                let fits = *units == outputs && *activation == wanted_activation;
+                if !fits && (task == Task::Regress || outputs >= 2) {
+                    problems.push(match task {
+                        Task::Classify => format!(
+                            "the last layer '{}' gives {units} values but the data has {outputs} classes",
+                            out.name
+                        ),
+                        Task::Regress => format!(
+                            "the last layer '{}' should give one number with a linear activation to predict a number",
+                            out.name
+                        ),
+                    });
                     fixes.push(Command::SetLayer {
                         name: out.name.clone(),
                         layer: Layer::Dense {
-                            units: classes,
-                            activation: *activation,
+                            units: outputs,
+                            activation: wanted_activation,
                         },
                     });
                 }
@@ -523,30 +538,37 @@ impl StrataApp {
         let (can_undo, can_redo) = (doc.can_undo(), doc.can_redo());
         let view = GraphView::new(&graph);
         let input_shape = self.data_shape();
-        let classes = self.classes();
+        let (task, classes) = self.target();
 
         // Toolbar.
         ui.horizontal_wrapped(|ui| {
             ui.label("Start from:");
-            let templates: [(&str, &str, TemplateFn); 2] = [
+            let templates: [(&str, &str, &str); 3] = [
                 (
                     "MLP (Keras example)",
                     "Flatten → Dense 128 ReLU → Dense softmax: the model every Keras tutorial starts with",
-                    model::mlp,
+                    "mlp",
                 ),
                 (
                     "CNN",
                     "Two convolution + pooling stages, then a Dense classifier: the usual choice for images",
-                    model::cnn,
+                    "cnn",
+                ),
+                (
+                    "Table MLP",
+                    "Dense 64 → Dropout → Dense 32 → output: for tables of numbers and categories",
+                    "tabular-mlp",
                 ),
             ];
-            for (label, hint, build) in templates {
+            for (label, hint, name) in templates {
                 if ui.button(label).on_hover_text(hint).clicked() {
-                    self.command(Command::ReplaceModel {
-                        graph: build(&input_shape, classes),
-                        what: format!("{} template", label.split(' ').next().unwrap_or(label)),
-                    });
-                    self.model.fit_pending = true;
+                    if let Some(graph) = model::template(name, &input_shape, task, classes) {
+                        self.command(Command::ReplaceModel {
+                            graph,
+                            what: format!("{label} template"),
+                        });
+                        self.model.fit_pending = true;
+                    }
                 }
             }
             ui.separator();

@@ -13,7 +13,7 @@ use super::widgets;
 use crate::engine::runs::{list_runs, RunSummary};
 use crate::engine::{self, CancelToken, EpochMetrics, EventSink, RunOutcome, TrainEvent};
 use crate::model::{CheckedGraph, GraphError};
-use crate::project::{DeviceChoice, LossKind, OptimizerKind, TrainingSettings};
+use crate::project::{DeviceChoice, LossKind, OptimizerKind, Task, TrainingSettings};
 
 /// Progress inside the current epoch.
 #[derive(Clone, Debug)]
@@ -378,9 +378,7 @@ impl StrataApp {
         checked: &CheckedGraph,
     ) -> Option<(String, bool)> {
         let project = self.project()?;
-        let data_bytes = self
-            .data()
-            .map_or(0, |d| d.prepared.dataset.pixels.len() as u64);
+        let data_bytes = self.data().map_or(0, |d| d.prepared.dataset.stored_bytes());
         let batch = settings.batch_size.max(1);
         let estimate = engine::MemoryEstimate::new(
             &project.model,
@@ -550,7 +548,11 @@ impl StrataApp {
         if history.is_empty() && live.is_none() {
             ui.weak("Press Start: the loss (how wrong the model is) and accuracy appear here after each step, for training and validation images.");
         }
-        widgets::curves_ui(ui, "train", &history, live, 220.0);
+        let task = self
+            .data
+            .as_ref()
+            .map_or(Task::Classify, |d| d.prepared.dataset.task());
+        widgets::curves_ui(ui, "train", &history, live, task, 220.0);
         if let Some(line) = coach_line(&history) {
             ui.label(RichText::new(format!("Coach: {line}")).italics());
         }

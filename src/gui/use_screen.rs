@@ -1,5 +1,6 @@
-//! The Use screen: drop or pick images and see the prediction with its probabilities; predict a
-//! whole folder into a CSV file; see where the model file lives and export it.
+//! The Use screen: drop or pick images (or CSV rows for a table model) and see the prediction with
+//! its probabilities; predict a whole folder or table into a CSV file; see where the model file
+//! lives and export it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use super::jobs::Job;
 use super::widgets;
 use crate::engine::runs::{BEST_DIR, GRAPH_FILE, MANIFEST_FILE, WEIGHTS_FILE};
 use crate::engine::TrainedModel;
+use crate::project::DataKind;
 use crate::workflow::{self, FilePredictions};
 
 /// State of the Use screen.
@@ -49,7 +51,7 @@ impl StrataApp {
     /// Predicts the given files (folders are searched) with the newest trained model.
     pub fn predict_paths(&mut self, paths: Vec<PathBuf>) {
         let Some(run_dir) = self.newest_model_run() else {
-            self.error("Train a model first; then drop images here to get predictions.");
+            self.error("Train a model first; then drop files here to get predictions.");
             return;
         };
         let cached = self
@@ -82,22 +84,18 @@ impl StrataApp {
             let model = TrainedModel::load(&run_dir, &crate::engine::inference_device())?;
             let files = workflow::collect_files(&[folder])?;
             let result = workflow::predict_files(&model, &files)?;
-            let bytes = workflow::predictions_csv(
-                &model.manifest.classes,
-                &result.dataset.paths,
-                &result.predictions,
-            )?;
+            let bytes = workflow::predictions_csv(&model, &result)?;
             crate::project::atomic_write(&csv_path, &bytes)
                 .map_err(|e| anyhow::anyhow!("could not write '{}': {e}", csv_path.display()))?;
             Ok(format!(
                 "Wrote {} predictions to {}{}",
-                result.predictions.len(),
+                result.len(),
                 csv_path.display(),
                 if result.skipped.is_empty() {
                     String::new()
                 } else {
                     format!(
-                        "; {} file(s) were not images and were skipped",
+                        "; {} file(s) or row(s) could not be used and were skipped",
                         result.skipped.len()
                     )
                 }
@@ -113,20 +111,15 @@ impl StrataApp {
                     Ok((dir, model, predictions)) => {
                         self.use_.model = Some((dir, model));
                         self.use_.textures.clear();
-                        if predictions.predictions.is_empty() {
+                        if predictions.is_empty() {
                             let why = predictions
                                 .skipped
                                 .first()
-                                .map(|(p, r)| format!("{}: {r}", p.display()))
+                                .map(|(p, r)| format!("{p}: {r}"))
                                 .unwrap_or_default();
-                            self.error(format!(
-                                "None of the files could be used as an image. {why}"
-                            ));
+                            self.error(format!("Nothing could be predicted. {why}"));
                         } else {
-                            self.info(format!(
-                                "Predicted {} image(s)",
-                                predictions.predictions.len()
-                            ));
+                            self.info(format!("Predicted {} sample(s)", predictions.len()));
                         }
                         self.use_.last = Some(predictions);
                     }
@@ -154,24 +147,43 @@ impl StrataApp {
             }
             return;
         };
-        ui.heading("Try the model on new images");
-        ui.label("Drop image files or a folder onto this window, or choose them:");
+        let table = self
+            .project()
+            .is_some_and(|p| p.data.kind == DataKind::Tabular);
+        if table {
+            ui.heading("Try the model on new rows");
+            ui.label("Drop a CSV file with the same columns onto this window (the column to predict may be left out), or choose one:");
+        } else {
+            ui.heading("Try the model on new images");
+            ui.label("Drop image files or a folder onto this window, or choose them:");
+        }
         ui.horizontal(|ui| {
-            if ui.button("Choose images…").clicked() {
-                if let Some(files) = rfd::FileDialog::new()
-                    .add_filter(
+            let choose = if table {
+                "Choose a CSV file…"
+            } else {
+                "Choose images…"
+            };
+            if ui.button(choose).clicked() {
+                let dialog = if table {
+                    rfd::FileDialog::new().add_filter("Tables", &["csv", "tsv", "txt"])
+                } else {
+                    rfd::FileDialog::new().add_filter(
                         "Images",
                         &["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"],
                     )
-                    .pick_files()
-                {
+                };
+                if let Some(files) = dialog.pick_files() {
                     self.predict_paths(files);
                 }
             }
             ui.label("or a path:");
             let edit = ui.add(
                 egui::TextEdit::singleline(&mut self.use_.path_text)
-                    .hint_text("/path/to/image.png")
+                    .hint_text(if table {
+                        "/path/to/rows.csv"
+                    } else {
+                        "/path/to/image.png"
+                    })
                     .desired_width(260.0),
             );
             let enter = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
@@ -189,21 +201,37 @@ impl StrataApp {
         self.predictions_ui(ui);
 
         ui.separator();
-        ui.strong("Predict a whole folder");
-        ui.label("Every image under a folder gets a row in a CSV file: path, predicted class, confidence and the probability of each class.");
+        if table {
+            ui.strong("Predict a whole table");
+            ui.label("Every row of a CSV file gets a row in a new CSV file: where it was and the prediction.");
+        } else {
+            ui.strong("Predict a whole folder");
+            ui.label("Every image under a folder gets a row in a CSV file: path, predicted class, confidence and the probability of each class.");
+        }
         if let Some(job) = &self.use_.folder_job {
             ui.horizontal(|ui| {
                 ui.spinner();
-                ui.label(format!(
-                    "Predicting the folder… ({:.0}s)",
-                    job.elapsed_secs()
-                ));
+                ui.label(format!("Predicting… ({:.0}s)", job.elapsed_secs()));
             });
-        } else if ui.button("Predict a folder to CSV…").clicked() {
-            if let Some(folder) = rfd::FileDialog::new()
-                .set_title("Folder of images to predict")
-                .pick_folder()
-            {
+        } else if ui
+            .button(if table {
+                "Predict a table to CSV…"
+            } else {
+                "Predict a folder to CSV…"
+            })
+            .clicked()
+        {
+            let source = if table {
+                rfd::FileDialog::new()
+                    .set_title("Table of rows to predict")
+                    .add_filter("Tables", &["csv", "tsv", "txt"])
+                    .pick_file()
+            } else {
+                rfd::FileDialog::new()
+                    .set_title("Folder of images to predict")
+                    .pick_folder()
+            };
+            if let Some(folder) = source {
                 if let Some(csv_path) = rfd::FileDialog::new()
                     .set_title("Save predictions as")
                     .add_filter("CSV", &["csv"])
@@ -225,7 +253,11 @@ impl StrataApp {
                 ui.ctx().copy_text(weights.display().to_string());
             }
         });
-        ui.weak("Use it from a terminal too: strata predict PROJECT.strata IMAGE…");
+        ui.weak(if table {
+            "Use it from a terminal too: strata predict PROJECT.strata ROWS.csv"
+        } else {
+            "Use it from a terminal too: strata predict PROJECT.strata IMAGE…"
+        });
         if ui.button("Export model…").on_hover_text("Copy the weights (safetensors), the layer graph and the run description into a folder of your choice").clicked() {
             if let Some(dest) = rfd::FileDialog::new().set_title("Export the model into this folder").pick_folder() {
                 match export_model(&run_dir, &dest) {
@@ -238,7 +270,24 @@ impl StrataApp {
 
     fn predictions_ui(&mut self, ui: &mut egui::Ui) {
         let Some(last) = &self.use_.last else { return };
-        let classes = last.dataset.classes.clone();
+        for (path, reason) in &last.skipped {
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                format!("Skipped {path}: {reason}"),
+            );
+        }
+        let Some(images) = last.dataset.images() else {
+            let target = self
+                .use_
+                .model
+                .as_ref()
+                .and_then(|(_, m)| m.manifest.table.as_ref())
+                .map(|t| t.target.clone())
+                .unwrap_or_default();
+            row_predictions_ui(ui, last, &target);
+            return;
+        };
+        let classes = images.classes.clone();
         if self.use_.textures.len() != last.predictions.len() {
             let ctx = ui.ctx().clone();
             self.use_.textures = last
@@ -246,10 +295,10 @@ impl StrataApp {
                 .iter()
                 .map(|p| {
                     let image = widgets::color_image(
-                        last.dataset.sample(p.index),
-                        last.dataset.channels,
-                        last.dataset.height,
-                        last.dataset.width,
+                        images.sample(p.index),
+                        images.channels,
+                        images.height,
+                        images.width,
                     );
                     ctx.load_texture(
                         format!("use-{}", p.index),
@@ -258,12 +307,6 @@ impl StrataApp {
                     )
                 })
                 .collect();
-        }
-        for (path, reason) in &last.skipped {
-            ui.colored_label(
-                ui.visuals().warn_fg_color,
-                format!("Skipped {}: {reason}", path.display()),
-            );
         }
         egui::ScrollArea::vertical()
             .max_height(ui.available_height() * 0.6)
@@ -281,7 +324,7 @@ impl StrataApp {
                                 .strong()
                                 .size(16.0),
                             );
-                            if let Some(path) = last.dataset.paths.get(p.index) {
+                            if let Some(path) = images.paths.get(p.index) {
                                 ui.weak(file_name(path));
                             }
                             widgets::probability_bars(ui, &classes, &p.probabilities);
@@ -291,6 +334,46 @@ impl StrataApp {
                 }
             });
     }
+}
+
+/// Rows shown on screen at most (the CSV export has them all).
+const ROWS_SHOWN: usize = 500;
+
+/// One line per predicted table row: where it was and what the model says.
+fn row_predictions_ui(ui: &mut egui::Ui, last: &FilePredictions, target: &str) {
+    let classes = last.dataset.classes();
+    egui::ScrollArea::vertical()
+        .max_height(ui.available_height() * 0.6)
+        .show(ui, |ui| {
+            egui::Grid::new("row-predictions")
+                .striped(true)
+                .num_columns(3)
+                .show(ui, |ui| {
+                    ui.strong("Row");
+                    ui.strong(format!("Predicted {target}"));
+                    ui.strong(if last.values.is_empty() { "Confidence" } else { "" });
+                    ui.end_row();
+                    for p in last.predictions.iter().take(ROWS_SHOWN) {
+                        ui.label(last.sources.get(p.index).map_or("", String::as_str));
+                        ui.strong(classes.get(p.predicted).map_or("", String::as_str))
+                            .on_hover_ui(|ui| widgets::probability_bars(ui, classes, &p.probabilities));
+                        ui.label(format!("{:.1}%", p.confidence * 100.0));
+                        ui.end_row();
+                    }
+                    for (i, v) in last.values.iter().enumerate().take(ROWS_SHOWN) {
+                        ui.label(last.sources.get(i).map_or("", String::as_str));
+                        ui.strong(format!("{v:.4}"));
+                        ui.label("");
+                        ui.end_row();
+                    }
+                });
+            if last.len() > ROWS_SHOWN {
+                ui.weak(format!(
+                    "Showing the first {ROWS_SHOWN} of {} rows; \"Predict a table to CSV…\" writes them all.",
+                    last.len()
+                ));
+            }
+        });
 }
 
 fn file_name(path: &Path) -> String {

@@ -36,6 +36,13 @@ impl StrataApp {
                 self.new_project_dialog();
             }
             if ui
+                .add_sized([280.0, 36.0], egui::Button::new("New project from a table…"))
+                .on_hover_text("Pick a CSV file with one row per example and a column to predict (a class or a number)")
+                .clicked()
+            {
+                self.new_table_project_dialog();
+            }
+            if ui
                 .add_sized([280.0, 36.0], egui::Button::new("Open a project…"))
                 .on_hover_text("Open a .strata project file (Ctrl+O)")
                 .clicked()
@@ -43,7 +50,7 @@ impl StrataApp {
                 self.open_dialog();
             }
             ui.add_space(8.0);
-            ui.label("Or type the path of an image folder (or of a .strata project):");
+            ui.label("Or type the path of an image folder, a CSV table or a .strata project:");
             ui.horizontal(|ui| {
                 let edit = ui.add(
                     egui::TextEdit::singleline(&mut self.new_project_folder)
@@ -58,12 +65,12 @@ impl StrataApp {
                     if path.extension().is_some_and(|e| e == "strata") {
                         self.request_open(path);
                     } else {
-                        self.new_project_from_folder(&path);
+                        self.new_project_from_data(&path);
                     }
                 }
             });
             ui.add_space(8.0);
-            ui.weak("Tip: drop a folder or a .strata file onto this window.");
+            ui.weak("Tip: drop a folder, a CSV file or a .strata file onto this window.");
             ui.add_space(8.0);
             ui.weak(format!(
                 "New projects are saved in {}",
@@ -114,7 +121,7 @@ impl StrataApp {
             }
             ui.add_space(16.0);
             ui.heading("How it works");
-            ui.label("1  Data — import a folder of images, one sub-folder per class.");
+            ui.label("1  Data — import a folder of images (one sub-folder per class) or a CSV table.");
             ui.label("2  Model — pick a template or build a network from layers.");
             ui.label("3  Train — watch the model learn, live.");
             ui.label("4  Evaluate — see which classes it confuses.");

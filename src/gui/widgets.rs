@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use eframe::egui::{self, Color32, ColorImage, TextureHandle, TextureOptions};
-use egui_plot::{Corner, Legend, Line, Plot, PlotPoints};
+use egui_plot::{Bar, BarChart, Corner, Legend, Line, Plot, PlotPoints, Points};
 
 /// Colour of training curves.
 const TRAIN_COLOR: Color32 = Color32::from_rgb(80, 140, 230);
@@ -13,6 +13,7 @@ const VAL_COLOR: Color32 = Color32::from_rgb(235, 140, 50);
 
 use crate::data::ImageDataset;
 use crate::engine::EpochMetrics;
+use crate::project::Task;
 
 /// Turns a C×H×W u8 image (1 or 3 channels) into an egui image.
 pub fn color_image(pixels: &[u8], channels: usize, height: usize, width: usize) -> ColorImage {
@@ -126,13 +127,14 @@ impl CurvePlot<'_> {
     }
 }
 
-/// Training and validation loss (left) and accuracy (right) per epoch, plus the running loss of
-/// the epoch in progress.
+/// Training and validation loss (left) and accuracy, or R² for regression (right), per epoch,
+/// plus the running loss of the epoch in progress.
 pub fn curves_ui(
     ui: &mut egui::Ui,
     id: &str,
     history: &[EpochMetrics],
     live: Option<(f64, f64)>,
+    task: Task,
     height: f32,
 ) {
     let width = (ui.available_width() - 12.0).max(200.0) / 2.0;
@@ -158,11 +160,23 @@ pub fn curves_ui(
             unit_range: false,
         }
         .show(ui, width, height);
+        let (title, train_name, val_name) = match task {
+            Task::Classify => (
+                "Accuracy (higher is better)",
+                "training accuracy",
+                "validation accuracy",
+            ),
+            Task::Regress => (
+                "R² (higher is better; 1 is perfect)",
+                "training R²",
+                "validation R²",
+            ),
+        };
         CurvePlot {
             id: format!("{id}-acc"),
-            title: "Accuracy (higher is better)",
-            train_name: "training accuracy",
-            val_name: "validation accuracy",
+            title,
+            train_name,
+            val_name,
             train: points(|m| Some(m.train_accuracy)),
             val: points(|m| m.val_accuracy),
             legend: Corner::RightBottom,
@@ -191,5 +205,81 @@ pub fn probability_bars(ui: &mut egui::Ui, classes: &[String], probabilities: &[
                 );
                 ui.end_row();
             }
+        });
+}
+
+/// A histogram of `values` in `bins` equal-width bins.
+pub fn histogram(ui: &mut egui::Ui, id: &str, values: &[f64], bins: usize) {
+    let finite = values.iter().copied().filter(|v| v.is_finite());
+    let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    if !(lo.is_finite() && hi.is_finite()) || bins == 0 {
+        ui.weak("No values to show.");
+        return;
+    }
+    let width = if hi > lo {
+        (hi - lo) / bins as f64
+    } else {
+        1.0
+    };
+    let mut counts = vec![0usize; bins];
+    for v in values.iter().filter(|v| v.is_finite()) {
+        let b = (((v - lo) / width) as usize).min(bins - 1);
+        counts[b] += 1;
+    }
+    let bars: Vec<Bar> = counts
+        .iter()
+        .enumerate()
+        .map(|(b, &n)| Bar::new(lo + (b as f64 + 0.5) * width, n as f64).width(width * 0.9))
+        .collect();
+    Plot::new(id)
+        .height(140.0)
+        .allow_drag(false)
+        .allow_zoom(false)
+        .allow_scroll(false)
+        .include_y(0.0)
+        .y_axis_label("rows")
+        .show(ui, |p| {
+            p.bar_chart(BarChart::new("rows", bars).color(TRAIN_COLOR))
+        });
+}
+
+/// Predicted against actual values, with the diagonal where a perfect model's points would lie.
+pub fn predicted_vs_actual(
+    ui: &mut egui::Ui,
+    id: &str,
+    actual: &[f64],
+    predicted: &[f64],
+    height: f32,
+) {
+    let points: Vec<[f64; 2]> = actual
+        .iter()
+        .zip(predicted)
+        .filter(|(a, p)| a.is_finite() && p.is_finite())
+        .map(|(&a, &p)| [a, p])
+        .collect();
+    let (lo, hi) = points
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
+            (lo.min(p[0]).min(p[1]), hi.max(p[0]).max(p[1]))
+        });
+    Plot::new(id)
+        .height(height)
+        .data_aspect(1.0)
+        .x_axis_label("actual")
+        .y_axis_label("predicted")
+        .legend(Legend::default().position(Corner::LeftTop))
+        .show(ui, |p| {
+            if lo.is_finite() && hi.is_finite() {
+                p.line(
+                    Line::new(
+                        "perfect prediction",
+                        PlotPoints::from(vec![[lo, lo], [hi, hi]]),
+                    )
+                    .color(Color32::GRAY),
+                );
+            }
+            p.points(Points::new("rows", points).radius(2.5).color(TRAIN_COLOR));
         });
 }

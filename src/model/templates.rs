@@ -2,16 +2,60 @@
 
 use super::graph::{Graph, Node};
 use super::layer::{Activation, Layer, Padding};
+use crate::project::Task;
 
 /// The templates users can pick, by CLI name.
-pub const TEMPLATE_NAMES: &[&str] = &["mlp", "cnn"];
+pub const TEMPLATE_NAMES: &[&str] = &["mlp", "cnn", "tabular-mlp"];
 
-/// Builds a template by name for the given per-sample input shape and number of classes.
-pub fn template(name: &str, input_shape: &[usize], classes: usize) -> Option<Graph> {
-    match name {
-        "mlp" => Some(mlp(input_shape, classes)),
-        "cnn" => Some(cnn(input_shape, classes)),
-        _ => None,
+/// Builds a template by name for the given per-sample input shape; the last layer gives one
+/// probability per class, or one number for regression.
+pub fn template(name: &str, input_shape: &[usize], task: Task, classes: usize) -> Option<Graph> {
+    let mut graph = match name {
+        "mlp" => mlp(input_shape, classes),
+        "cnn" => cnn(input_shape, classes),
+        "tabular-mlp" => tabular_mlp(input_shape, classes),
+        _ => return None,
+    };
+    if task == Task::Regress {
+        if let Some(Node {
+            layer: Layer::Dense { units, activation },
+            ..
+        }) = graph.nodes.last_mut()
+        {
+            *units = 1;
+            *activation = Activation::Linear;
+        }
+    }
+    Some(graph)
+}
+
+/// For tables of encoded columns: Dense 64 ReLU → Dropout 0.1 → Dense 32 ReLU → Dense N softmax.
+pub fn tabular_mlp(input_shape: &[usize], classes: usize) -> Graph {
+    let dense = |units| Layer::Dense {
+        units,
+        activation: Activation::Relu,
+    };
+    Graph {
+        nodes: vec![
+            Node::new(
+                "input",
+                Layer::Input {
+                    shape: input_shape.to_vec(),
+                },
+                &[],
+            ),
+            Node::new("dense1", dense(64), &["input"]),
+            Node::new("dropout", Layer::Dropout { rate: 0.1 }, &["dense1"]),
+            Node::new("dense2", dense(32), &["dropout"]),
+            Node::new(
+                "output",
+                Layer::Dense {
+                    units: classes,
+                    activation: Activation::Softmax,
+                },
+                &["dense2"],
+            ),
+        ],
     }
 }
 

@@ -77,12 +77,71 @@ impl Augmentation {
     }
 }
 
+/// What kind of data a project learns from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DataKind {
+    /// A folder with one sub-folder of images per class.
+    #[default]
+    Image,
+    /// A CSV table: feature columns and one target column.
+    Tabular,
+}
+
+impl DataKind {
+    /// Parses a CLI name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "image" | "images" => Some(Self::Image),
+            "tabular" | "table" | "csv" => Some(Self::Tabular),
+            _ => None,
+        }
+    }
+
+    /// Name shown to users.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Image => "images",
+            Self::Tabular => "table (CSV)",
+        }
+    }
+}
+
+/// What the model predicts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    /// One of a fixed set of classes.
+    #[default]
+    Classify,
+    /// A number.
+    Regress,
+}
+
+impl Task {
+    /// Parses a CLI name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "classify" | "classification" => Some(Self::Classify),
+            "regress" | "regression" => Some(Self::Regress),
+            _ => None,
+        }
+    }
+}
+
 /// Where the data comes from and how it is prepared.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DataSettings {
-    /// The image folder (one sub-folder per class); relative to the project file when possible.
+    /// The image folder (one sub-folder per class) or the CSV file; relative to the project file
+    /// when possible.
     pub path: PathBuf,
+    /// What the data is.
+    pub kind: DataKind,
+    /// Tables: the column to predict (empty: a column named target/label/class/y, else the last).
+    pub target: String,
+    /// Tables: classification or regression.
+    pub task: Task,
     /// Target width in pixels.
     pub image_width: u32,
     /// Target height in pixels.
@@ -103,6 +162,9 @@ impl Default for DataSettings {
     fn default() -> Self {
         Self {
             path: PathBuf::new(),
+            kind: DataKind::Image,
+            target: String::new(),
+            task: Task::Classify,
             image_width: 28,
             image_height: 28,
             channels: 1,
@@ -245,12 +307,20 @@ pub struct Project {
 
 impl Project {
     /// A project over the given data with the given model and default training settings.
+    /// Regression trains with the mean squared error, classification with cross-entropy.
     pub fn new(data: DataSettings, model: Graph) -> Self {
+        let training = TrainingSettings {
+            loss: match data.task {
+                Task::Classify => LossKind::CrossEntropy,
+                Task::Regress => LossKind::Mse,
+            },
+            ..TrainingSettings::default()
+        };
         Self {
             format_version: FORMAT_VERSION,
             data,
             model,
-            training: TrainingSettings::default(),
+            training,
             layout: std::collections::BTreeMap::new(),
         }
     }

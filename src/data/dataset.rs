@@ -1,0 +1,234 @@
+//! A data set of any kind, and turning selected samples into a batch of tensors.
+
+use candle_core::{Device, Tensor};
+use rayon::prelude::*;
+
+use super::{augment_into, ImageDataset, TableDataset};
+use crate::project::{Augmentation, DataKind, Task};
+
+/// Imported samples of one kind, with their labels or targets.
+#[derive(Clone, Debug)]
+pub enum Dataset {
+    /// Images from class folders.
+    Images(ImageDataset),
+    /// Rows of a CSV table (boxed: it carries the table as read besides the encoded rows).
+    Table(Box<TableDataset>),
+}
+
+impl Dataset {
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.labels().len()
+    }
+
+    /// Whether there are no samples.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// What kind of data this is.
+    pub fn kind(&self) -> DataKind {
+        match self {
+            Self::Images(_) => DataKind::Image,
+            Self::Table(_) => DataKind::Tabular,
+        }
+    }
+
+    /// Classification or regression.
+    pub fn task(&self) -> Task {
+        match self {
+            Self::Images(_) => Task::Classify,
+            Self::Table(t) => t.schema.task,
+        }
+    }
+
+    /// Class names (empty for regression).
+    pub fn classes(&self) -> &[String] {
+        match self {
+            Self::Images(d) => &d.classes,
+            Self::Table(t) => &t.schema.classes,
+        }
+    }
+
+    /// Each sample's class (all 0 for regression).
+    pub fn labels(&self) -> &[usize] {
+        match self {
+            Self::Images(d) => &d.labels,
+            Self::Table(t) => &t.labels,
+        }
+    }
+
+    /// Values the model must output per sample: one per class, or one number.
+    pub fn outputs(&self) -> usize {
+        match self.task() {
+            Task::Classify => self.classes().len(),
+            Task::Regress => 1,
+        }
+    }
+
+    /// Per-sample shape as the model sees it.
+    pub fn shape(&self) -> Vec<usize> {
+        match self {
+            Self::Images(d) => d.shape(),
+            Self::Table(t) => vec![t.schema.width()],
+        }
+    }
+
+    /// Bytes the samples take in memory.
+    pub fn stored_bytes(&self) -> u64 {
+        match self {
+            Self::Images(d) => d.pixels.len() as u64,
+            Self::Table(t) => (t.features.len() * 4) as u64,
+        }
+    }
+
+    /// Where sample `i` came from, for people: its file, or its line in the table.
+    pub fn source(&self, i: usize) -> String {
+        match self {
+            Self::Images(d) => d
+                .paths
+                .get(i)
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            Self::Table(t) => t.source(i),
+        }
+    }
+
+    /// The images, when these are images.
+    pub fn images(&self) -> Option<&ImageDataset> {
+        match self {
+            Self::Images(d) => Some(d),
+            Self::Table(_) => None,
+        }
+    }
+
+    /// The table, when this is one.
+    pub fn table(&self) -> Option<&TableDataset> {
+        match self {
+            Self::Table(t) => Some(t),
+            Self::Images(_) => None,
+        }
+    }
+
+    /// Builds a batch from the given sample indices; augmentation (images only) when `augment` is
+    /// given.
+    pub fn batch(
+        &self,
+        indices: &[usize],
+        augment: Option<(&Augmentation, &mut dyn rand::RngCore)>,
+        device: &Device,
+    ) -> candle_core::Result<Batch> {
+        match self {
+            Self::Images(d) => image_batch(d, indices, augment, device),
+            Self::Table(t) => table_batch(t, indices, device),
+        }
+    }
+}
+
+/// Inputs and labels of one batch.
+pub struct Batch {
+    /// Inputs, `[B, …shape]`: images as f32 in [0, 1], table rows as encoded features.
+    pub inputs: Tensor,
+    /// Class indices `[B]` (u32), or regression targets `[B, 1]` (f32).
+    pub labels: Tensor,
+}
+
+impl Batch {
+    /// The batch on `device` (the same tensors when it is already there).
+    pub fn to_device(self, device: &Device) -> candle_core::Result<Self> {
+        if self.inputs.device().same_device(device) {
+            return Ok(self);
+        }
+        Ok(Self {
+            inputs: self.inputs.to_device(device)?,
+            labels: self.labels.to_device(device)?,
+        })
+    }
+}
+
+fn image_batch(
+    dataset: &ImageDataset,
+    indices: &[usize],
+    augment: Option<(&Augmentation, &mut dyn rand::RngCore)>,
+    device: &Device,
+) -> candle_core::Result<Batch> {
+    let n = dataset.sample_len();
+    let mut data = vec![0f32; indices.len() * n];
+    let mut labels = Vec::with_capacity(indices.len());
+    match augment {
+        Some((aug, rng)) if aug.is_active() => {
+            for (k, &i) in indices.iter().enumerate() {
+                augment_into(
+                    dataset.sample(i),
+                    dataset.channels,
+                    dataset.height,
+                    dataset.width,
+                    aug,
+                    rng,
+                    &mut data[k * n..(k + 1) * n],
+                );
+                labels.push(dataset.labels.get(i).copied().unwrap_or(0) as u32);
+            }
+        }
+        _ => {
+            let convert = |(dst, &i): (&mut [f32], &usize)| {
+                for (d, &s) in dst.iter_mut().zip(dataset.sample(i)) {
+                    *d = f32::from(s) * (1.0 / 255.0);
+                }
+            };
+            // Big batches (inference uses 256) are converted on every core.
+            if data.len() >= 1 << 16 && n > 0 {
+                data.par_chunks_mut(n)
+                    .zip(indices.par_iter())
+                    .for_each(convert);
+            } else if n > 0 {
+                data.chunks_mut(n).zip(indices.iter()).for_each(convert);
+            }
+            labels.extend(
+                indices
+                    .iter()
+                    .map(|&i| dataset.labels.get(i).copied().unwrap_or(0) as u32),
+            );
+        }
+    }
+    let b = indices.len();
+    Ok(Batch {
+        inputs: Tensor::from_vec(
+            data,
+            (b, dataset.channels, dataset.height, dataset.width),
+            device,
+        )?,
+        labels: Tensor::from_vec(labels, b, device)?,
+    })
+}
+
+fn table_batch(
+    table: &TableDataset,
+    indices: &[usize],
+    device: &Device,
+) -> candle_core::Result<Batch> {
+    let width = table.schema.width();
+    let mut data = Vec::with_capacity(indices.len() * width);
+    for &i in indices {
+        data.extend_from_slice(table.row(i));
+    }
+    let b = indices.len();
+    let inputs = Tensor::from_vec(data, (b, width), device)?;
+    let labels = match table.schema.task {
+        Task::Classify => {
+            let labels: Vec<u32> = indices
+                .iter()
+                .map(|&i| table.labels.get(i).copied().unwrap_or(0) as u32)
+                .collect();
+            Tensor::from_vec(labels, b, device)?
+        }
+        Task::Regress => {
+            let targets: Vec<f32> = indices
+                .iter()
+                .map(|&i| table.targets.get(i).copied().unwrap_or(0.0))
+                .collect();
+            Tensor::from_vec(targets, (b, 1), device)?
+        }
+    };
+    Ok(Batch { inputs, labels })
+}
