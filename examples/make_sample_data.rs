@@ -1,8 +1,10 @@
 //! Generates `sample_data/shapes/`: 32×32 grayscale PNGs of four shape classes (circle, cross,
-//! square, triangle) at random positions, sizes, rotations and brightness, with pixel noise.
+//! square, triangle) at random positions, sizes, rotations and brightness, with pixel noise; and
+//! `sample_data/houses.csv`, a table of made-up house sales (numbers, categories, a few missing
+//! values) whose price depends on the other columns plus noise.
 //! Deterministic: the same seed always writes the same files.
 //!
-//! `cargo run --release --example make_sample_data -- [OUT_DIR] [PER_CLASS]`
+//! `cargo run --release --example make_sample_data -- [OUT_DIR] [PER_CLASS] [HOUSES_CSV]`
 
 use std::path::PathBuf;
 
@@ -36,6 +38,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .unwrap_or_else(|| "sample_data/shapes".to_owned()),
     );
     let per_class: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(150);
+    let houses = PathBuf::from(
+        args.next()
+            .unwrap_or_else(|| "sample_data/houses.csv".to_owned()),
+    );
+    write_houses(&houses, HOUSES)?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(2026);
     for class in CLASSES {
         let dir = out.join(class);
@@ -77,5 +84,52 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         per_class * CLASSES.len(),
         out.display()
     );
+    Ok(())
+}
+
+/// Rows of the houses table.
+const HOUSES: usize = 400;
+
+/// A standard normal draw (Box–Muller).
+fn normal(rng: &mut impl Rng) -> f64 {
+    let u: f64 = rng.random_range(f64::EPSILON..1.0);
+    let v: f64 = rng.random_range(0.0..1.0);
+    (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+}
+
+/// `area_m2,rooms,age_years,district,garden,price_k`: price in thousands from area, rooms, age,
+/// district and garden, plus noise; about 3 % of ages are missing (`NA`).
+fn write_houses(path: &std::path::Path, rows: usize) -> Result<(), Box<dyn std::error::Error>> {
+    const DISTRICTS: [(&str, f64); 5] = [
+        ("centre", 60.0),
+        ("north", 20.0),
+        ("south", 0.0),
+        ("east", -10.0),
+        ("west", 10.0),
+    ];
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut out = String::from("area_m2,rooms,age_years,district,garden,price_k\n");
+    for _ in 0..rows {
+        let area: f64 = rng.random_range(35.0..190.0);
+        let rooms = ((area / 30.0).round() as i64 + rng.random_range(-1..=1)).clamp(1, 7);
+        let age: f64 = rng.random_range(0.0..80.0f64).round();
+        let (district, bonus) = DISTRICTS[rng.random_range(0..DISTRICTS.len())];
+        let garden = rng.random_bool(0.4);
+        let price = 40.0 + 2.1 * area + 9.0 * rooms as f64 - 0.7 * age
+            + bonus
+            + if garden { 18.0 } else { 0.0 }
+            + 12.0 * normal(&mut rng);
+        let age_field = if rng.random_bool(0.03) {
+            "NA".to_owned()
+        } else {
+            format!("{age}")
+        };
+        out.push_str(&format!(
+            "{area:.0},{rooms},{age_field},{district},{},{price:.1}\n",
+            if garden { "yes" } else { "no" }
+        ));
+    }
+    std::fs::write(path, out)?;
+    println!("wrote {rows} rows to {}", path.display());
     Ok(())
 }

@@ -415,6 +415,11 @@ fn prepare(project: &Project, quiet: bool) -> Result<PreparedData> {
 
 fn cmd_train(path: &Path, project: &Project, json: bool) -> Result<()> {
     let data = Arc::new(prepare(project, json)?);
+    // The accuracy-like score: accuracy for classes, R² for numbers.
+    let (acc, accuracy_word) = match data.dataset.task() {
+        Task::Classify => ("acc", "accuracy"),
+        Task::Regress => ("R²", "R²"),
+    };
     let cancel = CancelToken::new();
     let (tx, rx) = crossbeam_channel::unbounded::<TrainEvent>();
     let handle = engine::train_in_background(
@@ -474,15 +479,15 @@ fn cmd_train(path: &Path, project: &Project, json: bool) -> Result<()> {
                 bar.set_length(*batches as u64);
                 bar.set_position(*batch as u64);
                 bar.set_prefix(epoch.to_string());
-                bar.set_message(format!("loss {loss:.4} acc {accuracy:.3}  {samples_per_sec:.0} samples/s  ETA {eta_secs:.0}s"));
+                bar.set_message(format!("loss {loss:.4} {acc} {accuracy:.3}  {samples_per_sec:.0} samples/s  ETA {eta_secs:.0}s"));
             }
             TrainEvent::Epoch(m) => {
                 let val = match (m.val_loss, m.val_accuracy) {
-                    (Some(l), Some(a)) => format!("  val loss {l:.4} val acc {a:.4}"),
+                    (Some(l), Some(a)) => format!("  val loss {l:.4} val {acc} {a:.4}"),
                     _ => String::new(),
                 };
                 let line = format!(
-                    "epoch {:>3}: loss {:.4} acc {:.4}{val}  ({:.0} samples/s)",
+                    "epoch {:>3}: loss {:.4} {acc} {:.4}{val}  ({:.0} samples/s)",
                     m.epoch, m.train_loss, m.train_accuracy, m.samples_per_sec
                 );
                 if interactive {
@@ -504,7 +509,7 @@ fn cmd_train(path: &Path, project: &Project, json: bool) -> Result<()> {
             } => {
                 bar.finish_and_clear();
                 outln!(
-                    "Finished. Best epoch {best_epoch}: loss {best_loss:.4}, accuracy {best_accuracy:.4}. Saved in {}",
+                    "Finished. Best epoch {best_epoch}: loss {best_loss:.4}, {accuracy_word} {best_accuracy:.4}. Saved in {}",
                     run_dir.display()
                 );
             }

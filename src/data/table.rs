@@ -250,8 +250,18 @@ pub fn label_table(
     table.rows = rows;
     table.lines = lines;
     if table.rows.is_empty() {
+        let first = table
+            .skipped
+            .first()
+            .map(|s| format!(" (line {}: {})", s.line, s.reason))
+            .unwrap_or_default();
+        let hint = if task == Task::Regress {
+            "; to predict one of its values, choose classification"
+        } else {
+            ""
+        };
         return Err(format!(
-            "no row has a usable value in the target column '{name}'"
+            "no row has a usable value in the target column '{name}'{first}{hint}"
         ));
     }
     let mut labelled = LabelledTable {

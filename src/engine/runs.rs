@@ -267,12 +267,25 @@ impl TrainedModel {
             ))
         })?;
         let network = Network::load(&graph, &run_dir.join(BEST_DIR).join(WEIGHTS_FILE), device)?;
-        if network.checked().output_shape() != [manifest.classes.len()] {
+        let regression = manifest
+            .table
+            .as_ref()
+            .is_some_and(|t| t.task == crate::project::Task::Regress);
+        let outputs = if regression {
+            1
+        } else {
+            manifest.classes.len()
+        };
+        if network.checked().output_shape() != [outputs] {
             return Err(NetworkError::Weights(format!(
-                "the run in '{}' is inconsistent: the model gives {} outputs but {} classes are listed",
+                "the run in '{}' is inconsistent: the model gives {} outputs but {}",
                 run_dir.display(),
                 network.checked().output_shape().iter().product::<usize>(),
-                manifest.classes.len()
+                if regression {
+                    "it predicts one number".to_owned()
+                } else {
+                    format!("{} classes are listed", manifest.classes.len())
+                }
             )));
         }
         Ok(Self { network, manifest })
