@@ -363,3 +363,88 @@ fn changing_the_import_settings_offers_to_fit_the_model() {
     assert_eq!(graph.validate().unwrap().info[0].output_shape, [3, 28, 28]);
     assert!(!shows(&h, "does not fit the data"));
 }
+
+#[test]
+fn a_table_from_import_to_predicted_numbers() {
+    let data = tempfile::tempdir().unwrap();
+    let csv = data.path().join("houses.csv");
+    let mut text = std::fs::read_to_string(repo_sample().join("houses.csv")).unwrap();
+    text.push_str("99,3,12,north\n"); // one field short: reported, not imported
+    std::fs::write(&csv, text).unwrap();
+    let workspace = tempfile::tempdir().unwrap();
+    let mut h = harness(StrataApp::new(None, workspace.path().to_owned()));
+    h.step();
+    assert!(shows(&h, "New project from a table…"));
+
+    h.get_by_role(egui::accesskit::Role::TextInput).focus();
+    h.step();
+    h.get_by_role(egui::accesskit::Role::TextInput)
+        .type_text(&csv.display().to_string());
+    h.step();
+    h.step();
+    h.get_by_label("Create / open").click();
+    wait_for(&mut h, "the import", 60, |app| {
+        app.data().is_some() && !app.is_busy()
+    });
+    h.step();
+    // The Data screen: what is predicted, the columns and the bad row by line number.
+    assert!(shows(&h, "400 rows: predicting the number 'price_k'"));
+    assert!(shows(&h, "1 row(s) could not be used"));
+    assert!(shows(&h, "line 402"));
+    assert!(shows(&h, "standardized (mean"));
+    assert!(shows(&h, "one input per category (5)"));
+    assert!(shows(&h, "price_k (to predict)"));
+    // The project now says what it predicts, and its model ends in one linear number.
+    let project = h.state().project().unwrap();
+    assert_eq!(project.data.target, "price_k");
+    assert_eq!(project.data.task, strata::project::Task::Regress);
+    assert_eq!(project.training.loss, strata::project::LossKind::Mse);
+    assert_eq!(project.model.validate().unwrap().output_shape(), [1]);
+
+    let mut training = project.training.clone();
+    training.epochs = 25;
+    h.state_mut().command(Command::SetTraining(training));
+    h.get_by_label("3 Train").click();
+    h.step();
+    h.get_by_label("▶ Start training").click();
+    h.step();
+    wait_for(&mut h, "training to finish", 300, |app| !app.is_training());
+    assert!(shows(&h, "R² (higher is better; 1 is perfect)"));
+
+    h.get_by_label("4 Evaluate").click();
+    wait_for(&mut h, "the evaluation", 120, |app| {
+        app.evaluation().is_some() && !app.is_busy()
+    });
+    let r2 = h
+        .state()
+        .evaluation()
+        .and_then(|e| e.regression.as_ref())
+        .map(|r| r.report.r2)
+        .unwrap();
+    assert!(r2 > 0.9, "R² {r2}");
+    assert!(shows(&h, "test rows:"));
+    assert!(shows(&h, "Mean absolute error"));
+    assert!(shows(&h, "Predicted against actual"));
+
+    h.get_by_label("5 Use").click();
+    h.step();
+    assert!(shows(&h, "Try the model on new rows"));
+    let rows = data.path().join("new.csv");
+    std::fs::write(
+        &rows,
+        "area_m2,rooms,age_years,district,garden\n120,4,10,centre,yes\n60,2,50,east,no\n",
+    )
+    .unwrap();
+    h.input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(Dropped(rows)));
+    h.step();
+    wait_for(&mut h, "the prediction", 60, |app| {
+        app.last_predictions().is_some() && !app.is_busy()
+    });
+    assert_eq!(h.state().last_predictions().unwrap().values.len(), 2);
+    assert!(shows(&h, "Predicted price_k"));
+    assert!(shows(&h, "new.csv line 3"));
+    // Nothing was written next to the user's table.
+    assert_eq!(walk(data.path()).len(), 2);
+}

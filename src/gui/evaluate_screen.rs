@@ -113,18 +113,25 @@ impl StrataApp {
             self.evaluate.job = None;
             match result {
                 Ok((dir, folder, evaluation)) => {
+                    let unit = match evaluation.dataset.kind() {
+                        DataKind::Image => "images",
+                        DataKind::Tabular => "rows",
+                    };
+                    let samples = evaluation
+                        .regression
+                        .as_ref()
+                        .map_or(evaluation.report.samples, |r| r.report.samples);
                     let on = folder.as_ref().map_or_else(
-                        || "the test samples".to_owned(),
-                        |f| f.display().to_string(),
+                        || format!("the {samples} test {unit}"),
+                        |f| format!("{samples} {unit} of {}", f.display()),
                     );
                     self.info(match &evaluation.regression {
                         Some(r) => format!(
-                            "Evaluated on {} rows of {on}: R² {:.3}, mean absolute error {:.4}",
-                            r.report.samples, r.report.r2, r.report.mae
+                            "Evaluated on {on}: R² {:.3}, mean absolute error {:.4}",
+                            r.report.r2, r.report.mae
                         ),
                         None => format!(
-                            "Evaluated on {} samples of {on}: {:.1}% correct",
-                            evaluation.report.samples,
+                            "Evaluated on {on}: {:.1}% correct",
                             evaluation.report.accuracy * 100.0
                         ),
                     });

@@ -264,22 +264,25 @@ pub fn predicted_vs_actual(
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
             (lo.min(p[0]).min(p[1]), hi.max(p[0]).max(p[1]))
         });
-    Plot::new(id)
+    let mut plot = Plot::new(id)
         .height(height)
-        .data_aspect(1.0)
         .x_axis_label("actual")
         .y_axis_label("predicted")
-        .legend(Legend::default().position(Corner::LeftTop))
-        .show(ui, |p| {
-            if lo.is_finite() && hi.is_finite() {
-                p.line(
-                    Line::new(
-                        "perfect prediction",
-                        PlotPoints::from(vec![[lo, lo], [hi, hi]]),
-                    )
-                    .color(Color32::GRAY),
-                );
-            }
-            p.points(Points::new("rows", points).radius(2.5).color(TRAIN_COLOR));
-        });
+        .legend(Legend::default().position(Corner::LeftTop));
+    if lo.is_finite() && hi.is_finite() {
+        // The same range on both axes, so the diagonal is the line of perfect predictions.
+        plot = plot.include_x(lo).include_x(hi).include_y(lo).include_y(hi);
+    }
+    plot.show(ui, |p| {
+        if lo.is_finite() && hi.is_finite() {
+            p.line(
+                Line::new(
+                    "perfect prediction",
+                    PlotPoints::from(vec![[lo, lo], [hi, hi]]),
+                )
+                .color(Color32::GRAY),
+            );
+        }
+        p.points(Points::new("rows", points).radius(2.5).color(TRAIN_COLOR));
+    });
 }

@@ -1,0 +1,60 @@
+"""Real tables for BENCHMARKS.md: writes the diabetes (regression) and breast-cancer
+(classification) data shipped inside the scikit-learn wheel as train/test CSV files, and scores
+scikit-learn baselines on exactly those files.
+
+Usage: python scripts/tables_baseline.py OUT_DIR   (prints one JSON line per data set)
+"""
+import gzip
+import json
+import os
+import sys
+
+import numpy as np
+import sklearn
+from sklearn.datasets import load_breast_cancer
+from sklearn.linear_model import LinearRegression, LogisticRegression, RidgeCV
+from sklearn.metrics import accuracy_score, mean_absolute_error, r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+out = sys.argv[1]
+os.makedirs(out, exist_ok=True)
+data_dir = os.path.join(os.path.dirname(sklearn.__file__), "datasets", "data")
+
+
+def write(path, header, rows):
+    with open(path, "w") as f:
+        f.write(",".join(header) + "\n")
+        for r in rows:
+            f.write(",".join(str(v) for v in r) + "\n")
+
+
+# Diabetes, raw units (age, sex, BMI, blood pressure, six blood serum values) → progression.
+with gzip.open(os.path.join(data_dir, "diabetes_data_raw.csv.gz"), "rt") as f:
+    x = np.array([[float(v) for v in line.split()] for line in f if line.strip()])
+with gzip.open(os.path.join(data_dir, "diabetes_target.csv.gz"), "rt") as f:
+    y = np.array([float(line) for line in f if line.strip()])
+names = ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
+xtr, xte, ytr, yte = train_test_split(x, y, test_size=0.2, random_state=0)
+fmt = lambda r, t: [("%g" % v) for v in r] + ["%g" % t]
+write(f"{out}/diabetes_train.csv", names + ["progression"], [fmt(r, t) for r, t in zip(xtr, ytr)])
+write(f"{out}/diabetes_test.csv", names + ["progression"], [fmt(r, t) for r, t in zip(xte, yte)])
+for name, model in [("linear regression", LinearRegression()),
+                    ("ridge (CV alpha)", make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 3, 13))))]:
+    p = model.fit(xtr, ytr).predict(xte)
+    print(json.dumps({"data": "diabetes", "model": f"scikit-learn {name}", "r2": round(r2_score(yte, p), 4),
+                      "mae": round(mean_absolute_error(yte, p), 2), "train": len(ytr), "test": len(yte)}))
+
+# Breast cancer (Wisconsin diagnostic): 30 measurements → malignant / benign.
+bc = load_breast_cancer()
+labels = np.array(bc.target_names)[bc.target]
+xtr, xte, ytr, yte = train_test_split(bc.data, labels, test_size=0.2, random_state=0, stratify=labels)
+header = [n.replace(" ", "_") for n in bc.feature_names] + ["diagnosis"]
+fmt = lambda r, t: [("%g" % v) for v in r] + [t]
+write(f"{out}/cancer_train.csv", header, [fmt(r, t) for r, t in zip(xtr, ytr)])
+write(f"{out}/cancer_test.csv", header, [fmt(r, t) for r, t in zip(xte, yte)])
+model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000))
+p = model.fit(xtr, ytr).predict(xte)
+print(json.dumps({"data": "breast cancer", "model": "scikit-learn logistic regression (standardized)",
+                  "accuracy": round(accuracy_score(yte, p), 4), "train": len(ytr), "test": len(yte)}))
