@@ -102,6 +102,26 @@ impl Network {
                     )?;
                     add("bias", vec![*filters], vec![0.0; *filters], true, false)?;
                 }
+                Layer::Embedding { vocab, dim } => {
+                    // Small uniform vectors, as Keras starts them.
+                    let values = (0..vocab * dim)
+                        .map(|_| rng.random_range(-0.05..=0.05f32))
+                        .collect();
+                    add("weight", vec![*vocab, *dim], values, true, true)?;
+                }
+                Layer::Conv1d {
+                    filters, kernel, ..
+                } => {
+                    let c = in_shape.first().copied().unwrap_or(1);
+                    add(
+                        "weight",
+                        vec![*filters, c, *kernel],
+                        glorot(rng, c * kernel, filters * kernel, filters * c * kernel),
+                        true,
+                        true,
+                    )?;
+                    add("bias", vec![*filters], vec![0.0; *filters], true, false)?;
+                }
                 Layer::BatchNorm { .. } => {
                     let c = in_shape.first().copied().unwrap_or(1);
                     add("weight", vec![c], vec![1.0; c], true, false)?;
@@ -319,9 +339,44 @@ impl Network {
                     Activation::Linear,
                 )?,
                 Layer::GlobalAvgPool => finish(
-                    need()?.mean(D::Minus1)?.mean(D::Minus1)?,
+                    need()?.flatten_from(2)?.mean(D::Minus1)?,
                     Activation::Linear,
                 )?,
+                Layer::GlobalMaxPool => {
+                    finish(need()?.flatten_from(2)?.max(D::Minus1)?, Activation::Linear)?
+                }
+                Layer::Embedding { vocab, dim } => {
+                    let w = self.param(&node.name, "weight")?;
+                    // Ids beyond the vocabulary read the last row rather than failing.
+                    let ids = need()?
+                        .clamp(0f32, vocab.saturating_sub(1) as f32)?
+                        .to_dtype(DType::U32)?;
+                    let (b, l) = ids.dims2()?;
+                    let vectors = w
+                        .index_select(&ids.flatten_all()?.contiguous()?, 0)?
+                        .reshape((b, l, *dim))?
+                        .transpose(1, 2)?
+                        .contiguous()?;
+                    finish(vectors, Activation::Linear)?
+                }
+                Layer::Conv1d {
+                    kernel,
+                    stride,
+                    padding,
+                    activation,
+                    ..
+                } => {
+                    let w = self.param(&node.name, "weight")?;
+                    let b = self.param(&node.name, "bias")?;
+                    let y = conv1d(need()?, w, b, *kernel, *stride, *padding)?;
+                    finish(y, *activation)?
+                }
+                Layer::MaxPool1d { kernel } => {
+                    finish(pool1d(need()?, *kernel, true)?, Activation::Linear)?
+                }
+                Layer::AvgPool1d { kernel } => {
+                    finish(pool1d(need()?, *kernel, false)?, Activation::Linear)?
+                }
                 Layer::Flatten => finish(need()?.flatten_from(1)?, Activation::Linear)?,
                 Layer::Dropout { rate } => {
                     let x = need()?;
@@ -513,7 +568,110 @@ pub(crate) fn fusable_pools(graph: &Graph, checked: &CheckedGraph) -> Vec<Option
         .collect()
 }
 
+/// 1-D convolution of `x` (`[B, C, L]`) with `w` (`[F, C, K]`) and bias `b`; "same" padding is
+/// split between both ends (the extra zero at the end), so the output has ceil(L / stride)
+/// positions. Built from unfolding and one matrix product (candle's own conv1d passes wrong input
+/// gradients back in 0.11).
+fn conv1d(
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    kernel: usize,
+    stride: usize,
+    padding: Padding,
+) -> candle_core::Result<Tensor> {
+    let (batch, channels, l) = x.dims3()?;
+    let Some(out) = window_out(l, kernel, stride, padding) else {
+        return Err(candle_core::Error::Msg(format!(
+            "a window of {kernel} does not fit a sequence of {l}"
+        )));
+    };
+    let x = match padding {
+        Padding::Same => {
+            let total = ((out - 1) * stride + kernel).saturating_sub(l);
+            x.pad_with_zeros(2, total / 2, total - total / 2)?
+        }
+        Padding::Valid => x.clone(),
+    };
+    // Every window position at stride 1, then every stride-th of them.
+    let dense = x.dim(2)? + 1 - kernel;
+    let shifted: Vec<Tensor> = (0..kernel)
+        .map(|k| x.narrow(2, k, dense))
+        .collect::<candle_core::Result<_>>()?;
+    let mut columns = Tensor::stack(&shifted, 2)?; // [B, C, K, dense]
+    if stride > 1 {
+        let keep: Vec<u32> = (0..out).map(|i| (i * stride) as u32).collect();
+        columns = columns
+            .contiguous()?
+            .index_select(&Tensor::new(keep, x.device())?, 3)?;
+    }
+    let columns = columns.reshape((batch, channels * kernel, out))?;
+    let filters = w.dim(0)?;
+    let w = w.reshape((1, filters, channels * kernel))?;
+    w.broadcast_matmul(&columns)?
+        .broadcast_add(&b.reshape((1, filters, 1))?)
+}
+
+/// Max (or mean) over non-overlapping windows of `kernel` along the last axis of `[B, C, L]`;
+/// positions past the last whole window are dropped.
+fn pool1d(x: &Tensor, kernel: usize, max: bool) -> candle_core::Result<Tensor> {
+    let (b, c, l) = x.dims3()?;
+    let n = l / kernel.max(1);
+    let windows = x
+        .narrow(2, 0, n * kernel)?
+        .contiguous()?
+        .reshape((b, c, n, kernel))?;
+    if max {
+        windows.max(D::Minus1)
+    } else {
+        windows.mean(D::Minus1)
+    }
+}
+
 fn glorot(rng: &mut impl Rng, fan_in: usize, fan_out: usize, n: usize) -> Vec<f32> {
     let limit = (6.0 / (fan_in + fan_out).max(1) as f32).sqrt();
     (0..n).map(|_| rng.random_range(-limit..=limit)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ramp(shape: &[usize], scale: f32) -> Tensor {
+        let n: usize = shape.iter().product();
+        let v: Vec<f32> = (0..n)
+            .map(|i| ((i * 7 + 3) % 11) as f32 * scale - 0.4)
+            .collect();
+        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+    }
+
+    #[test]
+    fn conv1d_forward_matches_candle() {
+        let x = ramp(&[2, 3, 10], 0.1);
+        let w = ramp(&[4, 3, 3], 0.05);
+        let b = Tensor::new(&[0.1f32, -0.2, 0.3, 0.0], &Device::Cpu).unwrap();
+        for (stride, padding, pad) in [
+            (1, Padding::Valid, 0),
+            (2, Padding::Valid, 0),
+            (1, Padding::Same, 1),
+        ] {
+            let ours = conv1d(&x, &w, &b, 3, stride, padding).unwrap();
+            let reference = x
+                .conv1d(&w, pad, stride, 1, 1)
+                .unwrap()
+                .broadcast_add(&b.reshape((1, 4, 1)).unwrap())
+                .unwrap();
+            assert_eq!(ours.dims(), reference.dims());
+            let diff = ours
+                .sub(&reference)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(diff < 1e-5, "stride {stride} {padding:?}: {diff}");
+        }
+    }
 }

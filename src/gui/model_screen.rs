@@ -69,6 +69,25 @@ fn palette(input_shape: &[usize]) -> Vec<(&'static str, Vec<Layer>)> {
             ],
         ),
         (
+            "Sequence (text)",
+            vec![
+                Layer::Embedding {
+                    vocab: 10_000,
+                    dim: 64,
+                },
+                Layer::Conv1d {
+                    filters: 64,
+                    kernel: 5,
+                    stride: 1,
+                    padding: Padding::Same,
+                    activation: Activation::Relu,
+                },
+                Layer::MaxPool1d { kernel: 2 },
+                Layer::AvgPool1d { kernel: 2 },
+                Layer::GlobalMaxPool,
+            ],
+        ),
+        (
             "Normalization",
             vec![Layer::BatchNorm {
                 momentum: 0.1,
@@ -410,9 +429,32 @@ fn layer_settings_line(layer: &Layer) -> String {
         Layer::MaxPool2d { kernel, stride } | Layer::AvgPool2d { kernel, stride } => {
             format!("window {kernel}×{kernel}, step {stride}")
         }
+        Layer::Embedding { vocab, dim } => format!("{vocab} tokens → {dim} numbers each"),
+        Layer::Conv1d {
+            filters,
+            kernel,
+            stride,
+            padding,
+            activation,
+        } => format!(
+            "{filters} filters of {kernel}{}{}, {}",
+            if *stride > 1 {
+                format!(" stride {stride}")
+            } else {
+                String::new()
+            },
+            if *padding == Padding::Same {
+                " same"
+            } else {
+                ""
+            },
+            activation.label()
+        ),
+        Layer::MaxPool1d { kernel } | Layer::AvgPool1d { kernel } => format!("window {kernel}"),
         Layer::Dropout { rate } => format!("drops {:.0}%", rate * 100.0),
         Layer::BatchNorm { momentum, .. } => format!("momentum {momentum}"),
         Layer::GlobalAvgPool
+        | Layer::GlobalMaxPool
         | Layer::Flatten
         | Layer::Activation { .. }
         | Layer::Add
@@ -937,6 +979,51 @@ fn layer_settings_ui(ui: &mut egui::Ui, layer: &mut Layer, input_shape: &[usize]
                 ui.add(egui::DragValue::new(stride).range(1..=8));
                 ui.end_row();
             }
+            Layer::Embedding { vocab, dim } => {
+                ui.label("Vocabulary")
+                    .on_hover_text("How many different tokens (words or characters) it knows; set by the data's vocabulary.");
+                ui.add(egui::DragValue::new(vocab).range(2..=1_000_000));
+                ui.end_row();
+                ui.label("Vector length")
+                    .on_hover_text("How many learned numbers describe each token.");
+                ui.add(egui::DragValue::new(dim).range(1..=1024));
+                ui.end_row();
+            }
+            Layer::Conv1d {
+                filters,
+                kernel,
+                stride,
+                padding,
+                activation,
+            } => {
+                ui.label("Filters")
+                    .on_hover_text("How many different patterns the layer looks for.");
+                ui.add(egui::DragValue::new(filters).range(1..=4096));
+                ui.end_row();
+                ui.label("Window")
+                    .on_hover_text("How many neighbouring positions (e.g. words) each filter sees.");
+                ui.add(egui::DragValue::new(kernel).range(1..=31));
+                ui.end_row();
+                ui.label("Stride");
+                ui.add(egui::DragValue::new(stride).range(1..=8));
+                ui.end_row();
+                ui.label("Padding").on_hover_text(
+                    "Valid: no border, the sequence shrinks. Same: zero border, the length stays.",
+                );
+                ui.horizontal(|ui| {
+                    ui.radio_value(padding, Padding::Valid, "valid");
+                    ui.radio_value(padding, Padding::Same, "same");
+                });
+                ui.end_row();
+                ui.label("Activation");
+                activation_combo(ui, "conv1d-activation", activation);
+                ui.end_row();
+            }
+            Layer::MaxPool1d { kernel } | Layer::AvgPool1d { kernel } => {
+                ui.label("Window");
+                ui.add(egui::DragValue::new(kernel).range(1..=16));
+                ui.end_row();
+            }
             Layer::Dropout { rate } => {
                 ui.label("Rate")
                     .on_hover_text("Fraction of values switched off while training.");
@@ -960,7 +1047,11 @@ fn layer_settings_ui(ui: &mut egui::Ui, layer: &mut Layer, input_shape: &[usize]
                 activation_combo(ui, "activation-function", function);
                 ui.end_row();
             }
-            Layer::GlobalAvgPool | Layer::Flatten | Layer::Add | Layer::Concat => {
+            Layer::GlobalAvgPool
+            | Layer::GlobalMaxPool
+            | Layer::Flatten
+            | Layer::Add
+            | Layer::Concat => {
                 ui.weak("No settings.");
                 ui.end_row();
             }

@@ -431,6 +431,22 @@ pub fn window_out(input: usize, kernel: usize, stride: usize, padding: Padding) 
     }
 }
 
+/// Channels and length of a sequence-shaped input (C×L), or what is wrong.
+fn sequence_input(
+    first: Option<&(&str, Shape)>,
+    kind: &str,
+    name: &str,
+) -> Result<(usize, usize), String> {
+    match first {
+        Some((_, s)) if s.len() == 2 => Ok((s[0], s[1])),
+        Some((from, s)) => Err(format!(
+            "{kind} '{name}' needs a sequence (channels×length, e.g. after an Embedding), but '{from}' gives {}.",
+            shape_label(s)
+        )),
+        None => Err(format!("{kind} '{name}' has no input.")),
+    }
+}
+
 fn infer(node: &Node, inputs: &[(&str, Shape)]) -> Result<(Shape, usize), String> {
     let kind = node.layer.kind_label();
     let name = &node.name;
@@ -513,9 +529,60 @@ fn infer(node: &Node, inputs: &[(&str, Shape)]) -> Result<(Shape, usize), String
             };
             Ok((vec![c, oh, ow], 0))
         }
-        Layer::GlobalAvgPool => {
-            let (c, _, _) = image_input("")?;
-            Ok((vec![c], 0))
+        Layer::GlobalAvgPool | Layer::GlobalMaxPool => match first {
+            Some((_, s)) if s.len() >= 2 => Ok((vec![s[0]], 0)),
+            Some((from, s)) => Err(format!(
+                "{kind} '{name}' needs channels over positions (a sequence or an image), but '{from}' gives {}.",
+                shape_label(s)
+            )),
+            None => Err(format!("{kind} '{name}' has no input.")),
+        },
+        Layer::Embedding { vocab, dim } => {
+            if *vocab == 0 || *dim == 0 {
+                return Err(format!(
+                    "Embedding '{name}' needs a vocabulary and a vector length of at least 1."
+                ));
+            }
+            match first {
+                Some((_, s)) if s.len() == 1 => Ok((vec![*dim, s[0]], vocab * dim)),
+                Some((from, s)) => Err(format!(
+                    "Embedding '{name}' reads a sequence of token ids, but '{from}' gives {}; put it right after the Input of a text project.",
+                    shape_label(s)
+                )),
+                None => Err(format!("Embedding '{name}' has no input.")),
+            }
+        }
+        Layer::Conv1d {
+            filters,
+            kernel,
+            stride,
+            padding,
+            ..
+        } => {
+            if *filters == 0 || *kernel == 0 || *stride == 0 {
+                return Err(format!(
+                    "Conv1d '{name}' needs filters, kernel size and stride of at least 1."
+                ));
+            }
+            let (c, l) = sequence_input(first, kind, name)?;
+            let Some(out) = window_out(l, *kernel, *stride, *padding) else {
+                return Err(format!(
+                    "Conv1d '{name}' has a window of {kernel} but its input is only {l} long; use a smaller window, 'same' padding, or less pooling before it."
+                ));
+            };
+            Ok((vec![*filters, out], c * kernel * filters + filters))
+        }
+        Layer::MaxPool1d { kernel } | Layer::AvgPool1d { kernel } => {
+            if *kernel == 0 {
+                return Err(format!("{kind} '{name}' needs a window of at least 1."));
+            }
+            let (c, l) = sequence_input(first, kind, name)?;
+            if l < *kernel {
+                return Err(format!(
+                    "{kind} '{name}' has a window of {kernel} but its input is only {l} long; use a smaller window or remove this pooling layer."
+                ));
+            }
+            Ok((vec![c, l / kernel], 0))
         }
         Layer::Flatten => {
             let Some((_, s)) = first else {

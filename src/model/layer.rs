@@ -90,8 +90,40 @@ pub enum Layer {
         /// Step between windows.
         stride: usize,
     },
-    /// Mean over all positions of each channel: C×H×W → C.
+    /// Mean over all positions of each channel: C×H×W (or C×L) → C.
     GlobalAvgPool,
+    /// Maximum over all positions of each channel: C×L (or C×H×W) → C.
+    GlobalMaxPool,
+    /// Turns token ids (a sequence of L whole numbers) into learned vectors: L → D×L.
+    Embedding {
+        /// Number of different tokens (ids 0 … vocab − 1).
+        vocab: usize,
+        /// Length of each token's vector.
+        dim: usize,
+    },
+    /// 1-D convolution along a sequence: C×L → filters×L'.
+    Conv1d {
+        /// Number of output channels.
+        filters: usize,
+        /// Window length.
+        kernel: usize,
+        /// Step between windows.
+        stride: usize,
+        /// Border handling.
+        padding: Padding,
+        /// Activation applied to the outputs.
+        activation: Activation,
+    },
+    /// Maximum over non-overlapping windows along a sequence: C×L → C×(L / kernel).
+    MaxPool1d {
+        /// Window length (also the step).
+        kernel: usize,
+    },
+    /// Mean over non-overlapping windows along a sequence: C×L → C×(L / kernel).
+    AvgPool1d {
+        /// Window length (also the step).
+        kernel: usize,
+    },
     /// Any shape → one long vector.
     Flatten,
     /// Randomly zeroes a fraction of values while training.
@@ -127,6 +159,11 @@ impl Layer {
             Self::MaxPool2d { .. } => "MaxPool2d",
             Self::AvgPool2d { .. } => "AvgPool2d",
             Self::GlobalAvgPool => "GlobalAvgPool",
+            Self::GlobalMaxPool => "GlobalMaxPool",
+            Self::Embedding { .. } => "Embedding",
+            Self::Conv1d { .. } => "Conv1d",
+            Self::MaxPool1d { .. } => "MaxPool1d",
+            Self::AvgPool1d { .. } => "AvgPool1d",
             Self::Flatten => "Flatten",
             Self::Dropout { .. } => "Dropout",
             Self::BatchNorm { .. } => "BatchNorm",
@@ -153,7 +190,12 @@ impl Layer {
             Self::Conv2d { .. } => "Slides small learned filters over the image to detect local patterns such as edges and textures, wherever they appear.",
             Self::MaxPool2d { .. } => "Keeps the largest value in each small window, shrinking the image while keeping the strongest signals.",
             Self::AvgPool2d { .. } => "Averages each small window, shrinking the image smoothly.",
-            Self::GlobalAvgPool => "Averages each channel over the whole image, leaving one number per channel.",
+            Self::GlobalAvgPool => "Averages each channel over the whole image (or sequence), leaving one number per channel.",
+            Self::GlobalMaxPool => "Keeps the largest value of each channel over the whole sequence (or image): did this pattern appear anywhere?",
+            Self::Embedding { .. } => "Gives every word (or character) a learned list of numbers, so words used alike end up with similar numbers. The first layer of a text model.",
+            Self::Conv1d { .. } => "Slides learned filters along a sequence to detect short patterns, such as a phrase of a few words, wherever they appear.",
+            Self::MaxPool1d { .. } => "Keeps the largest value in each window along the sequence, shortening it.",
+            Self::AvgPool1d { .. } => "Averages each window along the sequence, shortening it smoothly.",
             Self::Flatten => "Unrolls an image-shaped input into one long list of numbers so Dense layers can use it.",
             Self::Dropout { .. } => "While training, randomly switches off a fraction of values so the network cannot rely on any single one. Fights overfitting; does nothing when predicting.",
             Self::BatchNorm { .. } => "Rescales values to a steady range during training, which often makes training faster and more stable.",
