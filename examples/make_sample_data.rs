@@ -1,7 +1,8 @@
 //! Generates `sample_data/shapes/`: 32×32 grayscale PNGs of four shape classes (circle, cross,
 //! square, triangle) at random positions, sizes, rotations and brightness, with pixel noise; and
 //! `sample_data/houses.csv`, a table of made-up house sales (numbers, categories, a few missing
-//! values) whose price depends on the other columns plus noise.
+//! values) whose price depends on the other columns plus noise; and `sample_data/messages.csv`,
+//! made-up customer messages (praise, complaint, question) written from phrase lists.
 //! Deterministic: the same seed always writes the same files.
 //!
 //! `cargo run --release --example make_sample_data -- [OUT_DIR] [PER_CLASS] [HOUSES_CSV]`
@@ -43,6 +44,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .unwrap_or_else(|| "sample_data/houses.csv".to_owned()),
     );
     write_houses(&houses, HOUSES)?;
+    let messages = houses.with_file_name("messages.csv");
+    write_messages(&messages, MESSAGES_PER_CLASS)?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(2026);
     for class in CLASSES {
         let dir = out.join(class);
@@ -131,5 +134,89 @@ fn write_houses(path: &std::path::Path, rows: usize) -> Result<(), Box<dyn std::
     }
     std::fs::write(path, out)?;
     println!("wrote {rows} rows to {}", path.display());
+    Ok(())
+}
+
+/// Messages per class in the messages table.
+const MESSAGES_PER_CLASS: usize = 100;
+
+/// `text,label`: short customer messages made from phrase lists, so a model must learn which words
+/// (and the question mark) tell the classes apart; products and openings are shared by all.
+fn write_messages(
+    path: &std::path::Path,
+    per_class: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    const PRODUCTS: [&str; 8] = [
+        "blender",
+        "kettle",
+        "lamp",
+        "headphones",
+        "backpack",
+        "chair",
+        "printer",
+        "jacket",
+    ];
+    const OPENINGS: [&str; 6] = ["", "Hi, ", "Hello, ", "Well, ", "So, ", "Honestly, "];
+    const PRAISE: [&str; 8] = [
+        "I love my new {p}, it works perfectly",
+        "the {p} is excellent and arrived early",
+        "great quality, the {p} exceeded my expectations",
+        "thank you, the {p} is wonderful",
+        "my {p} is fantastic, I would buy it again",
+        "really happy with the {p}, five stars",
+        "the {p} looks beautiful and feels solid",
+        "superb service and a brilliant {p}",
+    ];
+    const COMPLAINT: [&str; 8] = [
+        "my {p} broke after two days",
+        "the {p} arrived damaged and scratched",
+        "terrible quality, the {p} stopped working",
+        "I am disappointed, the {p} is useless",
+        "the {p} is faulty and support never answered",
+        "awful experience, I want a refund for the {p}",
+        "the {p} smells bad and the strap tore",
+        "still waiting, the {p} never arrived",
+    ];
+    const QUESTION: [&str; 8] = [
+        "does the {p} come in another colour?",
+        "how long is the warranty on the {p}?",
+        "can I return the {p} if it does not fit?",
+        "when will the {p} be back in stock?",
+        "is the {p} compatible with older models?",
+        "what size is the {p}?",
+        "do you ship the {p} abroad?",
+        "could you tell me how to clean the {p}?",
+    ];
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let mut rows = Vec::new();
+    for (label, phrases) in [
+        ("praise", PRAISE),
+        ("complaint", COMPLAINT),
+        ("question", QUESTION),
+    ] {
+        for _ in 0..per_class {
+            let product = PRODUCTS[rng.random_range(0..PRODUCTS.len())];
+            let opening = OPENINGS[rng.random_range(0..OPENINGS.len())];
+            let phrase = phrases[rng.random_range(0..phrases.len())].replace("{p}", product);
+            let mut text = format!("{opening}{phrase}");
+            if let Some(first) = text.get(..1) {
+                text = first.to_uppercase() + &text[1..];
+            }
+            if !text.ends_with('?') {
+                text.push('.');
+            }
+            rows.push((text, label));
+        }
+    }
+    // Shuffled, so the file reads like a real export rather than class by class.
+    for i in (1..rows.len()).rev() {
+        rows.swap(i, rng.random_range(0..=i));
+    }
+    let mut out = String::from("text,label\n");
+    for (text, label) in &rows {
+        out.push_str(&format!("\"{}\",{label}\n", text.replace('"', "\"\"")));
+    }
+    std::fs::write(path, out)?;
+    println!("wrote {} messages to {}", rows.len(), path.display());
     Ok(())
 }

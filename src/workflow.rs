@@ -10,8 +10,10 @@ use std::sync::Arc;
 use anyhow::{anyhow, bail, Context as _, Result};
 
 use crate::data::{
-    decode_image_file, detect_task, import_image_folder, label_table, read_csv, stratified_split,
-    target_column, Dataset, ImageDataset, ImportOptions, ImportReport, TableDataset, TableSchema,
+    decode_image_file, detect_task, import_image_folder, label_table, looks_like_text, read_csv,
+    read_text_csv, read_text_file, read_text_folder, stratified_split, suggested_length,
+    target_column, text_column, Dataset, ImageDataset, ImportOptions, ImportReport, TableDataset,
+    TableSchema, TextDataset, Vocabulary,
 };
 use crate::engine::{self, PreparedData, RunManifest, TrainedModel};
 use crate::eval::{self, ClassificationReport, Prediction, RegressionReport};
@@ -29,14 +31,50 @@ pub fn import_options(d: &DataSettings) -> ImportOptions {
     }
 }
 
+/// A CSV with a column of free text holds texts, any other file is a table; a folder of `.txt`
+/// files holds texts, any other folder images.
+pub fn detect_kind(path: &Path) -> DataKind {
+    if path.is_file() {
+        return match read_csv(path) {
+            Ok(table) if looks_like_text(&table) => DataKind::Text,
+            _ => DataKind::Tabular,
+        };
+    }
+    // Most of the first files found are .txt: texts.
+    let (mut texts, mut others) = (0usize, 0usize);
+    for e in walkdir::WalkDir::new(path)
+        .max_depth(2)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file() && !e.file_name().to_string_lossy().starts_with('.'))
+        .take(64)
+    {
+        if e.path()
+            .extension()
+            .is_some_and(|x| x.eq_ignore_ascii_case("txt"))
+        {
+            texts += 1;
+        } else {
+            others += 1;
+        }
+    }
+    if texts > others {
+        DataKind::Text
+    } else {
+        DataKind::Image
+    }
+}
+
 /// Imports the project's data (image folder or CSV table) and splits it as the project says.
 pub fn prepare(
     data: &DataSettings,
     cancel: Option<&AtomicBool>,
     progress: Option<Progress<'_>>,
 ) -> Result<(PreparedData, ImportReport)> {
-    if data.kind == DataKind::Tabular {
-        return prepare_table(data);
+    match data.kind {
+        DataKind::Tabular => return prepare_table(data),
+        DataKind::Text => return prepare_text(data),
+        DataKind::Image => {}
     }
     let (dataset, report) =
         import_image_folder(&data.path, &import_options(data), cancel, progress)?;
@@ -48,6 +86,38 @@ pub fn prepare(
     );
     let dataset = Arc::new(Dataset::Images(dataset));
     Ok((PreparedData { dataset, split }, report))
+}
+
+/// Reads the texts (a CSV or class folders), splits them by class and builds the vocabulary
+/// (and, unless set, the sequence length) from the training texts.
+fn prepare_text(data: &DataSettings) -> Result<(PreparedData, ImportReport)> {
+    let raw = if data.path.is_dir() {
+        read_text_folder(&data.path)
+    } else {
+        read_text_csv(&data.path, &data.text_column, &data.target)
+    }
+    .map_err(|e| anyhow!("{e}"))?;
+    let split = stratified_split(
+        &raw.labels,
+        data.val_fraction,
+        data.test_fraction,
+        data.split_seed,
+    );
+    let train_texts = || split.train.iter().map(|&i| raw.texts[i].as_str());
+    let length = match data.sequence_length {
+        0 => suggested_length(train_texts(), data.tokenizer),
+        n => n,
+    };
+    let vocab = Vocabulary::fit(train_texts(), data.tokenizer, data.vocab_size, length);
+    let texts = TextDataset::new(raw, vocab);
+    let report = texts.report();
+    Ok((
+        PreparedData {
+            dataset: Arc::new(Dataset::Text(Box::new(texts))),
+            split,
+        },
+        report,
+    ))
 }
 
 /// Reads the CSV, splits its rows (by class for classification) and encodes them with statistics
@@ -92,8 +162,13 @@ pub fn manifest_project(project: &Project, manifest: &RunManifest) -> Project {
 
 /// Relabels an imported folder so its labels follow the model's class order.
 pub fn remap_labels(dataset: &mut ImageDataset, classes: &[String]) -> Result<()> {
+    relabel(&mut dataset.labels, &mut dataset.classes, classes)
+}
+
+/// Rewrites `labels` (indices into `names`) as indices into the model's `classes`.
+fn relabel(labels: &mut [usize], names: &mut Vec<String>, classes: &[String]) -> Result<()> {
     let mut map = Vec::new();
-    for name in &dataset.classes {
+    for name in names.iter() {
         match classes.iter().position(|c| c == name) {
             Some(i) => map.push(i),
             None => bail!(
@@ -102,10 +177,10 @@ pub fn remap_labels(dataset: &mut ImageDataset, classes: &[String]) -> Result<()
             ),
         }
     }
-    for l in &mut dataset.labels {
+    for l in labels.iter_mut() {
         *l = map.get(*l).copied().unwrap_or(0);
     }
-    dataset.classes = classes.to_vec();
+    *names = classes.to_vec();
     Ok(())
 }
 
@@ -167,12 +242,23 @@ pub fn evaluate_split(trained: &TrainedModel, data: &PreparedData) -> Result<Eva
 /// Evaluates a trained run on all of other labelled data of its kind: an image folder (one
 /// sub-folder per class) or a CSV file with the target column.
 pub fn evaluate_other(path: &Path, trained: &TrainedModel) -> Result<Evaluation> {
-    let dataset = match &trained.manifest.table {
-        Some(schema) => Dataset::Table(Box::new(
+    let manifest = &trained.manifest;
+    let dataset = match (&manifest.table, &manifest.text) {
+        (Some(schema), _) => Dataset::Table(Box::new(
             TableDataset::with_schema(read_csv(path)?, schema.clone(), true)
                 .map_err(|e| anyhow!("{e}"))?,
         )),
-        None => {
+        (_, Some(vocab)) => {
+            let mut raw = if path.is_dir() {
+                read_text_folder(path)
+            } else {
+                read_text_csv(path, &manifest.data.text_column, &manifest.data.target)
+            }
+            .map_err(|e| anyhow!("{e}"))?;
+            relabel(&mut raw.labels, &mut raw.classes, &manifest.classes)?;
+            Dataset::Text(Box::new(TextDataset::new(raw, vocab.clone())))
+        }
+        (None, None) => {
             let (mut dataset, _) =
                 import_image_folder(path, &import_options(&trained.manifest.data), None, None)?;
             remap_labels(&mut dataset, &trained.manifest.classes)?;
@@ -331,6 +417,9 @@ pub fn predict_files(trained: &TrainedModel, files: &[PathBuf]) -> Result<FilePr
     if let Some(schema) = &trained.manifest.table {
         return predict_table_files(trained, schema, files);
     }
+    if trained.manifest.text.is_some() {
+        return predict_text_files(trained, files);
+    }
     let manifest = &trained.manifest;
     let options = import_options(&manifest.data);
     let mut dataset = ImageDataset {
@@ -424,6 +513,101 @@ fn predict_table_files(
     })
 }
 
+/// The texts in `files`: the text column of CSV files, every non-empty line of other files (`-`
+/// reads standard input).
+fn predict_text_files(trained: &TrainedModel, files: &[PathBuf]) -> Result<FilePredictions> {
+    let mut texts = Vec::new();
+    let mut sources = Vec::new();
+    let mut skipped = Vec::new();
+    for f in files {
+        let name = f.display().to_string();
+        let is_csv = f
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("csv") || e.eq_ignore_ascii_case("tsv"));
+        if is_csv {
+            let requested = &trained.manifest.data.text_column;
+            let table = read_csv(f).map_err(|e| e.reason).and_then(|t| {
+                let c = text_column(&t, requested)?;
+                Ok((t, c))
+            });
+            match table {
+                Ok((table, c)) => {
+                    for s in &table.skipped {
+                        skipped.push((format!("{name} line {}", s.line), s.reason.clone()));
+                    }
+                    for (row, line) in table.rows.iter().zip(&table.lines) {
+                        if row[c].trim().is_empty() {
+                            skipped.push((
+                                format!("{name} line {line}"),
+                                "the text is empty".to_owned(),
+                            ));
+                        } else {
+                            texts.push(row[c].trim().to_owned());
+                            sources.push(format!("{name} line {line}"));
+                        }
+                    }
+                }
+                Err(reason) => skipped.push((name, reason)),
+            }
+            continue;
+        }
+        let content = if name == "-" {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                .map(|_| s)
+                .map_err(|e| format!("could not be read: {e}"))
+        } else {
+            read_text_file(f)
+        };
+        match content {
+            Ok(content) => {
+                for (i, line) in content.lines().enumerate() {
+                    if !line.trim().is_empty() {
+                        texts.push(line.trim().to_owned());
+                        sources.push(format!("{name} line {}", i + 1));
+                    }
+                }
+            }
+            Err(reason) => skipped.push((name, reason)),
+        }
+    }
+    let mut result = predict_texts(trained, texts)?;
+    result.sources = sources;
+    result.skipped = skipped;
+    Ok(result)
+}
+
+/// A text model's predictions for the given texts (sources are "text 1", "text 2"…).
+pub fn predict_texts(trained: &TrainedModel, texts: Vec<String>) -> Result<FilePredictions> {
+    let vocab = trained
+        .manifest
+        .text
+        .clone()
+        .ok_or_else(|| anyhow!("this model does not read texts"))?;
+    let n = texts.len();
+    let raw = crate::data::RawTexts {
+        sources: (1..=n).map(|i| format!("text {i}")).collect(),
+        labels: vec![0; n],
+        classes: trained.manifest.classes.clone(),
+        texts,
+        ..Default::default()
+    };
+    let dataset = Dataset::Text(Box::new(TextDataset::new(raw, vocab)));
+    let indices: Vec<usize> = (0..n).collect();
+    let predictions = predict_samples(trained, &dataset, &indices, None)?;
+    let sources = dataset
+        .texts()
+        .map(|t| t.raw.sources.clone())
+        .unwrap_or_default();
+    Ok(FilePredictions {
+        dataset,
+        sources,
+        predictions,
+        values: Vec::new(),
+        skipped: Vec::new(),
+    })
+}
+
 /// Predictions as CSV: `path,class,confidence,p_<class>…` for an image classifier (`row,…` for a
 /// table), `row,predicted <target>` for a regression model.
 pub fn predictions_csv(trained: &TrainedModel, result: &FilePredictions) -> Result<Vec<u8>> {
@@ -443,10 +627,10 @@ pub fn predictions_csv(trained: &TrainedModel, result: &FilePredictions) -> Resu
         return w.into_inner().map_err(|e| anyhow!("{e}"));
     }
     let mut header = vec![
-        if trained.manifest.table.is_some() {
-            "row"
-        } else {
-            "path"
+        match trained.manifest.data.kind {
+            DataKind::Image => "path",
+            DataKind::Tabular => "row",
+            DataKind::Text => "text",
         }
         .to_owned(),
         "class".to_owned(),

@@ -212,8 +212,7 @@ fn regression_learns_the_house_prices() {
     let dir = tempfile::tempdir().unwrap();
     let data = settings(&houses(), "price_k", Task::Regress);
     let (prepared, _) = workflow::prepare(&data, None, None).unwrap();
-    let graph =
-        model::template("tabular-mlp", &prepared.dataset.shape(), Task::Regress, 0).unwrap();
+    let graph = model::template("tabular-mlp", &prepared.dataset.fit()).unwrap();
     let mut project = Project::new(data, graph);
     assert_eq!(project.training.loss, LossKind::Mse);
     project.training.epochs = 40;
@@ -291,8 +290,7 @@ fn classification_of_table_rows_learns() {
         .warnings
         .iter()
         .any(|w| w.contains("'shade' has 100 missing")));
-    let graph =
-        model::template("tabular-mlp", &prepared.dataset.shape(), Task::Classify, 2).unwrap();
+    let graph = model::template("tabular-mlp", &prepared.dataset.fit()).unwrap();
     let mut project = Project::new(data, graph);
     project.training.epochs = 30;
     project.training.lr = 0.01;

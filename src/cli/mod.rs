@@ -12,7 +12,9 @@ use crate::data::{detect_task, read_csv, target_column, ImportOptions};
 use crate::engine::{self, CancelToken, PreparedData, RunOutcome, TrainEvent, TrainedModel};
 use crate::eval;
 use crate::model::{self, TEMPLATE_NAMES};
-use crate::project::{DataKind, DataSettings, DeviceChoice, OptimizerKind, Project, Task};
+use crate::project::{
+    DataKind, DataSettings, DeviceChoice, OptimizerKind, Project, Task, TokenizerKind,
+};
 use crate::workflow;
 
 /// Prints to stdout, returning an error (instead of panicking) when stdout is closed.
@@ -48,17 +50,31 @@ pub enum Command {
         /// The image folder or CSV file.
         #[arg(long)]
         data: PathBuf,
-        /// What the data is (found from the path when not given: a folder holds images, a
-        /// .csv/.tsv file is a table).
-        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["image", "tabular"]))]
+        /// What the data is (found from the path when not given: a folder of images or of .txt
+        /// files; a CSV of texts or of columns).
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["image", "tabular", "text"]))]
         kind: Option<String>,
-        /// Tables: the column to predict (default: one named target/label/class/y, else the last).
-        #[arg(long)]
+        /// Tables: the column to predict (default: one named target/label/class/y, else the last);
+        /// texts in a CSV: the label column.
+        #[arg(long, alias = "label-column")]
         target: Option<String>,
+        /// Texts in a CSV: the column with the text (default: one named text/review/…, else the
+        /// longest).
+        #[arg(long)]
+        text_column: Option<String>,
+        /// Texts: cut into words or characters.
+        #[arg(long, default_value = "words", value_parser = clap::builder::PossibleValuesParser::new(["words", "characters"]))]
+        tokenizer: String,
+        /// Texts: most different tokens kept (the most frequent in the training texts).
+        #[arg(long, default_value_t = 20_000)]
+        vocab_size: usize,
+        /// Texts: tokens read per text (default: enough for 95 % of the training texts).
+        #[arg(long)]
+        sequence_length: Option<usize>,
         /// Tables: predict a class or a number (found from the target column when not given).
         #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["classify", "regress"]))]
         task: Option<String>,
-        /// Starting model (default: mlp for images, tabular-mlp for tables).
+        /// Starting model (default: mlp for images, tabular-mlp for tables, text-cnn for texts).
         #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(TEMPLATE_NAMES))]
         template: Option<String>,
         /// Image size as WIDTHxHEIGHT.
@@ -180,6 +196,10 @@ pub fn run(command: Command) -> Result<()> {
             data,
             kind,
             target,
+            text_column,
+            tokenizer,
+            vocab_size,
+            sequence_length,
             task,
             template,
             image_size,
@@ -191,10 +211,14 @@ pub fn run(command: Command) -> Result<()> {
             let kind = kind
                 .as_deref()
                 .and_then(DataKind::from_name)
-                .unwrap_or_else(|| detect_kind(&data));
+                .unwrap_or_else(|| workflow::detect_kind(&data));
             let mut settings = DataSettings {
                 path: data,
                 kind,
+                text_column: text_column.unwrap_or_default(),
+                tokenizer: TokenizerKind::from_name(&tokenizer).unwrap_or_default(),
+                vocab_size,
+                sequence_length: sequence_length.unwrap_or(0),
                 image_width: image_size.0,
                 image_height: image_size.1,
                 channels,
@@ -203,17 +227,20 @@ pub fn run(command: Command) -> Result<()> {
                 split_seed: seed,
                 ..DataSettings::default()
             };
-            if kind == DataKind::Tabular {
-                choose_target(
+            match kind {
+                DataKind::Tabular => choose_target(
                     &mut settings,
                     target.as_deref().unwrap_or(""),
                     task.as_deref().and_then(Task::from_name),
-                )?;
+                )?,
+                DataKind::Text => settings.target = target.unwrap_or_default(),
+                DataKind::Image => {}
             }
             let template = template.unwrap_or_else(|| {
                 match kind {
                     DataKind::Image => "mlp",
                     DataKind::Tabular => "tabular-mlp",
+                    DataKind::Text => "text-cnn",
                 }
                 .to_owned()
             });
@@ -291,15 +318,6 @@ fn import_bar(quiet: bool) -> ProgressBar {
     b
 }
 
-/// A file is a table, a folder holds images.
-fn detect_kind(path: &Path) -> DataKind {
-    if path.is_file() {
-        DataKind::Tabular
-    } else {
-        DataKind::Image
-    }
-}
-
 /// Settles a table's target column and task (found from the data unless given), so the project
 /// file records them explicitly.
 fn choose_target(settings: &mut DataSettings, target: &str, task: Option<Task>) -> Result<()> {
@@ -322,13 +340,21 @@ fn cmd_new(path: &Path, data: DataSettings, template: &str, seed: u64) -> Result
     bar.finish_and_clear();
     let dataset = &prepared.dataset;
     let classes = dataset.classes().len();
+    let mut data = data;
+    if let Some(texts) = dataset.texts() {
+        // What was found becomes the project's explicit choice.
+        if let Some((text, label)) = &texts.raw.columns {
+            (data.text_column, data.target) = (text.clone(), label.clone());
+        }
+        data.sequence_length = texts.vocab.length;
+    }
     if dataset.task() == Task::Classify && classes < 2 {
         bail!(
             "'{}' has {classes} class(es) with usable samples; a classifier needs at least two",
             data.path.display(),
         );
     }
-    let graph = model::template(template, &dataset.shape(), dataset.task(), classes)
+    let graph = model::template(template, &dataset.fit())
         .ok_or_else(|| anyhow!("unknown template '{template}'"))?;
     let what = match dataset.task() {
         Task::Classify => format!("{classes} classes"),
@@ -349,7 +375,7 @@ fn cmd_new(path: &Path, data: DataSettings, template: &str, seed: u64) -> Result
 fn cmd_import(path: &Path, json: bool) -> Result<()> {
     let mut settings = DataSettings {
         path: path.to_owned(),
-        kind: detect_kind(path),
+        kind: workflow::detect_kind(path),
         ..DataSettings::default()
     };
     if settings.kind == DataKind::Tabular {
@@ -673,10 +699,10 @@ fn cmd_predict(path: &Path, inputs: &[PathBuf], json: bool, csv_out: Option<&Pat
     if rows.is_empty() {
         bail!(
             "nothing could be predicted: none of the given files {}",
-            if manifest.table.is_some() {
-                "had a usable row"
-            } else {
-                "could be used as an image"
+            match manifest.data.kind {
+                DataKind::Image => "could be used as an image",
+                DataKind::Tabular => "had a usable row",
+                DataKind::Text => "had a usable text",
             }
         );
     }

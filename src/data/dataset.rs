@@ -3,7 +3,7 @@
 use candle_core::{Device, Tensor};
 use rayon::prelude::*;
 
-use super::{augment_into, ImageDataset, TableDataset};
+use super::{augment_into, ImageDataset, TableDataset, TextDataset};
 use crate::project::{Augmentation, DataKind, Task};
 
 /// Imported samples of one kind, with their labels or targets.
@@ -13,6 +13,8 @@ pub enum Dataset {
     Images(ImageDataset),
     /// Rows of a CSV table (boxed: it carries the table as read besides the encoded rows).
     Table(Box<TableDataset>),
+    /// Texts as token ids (boxed, like tables).
+    Text(Box<TextDataset>),
 }
 
 impl Dataset {
@@ -31,13 +33,14 @@ impl Dataset {
         match self {
             Self::Images(_) => DataKind::Image,
             Self::Table(_) => DataKind::Tabular,
+            Self::Text(_) => DataKind::Text,
         }
     }
 
     /// Classification or regression.
     pub fn task(&self) -> Task {
         match self {
-            Self::Images(_) => Task::Classify,
+            Self::Images(_) | Self::Text(_) => Task::Classify,
             Self::Table(t) => t.schema.task,
         }
     }
@@ -47,6 +50,7 @@ impl Dataset {
         match self {
             Self::Images(d) => &d.classes,
             Self::Table(t) => &t.schema.classes,
+            Self::Text(t) => &t.raw.classes,
         }
     }
 
@@ -55,6 +59,7 @@ impl Dataset {
         match self {
             Self::Images(d) => &d.labels,
             Self::Table(t) => &t.labels,
+            Self::Text(t) => &t.raw.labels,
         }
     }
 
@@ -71,6 +76,7 @@ impl Dataset {
         match self {
             Self::Images(d) => d.shape(),
             Self::Table(t) => vec![t.schema.width()],
+            Self::Text(t) => vec![t.vocab.length],
         }
     }
 
@@ -79,6 +85,7 @@ impl Dataset {
         match self {
             Self::Images(d) => d.pixels.len() as u64,
             Self::Table(t) => (t.features.len() * 4) as u64,
+            Self::Text(t) => (t.ids.len() * 4) as u64,
         }
     }
 
@@ -91,6 +98,7 @@ impl Dataset {
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
             Self::Table(t) => t.source(i),
+            Self::Text(t) => t.raw.sources.get(i).cloned().unwrap_or_default(),
         }
     }
 
@@ -98,7 +106,7 @@ impl Dataset {
     pub fn images(&self) -> Option<&ImageDataset> {
         match self {
             Self::Images(d) => Some(d),
-            Self::Table(_) => None,
+            _ => None,
         }
     }
 
@@ -106,8 +114,31 @@ impl Dataset {
     pub fn table(&self) -> Option<&TableDataset> {
         match self {
             Self::Table(t) => Some(t),
-            Self::Images(_) => None,
+            _ => None,
         }
+    }
+
+    /// The texts, when these are texts.
+    pub fn texts(&self) -> Option<&TextDataset> {
+        match self {
+            Self::Text(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// What a template must be sized to for this data.
+    pub fn fit(&self) -> crate::model::DataFit {
+        crate::model::DataFit {
+            shape: self.shape(),
+            task: self.task(),
+            classes: self.classes().len(),
+            vocab: self.vocab_size(),
+        }
+    }
+
+    /// Tokens an Embedding layer must know (texts only).
+    pub fn vocab_size(&self) -> Option<usize> {
+        self.texts().map(|t| t.vocab.size())
     }
 
     /// Builds a batch from the given sample indices; augmentation (images only) when `augment` is
@@ -121,13 +152,22 @@ impl Dataset {
         match self {
             Self::Images(d) => image_batch(d, indices, augment, device),
             Self::Table(t) => table_batch(t, indices, device),
+            Self::Text(t) => rows_batch(
+                indices.iter().map(|&i| t.row(i)),
+                t.vocab.length,
+                indices
+                    .iter()
+                    .map(|&i| t.raw.labels.get(i).copied().unwrap_or(0)),
+                device,
+            ),
         }
     }
 }
 
 /// Inputs and labels of one batch.
 pub struct Batch {
-    /// Inputs, `[B, …shape]`: images as f32 in [0, 1], table rows as encoded features.
+    /// Inputs, `[B, …shape]`: images as f32 in [0, 1], table rows as encoded features, texts as
+    /// token ids.
     pub inputs: Tensor,
     /// Class indices `[B]` (u32), or regression targets `[B, 1]` (f32).
     pub labels: Tensor,
@@ -202,33 +242,49 @@ fn image_batch(
     })
 }
 
+/// A batch of flat rows (`width` values each) with class labels.
+fn rows_batch<'a>(
+    rows: impl Iterator<Item = &'a [f32]>,
+    width: usize,
+    labels: impl Iterator<Item = usize>,
+    device: &Device,
+) -> candle_core::Result<Batch> {
+    let mut data = Vec::new();
+    for row in rows {
+        data.extend_from_slice(row);
+    }
+    let labels: Vec<u32> = labels.map(|l| l as u32).collect();
+    let b = labels.len();
+    Ok(Batch {
+        inputs: Tensor::from_vec(data, (b, width), device)?,
+        labels: Tensor::from_vec(labels, b, device)?,
+    })
+}
+
 fn table_batch(
     table: &TableDataset,
     indices: &[usize],
     device: &Device,
 ) -> candle_core::Result<Batch> {
     let width = table.schema.width();
-    let mut data = Vec::with_capacity(indices.len() * width);
-    for &i in indices {
-        data.extend_from_slice(table.row(i));
-    }
-    let b = indices.len();
-    let inputs = Tensor::from_vec(data, (b, width), device)?;
-    let labels = match table.schema.task {
-        Task::Classify => {
-            let labels: Vec<u32> = indices
+    let rows = indices.iter().map(|&i| table.row(i));
+    match table.schema.task {
+        Task::Classify => rows_batch(
+            rows,
+            width,
+            indices
                 .iter()
-                .map(|&i| table.labels.get(i).copied().unwrap_or(0) as u32)
-                .collect();
-            Tensor::from_vec(labels, b, device)?
-        }
+                .map(|&i| table.labels.get(i).copied().unwrap_or(0)),
+            device,
+        ),
         Task::Regress => {
+            let mut batch = rows_batch(rows, width, indices.iter().map(|_| 0), device)?;
             let targets: Vec<f32> = indices
                 .iter()
                 .map(|&i| table.targets.get(i).copied().unwrap_or(0.0))
                 .collect();
-            Tensor::from_vec(targets, (b, 1), device)?
+            batch.labels = Tensor::from_vec(targets, (indices.len(), 1), device)?;
+            Ok(batch)
         }
-    };
-    Ok(Batch { inputs, labels })
+    }
 }

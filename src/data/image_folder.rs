@@ -22,7 +22,7 @@ pub const MAX_DECODE_BYTES: u64 = 512 * 1024 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     /// The chosen folder cannot be used.
-    #[error("cannot use '{path}' as an image folder: {reason}")]
+    #[error("cannot use '{path}' as a data folder: {reason}")]
     BadRoot {
         /// The folder.
         path: PathBuf,
@@ -152,9 +152,9 @@ fn is_junk(name: &str) -> bool {
 
 /// Lists `(class name, files)` under `root`, and files skipped while listing.
 /// Class folders found by [`scan`]: name and the candidate files inside.
-type ClassFiles = Vec<(String, Vec<PathBuf>)>;
+pub(super) type ClassFiles = Vec<(String, Vec<PathBuf>)>;
 
-fn scan(root: &Path) -> Result<(ClassFiles, Vec<SkippedFile>), DataError> {
+pub(super) fn scan(root: &Path) -> Result<(ClassFiles, Vec<SkippedFile>), DataError> {
     let bad = |reason: String| DataError::BadRoot {
         path: root.to_owned(),
         reason,
@@ -178,7 +178,7 @@ fn scan(root: &Path) -> Result<(ClassFiles, Vec<SkippedFile>), DataError> {
             Ok(Some(true)) => class_dirs.push((name, path)),
             Ok(Some(false)) => skipped.push(SkippedFile {
                 path,
-                reason: "not inside a class folder (put each image in a sub-folder named after its class)".to_owned(),
+                reason: "not inside a class folder (put each example in a sub-folder named after its class)".to_owned(),
             }),
             Ok(None) => {}
             Err(reason) => skipped.push(SkippedFile { path, reason }),
@@ -186,7 +186,7 @@ fn scan(root: &Path) -> Result<(ClassFiles, Vec<SkippedFile>), DataError> {
     }
     if class_dirs.is_empty() {
         return Err(bad(
-            "it has no sub-folders; put the images of each class in a sub-folder named after the class".to_owned(),
+            "it has no sub-folders; put the examples of each class in a sub-folder named after the class".to_owned(),
         ));
     }
     class_dirs.sort_by(|a, b| a.0.cmp(&b.0));
@@ -451,10 +451,7 @@ pub fn import_image_folder(
 impl ImportReport {
     /// A human-readable multi-line summary.
     pub fn to_text(&self) -> String {
-        let unit = match self.kind {
-            DataKind::Image => "images",
-            DataKind::Tabular => "rows",
-        };
+        let unit = self.kind.unit();
         let mut out = if self.classes.is_empty() {
             format!("{} {unit} from {}\n", self.samples, self.root.display())
         } else {

@@ -1,4 +1,4 @@
-//! Importers and preprocessing: image folders and CSV tables, the import report, the
+//! Importers and preprocessing: image folders, CSV tables and texts, the import report, the
 //! train/validation/test split, augmentation and batching into tensors.
 
 mod augment;
@@ -7,6 +7,7 @@ mod dataset;
 mod image_folder;
 mod split;
 mod table;
+mod text;
 
 pub use augment::augment_into;
 pub use csv_file::{decode_text, parse_csv, read_csv, CsvError, CsvTable, SkippedRow};
@@ -19,4 +20,8 @@ pub use split::{stratified_split, Split};
 pub use table::{
     detect_task, is_missing, label_table, target_column, ColumnKind, FeatureColumn, LabelledTable,
     TableDataset, TableSchema,
+};
+pub use text::{
+    looks_like_text, read_text_csv, read_text_file, read_text_folder, suggested_length,
+    text_column, tokenize, RawTexts, TextDataset, Vocabulary,
 };

@@ -38,6 +38,9 @@ pub struct RunManifest {
     /// Tables: how rows are encoded and outputs decoded (absent for images).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table: Option<crate::data::TableSchema>,
+    /// Texts: the vocabulary and sequence length the model reads (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<crate::data::Vocabulary>,
     /// Data settings used (image size, channels…).
     pub data: DataSettings,
     /// Training settings used.

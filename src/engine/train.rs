@@ -355,6 +355,18 @@ fn train_inner(
         ));
     }
 
+    if let Some(vocab) = dataset.vocab_size() {
+        for node in &project.model.nodes {
+            if let crate::model::Layer::Embedding { vocab: known, .. } = node.layer {
+                if known < vocab {
+                    return Err(format!(
+                        "the Embedding '{}' knows {known} tokens but the texts' vocabulary has {vocab}; set its vocabulary to {vocab}",
+                        node.name
+                    ));
+                }
+            }
+        }
+    }
     let (device, device_text) = select_device(settings.device);
     let mut rng = rand::rngs::StdRng::seed_from_u64(settings.seed);
     let net = Network::new(&project.model, &device, &mut rng).map_err(|e| e.to_string())?;
@@ -384,6 +396,7 @@ fn train_inner(
             .unwrap_or(0),
         classes: dataset.classes().to_vec(),
         table: dataset.table().map(|t| t.schema.clone()),
+        text: dataset.texts().map(|t| t.vocab.clone()),
         data: project.data.clone(),
         training: settings.clone(),
         device: device_text.clone(),

@@ -299,10 +299,8 @@ impl StrataApp {
     /// the project next to the workspace.
     /// Starts a project from a folder of images (one sub-folder per class) or a CSV table.
     pub fn new_project_from_data(&mut self, folder: &Path) {
-        let kind = if folder.is_dir() {
-            DataKind::Image
-        } else if folder.is_file() && is_table_file(folder) {
-            DataKind::Tabular
+        let kind = if folder.is_dir() || (folder.is_file() && is_table_file(folder)) {
+            crate::workflow::detect_kind(folder)
         } else {
             self.error(format!(
                 "'{}' is neither a folder nor a CSV file; choose a folder with one sub-folder of images per class, or a .csv table",
@@ -467,20 +465,29 @@ impl StrataApp {
         let samples = dataset.len();
         let skipped = loaded.report.skipped.len() + loaded.report.skipped_rows.len();
         self.thumbnails = Default::default();
+        // What was found in the data (target, task, text columns, sequence length) becomes the
+        // project's explicit choice.
+        let mut found = loaded.settings.clone();
         if let Some(table) = dataset.table() {
-            // The target and task found in the data become the project's explicit choice.
-            if loaded.settings.target != table.schema.target || loaded.settings.task != task {
-                loaded.settings.target = table.schema.target.clone();
-                loaded.settings.task = task;
-                self.command(Command::SetData(loaded.settings.clone()));
+            found.target = table.schema.target.clone();
+            found.task = task;
+        }
+        if let Some(texts) = dataset.texts() {
+            if let Some((text, label)) = &texts.raw.columns {
+                (found.text_column, found.target) = (text.clone(), label.clone());
             }
+            found.sequence_length = texts.vocab.length;
+        }
+        if found != loaded.settings {
+            loaded.settings = found;
+            self.command(Command::SetData(loaded.settings.clone()));
         }
         let usable = task == Task::Regress || classes >= 2;
         if self.model.fit_template_after_import && usable {
             self.model.fit_template_after_import = false;
-            let shape = dataset.shape();
             let template = match dataset.kind() {
                 DataKind::Tabular => "tabular-mlp",
+                DataKind::Text => "text-cnn",
                 DataKind::Image
                     if loaded.settings.channels >= 3 || loaded.settings.image_width > 28 =>
                 {
@@ -488,7 +495,7 @@ impl StrataApp {
                 }
                 DataKind::Image => "mlp",
             };
-            if let Some(graph) = model::template(template, &shape, task, classes) {
+            if let Some(graph) = model::template(template, &dataset.fit()) {
                 self.command(Command::ReplaceModel {
                     graph,
                     what: format!("{} template", template.to_uppercase()),
@@ -507,9 +514,11 @@ impl StrataApp {
                 }
             }
         }
-        let (unit, what) = match dataset.kind() {
-            DataKind::Image => ("images", "file(s)"),
-            DataKind::Tabular => ("rows", "row(s)"),
+        let unit = dataset.kind().unit();
+        let what = if loaded.report.skipped_rows.is_empty() {
+            "file(s)"
+        } else {
+            "row(s)"
         };
         let mut text = match task {
             Task::Classify => format!("Imported {samples} {unit} in {classes} classes"),

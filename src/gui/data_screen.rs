@@ -10,9 +10,11 @@ use rand::SeedableRng;
 use super::app::StrataApp;
 use super::document::Command;
 use super::widgets;
-use crate::data::{ColumnKind, Dataset, ImageDataset, ImportReport, Split, TableDataset};
+use crate::data::{
+    ColumnKind, Dataset, ImageDataset, ImportReport, Split, TableDataset, TextDataset, Vocabulary,
+};
 use crate::engine::PreparedData;
-use crate::project::{DataKind, DataSettings, Task};
+use crate::project::{DataKind, DataSettings, Task, TokenizerKind};
 
 /// Thumbnails shown per class.
 const THUMBS_PER_CLASS: usize = 10;
@@ -33,6 +35,13 @@ pub(super) fn same_import(a: &DataSettings, b: &DataSettings) -> bool {
                     && a.channels == b.channels
             }
             DataKind::Tabular => a.target == b.target && a.task == b.task,
+            DataKind::Text => {
+                a.target == b.target
+                    && a.text_column == b.text_column
+                    && a.tokenizer == b.tokenizer
+                    && a.vocab_size == b.vocab_size
+                    && a.sequence_length == b.sequence_length
+            }
         }
 }
 
@@ -118,37 +127,54 @@ impl StrataApp {
                 ui.heading("Table");
                 ui.label("CSV file (one row per example):");
             }
+            DataKind::Text => {
+                ui.heading("Texts");
+                ui.label(if s.path.is_dir() {
+                    "Folder (one sub-folder of .txt files per class):"
+                } else {
+                    "CSV file (a text column and a label column):"
+                });
+            }
         }
         ui.add(
             egui::Label::new(egui::RichText::new(s.path.display().to_string()).monospace()).wrap(),
         );
         ui.horizontal_wrapped(|ui| {
-            if ui.button("Choose a folder of images…").clicked() {
-                if let Some(folder) = rfd::FileDialog::new()
-                    .set_title("Choose a folder with one sub-folder of images per class")
+            let folder = ui
+                .button("Choose a folder…")
+                .on_hover_text("One sub-folder per class, holding images or .txt files")
+                .clicked();
+            let file = ui
+                .button("Choose a CSV file…")
+                .on_hover_text("A table of columns, or texts with a label column")
+                .clicked();
+            let picked = if folder {
+                rfd::FileDialog::new()
+                    .set_title("Choose a folder with one sub-folder per class")
                     .pick_folder()
-                {
-                    s.path = folder;
-                    s.kind = DataKind::Image;
-                }
-            }
-            if ui.button("Choose a CSV table…").clicked() {
-                if let Some(file) = rfd::FileDialog::new()
-                    .set_title("Choose a CSV table (one row per example, one column to predict)")
+            } else if file {
+                rfd::FileDialog::new()
+                    .set_title("Choose a CSV file")
                     .add_filter("Tables", &["csv", "tsv", "txt"])
                     .pick_file()
-                {
-                    s.path = file;
-                    s.kind = DataKind::Tabular;
-                    s.target.clear(); // found again in the new table
-                    self.model.fit_template_after_import = true;
-                }
+            } else {
+                None
+            };
+            if let Some(path) = picked {
+                s.kind = crate::workflow::detect_kind(&path);
+                s.path = path;
+                // Found again in the new data.
+                s.target.clear();
+                s.text_column.clear();
+                s.sequence_length = 0;
+                self.model.fit_template_after_import = true;
             }
         });
         ui.add_space(6.0);
         match s.kind {
             DataKind::Image => image_settings_ui(ui, s),
             DataKind::Tabular => self.table_settings_ui(ui, s),
+            DataKind::Text => self.text_settings_ui(ui, s),
         }
         let stale = self
             .data
@@ -220,6 +246,69 @@ impl StrataApp {
         a.max_brightness = bright / 100.0;
     }
 
+    fn text_settings_ui(&mut self, ui: &mut egui::Ui, s: &mut DataSettings) {
+        let header: Vec<String> = self
+            .data
+            .as_ref()
+            .and_then(|d| d.prepared.dataset.texts())
+            .map(|t| t.raw.header.clone())
+            .unwrap_or_default();
+        let before = s.clone();
+        egui::Grid::new("text-settings").num_columns(2).show(ui, |ui| {
+            if !s.path.is_dir() {
+                for (label, hint, value, id) in [
+                    ("Text column", "The column holding the texts to read.", &mut s.text_column, "text-column"),
+                    ("Label column", "The column holding each text's class.", &mut s.target, "label-column"),
+                ] {
+                    ui.label(label).on_hover_text(hint);
+                    let shown = if value.is_empty() {
+                        "(chosen on import)".to_owned()
+                    } else {
+                        value.clone()
+                    };
+                    egui::ComboBox::from_id_salt(id)
+                        .selected_text(shown)
+                        .show_ui(ui, |ui| {
+                            for h in &header {
+                                ui.selectable_value(value, h.clone(), h);
+                            }
+                        });
+                    ui.end_row();
+                }
+            }
+            ui.label("Tokens").on_hover_text(
+                "Words: each word is one token (best for most texts). Characters: each letter is one token; no unknown words, but longer sequences.",
+            );
+            ui.horizontal(|ui| {
+                ui.radio_value(&mut s.tokenizer, TokenizerKind::Words, "words");
+                ui.radio_value(&mut s.tokenizer, TokenizerKind::Characters, "characters");
+            });
+            ui.end_row();
+            ui.label("Vocabulary size").on_hover_text(
+                "The most frequent tokens of the training texts the model knows; the rest count as one 'unknown' token.",
+            );
+            ui.add(egui::DragValue::new(&mut s.vocab_size).range(10..=200_000));
+            ui.end_row();
+            ui.label("Sequence length").on_hover_text(
+                "Tokens read per text: longer texts are cut, shorter ones padded. Automatic covers 95 % of the training texts in full.",
+            );
+            ui.horizontal(|ui| {
+                let mut auto = s.sequence_length == 0;
+                if ui.checkbox(&mut auto, "automatic").changed() {
+                    s.sequence_length = if auto { 0 } else { 64 };
+                }
+                if !auto {
+                    ui.add(egui::DragValue::new(&mut s.sequence_length).range(1..=4096));
+                }
+            });
+            ui.end_row();
+        });
+        if *s != before {
+            // The input length or vocabulary changes: fit the model on the next import.
+            self.model.fit_template_after_import = true;
+        }
+    }
+
     fn table_settings_ui(&mut self, ui: &mut egui::Ui, s: &mut DataSettings) {
         let header: Vec<String> = self
             .data
@@ -284,6 +373,7 @@ impl StrataApp {
         match prepared.dataset.as_ref() {
             Dataset::Images(images) => self.images_view_ui(ui, &prepared, images, &report),
             Dataset::Table(table) => table_view_ui(ui, table, &prepared.split, &report),
+            Dataset::Text(texts) => text_view_ui(ui, texts, &prepared.split, &report),
         }
         ui.add_space(8.0);
         report_ui(ui, &report);
@@ -484,10 +574,12 @@ fn report_ui(ui: &mut egui::Ui, report: &ImportReport) {
     ))
     .default_open(skipped > 0)
     .show(ui, |ui| {
-        let (place, unit) = match report.kind {
-            DataKind::Image => ("Folder", "images"),
-            DataKind::Tabular => ("File", "rows"),
+        let place = if report.root.is_dir() {
+            "Folder"
+        } else {
+            "File"
         };
+        let unit = report.kind.unit();
         ui.label(format!("{place}: {}", report.root.display()));
         for c in &report.classes {
             ui.label(format!("{}: {} {unit}", c.name, c.count));
@@ -498,6 +590,7 @@ fn report_ui(ui: &mut egui::Ui, report: &ImportReport) {
                 match report.kind {
                     DataKind::Image => "image file",
                     DataKind::Tabular => "row",
+                    DataKind::Text => "text",
                 }
             ));
             return;
@@ -657,4 +750,107 @@ fn table_view_ui(ui: &mut egui::Ui, table: &TableDataset, split: &Split, report:
                     }
                 });
         });
+}
+
+/// Texts shown per class on the Data screen.
+const TEXTS_PER_CLASS: usize = 3;
+
+fn text_view_ui(ui: &mut egui::Ui, texts: &TextDataset, split: &Split, report: &ImportReport) {
+    let vocab = &texts.vocab;
+    ui.heading(format!(
+        "{} texts in {} classes",
+        texts.len(),
+        texts.raw.classes.len()
+    ));
+    let cut = texts
+        .token_counts
+        .iter()
+        .filter(|&&c| c > vocab.length)
+        .count();
+    let total: usize = texts.token_counts.iter().sum();
+    let unit = match vocab.tokenizer {
+        TokenizerKind::Words => "words",
+        TokenizerKind::Characters => "characters",
+    };
+    ui.label(format!(
+        "Vocabulary: {} {unit} from the training texts ({:.1}% of all tokens are unknown to it). Each text is read as {} tokens; {cut} longer ones are cut.  Split: {} for training, {} for validation, {} for testing.",
+        vocab.size(),
+        100.0 * texts.unknown_tokens as f64 / total.max(1) as f64,
+        vocab.length,
+        split.train.len(),
+        split.val.len(),
+        split.test.len()
+    ));
+    let skipped = report.skipped.len() + report.skipped_rows.len();
+    if skipped > 0 {
+        ui.colored_label(
+            ui.visuals().warn_fg_color,
+            format!("{skipped} text(s) could not be used — see the import report below."),
+        );
+    }
+    for w in &report.warnings {
+        ui.colored_label(ui.visuals().warn_fg_color, w);
+    }
+
+    ui.add_space(8.0);
+    ui.strong("Texts per class");
+    class_counts_ui(ui, report, "texts");
+
+    ui.add_space(8.0);
+    ui.strong(format!("Text lengths (in {unit})"));
+    let lengths: Vec<f64> = texts.token_counts.iter().map(|&c| c as f64).collect();
+    widgets::histogram(ui, "text-lengths", &lengths, 30);
+    ui.weak(format!(
+        "The model reads the first {} tokens of each text.",
+        vocab.length
+    ));
+
+    ui.add_space(8.0);
+    ui.strong("Examples");
+    egui::Grid::new("text-examples")
+        .striped(true)
+        .num_columns(2)
+        .show(ui, |ui| {
+            for (class, name) in texts.raw.classes.iter().enumerate() {
+                for i in (0..texts.len())
+                    .filter(|&i| texts.raw.labels[i] == class)
+                    .take(TEXTS_PER_CLASS)
+                {
+                    ui.strong(name);
+                    let text = &texts.raw.texts[i];
+                    let short: String = text.chars().take(160).collect();
+                    let shown = if short.len() < text.len() {
+                        format!("{short}…")
+                    } else {
+                        short
+                    };
+                    ui.label(shown.replace('\n', " "))
+                        .on_hover_text(texts.raw.sources.get(i).cloned().unwrap_or_default());
+                    ui.end_row();
+                }
+            }
+        });
+
+    if let Some(&first) = split.train.first() {
+        ui.add_space(8.0);
+        ui.strong("Tokens as the model sees them");
+        ui.weak(format!(
+            "A training text cut into tokens; {} marks tokens outside the vocabulary.",
+            vocab.tokens[Vocabulary::UNKNOWN]
+        ));
+        let seen = vocab.as_seen(&texts.raw.texts[first]);
+        ui.horizontal_wrapped(|ui| {
+            for t in seen.iter().take(80) {
+                let label = egui::RichText::new(if t == " " { "␣" } else { t }).monospace();
+                if t == &vocab.tokens[Vocabulary::UNKNOWN] {
+                    ui.label(label.color(ui.visuals().warn_fg_color));
+                } else {
+                    ui.label(label);
+                }
+            }
+            if seen.len() > 80 {
+                ui.weak(format!("… {} more", seen.len() - 80));
+            }
+        });
+    }
 }

@@ -113,10 +113,7 @@ impl StrataApp {
             self.evaluate.job = None;
             match result {
                 Ok((dir, folder, evaluation)) => {
-                    let unit = match evaluation.dataset.kind() {
-                        DataKind::Image => "images",
-                        DataKind::Tabular => "rows",
-                    };
+                    let unit = evaluation.dataset.kind().unit();
                     let samples = evaluation
                         .regression
                         .as_ref()
@@ -200,13 +197,15 @@ impl StrataApp {
                     }
                 });
             let idle = self.evaluate.job.is_none();
-            let table = self
-                .project()
-                .is_some_and(|p| p.data.kind == DataKind::Tabular);
-            let (unit, other) = if table {
-                ("rows", "another CSV file…")
+            // Other labelled data comes in the form the project's data has: a file or a folder.
+            let (kind, from_file) = self.project().map_or((DataKind::Image, false), |p| {
+                (p.data.kind, p.data.path.is_file())
+            });
+            let unit = kind.unit();
+            let other = if from_file {
+                "another CSV file…"
             } else {
-                ("images", "another folder…")
+                "another folder…"
             };
             if ui
                 .button(format!("Evaluate on the test {unit}"))
@@ -218,22 +217,23 @@ impl StrataApp {
             }
             if ui
                 .button(format!("Evaluate on {other}"))
-                .on_hover_text(if table {
-                    "A separate table with the same columns, including the column to predict"
-                } else {
-                    "A separate set of labelled images: a folder with one sub-folder per class, named like the classes"
+                .on_hover_text(match kind {
+                    DataKind::Tabular => "A separate table with the same columns, including the column to predict",
+                    DataKind::Text if from_file => "A separate table with a text column and a label column, labelled like the classes",
+                    DataKind::Text => "A separate folder with one sub-folder of .txt files per class, named like the classes",
+                    DataKind::Image => "A separate set of labelled images: a folder with one sub-folder per class, named like the classes",
                 })
                 .clicked()
                 && idle
             {
-                let picked = if table {
+                let picked = if from_file {
                     rfd::FileDialog::new()
                         .set_title("CSV file with the same columns")
                         .add_filter("Tables", &["csv", "tsv", "txt"])
                         .pick_file()
                 } else {
                     rfd::FileDialog::new()
-                        .set_title("Folder of labelled images (one sub-folder per class)")
+                        .set_title("Folder of labelled examples (one sub-folder per class)")
                         .pick_folder()
                 };
                 if let Some(path) = picked {
@@ -282,10 +282,7 @@ impl StrataApp {
             });
             return;
         }
-        let unit = match dataset.kind() {
-            DataKind::Image => "images",
-            DataKind::Tabular => "rows",
-        };
+        let unit = dataset.kind().unit();
         egui::ScrollArea::vertical().show(ui, |ui| {
             match &folder {
                 None => {
@@ -329,6 +326,7 @@ impl StrataApp {
                 let what = match dataset.kind() {
                     DataKind::Image => "Images",
                     DataKind::Tabular => "Rows",
+                    DataKind::Text => "Texts",
                 };
                 ui.strong(format!("{what} that are {tc} and were predicted as {pc}"));
                 let members: Vec<&eval::Prediction> = predictions
@@ -460,14 +458,32 @@ fn rows_gallery_ui(
         .striped(true)
         .num_columns(4)
         .show(ui, |ui| {
-            for h in ["Row", "Is", "Predicted", "Confidence"] {
+            let first = if dataset.texts().is_some() {
+                "Text"
+            } else {
+                "Row"
+            };
+            for h in [first, "Is", "Predicted", "Confidence"] {
                 ui.strong(h);
             }
             ui.end_row();
             for m in members {
                 let name =
                     |c: Option<usize>| c.and_then(|c| classes.get(c)).cloned().unwrap_or_default();
-                ui.label(dataset.source(m.index));
+                match dataset.texts().and_then(|t| t.raw.texts.get(m.index)) {
+                    Some(text) => {
+                        let short: String = text.chars().take(80).collect();
+                        ui.label(if short.len() < text.len() {
+                            format!("{short}…")
+                        } else {
+                            short
+                        })
+                        .on_hover_text(format!("{}\n{text}", dataset.source(m.index)));
+                    }
+                    None => {
+                        ui.label(dataset.source(m.index));
+                    }
+                }
                 ui.label(name(m.true_label));
                 ui.label(name(Some(m.predicted)));
                 ui.label(format!("{:.0}%", m.confidence * 100.0));

@@ -8,7 +8,7 @@ use egui_snarl::{InPin, NodeId, OutPin, Snarl};
 
 use super::app::StrataApp;
 use super::document::Command;
-use crate::model::{self, shape_label, Activation, Graph, Layer, NodeInfo, Padding};
+use crate::model::{self, shape_label, Activation, DataFit, Graph, Layer, NodeInfo, Padding};
 use crate::project::Task;
 
 /// State of the editor between frames.
@@ -491,15 +491,22 @@ impl StrataApp {
             .unwrap_or_else(|| vec![1, 28, 28])
     }
 
-    /// What the data asks the model to predict: the task and the number of classes (10 before
-    /// any import).
-    fn target(&self) -> (Task, usize) {
+    /// What templates are sized to: the data's shape, task, classes (10 before any import) and
+    /// vocabulary.
+    fn data_fit(&self) -> DataFit {
         let Some(data) = &self.data else {
-            return (Task::Classify, 10);
+            return DataFit {
+                shape: self.data_shape(),
+                task: Task::Classify,
+                classes: 10,
+                vocab: None,
+            };
         };
-        let dataset = &data.prepared.dataset;
-        let classes = dataset.classes().len();
-        (dataset.task(), if classes >= 2 { classes } else { 10 })
+        let mut fit = data.prepared.dataset.fit();
+        if fit.classes < 2 {
+            fit.classes = 10;
+        }
+        fit
     }
 
     /// When the imported data and the model disagree (input shape, number of classes): what is
@@ -532,6 +539,22 @@ impl StrataApp {
                             shape: shape.clone(),
                         },
                     });
+                }
+            }
+        }
+        if let Some(vocab) = data.prepared.dataset.vocab_size() {
+            for node in &graph.nodes {
+                if let Layer::Embedding { vocab: known, dim } = node.layer {
+                    if known < vocab {
+                        problems.push(format!(
+                            "the Embedding '{}' knows {known} tokens but the texts have {vocab}",
+                            node.name
+                        ));
+                        fixes.push(Command::SetLayer {
+                            name: node.name.clone(),
+                            layer: Layer::Embedding { vocab, dim },
+                        });
+                    }
                 }
             }
         }
@@ -580,12 +603,15 @@ impl StrataApp {
         let (can_undo, can_redo) = (doc.can_undo(), doc.can_redo());
         let view = GraphView::new(&graph);
         let input_shape = self.data_shape();
-        let (task, classes) = self.target();
+        let fit = DataFit {
+            shape: input_shape.clone(),
+            ..self.data_fit()
+        };
 
         // Toolbar.
         ui.horizontal_wrapped(|ui| {
             ui.label("Start from:");
-            let templates: [(&str, &str, &str); 3] = [
+            let templates: [(&str, &str, &str); 4] = [
                 (
                     "MLP (Keras example)",
                     "Flatten → Dense 128 ReLU → Dense softmax: the model every Keras tutorial starts with",
@@ -601,10 +627,15 @@ impl StrataApp {
                     "Dense 64 → Dropout → Dense 32 → output: for tables of numbers and categories",
                     "tabular-mlp",
                 ),
+                (
+                    "Text CNN",
+                    "Embedding → Conv1d over 5-word windows → GlobalMaxPool → Dropout → Dense: for texts",
+                    "text-cnn",
+                ),
             ];
             for (label, hint, name) in templates {
                 if ui.button(label).on_hover_text(hint).clicked() {
-                    if let Some(graph) = model::template(name, &input_shape, task, classes) {
+                    if let Some(graph) = model::template(name, &fit) {
                         self.command(Command::ReplaceModel {
                             graph,
                             what: format!("{label} template"),

@@ -25,6 +25,8 @@ pub struct UseState {
     pub last: Option<FilePredictions>,
     textures: Vec<egui::TextureHandle>,
     path_text: String,
+    /// Texts typed on the Use screen of a text project.
+    text_input: String,
 }
 
 impl UseState {
@@ -50,6 +52,21 @@ impl StrataApp {
 
     /// Predicts the given files (folders are searched) with the newest trained model.
     pub fn predict_paths(&mut self, paths: Vec<PathBuf>) {
+        self.spawn_prediction(move |model| {
+            let files = workflow::collect_files(&paths)?;
+            workflow::predict_files(model, &files)
+        });
+    }
+
+    /// Predicts the class of each text with the newest trained (text) model.
+    pub fn predict_texts(&mut self, texts: Vec<String>) {
+        self.spawn_prediction(move |model| workflow::predict_texts(model, texts));
+    }
+
+    fn spawn_prediction(
+        &mut self,
+        work: impl FnOnce(&TrainedModel) -> anyhow::Result<FilePredictions> + Send + 'static,
+    ) {
         let Some(run_dir) = self.newest_model_run() else {
             self.error("Train a model first; then drop files here to get predictions.");
             return;
@@ -69,8 +86,7 @@ impl StrataApp {
                     &crate::engine::inference_device(),
                 )?),
             };
-            let files = workflow::collect_files(&paths)?;
-            let predictions = workflow::predict_files(&model, &files)?;
+            let predictions = work(&model)?;
             Ok((run_dir, model, predictions))
         }));
     }
@@ -147,10 +163,14 @@ impl StrataApp {
             }
             return;
         };
-        let table = self
-            .project()
-            .is_some_and(|p| p.data.kind == DataKind::Tabular);
-        if table {
+        let kind = self.project().map_or(DataKind::Image, |p| p.data.kind);
+        if kind == DataKind::Text {
+            self.text_input_ui(ui);
+        }
+        let table = kind == DataKind::Tabular;
+        if kind == DataKind::Text {
+            ui.label("Or drop .txt files (one text per line) or a CSV file with a text column:");
+        } else if table {
             ui.heading("Try the model on new rows");
             ui.label("Drop a CSV file with the same columns onto this window (the column to predict may be left out), or choose one:");
         } else {
@@ -158,13 +178,15 @@ impl StrataApp {
             ui.label("Drop image files or a folder onto this window, or choose them:");
         }
         ui.horizontal(|ui| {
-            let choose = if table {
-                "Choose a CSV file…"
-            } else {
-                "Choose images…"
+            let choose = match kind {
+                DataKind::Image => "Choose images…",
+                DataKind::Tabular => "Choose a CSV file…",
+                DataKind::Text => "Choose text files…",
             };
             if ui.button(choose).clicked() {
-                let dialog = if table {
+                let dialog = if kind == DataKind::Text {
+                    rfd::FileDialog::new().add_filter("Texts", &["txt", "csv", "tsv"])
+                } else if table {
                     rfd::FileDialog::new().add_filter("Tables", &["csv", "tsv", "txt"])
                 } else {
                     rfd::FileDialog::new().add_filter(
@@ -179,10 +201,10 @@ impl StrataApp {
             ui.label("or a path:");
             let edit = ui.add(
                 egui::TextEdit::singleline(&mut self.use_.path_text)
-                    .hint_text(if table {
-                        "/path/to/rows.csv"
-                    } else {
-                        "/path/to/image.png"
+                    .hint_text(match kind {
+                        DataKind::Image => "/path/to/image.png",
+                        DataKind::Tabular => "/path/to/rows.csv",
+                        DataKind::Text => "/path/to/texts.txt",
                     })
                     .desired_width(260.0),
             );
@@ -204,6 +226,9 @@ impl StrataApp {
         if table {
             ui.strong("Predict a whole table");
             ui.label("Every row of a CSV file gets a row in a new CSV file: where it was and the prediction.");
+        } else if kind == DataKind::Text {
+            ui.strong("Predict a whole folder");
+            ui.label("Every line of the text files under a folder (every row of the CSV files) gets a row in a CSV file: where it was, predicted class, confidence and the probability of each class.");
         } else {
             ui.strong("Predict a whole folder");
             ui.label("Every image under a folder gets a row in a CSV file: path, predicted class, confidence and the probability of each class.");
@@ -266,6 +291,32 @@ impl StrataApp {
                 }
             }
         }
+    }
+
+    fn text_input_ui(&mut self, ui: &mut egui::Ui) {
+        ui.heading("Try the model on new texts");
+        ui.label("Type or paste texts, one per line, and press Predict:");
+        ui.add(
+            egui::TextEdit::multiline(&mut self.use_.text_input)
+                .hint_text("What a wonderful film, I loved every minute of it.")
+                .desired_rows(4)
+                .desired_width(f32::INFINITY),
+        );
+        let texts: Vec<String> = self
+            .use_
+            .text_input
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if ui
+            .add_enabled(!texts.is_empty(), egui::Button::new("Predict"))
+            .clicked()
+        {
+            self.predict_texts(texts);
+        }
+        ui.add_space(6.0);
     }
 
     fn predictions_ui(&mut self, ui: &mut egui::Ui) {
@@ -345,6 +396,10 @@ fn row_predictions_ui(ui: &mut egui::Ui, last: &FilePredictions, target: &str) {
     egui::ScrollArea::vertical()
         .max_height(ui.available_height() * 0.6)
         .show(ui, |ui| {
+            if let Some(texts) = last.dataset.texts() {
+                text_predictions_ui(ui, last, &texts.raw.texts, classes);
+                return;
+            }
             egui::Grid::new("row-predictions")
                 .striped(true)
                 .num_columns(3)
@@ -374,6 +429,36 @@ fn row_predictions_ui(ui: &mut egui::Ui, last: &FilePredictions, target: &str) {
                 ));
             }
         });
+}
+
+/// Each text with its predicted class and the probability of every class.
+fn text_predictions_ui(
+    ui: &mut egui::Ui,
+    last: &FilePredictions,
+    texts: &[String],
+    classes: &[String],
+) {
+    for p in last.predictions.iter().take(ROWS_SHOWN) {
+        let class = classes.get(p.predicted).map_or("", String::as_str);
+        ui.label(
+            RichText::new(format!(
+                "Prediction: {class} ({:.1}%)",
+                p.confidence * 100.0
+            ))
+            .strong()
+            .size(16.0),
+        );
+        let text = texts.get(p.index).map_or("", String::as_str);
+        let short: String = text.chars().take(300).collect();
+        ui.label(if short.len() < text.len() {
+            format!("“{short}…”")
+        } else {
+            format!("“{short}”")
+        })
+        .on_hover_text(last.sources.get(p.index).cloned().unwrap_or_default());
+        widgets::probability_bars(ui, classes, &p.probabilities);
+        ui.separator();
+    }
 }
 
 fn file_name(path: &Path) -> String {

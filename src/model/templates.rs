@@ -5,18 +5,33 @@ use super::layer::{Activation, Layer, Padding};
 use crate::project::Task;
 
 /// The templates users can pick, by CLI name.
-pub const TEMPLATE_NAMES: &[&str] = &["mlp", "cnn", "tabular-mlp"];
+pub const TEMPLATE_NAMES: &[&str] = &["mlp", "cnn", "tabular-mlp", "text-cnn"];
 
-/// Builds a template by name for the given per-sample input shape; the last layer gives one
-/// probability per class, or one number for regression.
-pub fn template(name: &str, input_shape: &[usize], task: Task, classes: usize) -> Option<Graph> {
+/// What a template is sized to: the data's per-sample shape and what the model predicts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DataFit {
+    /// Per-sample input shape.
+    pub shape: Vec<usize>,
+    /// Classes or a number.
+    pub task: Task,
+    /// Number of classes (classification).
+    pub classes: usize,
+    /// Tokens an Embedding must know (texts).
+    pub vocab: Option<usize>,
+}
+
+/// Builds a template by name, sized to the data; the last layer gives one probability per class,
+/// or one number for regression.
+pub fn template(name: &str, fit: &DataFit) -> Option<Graph> {
+    let (input_shape, classes) = (fit.shape.as_slice(), fit.classes);
     let mut graph = match name {
         "mlp" => mlp(input_shape, classes),
         "cnn" => cnn(input_shape, classes),
         "tabular-mlp" => tabular_mlp(input_shape, classes),
+        "text-cnn" => text_cnn(input_shape, fit.vocab.unwrap_or(20_000), classes),
         _ => return None,
     };
-    if task == Task::Regress {
+    if fit.task == Task::Regress {
         if let Some(Node {
             layer: Layer::Dense { units, activation },
             ..
@@ -27,6 +42,44 @@ pub fn template(name: &str, input_shape: &[usize], task: Task, classes: usize) -
         }
     }
     Some(graph)
+}
+
+/// For texts: Embedding 64 → Conv1d 128 of 5 ReLU → GlobalMaxPool → Dropout 0.3 → Dense N
+/// softmax (Kim's text CNN with one window size).
+pub fn text_cnn(input_shape: &[usize], vocab: usize, classes: usize) -> Graph {
+    Graph {
+        nodes: vec![
+            Node::new(
+                "input",
+                Layer::Input {
+                    shape: input_shape.to_vec(),
+                },
+                &[],
+            ),
+            Node::new("embedding", Layer::Embedding { vocab, dim: 64 }, &["input"]),
+            Node::new(
+                "conv1",
+                Layer::Conv1d {
+                    filters: 128,
+                    kernel: 5,
+                    stride: 1,
+                    padding: Padding::Same,
+                    activation: Activation::Relu,
+                },
+                &["embedding"],
+            ),
+            Node::new("pool", Layer::GlobalMaxPool, &["conv1"]),
+            Node::new("dropout", Layer::Dropout { rate: 0.3 }, &["pool"]),
+            Node::new(
+                "output",
+                Layer::Dense {
+                    units: classes,
+                    activation: Activation::Softmax,
+                },
+                &["dropout"],
+            ),
+        ],
+    }
 }
 
 /// For tables of encoded columns: Dense 64 ReLU → Dropout 0.1 → Dense 32 ReLU → Dense N softmax.

@@ -86,6 +86,9 @@ pub enum DataKind {
     Image,
     /// A CSV table: feature columns and one target column.
     Tabular,
+    /// Texts with a class each: a CSV with a text and a label column, or one sub-folder of
+    /// `.txt` files per class.
+    Text,
 }
 
 impl DataKind {
@@ -94,6 +97,7 @@ impl DataKind {
         match name.to_ascii_lowercase().as_str() {
             "image" | "images" => Some(Self::Image),
             "tabular" | "table" | "csv" => Some(Self::Tabular),
+            "text" | "texts" => Some(Self::Text),
             _ => None,
         }
     }
@@ -103,6 +107,38 @@ impl DataKind {
         match self {
             Self::Image => "images",
             Self::Tabular => "table (CSV)",
+            Self::Text => "texts",
+        }
+    }
+
+    /// What one sample is called, in the plural: "images", "rows", "texts".
+    pub fn unit(self) -> &'static str {
+        match self {
+            Self::Image => "images",
+            Self::Tabular => "rows",
+            Self::Text => "texts",
+        }
+    }
+}
+
+/// How texts are cut into tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenizerKind {
+    /// Words (lower-cased; `!` and `?` count as words).
+    #[default]
+    Words,
+    /// Single characters (lower-cased): no unknown words, longer sequences.
+    Characters,
+}
+
+impl TokenizerKind {
+    /// Parses a CLI name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "words" | "word" => Some(Self::Words),
+            "characters" | "chars" | "char" => Some(Self::Characters),
+            _ => None,
         }
     }
 }
@@ -138,8 +174,18 @@ pub struct DataSettings {
     pub path: PathBuf,
     /// What the data is.
     pub kind: DataKind,
-    /// Tables: the column to predict (empty: a column named target/label/class/y, else the last).
+    /// Tables: the column to predict (empty: a column named target/label/class/y, else the last);
+    /// texts in a CSV: the label column (empty: found by name).
     pub target: String,
+    /// Texts in a CSV: the column holding the text (empty: found by name, else the longest).
+    pub text_column: String,
+    /// Texts: how they are cut into tokens.
+    pub tokenizer: TokenizerKind,
+    /// Texts: most tokens in the vocabulary (the most frequent in the training texts are kept).
+    pub vocab_size: usize,
+    /// Texts: tokens per text the model reads (longer texts are cut, shorter padded); 0 = found
+    /// from the training texts on import.
+    pub sequence_length: usize,
     /// Tables: classification or regression.
     pub task: Task,
     /// Target width in pixels.
@@ -164,6 +210,10 @@ impl Default for DataSettings {
             path: PathBuf::new(),
             kind: DataKind::Image,
             target: String::new(),
+            text_column: String::new(),
+            tokenizer: TokenizerKind::Words,
+            vocab_size: 20_000,
+            sequence_length: 0,
             task: Task::Classify,
             image_width: 28,
             image_height: 28,

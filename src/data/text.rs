@@ -1,0 +1,547 @@
+//! Texts with a class each: read from a CSV (a text column and a label column) or from one
+//! sub-folder of `.txt` files per class; cut into word or character tokens; turned into
+//! fixed-length sequences of token ids with a vocabulary built from the training texts only.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::csv_file::{decode_text, read_csv, CsvTable, SkippedRow};
+use super::image_folder::scan;
+use super::{ClassCount, ImportReport, SkippedFile};
+use crate::project::{DataKind, TokenizerKind};
+
+/// Text files larger than this are skipped.
+pub const MAX_TEXT_FILE_BYTES: u64 = 10 * 1024 * 1024;
+/// Column names taken as the text when the user names none.
+const TEXT_NAMES: [&str; 10] = [
+    "text", "review", "sentence", "message", "content", "comment", "body", "tweet", "document",
+    "title",
+];
+/// Column names taken as the label when the user names none.
+const LABEL_NAMES: [&str; 7] = [
+    "label",
+    "class",
+    "category",
+    "sentiment",
+    "target",
+    "topic",
+    "y",
+];
+/// Fewer texts than this in a class earn a warning.
+const MIN_CLASS_TEXTS: usize = 10;
+
+/// Cuts a text into tokens: lower-cased words (letters and digits, with inner apostrophes;
+/// `!` and `?` as words of their own), or single lower-cased characters with runs of white space
+/// as one space.
+pub fn tokenize(kind: TokenizerKind, text: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    match kind {
+        TokenizerKind::Words => {
+            let chars: Vec<char> = text.chars().collect();
+            let mut word = String::new();
+            for (i, &c) in chars.iter().enumerate() {
+                let inner_apostrophe = (c == '\'' || c == '’')
+                    && !word.is_empty()
+                    && chars.get(i + 1).is_some_and(|n| n.is_alphanumeric());
+                if c.is_alphanumeric() || inner_apostrophe {
+                    word.extend(c.to_lowercase());
+                    continue;
+                }
+                if !word.is_empty() {
+                    tokens.push(std::mem::take(&mut word));
+                }
+                if c == '!' || c == '?' {
+                    tokens.push(c.to_string());
+                }
+            }
+            if !word.is_empty() {
+                tokens.push(word);
+            }
+        }
+        TokenizerKind::Characters => {
+            let mut space = false;
+            for c in text.trim().chars() {
+                if c.is_whitespace() {
+                    space = true;
+                    continue;
+                }
+                if space {
+                    tokens.push(" ".to_owned());
+                    space = false;
+                }
+                tokens.extend(c.to_lowercase().map(String::from));
+            }
+        }
+    }
+    tokens
+}
+
+/// The tokens a model knows, by id: 0 is padding, 1 stands for every token not in the list.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Vocabulary {
+    /// How texts are cut.
+    pub tokenizer: TokenizerKind,
+    /// Token of each id (`<pad>`, `<unk>`, then by falling frequency).
+    pub tokens: Vec<String>,
+    /// Tokens per text the model reads.
+    pub length: usize,
+}
+
+impl Vocabulary {
+    /// Id of the padding after a text's end.
+    pub const PAD: usize = 0;
+    /// Id of tokens not in the vocabulary.
+    pub const UNKNOWN: usize = 1;
+
+    /// Keeps the `max_size − 2` most frequent tokens of `texts` (ties in alphabetical order).
+    pub fn fit<'a>(
+        texts: impl Iterator<Item = &'a str>,
+        tokenizer: TokenizerKind,
+        max_size: usize,
+        length: usize,
+    ) -> Self {
+        let mut counts: HashMap<String, usize> = HashMap::new();
+        for text in texts {
+            for t in tokenize(tokenizer, text) {
+                *counts.entry(t).or_default() += 1;
+            }
+        }
+        let mut ranked: Vec<(String, usize)> = counts.into_iter().collect();
+        ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let mut tokens = vec!["<pad>".to_owned(), "<unk>".to_owned()];
+        tokens.extend(ranked.into_iter().take(max_size.max(3) - 2).map(|(t, _)| t));
+        Self {
+            tokenizer,
+            tokens,
+            length: length.max(1),
+        }
+    }
+
+    /// Number of ids (the Embedding layer's vocabulary).
+    pub fn size(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// Token → id.
+    pub fn index(&self) -> HashMap<&str, usize> {
+        self.tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.as_str(), i))
+            .collect()
+    }
+
+    /// Writes the ids of `text` into `out` (`length` values: cut or padded). Returns how many
+    /// tokens the text has in all and how many of them are unknown.
+    pub fn encode(
+        &self,
+        index: &HashMap<&str, usize>,
+        text: &str,
+        out: &mut [f32],
+    ) -> (usize, usize) {
+        out.fill(Self::PAD as f32);
+        let tokens = tokenize(self.tokenizer, text);
+        let mut unknown = 0;
+        for (slot, t) in out.iter_mut().zip(&tokens) {
+            let id = index.get(t.as_str()).copied().unwrap_or(Self::UNKNOWN);
+            if id == Self::UNKNOWN {
+                unknown += 1;
+            }
+            *slot = id as f32;
+        }
+        (tokens.len(), unknown)
+    }
+
+    /// The tokens of `text` as the model sees them (`<unk>` for unknown ones), cut at `length`.
+    pub fn as_seen(&self, text: &str) -> Vec<String> {
+        let index = self.index();
+        let mut ids = vec![0f32; self.length];
+        self.encode(&index, text, &mut ids);
+        ids.iter()
+            .map(|&id| id as usize)
+            .take_while(|&id| id != Self::PAD)
+            .map(|id| self.tokens[id].clone())
+            .collect()
+    }
+}
+
+/// The sequence length that covers 95 % of `texts` in full (at least 8, at most 512 words or 2,000
+/// characters).
+pub fn suggested_length<'a>(
+    texts: impl Iterator<Item = &'a str>,
+    tokenizer: TokenizerKind,
+) -> usize {
+    let mut lengths: Vec<usize> = texts.map(|t| tokenize(tokenizer, t).len()).collect();
+    if lengths.is_empty() {
+        return 64;
+    }
+    lengths.sort_unstable();
+    let p95 = lengths[(lengths.len() * 95 / 100).min(lengths.len() - 1)];
+    let cap = match tokenizer {
+        TokenizerKind::Words => 512,
+        TokenizerKind::Characters => 2000,
+    };
+    p95.clamp(8, cap)
+}
+
+/// Texts and their classes as read, before any vocabulary.
+#[derive(Clone, Debug, Default)]
+pub struct RawTexts {
+    /// The CSV file or the folder.
+    pub root: PathBuf,
+    /// One per example.
+    pub texts: Vec<String>,
+    /// Where each came from ("line 12" or the file).
+    pub sources: Vec<String>,
+    /// Class names, sorted.
+    pub classes: Vec<String>,
+    /// Each text's class.
+    pub labels: Vec<usize>,
+    /// Files left out.
+    pub skipped_files: Vec<SkippedFile>,
+    /// CSV rows left out.
+    pub skipped_rows: Vec<SkippedRow>,
+    /// Things the user should know.
+    pub warnings: Vec<String>,
+    /// The CSV's text and label columns (`None` for folders).
+    pub columns: Option<(String, String)>,
+    /// The CSV's column names (empty for folders).
+    pub header: Vec<String>,
+}
+
+fn find_column(header: &[String], names: &[&str], except: Option<usize>) -> Option<usize> {
+    names.iter().find_map(|n| {
+        header
+            .iter()
+            .enumerate()
+            .position(|(i, h)| Some(i) != except && h.trim().eq_ignore_ascii_case(n))
+    })
+}
+
+/// The column holding the texts: the one named `requested`, else one with a usual name, else the
+/// one with the longest values.
+pub fn text_column(table: &CsvTable, requested: &str) -> Result<usize, String> {
+    if !requested.trim().is_empty() {
+        return table.column(requested).ok_or_else(|| {
+            format!(
+                "the table has no column '{requested}' (it has {})",
+                table.header.join(", ")
+            )
+        });
+    }
+    Ok(
+        find_column(&table.header, &TEXT_NAMES, None).unwrap_or_else(|| {
+            let mean_len = |c: usize| {
+                table.rows.iter().map(|r| r[c].len()).sum::<usize>() / table.rows.len().max(1)
+            };
+            (0..table.header.len())
+                .max_by_key(|&c| mean_len(c))
+                .unwrap_or(0)
+        }),
+    )
+}
+
+/// Whether a table looks like texts to classify: a column of long, mostly different values.
+pub fn looks_like_text(table: &CsvTable) -> bool {
+    let n = table.rows.len().max(1);
+    (0..table.header.len()).any(|c| {
+        let mean_len = table
+            .rows
+            .iter()
+            .map(|r| r[c].chars().count())
+            .sum::<usize>()
+            / n;
+        let mut values: Vec<&str> = table.rows.iter().map(|r| r[c].as_str()).collect();
+        values.sort_unstable();
+        values.dedup();
+        mean_len >= 25 && values.len() * 2 > n && table.rows.iter().any(|r| r[c].contains(' '))
+    })
+}
+
+/// Reads texts and labels from a CSV: the columns named, else found by name, else the text is
+/// the column with the longest values and the label the last other column.
+pub fn read_text_csv(path: &Path, text_name: &str, label_column: &str) -> Result<RawTexts, String> {
+    let table = read_csv(path).map_err(|e| e.to_string())?;
+    let pick = |name: &str| -> Result<Option<usize>, String> {
+        if name.trim().is_empty() {
+            return Ok(None);
+        }
+        table.column(name).map(Some).ok_or_else(|| {
+            format!(
+                "the table has no column '{name}' (it has {})",
+                table.header.join(", ")
+            )
+        })
+    };
+    if table.header.len() < 2 {
+        return Err(
+            "the table has only one column; it needs a text column and a label column".to_owned(),
+        );
+    }
+    let text = text_column(&table, text_name)?;
+    let label = match pick(label_column)? {
+        Some(c) => c,
+        None => find_column(&table.header, &LABEL_NAMES, Some(text)).unwrap_or_else(|| {
+            (0..table.header.len())
+                .rev()
+                .find(|&c| c != text)
+                .unwrap_or(0)
+        }),
+    };
+    if text == label {
+        return Err(format!(
+            "the text and the label are the same column ('{}'); choose two different columns",
+            table.header[text]
+        ));
+    }
+    let mut raw = RawTexts {
+        root: path.to_owned(),
+        skipped_rows: table.skipped.clone(),
+        warnings: table.warnings.clone(),
+        columns: Some((table.header[text].clone(), table.header[label].clone())),
+        header: table.header.clone(),
+        ..RawTexts::default()
+    };
+    let mut names = Vec::new();
+    for (row, &line) in table.rows.iter().zip(&table.lines) {
+        let (t, l) = (row[text].trim(), row[label].trim());
+        let reason = if t.is_empty() {
+            Some(format!("the text ('{}') is empty", table.header[text]))
+        } else if l.is_empty() {
+            Some(format!("the label ('{}') is empty", table.header[label]))
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => raw.skipped_rows.push(SkippedRow { line, reason }),
+            None => {
+                raw.texts.push(t.to_owned());
+                names.push(l.to_owned());
+                raw.sources.push(format!("line {line}"));
+            }
+        }
+    }
+    raw.skipped_rows.sort_by_key(|s| s.line);
+    finish_labels(&mut raw, names)?;
+    Ok(raw)
+}
+
+/// The text of one file, or why it cannot be used.
+pub fn read_text_file(path: &Path) -> Result<String, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("could not be read: {e}"))?;
+    if meta.len() > MAX_TEXT_FILE_BYTES {
+        return Err(format!(
+            "too large ({} MB; the limit is {} MB)",
+            meta.len() / (1024 * 1024),
+            MAX_TEXT_FILE_BYTES / (1024 * 1024)
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("could not be read: {e}"))?;
+    let utf16 = bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]);
+    if !utf16 && bytes.contains(&0) {
+        return Err("not a text file (it holds binary data)".to_owned());
+    }
+    let (text, _) = decode_text(&bytes)?;
+    if text.trim().is_empty() {
+        return Err("empty (no text)".to_owned());
+    }
+    Ok(text.trim().to_owned())
+}
+
+/// Reads one sub-folder of text files per class; files that are not text are reported.
+pub fn read_text_folder(root: &Path) -> Result<RawTexts, String> {
+    let (class_files, skipped) = scan(root).map_err(|e| e.to_string())?;
+    let mut raw = RawTexts {
+        root: root.to_owned(),
+        skipped_files: skipped,
+        ..RawTexts::default()
+    };
+    let mut names = Vec::new();
+    for (class, files) in &class_files {
+        for f in files {
+            let ext = f
+                .extension()
+                .map(|e| e.to_string_lossy().to_ascii_lowercase())
+                .unwrap_or_default();
+            let result = if ["txt", "text", "md", ""].contains(&ext.as_str()) {
+                read_text_file(f)
+            } else {
+                Err(format!("not a text file (.{ext}); use .txt files"))
+            };
+            match result {
+                Ok(text) => {
+                    raw.texts.push(text);
+                    names.push(class.clone());
+                    raw.sources.push(f.display().to_string());
+                }
+                Err(reason) => raw.skipped_files.push(SkippedFile {
+                    path: f.clone(),
+                    reason,
+                }),
+            }
+        }
+    }
+    raw.skipped_files.sort_by(|a, b| a.path.cmp(&b.path));
+    finish_labels(&mut raw, names)?;
+    Ok(raw)
+}
+
+fn finish_labels(raw: &mut RawTexts, names: Vec<String>) -> Result<(), String> {
+    if raw.texts.is_empty() {
+        return Err("no usable text was found".to_owned());
+    }
+    let mut classes = names.clone();
+    classes.sort();
+    classes.dedup();
+    raw.labels = names
+        .iter()
+        .map(|n| classes.binary_search(n).unwrap_or(0))
+        .collect();
+    raw.classes = classes;
+    Ok(())
+}
+
+/// Texts ready for training: each a fixed-length sequence of token ids.
+#[derive(Clone, Debug)]
+pub struct TextDataset {
+    /// The texts as read.
+    pub raw: RawTexts,
+    /// Token ↔ id.
+    pub vocab: Vocabulary,
+    /// `vocab.length` ids per text.
+    pub ids: Vec<f32>,
+    /// Tokens of each text before cutting.
+    pub token_counts: Vec<usize>,
+    /// Tokens not in the vocabulary, over all texts.
+    pub unknown_tokens: usize,
+}
+
+impl TextDataset {
+    /// Encodes every text of `raw` with `vocab`.
+    pub fn new(raw: RawTexts, vocab: Vocabulary) -> Self {
+        let index = vocab.index();
+        let n = vocab.length;
+        let mut ids = vec![0f32; raw.texts.len() * n];
+        let mut token_counts = Vec::with_capacity(raw.texts.len());
+        let mut unknown_tokens = 0;
+        for (text, out) in raw.texts.iter().zip(ids.chunks_mut(n)) {
+            let (count, unknown) = vocab.encode(&index, text, out);
+            token_counts.push(count);
+            unknown_tokens += unknown;
+        }
+        Self {
+            raw,
+            vocab,
+            ids,
+            token_counts,
+            unknown_tokens,
+        }
+    }
+
+    /// Texts.
+    pub fn len(&self) -> usize {
+        self.raw.labels.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.raw.labels.is_empty()
+    }
+
+    /// Ids of text `i`.
+    pub fn row(&self, i: usize) -> &[f32] {
+        let n = self.vocab.length;
+        self.ids.get(i * n..(i + 1) * n).unwrap_or(&[])
+    }
+
+    /// What the import found.
+    pub fn report(&self) -> ImportReport {
+        let raw = &self.raw;
+        let mut report = ImportReport {
+            root: raw.root.clone(),
+            kind: DataKind::Text,
+            samples: self.len(),
+            skipped: raw.skipped_files.clone(),
+            skipped_rows: raw.skipped_rows.clone(),
+            warnings: raw.warnings.clone(),
+            classes: raw
+                .classes
+                .iter()
+                .enumerate()
+                .map(|(c, name)| ClassCount {
+                    name: name.clone(),
+                    count: raw.labels.iter().filter(|&&l| l == c).count(),
+                })
+                .collect(),
+            ..ImportReport::default()
+        };
+        for c in report.classes.iter().filter(|c| c.count < MIN_CLASS_TEXTS) {
+            report.warnings.push(format!(
+                "class '{}' has only {} texts; the model will hardly learn it (aim for at least {MIN_CLASS_TEXTS})",
+                c.name, c.count
+            ));
+        }
+        if report.classes.len() < 2 {
+            report
+                .warnings
+                .push("only one class was found; a classifier needs at least two".to_owned());
+        }
+        let cut = self
+            .token_counts
+            .iter()
+            .filter(|&&c| c > self.vocab.length)
+            .count();
+        if cut * 5 > self.len() {
+            report.warnings.push(format!(
+                "{cut} of {} texts are longer than {} tokens and are cut; raise the sequence length to let the model read more",
+                self.len(),
+                self.vocab.length
+            ));
+        }
+        report
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_and_characters() {
+        assert_eq!(
+            tokenize(TokenizerKind::Words, "Don't STOP—believing!! 2x?"),
+            ["don't", "stop", "believing", "!", "!", "2x", "?"]
+        );
+        assert_eq!(
+            tokenize(TokenizerKind::Words, "'quoted' l'été"),
+            ["quoted", "l'été"]
+        );
+        assert_eq!(
+            tokenize(TokenizerKind::Characters, " Ab  c\n"),
+            ["a", "b", " ", "c"]
+        );
+    }
+
+    #[test]
+    fn vocabulary_from_frequencies_with_padding_and_unknowns() {
+        let texts = ["the cat sat", "the dog sat", "the end"];
+        let v = Vocabulary::fit(texts.iter().copied(), TokenizerKind::Words, 5, 4);
+        // <pad>, <unk>, then "the" (3), "sat" (2), then the first of the ones seen once.
+        assert_eq!(v.tokens, ["<pad>", "<unk>", "the", "sat", "cat"]);
+        let index = v.index();
+        let mut out = [9.0f32; 4];
+        let (count, unknown) = v.encode(&index, "The bird sat", &mut out);
+        assert_eq!((count, unknown), (3, 1));
+        assert_eq!(out, [2.0, 1.0, 3.0, 0.0]);
+        // Longer texts are cut at the sequence length.
+        v.encode(&index, "the the the the the the", &mut out);
+        assert_eq!(out, [2.0; 4]);
+        assert_eq!(v.as_seen("the bird sat"), ["the", "<unk>", "sat"]);
+        assert_eq!(
+            suggested_length(["a b c"; 20].iter().copied(), TokenizerKind::Words),
+            8
+        );
+    }
+}
