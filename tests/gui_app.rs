@@ -448,3 +448,74 @@ fn a_table_from_import_to_predicted_numbers() {
     // Nothing was written next to the user's table.
     assert_eq!(walk(data.path()).len(), 2);
 }
+
+#[test]
+fn texts_from_import_to_a_typed_prediction() {
+    let data = tempfile::tempdir().unwrap();
+    let csv = data.path().join("messages.csv");
+    std::fs::copy(repo_sample().join("messages.csv"), &csv).unwrap();
+    let workspace = tempfile::tempdir().unwrap();
+    let mut h = harness(StrataApp::new(None, workspace.path().to_owned()));
+    h.step();
+    h.get_by_role(egui::accesskit::Role::TextInput).focus();
+    h.step();
+    h.get_by_role(egui::accesskit::Role::TextInput)
+        .type_text(&csv.display().to_string());
+    h.step();
+    h.step();
+    h.get_by_label("Create / open").click();
+    wait_for(&mut h, "the import", 60, |app| {
+        app.data().is_some() && !app.is_busy()
+    });
+    h.step();
+    // The Data screen: classes, vocabulary, lengths, examples and tokens as the model sees them.
+    assert!(shows(&h, "300 texts in 3 classes"));
+    assert!(shows(&h, "Vocabulary:"));
+    assert!(shows(&h, "Text lengths (in words)"));
+    assert!(shows(&h, "Tokens as the model sees them"));
+    let project = h.state().project().unwrap();
+    assert_eq!(
+        (
+            project.data.text_column.as_str(),
+            project.data.target.as_str()
+        ),
+        ("text", "label")
+    );
+    assert!(
+        project.model.node("embedding").is_some(),
+        "the text CNN template"
+    );
+
+    let mut training = project.training.clone();
+    training.epochs = 12;
+    h.state_mut().command(Command::SetTraining(training));
+    h.get_by_label("3 Train").click();
+    h.step();
+    h.get_by_label("▶ Start training").click();
+    h.step();
+    wait_for(&mut h, "training to finish", 300, |app| !app.is_training());
+
+    h.get_by_label("4 Evaluate").click();
+    wait_for(&mut h, "the evaluation", 120, |app| {
+        app.evaluation().is_some() && !app.is_busy()
+    });
+    let accuracy = h.state().evaluation().unwrap().report.accuracy;
+    assert!(accuracy > 0.8, "{accuracy}");
+    assert!(shows(&h, "test texts"));
+
+    h.get_by_label("5 Use").click();
+    h.step();
+    assert!(shows(&h, "Try the model on new texts"));
+    h.get_by_role(egui::accesskit::Role::MultilineTextInput)
+        .focus();
+    h.step();
+    h.get_by_role(egui::accesskit::Role::MultilineTextInput)
+        .type_text("When will the lamp be back in stock?");
+    h.step();
+    h.step();
+    h.get_by_label("Predict these texts").click();
+    wait_for(&mut h, "the prediction", 60, |app| {
+        app.last_predictions().is_some() && !app.is_busy()
+    });
+    assert!(shows(&h, "Prediction: question"));
+}

@@ -295,7 +295,7 @@ impl StrataApp {
 
     fn text_input_ui(&mut self, ui: &mut egui::Ui) {
         ui.heading("Try the model on new texts");
-        ui.label("Type or paste texts, one per line, and press Predict:");
+        ui.label("Type or paste texts, one per line:");
         ui.add(
             egui::TextEdit::multiline(&mut self.use_.text_input)
                 .hint_text("What a wonderful film, I loved every minute of it.")
@@ -311,7 +311,7 @@ impl StrataApp {
             .map(str::to_owned)
             .collect();
         if ui
-            .add_enabled(!texts.is_empty(), egui::Button::new("Predict"))
+            .add_enabled(!texts.is_empty(), egui::Button::new("Predict these texts"))
             .clicked()
         {
             self.predict_texts(texts);
