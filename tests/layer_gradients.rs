@@ -426,3 +426,208 @@ fn sequence_layer_gradients() {
         vec![Node::new("conv", conv1d(3, 1, Padding::Same), &["layer"])],
     );
 }
+
+#[test]
+fn recurrent_gradients() {
+    for (return_sequences, bidirectional) in [(false, false), (true, true)] {
+        check_layer(
+            &format!("lstm seq={return_sequences} bi={bidirectional}"),
+            Layer::Lstm {
+                units: 3,
+                return_sequences,
+                bidirectional,
+            },
+            &[2, 4],
+            vec![],
+        );
+        check_layer(
+            &format!("gru seq={return_sequences} bi={bidirectional}"),
+            Layer::Gru {
+                units: 3,
+                return_sequences,
+                bidirectional,
+            },
+            &[2, 4],
+            vec![],
+        );
+    }
+}
+
+/// Output and gradients of a recurrent layer with fixed weights, against PyTorch (2.x) values
+/// written below, computed by this snippet (`y` is the layer's output in Strata's channels-first
+/// layout, `m` the same irregular weights as `objective`):
+///
+/// ```python
+/// def ref(kind, bidir, ret_seq, B=2, C=2, L=4, H=3):
+///     mod = (torch.nn.LSTM if kind == "lstm" else torch.nn.GRU)(C, H, batch_first=True, bidirectional=bidir)
+///     names = ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"]
+///     if bidir: names += [n + "_reverse" for n in names]
+///     with torch.no_grad():
+///         for k, n in enumerate(names):
+///             p = getattr(mod, n)
+///             p.copy_(torch.tensor([0.5 * math.sin(0.37 * i + k) for i in range(p.numel())]).reshape(p.shape))
+///     x = torch.tensor([0.8 * math.cos(0.53 * i) for i in range(B * C * L)]).reshape(B, C, L).requires_grad_()
+///     out, h = mod(x.transpose(1, 2))
+///     last = h if kind == "gru" else h[0]
+///     y = out.transpose(1, 2) if ret_seq else (torch.cat([last[0], last[1]], 1) if bidir else last[0])
+///     m = torch.tensor([((i * 7 + 3) % 13) / 6 - 1 for i in range(y.numel())]).reshape(y.shape)
+///     (y * m).sum().backward()
+///     # print y, x.grad, mod.weight_hh_l0.grad[:6], mod.weight_ih_l0_reverse.grad[:4]
+/// ```
+fn check_against_pytorch(
+    layer: Layer,
+    y: &[f32],
+    dx: &[f32],
+    dw_hh: &[f32],
+    dw_ih_reverse: &[f32],
+) {
+    let (b, c, l) = (2usize, 2usize, 4usize);
+    let graph = Graph {
+        nodes: vec![
+            Node::new("input", Layer::Input { shape: vec![c, l] }, &[]),
+            Node::new("rnn", layer, &["input"]),
+        ],
+    };
+    let dev = Device::Cpu;
+    let net = Network::new(&graph, &dev, &mut rng()).unwrap();
+    let order = [
+        "weight_ih",
+        "weight_hh",
+        "bias_ih",
+        "bias_hh",
+        "weight_ih_reverse",
+        "weight_hh_reverse",
+        "bias_ih_reverse",
+        "bias_hh_reverse",
+    ];
+    for (k, name) in order.iter().enumerate() {
+        if let Some(v) = net.vars().iter().find(|v| v.name == format!("rnn.{name}")) {
+            let n = v.var.elem_count();
+            let vals: Vec<f32> = (0..n)
+                .map(|i| 0.5 * (0.37 * i as f32 + k as f32).sin())
+                .collect();
+            v.var
+                .set(&Tensor::from_vec(vals, v.var.shape(), &dev).unwrap())
+                .unwrap();
+        }
+    }
+    let x0: Vec<f32> = (0..b * c * l)
+        .map(|i| 0.8 * (0.53 * i as f32).cos())
+        .collect();
+    let x = Var::from_vec(x0, (b, c, l), &dev).unwrap();
+    let out = net.forward(x.as_tensor(), false, &mut rng()).unwrap();
+    let got: Vec<f32> = out.pre_activation.flatten_all().unwrap().to_vec1().unwrap();
+    let close = |what: &str, got: &[f32], want: &[f32]| {
+        assert_eq!(got.len(), want.len(), "{what}");
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!((g - w).abs() < 2e-5, "{what}[{i}]: {g} vs PyTorch {w}");
+        }
+    };
+    close("output", &got, y);
+    let grads = objective(&net, x.as_tensor()).backward().unwrap();
+    let grad_of = |t: &Tensor| -> Vec<f32> {
+        grads
+            .get(t)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap()
+    };
+    close("d/dx", &grad_of(x.as_tensor()), dx);
+    let var = |name: &str| {
+        net.vars()
+            .iter()
+            .find(|v| v.name == name)
+            .unwrap()
+            .var
+            .as_tensor()
+            .clone()
+    };
+    close(
+        "d/dweight_hh",
+        &grad_of(&var("rnn.weight_hh"))[..dw_hh.len()],
+        dw_hh,
+    );
+    if !dw_ih_reverse.is_empty() {
+        close(
+            "d/dweight_ih_reverse",
+            &grad_of(&var("rnn.weight_ih_reverse"))[..dw_ih_reverse.len()],
+            dw_ih_reverse,
+        );
+    }
+}
+
+#[test]
+fn lstm_and_gru_match_pytorch() {
+    check_against_pytorch(
+        Layer::Lstm {
+            units: 3,
+            return_sequences: true,
+            bidirectional: true,
+        },
+        &[
+            -0.180872, -0.258698, -0.261543, -0.242160, -0.218670, -0.238784, -0.212084, -0.177879,
+            -0.204896, -0.176158, -0.144319, -0.119169, 0.227164, 0.214350, 0.177112, 0.108212,
+            0.161459, 0.159729, 0.141173, 0.088341, 0.081391, 0.088018, 0.080053, 0.049535,
+            -0.220607, -0.355597, -0.413031, -0.422339, -0.226441, -0.327472, -0.370090, -0.369100,
+            -0.159937, -0.170259, -0.175147, -0.175616, 0.236034, 0.202323, 0.165943, 0.111411,
+            0.122184, 0.105479, 0.085027, 0.055284, -0.081317, -0.075552, -0.054569, -0.029365,
+        ],
+        &[
+            -0.047261, -0.023511, 0.011227, 0.106966, -0.034075, -0.066034, 0.005061, 0.048333,
+            -0.045843, -0.025113, -0.070827, -0.059225, -0.084051, -0.123757, -0.059050, -0.134233,
+        ],
+        &[
+            0.039520, 0.037730, 0.025620, 0.050001, 0.051345, 0.031277, -0.039168, -0.038472,
+            -0.025923, 0.034114, 0.031583, 0.020387, 0.032962, 0.033526, 0.018955, -0.021292,
+            -0.020753, -0.013997,
+        ],
+        &[
+            0.006770, -0.004981, 0.048468, -0.027137, -0.012867, 0.012912, 0.009344, -0.003223,
+        ],
+    );
+    check_against_pytorch(
+        Layer::Gru {
+            units: 3,
+            return_sequences: false,
+            bidirectional: false,
+        },
+        &[
+            -0.547114, -0.489024, -0.330731, -0.754379, -0.764912, -0.334563,
+        ],
+        &[
+            -0.005239, -0.014357, -0.029182, -0.038677, -0.002891, -0.008892, -0.018168, -0.034481,
+            0.001779, 0.012175, 0.024742, -0.100144, -0.005214, 0.004275, 0.008711, 0.015833,
+        ],
+        &[
+            -0.013271, -0.012956, -0.015082, 0.022835, 0.023134, 0.018663, -0.034022, -0.035860,
+            -0.012443, -0.046001, -0.047488, -0.023669, 0.020886, 0.020906, 0.011910, -0.004659,
+            -0.004739, -0.002758,
+        ],
+        &[],
+    );
+    check_against_pytorch(
+        Layer::Gru {
+            units: 3,
+            return_sequences: false,
+            bidirectional: true,
+        },
+        &[
+            -0.547114, -0.489024, -0.330731, 0.347491, 0.387383, 0.275069, -0.754379, -0.764912,
+            -0.334563, 0.399074, 0.217430, -0.024739,
+        ],
+        &[
+            -0.028389, -0.020531, -0.025685, -0.031090, -0.091599, -0.075095, -0.068139, -0.072939,
+            0.013986, 0.011830, 0.032755, 0.066526, 0.050716, 0.042619, 0.055059, 0.096089,
+        ],
+        &[
+            -0.039106, -0.039965, -0.028512, -0.000412, -0.001129, 0.007317, 0.004060, 0.003748,
+            0.004710, 0.005930, 0.006909, 0.006006, 0.038653, 0.039497, 0.021479, -0.003031,
+            -0.003044, -0.002008,
+        ],
+        &[
+            -0.006742, 0.004665, -0.001530, 0.000604, 0.013293, 0.002418, -0.022499, 0.135906,
+        ],
+    );
+}

@@ -189,6 +189,14 @@ fn the_text_cnn_learns_the_messages() {
         .collect();
     assert_eq!(said, ["question", "complaint"]);
 
+    // The recurrent template learns them too.
+    let lstm = model::template("text-lstm", &prepared.dataset.fit()).unwrap();
+    let mut lstm_project = Project::new(settings(&messages()), lstm);
+    lstm_project.training.epochs = 15;
+    lstm_project.training.lr = 0.003;
+    let accuracy = train(&lstm_project, &dir.path().join("lstm.strata"), &prepared);
+    assert!(accuracy > 0.9, "LSTM validation accuracy {accuracy}");
+
     // An Embedding smaller than the vocabulary is refused with the fix.
     let mut small = project.clone();
     if let Some(node) = small.model.nodes.iter_mut().find(|n| n.name == "embedding") {

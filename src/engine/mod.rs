@@ -8,6 +8,7 @@ mod memory;
 mod network;
 pub mod ops;
 mod optim;
+mod recurrent;
 pub mod runs;
 mod train;
 

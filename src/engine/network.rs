@@ -9,6 +9,7 @@ use rand::{Rng, SeedableRng};
 
 use super::fused;
 use super::ops::{pool2d, PoolKind};
+use super::recurrent;
 use crate::model::{window_out, Activation, CheckedGraph, Graph, GraphError, Layer, Padding};
 
 /// Errors building or loading a network.
@@ -121,6 +122,40 @@ impl Network {
                         true,
                     )?;
                     add("bias", vec![*filters], vec![0.0; *filters], true, false)?;
+                }
+                Layer::Lstm {
+                    units,
+                    bidirectional,
+                    ..
+                }
+                | Layer::Gru {
+                    units,
+                    bidirectional,
+                    ..
+                } => {
+                    let cell = recurrent_cell(&node.layer);
+                    let c = in_shape.first().copied().unwrap_or(1);
+                    let gh = cell.gates() * units;
+                    // PyTorch's start: uniform in ±1/√H for every weight and bias.
+                    let limit = 1.0 / (*units as f32).sqrt();
+                    let mut uniform = |n: usize| -> Vec<f32> {
+                        (0..n).map(|_| rng.random_range(-limit..=limit)).collect()
+                    };
+                    for suffix in direction_suffixes(*bidirectional) {
+                        let w_ih = uniform(gh * c);
+                        let w_hh = uniform(gh * units);
+                        let (b_ih, b_hh) = (uniform(gh), uniform(gh));
+                        add(&format!("weight_ih{suffix}"), vec![gh, c], w_ih, true, true)?;
+                        add(
+                            &format!("weight_hh{suffix}"),
+                            vec![gh, *units],
+                            w_hh,
+                            true,
+                            true,
+                        )?;
+                        add(&format!("bias_ih{suffix}"), vec![gh], b_ih, true, false)?;
+                        add(&format!("bias_hh{suffix}"), vec![gh], b_hh, true, false)?;
+                    }
                 }
                 Layer::BatchNorm { .. } => {
                     let c = in_shape.first().copied().unwrap_or(1);
@@ -371,6 +406,31 @@ impl Network {
                     let y = conv1d(need()?, w, b, *kernel, *stride, *padding)?;
                     finish(y, *activation)?
                 }
+                Layer::Lstm {
+                    return_sequences,
+                    bidirectional,
+                    ..
+                }
+                | Layer::Gru {
+                    return_sequences,
+                    bidirectional,
+                    ..
+                } => {
+                    let cell = recurrent_cell(&node.layer);
+                    let mut outs = Vec::new();
+                    for (k, suffix) in direction_suffixes(*bidirectional).iter().enumerate() {
+                        let p = |what: &str| self.param(&node.name, &format!("{what}{suffix}"));
+                        let weights = recurrent::Weights {
+                            w_ih: p("weight_ih")?,
+                            w_hh: p("weight_hh")?,
+                            b_ih: p("bias_ih")?,
+                            b_hh: p("bias_hh")?,
+                        };
+                        let (all, last) = recurrent::run(cell, need()?, &weights, k == 1)?;
+                        outs.push(if *return_sequences { all } else { last });
+                    }
+                    finish(Tensor::cat(&outs, 1)?, Activation::Linear)?
+                }
                 Layer::MaxPool1d { kernel } => {
                     finish(pool1d(need()?, *kernel, true)?, Activation::Linear)?
                 }
@@ -566,6 +626,23 @@ pub(crate) fn fusable_pools(graph: &Graph, checked: &CheckedGraph) -> Vec<Option
             }
         })
         .collect()
+}
+
+/// The cell of a recurrent layer.
+fn recurrent_cell(layer: &Layer) -> recurrent::Cell {
+    match layer {
+        Layer::Gru { .. } => recurrent::Cell::Gru,
+        _ => recurrent::Cell::Lstm,
+    }
+}
+
+/// Weight-name suffixes of a recurrent layer's directions (PyTorch's `_reverse` for backwards).
+fn direction_suffixes(bidirectional: bool) -> &'static [&'static str] {
+    if bidirectional {
+        &["", "_reverse"]
+    } else {
+        &[""]
+    }
 }
 
 /// 1-D convolution of `x` (`[B, C, L]`) with `w` (`[F, C, K]`) and bias `b`; "same" padding is

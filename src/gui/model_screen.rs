@@ -69,7 +69,7 @@ fn palette(input_shape: &[usize]) -> Vec<(&'static str, Vec<Layer>)> {
             ],
         ),
         (
-            "Sequence (text)",
+            "Sequence",
             vec![
                 Layer::Embedding {
                     vocab: 10_000,
@@ -85,6 +85,16 @@ fn palette(input_shape: &[usize]) -> Vec<(&'static str, Vec<Layer>)> {
                 Layer::MaxPool1d { kernel: 2 },
                 Layer::AvgPool1d { kernel: 2 },
                 Layer::GlobalMaxPool,
+                Layer::Lstm {
+                    units: 64,
+                    return_sequences: false,
+                    bidirectional: false,
+                },
+                Layer::Gru {
+                    units: 64,
+                    return_sequences: false,
+                    bidirectional: false,
+                },
             ],
         ),
         (
@@ -451,6 +461,28 @@ fn layer_settings_line(layer: &Layer) -> String {
             activation.label()
         ),
         Layer::MaxPool1d { kernel } | Layer::AvgPool1d { kernel } => format!("window {kernel}"),
+        Layer::Lstm {
+            units,
+            return_sequences,
+            bidirectional,
+        }
+        | Layer::Gru {
+            units,
+            return_sequences,
+            bidirectional,
+        } => format!(
+            "{units} units{}{}",
+            if *bidirectional {
+                ", both directions"
+            } else {
+                ""
+            },
+            if *return_sequences {
+                ", every step"
+            } else {
+                ""
+            }
+        ),
         Layer::Dropout { rate } => format!("drops {:.0}%", rate * 100.0),
         Layer::BatchNorm { momentum, .. } => format!("momentum {momentum}"),
         Layer::GlobalAvgPool
@@ -611,7 +643,7 @@ impl StrataApp {
         // Toolbar.
         ui.horizontal_wrapped(|ui| {
             ui.label("Start from:");
-            let templates: [(&str, &str, &str); 4] = [
+            let templates: [(&str, &str, &str); 5] = [
                 (
                     "MLP (Keras example)",
                     "Flatten → Dense 128 ReLU → Dense softmax: the model every Keras tutorial starts with",
@@ -631,6 +663,11 @@ impl StrataApp {
                     "Text CNN",
                     "Embedding → Conv1d over 5-word windows → GlobalMaxPool → Dropout → Dense: for texts",
                     "text-cnn",
+                ),
+                (
+                    "Text LSTM",
+                    "Embedding → LSTM reading both ways → Dropout → Dense: for texts where word order matters",
+                    "text-lstm",
                 ),
             ];
             for (label, hint, name) in templates {
@@ -1053,6 +1090,29 @@ fn layer_settings_ui(ui: &mut egui::Ui, layer: &mut Layer, input_shape: &[usize]
             Layer::MaxPool1d { kernel } | Layer::AvgPool1d { kernel } => {
                 ui.label("Window");
                 ui.add(egui::DragValue::new(kernel).range(1..=16));
+                ui.end_row();
+            }
+            Layer::Lstm {
+                units,
+                return_sequences,
+                bidirectional,
+            }
+            | Layer::Gru {
+                units,
+                return_sequences,
+                bidirectional,
+            } => {
+                ui.label("Units")
+                    .on_hover_text("Size of the memory carried from step to step.");
+                ui.add(egui::DragValue::new(units).range(1..=1024));
+                ui.end_row();
+                ui.label("Directions");
+                ui.checkbox(bidirectional, "also read backwards")
+                    .on_hover_text("A second layer reads the sequence from the end; both outputs are joined.");
+                ui.end_row();
+                ui.label("Output");
+                ui.checkbox(return_sequences, "every step")
+                    .on_hover_text("On: the output of every step (to stack another LSTM/GRU or pool over time). Off: only the memory after the last step.");
                 ui.end_row();
             }
             Layer::Dropout { rate } => {

@@ -572,6 +572,31 @@ fn infer(node: &Node, inputs: &[(&str, Shape)]) -> Result<(Shape, usize), String
             };
             Ok((vec![*filters, out], c * kernel * filters + filters))
         }
+        Layer::Lstm {
+            units,
+            return_sequences,
+            bidirectional,
+        }
+        | Layer::Gru {
+            units,
+            return_sequences,
+            bidirectional,
+        } => {
+            if *units == 0 {
+                return Err(format!("{kind} '{name}' needs at least 1 unit."));
+            }
+            let (c, l) = sequence_input(first, kind, name)?;
+            let gates = if matches!(node.layer, Layer::Lstm { .. }) { 4 } else { 3 };
+            let directions = if *bidirectional { 2 } else { 1 };
+            let per_direction = gates * units * (c + units) + 2 * gates * units;
+            let out = units * directions;
+            let shape = if *return_sequences {
+                vec![out, l]
+            } else {
+                vec![out]
+            };
+            Ok((shape, per_direction * directions))
+        }
         Layer::MaxPool1d { kernel } | Layer::AvgPool1d { kernel } => {
             if *kernel == 0 {
                 return Err(format!("{kind} '{name}' needs a window of at least 1."));

@@ -124,6 +124,25 @@ pub enum Layer {
         /// Window length (also the step).
         kernel: usize,
     },
+    /// Long short-term memory: reads a sequence step by step, C×L → units (its state after the
+    /// last step) or units×L (every step, to stack another recurrent layer on it).
+    Lstm {
+        /// Size of the memory (outputs per direction).
+        units: usize,
+        /// Give the output of every step instead of only the last.
+        return_sequences: bool,
+        /// Also read the sequence backwards and join both directions' outputs.
+        bidirectional: bool,
+    },
+    /// Gated recurrent unit: a lighter LSTM with the same inputs and outputs.
+    Gru {
+        /// Size of the memory (outputs per direction).
+        units: usize,
+        /// Give the output of every step instead of only the last.
+        return_sequences: bool,
+        /// Also read the sequence backwards and join both directions' outputs.
+        bidirectional: bool,
+    },
     /// Any shape → one long vector.
     Flatten,
     /// Randomly zeroes a fraction of values while training.
@@ -164,6 +183,8 @@ impl Layer {
             Self::Conv1d { .. } => "Conv1d",
             Self::MaxPool1d { .. } => "MaxPool1d",
             Self::AvgPool1d { .. } => "AvgPool1d",
+            Self::Lstm { .. } => "LSTM",
+            Self::Gru { .. } => "GRU",
             Self::Flatten => "Flatten",
             Self::Dropout { .. } => "Dropout",
             Self::BatchNorm { .. } => "BatchNorm",
@@ -196,6 +217,8 @@ impl Layer {
             Self::Conv1d { .. } => "Slides learned filters along a sequence to detect short patterns, such as a phrase of a few words, wherever they appear.",
             Self::MaxPool1d { .. } => "Keeps the largest value in each window along the sequence, shortening it.",
             Self::AvgPool1d { .. } => "Averages each window along the sequence, shortening it smoothly.",
+            Self::Lstm { .. } => "A recurrent layer: reads the sequence one step at a time and keeps a memory, with learned gates deciding what to remember and what to forget. Good at word order and long-range context.",
+            Self::Gru { .. } => "A recurrent layer like the LSTM with fewer gates: a little faster, often as good.",
             Self::Flatten => "Unrolls an image-shaped input into one long list of numbers so Dense layers can use it.",
             Self::Dropout { .. } => "While training, randomly switches off a fraction of values so the network cannot rely on any single one. Fights overfitting; does nothing when predicting.",
             Self::BatchNorm { .. } => "Rescales values to a steady range during training, which often makes training faster and more stable.",

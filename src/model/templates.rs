@@ -5,7 +5,7 @@ use super::layer::{Activation, Layer, Padding};
 use crate::project::Task;
 
 /// The templates users can pick, by CLI name.
-pub const TEMPLATE_NAMES: &[&str] = &["mlp", "cnn", "tabular-mlp", "text-cnn"];
+pub const TEMPLATE_NAMES: &[&str] = &["mlp", "cnn", "tabular-mlp", "text-cnn", "text-lstm"];
 
 /// What a template is sized to: the data's per-sample shape and what the model predicts.
 #[derive(Clone, Debug, PartialEq)]
@@ -29,6 +29,7 @@ pub fn template(name: &str, fit: &DataFit) -> Option<Graph> {
         "cnn" => cnn(input_shape, classes),
         "tabular-mlp" => tabular_mlp(input_shape, classes),
         "text-cnn" => text_cnn(input_shape, fit.vocab.unwrap_or(20_000), classes),
+        "text-lstm" => text_lstm(input_shape, fit.vocab.unwrap_or(20_000), classes),
         _ => return None,
     };
     if fit.task == Task::Regress {
@@ -70,6 +71,41 @@ pub fn text_cnn(input_shape: &[usize], vocab: usize, classes: usize) -> Graph {
             ),
             Node::new("pool", Layer::GlobalMaxPool, &["conv1"]),
             Node::new("dropout", Layer::Dropout { rate: 0.3 }, &["pool"]),
+            Node::new(
+                "output",
+                Layer::Dense {
+                    units: classes,
+                    activation: Activation::Softmax,
+                },
+                &["dropout"],
+            ),
+        ],
+    }
+}
+
+/// For texts where order matters: Embedding 64 → bidirectional LSTM 64 → Dropout 0.3 → Dense N
+/// softmax.
+pub fn text_lstm(input_shape: &[usize], vocab: usize, classes: usize) -> Graph {
+    Graph {
+        nodes: vec![
+            Node::new(
+                "input",
+                Layer::Input {
+                    shape: input_shape.to_vec(),
+                },
+                &[],
+            ),
+            Node::new("embedding", Layer::Embedding { vocab, dim: 64 }, &["input"]),
+            Node::new(
+                "lstm",
+                Layer::Lstm {
+                    units: 64,
+                    return_sequences: false,
+                    bidirectional: true,
+                },
+                &["embedding"],
+            ),
+            Node::new("dropout", Layer::Dropout { rate: 0.3 }, &["lstm"]),
             Node::new(
                 "output",
                 Layer::Dense {
