@@ -667,7 +667,7 @@ fn table_view_ui(ui: &mut egui::Ui, table: &TableDataset, split: &Split, report:
             let values: Vec<f64> = (0..table.len())
                 .filter_map(|i| table.target_value(i))
                 .collect();
-            widgets::histogram(ui, "target-histogram", &values, 20);
+            widgets::histogram(ui, "target-histogram", &values, 20, "rows");
         }
     }
 
@@ -799,7 +799,7 @@ fn text_view_ui(ui: &mut egui::Ui, texts: &TextDataset, split: &Split, report: &
     ui.add_space(8.0);
     ui.strong(format!("Text lengths (in {unit})"));
     let lengths: Vec<f64> = texts.token_counts.iter().map(|&c| c as f64).collect();
-    widgets::histogram(ui, "text-lengths", &lengths, 30);
+    widgets::histogram(ui, "text-lengths", &lengths, 30, "texts");
     ui.weak(format!(
         "The model reads the first {} tokens of each text.",
         vocab.length
@@ -840,8 +840,12 @@ fn text_view_ui(ui: &mut egui::Ui, texts: &TextDataset, split: &Split, report: &
         ));
         let seen = vocab.as_seen(&texts.raw.texts[first]);
         ui.horizontal_wrapped(|ui| {
+            ui.spacing_mut().item_spacing.x = 4.0;
             for t in seen.iter().take(80) {
-                let label = egui::RichText::new(if t == " " { "␣" } else { t }).monospace();
+                // Each token on its own shaded chip, so the cuts are visible.
+                let label = egui::RichText::new(if t == " " { "␣" } else { t })
+                    .monospace()
+                    .background_color(ui.visuals().extreme_bg_color);
                 if t == &vocab.tokens[Vocabulary::UNKNOWN] {
                     ui.label(label.color(ui.visuals().warn_fg_color));
                 } else {

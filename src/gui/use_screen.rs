@@ -135,7 +135,11 @@ impl StrataApp {
                                 .unwrap_or_default();
                             self.error(format!("Nothing could be predicted. {why}"));
                         } else {
-                            self.info(format!("Predicted {} sample(s)", predictions.len()));
+                            self.info(format!(
+                                "Predicted {} {}",
+                                predictions.len(),
+                                predictions.dataset.kind().unit()
+                            ));
                         }
                         self.use_.last = Some(predictions);
                     }
@@ -278,10 +282,12 @@ impl StrataApp {
                 ui.ctx().copy_text(weights.display().to_string());
             }
         });
-        ui.weak(if table {
-            "Use it from a terminal too: strata predict PROJECT.strata ROWS.csv"
-        } else {
-            "Use it from a terminal too: strata predict PROJECT.strata IMAGE…"
+        ui.weak(match kind {
+            DataKind::Image => "Use it from a terminal too: strata predict PROJECT.strata IMAGE…",
+            DataKind::Tabular => "Use it from a terminal too: strata predict PROJECT.strata ROWS.csv",
+            DataKind::Text => {
+                "Use it from a terminal too: strata predict PROJECT.strata TEXTS.txt (or - to read the texts from standard input)"
+            }
         });
         if ui.button("Export model…").on_hover_text("Copy the weights (safetensors), the layer graph and the run description into a folder of your choice").clicked() {
             if let Some(dest) = rfd::FileDialog::new().set_title("Export the model into this folder").pick_folder() {

@@ -208,8 +208,8 @@ pub fn probability_bars(ui: &mut egui::Ui, classes: &[String], probabilities: &[
         });
 }
 
-/// A histogram of `values` in `bins` equal-width bins.
-pub fn histogram(ui: &mut egui::Ui, id: &str, values: &[f64], bins: usize) {
+/// A histogram of `values` in `bins` equal-width bins; `unit` names what is counted ("rows").
+pub fn histogram(ui: &mut egui::Ui, id: &str, values: &[f64], bins: usize, unit: &str) {
     let finite = values.iter().copied().filter(|v| v.is_finite());
     let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
         (lo.min(v), hi.max(v))
@@ -239,9 +239,9 @@ pub fn histogram(ui: &mut egui::Ui, id: &str, values: &[f64], bins: usize) {
         .allow_zoom(false)
         .allow_scroll(false)
         .include_y(0.0)
-        .y_axis_label("rows")
+        .y_axis_label(unit)
         .show(ui, |p| {
-            p.bar_chart(BarChart::new("rows", bars).color(TRAIN_COLOR))
+            p.bar_chart(BarChart::new(unit, bars).color(TRAIN_COLOR))
         });
 }
 
