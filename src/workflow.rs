@@ -17,7 +17,7 @@ use crate::data::{
 };
 use crate::engine::{self, PreparedData, RunManifest, TrainedModel};
 use crate::eval::{self, ClassificationReport, Prediction, RegressionReport};
-use crate::project::{DataKind, DataSettings, Project, Task};
+use crate::project::{DataKind, DataSettings, Project, Task, TokenizerKind};
 
 /// Progress callback: `(done, total)`.
 pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
@@ -104,12 +104,21 @@ fn prepare_text(data: &DataSettings) -> Result<(PreparedData, ImportReport)> {
         data.split_seed,
     );
     let train_texts = || split.train.iter().map(|&i| raw.texts[i].as_str());
-    let length = match data.sequence_length {
-        0 => suggested_length(train_texts(), data.tokenizer),
-        n => n,
+    let vocab = if data.tokenizer == TokenizerKind::File {
+        let mut vocab = Vocabulary::from_tokenizer_file(&data.tokenizer_file, data.sequence_length)
+            .map_err(|e| anyhow!("{e}"))?;
+        if data.sequence_length == 0 {
+            vocab.length = vocab.suggested_length(train_texts());
+        }
+        vocab
+    } else {
+        let length = match data.sequence_length {
+            0 => suggested_length(train_texts(), data.tokenizer),
+            n => n,
+        };
+        Vocabulary::fit(train_texts(), data.tokenizer, data.vocab_size, length)
     };
-    let vocab = Vocabulary::fit(train_texts(), data.tokenizer, data.vocab_size, length);
-    let texts = TextDataset::new(raw, vocab);
+    let texts = TextDataset::new(raw, vocab).map_err(|e| anyhow!("{e}"))?;
     let report = texts.report();
     Ok((
         PreparedData {
@@ -256,7 +265,9 @@ pub fn evaluate_other(path: &Path, trained: &TrainedModel) -> Result<Evaluation>
             }
             .map_err(|e| anyhow!("{e}"))?;
             relabel(&mut raw.labels, &mut raw.classes, &manifest.classes)?;
-            Dataset::Text(Box::new(TextDataset::new(raw, vocab.clone())))
+            Dataset::Text(Box::new(
+                TextDataset::new(raw, vocab.clone()).map_err(|e| anyhow!("{e}"))?,
+            ))
         }
         (None, None) => {
             let (mut dataset, _) =
@@ -361,11 +372,14 @@ fn predict_samples(
     Ok(eval::predictions(indices, true_labels, probs))
 }
 
-/// Files to predict: the given files, and every non-hidden file under the given folders (sorted).
+/// Files to predict: the given files, and every non-hidden file under the given folders (sorted);
+/// `-` (standard input) is kept as it is.
 pub fn collect_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for p in inputs {
-        if p.is_dir() {
+        if p.as_os_str() == "-" {
+            files.push(p.clone());
+        } else if p.is_dir() {
             for entry in walkdir::WalkDir::new(p)
                 .follow_links(false)
                 .sort_by_file_name()
@@ -592,7 +606,9 @@ pub fn predict_texts(trained: &TrainedModel, texts: Vec<String>) -> Result<FileP
         texts,
         ..Default::default()
     };
-    let dataset = Dataset::Text(Box::new(TextDataset::new(raw, vocab)));
+    let dataset = Dataset::Text(Box::new(
+        TextDataset::new(raw, vocab).map_err(|e| anyhow!("{e}"))?,
+    ));
     let indices: Vec<usize> = (0..n).collect();
     let predictions = predict_samples(trained, &dataset, &indices, None)?;
     let sources = dataset

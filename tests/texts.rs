@@ -7,7 +7,6 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use strata::data::Vocabulary;
 use strata::engine::{self, CancelToken, RunOutcome, TrainEvent};
 use strata::model;
 use strata::project::{DataKind, DataSettings, Project, TokenizerKind};
@@ -130,7 +129,7 @@ fn the_vocabulary_comes_from_training_texts_only() {
         .flat_map(|&i| strata::data::tokenize(TokenizerKind::Words, &texts.raw.texts[i]))
         .collect();
     assert!(vocab.tokens[2..].iter().all(|t| in_training.contains(t)));
-    assert_eq!(vocab.tokens[Vocabulary::PAD], "<pad>");
+    assert_eq!(vocab.tokens[vocab.pad_id], "<pad>");
     // Automatic length: the 95th percentile of training lengths, at least 8.
     assert!((8..=20).contains(&vocab.length), "{}", vocab.length);
     assert_eq!(prepared.dataset.shape(), [vocab.length]);
@@ -273,4 +272,67 @@ fn cli_new_train_evaluate_predict_texts() {
         .unwrap()
         .ends_with("new.txt line 3"));
     assert_eq!(preds[0]["class"], "question");
+}
+
+#[test]
+fn a_tokenizer_json_file_end_to_end() {
+    // A WordPiece tokenizer.json whose vocabulary is the messages' words, as a pretrained model
+    // would ship one.
+    let dir = tempfile::tempdir().unwrap();
+    let (words, _) = workflow::prepare(&settings(&messages()), None, None).unwrap();
+    let mut vocab = serde_json::Map::new();
+    for (i, t) in ["[PAD]", "[UNK]", "[CLS]", "[SEP]"].iter().enumerate() {
+        vocab.insert((*t).to_owned(), i.into());
+    }
+    for t in &words.dataset.texts().unwrap().vocab.tokens[2..] {
+        let id = vocab.len();
+        vocab.insert(t.clone(), id.into());
+    }
+    let tokenizer = serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
+        "normalizer": {"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true,
+                       "strip_accents": null, "lowercase": true},
+        "pre_tokenizer": {"type": "BertPreTokenizer"},
+        "post_processor": null, "decoder": null,
+        "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
+                  "max_input_chars_per_word": 100, "vocab": vocab}
+    });
+    let file = dir.path().join("tokenizer.json");
+    std::fs::write(&file, tokenizer.to_string()).unwrap();
+
+    let project = dir.path().join("wp.strata");
+    let p = project.to_str().unwrap();
+    let o = strata(&[
+        "new",
+        p,
+        "--data",
+        messages().to_str().unwrap(),
+        "--tokenizer-file",
+        file.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = strata(&["train", p, "--epochs", "12"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = strata(&["evaluate", p, "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(report["accuracy"].as_f64().unwrap() > 0.8, "{report}");
+    // The run keeps the tokenizer: predictions work after the file is gone.
+    std::fs::remove_file(&file).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["predict", p, "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"Does the printer come in another colour?\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("question"));
 }

@@ -65,6 +65,9 @@ pub enum Command {
         /// Texts: cut into words or characters.
         #[arg(long, default_value = "words", value_parser = clap::builder::PossibleValuesParser::new(["words", "characters"]))]
         tokenizer: String,
+        /// Texts: use this tokenizer.json (WordPiece, BPE…) instead of words or characters.
+        #[arg(long, conflicts_with = "tokenizer")]
+        tokenizer_file: Option<PathBuf>,
         /// Texts: most different tokens kept (the most frequent in the training texts).
         #[arg(long, default_value_t = 20_000)]
         vocab_size: usize,
@@ -198,6 +201,7 @@ pub fn run(command: Command) -> Result<()> {
             target,
             text_column,
             tokenizer,
+            tokenizer_file,
             vocab_size,
             sequence_length,
             task,
@@ -216,7 +220,12 @@ pub fn run(command: Command) -> Result<()> {
                 path: data,
                 kind,
                 text_column: text_column.unwrap_or_default(),
-                tokenizer: TokenizerKind::from_name(&tokenizer).unwrap_or_default(),
+                tokenizer: if tokenizer_file.is_some() {
+                    TokenizerKind::File
+                } else {
+                    TokenizerKind::from_name(&tokenizer).unwrap_or_default()
+                },
+                tokenizer_file: tokenizer_file.unwrap_or_default(),
                 vocab_size,
                 sequence_length: sequence_length.unwrap_or(0),
                 image_width: image_size.0,

@@ -38,7 +38,8 @@ const MIN_CLASS_TEXTS: usize = 10;
 pub fn tokenize(kind: TokenizerKind, text: &str) -> Vec<String> {
     let mut tokens = Vec::new();
     match kind {
-        TokenizerKind::Words => {
+        // A tokenizer file's own rules live in the file; this is only a fallback.
+        TokenizerKind::Words | TokenizerKind::File => {
             let chars: Vec<char> = text.chars().collect();
             let mut word = String::new();
             for (i, &c) in chars.iter().enumerate() {
@@ -78,22 +79,104 @@ pub fn tokenize(kind: TokenizerKind, text: &str) -> Vec<String> {
     tokens
 }
 
-/// The tokens a model knows, by id: 0 is padding, 1 stands for every token not in the list.
+/// The tokens a model knows, by id: padding, one id for every token not in the list, and the
+/// tokens.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Vocabulary {
     /// How texts are cut.
     pub tokenizer: TokenizerKind,
-    /// Token of each id (`<pad>`, `<unk>`, then by falling frequency).
+    /// Token of each id (built: `<pad>`, `<unk>`, then by falling frequency; from a file: its
+    /// vocabulary).
     pub tokens: Vec<String>,
     /// Tokens per text the model reads.
     pub length: usize,
+    /// Id of the padding after a text's end.
+    #[serde(default)]
+    pub pad_id: usize,
+    /// Id of tokens not in the vocabulary.
+    #[serde(default = "default_unknown_id")]
+    pub unknown_id: usize,
+    /// The `tokenizer.json` file's content, kept with the run so it needs the file no more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokenizer_json: Option<String>,
+}
+
+fn default_unknown_id() -> usize {
+    1
+}
+
+/// What turns a text into ids: a token → id table, or a loaded `tokenizer.json`.
+pub enum Encoder<'a> {
+    /// Built vocabularies (words, characters).
+    Table(HashMap<&'a str, usize>),
+    /// A tokenizer file.
+    File(Box<tokenizers::Tokenizer>),
+}
+
+/// Loads a tokenizer from its JSON text.
+fn load_tokenizer(json: &str) -> Result<tokenizers::Tokenizer, String> {
+    json.parse::<tokenizers::Tokenizer>()
+        .map_err(|e| format!("it is not a tokenizer.json file that can be read ({e})"))
 }
 
 impl Vocabulary {
-    /// Id of the padding after a text's end.
-    pub const PAD: usize = 0;
-    /// Id of tokens not in the vocabulary.
-    pub const UNKNOWN: usize = 1;
+    /// The vocabulary of a `tokenizer.json` file (as shipped with BERT-style and GPT-style
+    /// models), reading `length` tokens per text.
+    pub fn from_tokenizer_file(path: &Path, length: usize) -> Result<Self, String> {
+        let json = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the tokenizer file '{}': {e}", path.display()))?;
+        let tokenizer = load_tokenizer(&json).map_err(|e| format!("'{}': {e}", path.display()))?;
+        let vocab = tokenizer.get_vocab(true);
+        let size = vocab.values().map(|&id| id as usize + 1).max().unwrap_or(0);
+        if size == 0 {
+            return Err(format!(
+                "the tokenizer file '{}' has an empty vocabulary",
+                path.display()
+            ));
+        }
+        let mut tokens = vec![String::new(); size];
+        for (t, id) in vocab {
+            tokens[id as usize] = t;
+        }
+        let id_of = |names: &[&str]| names.iter().find_map(|n| tokenizer.token_to_id(n));
+        let pad_id = tokenizer
+            .get_padding()
+            .map(|p| p.pad_id)
+            .or_else(|| id_of(&["[PAD]", "<pad>", "<|padding|>"]))
+            .unwrap_or(0) as usize;
+        let unknown_id =
+            id_of(&["[UNK]", "<unk>", "<|unknown|>"]).map_or(usize::MAX, |u| u as usize);
+        Ok(Self {
+            tokenizer: TokenizerKind::File,
+            tokens,
+            length: length.max(1),
+            pad_id,
+            unknown_id,
+            tokenizer_json: Some(json),
+        })
+    }
+
+    /// What encodes texts with this vocabulary (build once per batch of texts).
+    pub fn encoder(&self) -> Result<Encoder<'_>, String> {
+        match &self.tokenizer_json {
+            Some(json) => Ok(Encoder::File(Box::new(load_tokenizer(json)?))),
+            None => Ok(Encoder::Table(self.index())),
+        }
+    }
+
+    /// The ids of `text`, uncut.
+    fn ids(&self, encoder: &Encoder<'_>, text: &str) -> Vec<usize> {
+        match encoder {
+            Encoder::Table(index) => tokenize(self.tokenizer, text)
+                .iter()
+                .map(|t| index.get(t.as_str()).copied().unwrap_or(self.unknown_id))
+                .collect(),
+            Encoder::File(tokenizer) => tokenizer
+                .encode(text, true)
+                .map(|e| e.get_ids().iter().map(|&id| id as usize).collect())
+                .unwrap_or_default(),
+        }
+    }
 
     /// Keeps the `max_size − 2` most frequent tokens of `texts` (ties in alphabetical order).
     pub fn fit<'a>(
@@ -116,6 +199,9 @@ impl Vocabulary {
             tokenizer,
             tokens,
             length: length.max(1),
+            pad_id: 0,
+            unknown_id: 1,
+            tokenizer_json: None,
         }
     }
 
@@ -135,35 +221,46 @@ impl Vocabulary {
 
     /// Writes the ids of `text` into `out` (`length` values: cut or padded). Returns how many
     /// tokens the text has in all and how many of them are unknown.
-    pub fn encode(
-        &self,
-        index: &HashMap<&str, usize>,
-        text: &str,
-        out: &mut [f32],
-    ) -> (usize, usize) {
-        out.fill(Self::PAD as f32);
-        let tokens = tokenize(self.tokenizer, text);
+    pub fn encode(&self, encoder: &Encoder<'_>, text: &str, out: &mut [f32]) -> (usize, usize) {
+        out.fill(self.pad_id as f32);
+        let ids = self.ids(encoder, text);
         let mut unknown = 0;
-        for (slot, t) in out.iter_mut().zip(&tokens) {
-            let id = index.get(t.as_str()).copied().unwrap_or(Self::UNKNOWN);
-            if id == Self::UNKNOWN {
+        for (slot, &id) in out.iter_mut().zip(&ids) {
+            if id == self.unknown_id {
                 unknown += 1;
             }
             *slot = id as f32;
         }
-        (tokens.len(), unknown)
+        (ids.len(), unknown)
     }
 
-    /// The tokens of `text` as the model sees them (`<unk>` for unknown ones), cut at `length`.
+    /// The tokens of `text` as the model sees them (the unknown token for unknown ones), cut at
+    /// `length`.
     pub fn as_seen(&self, text: &str) -> Vec<String> {
-        let index = self.index();
-        let mut ids = vec![0f32; self.length];
-        self.encode(&index, text, &mut ids);
+        let Ok(encoder) = self.encoder() else {
+            return Vec::new();
+        };
+        let mut ids = self.ids(&encoder, text);
+        ids.truncate(self.length);
         ids.iter()
-            .map(|&id| id as usize)
-            .take_while(|&id| id != Self::PAD)
-            .map(|id| self.tokens[id].clone())
+            .map(|&id| self.tokens.get(id).cloned().unwrap_or_default())
             .collect()
+    }
+
+    /// The token standing for unknown ones, as shown to people.
+    pub fn unknown_token(&self) -> &str {
+        self.tokens
+            .get(self.unknown_id)
+            .map_or("<unk>", String::as_str)
+    }
+
+    /// The sequence length that covers 95 % of `texts` in full with this vocabulary's tokens
+    /// (see [`suggested_length`]).
+    pub fn suggested_length<'a>(&self, texts: impl Iterator<Item = &'a str>) -> usize {
+        let Ok(encoder) = self.encoder() else {
+            return 64;
+        };
+        length_for(texts.map(|t| self.ids(&encoder, t).len()), self.tokenizer)
     }
 }
 
@@ -173,14 +270,18 @@ pub fn suggested_length<'a>(
     texts: impl Iterator<Item = &'a str>,
     tokenizer: TokenizerKind,
 ) -> usize {
-    let mut lengths: Vec<usize> = texts.map(|t| tokenize(tokenizer, t).len()).collect();
+    length_for(texts.map(|t| tokenize(tokenizer, t).len()), tokenizer)
+}
+
+fn length_for(lengths: impl Iterator<Item = usize>, tokenizer: TokenizerKind) -> usize {
+    let mut lengths: Vec<usize> = lengths.collect();
     if lengths.is_empty() {
         return 64;
     }
     lengths.sort_unstable();
     let p95 = lengths[(lengths.len() * 95 / 100).min(lengths.len() - 1)];
     let cap = match tokenizer {
-        TokenizerKind::Words => 512,
+        TokenizerKind::Words | TokenizerKind::File => 512,
         TokenizerKind::Characters => 2000,
     };
     p95.clamp(8, cap)
@@ -420,8 +521,8 @@ pub struct TextDataset {
 
 impl TextDataset {
     /// Encodes every text of `raw` with `vocab`.
-    pub fn new(raw: RawTexts, vocab: Vocabulary) -> Self {
-        let index = vocab.index();
+    pub fn new(raw: RawTexts, vocab: Vocabulary) -> Result<Self, String> {
+        let index = vocab.encoder()?;
         let n = vocab.length;
         let mut ids = vec![0f32; raw.texts.len() * n];
         let mut token_counts = Vec::with_capacity(raw.texts.len());
@@ -431,13 +532,13 @@ impl TextDataset {
             token_counts.push(count);
             unknown_tokens += unknown;
         }
-        Self {
+        Ok(Self {
             raw,
             vocab,
             ids,
             token_counts,
             unknown_tokens,
-        }
+        })
     }
 
     /// Texts.
@@ -530,7 +631,7 @@ mod tests {
         let v = Vocabulary::fit(texts.iter().copied(), TokenizerKind::Words, 5, 4);
         // <pad>, <unk>, then "the" (3), "sat" (2), then the first of the ones seen once.
         assert_eq!(v.tokens, ["<pad>", "<unk>", "the", "sat", "cat"]);
-        let index = v.index();
+        let index = v.encoder().unwrap();
         let mut out = [9.0f32; 4];
         let (count, unknown) = v.encode(&index, "The bird sat", &mut out);
         assert_eq!((count, unknown), (3, 1));
@@ -542,6 +643,62 @@ mod tests {
         assert_eq!(
             suggested_length(["a b c"; 20].iter().copied(), TokenizerKind::Words),
             8
+        );
+    }
+
+    /// A small WordPiece tokenizer.json as BERT-style models ship them (lower-casing normalizer,
+    /// [CLS] … [SEP] around each text).
+    const WORDPIECE: &str = r###"{
+      "version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
+      "normalizer": {"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true,
+                     "strip_accents": null, "lowercase": true},
+      "pre_tokenizer": {"type": "BertPreTokenizer"},
+      "post_processor": {"type": "TemplateProcessing",
+        "single": [{"SpecialToken": {"id": "[CLS]", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                   {"SpecialToken": {"id": "[SEP]", "type_id": 0}}],
+        "pair": [{"Sequence": {"id": "A", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}}],
+        "special_tokens": {"[CLS]": {"id": "[CLS]", "ids": [2], "tokens": ["[CLS]"]},
+                           "[SEP]": {"id": "[SEP]", "ids": [3], "tokens": ["[SEP]"]}}},
+      "decoder": null,
+      "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
+                "max_input_chars_per_word": 100,
+                "vocab": {"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "the": 4, "lamp": 5,
+                          "broke": 6, "##s": 7, "is": 8, "great": 9, "!": 10}}
+    }"###;
+
+    #[test]
+    fn tokenizer_json_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokenizer.json");
+        std::fs::write(&path, WORDPIECE).unwrap();
+        let v = Vocabulary::from_tokenizer_file(&path, 8).unwrap();
+        assert_eq!((v.size(), v.pad_id, v.unknown_id), (11, 0, 1));
+        let encoder = v.encoder().unwrap();
+        let mut out = [0f32; 8];
+        let (count, unknown) = v.encode(&encoder, "The LAMPS broke, wow!", &mut out);
+        // [CLS] the lamp ##s broke [UNK](,) [UNK](wow) ! [SEP]
+        assert_eq!(out, [2.0, 4.0, 5.0, 7.0, 6.0, 1.0, 1.0, 10.0]);
+        assert_eq!((count, unknown), (9, 2));
+        assert_eq!(v.as_seen("the lamp")[..3], ["[CLS]", "the", "lamp"]);
+        // The vocabulary survives the run manifest without the file.
+        let json = serde_json::to_string(&v).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let back: Vocabulary = serde_json::from_str(&json).unwrap();
+        let mut again = [0f32; 8];
+        back.encode(
+            &back.encoder().unwrap(),
+            "The LAMPS broke, wow!",
+            &mut again,
+        );
+        assert_eq!(again, out);
+        // Files that are not tokenizers say so.
+        std::fs::write(&path, "{\"not\": \"a tokenizer\"}").unwrap();
+        let err = Vocabulary::from_tokenizer_file(&path, 8).unwrap_err();
+        assert!(err.contains("not a tokenizer.json"), "{err}");
+        assert!(
+            Vocabulary::from_tokenizer_file(&dir.path().join("missing.json"), 8)
+                .unwrap_err()
+                .contains("cannot read")
         );
     }
 }

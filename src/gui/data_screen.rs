@@ -11,7 +11,7 @@ use super::app::StrataApp;
 use super::document::Command;
 use super::widgets;
 use crate::data::{
-    ColumnKind, Dataset, ImageDataset, ImportReport, Split, TableDataset, TextDataset, Vocabulary,
+    ColumnKind, Dataset, ImageDataset, ImportReport, Split, TableDataset, TextDataset,
 };
 use crate::engine::PreparedData;
 use crate::project::{DataKind, DataSettings, Task, TokenizerKind};
@@ -34,13 +34,19 @@ pub(super) fn same_import(a: &DataSettings, b: &DataSettings) -> bool {
                     && a.image_height == b.image_height
                     && a.channels == b.channels
             }
-            DataKind::Tabular => a.target == b.target && a.task == b.task,
+            // A table's encoding and a text vocabulary come from the training split, so a new
+            // split means reading the data again.
+            DataKind::Tabular => {
+                a.target == b.target && a.task == b.task && split_settings_equal(a, b)
+            }
             DataKind::Text => {
-                a.target == b.target
+                split_settings_equal(a, b)
+                    && a.target == b.target
                     && a.text_column == b.text_column
                     && a.tokenizer == b.tokenizer
                     && a.vocab_size == b.vocab_size
                     && a.sequence_length == b.sequence_length
+                    && a.tokenizer_file == b.tokenizer_file
             }
         }
 }
@@ -65,11 +71,14 @@ fn image_settings_ui(ui: &mut egui::Ui, s: &mut DataSettings) {
     });
 }
 
-/// Whether two settings give the same images and the same train/validation/test split
+/// Whether two settings give the same samples and the same train/validation/test split
 /// (augmentation aside, which only changes training batches).
 pub(super) fn same_split(a: &DataSettings, b: &DataSettings) -> bool {
-    same_import(a, b)
-        && a.val_fraction == b.val_fraction
+    same_import(a, b) && split_settings_equal(a, b)
+}
+
+fn split_settings_equal(a: &DataSettings, b: &DataSettings) -> bool {
+    a.val_fraction == b.val_fraction
         && a.test_fraction == b.test_fraction
         && a.split_seed == b.split_seed
 }
@@ -253,7 +262,6 @@ impl StrataApp {
             .and_then(|d| d.prepared.dataset.texts())
             .map(|t| t.raw.header.clone())
             .unwrap_or_default();
-        let before = s.clone();
         egui::Grid::new("text-settings").num_columns(2).show(ui, |ui| {
             if !s.path.is_dir() {
                 for (label, hint, value, id) in [
@@ -279,9 +287,34 @@ impl StrataApp {
             ui.label("Tokens").on_hover_text(
                 "Words: each word is one token (best for most texts). Characters: each letter is one token; no unknown words, but longer sequences.",
             );
-            ui.horizontal(|ui| {
-                ui.radio_value(&mut s.tokenizer, TokenizerKind::Words, "words");
-                ui.radio_value(&mut s.tokenizer, TokenizerKind::Characters, "characters");
+            ui.vertical(|ui| {
+                ui.horizontal(|ui| {
+                    ui.radio_value(&mut s.tokenizer, TokenizerKind::Words, "words");
+                    ui.radio_value(&mut s.tokenizer, TokenizerKind::Characters, "characters");
+                });
+                let file = s.tokenizer == TokenizerKind::File;
+                if ui
+                    .radio(file, "a tokenizer.json file…")
+                    .on_hover_text("The tokenizer a pretrained model ships (WordPiece, BPE): its vocabulary and rules are used as they are.")
+                    .clicked()
+                {
+                    if let Some(path) = rfd::FileDialog::new()
+                        .set_title("Choose a tokenizer.json file")
+                        .add_filter("Tokenizer", &["json"])
+                        .pick_file()
+                    {
+                        s.tokenizer = TokenizerKind::File;
+                        s.tokenizer_file = path;
+                    }
+                }
+                if file {
+                    ui.add(
+                        egui::Label::new(
+                            egui::RichText::new(s.tokenizer_file.display().to_string()).monospace(),
+                        )
+                        .wrap(),
+                    );
+                }
             });
             ui.end_row();
             ui.label("Vocabulary size").on_hover_text(
@@ -303,10 +336,8 @@ impl StrataApp {
             });
             ui.end_row();
         });
-        if *s != before {
-            // The input length or vocabulary changes: fit the model on the next import.
-            self.model.fit_template_after_import = true;
-        }
+        // A new length or vocabulary is offered as a fix on the Model screen after the import;
+        // the model itself is kept.
     }
 
     fn table_settings_ui(&mut self, ui: &mut egui::Ui, s: &mut DataSettings) {
@@ -771,6 +802,7 @@ fn text_view_ui(ui: &mut egui::Ui, texts: &TextDataset, split: &Split, report: &
     let unit = match vocab.tokenizer {
         TokenizerKind::Words => "words",
         TokenizerKind::Characters => "characters",
+        TokenizerKind::File => "tokens",
     };
     ui.label(format!(
         "Vocabulary: {} {unit} from the training texts ({:.1}% of all tokens are unknown to it). Each text is read as {} tokens; {cut} longer ones are cut.  Split: {} for training, {} for validation, {} for testing.",
@@ -836,7 +868,7 @@ fn text_view_ui(ui: &mut egui::Ui, texts: &TextDataset, split: &Split, report: &
         ui.strong("Tokens as the model sees them");
         ui.weak(format!(
             "A training text cut into tokens; {} marks tokens outside the vocabulary.",
-            vocab.tokens[Vocabulary::UNKNOWN]
+            vocab.unknown_token()
         ));
         let seen = vocab.as_seen(&texts.raw.texts[first]);
         ui.horizontal_wrapped(|ui| {
@@ -846,7 +878,7 @@ fn text_view_ui(ui: &mut egui::Ui, texts: &TextDataset, split: &Split, report: &
                 let label = egui::RichText::new(if t == " " { "␣" } else { t })
                     .monospace()
                     .background_color(ui.visuals().extreme_bg_color);
-                if t == &vocab.tokens[Vocabulary::UNKNOWN] {
+                if t == vocab.unknown_token() {
                     ui.label(label.color(ui.visuals().warn_fg_color));
                 } else {
                     ui.label(label);

@@ -130,6 +130,8 @@ pub enum TokenizerKind {
     Words,
     /// Single characters (lower-cased): no unknown words, longer sequences.
     Characters,
+    /// A `tokenizer.json` file (WordPiece, BPE or Unigram, as pretrained models ship them).
+    File,
 }
 
 impl TokenizerKind {
@@ -138,6 +140,7 @@ impl TokenizerKind {
         match name.to_ascii_lowercase().as_str() {
             "words" | "word" => Some(Self::Words),
             "characters" | "chars" | "char" => Some(Self::Characters),
+            "file" => Some(Self::File),
             _ => None,
         }
     }
@@ -181,6 +184,8 @@ pub struct DataSettings {
     pub text_column: String,
     /// Texts: how they are cut into tokens.
     pub tokenizer: TokenizerKind,
+    /// Texts: the `tokenizer.json` file when `tokenizer` is `File`.
+    pub tokenizer_file: PathBuf,
     /// Texts: most tokens in the vocabulary (the most frequent in the training texts are kept).
     pub vocab_size: usize,
     /// Texts: tokens per text the model reads (longer texts are cut, shorter padded); 0 = found
@@ -212,6 +217,7 @@ impl Default for DataSettings {
             target: String::new(),
             text_column: String::new(),
             tokenizer: TokenizerKind::Words,
+            tokenizer_file: PathBuf::new(),
             vocab_size: 20_000,
             sequence_length: 0,
             task: Task::Classify,
