@@ -58,7 +58,9 @@ for f in usr/bin/strata \
          usr/share/metainfo/io.strata.Strata.metainfo.xml \
          usr/share/icons/hicolor/256x256/apps/strata.png \
          usr/lib/strata/sample_data/shapes.strata \
-         usr/lib/strata/sample_data/shapes/circle/circle_000.png; do
+         usr/lib/strata/sample_data/shapes/circle/circle_000.png \
+         usr/lib/strata/sample_data/houses.csv \
+         usr/lib/strata/sample_data/messages.csv; do
   [ -e "$root/$f" ] || fail "the package has no $f"
 done
 desktop-file-validate "$root/usr/share/applications/strata.desktop"

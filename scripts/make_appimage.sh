@@ -25,7 +25,8 @@ app="$work/Strata.AppDir"
 mkdir -p "$app/usr/bin" "$app/usr/lib/strata/sample_data" "$app/usr/share/applications" \
          "$app/usr/share/mime/packages" "$app/usr/share/metainfo"
 install -m 755 "$bin" "$app/usr/bin/strata"
-cp -r sample_data/shapes sample_data/shapes.strata sample_data/README.md "$app/usr/lib/strata/sample_data/"
+cp -r sample_data/shapes sample_data/shapes.strata sample_data/README.md sample_data/houses.csv \
+  sample_data/messages.csv "$app/usr/lib/strata/sample_data/"
 rm -rf "$app/usr/lib/strata/sample_data/"*.runs
 cp assets/strata.desktop "$app/usr/share/applications/strata.desktop"
 cp assets/strata.desktop "$app/strata.desktop"

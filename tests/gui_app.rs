@@ -519,3 +519,30 @@ fn texts_from_import_to_a_typed_prediction() {
     });
     assert!(shows(&h, "Prediction: question"));
 }
+
+#[test]
+fn the_sample_table_and_texts_open_from_the_start_page() {
+    for (button, heading) in [
+        (
+            "Try the sample table (house prices)",
+            "400 rows: predicting the number 'price_k'",
+        ),
+        ("Try the sample texts (messages)", "300 texts in 3 classes"),
+    ] {
+        let workspace = tempfile::tempdir().unwrap();
+        let mut h = harness(StrataApp::new(None, workspace.path().to_owned()));
+        h.step();
+        h.get_by_label(button).click();
+        wait_for(&mut h, "the import", 60, |app| {
+            app.data().is_some() && !app.is_busy()
+        });
+        h.step();
+        assert!(shows(&h, heading), "{button}");
+        // The project lives in the workspace; the bundled data is only read.
+        assert!(h
+            .state()
+            .project_path()
+            .unwrap()
+            .starts_with(workspace.path()));
+    }
+}

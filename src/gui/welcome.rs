@@ -11,7 +11,9 @@ impl StrataApp {
         ui.vertical_centered(|ui| {
             ui.add_space(24.0);
             ui.heading(egui::RichText::new("Strata").size(32.0));
-            ui.label("Teach a computer to recognise your images — no code needed.");
+            ui.label(
+                "Teach a computer to recognise your images, tables and texts — no code needed.",
+            );
             ui.add_space(16.0);
         });
         ui.columns(2, |cols| {
@@ -27,6 +29,31 @@ impl StrataApp {
                 .clicked()
             {
                 self.open_sample();
+            }
+            for (label, hint, file) in [
+                (
+                    "Try the sample table (house prices)",
+                    "400 made-up house sales: predict the price from size, rooms, age, district and garden",
+                    "houses.csv",
+                ),
+                (
+                    "Try the sample texts (messages)",
+                    "300 made-up customer messages: tell praise, complaints and questions apart",
+                    "messages.csv",
+                ),
+            ] {
+                if ui
+                    .add_sized([280.0, 36.0], egui::Button::new(label))
+                    .on_hover_text(hint)
+                    .clicked()
+                {
+                    match super::sample_data_dir().map(|d| d.join(file)) {
+                        Some(path) if path.is_file() => self.new_project_from_data(&path),
+                        _ => self.error(format!(
+                            "The sample file {file} was not found next to the app; reinstall Strata or open your own data."
+                        )),
+                    }
+                }
             }
             if ui
                 .add_sized([280.0, 36.0], egui::Button::new("New project from a folder…"))
