@@ -236,11 +236,8 @@ impl Vocabulary {
 
     /// The tokens of `text` as the model sees them (the unknown token for unknown ones), cut at
     /// `length`.
-    pub fn as_seen(&self, text: &str) -> Vec<String> {
-        let Ok(encoder) = self.encoder() else {
-            return Vec::new();
-        };
-        let mut ids = self.ids(&encoder, text);
+    fn seen_with(&self, encoder: &Encoder<'_>, text: &str) -> Vec<String> {
+        let mut ids = self.ids(encoder, text);
         ids.truncate(self.length);
         ids.iter()
             .map(|&id| self.tokens.get(id).cloned().unwrap_or_default())
@@ -517,6 +514,9 @@ pub struct TextDataset {
     pub token_counts: Vec<usize>,
     /// Tokens not in the vocabulary, over all texts.
     pub unknown_tokens: usize,
+    /// The first text cut into tokens as the model sees them (for showing; loading a tokenizer
+    /// file for it every frame would be slow).
+    pub first_as_seen: Vec<String>,
 }
 
 impl TextDataset {
@@ -532,12 +532,18 @@ impl TextDataset {
             token_counts.push(count);
             unknown_tokens += unknown;
         }
+        let first_as_seen = raw
+            .texts
+            .first()
+            .map(|t| vocab.seen_with(&index, t))
+            .unwrap_or_default();
         Ok(Self {
             raw,
             vocab,
             ids,
             token_counts,
             unknown_tokens,
+            first_as_seen,
         })
     }
 
@@ -639,7 +645,7 @@ mod tests {
         // Longer texts are cut at the sequence length.
         v.encode(&index, "the the the the the the", &mut out);
         assert_eq!(out, [2.0; 4]);
-        assert_eq!(v.as_seen("the bird sat"), ["the", "<unk>", "sat"]);
+        assert_eq!(v.seen_with(&index, "the bird sat"), ["the", "<unk>", "sat"]);
         assert_eq!(
             suggested_length(["a b c"; 20].iter().copied(), TokenizerKind::Words),
             8
@@ -679,7 +685,10 @@ mod tests {
         // [CLS] the lamp ##s broke [UNK](,) [UNK](wow) ! [SEP]
         assert_eq!(out, [2.0, 4.0, 5.0, 7.0, 6.0, 1.0, 1.0, 10.0]);
         assert_eq!((count, unknown), (9, 2));
-        assert_eq!(v.as_seen("the lamp")[..3], ["[CLS]", "the", "lamp"]);
+        assert_eq!(
+            v.seen_with(&encoder, "the lamp")[..3],
+            ["[CLS]", "the", "lamp"]
+        );
         // The vocabulary survives the run manifest without the file.
         let json = serde_json::to_string(&v).unwrap();
         std::fs::remove_file(&path).unwrap();

@@ -863,14 +863,14 @@ fn text_view_ui(ui: &mut egui::Ui, texts: &TextDataset, split: &Split, report: &
             }
         });
 
-    if let Some(&first) = split.train.first() {
+    if !texts.first_as_seen.is_empty() {
         ui.add_space(8.0);
         ui.strong("Tokens as the model sees them");
         ui.weak(format!(
-            "A training text cut into tokens; {} marks tokens outside the vocabulary.",
+            "The first text cut into tokens; {} marks tokens outside the vocabulary.",
             vocab.unknown_token()
         ));
-        let seen = vocab.as_seen(&texts.raw.texts[first]);
+        let seen = &texts.first_as_seen;
         ui.horizontal_wrapped(|ui| {
             ui.spacing_mut().item_spacing.x = 4.0;
             for t in seen.iter().take(80) {
