@@ -1016,7 +1016,7 @@ impl eframe::App for StrataApp {
 
 fn step_hint(step: Screen) -> &'static str {
     match step {
-        Screen::Data => "Import your images and check what the model will see",
+        Screen::Data => "Import your data and check what the model will see",
         Screen::Model => "Build the network from layers",
         Screen::Train => "Train it and watch the curves",
         Screen::Evaluate => "See where it is right and wrong",

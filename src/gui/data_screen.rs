@@ -578,7 +578,7 @@ fn class_counts_ui(ui: &mut egui::Ui, report: &ImportReport, unit: &str) {
             }
         })
         .show(ui, |p| {
-            p.bar_chart(BarChart::new("images", bars).color(egui::Color32::from_rgb(80, 140, 230)))
+            p.bar_chart(BarChart::new(unit, bars).color(egui::Color32::from_rgb(80, 140, 230)))
         });
     ui.label(
         report

@@ -149,7 +149,7 @@ impl StrataApp {
         let Some(run_dir) = self.run_to_evaluate() else {
             ui.heading("Nothing to evaluate yet");
             if self.train.is_running() {
-                ui.label("Training is running; the model is evaluated on the test images as soon as it ends.");
+                ui.label("Training is running; the model is evaluated on the test examples as soon as it ends.");
             } else {
                 ui.label("Train a model first; its results appear here.");
             }
@@ -553,10 +553,10 @@ fn per_class_ui(ui: &mut egui::Ui, report: &eval::ClassificationReport) {
         .show(ui, |ui| {
             ui.strong("Class");
             ui.strong("Precision").on_hover_text(
-                "Of the images the model called this class, the share that really are.",
+                "Of the examples the model called this class, the share that really are.",
             );
             ui.strong("Recall")
-                .on_hover_text("Of the images of this class, the share the model found.");
+                .on_hover_text("Of the examples of this class, the share the model found.");
             ui.strong("F1")
                 .on_hover_text("Balance of precision and recall (their harmonic mean).");
             ui.strong("Images");

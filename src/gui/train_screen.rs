@@ -137,8 +137,17 @@ impl EventSink for UiSink {
     }
 }
 
-/// A plain-words reading of the curves, or None when there is nothing to say yet.
-pub fn coach_line(history: &[EpochMetrics]) -> Option<String> {
+/// A plain-words reading of the curves, or None when there is nothing to say yet. The
+/// accuracy-like score is accuracy for classes, R² for numbers.
+pub fn coach_line(history: &[EpochMetrics], task: Task) -> Option<String> {
+    let score = match task {
+        Task::Classify => "accuracy",
+        Task::Regress => "R²",
+    };
+    let percent = |v: f64| match task {
+        Task::Classify => format!("{:.0}%", v * 100.0),
+        Task::Regress => format!("{v:.2}"),
+    };
     let last = history.last()?;
     let rising = history
         .windows(2)
@@ -153,7 +162,7 @@ pub fn coach_line(history: &[EpochMetrics]) -> Option<String> {
             < history[history.len() - 1 - rising.min(history.len() - 1)].train_loss;
     if rising >= 2 && train_falling {
         return Some(format!(
-            "Validation loss has risen for {rising} epochs while training loss falls: the model is overfitting — it memorises the training images. Try dropout, L2, augmentation or early stopping; the best epoch's weights are kept anyway."
+            "Validation loss has risen for {rising} epochs while training loss falls: the model is overfitting — it memorises the training examples. Try dropout, L2, augmentation or early stopping; the best epoch's weights are kept anyway."
         ));
     }
     if history.len() >= 3
@@ -165,15 +174,15 @@ pub fn coach_line(history: &[EpochMetrics]) -> Option<String> {
     if let (Some(va), true) = (last.val_accuracy, history.len() >= 2) {
         if last.train_accuracy > 0.98 && va < last.train_accuracy - 0.1 {
             return Some(format!(
-                "Training accuracy is {:.0}% but validation only {:.0}%: the model fits the training images much better than new ones (overfitting). More data, augmentation or dropout help.",
-                last.train_accuracy * 100.0,
-                va * 100.0
+                "Training {score} is {} but validation only {}: the model fits the training examples much better than new ones (overfitting). More data, augmentation or dropout help.",
+                percent(last.train_accuracy),
+                percent(va)
             ));
         }
         if rising == 0 && last.train_loss < history[0].train_loss {
             return Some(format!(
-                "Learning well: validation accuracy {:.0}% after {} epoch(s).",
-                va * 100.0,
+                "Learning well: validation {score} {} after {} epoch(s).",
+                percent(va),
                 last.epoch
             ));
         }
@@ -206,7 +215,7 @@ impl StrataApp {
             } else {
                 self.train_after_import = true;
             }
-            self.info("Importing the images first; training starts right after.");
+            self.info("Importing the data first; training starts right after.");
             return;
         }
         let Some(data) = &self.data else { return };
@@ -460,7 +469,7 @@ impl StrataApp {
             });
         }
         if self.import.is_some() && self.train_after_import {
-            ui.label("Importing the images; training starts when the import is done…");
+            ui.label("Importing the data; training starts when the import is done…");
         }
 
         // Progress.
@@ -546,14 +555,14 @@ impl StrataApp {
                 )
             });
         if history.is_empty() && live.is_none() {
-            ui.weak("Press Start: the loss (how wrong the model is) and accuracy appear here after each step, for training and validation images.");
+            ui.weak("Press Start: the loss (how wrong the model is) and accuracy appear here after each step, for training and validation examples.");
         }
         let task = self
             .data
             .as_ref()
             .map_or(Task::Classify, |d| d.prepared.dataset.task());
         widgets::curves_ui(ui, "train", &history, live, task, 220.0);
-        if let Some(line) = coach_line(&history) {
+        if let Some(line) = coach_line(&history, task) {
             ui.label(RichText::new(format!("Coach: {line}")).italics());
         }
 
@@ -661,7 +670,7 @@ fn training_settings_ui(ui: &mut egui::Ui, t: &mut TrainingSettings, device_hint
         ui.label("Batch size").on_hover_text("Images per step. 1 = per-sample SGD; the whole training set = full-batch gradient descent; 16–128 = mini-batch, the usual choice.");
         ui.add(egui::DragValue::new(&mut t.batch_size).range(1..=100_000));
         ui.end_row();
-        ui.label("Epochs").on_hover_text("Passes over all training images.");
+        ui.label("Epochs").on_hover_text("Passes over all training examples.");
         ui.add(egui::DragValue::new(&mut t.epochs).range(1..=10_000));
         ui.end_row();
         ui.label("Loss").on_hover_text("What the model minimises. Cross-entropy is the standard for classes; MSE (mean squared error) also works and is what regression uses.");
@@ -763,7 +772,7 @@ mod tests {
             epoch(4, 0.2, 0.95, 0.85, 0.73),
             epoch(5, 0.1, 0.99, 0.95, 0.72),
         ];
-        let line = coach_line(&history).unwrap();
+        let line = coach_line(&history, Task::Classify).unwrap();
         assert!(line.contains("risen for 3 epochs"), "{line}");
         assert!(line.contains("overfitting"), "{line}");
     }
@@ -775,11 +784,13 @@ mod tests {
             epoch(2, 2.30, 0.11, 2.30, 0.10),
             epoch(3, 2.29, 0.10, 2.30, 0.10),
         ];
-        assert!(coach_line(&flat).unwrap().contains("not learning"));
+        assert!(coach_line(&flat, Task::Classify)
+            .unwrap()
+            .contains("not learning"));
         let good = [epoch(1, 1.0, 0.6, 0.9, 0.65), epoch(2, 0.6, 0.8, 0.7, 0.81)];
-        assert!(coach_line(&good)
+        assert!(coach_line(&good, Task::Classify)
             .unwrap()
             .contains("Learning well: validation accuracy 81%"));
-        assert!(coach_line(&[]).is_none());
+        assert!(coach_line(&[], Task::Classify).is_none());
     }
 }

@@ -161,7 +161,7 @@ impl StrataApp {
     pub(super) fn use_ui(&mut self, ui: &mut egui::Ui) {
         let Some(run_dir) = self.newest_model_run() else {
             ui.heading("No trained model yet");
-            ui.label("Train a model first; then you can drop new images here.");
+            ui.label("Train a model first; then you can try it on new examples here.");
             if ui.button("Go to Train").clicked() {
                 self.screen = Screen::Train;
             }

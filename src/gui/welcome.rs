@@ -152,7 +152,7 @@ impl StrataApp {
             ui.label("2  Model — pick a template or build a network from layers.");
             ui.label("3  Train — watch the model learn, live.");
             ui.label("4  Evaluate — see which classes it confuses.");
-            ui.label("5  Use — drop new images and get predictions.");
+            ui.label("5  Use — drop new images, rows or texts and get predictions.");
         });
     }
 }
