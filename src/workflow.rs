@@ -10,10 +10,11 @@ use std::sync::Arc;
 use anyhow::{anyhow, bail, Context as _, Result};
 
 use crate::data::{
-    decode_image_file, detect_task, import_image_folder, label_table, looks_like_text, read_csv,
-    read_text_csv, read_text_file, read_text_folder, stratified_split, suggested_length,
-    target_column, text_column, Dataset, ImageDataset, ImportOptions, ImportReport, TableDataset,
-    TableSchema, TextDataset, Vocabulary,
+    audio_file_pixels, decode_image_file, detect_task, import_audio_folder, import_image_folder,
+    label_table, looks_like_text, read_csv, read_text_csv, read_text_file, read_text_folder,
+    stratified_split, suggested_length, target_column, text_column, AudioDataset, AudioOptions,
+    Dataset, ImageDataset, ImportOptions, ImportReport, TableDataset, TableSchema, TextDataset,
+    Vocabulary, AUDIO_EXTENSIONS,
 };
 use crate::engine::{self, PreparedData, RunManifest, TrainedModel};
 use crate::eval::{self, ClassificationReport, Prediction, RegressionReport};
@@ -40,8 +41,8 @@ pub fn detect_kind(path: &Path) -> DataKind {
             _ => DataKind::Tabular,
         };
     }
-    // Most of the first files found are .txt: texts.
-    let (mut texts, mut others) = (0usize, 0usize);
+    // Most of the first files found are .txt: texts; audio files: clips.
+    let (mut texts, mut sounds, mut others) = (0usize, 0usize, 0usize);
     for e in walkdir::WalkDir::new(path)
         .max_depth(2)
         .into_iter()
@@ -49,19 +50,34 @@ pub fn detect_kind(path: &Path) -> DataKind {
         .filter(|e| e.file_type().is_file() && !e.file_name().to_string_lossy().starts_with('.'))
         .take(64)
     {
-        if e.path()
+        let ext = e
+            .path()
             .extension()
-            .is_some_and(|x| x.eq_ignore_ascii_case("txt"))
-        {
+            .map(|x| x.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        if ext == "txt" {
             texts += 1;
+        } else if AUDIO_EXTENSIONS.contains(&ext.as_str()) {
+            sounds += 1;
         } else {
             others += 1;
         }
     }
-    if texts > others {
+    if texts > others + sounds {
         DataKind::Text
+    } else if sounds > others + texts {
+        DataKind::Audio
     } else {
         DataKind::Image
+    }
+}
+
+/// How the project's data settings translate into spectrogram options.
+pub fn audio_options(d: &DataSettings) -> AudioOptions {
+    AudioOptions {
+        clip_seconds: d.clip_seconds,
+        mel_bands: d.mel_bands.max(4),
+        ..AudioOptions::default()
     }
 }
 
@@ -74,6 +90,18 @@ pub fn prepare(
     match data.kind {
         DataKind::Tabular => return prepare_table(data),
         DataKind::Text => return prepare_text(data),
+        DataKind::Audio => {
+            let (dataset, report) =
+                import_audio_folder(&data.path, &audio_options(data), cancel, progress)?;
+            let split = stratified_split(
+                &dataset.images.labels,
+                data.val_fraction,
+                data.test_fraction,
+                data.split_seed,
+            );
+            let dataset = Arc::new(Dataset::Audio(Box::new(dataset)));
+            return Ok((PreparedData { dataset, split }, report));
+        }
         DataKind::Image => {}
     }
     let (dataset, report) =
@@ -269,6 +297,12 @@ pub fn evaluate_other(path: &Path, trained: &TrainedModel) -> Result<Evaluation>
                 TextDataset::new(raw, vocab.clone()).map_err(|e| anyhow!("{e}"))?,
             ))
         }
+        (None, None) if manifest.data.kind == DataKind::Audio => {
+            let (mut dataset, _) =
+                import_audio_folder(path, &audio_options(&manifest.data), None, None)?;
+            remap_labels(&mut dataset.images, &manifest.classes)?;
+            Dataset::Audio(Box::new(dataset))
+        }
         (None, None) => {
             let (mut dataset, _) =
                 import_image_folder(path, &import_options(&trained.manifest.data), None, None)?;
@@ -434,6 +468,9 @@ pub fn predict_files(trained: &TrainedModel, files: &[PathBuf]) -> Result<FilePr
     if trained.manifest.text.is_some() {
         return predict_text_files(trained, files);
     }
+    if trained.manifest.data.kind == DataKind::Audio {
+        return predict_audio_files(trained, files);
+    }
     let manifest = &trained.manifest;
     let options = import_options(&manifest.data);
     let mut dataset = ImageDataset {
@@ -460,6 +497,50 @@ pub fn predict_files(trained: &TrainedModel, files: &[PathBuf]) -> Result<FilePr
         .map(|p| p.display().to_string())
         .collect();
     let dataset = Dataset::Images(dataset);
+    let indices: Vec<usize> = (0..dataset.len()).collect();
+    let predictions = predict_samples(trained, &dataset, &indices, None)?;
+    Ok(FilePredictions {
+        dataset,
+        sources,
+        predictions,
+        values: Vec::new(),
+        skipped,
+    })
+}
+
+/// Each audio file as the training clips were read (rate, length, spectrogram).
+fn predict_audio_files(trained: &TrainedModel, files: &[PathBuf]) -> Result<FilePredictions> {
+    let options = audio_options(&trained.manifest.data);
+    let mut clips = AudioDataset {
+        images: ImageDataset {
+            classes: trained.manifest.classes.clone(),
+            channels: 1,
+            height: options.mel_bands,
+            width: options.frames(),
+            ..ImageDataset::default()
+        },
+        ..AudioDataset::default()
+    };
+    let mut skipped = Vec::new();
+    for f in files {
+        match audio_file_pixels(f, &options) {
+            Ok((pixels, seconds, rate)) => {
+                clips.images.pixels.extend_from_slice(&pixels);
+                clips.images.labels.push(0);
+                clips.images.paths.push(f.clone());
+                clips.durations.push(seconds);
+                clips.sample_rates.push(rate);
+            }
+            Err(reason) => skipped.push((f.display().to_string(), reason)),
+        }
+    }
+    let sources = clips
+        .images
+        .paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let dataset = Dataset::Audio(Box::new(clips));
     let indices: Vec<usize> = (0..dataset.len()).collect();
     let predictions = predict_samples(trained, &dataset, &indices, None)?;
     Ok(FilePredictions {
@@ -647,6 +728,7 @@ pub fn predictions_csv(trained: &TrainedModel, result: &FilePredictions) -> Resu
             DataKind::Image => "path",
             DataKind::Tabular => "row",
             DataKind::Text => "text",
+            DataKind::Audio => "path",
         }
         .to_owned(),
         "class".to_owned(),

@@ -50,9 +50,9 @@ pub enum Command {
         /// The image folder or CSV file.
         #[arg(long)]
         data: PathBuf,
-        /// What the data is (found from the path when not given: a folder of images or of .txt
-        /// files; a CSV of texts or of columns).
-        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["image", "tabular", "text"]))]
+        /// What the data is (found from the path when not given: a folder of images, of .txt
+        /// files or of audio clips; a CSV of texts or of columns).
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["image", "tabular", "text", "audio"]))]
         kind: Option<String>,
         /// Tables: the column to predict (default: one named target/label/class/y, else the last);
         /// texts in a CSV: the label column.
@@ -74,10 +74,17 @@ pub enum Command {
         /// Texts: tokens read per text (default: enough for 95 % of the training texts).
         #[arg(long)]
         sequence_length: Option<usize>,
+        /// Audio: seconds per clip (longer clips are cut, shorter padded with silence).
+        #[arg(long, default_value_t = 1.0)]
+        clip_seconds: f32,
+        /// Audio: mel bands of the spectrogram.
+        #[arg(long, default_value_t = 40)]
+        mel_bands: usize,
         /// Tables: predict a class or a number (found from the target column when not given).
         #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["classify", "regress"]))]
         task: Option<String>,
-        /// Starting model (default: mlp for images, tabular-mlp for tables, text-cnn for texts).
+        /// Starting model (default: mlp for images, tabular-mlp for tables, text-cnn for texts,
+        /// audio-cnn for clips).
         #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(TEMPLATE_NAMES))]
         template: Option<String>,
         /// Image size as WIDTHxHEIGHT.
@@ -204,6 +211,8 @@ pub fn run(command: Command) -> Result<()> {
             tokenizer_file,
             vocab_size,
             sequence_length,
+            clip_seconds,
+            mel_bands,
             task,
             template,
             image_size,
@@ -228,6 +237,8 @@ pub fn run(command: Command) -> Result<()> {
                 tokenizer_file: tokenizer_file.unwrap_or_default(),
                 vocab_size,
                 sequence_length: sequence_length.unwrap_or(0),
+                clip_seconds,
+                mel_bands,
                 image_width: image_size.0,
                 image_height: image_size.1,
                 channels,
@@ -243,13 +254,14 @@ pub fn run(command: Command) -> Result<()> {
                     task.as_deref().and_then(Task::from_name),
                 )?,
                 DataKind::Text => settings.target = target.unwrap_or_default(),
-                DataKind::Image => {}
+                DataKind::Image | DataKind::Audio => {}
             }
             let template = template.unwrap_or_else(|| {
                 match kind {
                     DataKind::Image => "mlp",
                     DataKind::Tabular => "tabular-mlp",
                     DataKind::Text => "text-cnn",
+                    DataKind::Audio => "audio-cnn",
                 }
                 .to_owned()
             });
@@ -712,6 +724,7 @@ fn cmd_predict(path: &Path, inputs: &[PathBuf], json: bool, csv_out: Option<&Pat
                 DataKind::Image => "could be used as an image",
                 DataKind::Tabular => "had a usable row",
                 DataKind::Text => "had a usable text",
+                DataKind::Audio => "could be used as audio",
             }
         );
     }

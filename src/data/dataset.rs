@@ -3,7 +3,7 @@
 use candle_core::{Device, Tensor};
 use rayon::prelude::*;
 
-use super::{augment_into, ImageDataset, TableDataset, TextDataset};
+use super::{augment_into, AudioDataset, ImageDataset, TableDataset, TextDataset};
 use crate::project::{Augmentation, DataKind, Task};
 
 /// Imported samples of one kind, with their labels or targets.
@@ -15,6 +15,8 @@ pub enum Dataset {
     Table(Box<TableDataset>),
     /// Texts as token ids (boxed, like tables).
     Text(Box<TextDataset>),
+    /// Audio clips as spectrogram images.
+    Audio(Box<AudioDataset>),
 }
 
 impl Dataset {
@@ -34,13 +36,14 @@ impl Dataset {
             Self::Images(_) => DataKind::Image,
             Self::Table(_) => DataKind::Tabular,
             Self::Text(_) => DataKind::Text,
+            Self::Audio(_) => DataKind::Audio,
         }
     }
 
     /// Classification or regression.
     pub fn task(&self) -> Task {
         match self {
-            Self::Images(_) | Self::Text(_) => Task::Classify,
+            Self::Images(_) | Self::Text(_) | Self::Audio(_) => Task::Classify,
             Self::Table(t) => t.schema.task,
         }
     }
@@ -51,6 +54,7 @@ impl Dataset {
             Self::Images(d) => &d.classes,
             Self::Table(t) => &t.schema.classes,
             Self::Text(t) => &t.raw.classes,
+            Self::Audio(a) => &a.images.classes,
         }
     }
 
@@ -60,6 +64,7 @@ impl Dataset {
             Self::Images(d) => &d.labels,
             Self::Table(t) => &t.labels,
             Self::Text(t) => &t.raw.labels,
+            Self::Audio(a) => &a.images.labels,
         }
     }
 
@@ -77,6 +82,7 @@ impl Dataset {
             Self::Images(d) => d.shape(),
             Self::Table(t) => vec![t.schema.width()],
             Self::Text(t) => vec![t.vocab.length],
+            Self::Audio(a) => a.images.shape(),
         }
     }
 
@@ -86,15 +92,16 @@ impl Dataset {
             Self::Images(d) => d.pixels.len() as u64,
             Self::Table(t) => (t.features.len() * 4) as u64,
             Self::Text(t) => (t.ids.len() * 4) as u64,
+            Self::Audio(a) => a.images.pixels.len() as u64,
         }
     }
 
     /// Where sample `i` came from, for people: its file, or its line in the table.
     pub fn source(&self, i: usize) -> String {
         match self {
-            Self::Images(d) => d
-                .paths
-                .get(i)
+            Self::Images(_) | Self::Audio(_) => self
+                .images()
+                .and_then(|d| d.paths.get(i))
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
             Self::Table(t) => t.source(i),
@@ -102,10 +109,11 @@ impl Dataset {
         }
     }
 
-    /// The images, when these are images.
+    /// The images, when these are images (or spectrograms of audio clips).
     pub fn images(&self) -> Option<&ImageDataset> {
         match self {
             Self::Images(d) => Some(d),
+            Self::Audio(a) => Some(&a.images),
             _ => None,
         }
     }
@@ -151,6 +159,7 @@ impl Dataset {
     ) -> candle_core::Result<Batch> {
         match self {
             Self::Images(d) => image_batch(d, indices, augment, device),
+            Self::Audio(a) => image_batch(&a.images, indices, augment, device),
             Self::Table(t) => table_batch(t, indices, device),
             Self::Text(t) => rows_batch(
                 indices.iter().map(|&i| t.row(i)),

@@ -1,6 +1,7 @@
-//! Importers and preprocessing: image folders, CSV tables and texts, the import report, the
+//! Importers and preprocessing: image folders, CSV tables, texts and audio clips, the import report, the
 //! train/validation/test split, augmentation and batching into tensors.
 
+mod audio;
 mod augment;
 mod csv_file;
 mod dataset;
@@ -9,6 +10,10 @@ mod split;
 mod table;
 mod text;
 
+pub use audio::{
+    audio_file_pixels, decode_audio_file, import_audio_folder, log_mel, mel_filters, prepare_clip,
+    resample, AudioDataset, AudioOptions, Clip, AUDIO_EXTENSIONS, SAMPLE_RATE,
+};
 pub use augment::augment_into;
 pub use csv_file::{decode_text, parse_csv, read_csv, CsvError, CsvTable, SkippedRow};
 pub use dataset::{Batch, Dataset};

@@ -488,6 +488,7 @@ impl StrataApp {
             let template = match dataset.kind() {
                 DataKind::Tabular => "tabular-mlp",
                 DataKind::Text => "text-cnn",
+                DataKind::Audio => "audio-cnn",
                 DataKind::Image
                     if loaded.settings.channels >= 3 || loaded.settings.image_width > 28 =>
                 {

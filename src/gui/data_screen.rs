@@ -11,7 +11,7 @@ use super::app::StrataApp;
 use super::document::Command;
 use super::widgets;
 use crate::data::{
-    ColumnKind, Dataset, ImageDataset, ImportReport, Split, TableDataset, TextDataset,
+    AudioDataset, ColumnKind, Dataset, ImageDataset, ImportReport, Split, TableDataset, TextDataset,
 };
 use crate::engine::PreparedData;
 use crate::project::{DataKind, DataSettings, Task, TokenizerKind};
@@ -36,6 +36,7 @@ pub(super) fn same_import(a: &DataSettings, b: &DataSettings) -> bool {
             }
             // A table's encoding and a text vocabulary come from the training split, so a new
             // split means reading the data again.
+            DataKind::Audio => a.clip_seconds == b.clip_seconds && a.mel_bands == b.mel_bands,
             DataKind::Tabular => {
                 a.target == b.target && a.task == b.task && split_settings_equal(a, b)
             }
@@ -136,6 +137,10 @@ impl StrataApp {
                 ui.heading("Table");
                 ui.label("CSV file (one row per example):");
             }
+            DataKind::Audio => {
+                ui.heading("Audio clips");
+                ui.label("Folder (one sub-folder of WAV, FLAC, MP3 or Ogg clips per class):");
+            }
             DataKind::Text => {
                 ui.heading("Texts");
                 ui.label(if s.path.is_dir() {
@@ -184,6 +189,7 @@ impl StrataApp {
             DataKind::Image => image_settings_ui(ui, s),
             DataKind::Tabular => self.table_settings_ui(ui, s),
             DataKind::Text => self.text_settings_ui(ui, s),
+            DataKind::Audio => audio_settings_ui(ui, s),
         }
         let stale = self
             .data
@@ -402,7 +408,10 @@ impl StrataApp {
         let prepared = data.prepared.clone();
         let report = data.report.clone();
         match prepared.dataset.as_ref() {
-            Dataset::Images(images) => self.images_view_ui(ui, &prepared, images, &report),
+            Dataset::Images(images) => self.images_view_ui(ui, &prepared, images, None, &report),
+            Dataset::Audio(audio) => {
+                self.images_view_ui(ui, &prepared, &audio.images, Some(audio), &report)
+            }
             Dataset::Table(table) => table_view_ui(ui, table, &prepared.split, &report),
             Dataset::Text(texts) => text_view_ui(ui, texts, &prepared.split, &report),
         }
@@ -415,6 +424,7 @@ impl StrataApp {
         ui: &mut egui::Ui,
         prepared: &Arc<PreparedData>,
         dataset: &ImageDataset,
+        audio: Option<&AudioDataset>,
         report: &ImportReport,
     ) {
         let split = &prepared.split;
@@ -424,20 +434,36 @@ impl StrataApp {
             .map(|d| d.project.data.augmentation.clone())
             .unwrap_or_default();
 
+        let unit = if audio.is_some() { "clips" } else { "images" };
         ui.heading(format!(
-            "{} images in {} classes",
+            "{} {unit} in {} classes",
             dataset.len(),
             dataset.classes.len()
         ));
-        ui.label(format!(
-            "Each image becomes {} × {} pixels, {}.  Split: {} for training, {} for validation, {} for testing.",
-            dataset.width,
-            dataset.height,
-            if dataset.channels >= 3 { "colour" } else { "grayscale" },
-            split.train.len(),
-            split.val.len(),
-            split.test.len()
-        ));
+        match audio {
+            Some(audio) => {
+                ui.label(format!(
+                    "Each clip is mixed to mono at 16 kHz, cut or padded to a fixed length, and becomes a spectrogram of {} mel bands (low pitches at the bottom) × {} steps of 10 ms.  Split: {} for training, {} for validation, {} for testing.",
+                    dataset.height,
+                    dataset.width,
+                    split.train.len(),
+                    split.val.len(),
+                    split.test.len()
+                ));
+                ui.label(audio_summary(audio));
+            }
+            None => {
+                ui.label(format!(
+                    "Each image becomes {} × {} pixels, {}.  Split: {} for training, {} for validation, {} for testing.",
+                    dataset.width,
+                    dataset.height,
+                    if dataset.channels >= 3 { "colour" } else { "grayscale" },
+                    split.train.len(),
+                    split.val.len(),
+                    split.test.len()
+                ));
+            }
+        }
         if dataset.classes.len() < 2 {
             ui.colored_label(
                 ui.visuals().error_fg_color,
@@ -458,8 +484,11 @@ impl StrataApp {
         }
 
         ui.add_space(8.0);
-        ui.strong("Images per class");
-        class_counts_ui(ui, report, "images");
+        ui.strong(format!(
+            "{} per class",
+            if audio.is_some() { "Clips" } else { "Images" }
+        ));
+        class_counts_ui(ui, report, unit);
         if !report.empty_classes.is_empty() {
             ui.colored_label(
                 ui.visuals().warn_fg_color,
@@ -622,6 +651,7 @@ fn report_ui(ui: &mut egui::Ui, report: &ImportReport) {
                     DataKind::Image => "image file",
                     DataKind::Tabular => "row",
                     DataKind::Text => "text",
+                    DataKind::Audio => "clip",
                 }
             ));
             return;
@@ -888,5 +918,46 @@ fn text_view_ui(ui: &mut egui::Ui, texts: &TextDataset, split: &Split, report: &
                 ui.weak(format!("… {} more", seen.len() - 80));
             }
         });
+    }
+}
+
+fn audio_settings_ui(ui: &mut egui::Ui, s: &mut DataSettings) {
+    egui::Grid::new("audio-settings").num_columns(2).show(ui, |ui| {
+        ui.label("Clip length").on_hover_text(
+            "Every clip is cut or padded with silence to this length. Match it to your longest sound.",
+        );
+        ui.add(
+            egui::DragValue::new(&mut s.clip_seconds)
+                .range(0.1..=30.0)
+                .speed(0.05)
+                .suffix(" s"),
+        );
+        ui.end_row();
+        ui.label("Mel bands").on_hover_text(
+            "Height of the spectrogram: how finely pitch is split. 40 suits speech; 64–128 music.",
+        );
+        ui.add(egui::DragValue::new(&mut s.mel_bands).range(8..=256));
+        ui.end_row();
+    });
+}
+
+/// Durations and sample rates found, in one line.
+fn audio_summary(audio: &AudioDataset) -> String {
+    let mut durations = audio.durations.clone();
+    durations.sort_by(f32::total_cmp);
+    let mut rates = audio.sample_rates.clone();
+    rates.sort_unstable();
+    rates.dedup();
+    let rates: Vec<String> = rates
+        .iter()
+        .map(|r| format!("{:.1} kHz", f64::from(*r) / 1000.0))
+        .collect();
+    match (durations.first(), durations.last()) {
+        (Some(lo), Some(hi)) => format!(
+            "Clips found: {lo:.2}–{hi:.2} s long (median {:.2} s), recorded at {}.",
+            durations[durations.len() / 2],
+            rates.join(", ")
+        ),
+        _ => String::new(),
     }
 }

@@ -222,6 +222,7 @@ impl StrataApp {
                     DataKind::Text if from_file => "A separate table with a text column and a label column, labelled like the classes",
                     DataKind::Text => "A separate folder with one sub-folder of .txt files per class, named like the classes",
                     DataKind::Image => "A separate set of labelled images: a folder with one sub-folder per class, named like the classes",
+                    DataKind::Audio => "A separate set of labelled clips: a folder with one sub-folder per class, named like the classes",
                 })
                 .clicked()
                 && idle
@@ -327,6 +328,7 @@ impl StrataApp {
                     DataKind::Image => "Images",
                     DataKind::Tabular => "Rows",
                     DataKind::Text => "Texts",
+                    DataKind::Audio => "Clips",
                 };
                 ui.strong(format!("{what} that are {tc} and were predicted as {pc}"));
                 let members: Vec<&eval::Prediction> = predictions

@@ -177,6 +177,9 @@ impl StrataApp {
         } else if table {
             ui.heading("Try the model on new rows");
             ui.label("Drop a CSV file with the same columns onto this window (the column to predict may be left out), or choose one:");
+        } else if kind == DataKind::Audio {
+            ui.heading("Try the model on new clips");
+            ui.label("Drop audio files or a folder onto this window, or choose them:");
         } else {
             ui.heading("Try the model on new images");
             ui.label("Drop image files or a folder onto this window, or choose them:");
@@ -186,12 +189,15 @@ impl StrataApp {
                 DataKind::Image => "Choose images…",
                 DataKind::Tabular => "Choose a CSV file…",
                 DataKind::Text => "Choose text files…",
+                DataKind::Audio => "Choose audio files…",
             };
             if ui.button(choose).clicked() {
                 let dialog = if kind == DataKind::Text {
                     rfd::FileDialog::new().add_filter("Texts", &["txt", "csv", "tsv"])
                 } else if table {
                     rfd::FileDialog::new().add_filter("Tables", &["csv", "tsv", "txt"])
+                } else if kind == DataKind::Audio {
+                    rfd::FileDialog::new().add_filter("Audio", &crate::data::AUDIO_EXTENSIONS)
                 } else {
                     rfd::FileDialog::new().add_filter(
                         "Images",
@@ -209,6 +215,7 @@ impl StrataApp {
                         DataKind::Image => "/path/to/image.png",
                         DataKind::Tabular => "/path/to/rows.csv",
                         DataKind::Text => "/path/to/texts.txt",
+                        DataKind::Audio => "/path/to/clip.wav",
                     })
                     .desired_width(260.0),
             );
@@ -288,6 +295,7 @@ impl StrataApp {
             DataKind::Text => {
                 "Use it from a terminal too: strata predict PROJECT.strata TEXTS.txt (or - to read the texts from standard input)"
             }
+            DataKind::Audio => "Use it from a terminal too: strata predict PROJECT.strata CLIP.wav…",
         });
         if ui.button("Export model…").on_hover_text("Copy the weights (safetensors), the layer graph and the run description into a folder of your choice").clicked() {
             if let Some(dest) = rfd::FileDialog::new().set_title("Export the model into this folder").pick_folder() {

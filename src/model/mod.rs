@@ -8,5 +8,5 @@ mod templates;
 pub use graph::{shape_label, window_out, CheckedGraph, Graph, GraphError, Node, NodeInfo, Shape};
 pub use layer::{Activation, Layer, Padding};
 pub use templates::{
-    cnn, mlp, tabular_mlp, template, text_cnn, text_lstm, DataFit, TEMPLATE_NAMES,
+    audio_cnn, cnn, mlp, tabular_mlp, template, text_cnn, text_lstm, DataFit, TEMPLATE_NAMES,
 };

@@ -5,7 +5,14 @@ use super::layer::{Activation, Layer, Padding};
 use crate::project::Task;
 
 /// The templates users can pick, by CLI name.
-pub const TEMPLATE_NAMES: &[&str] = &["mlp", "cnn", "tabular-mlp", "text-cnn", "text-lstm"];
+pub const TEMPLATE_NAMES: &[&str] = &[
+    "mlp",
+    "cnn",
+    "tabular-mlp",
+    "text-cnn",
+    "text-lstm",
+    "audio-cnn",
+];
 
 /// What a template is sized to: the data's per-sample shape and what the model predicts.
 #[derive(Clone, Debug, PartialEq)]
@@ -30,6 +37,7 @@ pub fn template(name: &str, fit: &DataFit) -> Option<Graph> {
         "tabular-mlp" => tabular_mlp(input_shape, classes),
         "text-cnn" => text_cnn(input_shape, fit.vocab.unwrap_or(20_000), classes),
         "text-lstm" => text_lstm(input_shape, fit.vocab.unwrap_or(20_000), classes),
+        "audio-cnn" => audio_cnn(input_shape, classes),
         _ => return None,
     };
     if fit.task == Task::Regress {
@@ -106,6 +114,50 @@ pub fn text_lstm(input_shape: &[usize], vocab: usize, classes: usize) -> Graph {
                 &["embedding"],
             ),
             Node::new("dropout", Layer::Dropout { rate: 0.3 }, &["lstm"]),
+            Node::new(
+                "output",
+                Layer::Dense {
+                    units: classes,
+                    activation: Activation::Softmax,
+                },
+                &["dropout"],
+            ),
+        ],
+    }
+}
+
+/// For spectrograms: three Conv 3×3 "same" ReLU + MaxPool 2 stages (16, 32, 64 filters) →
+/// Flatten → Dropout 0.3 → Dense N softmax. It flattens rather than averaging over the whole
+/// spectrogram because where a sound sits in pitch is what tells many classes apart.
+pub fn audio_cnn(input_shape: &[usize], classes: usize) -> Graph {
+    let conv = |filters| Layer::Conv2d {
+        filters,
+        kernel: 3,
+        stride: 1,
+        padding: Padding::Same,
+        activation: Activation::Relu,
+    };
+    let pool = || Layer::MaxPool2d {
+        kernel: 2,
+        stride: 2,
+    };
+    Graph {
+        nodes: vec![
+            Node::new(
+                "input",
+                Layer::Input {
+                    shape: input_shape.to_vec(),
+                },
+                &[],
+            ),
+            Node::new("conv1", conv(16), &["input"]),
+            Node::new("pool1", pool(), &["conv1"]),
+            Node::new("conv2", conv(32), &["pool1"]),
+            Node::new("pool2", pool(), &["conv2"]),
+            Node::new("conv3", conv(64), &["pool2"]),
+            Node::new("pool3", pool(), &["conv3"]),
+            Node::new("flatten", Layer::Flatten, &["pool3"]),
+            Node::new("dropout", Layer::Dropout { rate: 0.3 }, &["flatten"]),
             Node::new(
                 "output",
                 Layer::Dense {

@@ -89,6 +89,8 @@ pub enum DataKind {
     /// Texts with a class each: a CSV with a text and a label column, or one sub-folder of
     /// `.txt` files per class.
     Text,
+    /// Sound clips: one sub-folder of WAV/FLAC/MP3/Ogg files per class.
+    Audio,
 }
 
 impl DataKind {
@@ -98,6 +100,7 @@ impl DataKind {
             "image" | "images" => Some(Self::Image),
             "tabular" | "table" | "csv" => Some(Self::Tabular),
             "text" | "texts" => Some(Self::Text),
+            "audio" | "sound" => Some(Self::Audio),
             _ => None,
         }
     }
@@ -108,6 +111,7 @@ impl DataKind {
             Self::Image => "images",
             Self::Tabular => "table (CSV)",
             Self::Text => "texts",
+            Self::Audio => "audio clips",
         }
     }
 
@@ -117,6 +121,7 @@ impl DataKind {
             Self::Image => "images",
             Self::Tabular => "rows",
             Self::Text => "texts",
+            Self::Audio => "clips",
         }
     }
 }
@@ -199,6 +204,10 @@ pub struct DataSettings {
     pub image_height: u32,
     /// 1 (grayscale) or 3 (RGB).
     pub channels: u8,
+    /// Audio: seconds per clip (longer clips are cut, shorter padded with silence).
+    pub clip_seconds: f32,
+    /// Audio: mel bands of the spectrogram.
+    pub mel_bands: usize,
     /// Fraction of each class kept for validation.
     pub val_fraction: f32,
     /// Fraction of each class kept for the final test.
@@ -224,6 +233,8 @@ impl Default for DataSettings {
             image_width: 28,
             image_height: 28,
             channels: 1,
+            clip_seconds: 1.0,
+            mel_bands: 40,
             val_fraction: 0.1,
             test_fraction: 0.1,
             split_seed: 42,

@@ -1,0 +1,508 @@
+//! Audio clips: one sub-folder of clips per class, in WAV (8/16/24/32-bit integer, float, µ-law,
+//! A-law, ADPCM), FLAC, MP3 or Ogg Vorbis at any sample rate, mono or stereo. Each clip is mixed
+//! to mono, resampled to 16 kHz, padded or cut to a fixed duration and turned once into a log-mel
+//! spectrogram (librosa's defaults: centred Hann frames, Slaney mel filters, power in dB with an
+//! 80 dB range), stored as a one-channel image of mel bands × frames so the image layers, the
+//! thumbnails and the batches all apply.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use rayon::prelude::*;
+use realfft::RealFftPlanner;
+use rubato::{FftFixedIn, Resampler};
+use symphonia::core::audio::SampleBuffer;
+use symphonia::core::codecs::{DecoderOptions, CODEC_TYPE_NULL};
+use symphonia::core::errors::Error as AudioError;
+use symphonia::core::formats::FormatOptions;
+use symphonia::core::io::MediaSourceStream;
+use symphonia::core::meta::MetadataOptions;
+use symphonia::core::probe::Hint;
+
+use super::image_folder::scan;
+use super::{ClassCount, DataError, ImageDataset, ImportReport, SkippedFile};
+use crate::project::DataKind;
+
+/// Every clip is resampled to this rate.
+pub const SAMPLE_RATE: u32 = 16_000;
+/// Files larger than this are skipped.
+pub const MAX_AUDIO_FILE_BYTES: u64 = 200 * 1024 * 1024;
+/// Range of the spectrogram below each clip's loudest point, in dB (librosa's `top_db`).
+const TOP_DB: f32 = 80.0;
+
+/// How clips become spectrograms.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AudioOptions {
+    /// Clip length in seconds (longer clips are cut, shorter padded with silence).
+    pub clip_seconds: f32,
+    /// Mel bands (spectrogram height).
+    pub mel_bands: usize,
+    /// Window length in milliseconds (25 ms = 400 samples at 16 kHz).
+    pub window_ms: f32,
+    /// Step between windows in milliseconds.
+    pub hop_ms: f32,
+}
+
+impl Default for AudioOptions {
+    fn default() -> Self {
+        Self {
+            clip_seconds: 1.0,
+            mel_bands: 40,
+            window_ms: 25.0,
+            hop_ms: 10.0,
+        }
+    }
+}
+
+impl AudioOptions {
+    /// Samples per clip at [`SAMPLE_RATE`].
+    pub fn clip_samples(&self) -> usize {
+        ((self.clip_seconds.max(0.05) * SAMPLE_RATE as f32).round() as usize).max(1)
+    }
+
+    /// FFT length (the window) in samples.
+    pub fn n_fft(&self) -> usize {
+        ((self.window_ms.max(1.0) / 1000.0 * SAMPLE_RATE as f32).round() as usize).max(16)
+    }
+
+    /// Hop in samples.
+    pub fn hop(&self) -> usize {
+        ((self.hop_ms.max(0.5) / 1000.0 * SAMPLE_RATE as f32).round() as usize).max(1)
+    }
+
+    /// Spectrogram frames per clip (centred frames, as librosa).
+    pub fn frames(&self) -> usize {
+        1 + self.clip_samples() / self.hop()
+    }
+}
+
+/// A decoded clip: mono samples at its own rate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Clip {
+    /// Mono samples in [-1, 1].
+    pub samples: Vec<f32>,
+    /// The file's sample rate.
+    pub sample_rate: u32,
+    /// Channels in the file.
+    pub channels: usize,
+}
+
+impl Clip {
+    /// Length in seconds.
+    pub fn seconds(&self) -> f32 {
+        self.samples.len() as f32 / self.sample_rate.max(1) as f32
+    }
+}
+
+/// Decodes an audio file to mono, or says why it cannot be used.
+pub fn decode_audio_file(path: &Path) -> Result<Clip, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("could not be read: {e}"))?;
+    if meta.len() == 0 {
+        return Err("empty file (0 bytes)".to_owned());
+    }
+    if meta.len() > MAX_AUDIO_FILE_BYTES {
+        return Err(format!(
+            "too large ({} MB; the limit is {} MB)",
+            meta.len() / (1024 * 1024),
+            MAX_AUDIO_FILE_BYTES / (1024 * 1024)
+        ));
+    }
+    let file = std::fs::File::open(path).map_err(|e| format!("could not be read: {e}"))?;
+    let stream = MediaSourceStream::new(Box::new(file), Default::default());
+    let mut hint = Hint::new();
+    if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+        hint.with_extension(ext);
+    }
+    let probed = symphonia::default::get_probe()
+        .format(
+            &hint,
+            stream,
+            &FormatOptions::default(),
+            &MetadataOptions::default(),
+        )
+        .map_err(|e| format!("not a supported audio file ({e})"))?;
+    let mut format = probed.format;
+    let track = format
+        .tracks()
+        .iter()
+        .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
+        .ok_or_else(|| "the file has no audio track".to_owned())?;
+    let track_id = track.id;
+    let expected = track.codec_params.n_frames;
+    let mut decoder = symphonia::default::get_codecs()
+        .make(&track.codec_params, &DecoderOptions::default())
+        .map_err(|e| format!("unsupported audio encoding ({e})"))?;
+    let mut samples = Vec::new();
+    let (mut sample_rate, mut channels) = (track.codec_params.sample_rate.unwrap_or(0), 0usize);
+    let mut frames = 0u64;
+    let mut buffer: Option<SampleBuffer<f32>> = None;
+    loop {
+        let packet = match format.next_packet() {
+            Ok(p) => p,
+            Err(AudioError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(AudioError::ResetRequired) => break,
+            Err(e) => return Err(format!("damaged audio ({e})")),
+        };
+        if packet.track_id() != track_id {
+            continue;
+        }
+        let decoded = match decoder.decode(&packet) {
+            Ok(d) => d,
+            // A damaged packet is skipped, as players do.
+            Err(AudioError::DecodeError(_)) => continue,
+            Err(e) => return Err(format!("damaged audio ({e})")),
+        };
+        let spec = *decoded.spec();
+        sample_rate = spec.rate;
+        channels = spec.channels.count().max(1);
+        let buf = buffer.get_or_insert_with(|| SampleBuffer::new(decoded.capacity() as u64, spec));
+        if buf.capacity() < decoded.capacity() * channels {
+            *buf = SampleBuffer::new(decoded.capacity() as u64, spec);
+        }
+        buf.copy_interleaved_ref(decoded);
+        for frame in buf.samples().chunks(channels) {
+            samples.push(frame.iter().sum::<f32>() / channels as f32);
+        }
+        frames += (buf.samples().len() / channels) as u64;
+    }
+    if samples.is_empty() || sample_rate == 0 {
+        return Err("no sound in the file (0 samples)".to_owned());
+    }
+    if let Some(expected) = expected {
+        if expected > 0 && frames * 50 < expected * 49 {
+            return Err(format!(
+                "truncated (the file ends after {:.2} of {:.2} seconds)",
+                frames as f32 / sample_rate as f32,
+                expected as f32 / sample_rate as f32
+            ));
+        }
+    }
+    Ok(Clip {
+        samples,
+        sample_rate,
+        channels,
+    })
+}
+
+/// Resamples mono `samples` from `from` Hz to `to` Hz (band-limited, FFT based).
+pub fn resample(samples: &[f32], from: u32, to: u32) -> Result<Vec<f32>, String> {
+    if from == to || samples.is_empty() {
+        return Ok(samples.to_vec());
+    }
+    let fail = |e: &dyn std::fmt::Display| format!("could not be resampled ({e})");
+    let mut r =
+        FftFixedIn::<f32>::new(from as usize, to as usize, 1024, 2, 1).map_err(|e| fail(&e))?;
+    let delay = r.output_delay();
+    let want = (samples.len() as u64 * u64::from(to) / u64::from(from)) as usize;
+    let mut out = Vec::with_capacity(want + delay + 2048);
+    let mut pos = 0;
+    while pos + r.input_frames_next() <= samples.len() {
+        let n = r.input_frames_next();
+        let chunk = r
+            .process(&[&samples[pos..pos + n]], None)
+            .map_err(|e| fail(&e))?;
+        out.extend_from_slice(&chunk[0]);
+        pos += n;
+    }
+    let tail = r
+        .process_partial(Some(&[&samples[pos..]]), None)
+        .map_err(|e| fail(&e))?;
+    out.extend_from_slice(&tail[0]);
+    while out.len() < want + delay {
+        let flush = r
+            .process_partial::<&[f32]>(None, None)
+            .map_err(|e| fail(&e))?;
+        if flush[0].is_empty() {
+            break;
+        }
+        out.extend_from_slice(&flush[0]);
+    }
+    out.drain(..delay.min(out.len()));
+    out.truncate(want);
+    Ok(out)
+}
+
+/// The clip at [`SAMPLE_RATE`], cut or padded with silence to `options`' length.
+pub fn prepare_clip(clip: &Clip, options: &AudioOptions) -> Result<Vec<f32>, String> {
+    let mut samples = resample(&clip.samples, clip.sample_rate, SAMPLE_RATE)?;
+    samples.resize(options.clip_samples(), 0.0);
+    Ok(samples)
+}
+
+fn hz_to_mel(hz: f64) -> f64 {
+    // Slaney's scale (librosa's default): linear below 1 kHz, logarithmic above.
+    let (f_sp, min_log_hz, min_log_mel) = (200.0 / 3.0, 1000.0, 15.0);
+    let logstep = 6.4f64.ln() / 27.0;
+    if hz >= min_log_hz {
+        min_log_mel + (hz / min_log_hz).ln() / logstep
+    } else {
+        hz / f_sp
+    }
+}
+
+fn mel_to_hz(mel: f64) -> f64 {
+    let (f_sp, min_log_hz, min_log_mel) = (200.0 / 3.0, 1000.0, 15.0);
+    let logstep = 6.4f64.ln() / 27.0;
+    if mel >= min_log_mel {
+        min_log_hz * (logstep * (mel - min_log_mel)).exp()
+    } else {
+        mel * f_sp
+    }
+}
+
+/// Slaney-normalised triangular mel filters, `[bands][n_fft / 2 + 1]`, from 0 Hz to Nyquist
+/// (librosa.filters.mel's defaults).
+pub fn mel_filters(rate: u32, n_fft: usize, bands: usize) -> Vec<Vec<f32>> {
+    let bins = n_fft / 2 + 1;
+    let (lo, hi) = (hz_to_mel(0.0), hz_to_mel(f64::from(rate) / 2.0));
+    let hz: Vec<f64> = (0..bands + 2)
+        .map(|i| mel_to_hz(lo + (hi - lo) * i as f64 / (bands + 1) as f64))
+        .collect();
+    (0..bands)
+        .map(|m| {
+            let norm = 2.0 / (hz[m + 2] - hz[m]);
+            (0..bins)
+                .map(|k| {
+                    let f = k as f64 * f64::from(rate) / n_fft as f64;
+                    let lower = (f - hz[m]) / (hz[m + 1] - hz[m]);
+                    let upper = (hz[m + 2] - f) / (hz[m + 2] - hz[m + 1]);
+                    (lower.min(upper).max(0.0) * norm) as f32
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Log-mel spectrogram in dB, `[bands][frames]`: centred frames (zero padding of half a window at
+/// both ends), periodic Hann window, power spectrum, mel filters, 10·log10 with a floor of 1e-10
+/// and values kept within 80 dB of the loudest — `librosa.power_to_db(librosa.feature
+/// .melspectrogram(y, sr, n_fft, hop_length, n_mels, center=True, pad_mode="constant"))`.
+pub fn log_mel(
+    samples: &[f32],
+    rate: u32,
+    n_fft: usize,
+    hop: usize,
+    bands: usize,
+) -> Vec<Vec<f32>> {
+    let pad = n_fft / 2;
+    let mut padded = vec![0f32; samples.len() + 2 * pad];
+    padded[pad..pad + samples.len()].copy_from_slice(samples);
+    let frames = if padded.len() >= n_fft {
+        1 + (padded.len() - n_fft) / hop
+    } else {
+        0
+    };
+    let window: Vec<f32> = (0..n_fft)
+        .map(|n| 0.5 - 0.5 * (2.0 * std::f32::consts::PI * n as f32 / n_fft as f32).cos())
+        .collect();
+    let filters = mel_filters(rate, n_fft, bands);
+    let mut planner = RealFftPlanner::<f32>::new();
+    let fft = planner.plan_fft_forward(n_fft);
+    let mut input = fft.make_input_vec();
+    let mut spectrum = fft.make_output_vec();
+    let mut power = vec![0f32; n_fft / 2 + 1];
+    let mut out = vec![vec![0f32; frames]; bands];
+    for t in 0..frames {
+        for (i, (x, w)) in input.iter_mut().zip(&window).enumerate() {
+            *x = padded[t * hop + i] * w;
+        }
+        if fft.process(&mut input, &mut spectrum).is_err() {
+            continue; // lengths are right by construction
+        }
+        for (p, c) in power.iter_mut().zip(&spectrum) {
+            *p = c.norm_sqr();
+        }
+        for (m, filter) in filters.iter().enumerate() {
+            let e: f32 = filter.iter().zip(&power).map(|(a, b)| a * b).sum();
+            out[m][t] = 10.0 * e.max(1e-10).log10();
+        }
+    }
+    let top = out
+        .iter()
+        .flatten()
+        .copied()
+        .fold(f32::NEG_INFINITY, f32::max);
+    for v in out.iter_mut().flatten() {
+        *v = v.max(top - TOP_DB);
+    }
+    out
+}
+
+/// The spectrogram as a grayscale image (1 × bands × frames, low frequencies at the bottom):
+/// 255 at the clip's loudest point, 0 at 80 dB below it; silence is black.
+pub fn spectrogram_pixels(samples: &[f32], options: &AudioOptions) -> Vec<u8> {
+    let mel = log_mel(
+        samples,
+        SAMPLE_RATE,
+        options.n_fft(),
+        options.hop(),
+        options.mel_bands,
+    );
+    let top = mel
+        .iter()
+        .flatten()
+        .copied()
+        .fold(f32::NEG_INFINITY, f32::max);
+    let silent = top < -90.0;
+    let mut pixels = Vec::with_capacity(options.mel_bands * options.frames());
+    for row in mel.iter().rev() {
+        for t in 0..options.frames() {
+            let v = row.get(t).copied().unwrap_or(top - TOP_DB);
+            let q = if silent {
+                0.0
+            } else {
+                ((v - (top - TOP_DB)) / TOP_DB * 255.0).round()
+            };
+            pixels.push(q.clamp(0.0, 255.0) as u8);
+        }
+    }
+    pixels
+}
+
+/// Decodes, resamples and turns one file into its spectrogram image, with the file's length and
+/// rate.
+pub fn audio_file_pixels(
+    path: &Path,
+    options: &AudioOptions,
+) -> Result<(Vec<u8>, f32, u32), String> {
+    let clip = decode_audio_file(path)?;
+    let samples = prepare_clip(&clip, options)?;
+    Ok((
+        spectrogram_pixels(&samples, options),
+        clip.seconds(),
+        clip.sample_rate,
+    ))
+}
+
+/// Clips as spectrogram images, with what the files were.
+#[derive(Clone, Debug, Default)]
+pub struct AudioDataset {
+    /// The spectrograms (1 × bands × frames each), classes, labels and files.
+    pub images: ImageDataset,
+    /// Each file's length in seconds (before padding or cutting).
+    pub durations: Vec<f32>,
+    /// Each file's own sample rate.
+    pub sample_rates: Vec<u32>,
+}
+
+/// Files with these extensions are read as audio.
+pub const AUDIO_EXTENSIONS: [&str; 5] = ["wav", "flac", "mp3", "ogg", "oga"];
+
+/// Imports one sub-folder of clips per class, decoding in parallel; unusable files are reported.
+pub fn import_audio_folder(
+    root: &Path,
+    options: &AudioOptions,
+    cancel: Option<&AtomicBool>,
+    progress: Option<&(dyn Fn(usize, usize) + Sync)>,
+) -> Result<(AudioDataset, ImportReport), DataError> {
+    let (class_files, mut skipped) = scan(root)?;
+    let jobs: Vec<(usize, &PathBuf)> = class_files
+        .iter()
+        .enumerate()
+        .flat_map(|(c, (_, files))| files.iter().map(move |f| (c, f)))
+        .collect();
+    let total = jobs.len();
+    let done = AtomicUsize::new(0);
+    type Decoded<'a> = (usize, &'a PathBuf, Result<(Vec<u8>, f32, u32), String>);
+    let decoded: Vec<Decoded> = jobs
+        .par_iter()
+        .map(|&(c, path)| {
+            if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+                return (c, path, Err(String::new()));
+            }
+            let ext = path
+                .extension()
+                .map(|e| e.to_string_lossy().to_ascii_lowercase())
+                .unwrap_or_default();
+            let result = if AUDIO_EXTENSIONS.contains(&ext.as_str()) {
+                audio_file_pixels(path, options)
+            } else {
+                Err(format!(
+                    "not an audio file (.{ext}); use WAV, FLAC, MP3 or Ogg files"
+                ))
+            };
+            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+            if let Some(p) = progress {
+                p(n, total);
+            }
+            (c, path, result)
+        })
+        .collect();
+    if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+        return Err(DataError::Cancelled);
+    }
+    let mut counts = vec![0usize; class_files.len()];
+    for (c, _, r) in &decoded {
+        if r.is_ok() {
+            counts[*c] += 1;
+        }
+    }
+    let mut label_of = vec![None; class_files.len()];
+    let mut report = ImportReport {
+        root: root.to_owned(),
+        kind: DataKind::Audio,
+        ..ImportReport::default()
+    };
+    for (c, (name, _)) in class_files.iter().enumerate() {
+        if counts[c] == 0 {
+            report.empty_classes.push(name.clone());
+        } else {
+            label_of[c] = Some(report.classes.len());
+            report.classes.push(ClassCount {
+                name: name.clone(),
+                count: counts[c],
+            });
+        }
+    }
+    let mut dataset = AudioDataset {
+        images: ImageDataset {
+            classes: report.classes.iter().map(|c| c.name.clone()).collect(),
+            channels: 1,
+            height: options.mel_bands,
+            width: options.frames(),
+            ..ImageDataset::default()
+        },
+        ..AudioDataset::default()
+    };
+    for (c, path, result) in decoded {
+        match (result, label_of[c]) {
+            (Ok((pixels, seconds, rate)), Some(label)) => {
+                dataset.images.pixels.extend_from_slice(&pixels);
+                dataset.images.labels.push(label);
+                dataset.images.paths.push(path.clone());
+                dataset.durations.push(seconds);
+                dataset.sample_rates.push(rate);
+            }
+            (Err(reason), _) => skipped.push(SkippedFile {
+                path: path.clone(),
+                reason,
+            }),
+            (Ok(_), None) => {}
+        }
+    }
+    skipped.sort_by(|a, b| a.path.cmp(&b.path));
+    report.skipped = skipped;
+    report.samples = dataset.images.len();
+    for name in &report.empty_classes {
+        report.warnings.push(format!(
+            "class folder '{name}' has no usable clips and was left out"
+        ));
+    }
+    if report.classes.len() == 1 {
+        report.warnings.push(
+            "only one class was found; a classifier needs at least two class folders".to_owned(),
+        );
+    }
+    let longer = dataset
+        .durations
+        .iter()
+        .filter(|&&d| d > options.clip_seconds + 0.05)
+        .count();
+    if longer * 5 > dataset.durations.len() {
+        report.warnings.push(format!(
+            "{longer} clips are longer than {:.2} s and are cut; raise the clip length to keep more",
+            options.clip_seconds
+        ));
+    }
+    Ok((dataset, report))
+}
