@@ -546,3 +546,92 @@ fn the_sample_table_and_texts_open_from_the_start_page() {
             .starts_with(workspace.path()));
     }
 }
+
+/// A 16-bit mono 16 kHz WAV of a tone with a little deterministic noise.
+fn write_tone(path: &Path, freq: f32, gain: f32, seed: u32) {
+    let mut state = seed;
+    let samples: Vec<u8> = (0..8000)
+        .flat_map(|n| {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let noise = f32::from((state >> 16) as u16) / 65_535.0 - 0.5;
+            let v = gain * (2.0 * std::f32::consts::PI * freq * n as f32 / 16_000.0).sin()
+                + 0.03 * noise;
+            ((v * 32_000.0) as i16).to_le_bytes()
+        })
+        .collect();
+    let mut out = b"RIFF".to_vec();
+    out.extend_from_slice(&(36 + samples.len() as u32).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    for v in [16u32, 0x0001_0001, 16_000, 32_000, 0x0010_0002] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&(samples.len() as u32).to_le_bytes());
+    out.extend_from_slice(&samples);
+    std::fs::write(path, out).unwrap();
+}
+
+#[test]
+fn audio_clips_from_import_to_a_dropped_prediction() {
+    let data = tempfile::tempdir().unwrap();
+    let root = data.path().join("tones");
+    for (class, freq) in [("low", 250.0), ("middle", 900.0), ("high", 3000.0)] {
+        std::fs::create_dir_all(root.join(class)).unwrap();
+        for i in 0..16 {
+            let f = freq * (0.92 + 0.01 * i as f32);
+            write_tone(
+                &root.join(class).join(format!("{i}.wav")),
+                f,
+                0.2 + 0.04 * i as f32,
+                i,
+            );
+        }
+    }
+    let workspace = tempfile::tempdir().unwrap();
+    let mut h = harness(StrataApp::new(None, workspace.path().to_owned()));
+    h.step();
+    h.get_by_role(egui::accesskit::Role::TextInput).focus();
+    h.step();
+    h.get_by_role(egui::accesskit::Role::TextInput)
+        .type_text(&root.display().to_string());
+    h.step();
+    h.step();
+    h.get_by_label("Create / open").click();
+    wait_for(&mut h, "the import", 60, |app| {
+        app.data().is_some() && !app.is_busy()
+    });
+    h.step();
+    assert!(shows(&h, "48 clips in 3 classes"));
+    assert!(shows(&h, "Clips found: 0.50–0.50 s long"));
+    assert!(shows(&h, "16.0 kHz"));
+    let project = h.state().project().unwrap();
+    assert!(
+        project.model.node("conv3").is_some(),
+        "the audio CNN template"
+    );
+
+    // A short clip length is enough here; training goes quicker.
+    let mut training = project.training.clone();
+    training.epochs = 12;
+    training.lr = 0.003;
+    h.state_mut().command(Command::SetTraining(training));
+    h.get_by_label("3 Train").click();
+    h.step();
+    h.get_by_label("▶ Start training").click();
+    h.step();
+    wait_for(&mut h, "training to finish", 300, |app| !app.is_training());
+
+    h.get_by_label("5 Use").click();
+    h.step();
+    assert!(shows(&h, "Try the model on new clips"));
+    let clip = data.path().join("new.wav");
+    write_tone(&clip, 3000.0, 0.5, 99);
+    h.input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(Dropped(clip)));
+    h.step();
+    wait_for(&mut h, "the prediction", 60, |app| {
+        app.last_predictions().is_some() && !app.is_busy()
+    });
+    assert!(shows(&h, "Prediction: high"));
+}
