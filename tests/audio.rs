@@ -144,6 +144,16 @@ fn every_wav_encoding_decodes_to_the_same_tone() {
 }
 
 #[test]
+fn resampling_keeps_length_and_pitch_for_any_input_length() {
+    // Lengths that end exactly on the resampler's chunk, just after it, and shorter than one.
+    for n in [1024 * 3, 1024 * 3 + 1, 100, 22_050] {
+        let x = tone(440.0, 22_050, n as f32 / 22_050.0, 0.0);
+        let y = strata::data::resample(&x, 22_050, 16_000).unwrap();
+        assert_eq!(y.len(), n * 16_000 / 22_050, "{n}");
+    }
+}
+
+#[test]
 fn broken_files_are_reported_not_fatal() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("clips");

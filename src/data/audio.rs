@@ -204,10 +204,13 @@ pub fn resample(samples: &[f32], from: u32, to: u32) -> Result<Vec<f32>, String>
         out.extend_from_slice(&chunk[0]);
         pos += n;
     }
-    let tail = r
-        .process_partial(Some(&[&samples[pos..]]), None)
-        .map_err(|e| fail(&e))?;
-    out.extend_from_slice(&tail[0]);
+    // (An empty slice would read as a silent channel to rubato, so none is passed then.)
+    if pos < samples.len() {
+        let tail = r
+            .process_partial(Some(&[&samples[pos..]]), None)
+            .map_err(|e| fail(&e))?;
+        out.extend_from_slice(&tail[0]);
+    }
     while out.len() < want + delay {
         let flush = r
             .process_partial::<&[f32]>(None, None)
