@@ -149,8 +149,8 @@ impl Dataset {
         self.texts().map(|t| t.vocab.size())
     }
 
-    /// Builds a batch from the given sample indices; augmentation (images only) when `augment` is
-    /// given.
+    /// Builds a batch from the given sample indices; augmentation (photos and drawings only, not
+    /// spectrograms) when `augment` is given.
     pub fn batch(
         &self,
         indices: &[usize],
@@ -159,7 +159,8 @@ impl Dataset {
     ) -> candle_core::Result<Batch> {
         match self {
             Self::Images(d) => image_batch(d, indices, augment, device),
-            Self::Audio(a) => image_batch(&a.images, indices, augment, device),
+            // Image augmentations (mirroring, rotation) would garble spectrograms.
+            Self::Audio(a) => image_batch(&a.images, indices, None, device),
             Self::Table(t) => table_batch(t, indices, device),
             Self::Text(t) => rows_batch(
                 indices.iter().map(|&i| t.row(i)),

@@ -428,9 +428,11 @@ impl StrataApp {
         report: &ImportReport,
     ) {
         let split = &prepared.split;
+        // Spectrograms are never augmented (see `Dataset::batch`).
         let augmentation = self
             .doc
             .as_ref()
+            .filter(|_| audio.is_none())
             .map(|d| d.project.data.augmentation.clone())
             .unwrap_or_default();
 
@@ -526,7 +528,9 @@ impl StrataApp {
                 self.preview_seed = self.preview_seed.wrapping_add(1);
             }
         });
-        if augmentation.is_active() {
+        if audio.is_some() {
+            ui.label("Spectrograms of training clips, as the model reads them:");
+        } else if augmentation.is_active() {
             ui.label(
                 "Random variations of training images, as the augmentation settings make them:",
             );
