@@ -439,7 +439,7 @@ fn layer_settings_line(layer: &Layer) -> String {
         Layer::MaxPool2d { kernel, stride } | Layer::AvgPool2d { kernel, stride } => {
             format!("window {kernel}×{kernel}, step {stride}")
         }
-        Layer::Embedding { vocab, dim } => format!("{vocab} tokens → {dim} numbers each"),
+        Layer::Embedding { vocab, dim } => format!("{vocab} tokens, {dim} numbers each"),
         Layer::Conv1d {
             filters,
             kernel,
@@ -646,7 +646,7 @@ impl StrataApp {
             let templates: [(&str, &str, &str); 5] = [
                 (
                     "MLP (Keras example)",
-                    "Flatten → Dense 128 ReLU → Dense softmax: the model every Keras tutorial starts with",
+                    "Flatten, Dense 128 ReLU, Dense softmax: the model every Keras tutorial starts with",
                     "mlp",
                 ),
                 (
@@ -656,17 +656,17 @@ impl StrataApp {
                 ),
                 (
                     "Table MLP",
-                    "Dense 64 → Dropout → Dense 32 → output: for tables of numbers and categories",
+                    "Dense 64, Dropout, Dense 32, output: for tables of numbers and categories",
                     "tabular-mlp",
                 ),
                 (
                     "Text CNN",
-                    "Embedding → Conv1d over 5-word windows → GlobalMaxPool → Dropout → Dense: for texts",
+                    "Embedding, Conv1d over 5-word windows, GlobalMaxPool, Dropout, Dense: for texts",
                     "text-cnn",
                 ),
                 (
                     "Text LSTM",
-                    "Embedding → LSTM reading both ways → Dropout → Dense: for texts where word order matters",
+                    "Embedding, LSTM reading both ways, Dropout, Dense: for texts where word order matters",
                     "text-lstm",
                 ),
             ];

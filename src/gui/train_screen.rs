@@ -504,7 +504,7 @@ impl StrataApp {
         match &self.train.end {
             Some(RunEnd::Finished(text)) => {
                 ui.label(RichText::new(text).color(egui::Color32::from_rgb(60, 170, 90)));
-                if ui.button("Evaluate this model →").clicked() {
+                if ui.button("Evaluate this model").clicked() {
                     self.screen = Screen::Evaluate;
                 }
             }
