@@ -77,7 +77,8 @@ pub fn audio_options(d: &DataSettings) -> AudioOptions {
     AudioOptions {
         clip_seconds: d.clip_seconds,
         mel_bands: d.mel_bands.max(4),
-        ..AudioOptions::default()
+        window_ms: d.window_ms,
+        hop_ms: d.hop_ms,
     }
 }
 

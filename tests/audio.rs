@@ -206,6 +206,15 @@ fn broken_files_are_reported_not_fatal() {
     let (prepared, report) = workflow::prepare(&settings, None, None).unwrap();
     assert_eq!(prepared.dataset.len(), 8);
     assert_eq!(prepared.dataset.shape(), [1, 40, 1 + 4800 / 160]);
+    // Window and step set the spectrogram's width: 20 ms steps halve it.
+    let coarse = DataSettings {
+        hop_ms: 20.0,
+        window_ms: 40.0,
+        mel_bands: 32,
+        ..settings.clone()
+    };
+    let (prepared, _) = workflow::prepare(&coarse, None, None).unwrap();
+    assert_eq!(prepared.dataset.shape(), [1, 32, 1 + 4800 / 320]);
     let why = |name: &str| {
         report
             .skipped

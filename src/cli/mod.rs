@@ -80,6 +80,12 @@ pub enum Command {
         /// Audio: mel bands of the spectrogram.
         #[arg(long, default_value_t = 40)]
         mel_bands: usize,
+        /// Audio: spectrogram window in milliseconds.
+        #[arg(long, default_value_t = 25.0)]
+        window_ms: f32,
+        /// Audio: step between spectrogram windows in milliseconds.
+        #[arg(long, default_value_t = 10.0)]
+        hop_ms: f32,
         /// Tables: predict a class or a number (found from the target column when not given).
         #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["classify", "regress"]))]
         task: Option<String>,
@@ -213,6 +219,8 @@ pub fn run(command: Command) -> Result<()> {
             sequence_length,
             clip_seconds,
             mel_bands,
+            window_ms,
+            hop_ms,
             task,
             template,
             image_size,
@@ -239,6 +247,8 @@ pub fn run(command: Command) -> Result<()> {
                 sequence_length: sequence_length.unwrap_or(0),
                 clip_seconds,
                 mel_bands,
+                window_ms,
+                hop_ms,
                 image_width: image_size.0,
                 image_height: image_size.1,
                 channels,

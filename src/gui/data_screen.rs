@@ -36,7 +36,12 @@ pub(super) fn same_import(a: &DataSettings, b: &DataSettings) -> bool {
             }
             // A table's encoding and a text vocabulary come from the training split, so a new
             // split means reading the data again.
-            DataKind::Audio => a.clip_seconds == b.clip_seconds && a.mel_bands == b.mel_bands,
+            DataKind::Audio => {
+                a.clip_seconds == b.clip_seconds
+                    && a.mel_bands == b.mel_bands
+                    && a.window_ms == b.window_ms
+                    && a.hop_ms == b.hop_ms
+            }
             DataKind::Tabular => {
                 a.target == b.target && a.task == b.task && split_settings_equal(a, b)
             }
@@ -445,7 +450,7 @@ impl StrataApp {
         match audio {
             Some(audio) => {
                 ui.label(format!(
-                    "Each clip is mixed to mono at 16 kHz, cut or padded to a fixed length, and becomes a spectrogram of {} mel bands (low pitches at the bottom) × {} steps of 10 ms.  Split: {} for training, {} for validation, {} for testing.",
+                    "Each clip is mixed to mono at 16 kHz, cut or padded to a fixed length, and becomes a spectrogram of {} mel bands (low pitches at the bottom) × {} steps.  Split: {} for training, {} for validation, {} for testing.",
                     dataset.height,
                     dataset.width,
                     split.train.len(),
@@ -941,6 +946,20 @@ fn audio_settings_ui(ui: &mut egui::Ui, s: &mut DataSettings) {
             "Height of the spectrogram: how finely pitch is split. 40 suits speech; 64–128 music.",
         );
         ui.add(egui::DragValue::new(&mut s.mel_bands).range(8..=256));
+        ui.end_row();
+        ui.label("Window").on_hover_text(
+            "Length of sound analysed for each column of the spectrogram. 25 ms suits speech.",
+        );
+        ui.add(
+            egui::DragValue::new(&mut s.window_ms)
+                .range(5.0..=200.0)
+                .suffix(" ms"),
+        );
+        ui.end_row();
+        ui.label("Step").on_hover_text(
+            "Time between spectrogram columns: smaller steps, wider spectrograms.",
+        );
+        ui.add(egui::DragValue::new(&mut s.hop_ms).range(2.0..=100.0).suffix(" ms"));
         ui.end_row();
     });
 }

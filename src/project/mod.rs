@@ -208,6 +208,10 @@ pub struct DataSettings {
     pub clip_seconds: f32,
     /// Audio: mel bands of the spectrogram.
     pub mel_bands: usize,
+    /// Audio: spectrogram window in milliseconds.
+    pub window_ms: f32,
+    /// Audio: step between spectrogram windows in milliseconds.
+    pub hop_ms: f32,
     /// Fraction of each class kept for validation.
     pub val_fraction: f32,
     /// Fraction of each class kept for the final test.
@@ -235,6 +239,8 @@ impl Default for DataSettings {
             channels: 1,
             clip_seconds: 1.0,
             mel_bands: 40,
+            window_ms: 25.0,
+            hop_ms: 10.0,
             val_fraction: 0.1,
             test_fraction: 0.1,
             split_seed: 42,
