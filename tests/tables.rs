@@ -4,8 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::{strata, text};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use strata::data::{read_csv, ColumnKind, Dataset};
 use strata::engine::{self, CancelToken, RunOutcome, TrainEvent};
@@ -328,21 +330,6 @@ fn classification_of_table_rows_learns() {
     let evaluation = workflow::evaluate_other(&ok, &trained).unwrap();
     assert_eq!(evaluation.report.samples, 2);
     assert!(matches!(*evaluation.dataset, Dataset::Table(_)));
-}
-
-fn strata(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(args)
-        .output()
-        .expect("run strata")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 #[test]

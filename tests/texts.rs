@@ -4,8 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::{strata, text};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use strata::engine::{self, CancelToken, RunOutcome, TrainEvent};
 use strata::model;
@@ -212,21 +215,6 @@ fn the_text_cnn_learns_the_messages() {
         RunOutcome::Failed(m) => assert!(m.contains("set its vocabulary to"), "{m}"),
         other => panic!("{other:?}"),
     }
-}
-
-fn strata(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(args)
-        .output()
-        .expect("run strata")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 #[test]

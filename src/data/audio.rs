@@ -5,10 +5,9 @@
 //! 80 dB range), stored as a one-channel image of mel bands × frames so the image layers, the
 //! thumbnails and the batches all apply.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
 
-use rayon::prelude::*;
 use realfft::RealFftPlanner;
 use rubato::{FftFixedIn, Resampler};
 use symphonia::core::audio::SampleBuffer;
@@ -19,8 +18,8 @@ use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 
-use super::image_folder::scan;
-use super::{ClassCount, DataError, ImageDataset, ImportReport, SkippedFile};
+use super::image_folder::import_class_folders;
+use super::{DataError, ImageDataset, ImportReport};
 use crate::project::DataKind;
 
 /// Every clip is resampled to this rate.
@@ -398,65 +397,21 @@ pub fn import_audio_folder(
     cancel: Option<&AtomicBool>,
     progress: Option<&(dyn Fn(usize, usize) + Sync)>,
 ) -> Result<(AudioDataset, ImportReport), DataError> {
-    let (class_files, mut skipped) = scan(root)?;
-    let jobs: Vec<(usize, &PathBuf)> = class_files
-        .iter()
-        .enumerate()
-        .flat_map(|(c, (_, files))| files.iter().map(move |f| (c, f)))
-        .collect();
-    let total = jobs.len();
-    let done = AtomicUsize::new(0);
-    type Decoded<'a> = (usize, &'a PathBuf, Result<(Vec<u8>, f32, u32), String>);
-    let decoded: Vec<Decoded> = jobs
-        .par_iter()
-        .map(|&(c, path)| {
-            if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
-                return (c, path, Err(String::new()));
-            }
-            let ext = path
-                .extension()
-                .map(|e| e.to_string_lossy().to_ascii_lowercase())
-                .unwrap_or_default();
-            let result = if AUDIO_EXTENSIONS.contains(&ext.as_str()) {
-                audio_file_pixels(path, options)
-            } else {
-                Err(format!(
-                    "not an audio file (.{ext}); use WAV, FLAC, MP3 or Ogg files"
-                ))
-            };
-            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-            if let Some(p) = progress {
-                p(n, total);
-            }
-            (c, path, result)
-        })
-        .collect();
-    if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
-        return Err(DataError::Cancelled);
-    }
-    let mut counts = vec![0usize; class_files.len()];
-    for (c, _, r) in &decoded {
-        if r.is_ok() {
-            counts[*c] += 1;
-        }
-    }
-    let mut label_of = vec![None; class_files.len()];
-    let mut report = ImportReport {
-        root: root.to_owned(),
-        kind: DataKind::Audio,
-        ..ImportReport::default()
-    };
-    for (c, (name, _)) in class_files.iter().enumerate() {
-        if counts[c] == 0 {
-            report.empty_classes.push(name.clone());
+    let decode = |path: &Path| {
+        let ext = path
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        if AUDIO_EXTENSIONS.contains(&ext.as_str()) {
+            audio_file_pixels(path, options)
         } else {
-            label_of[c] = Some(report.classes.len());
-            report.classes.push(ClassCount {
-                name: name.clone(),
-                count: counts[c],
-            });
+            Err(format!(
+                "not an audio file (.{ext}); use WAV, FLAC, MP3 or Ogg files"
+            ))
         }
-    }
+    };
+    let (usable, mut report) =
+        import_class_folders(root, DataKind::Audio, decode, cancel, progress)?;
     let mut dataset = AudioDataset {
         images: ImageDataset {
             classes: report.classes.iter().map(|c| c.name.clone()).collect(),
@@ -467,34 +422,12 @@ pub fn import_audio_folder(
         },
         ..AudioDataset::default()
     };
-    for (c, path, result) in decoded {
-        match (result, label_of[c]) {
-            (Ok((pixels, seconds, rate)), Some(label)) => {
-                dataset.images.pixels.extend_from_slice(&pixels);
-                dataset.images.labels.push(label);
-                dataset.images.paths.push(path.clone());
-                dataset.durations.push(seconds);
-                dataset.sample_rates.push(rate);
-            }
-            (Err(reason), _) => skipped.push(SkippedFile {
-                path: path.clone(),
-                reason,
-            }),
-            (Ok(_), None) => {}
-        }
-    }
-    skipped.sort_by(|a, b| a.path.cmp(&b.path));
-    report.skipped = skipped;
-    report.samples = dataset.images.len();
-    for name in &report.empty_classes {
-        report.warnings.push(format!(
-            "class folder '{name}' has no usable clips and was left out"
-        ));
-    }
-    if report.classes.len() == 1 {
-        report.warnings.push(
-            "only one class was found; a classifier needs at least two class folders".to_owned(),
-        );
+    for (label, path, (pixels, seconds, rate)) in usable {
+        dataset.images.pixels.extend_from_slice(&pixels);
+        dataset.images.labels.push(label);
+        dataset.images.paths.push(path);
+        dataset.durations.push(seconds);
+        dataset.sample_rates.push(rate);
     }
     let longer = dataset
         .durations

@@ -341,15 +341,21 @@ fn to_chw(img: &DynamicImage, options: &ImportOptions) -> Vec<u8> {
     out
 }
 
-/// Imports an image folder: decodes every usable file in parallel, skipping and reporting the rest.
+/// One usable file of a class-folder import: its label, where it is, what decoding it gave.
+pub(super) type Decoded<T> = (usize, PathBuf, T);
+
+/// Decodes every file of the class folders under `root` in parallel with `decode`, then sorts the
+/// results: the usable files with their labels (classes that have at least one, in folder-name
+/// order) and the report (classes, empty class folders, skipped files, warnings).
 ///
 /// `progress` is called with `(done, total)` as files finish; `cancel` stops the import early.
-pub fn import_image_folder(
+pub(super) fn import_class_folders<T: Send>(
     root: &Path,
-    options: &ImportOptions,
+    kind: DataKind,
+    decode: impl Fn(&Path) -> Result<T, String> + Sync,
     cancel: Option<&AtomicBool>,
     progress: Option<&(dyn Fn(usize, usize) + Sync)>,
-) -> Result<(ImageDataset, ImportReport), DataError> {
+) -> Result<(Vec<Decoded<T>>, ImportReport), DataError> {
     let (class_files, mut skipped) = scan(root)?;
     let jobs: Vec<(usize, &PathBuf)> = class_files
         .iter()
@@ -358,14 +364,13 @@ pub fn import_image_folder(
         .collect();
     let total = jobs.len();
     let done = AtomicUsize::new(0);
-    type Decoded<'a> = (usize, &'a PathBuf, Result<Vec<u8>, String>);
-    let decoded: Vec<Decoded> = jobs
+    let decoded: Vec<(usize, &PathBuf, Result<T, String>)> = jobs
         .par_iter()
         .map(|&(c, path)| {
             if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
                 return (c, path, Err(String::new()));
             }
-            let result = decode_image_file(path, options);
+            let result = decode(path);
             let n = done.fetch_add(1, Ordering::Relaxed) + 1;
             if let Some(p) = progress {
                 p(n, total);
@@ -377,17 +382,17 @@ pub fn import_image_folder(
         return Err(DataError::Cancelled);
     }
 
-    let channels = if options.channels >= 3 { 3 } else { 1 };
     let mut counts = vec![0usize; class_files.len()];
     for (c, _, r) in &decoded {
         if r.is_ok() {
             counts[*c] += 1;
         }
     }
-    // Labels only for classes that have images, in folder-name order.
+    // Labels only for classes that have usable files, in folder-name order.
     let mut label_of = vec![None; class_files.len()];
     let mut report = ImportReport {
         root: root.to_owned(),
+        kind,
         ..ImportReport::default()
     };
     for (c, (name, _)) in class_files.iter().enumerate() {
@@ -401,20 +406,10 @@ pub fn import_image_folder(
             });
         }
     }
-    let mut dataset = ImageDataset {
-        classes: report.classes.iter().map(|c| c.name.clone()).collect(),
-        channels,
-        height: options.height as usize,
-        width: options.width as usize,
-        ..ImageDataset::default()
-    };
+    let mut usable = Vec::with_capacity(decoded.len());
     for (c, path, result) in decoded {
         match (result, label_of[c]) {
-            (Ok(pixels), Some(label)) => {
-                dataset.pixels.extend_from_slice(&pixels);
-                dataset.labels.push(label);
-                dataset.paths.push(path.clone());
-            }
+            (Ok(value), Some(label)) => usable.push((label, path.clone(), value)),
             (Err(reason), _) => skipped.push(SkippedFile {
                 path: path.clone(),
                 reason,
@@ -424,10 +419,11 @@ pub fn import_image_folder(
     }
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
     report.skipped = skipped;
-    report.samples = dataset.len();
+    report.samples = usable.len();
+    let unit = kind.unit();
     for name in &report.empty_classes {
         report.warnings.push(format!(
-            "class folder '{name}' has no usable images and was left out"
+            "class folder '{name}' has no usable {unit} and was left out"
         ));
     }
     if report.classes.len() == 1 {
@@ -441,9 +437,40 @@ pub fn import_image_folder(
     ) {
         if min > 0 && max >= 3 * min {
             report.warnings.push(format!(
-                "the classes are unbalanced: the largest has {max} images, the smallest {min}; the model may favour the large classes"
+                "the classes are unbalanced: the largest has {max} {unit}, the smallest {min}; the model may favour the large classes"
             ));
         }
+    }
+    Ok((usable, report))
+}
+
+/// Imports an image folder: decodes every usable file in parallel, skipping and reporting the rest.
+///
+/// `progress` is called with `(done, total)` as files finish; `cancel` stops the import early.
+pub fn import_image_folder(
+    root: &Path,
+    options: &ImportOptions,
+    cancel: Option<&AtomicBool>,
+    progress: Option<&(dyn Fn(usize, usize) + Sync)>,
+) -> Result<(ImageDataset, ImportReport), DataError> {
+    let (usable, report) = import_class_folders(
+        root,
+        DataKind::Image,
+        |path| decode_image_file(path, options),
+        cancel,
+        progress,
+    )?;
+    let mut dataset = ImageDataset {
+        classes: report.classes.iter().map(|c| c.name.clone()).collect(),
+        channels: if options.channels >= 3 { 3 } else { 1 },
+        height: options.height as usize,
+        width: options.width as usize,
+        ..ImageDataset::default()
+    };
+    for (label, path, pixels) in usable {
+        dataset.pixels.extend_from_slice(&pixels);
+        dataset.labels.push(label);
+        dataset.paths.push(path);
     }
     Ok((dataset, report))
 }

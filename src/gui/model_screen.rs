@@ -411,6 +411,18 @@ impl SnarlViewer<String> for Viewer<'_> {
     }
 }
 
+/// " stride 2 same" for a convolution's non-default stride and padding; empty for the defaults.
+fn stride_and_padding(stride: usize, padding: Padding) -> String {
+    let mut out = String::new();
+    if stride > 1 {
+        out.push_str(&format!(" stride {stride}"));
+    }
+    if padding == Padding::Same {
+        out.push_str(" same");
+    }
+    out
+}
+
 /// The layer's own settings in a few words, e.g. "32 filters 3×3, ReLU".
 fn layer_settings_line(layer: &Layer) -> String {
     match layer {
@@ -423,17 +435,8 @@ fn layer_settings_line(layer: &Layer) -> String {
             padding,
             activation,
         } => format!(
-            "{filters} filters {kernel}×{kernel}{}{}, {}",
-            if *stride > 1 {
-                format!(" stride {stride}")
-            } else {
-                String::new()
-            },
-            if *padding == Padding::Same {
-                " same"
-            } else {
-                ""
-            },
+            "{filters} filters {kernel}×{kernel}{}, {}",
+            stride_and_padding(*stride, *padding),
             activation.label()
         ),
         Layer::MaxPool2d { kernel, stride } | Layer::AvgPool2d { kernel, stride } => {
@@ -447,17 +450,8 @@ fn layer_settings_line(layer: &Layer) -> String {
             padding,
             activation,
         } => format!(
-            "{filters} filters of {kernel}{}{}, {}",
-            if *stride > 1 {
-                format!(" stride {stride}")
-            } else {
-                String::new()
-            },
-            if *padding == Padding::Same {
-                " same"
-            } else {
-                ""
-            },
+            "{filters} filters of {kernel}{}, {}",
+            stride_and_padding(*stride, *padding),
             activation.label()
         ),
         Layer::MaxPool1d { kernel } | Layer::AvgPool1d { kernel } => format!("window {kernel}"),

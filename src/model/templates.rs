@@ -58,13 +58,7 @@ pub fn template(name: &str, fit: &DataFit) -> Option<Graph> {
 pub fn text_cnn(input_shape: &[usize], vocab: usize, classes: usize) -> Graph {
     Graph {
         nodes: vec![
-            Node::new(
-                "input",
-                Layer::Input {
-                    shape: input_shape.to_vec(),
-                },
-                &[],
-            ),
+            input_node(input_shape),
             Node::new("embedding", Layer::Embedding { vocab, dim: 64 }, &["input"]),
             Node::new(
                 "conv1",
@@ -79,14 +73,7 @@ pub fn text_cnn(input_shape: &[usize], vocab: usize, classes: usize) -> Graph {
             ),
             Node::new("pool", Layer::GlobalMaxPool, &["conv1"]),
             Node::new("dropout", Layer::Dropout { rate: 0.3 }, &["pool"]),
-            Node::new(
-                "output",
-                Layer::Dense {
-                    units: classes,
-                    activation: Activation::Softmax,
-                },
-                &["dropout"],
-            ),
+            output_node("dropout", classes),
         ],
     }
 }
@@ -96,13 +83,7 @@ pub fn text_cnn(input_shape: &[usize], vocab: usize, classes: usize) -> Graph {
 pub fn text_lstm(input_shape: &[usize], vocab: usize, classes: usize) -> Graph {
     Graph {
         nodes: vec![
-            Node::new(
-                "input",
-                Layer::Input {
-                    shape: input_shape.to_vec(),
-                },
-                &[],
-            ),
+            input_node(input_shape),
             Node::new("embedding", Layer::Embedding { vocab, dim: 64 }, &["input"]),
             Node::new(
                 "lstm",
@@ -114,14 +95,7 @@ pub fn text_lstm(input_shape: &[usize], vocab: usize, classes: usize) -> Graph {
                 &["embedding"],
             ),
             Node::new("dropout", Layer::Dropout { rate: 0.3 }, &["lstm"]),
-            Node::new(
-                "output",
-                Layer::Dense {
-                    units: classes,
-                    activation: Activation::Softmax,
-                },
-                &["dropout"],
-            ),
+            output_node("dropout", classes),
         ],
     }
 }
@@ -143,13 +117,7 @@ pub fn audio_cnn(input_shape: &[usize], classes: usize) -> Graph {
     };
     Graph {
         nodes: vec![
-            Node::new(
-                "input",
-                Layer::Input {
-                    shape: input_shape.to_vec(),
-                },
-                &[],
-            ),
+            input_node(input_shape),
             Node::new("conv1", conv(16), &["input"]),
             Node::new("pool1", pool(), &["conv1"]),
             Node::new("conv2", conv(32), &["pool1"]),
@@ -158,14 +126,7 @@ pub fn audio_cnn(input_shape: &[usize], classes: usize) -> Graph {
             Node::new("pool3", pool(), &["conv3"]),
             Node::new("flatten", Layer::Flatten, &["pool3"]),
             Node::new("dropout", Layer::Dropout { rate: 0.3 }, &["flatten"]),
-            Node::new(
-                "output",
-                Layer::Dense {
-                    units: classes,
-                    activation: Activation::Softmax,
-                },
-                &["dropout"],
-            ),
+            output_node("dropout", classes),
         ],
     }
 }
@@ -178,24 +139,11 @@ pub fn tabular_mlp(input_shape: &[usize], classes: usize) -> Graph {
     };
     Graph {
         nodes: vec![
-            Node::new(
-                "input",
-                Layer::Input {
-                    shape: input_shape.to_vec(),
-                },
-                &[],
-            ),
+            input_node(input_shape),
             Node::new("dense1", dense(64), &["input"]),
             Node::new("dropout", Layer::Dropout { rate: 0.1 }, &["dense1"]),
             Node::new("dense2", dense(32), &["dropout"]),
-            Node::new(
-                "output",
-                Layer::Dense {
-                    units: classes,
-                    activation: Activation::Softmax,
-                },
-                &["dense2"],
-            ),
+            output_node("dense2", classes),
         ],
     }
 }
@@ -204,13 +152,7 @@ pub fn tabular_mlp(input_shape: &[usize], classes: usize) -> Graph {
 pub fn mlp(input_shape: &[usize], classes: usize) -> Graph {
     Graph {
         nodes: vec![
-            Node::new(
-                "input",
-                Layer::Input {
-                    shape: input_shape.to_vec(),
-                },
-                &[],
-            ),
+            input_node(input_shape),
             Node::new("flatten", Layer::Flatten, &["input"]),
         ]
         .into_iter()
@@ -230,14 +172,7 @@ fn classifier_head(from: &str, classes: usize) -> [Node; 2] {
             },
             &[from],
         ),
-        Node::new(
-            "output",
-            Layer::Dense {
-                units: classes,
-                activation: Activation::Softmax,
-            },
-            &["dense1"],
-        ),
+        output_node("dense1", classes),
     ]
 }
 
@@ -256,13 +191,7 @@ pub fn cnn(input_shape: &[usize], classes: usize) -> Graph {
     };
     Graph {
         nodes: vec![
-            Node::new(
-                "input",
-                Layer::Input {
-                    shape: input_shape.to_vec(),
-                },
-                &[],
-            ),
+            input_node(input_shape),
             Node::new("conv1", conv(32), &["input"]),
             Node::new("pool1", pool.clone(), &["conv1"]),
             Node::new("conv2", conv(64), &["pool1"]),
@@ -273,4 +202,27 @@ pub fn cnn(input_shape: &[usize], classes: usize) -> Graph {
         .chain(classifier_head("flatten", classes))
         .collect(),
     }
+}
+
+/// The Input node every template starts with.
+fn input_node(shape: &[usize]) -> Node {
+    Node::new(
+        "input",
+        Layer::Input {
+            shape: shape.to_vec(),
+        },
+        &[],
+    )
+}
+
+/// The last layer every template ends in: Dense with one softmax output per class, fed by `from`.
+fn output_node(from: &str, classes: usize) -> Node {
+    Node::new(
+        "output",
+        Layer::Dense {
+            units: classes,
+            activation: Activation::Softmax,
+        },
+        &[from],
+    )
 }
