@@ -242,7 +242,10 @@ impl StrataApp {
             ui.label("Every line of the text files under a folder (every row of the CSV files) gets a row in a CSV file: where it was, predicted class, confidence and the probability of each class.");
         } else {
             ui.strong("Predict a whole folder");
-            ui.label("Every image under a folder gets a row in a CSV file: path, predicted class, confidence and the probability of each class.");
+            ui.label(format!(
+                "Every {} under a folder gets a row in a CSV file: path, predicted class, confidence and the probability of each class.",
+                if kind == DataKind::Audio { "clip" } else { "image" }
+            ));
         }
         if let Some(job) = &self.use_.folder_job {
             ui.horizontal(|ui| {
@@ -264,7 +267,7 @@ impl StrataApp {
                     .pick_file()
             } else {
                 rfd::FileDialog::new()
-                    .set_title("Folder of images to predict")
+                    .set_title("Folder to predict")
                     .pick_folder()
             };
             if let Some(folder) = source {
