@@ -492,14 +492,18 @@ pub fn predict_files(trained: &TrainedModel, files: &[PathBuf]) -> Result<FilePr
             Err(reason) => skipped.push((f.display().to_string(), reason)),
         }
     }
-    let sources = dataset
-        .paths
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect();
-    let dataset = Dataset::Images(dataset);
+    classify_all(trained, Dataset::Images(dataset), skipped)
+}
+
+/// A classifier's predictions for every sample of `dataset`, each named by where it came from.
+fn classify_all(
+    trained: &TrainedModel,
+    dataset: Dataset,
+    skipped: Vec<(String, String)>,
+) -> Result<FilePredictions> {
     let indices: Vec<usize> = (0..dataset.len()).collect();
     let predictions = predict_samples(trained, &dataset, &indices, None)?;
+    let sources = indices.iter().map(|&i| dataset.source(i)).collect();
     Ok(FilePredictions {
         dataset,
         sources,
@@ -535,22 +539,7 @@ fn predict_audio_files(trained: &TrainedModel, files: &[PathBuf]) -> Result<File
             Err(reason) => skipped.push((f.display().to_string(), reason)),
         }
     }
-    let sources = clips
-        .images
-        .paths
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect();
-    let dataset = Dataset::Audio(Box::new(clips));
-    let indices: Vec<usize> = (0..dataset.len()).collect();
-    let predictions = predict_samples(trained, &dataset, &indices, None)?;
-    Ok(FilePredictions {
-        dataset,
-        sources,
-        predictions,
-        values: Vec::new(),
-        skipped,
-    })
+    classify_all(trained, Dataset::Audio(Box::new(clips)), skipped)
 }
 
 /// Every row of the CSV files, encoded with the run's schema; unreadable files and rows are
@@ -691,19 +680,7 @@ pub fn predict_texts(trained: &TrainedModel, texts: Vec<String>) -> Result<FileP
     let dataset = Dataset::Text(Box::new(
         TextDataset::new(raw, vocab).map_err(|e| anyhow!("{e}"))?,
     ));
-    let indices: Vec<usize> = (0..n).collect();
-    let predictions = predict_samples(trained, &dataset, &indices, None)?;
-    let sources = dataset
-        .texts()
-        .map(|t| t.raw.sources.clone())
-        .unwrap_or_default();
-    Ok(FilePredictions {
-        dataset,
-        sources,
-        predictions,
-        values: Vec::new(),
-        skipped: Vec::new(),
-    })
+    classify_all(trained, dataset, Vec::new())
 }
 
 /// Predictions as CSV: `path,class,confidence,p_<class>…` for an image classifier (`row,…` for a
