@@ -516,26 +516,11 @@ fn classify_all(
 /// Each audio file as the training clips were read (rate, length, spectrogram).
 fn predict_audio_files(trained: &TrainedModel, files: &[PathBuf]) -> Result<FilePredictions> {
     let options = audio_options(&trained.manifest.data);
-    let mut clips = AudioDataset {
-        images: ImageDataset {
-            classes: trained.manifest.classes.clone(),
-            channels: 1,
-            height: options.mel_bands,
-            width: options.frames(),
-            ..ImageDataset::default()
-        },
-        ..AudioDataset::default()
-    };
+    let mut clips = AudioDataset::empty(trained.manifest.classes.clone(), &options);
     let mut skipped = Vec::new();
     for f in files {
         match audio_file_pixels(f, &options) {
-            Ok((pixels, seconds, rate)) => {
-                clips.images.pixels.extend_from_slice(&pixels);
-                clips.images.labels.push(0);
-                clips.images.paths.push(f.clone());
-                clips.durations.push(seconds);
-                clips.sample_rates.push(rate);
-            }
+            Ok(clip) => clips.push(0, f.clone(), clip),
             Err(reason) => skipped.push((f.display().to_string(), reason)),
         }
     }

@@ -5,7 +5,7 @@
 //! 80 dB range), stored as a one-channel image of mel bands × frames so the image layers, the
 //! thumbnails and the batches all apply.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use realfft::RealFftPlanner;
@@ -387,6 +387,36 @@ pub struct AudioDataset {
     pub sample_rates: Vec<u32>,
 }
 
+impl AudioDataset {
+    /// No clips yet, shaped for `options` (spectrograms of mel bands × frames).
+    pub fn empty(classes: Vec<String>, options: &AudioOptions) -> Self {
+        Self {
+            images: ImageDataset {
+                classes,
+                channels: 1,
+                height: options.mel_bands,
+                width: options.frames(),
+                ..ImageDataset::default()
+            },
+            ..Self::default()
+        }
+    }
+
+    /// Adds one clip: its spectrogram, label, file, length and rate.
+    pub fn push(
+        &mut self,
+        label: usize,
+        path: PathBuf,
+        (pixels, seconds, rate): (Vec<u8>, f32, u32),
+    ) {
+        self.images.pixels.extend_from_slice(&pixels);
+        self.images.labels.push(label);
+        self.images.paths.push(path);
+        self.durations.push(seconds);
+        self.sample_rates.push(rate);
+    }
+}
+
 /// Files with these extensions are read as audio.
 pub const AUDIO_EXTENSIONS: [&str; 5] = ["wav", "flac", "mp3", "ogg", "oga"];
 
@@ -412,22 +442,10 @@ pub fn import_audio_folder(
     };
     let (usable, mut report) =
         import_class_folders(root, DataKind::Audio, decode, cancel, progress)?;
-    let mut dataset = AudioDataset {
-        images: ImageDataset {
-            classes: report.classes.iter().map(|c| c.name.clone()).collect(),
-            channels: 1,
-            height: options.mel_bands,
-            width: options.frames(),
-            ..ImageDataset::default()
-        },
-        ..AudioDataset::default()
-    };
-    for (label, path, (pixels, seconds, rate)) in usable {
-        dataset.images.pixels.extend_from_slice(&pixels);
-        dataset.images.labels.push(label);
-        dataset.images.paths.push(path);
-        dataset.durations.push(seconds);
-        dataset.sample_rates.push(rate);
+    let classes = report.classes.iter().map(|c| c.name.clone()).collect();
+    let mut dataset = AudioDataset::empty(classes, options);
+    for (label, path, clip) in usable {
+        dataset.push(label, path, clip);
     }
     let longer = dataset
         .durations
