@@ -10,5 +10,6 @@ pub mod eval;
 #[cfg(feature = "gui")]
 pub mod gui;
 pub mod model;
+pub mod pretrained;
 pub mod project;
 pub mod workflow;

@@ -23,6 +23,75 @@ use crate::project::{DataKind, DataSettings, Project, Task, TokenizerKind};
 /// Progress callback: `(done, total)`.
 pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
 
+/// The pretrained network a template starts from, if any.
+pub fn template_backbone(template: &str) -> Option<crate::pretrained::Backbone> {
+    match template {
+        "transfer-image" => Some(crate::pretrained::Backbone::EfficientNetLite0),
+        "transfer-text" => Some(crate::pretrained::Backbone::MiniLmL6),
+        _ => None,
+    }
+}
+
+/// Finds the weights file a transfer template needs (`weights` when given, else the usual
+/// folders) and sets the data up as the pretrained network reads it: 224×224 colour images
+/// (unless `keep_image_size`), or the network's own tokenizer for texts. Returns the weights
+/// file, or `None` for templates without a pretrained part.
+pub fn adapt_data_to_template(
+    template: &str,
+    data: &mut DataSettings,
+    weights: Option<&Path>,
+    keep_image_size: bool,
+) -> Result<Option<PathBuf>> {
+    let Some(backbone) = template_backbone(template) else {
+        return Ok(None);
+    };
+    let file = match weights {
+        Some(w) => w.to_owned(),
+        None => crate::pretrained::find_weights(backbone).ok_or_else(|| {
+            anyhow!(
+                "the '{template}' model needs the {} weights: {}; then pass --weights FILE",
+                backbone.label(),
+                backbone.provided_by()
+            )
+        })?,
+    };
+    if !file.is_file() {
+        bail!(
+            "the weights file '{}' does not exist ({})",
+            file.display(),
+            backbone.provided_by()
+        );
+    }
+    match backbone.reads() {
+        crate::pretrained::Reads::Image { size } => {
+            if !keep_image_size {
+                data.image_width = size as u32;
+                data.image_height = size as u32;
+            }
+            data.channels = 3;
+        }
+        crate::pretrained::Reads::Tokens { max_len } => {
+            let tokenizer = backbone
+                .tokenizer_for(&file)
+                .filter(|t| t.is_file())
+                .ok_or_else(|| {
+                    anyhow!(
+                        "the tokenizer.json that goes with '{}' is missing; it must sit next to the weights file",
+                        file.display()
+                    )
+                })?;
+            data.tokenizer = TokenizerKind::File;
+            data.tokenizer_file = tokenizer;
+            // Its tokenizer cuts texts at 128 tokens; shorter settings are kept.
+            data.sequence_length = match data.sequence_length {
+                0 => 128,
+                n => n.min(max_len),
+            };
+        }
+    }
+    Ok(Some(file))
+}
+
 /// How the project's data settings translate into importer options.
 pub fn import_options(d: &DataSettings) -> ImportOptions {
     ImportOptions {

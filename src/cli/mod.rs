@@ -93,12 +93,16 @@ pub enum Command {
         /// audio-cnn for clips).
         #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(TEMPLATE_NAMES))]
         template: Option<String>,
-        /// Image size as WIDTHxHEIGHT.
-        #[arg(long, default_value = "28x28", value_parser = parse_size)]
-        image_size: (u32, u32),
-        /// 1 for grayscale, 3 for colour.
-        #[arg(long, default_value_t = 1, value_parser = parse_channels)]
-        channels: u8,
+        /// The pretrained weights file of a transfer template (default: found in
+        /// $STRATA_WEIGHTS_DIR, ~/.cache/strata-weights/unpacked or ~/Strata/weights).
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        /// Image size as WIDTHxHEIGHT (default 28x28; 224x224 for transfer-image).
+        #[arg(long, value_parser = parse_size)]
+        image_size: Option<(u32, u32)>,
+        /// 1 for grayscale, 3 for colour (default 1; 3 for transfer-image).
+        #[arg(long, value_parser = parse_channels)]
+        channels: Option<u8>,
         /// Fraction of each class held out for validation.
         #[arg(long, default_value_t = 0.1, value_parser = parse_fraction)]
         val_fraction: f32,
@@ -223,6 +227,7 @@ pub fn run(command: Command) -> Result<()> {
             hop_ms,
             task,
             template,
+            weights,
             image_size,
             channels,
             val_fraction,
@@ -249,9 +254,9 @@ pub fn run(command: Command) -> Result<()> {
                 mel_bands,
                 window_ms,
                 hop_ms,
-                image_width: image_size.0,
-                image_height: image_size.1,
-                channels,
+                image_width: image_size.map_or(28, |s| s.0),
+                image_height: image_size.map_or(28, |s| s.1),
+                channels: channels.unwrap_or(1),
                 val_fraction,
                 test_fraction,
                 split_seed: seed,
@@ -275,7 +280,16 @@ pub fn run(command: Command) -> Result<()> {
                 }
                 .to_owned()
             });
-            cmd_new(&project, settings, &template, seed)
+            let weights = workflow::adapt_data_to_template(
+                &template,
+                &mut settings,
+                weights.as_deref(),
+                image_size.is_some(),
+            )?;
+            if let Some(c) = channels {
+                settings.channels = c;
+            }
+            cmd_new(&project, settings, &template, weights.as_deref(), seed)
         }
         Command::Import { dir, json } => cmd_import(&dir, json),
         Command::Inspect { project } => cmd_inspect(&project),
@@ -359,7 +373,13 @@ fn choose_target(settings: &mut DataSettings, target: &str, task: Option<Task>) 
     Ok(())
 }
 
-fn cmd_new(path: &Path, data: DataSettings, template: &str, seed: u64) -> Result<()> {
+fn cmd_new(
+    path: &Path,
+    data: DataSettings,
+    template: &str,
+    weights: Option<&Path>,
+    seed: u64,
+) -> Result<()> {
     if path.exists() {
         bail!(
             "'{}' already exists; choose another name or delete it first",
@@ -385,8 +405,11 @@ fn cmd_new(path: &Path, data: DataSettings, template: &str, seed: u64) -> Result
             data.path.display(),
         );
     }
-    let graph = model::template(template, &dataset.fit())
+    let mut graph = model::template(template, &dataset.fit())
         .ok_or_else(|| anyhow!("unknown template '{template}'"))?;
+    if let Some(file) = weights {
+        graph.set_pretrained_weights(file);
+    }
     let what = match dataset.task() {
         Task::Classify => format!("{classes} classes"),
         Task::Regress => format!("predicting the number '{}'", data.target),

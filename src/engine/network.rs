@@ -11,6 +11,8 @@ use super::fused;
 use super::ops::{pool2d, PoolKind};
 use super::recurrent;
 use crate::model::{window_out, Activation, CheckedGraph, Graph, GraphError, Layer, Padding};
+use crate::pretrained::cache::{self, FeatureCache};
+use crate::pretrained::{self as pre, ParamKind};
 
 /// Errors building or loading a network.
 #[derive(Debug, thiserror::Error)]
@@ -56,11 +58,25 @@ pub struct Network {
     /// Per node: the max-pool computed together with this convolution (the pool is the
     /// convolution's only consumer), so the convolution's output is never stored.
     pool_after: Vec<Option<usize>>,
+    /// Features of frozen pretrained nodes, by node index.
+    caches: HashMap<usize, FeatureCache>,
+    /// Whether those caches are used (off while inputs are augmented).
+    use_caches: bool,
 }
 
 impl Network {
-    /// Builds the network with fresh weights (Glorot-uniform weights, zero biases) from `rng`.
+    /// Builds the network with fresh weights (Glorot-uniform weights, zero biases) from `rng`;
+    /// pretrained nodes read their weights files.
     pub fn new(graph: &Graph, device: &Device, rng: &mut impl Rng) -> Result<Self, NetworkError> {
+        Self::build(graph, device, rng, true)
+    }
+
+    fn build(
+        graph: &Graph,
+        device: &Device,
+        rng: &mut impl Rng,
+        read_pretrained: bool,
+    ) -> Result<Self, NetworkError> {
         let checked = graph.validate().map_err(NetworkError::Invalid)?;
         let mut vars = Vec::new();
         for &i in &checked.order {
@@ -157,6 +173,31 @@ impl Network {
                         add(&format!("bias_hh{suffix}"), vec![gh], b_hh, true, false)?;
                     }
                 }
+                Layer::Pretrained {
+                    backbone,
+                    weights,
+                    train_blocks,
+                } => {
+                    let mut loaded = if read_pretrained {
+                        Some(read_backbone(&node.name, *backbone, weights)?)
+                    } else {
+                        None
+                    };
+                    for spec in backbone.params() {
+                        let trains = spec.kind != ParamKind::Statistic
+                            && pre::unit_trains(spec.unit, backbone.units(), *train_blocks);
+                        let tensor = match loaded.as_mut().and_then(|l| l.remove(&spec.name)) {
+                            Some(t) => t.to_device(device)?,
+                            None => Tensor::zeros(spec.shape.clone(), DType::F32, device)?,
+                        };
+                        vars.push(NamedVar {
+                            name: format!("{}.{}", node.name, spec.name),
+                            var: Var::from_tensor(&tensor)?,
+                            trainable: trains,
+                            penalized: trains && spec.kind == ParamKind::Weight,
+                        });
+                    }
+                }
                 Layer::BatchNorm { .. } => {
                     let c = in_shape.first().copied().unwrap_or(1);
                     add("weight", vec![c], vec![1.0; c], true, false)?;
@@ -173,6 +214,24 @@ impl Network {
             .map(|(i, v)| (v.name.clone(), i))
             .collect();
         let pool_after = fusable_pools(graph, &checked);
+        let mut caches = HashMap::new();
+        for (i, node) in graph.nodes.iter().enumerate() {
+            if let Layer::Pretrained {
+                backbone,
+                weights,
+                train_blocks: 0,
+            } = &node.layer
+            {
+                // Without a readable file (a trained run's copy) the cache stays in memory.
+                let print = cache::fingerprint(Path::new(weights)).ok();
+                let root = print.and(cache::cache_root());
+                let name = serde_json::to_string(backbone).unwrap_or_default();
+                caches.insert(
+                    i,
+                    FeatureCache::new(name.trim_matches('"'), print.unwrap_or(0), root.as_deref()),
+                );
+            }
+        }
         Ok(Self {
             graph: graph.clone(),
             checked,
@@ -180,13 +239,62 @@ impl Network {
             by_name,
             device: device.clone(),
             pool_after,
+            caches,
+            use_caches: true,
         })
+    }
+
+    /// Whether frozen pretrained nodes reuse features computed before (turn off while inputs
+    /// are augmented: every batch then differs).
+    pub fn set_feature_cache(&mut self, on: bool) {
+        self.use_caches = on;
+    }
+
+    /// Whether the network has a frozen pretrained node whose features can be cached.
+    pub fn has_feature_cache(&self) -> bool {
+        !self.caches.is_empty()
+    }
+
+    /// A frozen pretrained node's features for a batch: cached rows are reused, the others
+    /// computed together and kept.
+    fn cached_features(
+        &self,
+        node: usize,
+        x: &Tensor,
+        compute: &dyn Fn(&Tensor) -> candle_core::Result<Tensor>,
+    ) -> Result<Tensor, NetworkError> {
+        let Some(cache) = self.caches.get(&node).filter(|_| self.use_caches) else {
+            return Ok(compute(x)?.detach());
+        };
+        let features = self.checked.info[node].output_shape.iter().product::<usize>();
+        let b = x.dim(0)?;
+        let rows = x.flatten_from(1)?.to_device(&Device::Cpu)?.to_vec2::<f32>()?;
+        let keys: Vec<u64> = rows.iter().map(|r| cache.key(r)).collect();
+        let mut out: Vec<Option<Vec<f32>>> = keys.iter().map(|&k| cache.get(k, features)).collect();
+        let missing: Vec<usize> = (0..b).filter(|&i| out[i].is_none()).collect();
+        if !missing.is_empty() {
+            let ids = Tensor::from_vec(
+                missing.iter().map(|&i| i as u32).collect::<Vec<_>>(),
+                missing.len(),
+                x.device(),
+            )?;
+            let computed = compute(&x.index_select(&ids, 0)?)?
+                .to_device(&Device::Cpu)?
+                .to_vec2::<f32>()?;
+            for (&i, row) in missing.iter().zip(computed) {
+                cache.put(keys[i], row.clone());
+                out[i] = Some(row);
+            }
+        }
+        let flat: Vec<f32> = out.into_iter().flatten().flatten().collect();
+        Ok(Tensor::from_vec(flat, (b, features), &Device::Cpu)?.to_device(x.device())?)
     }
 
     /// Builds the network and loads its weights from a safetensors file written by [`Network::save`].
     pub fn load(graph: &Graph, weights: &Path, device: &Device) -> Result<Self, NetworkError> {
         let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-        let net = Self::new(graph, device, &mut rng)?;
+        // Pretrained parts come from the run's own file, not from the original weights.
+        let net = Self::build(graph, device, &mut rng, false)?;
         if !weights.exists() {
             return Err(NetworkError::Weights(format!(
                 "the weights file '{}' is missing; train the model again",
@@ -470,6 +578,33 @@ impl Network {
                     finish(acc, Activation::Linear)?
                 }
                 Layer::Concat => finish(Tensor::cat(&inputs, 1)?, Activation::Linear)?,
+                Layer::Pretrained { backbone, .. } => {
+                    let get = |what: &str| -> candle_core::Result<Tensor> {
+                        let v = self
+                            .by_name
+                            .get(&format!("{}.{what}", node.name))
+                            .and_then(|&i| self.vars.get(i))
+                            .ok_or_else(|| {
+                                candle_core::Error::Msg(format!(
+                                    "weight '{}.{what}' is missing",
+                                    node.name
+                                ))
+                            })?;
+                        // Frozen tensors take no part in the backward pass.
+                        Ok(if v.trainable {
+                            v.var.as_tensor().clone()
+                        } else {
+                            v.var.as_tensor().detach()
+                        })
+                    };
+                    let compute = |x: &Tensor| backbone.forward(x, 0, &get);
+                    let y = if self.caches.contains_key(&i) {
+                        self.cached_features(i, need()?, &compute)?
+                    } else {
+                        compute(need()?)?
+                    };
+                    finish(y, Activation::Linear)?
+                }
             };
             if is_output {
                 last_activation = act;
@@ -546,6 +681,35 @@ impl Network {
             .broadcast_add(&view(beta)?)?;
         Ok(y)
     }
+}
+
+/// Reads a pretrained node's weights file and takes its architecture's tensors out of it.
+fn read_backbone(
+    node: &str,
+    backbone: pre::Backbone,
+    weights: &str,
+) -> Result<HashMap<String, Tensor>, NetworkError> {
+    if weights.trim().is_empty() {
+        return Err(NetworkError::Weights(format!(
+            "'{node}' ({}) has no weights file yet; choose one on the Model screen ({})",
+            backbone.label(),
+            backbone.provided_by()
+        )));
+    }
+    let (_, tensors) = pre::weights::read(Path::new(weights)).map_err(|e| {
+        let hint = if Path::new(weights).exists() {
+            String::new()
+        } else {
+            format!("; {}", backbone.provided_by())
+        };
+        NetworkError::Weights(format!("'{node}': {e}{hint}"))
+    })?;
+    backbone.select(tensors).map_err(|e| {
+        NetworkError::Weights(format!(
+            "'{node}': '{weights}' does not fit {}: {e}",
+            backbone.label()
+        ))
+    })
 }
 
 /// Applies an activation function (softmax over the last axis).

@@ -369,7 +369,20 @@ fn train_inner(
     }
     let (device, device_text) = select_device(settings.device);
     let mut rng = rand::rngs::StdRng::seed_from_u64(settings.seed);
-    let net = Network::new(&project.model, &device, &mut rng).map_err(|e| e.to_string())?;
+    let mut net = Network::new(&project.model, &device, &mut rng).map_err(|e| e.to_string())?;
+    // A frozen pretrained part computes each sample's features once (cached on disk) unless the
+    // inputs change every epoch; `STRATA_FEATURE_CACHE=off` turns it off for measurements.
+    let feature_note = if !net.has_feature_cache() {
+        None
+    } else if project.data.augmentation.is_active() && matches!(dataset, Dataset::Images(_)) {
+        net.set_feature_cache(false);
+        Some("augmentation is on, so the frozen pretrained network computes its features afresh for every batch (no cache); turn augmentation off on the Data screen to train the layers after it in seconds".to_owned())
+    } else if std::env::var_os("STRATA_FEATURE_CACHE").is_some_and(|v| v == "off") {
+        net.set_feature_cache(false);
+        None
+    } else {
+        None
+    };
     let batch_size = settings.batch_size.clamp(1, data.split.train.len());
     let mut optimizer = Optimizer::for_network(
         OptimizerConfig {
@@ -428,6 +441,9 @@ fn train_inner(
         params: net.trainable_params(),
         memory: memory.describe(),
     });
+    if let Some(message) = feature_note {
+        sink.emit(TrainEvent::Warning { message });
+    }
     if let Some(message) = memory.warning(available_memory(), batch_size) {
         sink.emit(TrainEvent::Warning { message });
     }

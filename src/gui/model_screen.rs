@@ -9,7 +9,9 @@ use egui_snarl::{InPin, NodeId, OutPin, Snarl};
 use super::app::StrataApp;
 use super::document::Command;
 use crate::model::{self, shape_label, Activation, DataFit, Graph, Layer, NodeInfo, Padding};
-use crate::project::Task;
+use crate::pretrained::{self, Backbone};
+use crate::project::{DataKind, Task};
+use crate::workflow;
 
 /// State of the editor between frames.
 #[derive(Default)]
@@ -119,7 +121,30 @@ fn palette(input_shape: &[usize]) -> Vec<(&'static str, Vec<Layer>)> {
             .collect(),
         ),
         ("Merge", vec![Layer::Add, Layer::Concat]),
+        (
+            "Pretrained",
+            Backbone::ALL
+                .into_iter()
+                .map(|backbone| Layer::Pretrained {
+                    backbone,
+                    weights: pretrained::find_weights(backbone)
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default(),
+                    train_blocks: 0,
+                })
+                .collect(),
+        ),
     ]
+}
+
+/// "frozen", "last 2 of 18 blocks train", "all 7 layers train".
+fn freeze_words(backbone: Backbone, train_blocks: usize) -> String {
+    let units = backbone.units();
+    match train_blocks {
+        0 => "frozen".to_owned(),
+        n if n >= units => format!("all {units} {} train", backbone.unit_word()),
+        n => format!("last {n} of {units} {} train", backbone.unit_word()),
+    }
 }
 
 const ACTIVATIONS: [Activation; 7] = [
@@ -479,6 +504,11 @@ fn layer_settings_line(layer: &Layer) -> String {
         ),
         Layer::Dropout { rate } => format!("drops {:.0}%", rate * 100.0),
         Layer::BatchNorm { momentum, .. } => format!("momentum {momentum}"),
+        Layer::Pretrained {
+            backbone,
+            train_blocks,
+            ..
+        } => format!("{}, {}", backbone.label(), freeze_words(*backbone, *train_blocks)),
         Layer::GlobalAvgPool
         | Layer::GlobalMaxPool
         | Layer::Flatten
@@ -621,6 +651,46 @@ impl StrataApp {
         })
     }
 
+    /// A transfer template: the data is set up the way the pretrained network reads it (and
+    /// imported again when that changes) and the weights file is found in the usual folders.
+    fn apply_transfer_template(&mut self, name: &str, label: &str, fit: &DataFit) {
+        let Some(doc) = &self.doc else { return };
+        let mut data = doc.project.data.clone();
+        let weights = match workflow::adapt_data_to_template(name, &mut data, None, false) {
+            Ok(w) => w,
+            Err(e) => {
+                self.error(format!(
+                    "{e}. You can also add the network from the palette's Pretrained group and choose its weights file in the inspector."
+                ));
+                return;
+            }
+        };
+        let shape = match data.kind {
+            DataKind::Image => vec![
+                usize::from(data.channels),
+                data.image_height as usize,
+                data.image_width as usize,
+            ],
+            DataKind::Text => vec![data.sequence_length],
+            _ => fit.shape.clone(),
+        };
+        let Some(mut graph) = model::template(name, &DataFit { shape, ..fit.clone() }) else {
+            return;
+        };
+        if let Some(w) = &weights {
+            graph.set_pretrained_weights(w);
+        }
+        if data != doc.project.data {
+            self.command(Command::SetData(data));
+            self.reimport_after_commands = true;
+        }
+        self.command(Command::ReplaceModel {
+            graph,
+            what: format!("{label} template"),
+        });
+        self.model.fit_pending = true;
+    }
+
     pub(super) fn model_ui(&mut self, ui: &mut egui::Ui) {
         let Some(doc) = &self.doc else { return };
         let graph = doc.project.model.clone();
@@ -637,7 +707,7 @@ impl StrataApp {
         // Toolbar.
         ui.horizontal_wrapped(|ui| {
             ui.label("Start from:");
-            let templates: [(&str, &str, &str); 5] = [
+            let templates: [(&str, &str, &str); 7] = [
                 (
                     "MLP (Keras example)",
                     "Flatten, Dense 128 ReLU, Dense softmax: the model every Keras tutorial starts with",
@@ -663,10 +733,22 @@ impl StrataApp {
                     "Embedding, LSTM reading both ways, Dropout, Dense: for texts where word order matters",
                     "text-lstm",
                 ),
+                (
+                    "Transfer (images)",
+                    "EfficientNet-Lite0 trained on ImageNet (frozen), Dropout, Dense: learns new image classes from a few dozen examples each. Images are imported at 224×224 in colour.",
+                    "transfer-image",
+                ),
+                (
+                    "Transfer (texts)",
+                    "The MiniLM sentence encoder (frozen), Dropout, Dense: understands texts from the start. Texts are read with its own tokenizer.",
+                    "transfer-text",
+                ),
             ];
             for (label, hint, name) in templates {
                 if ui.button(label).on_hover_text(hint).clicked() {
-                    if let Some(graph) = model::template(name, &fit) {
+                    if workflow::template_backbone(name).is_some() {
+                        self.apply_transfer_template(name, label, &fit);
+                    } else if let Some(graph) = model::template(name, &fit) {
                         self.command(Command::ReplaceModel {
                             graph,
                             what: format!("{label} template"),
@@ -1132,6 +1214,11 @@ fn layer_settings_ui(ui: &mut egui::Ui, layer: &mut Layer, input_shape: &[usize]
                 activation_combo(ui, "activation-function", function);
                 ui.end_row();
             }
+            Layer::Pretrained {
+                backbone,
+                weights,
+                train_blocks,
+            } => pretrained_settings_ui(ui, *backbone, weights, train_blocks),
             Layer::GlobalAvgPool
             | Layer::GlobalMaxPool
             | Layer::Flatten
@@ -1141,6 +1228,70 @@ fn layer_settings_ui(ui: &mut egui::Ui, layer: &mut Layer, input_shape: &[usize]
                 ui.end_row();
             }
         });
+}
+
+/// A pretrained node: what it reads and gives, its weights file and how much of it trains.
+fn pretrained_settings_ui(
+    ui: &mut egui::Ui,
+    backbone: Backbone,
+    weights: &mut String,
+    train_blocks: &mut usize,
+) {
+    ui.label("Network");
+    ui.label(backbone.label());
+    ui.end_row();
+    ui.label("Reads");
+    ui.label(backbone.normalization());
+    ui.end_row();
+    ui.label("Gives");
+    ui.label(format!("{} features per sample", backbone.features()));
+    ui.end_row();
+    ui.label("Weights file")
+        .on_hover_text("The pretrained weights (.pth or .safetensors). Strata reads the numbers only; nothing in the file is run.");
+    ui.vertical(|ui| {
+        ui.add(egui::TextEdit::singleline(weights).desired_width(220.0));
+        if ui
+            .button("Choose weights file…")
+            .on_hover_text(backbone.provided_by())
+            .clicked()
+        {
+            if let Some(file) = rfd::FileDialog::new()
+                .set_title(format!("Weights for {}", backbone.label()))
+                .add_filter("Weights", &["pth", "pt", "bin", "safetensors"])
+                .pick_file()
+            {
+                *weights = file.display().to_string();
+            }
+        }
+        let path = std::path::Path::new(weights.as_str());
+        if weights.trim().is_empty() || !path.is_file() {
+            let what = if weights.trim().is_empty() {
+                "No file chosen yet."
+            } else {
+                "This file does not exist."
+            };
+            ui.add(
+                egui::Label::new(
+                    RichText::new(format!("{what} Where to get it: {}.", backbone.provided_by()))
+                        .color(ui.visuals().warn_fg_color),
+                )
+                .wrap(),
+            );
+        }
+    });
+    ui.end_row();
+    ui.label("Train")
+        .on_hover_text("Frozen: the pretrained part stays as it is and only the layers after it learn — fast (its features are computed once and cached) and best with little data. Training its last blocks too adapts it more to your data, slower and with more risk of overfitting.");
+    ui.vertical(|ui| {
+        let units = backbone.units();
+        ui.add(
+            egui::Slider::new(train_blocks, 0..=units)
+                .text(backbone.unit_word())
+                .clamping(egui::SliderClamping::Always),
+        );
+        ui.weak(freeze_words(backbone, *train_blocks));
+    });
+    ui.end_row();
 }
 
 fn summary_ui(ui: &mut egui::Ui, graph: &Graph, view: &GraphView) {

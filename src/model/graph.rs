@@ -125,6 +125,15 @@ impl Graph {
             .map_or(&[], |j| checked.info[j].output_shape.as_slice())
     }
 
+    /// Points every pretrained node at `file` (for `--weights` and the inspector's choice).
+    pub fn set_pretrained_weights(&mut self, file: &std::path::Path) {
+        for node in &mut self.nodes {
+            if let Layer::Pretrained { weights, .. } = &mut node.layer {
+                *weights = file.display().to_string();
+            }
+        }
+    }
+
     /// Checks names, wiring, cycles and shapes; returns every problem found.
     pub fn validate(&self) -> Result<CheckedGraph, Vec<GraphError>> {
         let mut errors = Vec::new();
@@ -535,6 +544,20 @@ fn infer(node: &Node, inputs: &[(&str, Shape)]) -> Result<(Shape, usize), String
                 "{kind} '{name}' needs channels over positions (a sequence or an image), but '{from}' gives {}.",
                 shape_label(s)
             )),
+            None => Err(format!("{kind} '{name}' has no input.")),
+        },
+        Layer::Pretrained {
+            backbone, weights, ..
+        } => match first {
+            _ if weights.trim().is_empty() => Err(format!(
+                "'{name}' ({}) needs its weights file: choose it in the inspector ({}).",
+                backbone.label(),
+                backbone.provided_by()
+            )),
+            Some((_, s)) => backbone
+                .output_shape(s)
+                .map(|out| (out, backbone.parameter_count()))
+                .map_err(|e| format!("'{name}': {e}.")),
             None => Err(format!("{kind} '{name}' has no input.")),
         },
         Layer::Embedding { vocab, dim } => {

