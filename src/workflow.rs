@@ -92,6 +92,74 @@ pub fn adapt_data_to_template(
     Ok(Some(file))
 }
 
+/// A node reusing the model of an earlier run up to `cut` (default: the layer feeding its
+/// output), frozen.
+pub fn trained_model_layer(run: &Path, cut: Option<&str>) -> Result<crate::model::Layer> {
+    let graph_file = run
+        .join(engine::runs::BEST_DIR)
+        .join(engine::runs::GRAPH_FILE);
+    let text = std::fs::read_to_string(&graph_file).with_context(|| {
+        format!(
+            "'{}' is not a finished training run (no {} inside)",
+            run.display(),
+            graph_file.display()
+        )
+    })?;
+    let graph: crate::model::Graph = serde_json::from_str(&text)
+        .with_context(|| format!("the model saved in '{}' is damaged", graph_file.display()))?;
+    let checked = graph
+        .validate()
+        .map_err(|_| anyhow!("the model saved in '{}' has problems", run.display()))?;
+    let cut = match cut {
+        Some(c) => c.to_owned(),
+        None => graph.nodes[checked.output]
+            .inputs
+            .first()
+            .cloned()
+            .ok_or_else(|| anyhow!("the model of '{}' has a single layer", run.display()))?,
+    };
+    let part = graph.cut_at(&cut).map_err(|e| {
+        let names: Vec<&str> = graph.nodes.iter().map(|n| n.name.as_str()).collect();
+        anyhow!("{e}; its layers are {}", names.join(", "))
+    })?;
+    Ok(crate::model::Layer::TrainedModel {
+        run: run.display().to_string(),
+        cut,
+        part,
+        train_blocks: 0,
+    })
+}
+
+/// A model that reuses `layer` (a trained or pretrained part) and learns a new output on top.
+pub fn reuse_graph(
+    input_shape: &[usize],
+    layer: crate::model::Layer,
+    classes: usize,
+) -> crate::model::Graph {
+    use crate::model::{Activation, Layer, Node};
+    crate::model::Graph {
+        nodes: vec![
+            Node::new(
+                "input",
+                Layer::Input {
+                    shape: input_shape.to_vec(),
+                },
+                &[],
+            ),
+            Node::new("reused", layer, &["input"]),
+            Node::new("dropout", Layer::Dropout { rate: 0.2 }, &["reused"]),
+            Node::new(
+                "output",
+                Layer::Dense {
+                    units: classes,
+                    activation: Activation::Softmax,
+                },
+                &["dropout"],
+            ),
+        ],
+    }
+}
+
 /// How the project's data settings translate into importer options.
 pub fn import_options(d: &DataSettings) -> ImportOptions {
     ImportOptions {

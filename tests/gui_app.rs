@@ -635,3 +635,72 @@ fn audio_clips_from_import_to_a_dropped_prediction() {
     });
     assert!(shows(&h, "Prediction: high"));
 }
+
+#[test]
+fn transfer_learning_on_texts_from_the_template_button_to_a_prediction() {
+    let data = tempfile::tempdir().unwrap();
+    let csv = data.path().join("messages.csv");
+    std::fs::copy(repo_sample().join("messages.csv"), &csv).unwrap();
+    let workspace = tempfile::tempdir().unwrap();
+    std::env::set_var("STRATA_CACHE_DIR", workspace.path().join("cache"));
+    let mut app = StrataApp::new(None, workspace.path().to_owned());
+    app.new_project_from_data(&csv);
+    let mut h = harness(app);
+    wait_for(&mut h, "the import", 60, |app| {
+        app.data().is_some() && !app.is_busy()
+    });
+    // The Model screen's template: the pretrained encoder is found in the weights folder, the
+    // texts are read again with its tokenizer.
+    h.get_by_label("2 Model").click();
+    h.step();
+    h.get_by_label("Transfer (texts)").click();
+    h.step();
+    wait_for(&mut h, "the import with the MiniLM tokenizer", 120, |app| {
+        app.data().is_some() && !app.is_busy()
+    });
+    let project = h.state().project().unwrap();
+    assert_eq!(project.data.tokenizer, strata::project::TokenizerKind::File);
+    assert!(
+        project.model.validate().is_ok(),
+        "{:?}",
+        project.model.validate().err()
+    );
+    h.step();
+    assert!(shows(&h, "MiniLM-L6 (sentences), frozen"));
+    // The palette offers every pretrained network.
+    assert!(shows(&h, "EfficientNet-Lite0"));
+    assert!(shows(&h, "ResNet-50"));
+
+    let mut training = h.state().project().unwrap().training.clone();
+    training.epochs = 15;
+    training.lr = 0.01;
+    h.state_mut().command(Command::SetTraining(training));
+    h.get_by_label("3 Train").click();
+    h.step();
+    h.get_by_label("▶ Start training").click();
+    h.step();
+    wait_for(&mut h, "training to finish", 600, |app| !app.is_training());
+    assert!(shows(&h, "computed once"), "the feature-cache note");
+
+    h.get_by_label("4 Evaluate").click();
+    wait_for(&mut h, "the evaluation", 300, |app| {
+        app.evaluation().is_some() && !app.is_busy()
+    });
+    let accuracy = h.state().evaluation().unwrap().report.accuracy;
+    assert!(accuracy > 0.8, "{accuracy}");
+
+    h.get_by_label("5 Use").click();
+    h.step();
+    h.get_by_role(egui::accesskit::Role::MultilineTextInput)
+        .focus();
+    h.step();
+    h.get_by_role(egui::accesskit::Role::MultilineTextInput)
+        .type_text("When will the lamp be back in stock?");
+    h.step();
+    h.step();
+    h.get_by_label("Predict these texts").click();
+    wait_for(&mut h, "the prediction", 60, |app| {
+        app.last_predictions().is_some() && !app.is_busy()
+    });
+    assert!(shows(&h, "Prediction: question"));
+}

@@ -93,6 +93,13 @@ pub enum Command {
         /// audio-cnn for clips).
         #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(TEMPLATE_NAMES))]
         template: Option<String>,
+        /// Reuse the model of an earlier run (a `<project>.runs/<run-id>` folder) up to --cut,
+        /// frozen, with a new output layer (instead of a template).
+        #[arg(long, conflicts_with = "template")]
+        from_run: Option<PathBuf>,
+        /// With --from-run: the layer to cut at (default: the one feeding its output).
+        #[arg(long, requires = "from_run")]
+        cut: Option<String>,
         /// The pretrained weights file of a transfer template (default: found in
         /// $STRATA_WEIGHTS_DIR, ~/.cache/strata-weights/unpacked or ~/Strata/weights).
         #[arg(long)]
@@ -227,6 +234,8 @@ pub fn run(command: Command) -> Result<()> {
             hop_ms,
             task,
             template,
+            from_run,
+            cut,
             weights,
             image_size,
             channels,
@@ -280,6 +289,26 @@ pub fn run(command: Command) -> Result<()> {
                 }
                 .to_owned()
             });
+            if let Some(run) = &from_run {
+                // The reused model reads the data as it was imported for it.
+                let manifest = crate::engine::runs::read_manifest(run)?;
+                let old = manifest.data;
+                (
+                    settings.image_width,
+                    settings.image_height,
+                    settings.channels,
+                ) = (
+                    image_size.map_or(old.image_width, |s| s.0),
+                    image_size.map_or(old.image_height, |s| s.1),
+                    channels.unwrap_or(old.channels),
+                );
+                (
+                    settings.clip_seconds,
+                    settings.mel_bands,
+                    settings.window_ms,
+                    settings.hop_ms,
+                ) = (old.clip_seconds, old.mel_bands, old.window_ms, old.hop_ms);
+            }
             let weights = workflow::adapt_data_to_template(
                 &template,
                 &mut settings,
@@ -289,7 +318,11 @@ pub fn run(command: Command) -> Result<()> {
             if let Some(c) = channels {
                 settings.channels = c;
             }
-            cmd_new(&project, settings, &template, weights.as_deref(), seed)
+            let start = match &from_run {
+                Some(run) => Start::Reuse(workflow::trained_model_layer(run, cut.as_deref())?),
+                None => Start::Template(template, weights),
+            };
+            cmd_new(&project, settings, start, seed)
         }
         Command::Import { dir, json } => cmd_import(&dir, json),
         Command::Inspect { project } => cmd_inspect(&project),
@@ -373,13 +406,15 @@ fn choose_target(settings: &mut DataSettings, target: &str, task: Option<Task>) 
     Ok(())
 }
 
-fn cmd_new(
-    path: &Path,
-    data: DataSettings,
-    template: &str,
-    weights: Option<&Path>,
-    seed: u64,
-) -> Result<()> {
+/// What a new project's model starts from.
+enum Start {
+    /// A template by name, with the weights file of its pretrained part.
+    Template(String, Option<PathBuf>),
+    /// The part of an earlier run's model to reuse.
+    Reuse(crate::model::Layer),
+}
+
+fn cmd_new(path: &Path, data: DataSettings, start: Start, seed: u64) -> Result<()> {
     if path.exists() {
         bail!(
             "'{}' already exists; choose another name or delete it first",
@@ -405,10 +440,23 @@ fn cmd_new(
             data.path.display(),
         );
     }
-    let mut graph = model::template(template, &dataset.fit())
-        .ok_or_else(|| anyhow!("unknown template '{template}'"))?;
-    if let Some(file) = weights {
-        graph.set_pretrained_weights(file);
+    let (graph, template) = match start {
+        Start::Template(template, weights) => {
+            let mut graph = model::template(&template, &dataset.fit())
+                .ok_or_else(|| anyhow!("unknown template '{template}'"))?;
+            if let Some(file) = weights {
+                graph.set_pretrained_weights(&file);
+            }
+            (graph, template)
+        }
+        Start::Reuse(layer) => (
+            workflow::reuse_graph(&dataset.shape(), layer, classes),
+            "reused".to_owned(),
+        ),
+    };
+    if let Err(errors) = graph.validate() {
+        let list: Vec<String> = errors.iter().map(|e| e.message.clone()).collect();
+        bail!("the new model does not fit the data: {}", list.join(" "));
     }
     let what = match dataset.task() {
         Task::Classify => format!("{classes} classes"),
@@ -577,9 +625,10 @@ fn cmd_train(path: &Path, project: &Project, json: bool) -> Result<()> {
                 }
             }
             TrainEvent::Checkpoint { .. } => {}
-            TrainEvent::Warning { message } => {
-                bar.suspend(|| eprintln!("warning: {message}"));
-            }
+            TrainEvent::Warning { message } => match message.strip_prefix("Note: ") {
+                Some(note) => bar.suspend(|| eprintln!("note: {note}")),
+                None => bar.suspend(|| eprintln!("warning: {message}")),
+            },
             TrainEvent::Finished {
                 run_dir,
                 best_epoch,

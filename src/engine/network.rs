@@ -2,7 +2,7 @@
 //! walks the graph in order, dropout and batch-norm behaving differently in training.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor, Var, D};
 use rand::{Rng, SeedableRng};
@@ -60,6 +60,9 @@ pub struct Network {
     pool_after: Vec<Option<usize>>,
     /// Features of frozen pretrained nodes, by node index.
     caches: HashMap<usize, FeatureCache>,
+    /// The reused parts of earlier runs' models, by node index (their tensors are also in
+    /// `vars`, shared).
+    parts: HashMap<usize, Network>,
     /// Whether those caches are used (off while inputs are augmented).
     use_caches: bool,
 }
@@ -79,6 +82,7 @@ impl Network {
     ) -> Result<Self, NetworkError> {
         let checked = graph.validate().map_err(NetworkError::Invalid)?;
         let mut vars = Vec::new();
+        let mut parts = HashMap::new();
         for &i in &checked.order {
             let node = &graph.nodes[i];
             let in_shape = graph.input_shape(&checked, i);
@@ -198,6 +202,40 @@ impl Network {
                         });
                     }
                 }
+                Layer::TrainedModel {
+                    run,
+                    part,
+                    train_blocks,
+                    ..
+                } => {
+                    let inner = if read_pretrained {
+                        let file = Path::new(run)
+                            .join(super::runs::BEST_DIR)
+                            .join(super::runs::WEIGHTS_FILE);
+                        Network::load(part, &file, device).map_err(|e| {
+                            NetworkError::Weights(format!(
+                                "'{}' (the model of run '{run}'): {e}",
+                                node.name
+                            ))
+                        })?
+                    } else {
+                        Network::build(part, device, rng, false)?
+                    };
+                    let weighted = part.weighted_nodes();
+                    for v in inner.vars() {
+                        let owner = v.name.split('.').next().unwrap_or_default();
+                        let unit = weighted.iter().position(|n| *n == owner).unwrap_or(0);
+                        let trains =
+                            v.trainable && pre::unit_trains(unit, weighted.len(), *train_blocks);
+                        vars.push(NamedVar {
+                            name: format!("{}.{}", node.name, v.name),
+                            var: v.var.clone(),
+                            trainable: trains,
+                            penalized: trains && v.penalized,
+                        });
+                    }
+                    parts.insert(i, inner);
+                }
                 Layer::BatchNorm { .. } => {
                     let c = in_shape.first().copied().unwrap_or(1);
                     add("weight", vec![c], vec![1.0; c], true, false)?;
@@ -216,21 +254,35 @@ impl Network {
         let pool_after = fusable_pools(graph, &checked);
         let mut caches = HashMap::new();
         for (i, node) in graph.nodes.iter().enumerate() {
-            if let Layer::Pretrained {
-                backbone,
-                weights,
-                train_blocks: 0,
-            } = &node.layer
-            {
-                // Without a readable file (a trained run's copy) the cache stays in memory.
-                let print = cache::fingerprint(Path::new(weights)).ok();
-                let root = print.and(cache::cache_root());
-                let name = serde_json::to_string(backbone).unwrap_or_default();
-                caches.insert(
-                    i,
-                    FeatureCache::new(name.trim_matches('"'), print.unwrap_or(0), root.as_deref()),
-                );
-            }
+            let (name, file) = match &node.layer {
+                Layer::Pretrained {
+                    backbone,
+                    weights,
+                    train_blocks: 0,
+                } => (
+                    serde_json::to_string(backbone).unwrap_or_default(),
+                    PathBuf::from(weights),
+                ),
+                Layer::TrainedModel {
+                    run,
+                    cut,
+                    train_blocks: 0,
+                    ..
+                } => (
+                    format!("strata-{cut}"),
+                    Path::new(run)
+                        .join(super::runs::BEST_DIR)
+                        .join(super::runs::WEIGHTS_FILE),
+                ),
+                _ => continue,
+            };
+            // Without a readable file the cache stays in memory.
+            let print = cache::fingerprint(&file).ok();
+            let root = print.and(cache::cache_root());
+            caches.insert(
+                i,
+                FeatureCache::new(name.trim_matches('"'), print.unwrap_or(0), root.as_deref()),
+            );
         }
         Ok(Self {
             graph: graph.clone(),
@@ -240,6 +292,7 @@ impl Network {
             device: device.clone(),
             pool_after,
             caches,
+            parts,
             use_caches: true,
         })
     }
@@ -266,9 +319,15 @@ impl Network {
         let Some(cache) = self.caches.get(&node).filter(|_| self.use_caches) else {
             return Ok(compute(x)?.detach());
         };
-        let features = self.checked.info[node].output_shape.iter().product::<usize>();
+        let features = self.checked.info[node]
+            .output_shape
+            .iter()
+            .product::<usize>();
         let b = x.dim(0)?;
-        let rows = x.flatten_from(1)?.to_device(&Device::Cpu)?.to_vec2::<f32>()?;
+        let rows = x
+            .flatten_from(1)?
+            .to_device(&Device::Cpu)?
+            .to_vec2::<f32>()?;
         let keys: Vec<u64> = rows.iter().map(|r| cache.key(r)).collect();
         let mut out: Vec<Option<Vec<f32>>> = keys.iter().map(|&k| cache.get(k, features)).collect();
         let missing: Vec<usize> = (0..b).filter(|&i| out[i].is_none()).collect();
@@ -578,6 +637,26 @@ impl Network {
                     finish(acc, Activation::Linear)?
                 }
                 Layer::Concat => finish(Tensor::cat(&inputs, 1)?, Activation::Linear)?,
+                Layer::TrainedModel { .. } => {
+                    let inner = self.parts.get(&i).ok_or_else(|| {
+                        NetworkError::Weights(format!("'{}' has no weights", node.name))
+                    })?;
+                    // The reused part runs as it was trained to predict: no dropout, fixed
+                    // batch-norm statistics.
+                    let compute = |x: &Tensor| -> candle_core::Result<Tensor> {
+                        let mut quiet = rand::rngs::StdRng::seed_from_u64(0);
+                        let out = inner
+                            .forward(x, false, &mut quiet)
+                            .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+                        activate(&out.pre_activation, out.activation)
+                    };
+                    let y = if self.caches.contains_key(&i) {
+                        self.cached_features(i, need()?, &compute)?
+                    } else {
+                        compute(need()?)?
+                    };
+                    finish(y, Activation::Linear)?
+                }
                 Layer::Pretrained { backbone, .. } => {
                     let get = |what: &str| -> candle_core::Result<Tensor> {
                         let v = self

@@ -117,7 +117,20 @@ pub fn save_checkpoint(net: &Network, run_dir: &Path, sub: &str) -> Result<PathB
     Ok(weights)
 }
 
-/// Writes the run description.
+/// Reads a run's description.
+pub fn read_manifest(run_dir: &Path) -> Result<RunManifest, NetworkError> {
+    let path = run_dir.join(MANIFEST_FILE);
+    let text = fs::read_to_string(&path)
+        .map_err(|e| NetworkError::Weights(format!("could not read '{}': {e}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| {
+        NetworkError::Weights(format!(
+            "the run description in '{}' is damaged: {e}",
+            run_dir.display()
+        ))
+    })
+}
+
+/// Writes a run's description (atomically).
 pub fn write_manifest(run_dir: &Path, manifest: &RunManifest) -> std::io::Result<()> {
     let json = serde_json::to_string_pretty(manifest).map_err(std::io::Error::other)?;
     atomic_write(&run_dir.join(MANIFEST_FILE), json.as_bytes())
@@ -256,12 +269,7 @@ impl TrainedModel {
                 NetworkError::Weights(format!("could not read '{}': {e}", path.display()))
             })
         };
-        let manifest: RunManifest = serde_json::from_str(&read(MANIFEST_FILE)?).map_err(|e| {
-            NetworkError::Weights(format!(
-                "the run description in '{}' is damaged: {e}",
-                run_dir.display()
-            ))
-        })?;
+        let manifest = read_manifest(run_dir)?;
         let graph_path = format!("{BEST_DIR}/{GRAPH_FILE}");
         let graph: Graph = serde_json::from_str(&read(&graph_path)?).map_err(|e| {
             NetworkError::Weights(format!(

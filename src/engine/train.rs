@@ -374,14 +374,14 @@ fn train_inner(
     // inputs change every epoch; `STRATA_FEATURE_CACHE=off` turns it off for measurements.
     let feature_note = if !net.has_feature_cache() {
         None
-    } else if project.data.augmentation.is_active() && matches!(dataset, Dataset::Images(_)) {
+    } else if project.data.augmentation.is_active() && matches!(&**dataset, Dataset::Images(_)) {
         net.set_feature_cache(false);
         Some("augmentation is on, so the frozen pretrained network computes its features afresh for every batch (no cache); turn augmentation off on the Data screen to train the layers after it in seconds".to_owned())
     } else if std::env::var_os("STRATA_FEATURE_CACHE").is_some_and(|v| v == "off") {
         net.set_feature_cache(false);
         None
     } else {
-        None
+        Some("Note: the pretrained network is frozen, so each sample's features are computed once (the first epoch takes longest) and kept on disk; later epochs and runs reuse them".to_owned())
     };
     let batch_size = settings.batch_size.clamp(1, data.split.train.len());
     let mut optimizer = Optimizer::for_network(

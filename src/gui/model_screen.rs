@@ -132,19 +132,39 @@ fn palette(input_shape: &[usize]) -> Vec<(&'static str, Vec<Layer>)> {
                         .unwrap_or_default(),
                     train_blocks: 0,
                 })
+                .chain(std::iter::once(Layer::TrainedModel {
+                    run: String::new(),
+                    cut: String::new(),
+                    part: Graph::default(),
+                    train_blocks: 0,
+                }))
                 .collect(),
         ),
     ]
 }
 
 /// "frozen", "last 2 of 18 blocks train", "all 7 layers train".
-fn freeze_words(backbone: Backbone, train_blocks: usize) -> String {
-    let units = backbone.units();
+fn freeze_words(units: usize, word: &str, train_blocks: usize) -> String {
     match train_blocks {
         0 => "frozen".to_owned(),
-        n if n >= units => format!("all {units} {} train", backbone.unit_word()),
-        n => format!("last {n} of {units} {} train", backbone.unit_word()),
+        n if n >= units => format!("all {units} {word} train"),
+        n => format!("last {n} of {units} {word} train"),
     }
+}
+
+/// The freeze control: a slider over the blocks and what it means in words.
+fn freeze_ui(ui: &mut egui::Ui, units: usize, word: &str, train_blocks: &mut usize) {
+    ui.label("Train")
+        .on_hover_text("Frozen: this part stays as it is and only the layers after it learn — fast (its features are computed once and cached) and best with little data. Training its last blocks too adapts it more to your data: slower, with more risk of overfitting.");
+    ui.vertical(|ui| {
+        ui.add(
+            egui::Slider::new(train_blocks, 0..=units)
+                .text(word)
+                .clamping(egui::SliderClamping::Always),
+        );
+        ui.weak(freeze_words(units, word, *train_blocks));
+    });
+    ui.end_row();
 }
 
 const ACTIVATIONS: [Activation; 7] = [
@@ -508,7 +528,21 @@ fn layer_settings_line(layer: &Layer) -> String {
             backbone,
             train_blocks,
             ..
-        } => format!("{}, {}", backbone.label(), freeze_words(*backbone, *train_blocks)),
+        } => format!(
+            "{}, {}",
+            backbone.label(),
+            freeze_words(backbone.units(), backbone.unit_word(), *train_blocks)
+        ),
+        Layer::TrainedModel {
+            cut,
+            part,
+            train_blocks,
+            ..
+        } if !cut.is_empty() => format!(
+            "up to '{cut}', {}",
+            freeze_words(part.weighted_nodes().len(), "layers", *train_blocks)
+        ),
+        Layer::TrainedModel { .. } => "no run chosen".to_owned(),
         Layer::GlobalAvgPool
         | Layer::GlobalMaxPool
         | Layer::Flatten
@@ -674,7 +708,13 @@ impl StrataApp {
             DataKind::Text => vec![data.sequence_length],
             _ => fit.shape.clone(),
         };
-        let Some(mut graph) = model::template(name, &DataFit { shape, ..fit.clone() }) else {
+        let Some(mut graph) = model::template(
+            name,
+            &DataFit {
+                shape,
+                ..fit.clone()
+            },
+        ) else {
             return;
         };
         if let Some(w) = &weights {
@@ -1219,6 +1259,12 @@ fn layer_settings_ui(ui: &mut egui::Ui, layer: &mut Layer, input_shape: &[usize]
                 weights,
                 train_blocks,
             } => pretrained_settings_ui(ui, *backbone, weights, train_blocks),
+            Layer::TrainedModel {
+                run,
+                cut,
+                part,
+                train_blocks,
+            } => trained_model_settings_ui(ui, run, cut, part, train_blocks),
             Layer::GlobalAvgPool
             | Layer::GlobalMaxPool
             | Layer::Flatten
@@ -1272,26 +1318,99 @@ fn pretrained_settings_ui(
             };
             ui.add(
                 egui::Label::new(
-                    RichText::new(format!("{what} Where to get it: {}.", backbone.provided_by()))
-                        .color(ui.visuals().warn_fg_color),
+                    RichText::new(format!(
+                        "{what} Where to get it: {}.",
+                        backbone.provided_by()
+                    ))
+                    .color(ui.visuals().warn_fg_color),
                 )
                 .wrap(),
             );
         }
     });
     ui.end_row();
-    ui.label("Train")
-        .on_hover_text("Frozen: the pretrained part stays as it is and only the layers after it learn — fast (its features are computed once and cached) and best with little data. Training its last blocks too adapts it more to your data, slower and with more risk of overfitting.");
+    freeze_ui(ui, backbone.units(), backbone.unit_word(), train_blocks);
+}
+
+/// A reused part of an earlier run's model: the run, where to cut, how much trains.
+fn trained_model_settings_ui(
+    ui: &mut egui::Ui,
+    run: &mut String,
+    cut: &mut String,
+    part: &mut Graph,
+    train_blocks: &mut usize,
+) {
+    // The run's model is read when the run or the cut changes (and its layer names while the
+    // list is open).
+    let reload = |run: &str, cut: Option<&str>| {
+        workflow::trained_model_layer(std::path::Path::new(run), cut)
+    };
+    let problem_id = egui::Id::new("trained-model-problem");
+    ui.label("Run");
     ui.vertical(|ui| {
-        let units = backbone.units();
-        ui.add(
-            egui::Slider::new(train_blocks, 0..=units)
-                .text(backbone.unit_word())
-                .clamping(egui::SliderClamping::Always),
-        );
-        ui.weak(freeze_words(backbone, *train_blocks));
+        ui.label(if run.is_empty() { "none chosen" } else { run.as_str() });
+        if ui
+            .button("Choose a trained run…")
+            .on_hover_text("A folder inside a project's .runs folder (one per training run); its best checkpoint is reused.")
+            .clicked()
+        {
+            if let Some(dir) = rfd::FileDialog::new()
+                .set_title("Choose a training run folder")
+                .pick_folder()
+            {
+                ui.data_mut(|d| d.remove::<String>(problem_id));
+                match reload(&dir.display().to_string(), None) {
+                    Ok(Layer::TrainedModel {
+                        run: r,
+                        cut: c,
+                        part: p,
+                        ..
+                    }) => (*run, *cut, *part) = (r, c, p),
+                    Ok(_) => {}
+                    Err(e) => {
+                        ui.data_mut(|d| d.insert_temp(problem_id, format!("{e:#}")));
+                    }
+                }
+            }
+        }
+        if let Some(problem) = ui.data(|d| d.get_temp::<String>(problem_id)) {
+            ui.colored_label(ui.visuals().error_fg_color, problem);
+        }
     });
     ui.end_row();
+    if run.is_empty() {
+        return;
+    }
+    ui.label("Cut after").on_hover_text(
+        "The reused part ends with this layer; what came after it in the old model is left out.",
+    );
+    let mut chosen = cut.clone();
+    egui::ComboBox::from_id_salt("trained-model-cut")
+        .selected_text(cut.as_str())
+        .show_ui(ui, |ui| {
+            let names = std::fs::read_to_string(
+                std::path::Path::new(run.as_str())
+                    .join(crate::engine::runs::BEST_DIR)
+                    .join(crate::engine::runs::GRAPH_FILE),
+            )
+            .ok()
+            .and_then(|t| serde_json::from_str::<Graph>(&t).ok())
+            .map(|g| g.nodes.into_iter().map(|n| n.name).collect::<Vec<_>>())
+            .unwrap_or_default();
+            for name in names {
+                ui.selectable_value(&mut chosen, name.clone(), name);
+            }
+        });
+    ui.end_row();
+    if chosen != *cut {
+        if let Ok(Layer::TrainedModel {
+            cut: c, part: p, ..
+        }) = reload(run, Some(&chosen))
+        {
+            (*cut, *part) = (c, p);
+        }
+    }
+    freeze_ui(ui, part.weighted_nodes().len(), "layers", train_blocks);
 }
 
 fn summary_ui(ui: &mut egui::Ui, graph: &Graph, view: &GraphView) {

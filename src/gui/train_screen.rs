@@ -520,7 +520,11 @@ impl StrataApp {
             None => {}
         }
         for w in &self.train.warnings {
-            ui.colored_label(ui.visuals().warn_fg_color, w);
+            if w.starts_with("Note:") {
+                ui.label(w);
+            } else {
+                ui.colored_label(ui.visuals().warn_fg_color, w);
+            }
         }
 
         // Curves.

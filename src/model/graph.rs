@@ -125,6 +125,54 @@ impl Graph {
             .map_or(&[], |j| checked.info[j].output_shape.as_slice())
     }
 
+    /// The nodes `cut` depends on, and `cut` itself, in their order here: the part of a trained
+    /// model that another model reuses.
+    pub fn cut_at(&self, cut: &str) -> Result<Graph, String> {
+        let mut keep = std::collections::HashSet::new();
+        let mut todo = vec![cut.to_owned()];
+        while let Some(name) = todo.pop() {
+            let node = self
+                .node(&name)
+                .ok_or_else(|| format!("the model has no layer named '{name}'"))?;
+            if keep.insert(name) {
+                todo.extend(node.inputs.iter().cloned());
+            }
+        }
+        Ok(Graph {
+            nodes: self
+                .nodes
+                .iter()
+                .filter(|n| keep.contains(&n.name))
+                .cloned()
+                .collect(),
+        })
+    }
+
+    /// The nodes with weights, in the graph's order (the "blocks" of a reused model).
+    pub fn weighted_nodes(&self) -> Vec<&str> {
+        self.nodes
+            .iter()
+            .filter(|n| {
+                !matches!(
+                    n.layer,
+                    Layer::Input { .. }
+                        | Layer::MaxPool2d { .. }
+                        | Layer::AvgPool2d { .. }
+                        | Layer::GlobalAvgPool
+                        | Layer::GlobalMaxPool
+                        | Layer::MaxPool1d { .. }
+                        | Layer::AvgPool1d { .. }
+                        | Layer::Flatten
+                        | Layer::Dropout { .. }
+                        | Layer::Activation { .. }
+                        | Layer::Add
+                        | Layer::Concat
+                )
+            })
+            .map(|n| n.name.as_str())
+            .collect()
+    }
+
     /// Points every pretrained node at `file` (for `--weights` and the inspector's choice).
     pub fn set_pretrained_weights(&mut self, file: &std::path::Path) {
         for node in &mut self.nodes {
@@ -546,6 +594,42 @@ fn infer(node: &Node, inputs: &[(&str, Shape)]) -> Result<(Shape, usize), String
             )),
             None => Err(format!("{kind} '{name}' has no input.")),
         },
+        Layer::TrainedModel { run, cut, part, .. } => {
+            if run.trim().is_empty() || part.nodes.is_empty() {
+                return Err(format!(
+                    "'{name}' needs a trained model: choose a run in the inspector."
+                ));
+            }
+            let checked = part.validate().map_err(|errors| {
+                format!(
+                    "'{name}': the reused model has problems: {}",
+                    errors
+                        .iter()
+                        .map(|e| e.message.clone())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )
+            })?;
+            let wants = &checked.info[checked.input].output_shape;
+            match first {
+                Some((_, s)) if s == wants => {
+                    let out = part
+                        .nodes
+                        .iter()
+                        .position(|n| &n.name == cut)
+                        .map_or_else(|| checked.output_shape().to_vec(), |i| {
+                            checked.info[i].output_shape.clone()
+                        });
+                    Ok((out, checked.total_params()))
+                }
+                Some((from, s)) => Err(format!(
+                    "'{name}' was trained on inputs of {} but '{from}' gives {}; set the import settings to match the earlier model.",
+                    shape_label(wants),
+                    shape_label(s)
+                )),
+                None => Err(format!("{kind} '{name}' has no input.")),
+            }
+        }
         Layer::Pretrained {
             backbone, weights, ..
         } => match first {

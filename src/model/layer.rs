@@ -180,6 +180,20 @@ pub enum Layer {
         #[serde(default)]
         train_blocks: usize,
     },
+    /// The first layers of a model trained in an earlier run (of this or another project), up to
+    /// a chosen node, with what they learned.
+    TrainedModel {
+        /// The run folder (`<project>.runs/<run-id>`); its best checkpoint is read.
+        run: String,
+        /// The node whose output this part gives.
+        cut: String,
+        /// The run's layers up to `cut` (kept here so shapes are known without reading files).
+        #[serde(default)]
+        part: crate::model::Graph,
+        /// How many of its last layers with weights train: 0 keeps it frozen.
+        #[serde(default)]
+        train_blocks: usize,
+    },
 }
 
 impl Layer {
@@ -206,6 +220,7 @@ impl Layer {
             Self::Add => "Add",
             Self::Concat => "Concat",
             Self::Pretrained { .. } => "Pretrained",
+            Self::TrainedModel { .. } => "Trained model",
         }
     }
 
@@ -249,6 +264,7 @@ impl Layer {
             Self::Add => "Adds its inputs together; used for skip connections that let information bypass layers.",
             Self::Concat => "Stacks its inputs along the channel axis so the next layer sees all of them.",
             Self::Pretrained { backbone, .. } => backbone.help(),
+            Self::TrainedModel { .. } => "The first layers of a model you trained earlier, with what they learned: for example a model of spoken words reused to learn new words from a few examples. Choose the run and the layer to cut at.",
         }
     }
 }

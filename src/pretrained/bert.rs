@@ -37,22 +37,57 @@ pub const MINILM_L6: Config = Config {
 };
 
 fn linear_params(out: &mut Vec<ParamSpec>, name: &str, o: usize, i: usize, unit: usize) {
-    out.push(ParamSpec::new(format!("{name}.weight"), vec![o, i], unit, ParamKind::Weight));
-    out.push(ParamSpec::new(format!("{name}.bias"), vec![o], unit, ParamKind::Bias));
+    out.push(ParamSpec::new(
+        format!("{name}.weight"),
+        vec![o, i],
+        unit,
+        ParamKind::Weight,
+    ));
+    out.push(ParamSpec::new(
+        format!("{name}.bias"),
+        vec![o],
+        unit,
+        ParamKind::Bias,
+    ));
 }
 
 fn norm_params(out: &mut Vec<ParamSpec>, name: &str, c: usize, unit: usize) {
-    out.push(ParamSpec::new(format!("{name}.weight"), vec![c], unit, ParamKind::Norm));
-    out.push(ParamSpec::new(format!("{name}.bias"), vec![c], unit, ParamKind::Norm));
+    out.push(ParamSpec::new(
+        format!("{name}.weight"),
+        vec![c],
+        unit,
+        ParamKind::Norm,
+    ));
+    out.push(ParamSpec::new(
+        format!("{name}.bias"),
+        vec![c],
+        unit,
+        ParamKind::Norm,
+    ));
 }
 
 /// Every tensor the encoder reads, with its unit (embeddings 0, layer N at N + 1).
 pub fn params(c: Config) -> Vec<ParamSpec> {
     let h = c.hidden;
     let mut out = vec![
-        ParamSpec::new("embeddings.word_embeddings.weight", vec![c.vocab, h], 0, ParamKind::Weight),
-        ParamSpec::new("embeddings.position_embeddings.weight", vec![c.positions, h], 0, ParamKind::Weight),
-        ParamSpec::new("embeddings.token_type_embeddings.weight", vec![2, h], 0, ParamKind::Weight),
+        ParamSpec::new(
+            "embeddings.word_embeddings.weight",
+            vec![c.vocab, h],
+            0,
+            ParamKind::Weight,
+        ),
+        ParamSpec::new(
+            "embeddings.position_embeddings.weight",
+            vec![c.positions, h],
+            0,
+            ParamKind::Weight,
+        ),
+        ParamSpec::new(
+            "embeddings.token_type_embeddings.weight",
+            vec![2, h],
+            0,
+            ParamKind::Weight,
+        ),
     ];
     norm_params(&mut out, "embeddings.LayerNorm", h, 0);
     for l in 0..c.layers {
@@ -62,30 +97,66 @@ pub fn params(c: Config) -> Vec<ParamSpec> {
             linear_params(&mut out, &format!("{p}.attention.self.{part}"), h, h, unit);
         }
         linear_params(&mut out, &format!("{p}.attention.output.dense"), h, h, unit);
-        norm_params(&mut out, &format!("{p}.attention.output.LayerNorm"), h, unit);
-        linear_params(&mut out, &format!("{p}.intermediate.dense"), c.intermediate, h, unit);
-        linear_params(&mut out, &format!("{p}.output.dense"), h, c.intermediate, unit);
+        norm_params(
+            &mut out,
+            &format!("{p}.attention.output.LayerNorm"),
+            h,
+            unit,
+        );
+        linear_params(
+            &mut out,
+            &format!("{p}.intermediate.dense"),
+            c.intermediate,
+            h,
+            unit,
+        );
+        linear_params(
+            &mut out,
+            &format!("{p}.output.dense"),
+            h,
+            c.intermediate,
+            unit,
+        );
         norm_params(&mut out, &format!("{p}.output.LayerNorm"), h, unit);
     }
     out
 }
 
 fn linear(x: &Tensor, p: &dyn Fn(&str) -> Result<Tensor>, name: &str) -> Result<Tensor> {
-    ops::linear(x, &p(&format!("{name}.weight"))?, &p(&format!("{name}.bias"))?)
+    ops::linear(
+        x,
+        &p(&format!("{name}.weight"))?,
+        &p(&format!("{name}.bias"))?,
+    )
 }
 
 fn norm(x: &Tensor, p: &dyn Fn(&str) -> Result<Tensor>, name: &str, eps: f64) -> Result<Tensor> {
-    ops::layer_norm(x, &p(&format!("{name}.weight"))?, &p(&format!("{name}.bias"))?, eps)
+    ops::layer_norm(
+        x,
+        &p(&format!("{name}.weight"))?,
+        &p(&format!("{name}.bias"))?,
+        eps,
+    )
 }
 
 /// Mean-pooled sentence embeddings `[B, hidden]` from token ids `[B, L]` (as numbers); tokens
 /// equal to `pad_id` are masked out of attention and of the mean.
-pub fn forward(c: Config, ids: &Tensor, pad_id: u32, p: &dyn Fn(&str) -> Result<Tensor>) -> Result<Tensor> {
+pub fn forward(
+    c: Config,
+    ids: &Tensor,
+    pad_id: u32,
+    p: &dyn Fn(&str) -> Result<Tensor>,
+) -> Result<Tensor> {
     let (b, l) = ids.dims2()?;
     if l > c.positions {
-        candle_core::bail!("texts of {l} tokens are longer than the encoder's {} positions", c.positions);
+        candle_core::bail!(
+            "texts of {l} tokens are longer than the encoder's {} positions",
+            c.positions
+        );
     }
-    let ids = ids.clamp(0f32, (c.vocab - 1) as f32)?.to_dtype(DType::U32)?;
+    let ids = ids
+        .clamp(0f32, (c.vocab - 1) as f32)?
+        .to_dtype(DType::U32)?;
     let mask = ids.ne(pad_id)?.to_dtype(DType::F32)?; // [B, L]
     let h = c.hidden;
     let words = p("embeddings.word_embeddings.weight")?
@@ -114,7 +185,12 @@ pub fn forward(c: Config, ids: &Tensor, pad_id: u32, p: &dyn Fn(&str) -> Result<
             .contiguous()?
             .reshape((b, l, h))?;
         let attended = linear(&context, p, &format!("{pre}.attention.output.dense"))?;
-        x = norm(&(attended + &x)?, p, &format!("{pre}.attention.output.LayerNorm"), c.eps)?;
+        x = norm(
+            &(attended + &x)?,
+            p,
+            &format!("{pre}.attention.output.LayerNorm"),
+            c.eps,
+        )?;
         let inner = linear(&x, p, &format!("{pre}.intermediate.dense"))?.gelu_erf()?;
         let out = linear(&inner, p, &format!("{pre}.output.dense"))?;
         x = norm(&(out + &x)?, p, &format!("{pre}.output.LayerNorm"), c.eps)?;

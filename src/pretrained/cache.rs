@@ -61,7 +61,10 @@ impl FeatureCache {
         backbone_name.hash(&mut h);
         fingerprint.hash(&mut h);
         let salt = h.finish();
-        let dir = root.map(|r| r.join("features").join(format!("{backbone_name}-{salt:016x}")));
+        let dir = root.map(|r| {
+            r.join("features")
+                .join(format!("{backbone_name}-{salt:016x}"))
+        });
         Self {
             salt,
             memory: Mutex::new(HashMap::new()),

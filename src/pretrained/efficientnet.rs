@@ -35,30 +35,75 @@ pub const FEATURES: usize = 1280;
 pub const UNITS: usize = 18;
 
 fn bn_params(out: &mut Vec<ParamSpec>, name: &str, c: usize, unit: usize) {
-    out.push(ParamSpec::new(format!("{name}.weight"), vec![c], unit, ParamKind::Norm));
-    out.push(ParamSpec::new(format!("{name}.bias"), vec![c], unit, ParamKind::Norm));
-    out.push(ParamSpec::new(format!("{name}.running_mean"), vec![c], unit, ParamKind::Statistic));
-    out.push(ParamSpec::new(format!("{name}.running_var"), vec![c], unit, ParamKind::Statistic));
+    out.push(ParamSpec::new(
+        format!("{name}.weight"),
+        vec![c],
+        unit,
+        ParamKind::Norm,
+    ));
+    out.push(ParamSpec::new(
+        format!("{name}.bias"),
+        vec![c],
+        unit,
+        ParamKind::Norm,
+    ));
+    out.push(ParamSpec::new(
+        format!("{name}.running_mean"),
+        vec![c],
+        unit,
+        ParamKind::Statistic,
+    ));
+    out.push(ParamSpec::new(
+        format!("{name}.running_var"),
+        vec![c],
+        unit,
+        ParamKind::Statistic,
+    ));
 }
 
 /// Every tensor the network reads, with the unit (stem 0, blocks 1–16, head 17) it belongs to.
 pub fn params() -> Vec<ParamSpec> {
-    let mut out = vec![ParamSpec::new("_conv_stem.weight", vec![32, 3, 3, 3], 0, ParamKind::Weight)];
+    let mut out = vec![ParamSpec::new(
+        "_conv_stem.weight",
+        vec![32, 3, 3, 3],
+        0,
+        ParamKind::Weight,
+    )];
     bn_params(&mut out, "_bn0", 32, 0);
     for (i, &(k, _, e, cin, cout)) in BLOCKS.iter().enumerate() {
         let unit = i + 1;
         let p = format!("_blocks.{i}");
         let mid = cin * e;
         if e != 1 {
-            out.push(ParamSpec::new(format!("{p}._expand_conv.weight"), vec![mid, cin, 1, 1], unit, ParamKind::Weight));
+            out.push(ParamSpec::new(
+                format!("{p}._expand_conv.weight"),
+                vec![mid, cin, 1, 1],
+                unit,
+                ParamKind::Weight,
+            ));
             bn_params(&mut out, &format!("{p}._bn0"), mid, unit);
         }
-        out.push(ParamSpec::new(format!("{p}._depthwise_conv.weight"), vec![mid, 1, k, k], unit, ParamKind::Weight));
+        out.push(ParamSpec::new(
+            format!("{p}._depthwise_conv.weight"),
+            vec![mid, 1, k, k],
+            unit,
+            ParamKind::Weight,
+        ));
         bn_params(&mut out, &format!("{p}._bn1"), mid, unit);
-        out.push(ParamSpec::new(format!("{p}._project_conv.weight"), vec![cout, mid, 1, 1], unit, ParamKind::Weight));
+        out.push(ParamSpec::new(
+            format!("{p}._project_conv.weight"),
+            vec![cout, mid, 1, 1],
+            unit,
+            ParamKind::Weight,
+        ));
         bn_params(&mut out, &format!("{p}._bn2"), cout, unit);
     }
-    out.push(ParamSpec::new("_conv_head.weight", vec![FEATURES, 320, 1, 1], 17, ParamKind::Weight));
+    out.push(ParamSpec::new(
+        "_conv_head.weight",
+        vec![FEATURES, 320, 1, 1],
+        17,
+        ParamKind::Weight,
+    ));
     bn_params(&mut out, "_bn1", FEATURES, 17);
     out
 }
@@ -91,18 +136,34 @@ pub fn forward(x: &Tensor, p: &dyn Fn(&str) -> Result<Tensor>) -> Result<Tensor>
         let input = x.clone();
         if e != 1 {
             let w = p(&format!("{pre}._expand_conv.weight"))?;
-            x = ops::relu6(&bn(&ops::conv2d(&x, &w, 1, Pads::symmetric(0))?, p, &format!("{pre}._bn0"))?)?;
+            x = ops::relu6(&bn(
+                &ops::conv2d(&x, &w, 1, Pads::symmetric(0))?,
+                p,
+                &format!("{pre}._bn0"),
+            )?)?;
         }
         let w = p(&format!("{pre}._depthwise_conv.weight"))?;
         let pads = same(&x, k, s)?;
-        x = ops::relu6(&bn(&ops::depthwise_conv2d(&x, &w, s, pads)?, p, &format!("{pre}._bn1"))?)?;
+        x = ops::relu6(&bn(
+            &ops::depthwise_conv2d(&x, &w, s, pads)?,
+            p,
+            &format!("{pre}._bn1"),
+        )?)?;
         let w = p(&format!("{pre}._project_conv.weight"))?;
-        x = bn(&ops::conv2d(&x, &w, 1, Pads::symmetric(0))?, p, &format!("{pre}._bn2"))?;
+        x = bn(
+            &ops::conv2d(&x, &w, 1, Pads::symmetric(0))?,
+            p,
+            &format!("{pre}._bn2"),
+        )?;
         if s == 1 && cin == cout {
             x = (x + input)?;
         }
     }
     let w = p("_conv_head.weight")?;
-    let x = ops::relu6(&bn(&ops::conv2d(&x, &w, 1, Pads::symmetric(0))?, p, "_bn1")?)?;
+    let x = ops::relu6(&bn(
+        &ops::conv2d(&x, &w, 1, Pads::symmetric(0))?,
+        p,
+        "_bn1",
+    )?)?;
     x.flatten_from(2)?.mean(2)
 }

@@ -290,7 +290,11 @@ impl Backbone {
         if found < specs.len() {
             let holds = match guess(&file) {
                 Some(other) if other != self => {
-                    format!("; this looks like a {} checkpoint, not {}", other.label(), self.label())
+                    format!(
+                        "; this looks like a {} checkpoint, not {}",
+                        other.label(),
+                        self.label()
+                    )
                 }
                 _ => String::new(),
             };
@@ -302,7 +306,11 @@ impl Backbone {
             return Err(format!(
                 "found {found} of {} expected tensors{}{holds}",
                 specs.len(),
-                if holds.is_empty() { missing } else { String::new() }
+                if holds.is_empty() {
+                    missing
+                } else {
+                    String::new()
+                }
             ));
         }
         let mut out = HashMap::new();

@@ -47,7 +47,12 @@ impl Pads {
 
 /// The k×k windows of `x` (`[B, C, H, W]`) as k² tensors `[B, C, OH, OW]`, tap (i, j) at index
 /// `i·k + j`.
-fn taps(x: &Tensor, kernel: usize, stride: usize, pads: Pads) -> Result<(Vec<Tensor>, usize, usize)> {
+fn taps(
+    x: &Tensor,
+    kernel: usize,
+    stride: usize,
+    pads: Pads,
+) -> Result<(Vec<Tensor>, usize, usize)> {
     let (b, c, h, w) = x.dims4()?;
     let (hp, wp) = (h + pads.top + pads.bottom, w + pads.left + pads.right);
     if hp < kernel || wp < kernel {
@@ -114,7 +119,12 @@ pub fn depthwise_conv2d(x: &Tensor, w: &Tensor, stride: usize, pads: Pads) -> Re
 }
 
 /// Max over k×k windows; only for non-negative inputs (after a ReLU), as padding is zero.
-pub fn max_pool_nonnegative(x: &Tensor, kernel: usize, stride: usize, pads: Pads) -> Result<Tensor> {
+pub fn max_pool_nonnegative(
+    x: &Tensor,
+    kernel: usize,
+    stride: usize,
+    pads: Pads,
+) -> Result<Tensor> {
     let (taps, _, _) = taps(x, kernel, stride, pads)?;
     let mut acc = taps[0].clone();
     for t in &taps[1..] {

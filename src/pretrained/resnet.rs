@@ -42,7 +42,14 @@ impl Depth {
             for b in 0..n {
                 let stride = if b == 0 && stage > 0 { 2 } else { 1 };
                 let down = b == 0 && (stride != 1 || cin != cout);
-                out.push((format!("layer{}.{b}", stage + 1), cin, width, cout, stride, down));
+                out.push((
+                    format!("layer{}.{b}", stage + 1),
+                    cin,
+                    width,
+                    cout,
+                    stride,
+                    down,
+                ));
                 cin = cout;
             }
         }
@@ -51,15 +58,40 @@ impl Depth {
 }
 
 fn bn_params(out: &mut Vec<ParamSpec>, name: &str, c: usize, unit: usize) {
-    out.push(ParamSpec::new(format!("{name}.weight"), vec![c], unit, ParamKind::Norm));
-    out.push(ParamSpec::new(format!("{name}.bias"), vec![c], unit, ParamKind::Norm));
-    out.push(ParamSpec::new(format!("{name}.running_mean"), vec![c], unit, ParamKind::Statistic));
-    out.push(ParamSpec::new(format!("{name}.running_var"), vec![c], unit, ParamKind::Statistic));
+    out.push(ParamSpec::new(
+        format!("{name}.weight"),
+        vec![c],
+        unit,
+        ParamKind::Norm,
+    ));
+    out.push(ParamSpec::new(
+        format!("{name}.bias"),
+        vec![c],
+        unit,
+        ParamKind::Norm,
+    ));
+    out.push(ParamSpec::new(
+        format!("{name}.running_mean"),
+        vec![c],
+        unit,
+        ParamKind::Statistic,
+    ));
+    out.push(ParamSpec::new(
+        format!("{name}.running_var"),
+        vec![c],
+        unit,
+        ParamKind::Statistic,
+    ));
 }
 
 /// Every tensor the network reads, with its unit (stem 0, then one per block).
 pub fn params(depth: Depth) -> Vec<ParamSpec> {
-    let mut out = vec![ParamSpec::new("conv1.weight", vec![64, 3, 7, 7], 0, ParamKind::Weight)];
+    let mut out = vec![ParamSpec::new(
+        "conv1.weight",
+        vec![64, 3, 7, 7],
+        0,
+        ParamKind::Weight,
+    )];
     bn_params(&mut out, "bn1", 64, 0);
     for (u, (p, cin, width, cout, _, down)) in depth.layout().into_iter().enumerate() {
         let unit = u + 1;
@@ -69,11 +101,21 @@ pub fn params(depth: Depth) -> Vec<ParamSpec> {
             vec![(width, cin, 3), (cout, width, 3)]
         };
         for (j, (o, i, k)) in convs.into_iter().enumerate() {
-            out.push(ParamSpec::new(format!("{p}.conv{}.weight", j + 1), vec![o, i, k, k], unit, ParamKind::Weight));
+            out.push(ParamSpec::new(
+                format!("{p}.conv{}.weight", j + 1),
+                vec![o, i, k, k],
+                unit,
+                ParamKind::Weight,
+            ));
             bn_params(&mut out, &format!("{p}.bn{}", j + 1), o, unit);
         }
         if down {
-            out.push(ParamSpec::new(format!("{p}.downsample.0.weight"), vec![cout, cin, 1, 1], unit, ParamKind::Weight));
+            out.push(ParamSpec::new(
+                format!("{p}.downsample.0.weight"),
+                vec![cout, cin, 1, 1],
+                unit,
+                ParamKind::Weight,
+            ));
             bn_params(&mut out, &format!("{p}.downsample.1"), cout, unit);
         }
     }
@@ -91,10 +133,20 @@ fn bn(x: &Tensor, p: &dyn Fn(&str) -> Result<Tensor>, name: &str) -> Result<Tens
     )
 }
 
-fn conv_bn(x: &Tensor, p: &dyn Fn(&str) -> Result<Tensor>, conv: &str, norm: &str, stride: usize) -> Result<Tensor> {
+fn conv_bn(
+    x: &Tensor,
+    p: &dyn Fn(&str) -> Result<Tensor>,
+    conv: &str,
+    norm: &str,
+    stride: usize,
+) -> Result<Tensor> {
     let w = p(&format!("{conv}.weight"))?;
     let k = w.dim(2)?;
-    bn(&ops::conv2d(x, &w, stride, Pads::symmetric(k / 2))?, p, norm)
+    bn(
+        &ops::conv2d(x, &w, stride, Pads::symmetric(k / 2))?,
+        p,
+        norm,
+    )
 }
 
 /// Image features `[B, 512 or 2048]` from ImageNet-normalized pixels `[B, 3, H, W]`.
@@ -103,7 +155,13 @@ pub fn forward(depth: Depth, x: &Tensor, p: &dyn Fn(&str) -> Result<Tensor>) -> 
     let mut x = ops::max_pool_nonnegative(&x, 3, 2, Pads::symmetric(1))?;
     for (name, _, _, _, stride, down) in depth.layout() {
         let shortcut = if down {
-            conv_bn(&x, p, &format!("{name}.downsample.0"), &format!("{name}.downsample.1"), stride)?
+            conv_bn(
+                &x,
+                p,
+                &format!("{name}.downsample.0"),
+                &format!("{name}.downsample.1"),
+                stride,
+            )?
         } else {
             x.clone()
         };

