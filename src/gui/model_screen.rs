@@ -143,6 +143,15 @@ fn palette(input_shape: &[usize]) -> Vec<(&'static str, Vec<Layer>)> {
     ]
 }
 
+/// A palette entry's name: the layer kind, or which pretrained network.
+fn palette_label(layer: &Layer) -> String {
+    match layer {
+        Layer::Pretrained { backbone, .. } => backbone.label().to_owned(),
+        Layer::TrainedModel { .. } => "Trained model (earlier run)".to_owned(),
+        other => other.kind_label().to_owned(),
+    }
+}
+
 /// "frozen", "last 2 of 18 blocks train", "all 7 layers train".
 fn freeze_words(units: usize, word: &str, train_blocks: usize) -> String {
     match train_blocks {
@@ -416,7 +425,7 @@ impl SnarlViewer<String> for Viewer<'_> {
             ui.menu_button(group, |ui| {
                 for layer in layers {
                     if ui
-                        .button(layer.kind_label())
+                        .button(palette_label(&layer))
                         .on_hover_text(layer.help())
                         .clicked()
                     {
@@ -869,7 +878,7 @@ impl StrataApp {
                             .default_open(true)
                             .show(ui, |ui| {
                                 for layer in layers {
-                                    let label = format!("Add {}", layer.kind_label());
+                                    let label = format!("Add {}", palette_label(&layer));
                                     if ui.button(label).on_hover_text(layer.help()).clicked() {
                                         self.add_layer(layer, &graph, &layout);
                                     }

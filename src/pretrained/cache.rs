@@ -86,7 +86,7 @@ impl FeatureCache {
     /// Features for `key`, from memory or disk.
     pub fn get(&self, key: u64, features: usize) -> Option<Vec<f32>> {
         if let Ok(memory) = self.memory.lock() {
-            if let Some(v) = memory.get(&key) {
+            if let Some(v) = memory.get(&key).filter(|v| v.len() == features) {
                 return Some(v.clone());
             }
         }

@@ -208,6 +208,60 @@ mod tests {
     }
 
     #[test]
+    fn layer_norm_gradients_match_finite_differences() {
+        use candle_core::Var;
+        let x = Var::from_tensor(&ramp(&[2, 5])).unwrap();
+        let w = Var::from_tensor(&(ramp(&[5]) + 1.5).unwrap()).unwrap();
+        let b = Var::from_tensor(&ramp(&[5])).unwrap();
+        let mix = ramp(&[2, 5]);
+        let f = |x: &Tensor, w: &Tensor, b: &Tensor| -> Tensor {
+            layer_norm(x, w, b, 1e-5)
+                .unwrap()
+                .mul(&mix)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+        };
+        let grads = f(x.as_tensor(), w.as_tensor(), b.as_tensor())
+            .backward()
+            .unwrap();
+        for (var, which) in [(&x, 0), (&w, 1), (&b, 2)] {
+            let g = grads
+                .get(var.as_tensor())
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            let base = var
+                .as_tensor()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            for i in 0..base.len() {
+                let at = |d: f32| -> f64 {
+                    let mut v = base.clone();
+                    v[i] += d;
+                    let t = Tensor::from_vec(v, var.as_tensor().shape(), &Device::Cpu).unwrap();
+                    let (xx, ww, bb) = match which {
+                        0 => (t, w.as_tensor().clone(), b.as_tensor().clone()),
+                        1 => (x.as_tensor().clone(), t, b.as_tensor().clone()),
+                        _ => (x.as_tensor().clone(), w.as_tensor().clone(), t),
+                    };
+                    f64::from(f(&xx, &ww, &bb).to_scalar::<f32>().unwrap())
+                };
+                let numeric = (at(1e-2) - at(-1e-2)) / 2e-2;
+                assert!(
+                    (f64::from(g[i]) - numeric).abs() < 1e-2 * (1.0 + numeric.abs()),
+                    "tensor {which}, element {i}: backprop {} vs finite difference {numeric}",
+                    g[i]
+                );
+            }
+        }
+    }
+
+    #[test]
     fn tensorflow_same_padding() {
         // 224 with a 3×3 window and stride 2: one extra row below, none above.
         assert_eq!(
