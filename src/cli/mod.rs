@@ -41,6 +41,8 @@ pub struct Cli {
 }
 
 /// The subcommands.
+// Parsed once per process: the size of `New`'s many options does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Create a project from an image folder (one sub-folder per class) or a CSV table.

@@ -476,6 +476,30 @@ impl Graph {
         out.push_str(&line);
         out.push('\n');
         out.push_str(&format!("Total params: {}\n", checked.total_params()));
+        // Keras also tells what will not train: frozen pretrained or reused parts.
+        let frozen: usize = checked
+            .order
+            .iter()
+            .filter(|&&i| {
+                matches!(
+                    self.nodes[i].layer,
+                    Layer::Pretrained {
+                        train_blocks: 0,
+                        ..
+                    } | Layer::TrainedModel {
+                        train_blocks: 0,
+                        ..
+                    }
+                )
+            })
+            .map(|&i| checked.info[i].params)
+            .sum();
+        if frozen > 0 {
+            out.push_str(&format!(
+                "Trainable params: {}\nNon-trainable params: {frozen} (frozen)\n",
+                checked.total_params() - frozen
+            ));
+        }
         Ok(out)
     }
 }
