@@ -704,3 +704,51 @@ fn transfer_learning_on_texts_from_the_template_button_to_a_prediction() {
     });
     assert!(shows(&h, "Prediction: question"));
 }
+
+#[test]
+fn the_start_page_starts_an_image_project_from_a_pretrained_network() {
+    let workspace = tempfile::tempdir().unwrap();
+    let mut h = harness(StrataApp::new(None, workspace.path().to_owned()));
+    h.step();
+    h.get_by_label("Start from a pretrained network (transfer learning)")
+        .click();
+    h.step();
+    assert!(h.state().transfer_learning);
+    h.get_by_role(egui::accesskit::Role::TextInput).focus();
+    h.step();
+    h.get_by_role(egui::accesskit::Role::TextInput)
+        .type_text(&repo_sample().join("shapes").display().to_string());
+    h.step();
+    h.step();
+    h.get_by_label("Create / open").click();
+    wait_for(&mut h, "the import", 120, |app| {
+        app.data().is_some() && !app.is_busy()
+    });
+    h.step();
+    let project = h.state().project().unwrap();
+    // Imported the way EfficientNet-Lite0 reads images, and the model starts from it.
+    assert_eq!(
+        (
+            project.data.image_width,
+            project.data.image_height,
+            project.data.channels
+        ),
+        (224, 224, 3)
+    );
+    assert!(
+        project.model.validate().is_ok(),
+        "{:?}",
+        project.model.validate().err()
+    );
+    assert!(project.model.nodes.iter().any(|n| matches!(
+        n.layer,
+        strata::model::Layer::Pretrained {
+            train_blocks: 0,
+            ..
+        }
+    )));
+    h.get_by_label("2 Model").click();
+    h.step();
+    h.step();
+    assert!(shows(&h, "EfficientNet-Lite0, frozen"));
+}

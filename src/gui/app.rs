@@ -155,6 +155,8 @@ pub struct StrataApp {
     /// Import again once this frame's edits are applied.
     pub(super) reimport_after_commands: bool,
     pub(super) new_project_folder: String,
+    /// New image and text projects start from a pretrained network (the start page's choice).
+    pub transfer_learning: bool,
     pub(super) model: ModelState,
     pub(super) train: TrainState,
     pub(super) evaluate: EvaluateState,
@@ -194,6 +196,7 @@ impl StrataApp {
             preview_cache: None,
             reimport_after_commands: false,
             new_project_folder: String::new(),
+            transfer_learning: false,
             model: ModelState::default(),
             train: TrainState::default(),
             evaluate: EvaluateState::default(),
@@ -295,9 +298,9 @@ impl StrataApp {
         }
     }
 
-    /// Creates a project from an image folder: imports it, picks a template that fits and saves
-    /// the project next to the workspace.
-    /// Starts a project from a folder of images (one sub-folder per class) or a CSV table.
+    /// Starts a project from a folder of images (one sub-folder per class) or a CSV table: imports
+    /// it, picks a template that fits (a pretrained one when the start page asks for transfer
+    /// learning) and saves the project in the workspace.
     pub fn new_project_from_data(&mut self, folder: &Path) {
         let kind = if folder.is_dir() || (folder.is_file() && is_table_file(folder)) {
             crate::workflow::detect_kind(folder)
@@ -321,11 +324,24 @@ impl StrataApp {
             return;
         }
         let path = unused_path(&self.workspace, &name);
-        let data = DataSettings {
+        let mut data = DataSettings {
             path: folder.to_owned(),
             kind,
             ..DataSettings::default()
         };
+        let (mut transfer, mut without) = (None, None);
+        if let Some(template) = self
+            .transfer_learning
+            .then(|| transfer_template(kind))
+            .flatten()
+        {
+            // Read the data the way the pretrained network wants it (224×224 colour images, its
+            // tokenizer); without its weights, say where they come from and go on without.
+            match crate::workflow::adapt_data_to_template(template, &mut data, None, false) {
+                Ok(_) => transfer = Some(template),
+                Err(e) => without = Some(format!("{e}. Starting without a pretrained network.")),
+            }
+        }
         // A placeholder model until the import says what the data holds.
         let graph = model::mlp(&[1, 28, 28], 2);
         let mut project = Project::new(data, graph);
@@ -337,11 +353,15 @@ impl StrataApp {
         }
         self.set_document(doc, &path);
         self.model.fit_template_after_import = true;
-        self.info(format!(
-            "New project {} — importing {}",
-            path.display(),
-            folder.display()
-        ));
+        self.model.transfer_template = transfer;
+        match without {
+            Some(problem) => self.error(problem),
+            None => self.info(format!(
+                "New project {} — importing {}",
+                path.display(),
+                folder.display()
+            )),
+        }
         self.start_import(false);
     }
 
@@ -486,6 +506,9 @@ impl StrataApp {
         if self.model.fit_template_after_import && usable {
             self.model.fit_template_after_import = false;
             let template = match dataset.kind() {
+                _ if self.model.transfer_template.is_some() => {
+                    self.model.transfer_template.take().unwrap_or("cnn")
+                }
                 DataKind::Tabular => "tabular-mlp",
                 DataKind::Text => "text-cnn",
                 DataKind::Audio => "audio-cnn",
@@ -1012,6 +1035,15 @@ impl eframe::App for StrataApp {
     fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
         self.train.stop("the app was closed");
         self.write_frame_stats();
+    }
+}
+
+/// The transfer template for a kind of data, if there is one.
+fn transfer_template(kind: DataKind) -> Option<&'static str> {
+    match kind {
+        DataKind::Image => Some("transfer-image"),
+        DataKind::Text => Some("transfer-text"),
+        DataKind::Tabular | DataKind::Audio => None,
     }
 }
 

@@ -23,6 +23,8 @@ pub struct ModelState {
     rename: String,
     /// Replace the model by a template sized to the data once the first import finishes.
     pub fit_template_after_import: bool,
+    /// That template is this transfer template (the start page asked for transfer learning).
+    pub transfer_template: Option<&'static str>,
     /// Zoom the view to fit all layers on the next frame.
     fit_pending: bool,
     /// The nodes selected in the editor last frame.

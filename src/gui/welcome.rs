@@ -76,6 +76,11 @@ impl StrataApp {
             {
                 self.open_dialog();
             }
+            ui.checkbox(
+                &mut self.transfer_learning,
+                "Start from a pretrained network (transfer learning)",
+            )
+            .on_hover_text("New image projects start from EfficientNet-Lite0 and text projects from the MiniLM sentence encoder: networks already trained on millions of examples, so a few dozen of yours per class go a long way. Needs their weights files (the Model screen says where to get them).");
             ui.add_space(8.0);
             ui.label("Or type the path of an image folder, a CSV table or a .strata project:");
             ui.horizontal(|ui| {
