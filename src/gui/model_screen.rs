@@ -194,6 +194,8 @@ struct GraphView {
     /// Whole-graph validation problems (by node name; empty name = whole graph).
     problems: Vec<model::GraphError>,
     total_params: Option<usize>,
+    /// Of those, the parameters of frozen parts.
+    frozen_params: usize,
     /// Node indices inputs-first (graph order while the graph is invalid), for the summary.
     order: Vec<usize>,
 }
@@ -201,14 +203,20 @@ struct GraphView {
 impl GraphView {
     fn new(graph: &Graph) -> Self {
         let shapes = graph.node_shapes();
-        let (problems, total_params, order) = match graph.validate() {
-            Ok(checked) => (Vec::new(), Some(checked.total_params()), checked.order),
-            Err(errors) => (errors, None, (0..graph.nodes.len()).collect()),
+        let (problems, total_params, frozen_params, order) = match graph.validate() {
+            Ok(checked) => (
+                Vec::new(),
+                Some(checked.total_params()),
+                graph.frozen_params(&checked),
+                checked.order,
+            ),
+            Err(errors) => (errors, None, 0, (0..graph.nodes.len()).collect()),
         };
         Self {
             shapes,
             problems,
             total_params,
+            frozen_params,
             order,
         }
     }
@@ -836,10 +844,15 @@ impl StrataApp {
             match view.total_params {
                 Some(total) => {
                     ui.label(
-                        RichText::new(format!(
-                            "✔ Ready to train — {} parameters",
-                            group_digits(total)
-                        ))
+                        RichText::new(if view.frozen_params > 0 {
+                            format!(
+                                "✔ Ready to train — {} parameters, {} of them frozen",
+                                group_digits(total),
+                                group_digits(view.frozen_params)
+                            )
+                        } else {
+                            format!("✔ Ready to train — {} parameters", group_digits(total))
+                        })
                         .color(Color32::from_rgb(60, 170, 90)),
                     );
                 }
@@ -1306,7 +1319,9 @@ fn pretrained_settings_ui(
     ui.label("Weights file")
         .on_hover_text("The pretrained weights (.pth or .safetensors). Strata reads the numbers only; nothing in the file is run.");
     ui.vertical(|ui| {
-        ui.add(egui::TextEdit::singleline(weights).desired_width(220.0));
+        let shown = weights.clone();
+        ui.add(egui::TextEdit::singleline(weights).desired_width(220.0))
+            .on_hover_text(shown);
         if ui
             .button("Choose weights file…")
             .on_hover_text(backbone.provided_by())
@@ -1450,8 +1465,22 @@ fn summary_ui(ui: &mut egui::Ui, graph: &Graph, view: &GraphView) {
             }
         });
     match view.total_params {
-        Some(total) => ui.strong(format!("Total params: {}", group_digits(total))),
-        None => ui.weak("Total params: fix the problems first"),
+        Some(total) => {
+            ui.strong(format!("Total params: {}", group_digits(total)));
+            if view.frozen_params > 0 {
+                ui.label(format!(
+                    "Trainable params: {}",
+                    group_digits(total - view.frozen_params)
+                ));
+                ui.label(format!(
+                    "Non-trainable params: {} (frozen)",
+                    group_digits(view.frozen_params)
+                ));
+            }
+        }
+        None => {
+            ui.weak("Total params: fix the problems first");
+        }
     };
 }
 

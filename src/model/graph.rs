@@ -173,6 +173,27 @@ impl Graph {
             .collect()
     }
 
+    /// Parameters of frozen pretrained or reused parts (they do not train).
+    pub fn frozen_params(&self, checked: &CheckedGraph) -> usize {
+        self.nodes
+            .iter()
+            .zip(&checked.info)
+            .filter(|(n, _)| {
+                matches!(
+                    n.layer,
+                    Layer::Pretrained {
+                        train_blocks: 0,
+                        ..
+                    } | Layer::TrainedModel {
+                        train_blocks: 0,
+                        ..
+                    }
+                )
+            })
+            .map(|(_, info)| info.params)
+            .sum()
+    }
+
     /// Points every pretrained node at `file` (for `--weights` and the inspector's choice).
     pub fn set_pretrained_weights(&mut self, file: &std::path::Path) {
         for node in &mut self.nodes {
@@ -477,23 +498,7 @@ impl Graph {
         out.push('\n');
         out.push_str(&format!("Total params: {}\n", checked.total_params()));
         // Keras also tells what will not train: frozen pretrained or reused parts.
-        let frozen: usize = checked
-            .order
-            .iter()
-            .filter(|&&i| {
-                matches!(
-                    self.nodes[i].layer,
-                    Layer::Pretrained {
-                        train_blocks: 0,
-                        ..
-                    } | Layer::TrainedModel {
-                        train_blocks: 0,
-                        ..
-                    }
-                )
-            })
-            .map(|&i| checked.info[i].params)
-            .sum();
+        let frozen = self.frozen_params(&checked);
         if frozen > 0 {
             out.push_str(&format!(
                 "Trainable params: {}\nNon-trainable params: {frozen} (frozen)\n",
