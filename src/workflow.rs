@@ -216,6 +216,7 @@ pub fn audio_options(d: &DataSettings) -> AudioOptions {
         mel_bands: d.mel_bands.max(4),
         window_ms: d.window_ms,
         hop_ms: d.hop_ms,
+        mfcc: d.mfcc,
     }
 }
 

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use strata::data::{decode_audio_file, log_mel, mel_filters, AudioOptions};
+use strata::data::{decode_audio_file, log_mel, mel_filters, mfcc, AudioOptions};
 use strata::engine::{self, CancelToken, RunOutcome, TrainEvent};
 use strata::model;
 use strata::project::{DataKind, DataSettings, Project};
@@ -272,6 +272,23 @@ fn log_mel_matches_librosa() {
             d[m][t]
         );
     }
+    // MFCCs of the same spectrogram: librosa.feature.mfcc(S=power_to_db(S), n_mfcc=13).
+    let c = mfcc(&d, 13);
+    assert_eq!((c.len(), c[0].len()), (13, 26));
+    for (k, t, want) in [
+        (0, 0, -129.3397),
+        (1, 3, 87.5423),
+        (2, 12, -23.0542),
+        (5, 10, 20.4315),
+        (12, 25, -3.4191),
+        (7, 7, -44.4971),
+    ] {
+        assert!(
+            (c[k][t] - want).abs() < 0.1,
+            "mfcc [{k}, {t}]: {} vs librosa {want}",
+            c[k][t]
+        );
+    }
     let fb = mel_filters(16_000, 400, 40);
     assert_eq!((fb.len(), fb[0].len()), (40, 201));
     for (m, k, want) in [(3, 4, 0.0), (10, 20, 0.011879), (39, 190, 0.001215)] {
@@ -373,4 +390,83 @@ fn the_audio_cnn_learns_tones_and_the_cli_predicts_clips() {
     );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["predictions"][0]["class"], "high", "{json}");
+}
+
+/// The loudest mel band of a clip's first half second at 16 kHz.
+fn loudest_band(clip: &strata::data::Clip) -> usize {
+    let samples = strata::data::prepare_clip(clip, &AudioOptions::default()).unwrap();
+    let mel = log_mel(&samples[..8000], 16_000, 400, 160, 40);
+    (0..40)
+        .max_by(|&a, &b| mel[a][20].total_cmp(&mel[b][20]))
+        .unwrap()
+}
+
+#[test]
+fn flac_ogg_mp3_and_adpcm_decode_to_the_same_tone() {
+    // Made by scripts/make_audio_fixtures.py with the reference encoders (flac, oggenc, lame)
+    // and an IMA ADPCM encoder: 0.5 s of 440 Hz at half scale, 22,050 Hz mono.
+    let dir = tempfile::tempdir().unwrap();
+    write_encodings(dir.path());
+    let reference =
+        loudest_band(&decode_audio_file(&dir.path().join("pcm16_stereo_44k.wav")).unwrap());
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/audio");
+    // (file, tolerance on the duration: Vorbis and MP3 decode their encoders' padding too;
+    // measured 0.517 s for the Ogg file)
+    for (name, slack) in [
+        ("tone440.flac", 0.01),
+        ("tone440.ogg", 0.03),
+        ("tone440.mp3", 0.12),
+        ("tone440_ima_adpcm.wav", 0.01),
+    ] {
+        let clip =
+            decode_audio_file(&fixtures.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!((clip.sample_rate, clip.channels), (22_050, 1), "{name}");
+        assert!(
+            (clip.seconds() - 0.5).abs() < slack,
+            "{name}: {} s",
+            clip.seconds()
+        );
+        let peak = clip.samples.iter().fold(0f32, |m, v| m.max(v.abs()));
+        assert!((peak - 0.5).abs() < 0.08, "{name}: peak {peak}");
+        assert_eq!(loudest_band(&clip), reference, "{name}");
+    }
+}
+
+#[test]
+fn mfcc_features_with_time_shift_and_noise_still_learn_the_tones() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("tones");
+    tone_folder(&root, 20);
+    let mut settings = DataSettings {
+        path: root.clone(),
+        kind: DataKind::Audio,
+        clip_seconds: 0.5,
+        mfcc: 13,
+        val_fraction: 0.2,
+        test_fraction: 0.1,
+        ..DataSettings::default()
+    };
+    settings.augmentation.max_time_shift = 0.2;
+    settings.augmentation.noise_db = 20.0;
+    let (prepared, _) = workflow::prepare(&settings, None, None).unwrap();
+    assert_eq!(prepared.dataset.shape(), vec![1, 13, 51]);
+    let graph = model::template("audio-cnn", &prepared.dataset.fit()).unwrap();
+    let mut project = Project::new(settings, graph);
+    project.training.epochs = 15;
+    project.training.lr = 0.003;
+    let path = dir.path().join("mfcc.strata");
+    project.save(&path).unwrap();
+    let best = std::sync::Mutex::new(0.0);
+    let sink = |e: TrainEvent| {
+        if let TrainEvent::Finished { best_accuracy, .. } = e {
+            *best.lock().unwrap() = best_accuracy;
+        }
+    };
+    let outcome = engine::train(&project, &path, &prepared, &sink, &CancelToken::new());
+    assert!(
+        matches!(outcome, RunOutcome::Finished { .. }),
+        "{outcome:?}"
+    );
+    let best = *best.lock().unwrap();
+    assert!(best > 0.8, "validation accuracy {best}");
 }

@@ -109,6 +109,23 @@ fn encodings_delimiters_and_headers() {
     .unwrap();
     assert_eq!(t.rows[0][0], "München");
     assert!(t.warnings[0].contains("line 2"), "{:?}", t.warnings);
+    // A UTF-8 file with one line of broken bytes: that row is skipped and reported by line, the
+    // accents of the others stay right.
+    let mut bytes = "city,n\n".as_bytes().to_vec();
+    for i in 0..30 {
+        if i == 10 {
+            bytes.extend_from_slice(b"K\xf6ln,10\n");
+        } else {
+            bytes.extend_from_slice(format!("Zürich,{i}\n").as_bytes());
+        }
+    }
+    let t = read_csv(&write(dir.path(), "u.csv", &bytes)).unwrap();
+    assert_eq!(t.rows.len(), 29);
+    assert_eq!(t.rows[0][0], "Zürich");
+    assert_eq!(t.skipped.len(), 1, "{:?}", t.skipped);
+    assert_eq!(t.skipped[0].line, 12);
+    assert!(t.skipped[0].reason.contains("not text"), "{:?}", t.skipped);
+    assert!(t.warnings.is_empty(), "{:?}", t.warnings);
     // No header: columns are numbered; the last is the target.
     let t = read_csv(&write(dir.path(), "d.csv", b"1,2,3\n4,5,6\n")).unwrap();
     assert!(!t.has_header);

@@ -88,6 +88,9 @@ pub enum Command {
         /// Audio: step between spectrogram windows in milliseconds.
         #[arg(long, default_value_t = 10.0)]
         hop_ms: f32,
+        /// Audio: read this many MFCCs per frame instead of the log-mel spectrogram.
+        #[arg(long)]
+        mfcc: Option<usize>,
         /// Tables: predict a class or a number (found from the target column when not given).
         #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["classify", "regress"]))]
         task: Option<String>,
@@ -234,6 +237,7 @@ pub fn run(command: Command) -> Result<()> {
             mel_bands,
             window_ms,
             hop_ms,
+            mfcc,
             task,
             template,
             from_run,
@@ -265,6 +269,7 @@ pub fn run(command: Command) -> Result<()> {
                 mel_bands,
                 window_ms,
                 hop_ms,
+                mfcc: mfcc.unwrap_or(0),
                 image_width: image_size.map_or(28, |s| s.0),
                 image_height: image_size.map_or(28, |s| s.1),
                 channels: channels.unwrap_or(1),

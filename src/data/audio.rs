@@ -40,6 +40,8 @@ pub struct AudioOptions {
     pub window_ms: f32,
     /// Step between windows in milliseconds.
     pub hop_ms: f32,
+    /// 0: the log-mel spectrogram; otherwise this many MFCCs per frame.
+    pub mfcc: usize,
 }
 
 impl Default for AudioOptions {
@@ -49,6 +51,7 @@ impl Default for AudioOptions {
             mel_bands: 40,
             window_ms: 25.0,
             hop_ms: 10.0,
+            mfcc: 0,
         }
     }
 }
@@ -67,6 +70,14 @@ impl AudioOptions {
     /// Hop in samples.
     pub fn hop(&self) -> usize {
         ((self.hop_ms.max(0.5) / 1000.0 * SAMPLE_RATE as f32).round() as usize).max(1)
+    }
+
+    /// Rows of the feature image: mel bands, or MFCCs (at most one per band).
+    pub fn rows(&self) -> usize {
+        match self.mfcc {
+            0 => self.mel_bands,
+            n => n.min(self.mel_bands),
+        }
     }
 
     /// Spectrogram frames per clip (centred frames, as librosa).
@@ -330,8 +341,67 @@ pub fn log_mel(
     out
 }
 
+/// Mel-frequency cepstral coefficients `[count][frames]` of a log-mel spectrogram in dB: the
+/// orthonormal DCT-II over the bands — `librosa.feature.mfcc(S=log_mel, n_mfcc=count)`.
+pub fn mfcc(log_mel: &[Vec<f32>], count: usize) -> Vec<Vec<f32>> {
+    let n = log_mel.len();
+    let frames = log_mel.first().map_or(0, Vec::len);
+    (0..count.min(n))
+        .map(|k| {
+            let scale = if k == 0 {
+                1.0 / n as f64
+            } else {
+                2.0 / n as f64
+            }
+            .sqrt();
+            let basis: Vec<f64> = (0..n)
+                .map(|m| {
+                    (std::f64::consts::PI * k as f64 * (2 * m + 1) as f64 / (2 * n) as f64).cos()
+                        * scale
+                })
+                .collect();
+            (0..frames)
+                .map(|t| {
+                    basis
+                        .iter()
+                        .zip(log_mel)
+                        .map(|(b, row)| b * f64::from(row[t]))
+                        .sum::<f64>() as f32
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// MFCCs of a clip as a grayscale image (1 × count × frames, the first coefficient on top),
+/// computed from the log-mel spectrogram relative to the clip's loudest point (so loudness does
+/// not matter): the first coefficient spans its whole range (0 … −80·√bands dB), the others
+/// ±100 around mid-grey.
+fn mfcc_pixels(mel: &[Vec<f32>], top: f32, options: &AudioOptions) -> Vec<u8> {
+    let relative: Vec<Vec<f32>> = mel
+        .iter()
+        .map(|row| row.iter().map(|v| v - top).collect())
+        .collect();
+    let coefficients = mfcc(&relative, options.rows());
+    let full = TOP_DB * (mel.len() as f32).sqrt();
+    let mut pixels = Vec::with_capacity(options.rows() * options.frames());
+    for (k, row) in coefficients.iter().enumerate() {
+        for t in 0..options.frames() {
+            let c = row.get(t).copied().unwrap_or(0.0);
+            let q = if k == 0 {
+                255.0 * (1.0 + c / full)
+            } else {
+                128.0 + c * 1.27
+            };
+            pixels.push(q.round().clamp(0.0, 255.0) as u8);
+        }
+    }
+    pixels
+}
+
 /// The spectrogram as a grayscale image (1 × bands × frames, low frequencies at the bottom):
-/// 255 at the clip's loudest point, 0 at 80 dB below it; silence is black.
+/// 255 at the clip's loudest point, 0 at 80 dB below it; silence is black. With MFCCs chosen,
+/// their image instead ([`mfcc_pixels`]).
 pub fn spectrogram_pixels(samples: &[f32], options: &AudioOptions) -> Vec<u8> {
     let mel = log_mel(
         samples,
@@ -346,6 +416,12 @@ pub fn spectrogram_pixels(samples: &[f32], options: &AudioOptions) -> Vec<u8> {
         .copied()
         .fold(f32::NEG_INFINITY, f32::max);
     let silent = top < -90.0;
+    if options.mfcc > 0 {
+        if silent {
+            return vec![0; options.rows() * options.frames()];
+        }
+        return mfcc_pixels(&mel, top, options);
+    }
     let mut pixels = Vec::with_capacity(options.mel_bands * options.frames());
     for row in mel.iter().rev() {
         for t in 0..options.frames() {
@@ -394,7 +470,7 @@ impl AudioDataset {
             images: ImageDataset {
                 classes,
                 channels: 1,
-                height: options.mel_bands,
+                height: options.rows(),
                 width: options.frames(),
                 ..ImageDataset::default()
             },

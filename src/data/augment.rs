@@ -1,5 +1,5 @@
-//! Training-time augmentation: flip, shift, rotation and brightness, applied while converting a
-//! u8 image to f32.
+//! Training-time augmentation, applied while converting a u8 image to f32: flip, shift, rotation
+//! and brightness for images; time shift and background noise for spectrograms of clips.
 
 use rand::Rng;
 
@@ -107,5 +107,90 @@ mod tests {
             }
         }
         assert!(flipped_once);
+    }
+}
+
+/// Writes spectrogram `src` (bands × frames u8, 255 = the clip's loudest point, 0 = 80 dB below)
+/// into `dst` as f32 in [0, 1]: shifted in time (silence fills in) and with background noise added
+/// in the power domain, per `aug`. Gain needs no augmentation: every spectrogram is already
+/// scaled to its own loudest point.
+pub fn augment_spectrogram(
+    src: &[u8],
+    bands: usize,
+    frames: usize,
+    aug: &Augmentation,
+    rng: &mut dyn rand::RngCore,
+    dst: &mut [f32],
+) {
+    const RANGE_DB: f32 = 80.0;
+    let max_shift = (aug.max_time_shift.clamp(0.0, 1.0) * frames as f32).round() as i64;
+    let shift = if max_shift > 0 {
+        rng.random_range(-max_shift..=max_shift)
+    } else {
+        0
+    };
+    // Noise level relative to the loudest point, in dB (negative), or none.
+    let noise = (aug.noise_db > 0.0).then(|| -(aug.noise_db + rng.random_range(0.0..20.0f32)));
+    for b in 0..bands {
+        for t in 0..frames {
+            let from = t as i64 - shift;
+            let p = if (0..frames as i64).contains(&from) {
+                src.get(b * frames + from as usize).copied().unwrap_or(0)
+            } else {
+                0
+            };
+            let mut v = f32::from(p) / 255.0;
+            if let Some(level) = noise {
+                // Power of the sound plus exponentially distributed noise power, back to dB.
+                let db = v * RANGE_DB - RANGE_DB;
+                let noise_power = 10f32.powf(level / 10.0) * -(1.0 - rng.random::<f32>()).ln();
+                let total = 10f32.powf(db / 10.0) + noise_power;
+                v = ((10.0 * total.log10() + RANGE_DB) / RANGE_DB).clamp(0.0, 1.0);
+            }
+            if let Some(d) = dst.get_mut(b * frames + t) {
+                *d = v;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod spectrogram_tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn time_shift_moves_columns_and_noise_fills_silence() {
+        let (bands, frames) = (2, 10);
+        // One loud column at t = 5.
+        let mut src = vec![0u8; bands * frames];
+        src[5] = 255;
+        src[frames + 5] = 255;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let aug = Augmentation {
+            max_time_shift: 0.3,
+            ..Augmentation::default()
+        };
+        let mut moved = false;
+        for _ in 0..20 {
+            let mut dst = vec![0f32; bands * frames];
+            augment_spectrogram(&src, bands, frames, &aug, &mut rng, &mut dst);
+            let at = dst.iter().position(|&v| v == 1.0).unwrap();
+            assert!((2..=8).contains(&at), "{at}");
+            assert_eq!(dst[frames + at], 1.0);
+            assert_eq!(dst.iter().filter(|&&v| v > 0.0).count(), 2);
+            moved |= at != 5;
+        }
+        assert!(moved);
+        // Noise 20 dB down: silence rises to roughly 60/80 of full scale, the loud bin stays.
+        let aug = Augmentation {
+            noise_db: 20.0,
+            ..Augmentation::default()
+        };
+        let mut dst = vec![0f32; bands * frames];
+        augment_spectrogram(&src, bands, frames, &aug, &mut rng, &mut dst);
+        assert!(dst[5] > 0.99);
+        let quiet: f32 = dst.iter().filter(|&&v| v < 0.99).sum::<f32>() / 18.0;
+        assert!((0.3..0.8).contains(&quiet), "{quiet}");
     }
 }

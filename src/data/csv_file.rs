@@ -138,6 +138,30 @@ pub fn decode_text(bytes: &[u8]) -> Result<(String, Option<String>), String> {
     }
 }
 
+/// A file without BOM that is UTF-8 except for a few lines (at most one in twenty, never the
+/// first): its text with those lines decoded lossily, and their 1-based numbers. `None` for
+/// valid UTF-8, BOM-marked files and files that are mostly something else (Latin-1).
+fn mostly_utf8(bytes: &[u8]) -> Option<(String, Vec<usize>)> {
+    if std::str::from_utf8(bytes).is_ok()
+        || bytes.starts_with(&[0xEF, 0xBB, 0xBF])
+        || bytes.starts_with(&[0xFF, 0xFE])
+        || bytes.starts_with(&[0xFE, 0xFF])
+    {
+        return None;
+    }
+    let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+    let bad: Vec<usize> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| std::str::from_utf8(l).is_err())
+        .map(|(i, _)| i + 1)
+        .collect();
+    if bad.first() == Some(&1) || bad.len() * 20 > lines.len() {
+        return None;
+    }
+    Some((String::from_utf8_lossy(bytes).into_owned(), bad))
+}
+
 /// The delimiter that splits the first non-empty line into the most fields (outside quotes).
 fn sniff_delimiter(text: &str) -> u8 {
     let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
@@ -201,7 +225,14 @@ pub fn parse_csv(bytes: &[u8]) -> Result<CsvTable, String> {
     if bytes.is_empty() {
         return Err("the file is empty".to_owned());
     }
-    let (text, warning) = decode_text(bytes)?;
+    // A UTF-8 file with a few broken lines loses those rows (reported), not its accents.
+    let (text, warning, bad_lines) = match mostly_utf8(bytes) {
+        Some((text, bad)) => (text, None, bad),
+        None => {
+            let (text, warning) = decode_text(bytes)?;
+            (text, warning, Vec::new())
+        }
+    };
     if text.trim().is_empty() {
         return Err("the file has no rows".to_owned());
     }
@@ -222,6 +253,14 @@ pub fn parse_csv(bytes: &[u8]) -> Result<CsvTable, String> {
                 let line = record.position().map_or(0, |p| p.line() as usize);
                 // A line with nothing on it is not a row.
                 if record.len() == 1 && record[0].trim().is_empty() {
+                    continue;
+                }
+                if bad_lines.contains(&line) {
+                    skipped.push(SkippedRow {
+                        line,
+                        reason: "it has bytes that are not text (the rest of the file is UTF-8)"
+                            .to_owned(),
+                    });
                     continue;
                 }
                 records.push(record.iter().map(str::to_owned).collect());

@@ -159,8 +159,14 @@ impl Dataset {
     ) -> candle_core::Result<Batch> {
         match self {
             Self::Images(d) => image_batch(d, indices, augment, device),
-            // Image augmentations (mirroring, rotation) would garble spectrograms.
-            Self::Audio(a) => image_batch(&a.images, indices, None, device),
+            // Image augmentations (mirroring, rotation) would garble spectrograms; clips get
+            // their own (time shift, noise).
+            Self::Audio(a) => match augment {
+                Some((aug, rng)) if aug.is_active_for_audio() => {
+                    spectrogram_batch(&a.images, indices, aug, rng, device)
+                }
+                _ => image_batch(&a.images, indices, None, device),
+            },
             Self::Table(t) => table_batch(t, indices, device),
             Self::Text(t) => rows_batch(
                 indices.iter().map(|&i| t.row(i)),
@@ -194,6 +200,41 @@ impl Batch {
             labels: self.labels.to_device(device)?,
         })
     }
+}
+
+fn spectrogram_batch(
+    dataset: &ImageDataset,
+    indices: &[usize],
+    aug: &Augmentation,
+    rng: &mut dyn rand::RngCore,
+    device: &Device,
+) -> candle_core::Result<Batch> {
+    let n = dataset.sample_len();
+    let mut data = vec![0f32; indices.len() * n];
+    for (k, &i) in indices.iter().enumerate() {
+        crate::data::augment_spectrogram(
+            dataset.sample(i),
+            dataset.height,
+            dataset.width,
+            aug,
+            rng,
+            &mut data[k * n..(k + 1) * n],
+        );
+    }
+    let labels: Vec<u32> = indices
+        .iter()
+        .map(|&i| dataset.labels.get(i).copied().unwrap_or(0) as u32)
+        .collect();
+    let shape = (
+        indices.len(),
+        dataset.channels,
+        dataset.height,
+        dataset.width,
+    );
+    Ok(Batch {
+        inputs: Tensor::from_vec(data, shape, device)?,
+        labels: Tensor::from_vec(labels, indices.len(), device)?,
+    })
 }
 
 fn image_batch(

@@ -11,10 +11,10 @@ mod table;
 mod text;
 
 pub use audio::{
-    audio_file_pixels, decode_audio_file, import_audio_folder, log_mel, mel_filters, prepare_clip,
-    resample, AudioDataset, AudioOptions, Clip, AUDIO_EXTENSIONS, SAMPLE_RATE,
+    audio_file_pixels, decode_audio_file, import_audio_folder, log_mel, mel_filters, mfcc,
+    prepare_clip, resample, AudioDataset, AudioOptions, Clip, AUDIO_EXTENSIONS, SAMPLE_RATE,
 };
-pub use augment::augment_into;
+pub use augment::{augment_into, augment_spectrogram};
 pub use csv_file::{decode_text, parse_csv, read_csv, CsvError, CsvTable, SkippedRow};
 pub use dataset::{Batch, Dataset};
 pub use image_folder::{

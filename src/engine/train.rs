@@ -468,7 +468,9 @@ fn train_inner(
         // One generator per batch, drawn from the run's seed: dropout and augmentation differ per
         // batch yet repeat exactly for the same seed.
         let seeds: Vec<u64> = (0..batches).map(|_| rand::Rng::random(&mut rng)).collect();
-        let aug = augmentation.is_active().then_some(augmentation);
+        let aug = augmentation
+            .is_active_for(project.data.kind)
+            .then_some(augmentation);
         // The next batches are built (and augmented) on another thread while this one trains.
         let stopped = std::thread::scope(|scope| -> Result<Option<RunOutcome>, String> {
             let (tx, rx) = crossbeam_channel::bounded(2);

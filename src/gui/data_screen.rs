@@ -41,6 +41,7 @@ pub(super) fn same_import(a: &DataSettings, b: &DataSettings) -> bool {
                     && a.mel_bands == b.mel_bands
                     && a.window_ms == b.window_ms
                     && a.hop_ms == b.hop_ms
+                    && a.mfcc == b.mfcc
             }
             DataKind::Tabular => {
                 a.target == b.target && a.task == b.task && split_settings_equal(a, b)
@@ -237,6 +238,27 @@ impl StrataApp {
             ui.add(egui::DragValue::new(&mut s.split_seed));
         });
 
+        if s.kind == DataKind::Audio {
+            ui.separator();
+            ui.heading("Augmentation");
+            ui.label("Random changes to training clips, so the model learns the sound and not when it starts or how quiet the room was. Validation and test clips are never changed.");
+            let a = &mut s.augmentation;
+            let mut shift = a.max_time_shift * 100.0;
+            ui.add(
+                egui::Slider::new(&mut shift, 0.0..=30.0)
+                    .suffix(" % time shift")
+                    .integer(),
+            )
+            .on_hover_text("Moves each clip earlier or later by up to this share of its length; silence fills in.");
+            a.max_time_shift = shift / 100.0;
+            ui.add(
+                egui::Slider::new(&mut a.noise_db, 0.0..=40.0)
+                    .suffix(" dB noise")
+                    .integer(),
+            )
+            .on_hover_text("0 = off. Otherwise background noise is added at a random level between this many dB and 20 dB more below the clip's loudest sound (smaller = louder noise). Loudness itself needs no augmentation: each spectrogram is scaled to its own loudest sound.");
+            return;
+        }
         if s.kind != DataKind::Image {
             return;
         }
@@ -533,7 +555,9 @@ impl StrataApp {
                 self.preview_seed = self.preview_seed.wrapping_add(1);
             }
         });
-        if audio.is_some() {
+        if audio.is_some() && augmentation.is_active_for_audio() {
+            ui.label("Random variations of training spectrograms (time shift, noise), as the augmentation settings make them:");
+        } else if audio.is_some() {
             ui.label("Spectrograms of training clips, as the model reads them:");
         } else if augmentation.is_active() {
             ui.label(
@@ -554,15 +578,26 @@ impl StrataApp {
                         let n = split.train.len();
                         let pick = (self.preview_seed as usize * 7919 + k * n / 8) % n;
                         let index = split.train[pick];
-                        crate::data::augment_into(
-                            dataset.sample(index),
-                            dataset.channels,
-                            dataset.height,
-                            dataset.width,
-                            &augmentation,
-                            &mut rng,
-                            &mut buf,
-                        );
+                        if audio.is_some() {
+                            crate::data::augment_spectrogram(
+                                dataset.sample(index),
+                                dataset.height,
+                                dataset.width,
+                                &augmentation,
+                                &mut rng,
+                                &mut buf,
+                            );
+                        } else {
+                            crate::data::augment_into(
+                                dataset.sample(index),
+                                dataset.channels,
+                                dataset.height,
+                                dataset.width,
+                                &augmentation,
+                                &mut rng,
+                                &mut buf,
+                            );
+                        }
                         let image = widgets::color_image_f32(
                             &buf,
                             dataset.channels,
@@ -946,6 +981,23 @@ fn audio_settings_ui(ui: &mut egui::Ui, s: &mut DataSettings) {
             "Height of the spectrogram: how finely pitch is split. 40 suits speech; 64–128 music.",
         );
         ui.add(egui::DragValue::new(&mut s.mel_bands).range(8..=256));
+        ui.end_row();
+        ui.label("Features").on_hover_text(
+            "Spectrogram: the loudness of each mel band over time, as a picture. MFCC: a compact summary of each moment's spectrum (the classic speech features); fewer rows, faster models.",
+        );
+        ui.horizontal(|ui| {
+            let mut use_mfcc = s.mfcc > 0;
+            ui.selectable_value(&mut use_mfcc, false, "Spectrogram");
+            ui.selectable_value(&mut use_mfcc, true, "MFCC");
+            match (use_mfcc, s.mfcc) {
+                (false, _) => s.mfcc = 0,
+                (true, 0) => s.mfcc = 13,
+                (true, _) => {
+                    ui.add(egui::DragValue::new(&mut s.mfcc).range(2..=64))
+                        .on_hover_text("How many coefficients per moment (13–20 is usual).");
+                }
+            }
+        });
         ui.end_row();
         ui.label("Window").on_hover_text(
             "Length of sound analysed for each column of the spectrogram. 25 ms suits speech.",

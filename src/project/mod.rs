@@ -54,6 +54,12 @@ pub struct Augmentation {
     pub max_rotation_degrees: f32,
     /// Largest brightness change as a fraction of full scale.
     pub max_brightness: f32,
+    /// Audio: largest shift in time as a fraction of the clip (0.1 = 10 %); what leaves one end
+    /// is silence.
+    pub max_time_shift: f32,
+    /// Audio: background noise added at a random level between this many dB below the clip's
+    /// loudest sound and 20 dB quieter still (0 = no noise).
+    pub noise_db: f32,
 }
 
 impl Default for Augmentation {
@@ -63,12 +69,28 @@ impl Default for Augmentation {
             max_shift: 0.0,
             max_rotation_degrees: 0.0,
             max_brightness: 0.0,
+            max_time_shift: 0.0,
+            noise_db: 0.0,
         }
     }
 }
 
 impl Augmentation {
-    /// Whether any augmentation is switched on.
+    /// Whether any augmentation for spectrograms of clips is switched on.
+    pub fn is_active_for_audio(&self) -> bool {
+        self.max_time_shift > 0.0 || self.noise_db > 0.0
+    }
+
+    /// Whether any augmentation for `kind` of data is switched on (none for tables and texts).
+    pub fn is_active_for(&self, kind: DataKind) -> bool {
+        match kind {
+            DataKind::Image => self.is_active(),
+            DataKind::Audio => self.is_active_for_audio(),
+            DataKind::Tabular | DataKind::Text => false,
+        }
+    }
+
+    /// Whether any image augmentation is switched on.
     pub fn is_active(&self) -> bool {
         self.flip_horizontal
             || self.max_shift > 0.0
@@ -212,6 +234,8 @@ pub struct DataSettings {
     pub window_ms: f32,
     /// Audio: step between spectrogram windows in milliseconds.
     pub hop_ms: f32,
+    /// Audio: 0 reads log-mel spectrograms; otherwise this many MFCCs per frame.
+    pub mfcc: usize,
     /// Fraction of each class kept for validation.
     pub val_fraction: f32,
     /// Fraction of each class kept for the final test.
@@ -241,6 +265,7 @@ impl Default for DataSettings {
             mel_bands: 40,
             window_ms: 25.0,
             hop_ms: 10.0,
+            mfcc: 0,
             val_fraction: 0.1,
             test_fraction: 0.1,
             split_seed: 42,
