@@ -8,15 +8,32 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 py="${1:-$HOME/.cache/strata-peers/bin/python}"
 out="${STRATA_BENCH_DIR:-$HOME/.cache/strata-real}/words"
-cargo build --release --quiet
-S=target/release/strata
+S=${STRATA_BIN:-target/release/strata}
+[ -n "${STRATA_BIN:-}" ] || cargo build --release --quiet
 "$py" scripts/audio_baseline.py "$out"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-"$S" new "$work/words.strata" --data "$out/train" --val-fraction 0.1 --test-fraction 0 >/dev/null
-start=$SECONDS
-"$S" train "$work/words.strata" --epochs "${EPOCHS:-15}" >/dev/null
-secs=$((SECONDS - start))
-acc=$("$S" evaluate "$work/words.strata" --data "$out/test" --json |
-  "$py" -c 'import json, sys; print(round(json.load(sys.stdin)["accuracy"], 4))')
-echo "{\"data\": \"espeak-ng command words, split by voice\", \"model\": \"strata audio-cnn, ${EPOCHS:-15} epochs (best by validation)\", \"accuracy\": $acc, \"train_seconds\": $secs}"
+run() { # name label [new options...]; AUGMENT=shift,noise_db edits the project's augmentation
+  local name=$1 label=$2
+  shift 2
+  "$S" new "$work/$name.strata" --data "$out/train" --val-fraction 0.1 --test-fraction 0 "$@" >/dev/null
+  if [ -n "${AUGMENT:-}" ]; then
+    "$py" - "$work/$name.strata" "$AUGMENT" <<'PY'
+import json, sys
+path, (shift, noise) = sys.argv[1], sys.argv[2].split(",")
+p = json.load(open(path))
+p["data"].setdefault("augmentation", {}).update(max_time_shift=float(shift), noise_db=float(noise))
+json.dump(p, open(path, "w"), indent=2)
+PY
+  fi
+  local start=$SECONDS
+  "$S" train "$work/$name.strata" --epochs "${EPOCHS:-15}" >/dev/null
+  local secs=$((SECONDS - start))
+  local acc
+  acc=$("$S" evaluate "$work/$name.strata" --data "$out/test" --json |
+    "$py" -c 'import json, sys; print(round(json.load(sys.stdin)["accuracy"], 4))')
+  echo "{\"data\": \"espeak-ng command words, split by voice\", \"model\": \"strata audio-cnn, $label, ${EPOCHS:-15} epochs (best by validation)\", \"accuracy\": $acc, \"train_seconds\": $secs}"
+}
+run words "log-mel"
+run mfcc "13 MFCCs" --mfcc 13
+AUGMENT=0.1,20 run augmented "log-mel, time shift 10 % + noise 20-40 dB down"
