@@ -333,6 +333,32 @@ fn tone_folder(root: &Path, per_class: usize) {
     }
 }
 
+/// Imports the clips, trains the `audio-cnn` template on them for 15 epochs (saved at `path`) and
+/// returns the best validation accuracy.
+fn train_audio_cnn(settings: DataSettings, path: &Path) -> f64 {
+    let (prepared, _) = workflow::prepare(&settings, None, None).unwrap();
+    if settings.mfcc > 0 {
+        assert_eq!(prepared.dataset.shape()[1], settings.mfcc);
+    }
+    let graph = model::template("audio-cnn", &prepared.dataset.fit()).unwrap();
+    let mut project = Project::new(settings, graph);
+    project.training.epochs = 15;
+    project.training.lr = 0.003;
+    project.save(path).unwrap();
+    let best = std::sync::Mutex::new(0.0);
+    let sink = |e: TrainEvent| {
+        if let TrainEvent::Finished { best_accuracy, .. } = e {
+            *best.lock().unwrap() = best_accuracy;
+        }
+    };
+    let outcome = engine::train(&project, path, &prepared, &sink, &CancelToken::new());
+    assert!(
+        matches!(outcome, RunOutcome::Finished { .. }),
+        "{outcome:?}"
+    );
+    best.into_inner().unwrap()
+}
+
 #[test]
 fn the_audio_cnn_learns_tones_and_the_cli_predicts_clips() {
     let dir = tempfile::tempdir().unwrap();
@@ -346,25 +372,8 @@ fn the_audio_cnn_learns_tones_and_the_cli_predicts_clips() {
         test_fraction: 0.1,
         ..DataSettings::default()
     };
-    let (prepared, _) = workflow::prepare(&settings, None, None).unwrap();
-    let graph = model::template("audio-cnn", &prepared.dataset.fit()).unwrap();
-    let mut project = Project::new(settings, graph);
-    project.training.epochs = 15;
-    project.training.lr = 0.003;
     let path = dir.path().join("tones.strata");
-    project.save(&path).unwrap();
-    let best = std::sync::Mutex::new(0.0);
-    let sink = |e: TrainEvent| {
-        if let TrainEvent::Finished { best_accuracy, .. } = e {
-            *best.lock().unwrap() = best_accuracy;
-        }
-    };
-    let outcome = engine::train(&project, &path, &prepared, &sink, &CancelToken::new());
-    assert!(
-        matches!(outcome, RunOutcome::Finished { .. }),
-        "{outcome:?}"
-    );
-    let best = *best.lock().unwrap();
+    let best = train_audio_cnn(settings, &path);
     assert!(best > 0.9, "validation accuracy {best}");
 
     // The CLI predicts a new clip of another rate and format.
@@ -448,25 +457,6 @@ fn mfcc_features_with_time_shift_and_noise_still_learn_the_tones() {
     };
     settings.augmentation.max_time_shift = 0.2;
     settings.augmentation.noise_db = 20.0;
-    let (prepared, _) = workflow::prepare(&settings, None, None).unwrap();
-    assert_eq!(prepared.dataset.shape(), vec![1, 13, 51]);
-    let graph = model::template("audio-cnn", &prepared.dataset.fit()).unwrap();
-    let mut project = Project::new(settings, graph);
-    project.training.epochs = 15;
-    project.training.lr = 0.003;
-    let path = dir.path().join("mfcc.strata");
-    project.save(&path).unwrap();
-    let best = std::sync::Mutex::new(0.0);
-    let sink = |e: TrainEvent| {
-        if let TrainEvent::Finished { best_accuracy, .. } = e {
-            *best.lock().unwrap() = best_accuracy;
-        }
-    };
-    let outcome = engine::train(&project, &path, &prepared, &sink, &CancelToken::new());
-    assert!(
-        matches!(outcome, RunOutcome::Finished { .. }),
-        "{outcome:?}"
-    );
-    let best = *best.lock().unwrap();
+    let best = train_audio_cnn(settings, &dir.path().join("mfcc.strata"));
     assert!(best > 0.8, "validation accuracy {best}");
 }

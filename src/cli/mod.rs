@@ -105,6 +105,10 @@ pub enum Command {
         /// With --from-run: the layer to cut at (default: the one feeding its output).
         #[arg(long, requires = "from_run")]
         cut: Option<String>,
+        /// How many of the last blocks of the pretrained or reused part train (default 0:
+        /// frozen); fine-tuning is slower but adapts the part to the data.
+        #[arg(long, default_value_t = 0)]
+        train_blocks: usize,
         /// The pretrained weights file of a transfer template (default: found in
         /// $STRATA_WEIGHTS_DIR, ~/.cache/strata-weights/unpacked or ~/Strata/weights).
         #[arg(long)]
@@ -242,6 +246,7 @@ pub fn run(command: Command) -> Result<()> {
             template,
             from_run,
             cut,
+            train_blocks,
             weights,
             image_size,
             channels,
@@ -329,7 +334,7 @@ pub fn run(command: Command) -> Result<()> {
                 Some(run) => Start::Reuse(workflow::trained_model_layer(run, cut.as_deref())?),
                 None => Start::Template(template, weights),
             };
-            cmd_new(&project, settings, start, seed)
+            cmd_new(&project, settings, start, train_blocks, seed)
         }
         Command::Import { dir, json } => cmd_import(&dir, json),
         Command::Inspect { project } => cmd_inspect(&project),
@@ -421,7 +426,13 @@ enum Start {
     Reuse(crate::model::Layer),
 }
 
-fn cmd_new(path: &Path, data: DataSettings, start: Start, seed: u64) -> Result<()> {
+fn cmd_new(
+    path: &Path,
+    data: DataSettings,
+    start: Start,
+    train_blocks: usize,
+    seed: u64,
+) -> Result<()> {
     if path.exists() {
         bail!(
             "'{}' already exists; choose another name or delete it first",
@@ -461,6 +472,8 @@ fn cmd_new(path: &Path, data: DataSettings, start: Start, seed: u64) -> Result<(
             "reused".to_owned(),
         ),
     };
+    let mut graph = graph;
+    graph.set_train_blocks(train_blocks);
     if let Err(errors) = graph.validate() {
         let list: Vec<String> = errors.iter().map(|e| e.message.clone()).collect();
         bail!("the new model does not fit the data: {}", list.join(" "));

@@ -676,6 +676,7 @@ impl Network {
                             v.var.as_tensor().detach()
                         })
                     };
+                    // Text encoders read their own tokenizer's ids, where padding is 0 ([PAD]).
                     let compute = |x: &Tensor| backbone.forward(x, 0, &get);
                     let y = if self.caches.contains_key(&i) {
                         self.cached_features(i, need()?, &compute)?

@@ -194,6 +194,17 @@ impl Graph {
             .sum()
     }
 
+    /// Sets how many of the last blocks of every pretrained or reused part train.
+    pub fn set_train_blocks(&mut self, blocks: usize) {
+        for node in &mut self.nodes {
+            if let Layer::Pretrained { train_blocks, .. }
+            | Layer::TrainedModel { train_blocks, .. } = &mut node.layer
+            {
+                *train_blocks = blocks;
+            }
+        }
+    }
+
     /// Points every pretrained node at `file` (for `--weights` and the inspector's choice).
     pub fn set_pretrained_weights(&mut self, file: &std::path::Path) {
         for node in &mut self.nodes {

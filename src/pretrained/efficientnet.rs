@@ -6,7 +6,7 @@
 use candle_core::{Result, Tensor};
 
 use super::ops::{self, Pads};
-use super::{ParamKind, ParamSpec};
+use super::{batch_norm_params, ParamKind, ParamSpec};
 
 /// Per block: kernel, stride, expansion, input and output channels.
 const BLOCKS: [(usize, usize, usize, usize, usize); 16] = [
@@ -34,33 +34,6 @@ pub const FEATURES: usize = 1280;
 /// Stem, 16 blocks, head.
 pub const UNITS: usize = 18;
 
-fn bn_params(out: &mut Vec<ParamSpec>, name: &str, c: usize, unit: usize) {
-    out.push(ParamSpec::new(
-        format!("{name}.weight"),
-        vec![c],
-        unit,
-        ParamKind::Norm,
-    ));
-    out.push(ParamSpec::new(
-        format!("{name}.bias"),
-        vec![c],
-        unit,
-        ParamKind::Norm,
-    ));
-    out.push(ParamSpec::new(
-        format!("{name}.running_mean"),
-        vec![c],
-        unit,
-        ParamKind::Statistic,
-    ));
-    out.push(ParamSpec::new(
-        format!("{name}.running_var"),
-        vec![c],
-        unit,
-        ParamKind::Statistic,
-    ));
-}
-
 /// Every tensor the network reads, with the unit (stem 0, blocks 1–16, head 17) it belongs to.
 pub fn params() -> Vec<ParamSpec> {
     let mut out = vec![ParamSpec::new(
@@ -69,7 +42,7 @@ pub fn params() -> Vec<ParamSpec> {
         0,
         ParamKind::Weight,
     )];
-    bn_params(&mut out, "_bn0", 32, 0);
+    batch_norm_params(&mut out, "_bn0", 32, 0);
     for (i, &(k, _, e, cin, cout)) in BLOCKS.iter().enumerate() {
         let unit = i + 1;
         let p = format!("_blocks.{i}");
@@ -81,7 +54,7 @@ pub fn params() -> Vec<ParamSpec> {
                 unit,
                 ParamKind::Weight,
             ));
-            bn_params(&mut out, &format!("{p}._bn0"), mid, unit);
+            batch_norm_params(&mut out, &format!("{p}._bn0"), mid, unit);
         }
         out.push(ParamSpec::new(
             format!("{p}._depthwise_conv.weight"),
@@ -89,14 +62,14 @@ pub fn params() -> Vec<ParamSpec> {
             unit,
             ParamKind::Weight,
         ));
-        bn_params(&mut out, &format!("{p}._bn1"), mid, unit);
+        batch_norm_params(&mut out, &format!("{p}._bn1"), mid, unit);
         out.push(ParamSpec::new(
             format!("{p}._project_conv.weight"),
             vec![cout, mid, 1, 1],
             unit,
             ParamKind::Weight,
         ));
-        bn_params(&mut out, &format!("{p}._bn2"), cout, unit);
+        batch_norm_params(&mut out, &format!("{p}._bn2"), cout, unit);
     }
     out.push(ParamSpec::new(
         "_conv_head.weight",
@@ -104,19 +77,12 @@ pub fn params() -> Vec<ParamSpec> {
         17,
         ParamKind::Weight,
     ));
-    bn_params(&mut out, "_bn1", FEATURES, 17);
+    batch_norm_params(&mut out, "_bn1", FEATURES, 17);
     out
 }
 
 fn bn(x: &Tensor, p: &dyn Fn(&str) -> Result<Tensor>, name: &str) -> Result<Tensor> {
-    ops::batch_norm_fixed(
-        x,
-        &p(&format!("{name}.weight"))?,
-        &p(&format!("{name}.bias"))?,
-        &p(&format!("{name}.running_mean"))?,
-        &p(&format!("{name}.running_var"))?,
-        EPS,
-    )
+    super::batch_norm(x, p, name, EPS)
 }
 
 fn same(x: &Tensor, k: usize, s: usize) -> Result<Pads> {

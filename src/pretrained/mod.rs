@@ -83,6 +83,40 @@ impl ParamSpec {
     }
 }
 
+/// The four tensors of a batch normalization named `name` over `c` channels.
+fn batch_norm_params(out: &mut Vec<ParamSpec>, name: &str, c: usize, unit: usize) {
+    for (what, kind) in [
+        ("weight", ParamKind::Norm),
+        ("bias", ParamKind::Norm),
+        ("running_mean", ParamKind::Statistic),
+        ("running_var", ParamKind::Statistic),
+    ] {
+        out.push(ParamSpec::new(
+            format!("{name}.{what}"),
+            vec![c],
+            unit,
+            kind,
+        ));
+    }
+}
+
+/// The batch normalization named `name`, with its stored statistics.
+fn batch_norm(
+    x: &Tensor,
+    p: &dyn Fn(&str) -> Result<Tensor>,
+    name: &str,
+    eps: f64,
+) -> Result<Tensor> {
+    ops::batch_norm_fixed(
+        x,
+        &p(&format!("{name}.weight"))?,
+        &p(&format!("{name}.bias"))?,
+        &p(&format!("{name}.running_mean"))?,
+        &p(&format!("{name}.running_var"))?,
+        eps,
+    )
+}
+
 /// ImageNet's channel means and deviations (torchvision's normalization).
 const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];

@@ -4,7 +4,7 @@
 use candle_core::{Result, Tensor};
 
 use super::ops::{self, Pads};
-use super::{ParamKind, ParamSpec};
+use super::{batch_norm_params, ParamKind, ParamSpec};
 
 const EPS: f64 = 1e-5;
 
@@ -57,33 +57,6 @@ impl Depth {
     }
 }
 
-fn bn_params(out: &mut Vec<ParamSpec>, name: &str, c: usize, unit: usize) {
-    out.push(ParamSpec::new(
-        format!("{name}.weight"),
-        vec![c],
-        unit,
-        ParamKind::Norm,
-    ));
-    out.push(ParamSpec::new(
-        format!("{name}.bias"),
-        vec![c],
-        unit,
-        ParamKind::Norm,
-    ));
-    out.push(ParamSpec::new(
-        format!("{name}.running_mean"),
-        vec![c],
-        unit,
-        ParamKind::Statistic,
-    ));
-    out.push(ParamSpec::new(
-        format!("{name}.running_var"),
-        vec![c],
-        unit,
-        ParamKind::Statistic,
-    ));
-}
-
 /// Every tensor the network reads, with its unit (stem 0, then one per block).
 pub fn params(depth: Depth) -> Vec<ParamSpec> {
     let mut out = vec![ParamSpec::new(
@@ -92,7 +65,7 @@ pub fn params(depth: Depth) -> Vec<ParamSpec> {
         0,
         ParamKind::Weight,
     )];
-    bn_params(&mut out, "bn1", 64, 0);
+    batch_norm_params(&mut out, "bn1", 64, 0);
     for (u, (p, cin, width, cout, _, down)) in depth.layout().into_iter().enumerate() {
         let unit = u + 1;
         let convs: Vec<(usize, usize, usize)> = if depth.bottleneck {
@@ -107,7 +80,7 @@ pub fn params(depth: Depth) -> Vec<ParamSpec> {
                 unit,
                 ParamKind::Weight,
             ));
-            bn_params(&mut out, &format!("{p}.bn{}", j + 1), o, unit);
+            batch_norm_params(&mut out, &format!("{p}.bn{}", j + 1), o, unit);
         }
         if down {
             out.push(ParamSpec::new(
@@ -116,21 +89,14 @@ pub fn params(depth: Depth) -> Vec<ParamSpec> {
                 unit,
                 ParamKind::Weight,
             ));
-            bn_params(&mut out, &format!("{p}.downsample.1"), cout, unit);
+            batch_norm_params(&mut out, &format!("{p}.downsample.1"), cout, unit);
         }
     }
     out
 }
 
 fn bn(x: &Tensor, p: &dyn Fn(&str) -> Result<Tensor>, name: &str) -> Result<Tensor> {
-    ops::batch_norm_fixed(
-        x,
-        &p(&format!("{name}.weight"))?,
-        &p(&format!("{name}.bias"))?,
-        &p(&format!("{name}.running_mean"))?,
-        &p(&format!("{name}.running_var"))?,
-        EPS,
-    )
+    super::batch_norm(x, p, name, EPS)
 }
 
 fn conv_bn(
