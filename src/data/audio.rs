@@ -438,18 +438,73 @@ pub fn spectrogram_pixels(samples: &[f32], options: &AudioOptions) -> Vec<u8> {
 }
 
 /// Decodes, resamples and turns one file into its spectrogram image, with the file's length and
-/// rate.
+/// rate. Results are kept on disk (see [`FeatureFile`]), so importing the same clips again with
+/// the same settings skips decoding and the FFTs.
 pub fn audio_file_pixels(
     path: &Path,
     options: &AudioOptions,
 ) -> Result<(Vec<u8>, f32, u32), String> {
+    let cached = FeatureFile::for_clip(path, options);
+    if let Some(hit) = cached.as_ref().and_then(FeatureFile::read) {
+        return Ok(hit);
+    }
     let clip = decode_audio_file(path)?;
     let samples = prepare_clip(&clip, options)?;
-    Ok((
+    let result = (
         spectrogram_pixels(&samples, options),
         clip.seconds(),
         clip.sample_rate,
-    ))
+    );
+    if let Some(file) = cached {
+        file.write(&result);
+    }
+    Ok(result)
+}
+
+/// Where one clip's features are cached: `<cache>/audio-features/<hash>.bin`, the hash covering
+/// the file's bytes, every feature setting and the format of the features, so an edited file
+/// or a changed setting is computed afresh. Holds the duration (f32), the rate (u32), then the
+/// pixels.
+struct FeatureFile(std::path::PathBuf);
+
+impl FeatureFile {
+    /// Bumped whenever the features computed from the same settings change.
+    const VERSION: u32 = 1;
+
+    fn for_clip(path: &Path, options: &AudioOptions) -> Option<Self> {
+        use std::hash::{Hash, Hasher};
+        let bytes = std::fs::read(path).ok()?;
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        Self::VERSION.hash(&mut h);
+        bytes.hash(&mut h);
+        format!("{options:?}").hash(&mut h);
+        let dir = crate::pretrained::cache::cache_root()?.join("audio-features");
+        Some(Self(dir.join(format!("{:016x}.bin", h.finish()))))
+    }
+
+    fn read(&self) -> Option<(Vec<u8>, f32, u32)> {
+        let bytes = std::fs::read(&self.0).ok()?;
+        let (head, pixels) = bytes.split_at_checked(8)?;
+        let seconds = f32::from_le_bytes(head[..4].try_into().ok()?);
+        let rate = u32::from_le_bytes(head[4..].try_into().ok()?);
+        Some((pixels.to_vec(), seconds, rate))
+    }
+
+    /// Keeps the features (a failed write only costs time next import).
+    fn write(&self, (pixels, seconds, rate): &(Vec<u8>, f32, u32)) {
+        let Some(dir) = self.0.parent() else { return };
+        if std::fs::create_dir_all(dir).is_err() {
+            return;
+        }
+        let mut bytes = Vec::with_capacity(8 + pixels.len());
+        bytes.extend_from_slice(&seconds.to_le_bytes());
+        bytes.extend_from_slice(&rate.to_le_bytes());
+        bytes.extend_from_slice(pixels);
+        let tmp = self.0.with_extension(format!("tmp{}", std::process::id()));
+        if std::fs::write(&tmp, bytes).is_ok() && std::fs::rename(&tmp, &self.0).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
 }
 
 /// Clips as spectrogram images, with what the files were.
