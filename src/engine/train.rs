@@ -374,7 +374,7 @@ fn train_inner(
     // inputs change every epoch; `STRATA_FEATURE_CACHE=off` turns it off for measurements.
     let feature_note = if !net.has_feature_cache() {
         None
-    } else if project.data.augmentation.is_active() && matches!(&**dataset, Dataset::Images(_)) {
+    } else if project.data.augmentation.is_active_for(project.data.kind) {
         net.set_feature_cache(false);
         Some("augmentation is on, so the frozen pretrained network computes its features afresh for every batch (no cache); turn augmentation off on the Data screen to train the layers after it in seconds".to_owned())
     } else if std::env::var_os("STRATA_FEATURE_CACHE").is_some_and(|v| v == "off") {
