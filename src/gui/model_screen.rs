@@ -129,9 +129,8 @@ fn palette(input_shape: &[usize]) -> Vec<(&'static str, Vec<Layer>)> {
                 .into_iter()
                 .map(|backbone| Layer::Pretrained {
                     backbone,
-                    weights: pretrained::find_weights(backbone)
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_default(),
+                    // Looked up when the layer is added (`with_found_weights`), not every frame.
+                    weights: String::new(),
                     train_blocks: 0,
                 })
                 .chain(std::iter::once(Layer::TrainedModel {
@@ -143,6 +142,25 @@ fn palette(input_shape: &[usize]) -> Vec<(&'static str, Vec<Layer>)> {
                 .collect(),
         ),
     ]
+}
+
+/// A palette entry as it is added: a pretrained network gets the weights file found in the usual
+/// folders, if any (a file-system lookup, so done on the click, not while drawing).
+fn with_found_weights(layer: Layer) -> Layer {
+    match layer {
+        Layer::Pretrained {
+            backbone,
+            weights,
+            train_blocks,
+        } if weights.is_empty() => Layer::Pretrained {
+            backbone,
+            weights: pretrained::find_weights(backbone)
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            train_blocks,
+        },
+        other => other,
+    }
 }
 
 /// A palette entry's name: the layer kind, or which pretrained network.
@@ -440,7 +458,7 @@ impl SnarlViewer<String> for Viewer<'_> {
                         .clicked()
                     {
                         self.commands.push(Command::AddNode {
-                            layer,
+                            layer: with_found_weights(layer),
                             position: [pos.x, pos.y],
                             after: None,
                         });
@@ -895,7 +913,7 @@ impl StrataApp {
                                 for layer in layers {
                                     let label = format!("Add {}", palette_label(&layer));
                                     if ui.button(label).on_hover_text(layer.help()).clicked() {
-                                        self.add_layer(layer, &graph, &layout);
+                                        self.add_layer(with_found_weights(layer), &graph, &layout);
                                     }
                                 }
                             });

@@ -131,6 +131,17 @@ impl Backbone {
         Self::ResNet50,
     ];
 
+    /// Stable short name (cache folders).
+    pub fn id(self) -> &'static str {
+        match self {
+            Self::EfficientNetLite0 => "efficientnet-lite0",
+            Self::MiniLmL6 => "minilm-l6",
+            Self::ResNet18 => "resnet18",
+            Self::ResNet34 => "resnet34",
+            Self::ResNet50 => "resnet50",
+        }
+    }
+
     /// Name shown to users.
     pub fn label(self) -> &'static str {
         match self {
