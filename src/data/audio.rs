@@ -516,6 +516,8 @@ pub struct AudioDataset {
     pub durations: Vec<f32>,
     /// Each file's own sample rate.
     pub sample_rates: Vec<u32>,
+    /// The images hold MFCCs rather than log-mel spectrograms.
+    pub mfcc: bool,
 }
 
 impl AudioDataset {
@@ -529,6 +531,7 @@ impl AudioDataset {
                 width: options.frames(),
                 ..ImageDataset::default()
             },
+            mfcc: options.mfcc > 0,
             ..Self::default()
         }
     }

@@ -112,13 +112,16 @@ mod tests {
 
 /// Writes spectrogram `src` (bands × frames u8, 255 = the clip's loudest point, 0 = 80 dB below)
 /// into `dst` as f32 in [0, 1]: shifted in time (silence fills in) and with background noise added
-/// in the power domain, per `aug`. Gain needs no augmentation: every spectrogram is already
-/// scaled to its own loudest point.
+/// in the power domain, per `aug`. With `mfcc` the rows are MFCCs instead: silence is their
+/// image of silence (first row 0, the others mid-grey) and no noise is added, since noise does
+/// not add to cepstral coefficients. Gain needs no augmentation: every image is already scaled
+/// to its clip's loudest point.
 pub fn augment_spectrogram(
     src: &[u8],
     bands: usize,
     frames: usize,
     aug: &Augmentation,
+    mfcc: bool,
     rng: &mut dyn rand::RngCore,
     dst: &mut [f32],
 ) {
@@ -130,14 +133,18 @@ pub fn augment_spectrogram(
         0
     };
     // Noise level relative to the loudest point, in dB (negative), or none.
-    let noise = (aug.noise_db > 0.0).then(|| -(aug.noise_db + rng.random_range(0.0..20.0f32)));
+    let noise =
+        (aug.noise_db > 0.0 && !mfcc).then(|| -(aug.noise_db + rng.random_range(0.0..20.0f32)));
     for b in 0..bands {
+        let silence = if mfcc && b > 0 { 128 } else { 0 };
         for t in 0..frames {
             let from = t as i64 - shift;
             let p = if (0..frames as i64).contains(&from) {
-                src.get(b * frames + from as usize).copied().unwrap_or(0)
+                src.get(b * frames + from as usize)
+                    .copied()
+                    .unwrap_or(silence)
             } else {
-                0
+                silence
             };
             let mut v = f32::from(p) / 255.0;
             if let Some(level) = noise {
@@ -174,7 +181,7 @@ mod spectrogram_tests {
         let mut moved = false;
         for _ in 0..20 {
             let mut dst = vec![0f32; bands * frames];
-            augment_spectrogram(&src, bands, frames, &aug, &mut rng, &mut dst);
+            augment_spectrogram(&src, bands, frames, &aug, false, &mut rng, &mut dst);
             let at = dst.iter().position(|&v| v == 1.0).unwrap();
             assert!((2..=8).contains(&at), "{at}");
             assert_eq!(dst[frames + at], 1.0);
@@ -188,9 +195,25 @@ mod spectrogram_tests {
             ..Augmentation::default()
         };
         let mut dst = vec![0f32; bands * frames];
-        augment_spectrogram(&src, bands, frames, &aug, &mut rng, &mut dst);
+        augment_spectrogram(&src, bands, frames, &aug, false, &mut rng, &mut dst);
         assert!(dst[5] > 0.99);
         let quiet: f32 = dst.iter().filter(|&&v| v < 0.99).sum::<f32>() / 18.0;
         assert!((0.3..0.8).contains(&quiet), "{quiet}");
+        // MFCC images get no noise, and shifted-in columns are silence's coefficients.
+        let both = Augmentation {
+            max_time_shift: 0.5,
+            noise_db: 20.0,
+            ..Augmentation::default()
+        };
+        let mut dst = vec![0f32; bands * frames];
+        let src = vec![200u8; bands * frames];
+        for _ in 0..10 {
+            augment_spectrogram(&src, bands, frames, &both, true, &mut rng, &mut dst);
+            for t in 0..frames {
+                let (top, below) = (dst[t], dst[frames + t]);
+                assert!(top == 200.0 / 255.0 || top == 0.0, "{top}");
+                assert!(below == 200.0 / 255.0 || below == 128.0 / 255.0, "{below}");
+            }
+        }
     }
 }

@@ -163,7 +163,7 @@ impl Dataset {
             // their own (time shift, noise).
             Self::Audio(a) => match augment {
                 Some((aug, rng)) if aug.is_active_for_audio() => {
-                    spectrogram_batch(&a.images, indices, aug, rng, device)
+                    spectrogram_batch(&a.images, a.mfcc, indices, aug, rng, device)
                 }
                 _ => image_batch(&a.images, indices, None, device),
             },
@@ -204,6 +204,7 @@ impl Batch {
 
 fn spectrogram_batch(
     dataset: &ImageDataset,
+    mfcc: bool,
     indices: &[usize],
     aug: &Augmentation,
     rng: &mut dyn rand::RngCore,
@@ -217,6 +218,7 @@ fn spectrogram_batch(
             dataset.height,
             dataset.width,
             aug,
+            mfcc,
             rng,
             &mut data[k * n..(k + 1) * n],
         );

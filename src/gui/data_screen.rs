@@ -251,11 +251,13 @@ impl StrataApp {
             )
             .on_hover_text("Moves each clip earlier or later by up to this share of its length; silence fills in.");
             a.max_time_shift = shift / 100.0;
-            ui.add(
+            ui.add_enabled(
+                s.mfcc == 0,
                 egui::Slider::new(&mut a.noise_db, 0.0..=40.0)
                     .suffix(" dB noise")
                     .integer(),
             )
+            .on_disabled_hover_text("Noise is added to spectrograms; with MFCC features only the time shift applies.")
             .on_hover_text("0 = off. Otherwise background noise is added at a random level between this many dB and 20 dB more below the clip's loudest sound (smaller = louder noise). Loudness itself needs no augmentation: each spectrogram is scaled to its own loudest sound.");
             return;
         }
@@ -455,11 +457,9 @@ impl StrataApp {
         report: &ImportReport,
     ) {
         let split = &prepared.split;
-        // Spectrograms are never augmented (see `Dataset::batch`).
         let augmentation = self
             .doc
             .as_ref()
-            .filter(|_| audio.is_none())
             .map(|d| d.project.data.augmentation.clone())
             .unwrap_or_default();
 
@@ -471,9 +471,17 @@ impl StrataApp {
         ));
         match audio {
             Some(audio) => {
+                let mfcc = self.data.as_ref().is_some_and(|d| d.settings.mfcc > 0);
+                let features = if mfcc {
+                    format!("{} MFCCs (first coefficient on top)", dataset.height)
+                } else {
+                    format!(
+                        "a spectrogram of {} mel bands (low pitches at the bottom)",
+                        dataset.height
+                    )
+                };
                 ui.label(format!(
-                    "Each clip is mixed to mono at 16 kHz, cut or padded to a fixed length, and becomes a spectrogram of {} mel bands (low pitches at the bottom) × {} steps.  Split: {} for training, {} for validation, {} for testing.",
-                    dataset.height,
+                    "Each clip is mixed to mono at 16 kHz, cut or padded to a fixed length, and becomes {features} × {} steps.  Split: {} for training, {} for validation, {} for testing.",
                     dataset.width,
                     split.train.len(),
                     split.val.len(),
@@ -584,6 +592,7 @@ impl StrataApp {
                                 dataset.height,
                                 dataset.width,
                                 &augmentation,
+                                audio.is_some_and(|a| a.mfcc),
                                 &mut rng,
                                 &mut buf,
                             );
