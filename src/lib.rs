@@ -9,6 +9,7 @@ pub mod engine;
 pub mod eval;
 #[cfg(feature = "gui")]
 pub mod gui;
+pub mod layers;
 pub mod model;
 pub mod pretrained;
 pub mod project;

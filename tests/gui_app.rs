@@ -742,10 +742,10 @@ fn the_start_page_starts_an_image_project_from_a_pretrained_network() {
     );
     assert!(project.model.nodes.iter().any(|n| matches!(
         n.layer,
-        strata::model::Layer::Pretrained {
+        strata::model::Layer::Pretrained(strata::layers::Pretrained {
             train_blocks: 0,
             ..
-        }
+        })
     )));
     h.get_by_label("2 Model").click();
     h.step();

@@ -39,15 +39,15 @@ fn assert_close(what: &str, analytic: f32, numeric: f64) {
 fn check_layer(name: &str, layer: Layer, in_shape: &[usize], extra: Vec<Node>) {
     // Token ids are whole numbers and get no gradient: only the layer's weights are checked.
     let ids = match layer {
-        Layer::Embedding { vocab, .. } => Some(vocab),
+        Layer::Embedding(strata::layers::Embedding { vocab, .. }) => Some(vocab),
         _ => None,
     };
     let mut nodes = vec![
         Node::new(
             "input",
-            Layer::Input {
+            Layer::Input(strata::layers::Input {
                 shape: in_shape.to_vec(),
-            },
+            }),
             &[],
         ),
         Node::new("layer", layer, &["input"]),
@@ -135,13 +135,13 @@ fn check_layer(name: &str, layer: Layer, in_shape: &[usize], extra: Vec<Node>) {
 }
 
 fn conv(kernel: usize, stride: usize, padding: Padding) -> Layer {
-    Layer::Conv2d {
+    Layer::Conv2d(strata::layers::Conv2d {
         filters: 3,
         kernel,
         stride,
         padding,
         activation: Activation::Tanh,
-    }
+    })
 }
 
 #[test]
@@ -157,10 +157,10 @@ fn dense_gradients() {
     ] {
         check_layer(
             &format!("dense {activation:?}"),
-            Layer::Dense {
+            Layer::Dense(strata::layers::Dense {
                 units: 4,
                 activation,
-            },
+            }),
             &[5],
             vec![],
         );
@@ -189,58 +189,68 @@ fn conv2d_gradients() {
 fn pooling_gradients() {
     check_layer(
         "max pool 2/2 odd",
-        Layer::MaxPool2d {
+        Layer::MaxPool2d(strata::layers::MaxPool2d {
             kernel: 2,
             stride: 2,
-        },
+        }),
         &[2, 5, 5],
         vec![],
     );
     check_layer(
         "max pool 3/2 overlapping",
-        Layer::MaxPool2d {
+        Layer::MaxPool2d(strata::layers::MaxPool2d {
             kernel: 3,
             stride: 2,
-        },
+        }),
         &[2, 7, 5],
         vec![],
     );
     check_layer(
         "avg pool 3/1",
-        Layer::AvgPool2d {
+        Layer::AvgPool2d(strata::layers::AvgPool2d {
             kernel: 3,
             stride: 1,
-        },
+        }),
         &[2, 5, 4],
         vec![],
     );
-    check_layer("global avg pool", Layer::GlobalAvgPool, &[3, 4, 5], vec![]);
+    check_layer(
+        "global avg pool",
+        Layer::GlobalAvgPool(strata::layers::GlobalAvgPool {}),
+        &[3, 4, 5],
+        vec![],
+    );
 }
 
 #[test]
 fn shape_and_regularization_layer_gradients() {
-    check_layer("flatten", Layer::Flatten, &[2, 3, 3], vec![]);
+    check_layer(
+        "flatten",
+        Layer::Flatten(strata::layers::Flatten {}),
+        &[2, 3, 3],
+        vec![],
+    );
     check_layer(
         "dropout (inference is identity)",
-        Layer::Dropout { rate: 0.5 },
+        Layer::Dropout(strata::layers::Dropout { rate: 0.5 }),
         &[6],
         vec![],
     );
     check_layer(
         "batchnorm flat",
-        Layer::BatchNorm {
+        Layer::BatchNorm(strata::layers::BatchNorm {
             momentum: 0.1,
             epsilon: 1e-5,
-        },
+        }),
         &[4],
         vec![],
     );
     check_layer(
         "batchnorm image",
-        Layer::BatchNorm {
+        Layer::BatchNorm(strata::layers::BatchNorm {
             momentum: 0.1,
             epsilon: 1e-5,
-        },
+        }),
         &[3, 2, 2],
         vec![],
     );
@@ -254,7 +264,7 @@ fn shape_and_regularization_layer_gradients() {
     ] {
         check_layer(
             &format!("activation {function:?}"),
-            Layer::Activation { function },
+            Layer::Activation(strata::layers::ActivationLayer { function }),
             &[7],
             vec![],
         );
@@ -267,10 +277,10 @@ fn merge_layer_gradients() {
         vec![
             Node::new(
                 "other",
-                Layer::Dense {
+                Layer::Dense(strata::layers::Dense {
                     units: 4,
                     activation: Activation::Tanh,
-                },
+                }),
                 &["input"],
             ),
             Node::new("merge", layer, &["layer", "other"]),
@@ -278,21 +288,21 @@ fn merge_layer_gradients() {
     };
     check_layer(
         "add",
-        Layer::Dense {
+        Layer::Dense(strata::layers::Dense {
             units: 4,
             activation: Activation::Sigmoid,
-        },
+        }),
         &[3],
-        extra(Layer::Add),
+        extra(Layer::Add(strata::layers::Add {})),
     );
     check_layer(
         "concat",
-        Layer::Dense {
+        Layer::Dense(strata::layers::Dense {
             units: 4,
             activation: Activation::Sigmoid,
-        },
+        }),
         &[3],
-        extra(Layer::Concat),
+        extra(Layer::Concat(strata::layers::Concat {})),
     );
 }
 
@@ -300,13 +310,17 @@ fn merge_layer_gradients() {
 fn batchnorm_in_training_uses_batch_statistics_and_updates_running_ones() {
     let graph = Graph {
         nodes: vec![
-            Node::new("input", Layer::Input { shape: vec![2] }, &[]),
+            Node::new(
+                "input",
+                Layer::Input(strata::layers::Input { shape: vec![2] }),
+                &[],
+            ),
             Node::new(
                 "bn",
-                Layer::BatchNorm {
+                Layer::BatchNorm(strata::layers::BatchNorm {
                     momentum: 0.5,
                     epsilon: 1e-5,
-                },
+                }),
                 &["input"],
             ),
         ],
@@ -345,12 +359,16 @@ fn dropout_is_active_only_in_training_and_keeps_the_mean() {
         nodes: vec![
             Node::new(
                 "input",
-                Layer::Input {
+                Layer::Input(strata::layers::Input {
                     shape: vec![10_000],
-                },
+                }),
                 &[],
             ),
-            Node::new("drop", Layer::Dropout { rate: 0.3 }, &["input"]),
+            Node::new(
+                "drop",
+                Layer::Dropout(strata::layers::Dropout { rate: 0.3 }),
+                &["input"],
+            ),
         ],
     };
     let net = Network::new(&graph, &Device::Cpu, &mut rng()).unwrap();
@@ -375,13 +393,13 @@ fn dropout_is_active_only_in_training_and_keeps_the_mean() {
 }
 
 fn conv1d(kernel: usize, stride: usize, padding: Padding) -> Layer {
-    Layer::Conv1d {
+    Layer::Conv1d(strata::layers::Conv1d {
         filters: 3,
         kernel,
         stride,
         padding,
         activation: Activation::Tanh,
-    }
+    })
 }
 
 #[test]
@@ -401,27 +419,32 @@ fn sequence_layer_gradients() {
     );
     check_layer(
         "max pool 1d",
-        Layer::MaxPool1d { kernel: 2 },
+        Layer::MaxPool1d(strata::layers::MaxPool1d { kernel: 2 }),
         &[2, 7],
         vec![],
     );
     check_layer(
         "avg pool 1d",
-        Layer::AvgPool1d { kernel: 3 },
+        Layer::AvgPool1d(strata::layers::AvgPool1d { kernel: 3 }),
         &[2, 7],
         vec![],
     );
-    check_layer("global max pool", Layer::GlobalMaxPool, &[3, 6], vec![]);
+    check_layer(
+        "global max pool",
+        Layer::GlobalMaxPool(strata::layers::GlobalMaxPool {}),
+        &[3, 6],
+        vec![],
+    );
     check_layer(
         "global avg pool over a sequence",
-        Layer::GlobalAvgPool,
+        Layer::GlobalAvgPool(strata::layers::GlobalAvgPool {}),
         &[3, 6],
         vec![],
     );
     // The embedding's table, through a convolution so every row used gets a distinct gradient.
     check_layer(
         "embedding",
-        Layer::Embedding { vocab: 7, dim: 3 },
+        Layer::Embedding(strata::layers::Embedding { vocab: 7, dim: 3 }),
         &[6],
         vec![Node::new("conv", conv1d(3, 1, Padding::Same), &["layer"])],
     );
@@ -432,21 +455,21 @@ fn recurrent_gradients() {
     for (return_sequences, bidirectional) in [(false, false), (true, true)] {
         check_layer(
             &format!("lstm seq={return_sequences} bi={bidirectional}"),
-            Layer::Lstm {
+            Layer::Lstm(strata::layers::Lstm {
                 units: 3,
                 return_sequences,
                 bidirectional,
-            },
+            }),
             &[2, 4],
             vec![],
         );
         check_layer(
             &format!("gru seq={return_sequences} bi={bidirectional}"),
-            Layer::Gru {
+            Layer::Gru(strata::layers::Gru {
                 units: 3,
                 return_sequences,
                 bidirectional,
-            },
+            }),
             &[2, 4],
             vec![],
         );
@@ -484,7 +507,11 @@ fn check_against_pytorch(
     let (b, c, l) = (2usize, 2usize, 4usize);
     let graph = Graph {
         nodes: vec![
-            Node::new("input", Layer::Input { shape: vec![c, l] }, &[]),
+            Node::new(
+                "input",
+                Layer::Input(strata::layers::Input { shape: vec![c, l] }),
+                &[],
+            ),
             Node::new("rnn", layer, &["input"]),
         ],
     };
@@ -561,11 +588,11 @@ fn check_against_pytorch(
 #[test]
 fn lstm_and_gru_match_pytorch() {
     check_against_pytorch(
-        Layer::Lstm {
+        Layer::Lstm(strata::layers::Lstm {
             units: 3,
             return_sequences: true,
             bidirectional: true,
-        },
+        }),
         &[
             -0.180872, -0.258698, -0.261543, -0.242160, -0.218670, -0.238784, -0.212084, -0.177879,
             -0.204896, -0.176158, -0.144319, -0.119169, 0.227164, 0.214350, 0.177112, 0.108212,
@@ -588,11 +615,11 @@ fn lstm_and_gru_match_pytorch() {
         ],
     );
     check_against_pytorch(
-        Layer::Gru {
+        Layer::Gru(strata::layers::Gru {
             units: 3,
             return_sequences: false,
             bidirectional: false,
-        },
+        }),
         &[
             -0.547114, -0.489024, -0.330731, -0.754379, -0.764912, -0.334563,
         ],
@@ -608,11 +635,11 @@ fn lstm_and_gru_match_pytorch() {
         &[],
     );
     check_against_pytorch(
-        Layer::Gru {
+        Layer::Gru(strata::layers::Gru {
             units: 3,
             return_sequences: false,
             bidirectional: true,
-        },
+        }),
         &[
             -0.547114, -0.489024, -0.330731, 0.347491, 0.387383, 0.275069, -0.754379, -0.764912,
             -0.334563, 0.399074, 0.217430, -0.024739,

@@ -5,28 +5,28 @@
 use strata::model::{self, Activation, Graph, Layer, Node, Padding};
 
 fn conv(filters: usize, kernel: usize, stride: usize, padding: Padding) -> Layer {
-    Layer::Conv2d {
+    Layer::Conv2d(strata::layers::Conv2d {
         filters,
         kernel,
         stride,
         padding,
         activation: Activation::Relu,
-    }
+    })
 }
 
 fn dense(units: usize) -> Layer {
-    Layer::Dense {
+    Layer::Dense(strata::layers::Dense {
         units,
         activation: Activation::Relu,
-    }
+    })
 }
 
 fn input(shape: &[usize]) -> Node {
     Node::new(
         "input",
-        Layer::Input {
+        Layer::Input(strata::layers::Input {
             shape: shape.to_vec(),
-        },
+        }),
         &[],
     )
 }
@@ -43,10 +43,10 @@ fn keras_mlp_template_has_keras_shapes_and_params() {
     let out = g.node("output").unwrap();
     assert_eq!(
         out.layer,
-        Layer::Dense {
+        Layer::Dense(strata::layers::Dense {
             units: 10,
             activation: Activation::Softmax
-        }
+        })
     );
     let summary = g.summary().unwrap();
     assert!(summary.contains("dense1 (Dense)"), "{summary}");
@@ -86,27 +86,31 @@ fn convolution_and_pooling_arithmetic() {
         (conv(8, 4, 2, Padding::Same), vec![3, 9, 7], vec![8, 5, 4]),
         (conv(8, 3, 2, Padding::Valid), vec![3, 9, 7], vec![8, 4, 3]),
         (
-            Layer::MaxPool2d {
+            Layer::MaxPool2d(strata::layers::MaxPool2d {
                 kernel: 3,
                 stride: 2,
-            },
+            }),
             vec![4, 9, 7],
             vec![4, 4, 3],
         ),
         (
-            Layer::AvgPool2d {
+            Layer::AvgPool2d(strata::layers::AvgPool2d {
                 kernel: 2,
                 stride: 1,
-            },
+            }),
             vec![4, 5, 5],
             vec![4, 4, 4],
         ),
-        (Layer::GlobalAvgPool, vec![6, 5, 5], vec![6]),
         (
-            Layer::BatchNorm {
+            Layer::GlobalAvgPool(strata::layers::GlobalAvgPool {}),
+            vec![6, 5, 5],
+            vec![6],
+        ),
+        (
+            Layer::BatchNorm(strata::layers::BatchNorm {
                 momentum: 0.1,
                 epsilon: 1e-5,
-            },
+            }),
             vec![6, 5, 5],
             vec![6, 5, 5],
         ),
@@ -127,9 +131,17 @@ fn skip_connections_add_and_concat() {
             input(&[3, 8, 8]),
             Node::new("a", conv(4, 3, 1, Padding::Same), &["input"]),
             Node::new("b", conv(4, 1, 1, Padding::Same), &["input"]),
-            Node::new("sum", Layer::Add, &["a", "b"]),
-            Node::new("cat", Layer::Concat, &["sum", "input"]),
-            Node::new("gap", Layer::GlobalAvgPool, &["cat"]),
+            Node::new("sum", Layer::Add(strata::layers::Add {}), &["a", "b"]),
+            Node::new(
+                "cat",
+                Layer::Concat(strata::layers::Concat {}),
+                &["sum", "input"],
+            ),
+            Node::new(
+                "gap",
+                Layer::GlobalAvgPool(strata::layers::GlobalAvgPool {}),
+                &["cat"],
+            ),
             Node::new("out", dense(2), &["gap"]),
         ],
     };
@@ -157,10 +169,10 @@ fn dense_on_image_says_insert_flatten() {
             Node::new("conv1", conv(64, 3, 1, Padding::Valid), &["input"]),
             Node::new(
                 "pool2",
-                Layer::MaxPool2d {
+                Layer::MaxPool2d(strata::layers::MaxPool2d {
                     kernel: 5,
                     stride: 5,
-                },
+                }),
                 &["conv1"],
             ),
             Node::new("fc1", dense(10), &["pool2"]),
@@ -196,7 +208,7 @@ fn invalid_graphs_get_plain_messages() {
             input(&[4]),
             Node::new("a", dense(3), &["input"]),
             Node::new("b", dense(5), &["input"]),
-            Node::new("s", Layer::Add, &["a", "b"]),
+            Node::new("s", Layer::Add(strata::layers::Add {}), &["a", "b"]),
         ],
     };
     assert_eq!(
@@ -220,7 +232,7 @@ fn invalid_graphs_get_plain_messages() {
     let g = Graph {
         nodes: vec![
             input(&[4]),
-            Node::new("a", Layer::Add, &["input", "b"]),
+            Node::new("a", Layer::Add(strata::layers::Add {}), &["input", "b"]),
             Node::new("b", dense(4), &["a"]),
             Node::new("c", dense(2), &["b"]),
         ],
@@ -248,7 +260,11 @@ fn invalid_graphs_get_plain_messages() {
     let g = Graph {
         nodes: vec![
             input(&[4]),
-            Node::new("d", Layer::Dropout { rate: 1.5 }, &["input"]),
+            Node::new(
+                "d",
+                Layer::Dropout(strata::layers::Dropout { rate: 1.5 }),
+                &["input"],
+            ),
         ],
     };
     assert!(messages(&g)[0].contains("Dropout 'd' has rate 1.5"));
@@ -290,15 +306,23 @@ fn node_shapes_keep_the_valid_part_of_a_broken_graph() {
     let at = |name: &str| &shapes[g.nodes.iter().position(|n| n.name == name).unwrap()];
     assert_eq!(at("pool2").as_ref().unwrap().output_shape, [64, 5, 5]);
     assert_eq!(at("conv2").as_ref().unwrap().params, 18_496);
-    assert!(at("dense1").as_ref().unwrap_err().contains("Not connected"));
-    assert!(at("output").as_ref().unwrap_err().contains("dense1"));
+    assert!(at("dense1")
+        .as_ref()
+        .unwrap_err()
+        .message
+        .contains("Not connected"));
+    assert!(at("output")
+        .as_ref()
+        .unwrap_err()
+        .message
+        .contains("dense1"));
 
     // Wired straight into Dense: the node gets the plain-words reason.
     let dense1 = g.nodes.iter_mut().find(|n| n.name == "dense1").unwrap();
     dense1.inputs = vec!["pool2".to_owned()];
     let shapes = g.node_shapes();
     let i = g.nodes.iter().position(|n| n.name == "dense1").unwrap();
-    assert!(shapes[i].as_ref().unwrap_err().contains("Flatten"));
+    assert!(shapes[i].as_ref().unwrap_err().message.contains("Flatten"));
 
     // A valid graph: same shapes as validate().
     let g = strata::model::cnn(&[1, 28, 28], 10);

@@ -368,22 +368,26 @@ fn wrong_and_broken_weights_files_are_explained() {
 fn head_graph(backbone: Backbone, weights: &Path, input: Vec<usize>, train_blocks: usize) -> Graph {
     Graph {
         nodes: vec![
-            Node::new("input", Layer::Input { shape: input }, &[]),
+            Node::new(
+                "input",
+                Layer::Input(strata::layers::Input { shape: input }),
+                &[],
+            ),
             Node::new(
                 "backbone",
-                Layer::Pretrained {
+                Layer::Pretrained(strata::layers::Pretrained {
                     backbone,
                     weights: weights.display().to_string(),
                     train_blocks,
-                },
+                }),
                 &["input"],
             ),
             Node::new(
                 "output",
-                Layer::Dense {
+                Layer::Dense(strata::layers::Dense {
                     units: 2,
                     activation: Activation::Softmax,
-                },
+                }),
                 &["backbone"],
             ),
         ],

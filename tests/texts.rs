@@ -202,7 +202,7 @@ fn the_text_cnn_learns_the_messages() {
     // An Embedding smaller than the vocabulary is refused with the fix.
     let mut small = project.clone();
     if let Some(node) = small.model.nodes.iter_mut().find(|n| n.name == "embedding") {
-        node.layer = model::Layer::Embedding { vocab: 5, dim: 8 };
+        node.layer = model::Layer::Embedding(strata::layers::Embedding { vocab: 5, dim: 8 });
     }
     let outcome = engine::train(
         &small,

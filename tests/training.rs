@@ -155,7 +155,11 @@ fn same_seed_same_run_other_seed_other_run() {
             let mut n = model::mlp(&[1, 8, 8], 2).nodes;
             n.insert(
                 3,
-                model::Node::new("drop", model::Layer::Dropout { rate: 0.3 }, &["dense1"]),
+                model::Node::new(
+                    "drop",
+                    model::Layer::Dropout(strata::layers::Dropout { rate: 0.3 }),
+                    &["dense1"],
+                ),
             );
             n[4].inputs = vec!["drop".into()];
             n

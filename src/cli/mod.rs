@@ -54,8 +54,8 @@ pub enum Command {
         data: PathBuf,
         /// What the data is (found from the path when not given: a folder of images, of .txt
         /// files or of audio clips; a CSV of texts or of columns).
-        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["image", "tabular", "text", "audio"]))]
-        kind: Option<String>,
+        #[arg(long, value_enum)]
+        kind: Option<DataKind>,
         /// Tables: the column to predict (default: one named target/label/class/y, else the last);
         /// texts in a CSV: the label column.
         #[arg(long, alias = "label-column")]
@@ -65,8 +65,8 @@ pub enum Command {
         #[arg(long)]
         text_column: Option<String>,
         /// Texts: cut into words or characters.
-        #[arg(long, default_value = "words", value_parser = clap::builder::PossibleValuesParser::new(["words", "characters"]))]
-        tokenizer: String,
+        #[arg(long, value_enum, default_value_t = TokenizerKind::Words)]
+        tokenizer: TokenizerKind,
         /// Texts: use this tokenizer.json (WordPiece, BPE…) instead of words or characters.
         #[arg(long, conflicts_with = "tokenizer")]
         tokenizer_file: Option<PathBuf>,
@@ -92,10 +92,10 @@ pub enum Command {
         #[arg(long)]
         mfcc: Option<usize>,
         /// Tables: predict a class or a number (found from the target column when not given).
-        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["classify", "regress"]))]
-        task: Option<String>,
-        /// Starting model (default: mlp for images, tabular-mlp for tables, text-cnn for texts,
-        /// audio-cnn for clips).
+        #[arg(long, value_enum)]
+        task: Option<Task>,
+        /// Starting model (default: cnn for colour or larger images, mlp for small grayscale
+        /// ones, tabular-mlp for tables, text-cnn for texts, audio-cnn for clips).
         #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(TEMPLATE_NAMES))]
         template: Option<String>,
         /// Reuse the model of an earlier run (a `<project>.runs/<run-id>` folder) up to --cut,
@@ -156,11 +156,11 @@ pub enum Command {
         #[arg(long)]
         lr: Option<f64>,
         /// Optimizer.
-        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["sgd", "momentum", "adam", "adamw"]))]
-        optimizer: Option<String>,
+        #[arg(long, value_enum)]
+        optimizer: Option<OptimizerKind>,
         /// Device.
-        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["auto", "cpu", "cuda", "metal"]))]
-        device: Option<String>,
+        #[arg(long, value_enum)]
+        device: Option<DeviceChoice>,
         /// Seed for weights, shuffling, dropout and augmentation.
         #[arg(long)]
         seed: Option<u64>,
@@ -254,10 +254,7 @@ pub fn run(command: Command) -> Result<()> {
             test_fraction,
             seed,
         } => {
-            let kind = kind
-                .as_deref()
-                .and_then(DataKind::from_name)
-                .unwrap_or_else(|| workflow::detect_kind(&data));
+            let kind = kind.unwrap_or_else(|| workflow::detect_kind(&data));
             let mut settings = DataSettings {
                 path: data,
                 kind,
@@ -265,7 +262,7 @@ pub fn run(command: Command) -> Result<()> {
                 tokenizer: if tokenizer_file.is_some() {
                     TokenizerKind::File
                 } else {
-                    TokenizerKind::from_name(&tokenizer).unwrap_or_default()
+                    tokenizer
                 },
                 tokenizer_file: tokenizer_file.unwrap_or_default(),
                 vocab_size,
@@ -284,23 +281,12 @@ pub fn run(command: Command) -> Result<()> {
                 ..DataSettings::default()
             };
             match kind {
-                DataKind::Tabular => choose_target(
-                    &mut settings,
-                    target.as_deref().unwrap_or(""),
-                    task.as_deref().and_then(Task::from_name),
-                )?,
+                DataKind::Tabular => {
+                    choose_target(&mut settings, target.as_deref().unwrap_or(""), task)?
+                }
                 DataKind::Text => settings.target = target.unwrap_or_default(),
                 DataKind::Image | DataKind::Audio => {}
             }
-            let template = template.unwrap_or_else(|| {
-                match kind {
-                    DataKind::Image => "mlp",
-                    DataKind::Tabular => "tabular-mlp",
-                    DataKind::Text => "text-cnn",
-                    DataKind::Audio => "audio-cnn",
-                }
-                .to_owned()
-            });
             if let Some(run) = &from_run {
                 // The reused model reads the data as it was imported for it.
                 let manifest = crate::engine::runs::read_manifest(run)?;
@@ -321,17 +307,23 @@ pub fn run(command: Command) -> Result<()> {
                     settings.hop_ms,
                 ) = (old.clip_seconds, old.mel_bands, old.window_ms, old.hop_ms);
             }
-            let weights = workflow::adapt_data_to_template(
-                &template,
-                &mut settings,
-                weights.as_deref(),
-                image_size.is_some(),
-            )?;
+            // The default template is chosen once the data is imported (`default_template`).
+            let weights = match &template {
+                Some(template) => workflow::adapt_data_to_template(
+                    template,
+                    &mut settings,
+                    weights.as_deref(),
+                    image_size.is_some(),
+                )?,
+                None => None,
+            };
             if let Some(c) = channels {
                 settings.channels = c;
             }
             let start = match &from_run {
-                Some(run) => Start::Reuse(workflow::trained_model_layer(run, cut.as_deref())?),
+                Some(run) => {
+                    Start::Reuse(workflow::trained_model_layer(run, cut.as_deref())?.into())
+                }
                 None => Start::Template(template, weights),
             };
             cmd_new(&project, settings, start, train_blocks, seed)
@@ -359,10 +351,10 @@ pub fn run(command: Command) -> Result<()> {
             if let Some(v) = lr {
                 t.lr = v;
             }
-            if let Some(v) = optimizer.as_deref().and_then(OptimizerKind::from_name) {
+            if let Some(v) = optimizer {
                 t.optimizer = v;
             }
-            if let Some(v) = device.as_deref().and_then(DeviceChoice::from_name) {
+            if let Some(v) = device {
                 t.device = v;
             }
             if let Some(v) = seed {
@@ -420,8 +412,9 @@ fn choose_target(settings: &mut DataSettings, target: &str, task: Option<Task>) 
 
 /// What a new project's model starts from.
 enum Start {
-    /// A template by name, with the weights file of its pretrained part.
-    Template(String, Option<PathBuf>),
+    /// A template by name (none: the data's default), with the weights file of its pretrained
+    /// part.
+    Template(Option<String>, Option<PathBuf>),
     /// The part of an earlier run's model to reuse.
     Reuse(crate::model::Layer),
 }
@@ -460,6 +453,9 @@ fn cmd_new(
     }
     let (graph, template) = match start {
         Start::Template(template, weights) => {
+            let template = template.unwrap_or_else(|| {
+                model::default_template(dataset.kind(), &dataset.fit()).to_owned()
+            });
             let mut graph = model::template(&template, &dataset.fit())
                 .ok_or_else(|| anyhow!("unknown template '{template}'"))?;
             if let Some(file) = weights {
@@ -563,11 +559,9 @@ fn prepare(project: &Project, quiet: bool) -> Result<PreparedData> {
 
 fn cmd_train(path: &Path, project: &Project, json: bool) -> Result<()> {
     let data = Arc::new(prepare(project, json)?);
-    // The accuracy-like score: accuracy for classes, R² for numbers.
-    let (acc, accuracy_word) = match data.dataset.task() {
-        Task::Classify => ("acc", "accuracy"),
-        Task::Regress => ("R²", "R²"),
-    };
+    let task = data.dataset.task();
+    let (acc, accuracy_word) = (task.score_short(), task.score_name());
+    let mut history = Vec::new();
     let cancel = CancelToken::new();
     let (tx, rx) = crossbeam_channel::unbounded::<TrainEvent>();
     let handle = engine::train_in_background(
@@ -630,6 +624,7 @@ fn cmd_train(path: &Path, project: &Project, json: bool) -> Result<()> {
                 bar.set_message(format!("loss {loss:.4} {acc} {accuracy:.3}  {samples_per_sec:.0} samples/s  ETA {eta_secs:.0}s"));
             }
             TrainEvent::Epoch(m) => {
+                history.push(m.clone());
                 let val = match (m.val_loss, m.val_accuracy) {
                     (Some(l), Some(a)) => format!("  val loss {l:.4} val {acc} {a:.4}"),
                     _ => String::new(),
@@ -661,6 +656,9 @@ fn cmd_train(path: &Path, project: &Project, json: bool) -> Result<()> {
                     "Finished. Best epoch {best_epoch}: loss {best_loss:.4}, {accuracy_word} {best_accuracy:.4}. Saved in {}",
                     run_dir.display()
                 );
+                if let Some(line) = workflow::coach_line(&history, task) {
+                    outln!("{line}");
+                }
             }
             TrainEvent::Failed { .. } | TrainEvent::Cancelled { .. } => bar.finish_and_clear(),
         }

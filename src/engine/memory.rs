@@ -1,7 +1,8 @@
 //! How much memory a training run will need, estimated before it starts, so a run that cannot fit
 //! is caught with a plain-words warning instead of the machine swapping or the process dying.
 
-use crate::model::{CheckedGraph, Graph, Layer};
+use crate::layers::MemoryCx;
+use crate::model::{CheckedGraph, Graph};
 use crate::project::OptimizerKind;
 
 /// The parts of a run's memory, in bytes.
@@ -46,24 +47,13 @@ impl MemoryEstimate {
         let mut scratch = 0u64;
         let fused_pools = super::network::fusable_pools(graph, checked);
         for &i in &checked.order {
-            let out: u64 = checked.info[i].output_shape.iter().product::<usize>() as u64;
-            activations += match graph.nodes[i].layer {
-                // The batch itself; no gradient.
-                Layer::Input { .. } => out * batch * F32,
-                // Computed together with its max-pool: never stored.
-                Layer::Conv2d { .. } if fused_pools[i].is_some() => 0,
-                // The output, its gradient, and the gradient's accumulation buffer.
-                _ => 3 * out * batch * F32,
-            };
-            if let Layer::Conv2d { kernel, .. } = graph.nodes[i].layer {
-                let in_channels =
-                    graph.input_shape(checked, i).first().copied().unwrap_or(1) as u64;
-                let positions: u64 =
-                    checked.info[i].output_shape[1..].iter().product::<usize>() as u64;
-                // Unfolded windows and their gradient, one pair per worker thread.
-                let per_thread = 2 * in_channels * (kernel * kernel) as u64 * positions * F32;
-                scratch = scratch.max(per_thread * threads);
-            }
+            let memory = graph.nodes[i].layer.kind().memory(&MemoryCx {
+                input: graph.input_shape(checked, i),
+                output: &checked.info[i].output_shape,
+                fused_with_pool: fused_pools[i].is_some(),
+            });
+            activations += memory.floats_per_sample * batch * F32;
+            scratch = scratch.max(memory.scratch_floats_per_thread * F32 * threads);
         }
         Self {
             parameters: 2 * params,

@@ -5,10 +5,10 @@ mod device;
 mod events;
 pub mod fused;
 mod memory;
-mod network;
+pub(crate) mod network;
 pub mod ops;
 mod optim;
-mod recurrent;
+pub(crate) mod recurrent;
 pub mod runs;
 mod train;
 

@@ -16,7 +16,7 @@ use super::optim::{Optimizer, OptimizerConfig};
 use super::runs::{self, RunManifest};
 use super::select_device;
 use crate::data::{Batch, Dataset, Split};
-use crate::model::{shape_label, Activation};
+use crate::model::Activation;
 use crate::project::{LossKind, Project, Task};
 
 /// Data ready for training: decoded samples and their split.
@@ -333,39 +333,10 @@ fn train_inner(
         let list: Vec<String> = errors.iter().map(|e| e.message.clone()).collect();
         format!("the model cannot be trained yet: {}", list.join(" "))
     })?;
-    let input_shape = &checked.info[checked.input].output_shape;
-    if *input_shape != dataset.shape() {
-        return Err(format!(
-            "the model's Input expects {} but the data gives {}; set the Input shape to {} or change the import settings",
-            shape_label(input_shape),
-            shape_label(&dataset.shape()),
-            shape_label(&dataset.shape())
-        ));
-    }
-    let outputs = dataset.outputs();
-    if checked.output_shape() != [outputs] {
-        let out_name = &project.model.nodes[checked.output].name;
-        let wanted = match task {
-            Task::Classify => format!("the data has {classes} classes"),
-            Task::Regress => "predicting a number needs exactly 1".to_owned(),
-        };
-        return Err(format!(
-            "the last layer '{out_name}' gives {} values but {wanted}; set its units to {outputs}",
-            shape_label(checked.output_shape())
-        ));
-    }
-
-    if let Some(vocab) = dataset.vocab_size() {
-        for node in &project.model.nodes {
-            if let crate::model::Layer::Embedding { vocab: known, .. } = node.layer {
-                if known < vocab {
-                    return Err(format!(
-                        "the Embedding '{}' knows {known} tokens but the texts' vocabulary has {vocab}; set its vocabulary to {vocab}",
-                        node.name
-                    ));
-                }
-            }
-        }
+    let fixes = crate::model::check_fit(&dataset.fit(), &project.model);
+    if !fixes.is_empty() {
+        let advice: Vec<&str> = fixes.iter().map(|f| f.advice.as_str()).collect();
+        return Err(advice.join(". "));
     }
     let (device, device_text) = select_device(settings.device);
     let mut rng = rand::rngs::StdRng::seed_from_u64(settings.seed);

@@ -18,7 +18,7 @@ use super::use_screen::UseState;
 use crate::data::ImportReport;
 use crate::engine::PreparedData;
 use crate::model::{self, Graph};
-use crate::project::{DataKind, DataSettings, Project, Task, TrainingSettings};
+use crate::project::{DataSettings, Project, Task, TrainingSettings};
 
 /// The five screens of a project, left to right, plus the start page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -505,19 +505,9 @@ impl StrataApp {
         let usable = task == Task::Regress || classes >= 2;
         if self.model.fit_template_after_import && usable {
             self.model.fit_template_after_import = false;
-            let template = match dataset.kind() {
-                _ if self.model.transfer_template.is_some() => {
-                    self.model.transfer_template.take().unwrap_or("cnn")
-                }
-                DataKind::Tabular => "tabular-mlp",
-                DataKind::Text => "text-cnn",
-                DataKind::Audio => "audio-cnn",
-                DataKind::Image
-                    if loaded.settings.channels >= 3 || loaded.settings.image_width > 28 =>
-                {
-                    "cnn"
-                }
-                DataKind::Image => "mlp",
+            let template = match self.model.transfer_template.take() {
+                Some(transfer) => transfer,
+                None => model::default_template(dataset.kind(), &dataset.fit()),
             };
             if let Some(graph) = model::template(template, &dataset.fit()) {
                 self.command(Command::ReplaceModel {
@@ -585,7 +575,7 @@ impl StrataApp {
                         self.info(format!("{w} (Ctrl+Z undoes it)"));
                     }
                 }
-                Err(e) => self.error(e),
+                Err(e) => self.error(e.to_string()),
             }
         }
     }

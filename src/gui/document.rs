@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::model::{Graph, Layer, Node};
+use crate::model::{EditError, Graph, Layer};
 use crate::project::{DataSettings, Project, TrainingSettings};
 
 /// An edit of the project.
@@ -146,7 +146,7 @@ impl Document {
     }
 
     /// Applies an edit. Returns a message when the edit was refused (the project is unchanged).
-    pub fn apply(&mut self, command: Command) -> Result<(), String> {
+    pub fn apply(&mut self, command: Command) -> Result<(), EditError> {
         let before = self.project.clone();
         let key = command.merge_key();
         apply_to(&mut self.project, command)?;
@@ -222,31 +222,8 @@ impl Document {
     }
 }
 
-/// A node name not used yet: `base`, `base_2`, `base_3`…
-pub fn unique_name(graph: &Graph, base: &str) -> String {
-    if graph.node(base).is_none() {
-        return base.to_owned();
-    }
-    (2..)
-        .map(|i| format!("{base}_{i}"))
-        .find(|n| graph.node(n).is_none())
-        .unwrap_or_else(|| base.to_owned())
-}
-
-/// Default node name for a layer kind: "dense", "conv2d", "relu"…
-pub fn base_name(layer: &Layer) -> String {
-    layer.kind_label().to_lowercase()
-}
-
-fn node_mut<'a>(graph: &'a mut Graph, name: &str) -> Result<&'a mut Node, String> {
-    graph
-        .nodes
-        .iter_mut()
-        .find(|n| n.name == name)
-        .ok_or_else(|| format!("there is no layer called '{name}'"))
-}
-
-fn apply_to(project: &mut Project, command: Command) -> Result<(), String> {
+fn apply_to(project: &mut Project, command: Command) -> Result<(), EditError> {
+    let graph = &mut project.model;
     match command {
         Command::SetData(data) => project.data = data,
         Command::SetTraining(training) => project.training = training,
@@ -260,110 +237,27 @@ fn apply_to(project: &mut Project, command: Command) -> Result<(), String> {
             position,
             after,
         } => {
-            if matches!(layer, Layer::Input { .. })
-                && project
-                    .model
-                    .nodes
-                    .iter()
-                    .any(|n| matches!(n.layer, Layer::Input { .. }))
-            {
-                return Err("the model already has an Input layer; a model has exactly one".into());
-            }
-            let name = unique_name(&project.model, &base_name(&layer));
-            if let Some(from) = &after {
-                for node in &mut project.model.nodes {
-                    if node.layer.arity().1 == 1 && node.inputs == [from.as_str()] {
-                        node.inputs = vec![name.clone()];
-                    }
-                }
-            }
-            let inputs: Vec<String> = after.into_iter().collect();
-            project.model.nodes.push(Node {
-                name: name.clone(),
-                layer,
-                inputs,
-            });
+            let name = graph.add_layer(layer, after.as_deref())?;
             project.layout.insert(name, position);
         }
         Command::RemoveNode(name) => {
-            let before = project.model.nodes.len();
-            project.model.nodes.retain(|n| n.name != name);
-            if project.model.nodes.len() == before {
-                return Err(format!("there is no layer called '{name}'"));
-            }
-            for node in &mut project.model.nodes {
-                node.inputs.retain(|i| *i != name);
-            }
+            graph.remove_layer(&name)?;
             project.layout.remove(&name);
         }
         Command::DuplicateNode(name) => {
-            let node = project
-                .model
-                .node(&name)
-                .cloned()
-                .ok_or_else(|| format!("there is no layer called '{name}'"))?;
-            if matches!(node.layer, Layer::Input { .. }) {
-                return Err("a model has exactly one Input layer; it cannot be duplicated".into());
-            }
-            let new_name = unique_name(&project.model, &name);
+            let new_name = graph.duplicate_layer(&name)?;
             let [x, y] = project.layout.get(&name).copied().unwrap_or([0.0, 0.0]);
-            project.model.nodes.push(Node {
-                name: new_name.clone(),
-                layer: node.layer,
-                inputs: Vec::new(),
-            });
             project.layout.insert(new_name, [x + 30.0, y + 120.0]);
         }
-        Command::SetLayer { name, layer } => node_mut(&mut project.model, &name)?.layer = layer,
+        Command::SetLayer { name, layer } => graph.set_layer(&name, layer)?,
         Command::RenameNode { from, to } => {
-            let to = to.trim().to_owned();
-            if to.is_empty() {
-                return Err("a layer needs a name".into());
-            }
-            if to != from && project.model.node(&to).is_some() {
-                return Err(format!("another layer is already called '{to}'"));
-            }
-            node_mut(&mut project.model, &from)?.name = to.clone();
-            for node in &mut project.model.nodes {
-                for input in &mut node.inputs {
-                    if *input == from {
-                        *input = to.clone();
-                    }
-                }
-            }
+            let to = graph.rename_layer(&from, &to)?;
             if let Some(pos) = project.layout.remove(&from) {
                 project.layout.insert(to, pos);
             }
         }
-        Command::Connect { from, to, slot } => {
-            if from == to {
-                return Err("a layer cannot feed itself".into());
-            }
-            if project.model.node(&from).is_none() {
-                return Err(format!("there is no layer called '{from}'"));
-            }
-            let node = node_mut(&mut project.model, &to)?;
-            let (_, max) = node.layer.arity();
-            if max == 0 {
-                return Err(format!(
-                    "'{to}' is the Input layer: nothing can be connected into it"
-                ));
-            }
-            if max == 1 {
-                node.inputs = vec![from];
-            } else if node.inputs.contains(&from) {
-                return Err(format!("'{from}' is already connected to '{to}'"));
-            } else if slot < node.inputs.len() {
-                node.inputs[slot] = from;
-            } else {
-                node.inputs.push(from);
-            }
-        }
-        Command::Disconnect { from, to } => {
-            node_mut(&mut project.model, &to)?
-                .inputs
-                .retain(|i| *i != from);
-        }
+        Command::Connect { from, to, slot } => graph.connect(&from, &to, slot)?,
+        Command::Disconnect { from, to } => graph.disconnect(&from, &to)?,
         Command::MoveNodes(moves) => {
             for (name, pos) in moves {
                 project.layout.insert(name, pos);
@@ -452,7 +346,7 @@ mod tests {
         let mut d = doc();
         let n = d.project.model.nodes.len();
         d.apply(Command::AddNode {
-            layer: Layer::Dropout { rate: 0.5 },
+            layer: Layer::Dropout(crate::layers::Dropout { rate: 0.5 }),
             position: [0.0, 0.0],
             after: Some("dense1".into()),
         })
@@ -480,7 +374,7 @@ mod tests {
     fn inserting_after_a_layer_rewires_in_one_undo_step() {
         let mut d = doc();
         d.apply(Command::AddNode {
-            layer: Layer::Dropout { rate: 0.5 },
+            layer: Layer::Dropout(crate::layers::Dropout { rate: 0.5 }),
             position: [0.0, 0.0],
             after: Some("dense1".into()),
         })
@@ -499,17 +393,17 @@ mod tests {
         for units in [129, 130, 131] {
             d.apply(Command::SetLayer {
                 name: "dense1".into(),
-                layer: Layer::Dense {
+                layer: Layer::Dense(crate::layers::Dense {
                     units,
                     activation: model::Activation::Relu,
-                },
+                }),
             })
             .unwrap();
         }
         assert!(d.undo());
         assert!(!d.can_undo());
         match &d.project.model.node("dense1").unwrap().layer {
-            Layer::Dense { units, .. } => assert_eq!(*units, 128),
+            Layer::Dense(crate::layers::Dense { units, .. }) => assert_eq!(*units, 128),
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -524,6 +418,7 @@ mod tests {
                 slot: 0
             })
             .unwrap_err()
+            .to_string()
             .contains("Input layer"));
         assert!(d
             .apply(Command::Connect {
@@ -542,7 +437,7 @@ mod tests {
         assert_eq!(d.project.model.node("conv2").unwrap().inputs, ["input"]);
         // Merge layers take several.
         d.apply(Command::AddNode {
-            layer: Layer::Add,
+            layer: Layer::Add(crate::layers::Add {}),
             position: [0.0, 0.0],
             after: Some("pool1".into()),
         })
@@ -590,9 +485,9 @@ mod tests {
         let mut d = doc();
         assert!(d
             .apply(Command::AddNode {
-                layer: Layer::Input {
+                layer: Layer::Input(crate::layers::Input {
                     shape: vec![1, 28, 28]
-                },
+                }),
                 position: [0.0, 0.0],
                 after: None,
             })

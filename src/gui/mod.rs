@@ -7,6 +7,7 @@ mod data_screen;
 mod document;
 mod evaluate_screen;
 mod jobs;
+mod layer_settings;
 mod model_screen;
 mod train_screen;
 mod use_screen;

@@ -8,8 +8,8 @@ use egui_snarl::{InPin, NodeId, OutPin, Snarl};
 
 use super::app::StrataApp;
 use super::document::Command;
-use crate::model::{self, shape_label, Activation, DataFit, Graph, Layer, NodeInfo, Padding};
-use crate::pretrained::{self, Backbone};
+use crate::model::{self, shape_label, DataFit, Graph, Layer, NodeInfo};
+
 use crate::project::{DataKind, Task};
 use crate::workflow;
 
@@ -31,184 +31,9 @@ pub struct ModelState {
     editor_selection: Vec<String>,
 }
 
-/// Palette groups and the layers they offer (with sensible starting settings).
-fn palette(input_shape: &[usize]) -> Vec<(&'static str, Vec<Layer>)> {
-    vec![
-        (
-            "Core",
-            vec![
-                Layer::Input {
-                    shape: input_shape.to_vec(),
-                },
-                Layer::Dense {
-                    units: 64,
-                    activation: Activation::Relu,
-                },
-                Layer::Flatten,
-                Layer::Dropout { rate: 0.25 },
-            ],
-        ),
-        (
-            "Convolution",
-            vec![Layer::Conv2d {
-                filters: 32,
-                kernel: 3,
-                stride: 1,
-                padding: Padding::Valid,
-                activation: Activation::Relu,
-            }],
-        ),
-        (
-            "Pooling",
-            vec![
-                Layer::MaxPool2d {
-                    kernel: 2,
-                    stride: 2,
-                },
-                Layer::AvgPool2d {
-                    kernel: 2,
-                    stride: 2,
-                },
-                Layer::GlobalAvgPool,
-            ],
-        ),
-        (
-            "Sequence",
-            vec![
-                Layer::Embedding {
-                    vocab: 10_000,
-                    dim: 64,
-                },
-                Layer::Conv1d {
-                    filters: 64,
-                    kernel: 5,
-                    stride: 1,
-                    padding: Padding::Same,
-                    activation: Activation::Relu,
-                },
-                Layer::MaxPool1d { kernel: 2 },
-                Layer::AvgPool1d { kernel: 2 },
-                Layer::GlobalMaxPool,
-                Layer::Lstm {
-                    units: 64,
-                    return_sequences: false,
-                    bidirectional: false,
-                },
-                Layer::Gru {
-                    units: 64,
-                    return_sequences: false,
-                    bidirectional: false,
-                },
-            ],
-        ),
-        (
-            "Normalization",
-            vec![Layer::BatchNorm {
-                momentum: 0.1,
-                epsilon: 1e-5,
-            }],
-        ),
-        (
-            "Activation",
-            [
-                Activation::Relu,
-                Activation::LeakyRelu,
-                Activation::Sigmoid,
-                Activation::Tanh,
-                Activation::Softmax,
-                Activation::Gelu,
-            ]
-            .into_iter()
-            .map(|function| Layer::Activation { function })
-            .collect(),
-        ),
-        ("Merge", vec![Layer::Add, Layer::Concat]),
-        (
-            "Pretrained",
-            Backbone::ALL
-                .into_iter()
-                .map(|backbone| Layer::Pretrained {
-                    backbone,
-                    // Looked up when the layer is added (`with_found_weights`), not every frame.
-                    weights: String::new(),
-                    train_blocks: 0,
-                })
-                .chain(std::iter::once(Layer::TrainedModel {
-                    run: String::new(),
-                    cut: String::new(),
-                    part: Graph::default(),
-                    train_blocks: 0,
-                }))
-                .collect(),
-        ),
-    ]
-}
-
-/// A palette entry as it is added: a pretrained network gets the weights file found in the usual
-/// folders, if any (a file-system lookup, so done on the click, not while drawing).
-fn with_found_weights(layer: Layer) -> Layer {
-    match layer {
-        Layer::Pretrained {
-            backbone,
-            weights,
-            train_blocks,
-        } if weights.is_empty() => Layer::Pretrained {
-            backbone,
-            weights: pretrained::find_weights(backbone)
-                .map(|p| p.display().to_string())
-                .unwrap_or_default(),
-            train_blocks,
-        },
-        other => other,
-    }
-}
-
-/// A palette entry's name: the layer kind, or which pretrained network.
-fn palette_label(layer: &Layer) -> String {
-    match layer {
-        Layer::Pretrained { backbone, .. } => backbone.label().to_owned(),
-        Layer::TrainedModel { .. } => "Trained model (earlier run)".to_owned(),
-        other => other.kind_label().to_owned(),
-    }
-}
-
-/// "frozen", "last 2 of 18 blocks train", "all 7 layers train".
-fn freeze_words(units: usize, word: &str, train_blocks: usize) -> String {
-    match train_blocks {
-        0 => "frozen".to_owned(),
-        n if n >= units => format!("all {units} {word} train"),
-        n => format!("last {n} of {units} {word} train"),
-    }
-}
-
-/// The freeze control: a slider over the blocks and what it means in words.
-fn freeze_ui(ui: &mut egui::Ui, units: usize, word: &str, train_blocks: &mut usize) {
-    ui.label("Train")
-        .on_hover_text("Frozen: this part stays as it is and only the layers after it learn — fast (its features are computed once and cached) and best with little data. Training its last blocks too adapts it more to your data: slower, with more risk of overfitting.");
-    ui.vertical(|ui| {
-        ui.add(
-            egui::Slider::new(train_blocks, 0..=units)
-                .text(word)
-                .clamping(egui::SliderClamping::Always),
-        );
-        ui.weak(freeze_words(units, word, *train_blocks));
-    });
-    ui.end_row();
-}
-
-const ACTIVATIONS: [Activation; 7] = [
-    Activation::Linear,
-    Activation::Relu,
-    Activation::LeakyRelu,
-    Activation::Sigmoid,
-    Activation::Tanh,
-    Activation::Softmax,
-    Activation::Gelu,
-];
-
 /// Per-node view data shared by the editor and the inspector.
 struct GraphView {
-    shapes: Vec<Result<NodeInfo, String>>,
+    shapes: Vec<Result<NodeInfo, model::GraphError>>,
     /// Whole-graph validation problems (by node name; empty name = whole graph).
     problems: Vec<model::GraphError>,
     total_params: Option<usize>,
@@ -246,7 +71,7 @@ impl GraphView {
             return Some(e.message.clone());
         }
         match self.shapes.get(i) {
-            Some(Err(message)) => Some(message.clone()),
+            Some(Err(error)) => Some(error.message.clone()),
             _ => None,
         }
     }
@@ -378,7 +203,7 @@ impl SnarlViewer<String> for Viewer<'_> {
         };
         ui.vertical(|ui| {
             ui.set_max_width(190.0);
-            ui.label(layer_settings_line(&self.graph.nodes[i].layer));
+            ui.label(self.graph.nodes[i].layer.kind().settings_line());
             if let Some(Ok(info)) = self.view.shapes.get(i) {
                 ui.label(format!("output {}", shape_label(&info.output_shape)));
                 ui.weak(format!("{} parameters", group_digits(info.params)));
@@ -449,16 +274,18 @@ impl SnarlViewer<String> for Viewer<'_> {
 
     fn show_graph_menu(&mut self, pos: egui::Pos2, ui: &mut egui::Ui, _snarl: &mut Snarl<String>) {
         ui.label("Add a layer here");
-        for (group, layers) in palette(self.input_shape) {
+        for (group, layers) in Layer::palette(self.input_shape) {
             ui.menu_button(group, |ui| {
                 for layer in layers {
                     if ui
-                        .button(palette_label(&layer))
+                        .button(layer.kind().palette_label())
                         .on_hover_text(layer.help())
                         .clicked()
                     {
+                        let mut layer = layer.clone();
+                        layer.kind_mut().when_added();
                         self.commands.push(Command::AddNode {
-                            layer: with_found_weights(layer),
+                            layer,
                             position: [pos.x, pos.y],
                             after: None,
                         });
@@ -493,102 +320,6 @@ impl SnarlViewer<String> for Viewer<'_> {
     }
 }
 
-/// " stride 2 same" for a convolution's non-default stride and padding; empty for the defaults.
-fn stride_and_padding(stride: usize, padding: Padding) -> String {
-    let mut out = String::new();
-    if stride > 1 {
-        out.push_str(&format!(" stride {stride}"));
-    }
-    if padding == Padding::Same {
-        out.push_str(" same");
-    }
-    out
-}
-
-/// The layer's own settings in a few words, e.g. "32 filters 3×3, ReLU".
-fn layer_settings_line(layer: &Layer) -> String {
-    match layer {
-        Layer::Input { shape } => format!("shape {}", shape_label(shape)),
-        Layer::Dense { units, activation } => format!("{units} units, {}", activation.label()),
-        Layer::Conv2d {
-            filters,
-            kernel,
-            stride,
-            padding,
-            activation,
-        } => format!(
-            "{filters} filters {kernel}×{kernel}{}, {}",
-            stride_and_padding(*stride, *padding),
-            activation.label()
-        ),
-        Layer::MaxPool2d { kernel, stride } | Layer::AvgPool2d { kernel, stride } => {
-            format!("window {kernel}×{kernel}, step {stride}")
-        }
-        Layer::Embedding { vocab, dim } => format!("{vocab} tokens, {dim} numbers each"),
-        Layer::Conv1d {
-            filters,
-            kernel,
-            stride,
-            padding,
-            activation,
-        } => format!(
-            "{filters} filters of {kernel}{}, {}",
-            stride_and_padding(*stride, *padding),
-            activation.label()
-        ),
-        Layer::MaxPool1d { kernel } | Layer::AvgPool1d { kernel } => format!("window {kernel}"),
-        Layer::Lstm {
-            units,
-            return_sequences,
-            bidirectional,
-        }
-        | Layer::Gru {
-            units,
-            return_sequences,
-            bidirectional,
-        } => format!(
-            "{units} units{}{}",
-            if *bidirectional {
-                ", both directions"
-            } else {
-                ""
-            },
-            if *return_sequences {
-                ", every step"
-            } else {
-                ""
-            }
-        ),
-        Layer::Dropout { rate } => format!("drops {:.0}%", rate * 100.0),
-        Layer::BatchNorm { momentum, .. } => format!("momentum {momentum}"),
-        Layer::Pretrained {
-            backbone,
-            train_blocks,
-            ..
-        } => format!(
-            "{}, {}",
-            backbone.label(),
-            freeze_words(backbone.units(), backbone.unit_word(), *train_blocks)
-        ),
-        Layer::TrainedModel {
-            cut,
-            part,
-            train_blocks,
-            ..
-        } if !cut.is_empty() => format!(
-            "up to '{cut}', {}",
-            freeze_words(part.weighted_nodes().len(), "layers", *train_blocks)
-        ),
-        Layer::TrainedModel { .. } => "no run chosen".to_owned(),
-        Layer::GlobalAvgPool
-        | Layer::GlobalMaxPool
-        | Layer::Flatten
-        | Layer::Activation { .. }
-        | Layer::Add
-        | Layer::Concat => String::new(),
-    }
-}
-
 /// 225034 → "225,034".
 pub(super) fn group_digits(n: usize) -> String {
     let s = n.to_string();
@@ -609,12 +340,7 @@ impl StrataApp {
             return data.prepared.dataset.shape();
         }
         self.project()
-            .and_then(|p| {
-                p.model.nodes.iter().find_map(|n| match &n.layer {
-                    Layer::Input { shape } => Some(shape.clone()),
-                    _ => None,
-                })
-            })
+            .and_then(|p| p.model.declared_input_shape())
             .unwrap_or_else(|| vec![1, 28, 28])
     }
 
@@ -636,90 +362,27 @@ impl StrataApp {
         fit
     }
 
-    /// When the imported data and the model disagree (input shape, number of classes): what is
-    /// wrong and the edits that fix it.
+    /// When the imported data and the model disagree (input shape, number of classes, an
+    /// Embedding's vocabulary): what is wrong and the edits that fix it (`model::check_fit`).
     pub(super) fn data_mismatch(&self) -> Option<(String, Vec<Command>)> {
         let data = self.data.as_ref()?;
         let graph = &self.project()?.model;
-        let shape = data.prepared.dataset.shape();
-        let (task, outputs) = (
-            data.prepared.dataset.task(),
-            data.prepared.dataset.outputs(),
-        );
-        let mut problems = Vec::new();
-        let mut fixes = Vec::new();
-        if let Some(input) = graph
-            .nodes
+        let fixes = model::check_fit(&data.prepared.dataset.fit(), graph);
+        if fixes.is_empty() {
+            return None;
+        }
+        let problems: Vec<&str> = fixes.iter().map(|f| f.problem.as_str()).collect();
+        let message = format!("The model does not fit the data: {}.", problems.join("; "));
+        let commands = fixes
             .iter()
-            .find(|n| matches!(n.layer, Layer::Input { .. }))
-        {
-            if let Layer::Input { shape: have } = &input.layer {
-                if *have != shape {
-                    problems.push(format!(
-                        "the Input layer expects {} but the data gives {}",
-                        shape_label(have),
-                        shape_label(&shape)
-                    ));
-                    fixes.push(Command::SetLayer {
-                        name: input.name.clone(),
-                        layer: Layer::Input {
-                            shape: shape.clone(),
-                        },
-                    });
-                }
-            }
-        }
-        if let Some(vocab) = data.prepared.dataset.vocab_size() {
-            for node in &graph.nodes {
-                if let Layer::Embedding { vocab: known, dim } = node.layer {
-                    if known < vocab {
-                        problems.push(format!(
-                            "the Embedding '{}' knows {known} tokens but the texts have {vocab}",
-                            node.name
-                        ));
-                        fixes.push(Command::SetLayer {
-                            name: node.name.clone(),
-                            layer: Layer::Embedding { vocab, dim },
-                        });
-                    }
-                }
-            }
-        }
-        if let Ok(checked) = graph.validate() {
-            let out = &graph.nodes[checked.output];
-            if let Layer::Dense { units, activation } = &out.layer {
-                let wanted_activation = match task {
-                    Task::Classify => *activation,
-                    Task::Regress => Activation::Linear,
-                };
-                let fits = *units == outputs && *activation == wanted_activation;
-                if !fits && (task == Task::Regress || outputs >= 2) {
-                    problems.push(match task {
-                        Task::Classify => format!(
-                            "the last layer '{}' gives {units} values but the data has {outputs} classes",
-                            out.name
-                        ),
-                        Task::Regress => format!(
-                            "the last layer '{}' should give one number with a linear activation to predict a number",
-                            out.name
-                        ),
-                    });
-                    fixes.push(Command::SetLayer {
-                        name: out.name.clone(),
-                        layer: Layer::Dense {
-                            units: outputs,
-                            activation: wanted_activation,
-                        },
-                    });
-                }
-            }
-        }
-        (!problems.is_empty()).then(|| {
-            (
-                format!("The model does not fit the data: {}.", problems.join("; ")),
-                fixes,
-            )
-        })
+            .filter_map(|f| {
+                f.replacement.clone().map(|layer| Command::SetLayer {
+                    name: f.node.clone(),
+                    layer,
+                })
+            })
+            .collect();
+        Some((message, commands))
     }
 
     /// A transfer template: the data is set up the way the pretrained network reads it (and
@@ -906,14 +569,16 @@ impl StrataApp {
                 egui::ScrollArea::vertical().show(ui, |ui| {
                     ui.strong("Layers");
                     ui.weak("Click to add after the selected layer; hover for what it does.");
-                    for (group, layers) in palette(&input_shape) {
+                    for (group, layers) in Layer::palette(&input_shape) {
                         egui::CollapsingHeader::new(group)
                             .default_open(true)
                             .show(ui, |ui| {
                                 for layer in layers {
-                                    let label = format!("Add {}", palette_label(&layer));
+                                    let label = format!("Add {}", layer.kind().palette_label());
                                     if ui.button(label).on_hover_text(layer.help()).clicked() {
-                                        self.add_layer(with_found_weights(layer), &graph, &layout);
+                                        let mut layer = layer;
+                                        layer.kind_mut().when_added();
+                                        self.add_layer(layer, &graph, &layout);
                                     }
                                 }
                             });
@@ -1035,7 +700,7 @@ impl StrataApp {
             .selected
             .clone()
             .filter(|s| graph.node(s).is_some())
-            .filter(|_| !matches!(layer, Layer::Input { .. }));
+            .filter(|_| !layer.is_input());
         let mut position = match after.as_ref().and_then(|a| layout.get(a)) {
             Some([x, y]) => [x + 260.0, *y],
             None => {
@@ -1053,7 +718,7 @@ impl StrataApp {
             position[1] += NODE_SIZE.y + 20.0;
         }
         // The name the command will give it, so the new layer is selected.
-        let name = super::document::unique_name(graph, &super::document::base_name(&layer));
+        let name = model::edit::unique_name(graph, &model::edit::base_name(&layer));
         // One command (one undo step): the new layer goes between the selected one and what it fed.
         self.command(Command::AddNode {
             layer,
@@ -1098,7 +763,7 @@ impl StrataApp {
             }
         });
         let mut layer = node.layer.clone();
-        layer_settings_ui(ui, &mut layer, input_shape);
+        super::layer_settings::layer_settings_ui(ui, &mut layer, input_shape);
         if layer != node.layer {
             self.command(Command::SetLayer {
                 name: name.clone(),
@@ -1126,335 +791,6 @@ impl StrataApp {
             }
         });
     }
-}
-
-fn activation_combo(ui: &mut egui::Ui, id: &str, activation: &mut Activation) {
-    egui::ComboBox::from_id_salt(id)
-        .selected_text(activation.label())
-        .show_ui(ui, |ui| {
-            for a in ACTIVATIONS {
-                ui.selectable_value(activation, a, a.label());
-            }
-        });
-}
-
-fn layer_settings_ui(ui: &mut egui::Ui, layer: &mut Layer, input_shape: &[usize]) {
-    egui::Grid::new("layer-settings")
-        .num_columns(2)
-        .show(ui, |ui| match layer {
-            Layer::Input { shape } => {
-                ui.label("Shape");
-                ui.label(shape_label(shape));
-                ui.end_row();
-                if shape.as_slice() != input_shape {
-                    ui.label("");
-                    if ui
-                        .button(format!("Match the data ({})", shape_label(input_shape)))
-                        .clicked()
-                    {
-                        *shape = input_shape.to_vec();
-                    }
-                    ui.end_row();
-                }
-            }
-            Layer::Dense { units, activation } => {
-                ui.label("Units")
-                    .on_hover_text("How many outputs (neurons) the layer has.");
-                ui.add(egui::DragValue::new(units).range(1..=65536));
-                ui.end_row();
-                ui.label("Activation");
-                activation_combo(ui, "dense-activation", activation);
-                ui.end_row();
-            }
-            Layer::Conv2d {
-                filters,
-                kernel,
-                stride,
-                padding,
-                activation,
-            } => {
-                ui.label("Filters")
-                    .on_hover_text("How many different patterns the layer looks for.");
-                ui.add(egui::DragValue::new(filters).range(1..=4096));
-                ui.end_row();
-                ui.label("Kernel size")
-                    .on_hover_text("Width and height of each filter in pixels.");
-                ui.add(egui::DragValue::new(kernel).range(1..=15));
-                ui.end_row();
-                ui.label("Stride")
-                    .on_hover_text("Step between filter positions; 2 halves the image size.");
-                ui.add(egui::DragValue::new(stride).range(1..=8));
-                ui.end_row();
-                ui.label("Padding").on_hover_text(
-                    "Valid: no border, the image shrinks. Same: zero border, the size stays.",
-                );
-                ui.horizontal(|ui| {
-                    ui.radio_value(padding, Padding::Valid, "valid");
-                    ui.radio_value(padding, Padding::Same, "same");
-                });
-                ui.end_row();
-                ui.label("Activation");
-                activation_combo(ui, "conv-activation", activation);
-                ui.end_row();
-            }
-            Layer::MaxPool2d { kernel, stride } | Layer::AvgPool2d { kernel, stride } => {
-                ui.label("Window");
-                ui.add(egui::DragValue::new(kernel).range(1..=8));
-                ui.end_row();
-                ui.label("Step");
-                ui.add(egui::DragValue::new(stride).range(1..=8));
-                ui.end_row();
-            }
-            Layer::Embedding { vocab, dim } => {
-                ui.label("Vocabulary")
-                    .on_hover_text("How many different tokens (words or characters) it knows; set by the data's vocabulary.");
-                ui.add(egui::DragValue::new(vocab).range(2..=1_000_000));
-                ui.end_row();
-                ui.label("Vector length")
-                    .on_hover_text("How many learned numbers describe each token.");
-                ui.add(egui::DragValue::new(dim).range(1..=1024));
-                ui.end_row();
-            }
-            Layer::Conv1d {
-                filters,
-                kernel,
-                stride,
-                padding,
-                activation,
-            } => {
-                ui.label("Filters")
-                    .on_hover_text("How many different patterns the layer looks for.");
-                ui.add(egui::DragValue::new(filters).range(1..=4096));
-                ui.end_row();
-                ui.label("Window")
-                    .on_hover_text("How many neighbouring positions (e.g. words) each filter sees.");
-                ui.add(egui::DragValue::new(kernel).range(1..=31));
-                ui.end_row();
-                ui.label("Stride");
-                ui.add(egui::DragValue::new(stride).range(1..=8));
-                ui.end_row();
-                ui.label("Padding").on_hover_text(
-                    "Valid: no border, the sequence shrinks. Same: zero border, the length stays.",
-                );
-                ui.horizontal(|ui| {
-                    ui.radio_value(padding, Padding::Valid, "valid");
-                    ui.radio_value(padding, Padding::Same, "same");
-                });
-                ui.end_row();
-                ui.label("Activation");
-                activation_combo(ui, "conv1d-activation", activation);
-                ui.end_row();
-            }
-            Layer::MaxPool1d { kernel } | Layer::AvgPool1d { kernel } => {
-                ui.label("Window");
-                ui.add(egui::DragValue::new(kernel).range(1..=16));
-                ui.end_row();
-            }
-            Layer::Lstm {
-                units,
-                return_sequences,
-                bidirectional,
-            }
-            | Layer::Gru {
-                units,
-                return_sequences,
-                bidirectional,
-            } => {
-                ui.label("Units")
-                    .on_hover_text("Size of the memory carried from step to step.");
-                ui.add(egui::DragValue::new(units).range(1..=1024));
-                ui.end_row();
-                ui.label("Directions");
-                ui.checkbox(bidirectional, "also read backwards")
-                    .on_hover_text("A second layer reads the sequence from the end; both outputs are joined.");
-                ui.end_row();
-                ui.label("Output");
-                ui.checkbox(return_sequences, "every step")
-                    .on_hover_text("On: the output of every step (to stack another LSTM/GRU or pool over time). Off: only the memory after the last step.");
-                ui.end_row();
-            }
-            Layer::Dropout { rate } => {
-                ui.label("Rate")
-                    .on_hover_text("Fraction of values switched off while training.");
-                ui.add(egui::Slider::new(rate, 0.0..=0.9));
-                ui.end_row();
-            }
-            Layer::BatchNorm { momentum, epsilon } => {
-                ui.label("Momentum");
-                ui.add(
-                    egui::DragValue::new(momentum)
-                        .range(0.001..=1.0)
-                        .speed(0.01),
-                );
-                ui.end_row();
-                ui.label("Epsilon");
-                ui.add(egui::DragValue::new(epsilon).range(1e-8..=0.1).speed(1e-5));
-                ui.end_row();
-            }
-            Layer::Activation { function } => {
-                ui.label("Function");
-                activation_combo(ui, "activation-function", function);
-                ui.end_row();
-            }
-            Layer::Pretrained {
-                backbone,
-                weights,
-                train_blocks,
-            } => pretrained_settings_ui(ui, *backbone, weights, train_blocks),
-            Layer::TrainedModel {
-                run,
-                cut,
-                part,
-                train_blocks,
-            } => trained_model_settings_ui(ui, run, cut, part, train_blocks),
-            Layer::GlobalAvgPool
-            | Layer::GlobalMaxPool
-            | Layer::Flatten
-            | Layer::Add
-            | Layer::Concat => {
-                ui.weak("No settings.");
-                ui.end_row();
-            }
-        });
-}
-
-/// A pretrained node: what it reads and gives, its weights file and how much of it trains.
-fn pretrained_settings_ui(
-    ui: &mut egui::Ui,
-    backbone: Backbone,
-    weights: &mut String,
-    train_blocks: &mut usize,
-) {
-    ui.label("Network");
-    ui.label(backbone.label());
-    ui.end_row();
-    ui.label("Reads");
-    ui.label(backbone.normalization());
-    ui.end_row();
-    ui.label("Gives");
-    ui.label(format!("{} features per sample", backbone.features()));
-    ui.end_row();
-    ui.label("Weights file")
-        .on_hover_text("The pretrained weights (.pth or .safetensors). Strata reads the numbers only; nothing in the file is run.");
-    ui.vertical(|ui| {
-        let shown = weights.clone();
-        ui.add(egui::TextEdit::singleline(weights).desired_width(220.0))
-            .on_hover_text(shown);
-        if ui
-            .button("Choose weights file…")
-            .on_hover_text(backbone.provided_by())
-            .clicked()
-        {
-            if let Some(file) = rfd::FileDialog::new()
-                .set_title(format!("Weights for {}", backbone.label()))
-                .add_filter("Weights", &["pth", "pt", "bin", "safetensors"])
-                .pick_file()
-            {
-                *weights = file.display().to_string();
-            }
-        }
-        let path = std::path::Path::new(weights.as_str());
-        if weights.trim().is_empty() || !path.is_file() {
-            let what = if weights.trim().is_empty() {
-                "No file chosen yet."
-            } else {
-                "This file does not exist."
-            };
-            ui.add(
-                egui::Label::new(
-                    RichText::new(format!(
-                        "{what} Where to get it: {}.",
-                        backbone.provided_by()
-                    ))
-                    .color(ui.visuals().warn_fg_color),
-                )
-                .wrap(),
-            );
-        }
-    });
-    ui.end_row();
-    freeze_ui(ui, backbone.units(), backbone.unit_word(), train_blocks);
-}
-
-/// A reused part of an earlier run's model: the run, where to cut, how much trains.
-fn trained_model_settings_ui(
-    ui: &mut egui::Ui,
-    run: &mut String,
-    cut: &mut String,
-    part: &mut Graph,
-    train_blocks: &mut usize,
-) {
-    // The run's model is read when the run or the cut changes (and its layer names while the
-    // list is open).
-    let reload = |run: &str, cut: Option<&str>| {
-        workflow::trained_model_layer(std::path::Path::new(run), cut)
-    };
-    let problem_id = egui::Id::new("trained-model-problem");
-    ui.label("Run");
-    ui.vertical(|ui| {
-        ui.label(if run.is_empty() { "none chosen" } else { run.as_str() });
-        if ui
-            .button("Choose a trained run…")
-            .on_hover_text("A folder inside a project's .runs folder (one per training run); its best checkpoint is reused.")
-            .clicked()
-        {
-            if let Some(dir) = rfd::FileDialog::new()
-                .set_title("Choose a training run folder")
-                .pick_folder()
-            {
-                ui.data_mut(|d| d.remove::<String>(problem_id));
-                match reload(&dir.display().to_string(), None) {
-                    Ok(Layer::TrainedModel {
-                        run: r,
-                        cut: c,
-                        part: p,
-                        ..
-                    }) => (*run, *cut, *part) = (r, c, p),
-                    Ok(_) => {}
-                    Err(e) => {
-                        ui.data_mut(|d| d.insert_temp(problem_id, format!("{e:#}")));
-                    }
-                }
-            }
-        }
-        if let Some(problem) = ui.data(|d| d.get_temp::<String>(problem_id)) {
-            ui.colored_label(ui.visuals().error_fg_color, problem);
-        }
-    });
-    ui.end_row();
-    if run.is_empty() {
-        return;
-    }
-    ui.label("Cut after").on_hover_text(
-        "The reused part ends with this layer; what came after it in the old model is left out.",
-    );
-    let mut chosen = cut.clone();
-    egui::ComboBox::from_id_salt("trained-model-cut")
-        .selected_text(cut.as_str())
-        .show_ui(ui, |ui| {
-            let names = std::fs::read_to_string(
-                std::path::Path::new(run.as_str())
-                    .join(crate::engine::runs::BEST_DIR)
-                    .join(crate::engine::runs::GRAPH_FILE),
-            )
-            .ok()
-            .and_then(|t| serde_json::from_str::<Graph>(&t).ok())
-            .map(|g| g.nodes.into_iter().map(|n| n.name).collect::<Vec<_>>())
-            .unwrap_or_default();
-            for name in names {
-                ui.selectable_value(&mut chosen, name.clone(), name);
-            }
-        });
-    ui.end_row();
-    if chosen != *cut {
-        if let Ok(Layer::TrainedModel {
-            cut: c, part: p, ..
-        }) = reload(run, Some(&chosen))
-        {
-            (*cut, *part) = (c, p);
-        }
-    }
-    freeze_ui(ui, part.weighted_nodes().len(), "layers", train_blocks);
 }
 
 fn summary_ui(ui: &mut egui::Ui, graph: &Graph, view: &GraphView) {

@@ -14,6 +14,7 @@ use crate::engine::runs::{list_runs, RunSummary};
 use crate::engine::{self, CancelToken, EpochMetrics, EventSink, RunOutcome, TrainEvent};
 use crate::model::{CheckedGraph, GraphError};
 use crate::project::{DeviceChoice, LossKind, OptimizerKind, Task, TrainingSettings};
+use crate::workflow;
 
 /// Progress inside the current epoch.
 #[derive(Clone, Debug)]
@@ -137,59 +138,6 @@ impl EventSink for UiSink {
     }
 }
 
-/// A plain-words reading of the curves, or None when there is nothing to say yet. The
-/// accuracy-like score is accuracy for classes, R² for numbers.
-pub fn coach_line(history: &[EpochMetrics], task: Task) -> Option<String> {
-    let score = match task {
-        Task::Classify => "accuracy",
-        Task::Regress => "R²",
-    };
-    let percent = |v: f64| match task {
-        Task::Classify => format!("{:.0}%", v * 100.0),
-        Task::Regress => format!("{v:.2}"),
-    };
-    let last = history.last()?;
-    let rising = history
-        .windows(2)
-        .rev()
-        .take_while(|w| match (w[0].val_loss, w[1].val_loss) {
-            (Some(a), Some(b)) => b > a,
-            _ => false,
-        })
-        .count();
-    let train_falling = history.len() >= 2
-        && history[history.len() - 1].train_loss
-            < history[history.len() - 1 - rising.min(history.len() - 1)].train_loss;
-    if rising >= 2 && train_falling {
-        return Some(format!(
-            "Validation loss has risen for {rising} epochs while training loss falls: the model is overfitting — it memorises the training examples. Try dropout, L2, augmentation or early stopping; the best epoch's weights are kept anyway."
-        ));
-    }
-    if history.len() >= 3
-        && last.train_accuracy < 0.5
-        && history[0].train_loss - last.train_loss < 0.05 * history[0].train_loss
-    {
-        return Some("The loss hardly moves: the model is not learning yet. Try a larger learning rate, more epochs, or a bigger model.".to_owned());
-    }
-    if let (Some(va), true) = (last.val_accuracy, history.len() >= 2) {
-        if last.train_accuracy > 0.98 && va < last.train_accuracy - 0.1 {
-            return Some(format!(
-                "Training {score} is {} but validation only {}: the model fits the training examples much better than new ones (overfitting). More data, augmentation or dropout help.",
-                percent(last.train_accuracy),
-                percent(va)
-            ));
-        }
-        if rising == 0 && last.train_loss < history[0].train_loss {
-            return Some(format!(
-                "Learning well: validation {score} {} after {} epoch(s).",
-                percent(va),
-                last.epoch
-            ));
-        }
-    }
-    None
-}
-
 impl StrataApp {
     /// Starts training the project (importing first if the data is not ready).
     pub fn start_training(&mut self) {
@@ -246,6 +194,10 @@ impl StrataApp {
     }
 
     pub(super) fn poll_training(&mut self) {
+        let task = self
+            .data
+            .as_ref()
+            .map_or(Task::Classify, |d| d.prepared.dataset.task());
         let Some(run) = &mut self.train.active else {
             return;
         };
@@ -291,10 +243,7 @@ impl StrataApp {
                     epochs_run,
                     ..
                 } => {
-                    let text = format!(
-                        "Training finished: {epochs_run} epoch(s); the best was epoch {best_epoch} with {:.1}% validation accuracy. Open Evaluate to see where it is wrong.",
-                        best_accuracy * 100.0
-                    );
+                    let text = workflow::finish_line(epochs_run, best_epoch, best_accuracy, task);
                     self.train.end = Some(RunEnd::Finished(text.clone()));
                     messages.push((false, text));
                     ended = true;
@@ -566,7 +515,7 @@ impl StrataApp {
             .as_ref()
             .map_or(Task::Classify, |d| d.prepared.dataset.task());
         widgets::curves_ui(ui, "train", &history, live, task, 220.0);
-        if let Some(line) = coach_line(&history, task) {
+        if let Some(line) = workflow::coach_line(&history, task) {
             ui.label(RichText::new(format!("Coach: {line}")).italics());
         }
 
@@ -742,59 +691,5 @@ fn device_label(d: DeviceChoice) -> &'static str {
         DeviceChoice::Cpu => "CPU",
         DeviceChoice::Cuda => "CUDA GPU",
         DeviceChoice::Metal => "Metal GPU (Mac)",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn epoch(
-        epoch: usize,
-        train_loss: f64,
-        train_accuracy: f64,
-        val_loss: f64,
-        val_accuracy: f64,
-    ) -> EpochMetrics {
-        EpochMetrics {
-            epoch,
-            train_loss,
-            train_accuracy,
-            val_loss: Some(val_loss),
-            val_accuracy: Some(val_accuracy),
-            samples_per_sec: 100.0,
-            elapsed_secs: epoch as f64,
-        }
-    }
-
-    #[test]
-    fn coach_sees_overfitting() {
-        let history = [
-            epoch(1, 1.0, 0.6, 0.9, 0.65),
-            epoch(2, 0.6, 0.8, 0.7, 0.75),
-            epoch(3, 0.4, 0.9, 0.75, 0.74),
-            epoch(4, 0.2, 0.95, 0.85, 0.73),
-            epoch(5, 0.1, 0.99, 0.95, 0.72),
-        ];
-        let line = coach_line(&history, Task::Classify).unwrap();
-        assert!(line.contains("risen for 3 epochs"), "{line}");
-        assert!(line.contains("overfitting"), "{line}");
-    }
-
-    #[test]
-    fn coach_sees_no_learning_and_good_progress() {
-        let flat = [
-            epoch(1, 2.30, 0.10, 2.30, 0.10),
-            epoch(2, 2.30, 0.11, 2.30, 0.10),
-            epoch(3, 2.29, 0.10, 2.30, 0.10),
-        ];
-        assert!(coach_line(&flat, Task::Classify)
-            .unwrap()
-            .contains("not learning"));
-        let good = [epoch(1, 1.0, 0.6, 0.9, 0.65), epoch(2, 0.6, 0.8, 0.7, 0.81)];
-        assert!(coach_line(&good, Task::Classify)
-            .unwrap()
-            .contains("Learning well: validation accuracy 81%"));
-        assert!(coach_line(&[], Task::Classify).is_none());
     }
 }

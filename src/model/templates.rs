@@ -1,9 +1,10 @@
 //! Ready-made graphs to start from.
 
 use super::graph::{Graph, Node};
-use super::layer::{Activation, Layer, Padding};
+use super::layer::{Activation, Padding};
+use crate::layers::Layer;
 use crate::pretrained::{self, Backbone};
-use crate::project::Task;
+use crate::project::{DataKind, Task};
 
 /// The templates users can pick, by CLI name.
 pub const TEMPLATE_NAMES: &[&str] = &[
@@ -30,6 +31,21 @@ pub struct DataFit {
     pub vocab: Option<usize>,
 }
 
+/// The template a new project starts from, for both front ends: a CNN for colour images or
+/// images larger than MNIST's 28 pixels, the Keras MLP for small grayscale ones, and each other
+/// kind of data's own.
+pub fn default_template(kind: DataKind, fit: &DataFit) -> &'static str {
+    match kind {
+        DataKind::Tabular => "tabular-mlp",
+        DataKind::Text => "text-cnn",
+        DataKind::Audio => "audio-cnn",
+        DataKind::Image => match fit.shape.as_slice() {
+            [c, _, w] if *c >= 3 || *w > 28 => "cnn",
+            _ => "mlp",
+        },
+    }
+}
+
 /// Builds a template by name, sized to the data; the last layer gives one probability per class,
 /// or one number for regression.
 pub fn template(name: &str, fit: &DataFit) -> Option<Graph> {
@@ -47,7 +63,7 @@ pub fn template(name: &str, fit: &DataFit) -> Option<Graph> {
     };
     if fit.task == Task::Regress {
         if let Some(Node {
-            layer: Layer::Dense { units, activation },
+            layer: Layer::Dense(crate::layers::Dense { units, activation }),
             ..
         }) = graph.nodes.last_mut()
         {
@@ -69,14 +85,18 @@ pub fn transfer(input_shape: &[usize], backbone: Backbone, dropout: f32, classes
             input_node(input_shape),
             Node::new(
                 "pretrained",
-                Layer::Pretrained {
+                Layer::Pretrained(crate::layers::Pretrained {
                     backbone,
                     weights,
                     train_blocks: 0,
-                },
+                }),
                 &["input"],
             ),
-            Node::new("dropout", Layer::Dropout { rate: dropout }, &["pretrained"]),
+            Node::new(
+                "dropout",
+                Layer::Dropout(crate::layers::Dropout { rate: dropout }),
+                &["pretrained"],
+            ),
             output_node("dropout", classes),
         ],
     }
@@ -88,20 +108,32 @@ pub fn text_cnn(input_shape: &[usize], vocab: usize, classes: usize) -> Graph {
     Graph {
         nodes: vec![
             input_node(input_shape),
-            Node::new("embedding", Layer::Embedding { vocab, dim: 64 }, &["input"]),
+            Node::new(
+                "embedding",
+                Layer::Embedding(crate::layers::Embedding { vocab, dim: 64 }),
+                &["input"],
+            ),
             Node::new(
                 "conv1",
-                Layer::Conv1d {
+                Layer::Conv1d(crate::layers::Conv1d {
                     filters: 128,
                     kernel: 5,
                     stride: 1,
                     padding: Padding::Same,
                     activation: Activation::Relu,
-                },
+                }),
                 &["embedding"],
             ),
-            Node::new("pool", Layer::GlobalMaxPool, &["conv1"]),
-            Node::new("dropout", Layer::Dropout { rate: 0.3 }, &["pool"]),
+            Node::new(
+                "pool",
+                Layer::GlobalMaxPool(crate::layers::GlobalMaxPool {}),
+                &["conv1"],
+            ),
+            Node::new(
+                "dropout",
+                Layer::Dropout(crate::layers::Dropout { rate: 0.3 }),
+                &["pool"],
+            ),
             output_node("dropout", classes),
         ],
     }
@@ -113,17 +145,25 @@ pub fn text_lstm(input_shape: &[usize], vocab: usize, classes: usize) -> Graph {
     Graph {
         nodes: vec![
             input_node(input_shape),
-            Node::new("embedding", Layer::Embedding { vocab, dim: 64 }, &["input"]),
+            Node::new(
+                "embedding",
+                Layer::Embedding(crate::layers::Embedding { vocab, dim: 64 }),
+                &["input"],
+            ),
             Node::new(
                 "lstm",
-                Layer::Lstm {
+                Layer::Lstm(crate::layers::Lstm {
                     units: 64,
                     return_sequences: false,
                     bidirectional: true,
-                },
+                }),
                 &["embedding"],
             ),
-            Node::new("dropout", Layer::Dropout { rate: 0.3 }, &["lstm"]),
+            Node::new(
+                "dropout",
+                Layer::Dropout(crate::layers::Dropout { rate: 0.3 }),
+                &["lstm"],
+            ),
             output_node("dropout", classes),
         ],
     }
@@ -133,16 +173,20 @@ pub fn text_lstm(input_shape: &[usize], vocab: usize, classes: usize) -> Graph {
 /// Flatten → Dropout 0.3 → Dense N softmax. It flattens rather than averaging over the whole
 /// spectrogram because where a sound sits in pitch is what tells many classes apart.
 pub fn audio_cnn(input_shape: &[usize], classes: usize) -> Graph {
-    let conv = |filters| Layer::Conv2d {
-        filters,
-        kernel: 3,
-        stride: 1,
-        padding: Padding::Same,
-        activation: Activation::Relu,
+    let conv = |filters| {
+        Layer::Conv2d(crate::layers::Conv2d {
+            filters,
+            kernel: 3,
+            stride: 1,
+            padding: Padding::Same,
+            activation: Activation::Relu,
+        })
     };
-    let pool = || Layer::MaxPool2d {
-        kernel: 2,
-        stride: 2,
+    let pool = || {
+        Layer::MaxPool2d(crate::layers::MaxPool2d {
+            kernel: 2,
+            stride: 2,
+        })
     };
     Graph {
         nodes: vec![
@@ -153,8 +197,16 @@ pub fn audio_cnn(input_shape: &[usize], classes: usize) -> Graph {
             Node::new("pool2", pool(), &["conv2"]),
             Node::new("conv3", conv(64), &["pool2"]),
             Node::new("pool3", pool(), &["conv3"]),
-            Node::new("flatten", Layer::Flatten, &["pool3"]),
-            Node::new("dropout", Layer::Dropout { rate: 0.3 }, &["flatten"]),
+            Node::new(
+                "flatten",
+                Layer::Flatten(crate::layers::Flatten {}),
+                &["pool3"],
+            ),
+            Node::new(
+                "dropout",
+                Layer::Dropout(crate::layers::Dropout { rate: 0.3 }),
+                &["flatten"],
+            ),
             output_node("dropout", classes),
         ],
     }
@@ -162,15 +214,21 @@ pub fn audio_cnn(input_shape: &[usize], classes: usize) -> Graph {
 
 /// For tables of encoded columns: Dense 64 ReLU → Dropout 0.1 → Dense 32 ReLU → Dense N softmax.
 pub fn tabular_mlp(input_shape: &[usize], classes: usize) -> Graph {
-    let dense = |units| Layer::Dense {
-        units,
-        activation: Activation::Relu,
+    let dense = |units| {
+        Layer::Dense(crate::layers::Dense {
+            units,
+            activation: Activation::Relu,
+        })
     };
     Graph {
         nodes: vec![
             input_node(input_shape),
             Node::new("dense1", dense(64), &["input"]),
-            Node::new("dropout", Layer::Dropout { rate: 0.1 }, &["dense1"]),
+            Node::new(
+                "dropout",
+                Layer::Dropout(crate::layers::Dropout { rate: 0.1 }),
+                &["dense1"],
+            ),
             Node::new("dense2", dense(32), &["dropout"]),
             output_node("dense2", classes),
         ],
@@ -182,7 +240,11 @@ pub fn mlp(input_shape: &[usize], classes: usize) -> Graph {
     Graph {
         nodes: vec![
             input_node(input_shape),
-            Node::new("flatten", Layer::Flatten, &["input"]),
+            Node::new(
+                "flatten",
+                Layer::Flatten(crate::layers::Flatten {}),
+                &["input"],
+            ),
         ]
         .into_iter()
         .chain(classifier_head("flatten", classes))
@@ -195,10 +257,10 @@ fn classifier_head(from: &str, classes: usize) -> [Node; 2] {
     [
         Node::new(
             "dense1",
-            Layer::Dense {
+            Layer::Dense(crate::layers::Dense {
                 units: 128,
                 activation: Activation::Relu,
-            },
+            }),
             &[from],
         ),
         output_node("dense1", classes),
@@ -207,17 +269,19 @@ fn classifier_head(from: &str, classes: usize) -> [Node; 2] {
 
 /// A small convolutional network: two Conv/MaxPool stages, then Dense 128 and the class layer.
 pub fn cnn(input_shape: &[usize], classes: usize) -> Graph {
-    let conv = |filters| Layer::Conv2d {
-        filters,
-        kernel: 3,
-        stride: 1,
-        padding: Padding::Valid,
-        activation: Activation::Relu,
+    let conv = |filters| {
+        Layer::Conv2d(crate::layers::Conv2d {
+            filters,
+            kernel: 3,
+            stride: 1,
+            padding: Padding::Valid,
+            activation: Activation::Relu,
+        })
     };
-    let pool = Layer::MaxPool2d {
+    let pool = Layer::MaxPool2d(crate::layers::MaxPool2d {
         kernel: 2,
         stride: 2,
-    };
+    });
     Graph {
         nodes: vec![
             input_node(input_shape),
@@ -225,7 +289,11 @@ pub fn cnn(input_shape: &[usize], classes: usize) -> Graph {
             Node::new("pool1", pool.clone(), &["conv1"]),
             Node::new("conv2", conv(64), &["pool1"]),
             Node::new("pool2", pool, &["conv2"]),
-            Node::new("flatten", Layer::Flatten, &["pool2"]),
+            Node::new(
+                "flatten",
+                Layer::Flatten(crate::layers::Flatten {}),
+                &["pool2"],
+            ),
         ]
         .into_iter()
         .chain(classifier_head("flatten", classes))
@@ -237,9 +305,9 @@ pub fn cnn(input_shape: &[usize], classes: usize) -> Graph {
 fn input_node(shape: &[usize]) -> Node {
     Node::new(
         "input",
-        Layer::Input {
+        Layer::Input(crate::layers::Input {
             shape: shape.to_vec(),
-        },
+        }),
         &[],
     )
 }
@@ -248,10 +316,10 @@ fn input_node(shape: &[usize]) -> Node {
 fn output_node(from: &str, classes: usize) -> Node {
     Node::new(
         "output",
-        Layer::Dense {
+        Layer::Dense(crate::layers::Dense {
             units: classes,
             activation: Activation::Softmax,
-        },
+        }),
         &[from],
     )
 }

@@ -100,33 +100,26 @@ impl Augmentation {
 }
 
 /// What kind of data a project learns from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum DataKind {
     /// A folder with one sub-folder of images per class.
     #[default]
+    #[value(alias = "images")]
     Image,
     /// A CSV table: feature columns and one target column.
+    #[value(alias = "table", alias = "csv")]
     Tabular,
     /// Texts with a class each: a CSV with a text and a label column, or one sub-folder of
     /// `.txt` files per class.
+    #[value(alias = "texts")]
     Text,
     /// Sound clips: one sub-folder of WAV/FLAC/MP3/Ogg files per class.
+    #[value(alias = "sound")]
     Audio,
 }
 
 impl DataKind {
-    /// Parses a CLI name.
-    pub fn from_name(name: &str) -> Option<Self> {
-        match name.to_ascii_lowercase().as_str() {
-            "image" | "images" => Some(Self::Image),
-            "tabular" | "table" | "csv" => Some(Self::Tabular),
-            "text" | "texts" => Some(Self::Text),
-            "audio" | "sound" => Some(Self::Audio),
-            _ => None,
-        }
-    }
-
     /// Name shown to users.
     pub fn label(self) -> &'static str {
         match self {
@@ -149,50 +142,32 @@ impl DataKind {
 }
 
 /// How texts are cut into tokens.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenizerKind {
     /// Words (lower-cased; `!` and `?` count as words).
     #[default]
+    #[value(alias = "word")]
     Words,
     /// Single characters (lower-cased): no unknown words, longer sequences.
+    #[value(alias = "chars", alias = "char")]
     Characters,
     /// A `tokenizer.json` file (WordPiece, BPE or Unigram, as pretrained models ship them).
+    #[value(skip)]
     File,
 }
 
-impl TokenizerKind {
-    /// Parses a CLI name.
-    pub fn from_name(name: &str) -> Option<Self> {
-        match name.to_ascii_lowercase().as_str() {
-            "words" | "word" => Some(Self::Words),
-            "characters" | "chars" | "char" => Some(Self::Characters),
-            "file" => Some(Self::File),
-            _ => None,
-        }
-    }
-}
-
 /// What the model predicts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Task {
     /// One of a fixed set of classes.
     #[default]
+    #[value(alias = "classification")]
     Classify,
     /// A number.
+    #[value(alias = "regression")]
     Regress,
-}
-
-impl Task {
-    /// Parses a CLI name.
-    pub fn from_name(name: &str) -> Option<Self> {
-        match name.to_ascii_lowercase().as_str() {
-            "classify" | "classification" => Some(Self::Classify),
-            "regress" | "regression" => Some(Self::Regress),
-            _ => None,
-        }
-    }
 }
 
 /// Where the data comes from and how it is prepared.
@@ -275,7 +250,7 @@ impl Default for DataSettings {
 }
 
 /// Optimisation algorithm.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum OptimizerKind {
     /// Plain (stochastic) gradient descent.
@@ -286,20 +261,8 @@ pub enum OptimizerKind {
     #[default]
     Adam,
     /// Adam with decoupled weight decay.
+    #[value(name = "adamw")]
     AdamW,
-}
-
-impl OptimizerKind {
-    /// Parses a CLI name.
-    pub fn from_name(name: &str) -> Option<Self> {
-        match name.to_ascii_lowercase().as_str() {
-            "sgd" => Some(Self::Sgd),
-            "momentum" => Some(Self::Momentum),
-            "adam" => Some(Self::Adam),
-            "adamw" => Some(Self::AdamW),
-            _ => None,
-        }
-    }
 }
 
 /// Training objective.
@@ -316,7 +279,7 @@ pub enum LossKind {
 }
 
 /// Which device to train on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum DeviceChoice {
     /// The fastest available.
@@ -328,19 +291,6 @@ pub enum DeviceChoice {
     Cuda,
     /// An Apple GPU.
     Metal,
-}
-
-impl DeviceChoice {
-    /// Parses a CLI name.
-    pub fn from_name(name: &str) -> Option<Self> {
-        match name.to_ascii_lowercase().as_str() {
-            "auto" => Some(Self::Auto),
-            "cpu" => Some(Self::Cpu),
-            "cuda" => Some(Self::Cuda),
-            "metal" => Some(Self::Metal),
-            _ => None,
-        }
-    }
 }
 
 /// How to train.

@@ -3,6 +3,10 @@
 //! table rows, and write predictions as CSV. One implementation, so the app and `strata evaluate`
 //! give the same numbers.
 
+mod coach;
+
+pub use coach::{coach_line, finish_line};
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -103,7 +107,7 @@ pub fn adapt_data_to_template(
 
 /// A node reusing the model of an earlier run up to `cut` (default: the layer feeding its
 /// output), frozen.
-pub fn trained_model_layer(run: &Path, cut: Option<&str>) -> Result<crate::model::Layer> {
+pub fn trained_model_layer(run: &Path, cut: Option<&str>) -> Result<crate::layers::TrainedModel> {
     let graph_file = run
         .join(engine::runs::BEST_DIR)
         .join(engine::runs::GRAPH_FILE);
@@ -131,12 +135,24 @@ pub fn trained_model_layer(run: &Path, cut: Option<&str>) -> Result<crate::model
         let names: Vec<&str> = graph.nodes.iter().map(|n| n.name.as_str()).collect();
         anyhow!("{e}; its layers are {}", names.join(", "))
     })?;
-    Ok(crate::model::Layer::TrainedModel {
+    Ok(crate::layers::TrainedModel {
         run: run.display().to_string(),
         cut,
         part,
         train_blocks: 0,
     })
+}
+
+/// The layer names of a finished run's model (empty when it cannot be read).
+pub fn run_layer_names(run: &Path) -> Vec<String> {
+    std::fs::read_to_string(
+        run.join(engine::runs::BEST_DIR)
+            .join(engine::runs::GRAPH_FILE),
+    )
+    .ok()
+    .and_then(|t| serde_json::from_str::<crate::model::Graph>(&t).ok())
+    .map(|g| g.nodes.into_iter().map(|n| n.name).collect())
+    .unwrap_or_default()
 }
 
 /// A model that reuses `layer` (a trained or pretrained part) and learns a new output on top.
@@ -150,19 +166,23 @@ pub fn reuse_graph(
         nodes: vec![
             Node::new(
                 "input",
-                Layer::Input {
+                Layer::Input(crate::layers::Input {
                     shape: input_shape.to_vec(),
-                },
+                }),
                 &[],
             ),
             Node::new("reused", layer, &["input"]),
-            Node::new("dropout", Layer::Dropout { rate: 0.2 }, &["reused"]),
+            Node::new(
+                "dropout",
+                Layer::Dropout(crate::layers::Dropout { rate: 0.2 }),
+                &["reused"],
+            ),
             Node::new(
                 "output",
-                Layer::Dense {
+                Layer::Dense(crate::layers::Dense {
                     units: classes,
                     activation: Activation::Softmax,
-                },
+                }),
                 &["dropout"],
             ),
         ],

@@ -1,0 +1,150 @@
+//! Embedding: token ids → learned vectors (the first layer of a text model).
+
+use candle_core::{DType, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    BuildCx, Forward, ForwardCx, InferCx, Init, Layer, LayerKind, PaletteEntries, Param, Setting,
+    SettingValue,
+};
+use crate::engine::network::NetworkError;
+use crate::model::{shape_label, Activation, DataFit, Fix, GraphError, Shape};
+
+/// Turns token ids (a sequence of L whole numbers) into learned vectors: L → D×L.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Embedding {
+    /// Number of different tokens (ids 0 … vocab − 1).
+    pub vocab: usize,
+    /// Length of each token's vector.
+    pub dim: usize,
+}
+
+impl PaletteEntries for Embedding {
+    fn palette_entries(_input_shape: &[usize]) -> Vec<Self> {
+        vec![Self {
+            vocab: 10_000,
+            dim: 64,
+        }]
+    }
+}
+
+impl LayerKind for Embedding {
+    fn label(&self) -> &'static str {
+        "Embedding"
+    }
+
+    fn help(&self) -> &'static str {
+        "Gives every word (or character) a learned list of numbers, so words used alike end up with similar numbers. The first layer of a text model."
+    }
+
+    fn infer(&self, cx: &InferCx<'_>) -> Result<Shape, GraphError> {
+        if self.vocab == 0 || self.dim == 0 {
+            return Err(cx.fail(format!(
+                "Embedding '{}' needs a vocabulary and a vector length of at least 1.",
+                cx.name
+            )));
+        }
+        match cx.first()? {
+            (_, s) if s.len() == 1 => Ok(vec![self.dim, s[0]]),
+            (from, s) => Err(cx.fail(format!(
+                "Embedding '{}' reads a sequence of token ids, but '{from}' gives {}; put it right after the Input of a text project.",
+                cx.name,
+                shape_label(s)
+            ))),
+        }
+    }
+
+    fn params(&self, _input: &[usize]) -> Vec<Param> {
+        // Small uniform vectors, as Keras starts them.
+        vec![Param::weight(
+            "weight",
+            vec![self.vocab, self.dim],
+            Init::Uniform(0.05),
+        )]
+    }
+
+    fn has_weights(&self) -> bool {
+        true
+    }
+
+    fn build(&self, cx: &mut BuildCx<'_>) -> Result<Box<dyn Forward>, NetworkError> {
+        let vars = cx.create(&self.params(cx.input()))?;
+        let weight = vars
+            .first()
+            .map(|v| v.as_tensor().clone())
+            .ok_or_else(|| NetworkError::Weights(format!("'{}' lost a tensor", cx.name)))?;
+        Ok(Box::new(EmbeddingForward {
+            weight,
+            vocab: self.vocab,
+            dim: self.dim,
+        }))
+    }
+
+    fn settings_line(&self) -> String {
+        format!("{} tokens, {} numbers each", self.vocab, self.dim)
+    }
+
+    fn settings(&mut self) -> Vec<Setting<'_>> {
+        vec![
+            Setting::new(
+                "Vocabulary",
+                "How many different tokens (words or characters) it knows; set by the data's vocabulary.",
+                SettingValue::Count {
+                    value: &mut self.vocab,
+                    min: 2,
+                    max: 1_000_000,
+                },
+            ),
+            Setting::new(
+                "Vector length",
+                "How many learned numbers describe each token.",
+                SettingValue::Count {
+                    value: &mut self.dim,
+                    min: 1,
+                    max: 1024,
+                },
+            ),
+        ]
+    }
+
+    fn fit_to_data(&self, name: &str, data: &DataFit, _is_output: bool) -> Option<Fix> {
+        let vocab = data.vocab?;
+        let known = self.vocab;
+        (known < vocab).then(|| Fix {
+            node: name.to_owned(),
+            problem: format!("the Embedding '{name}' knows {known} tokens but the texts have {vocab}"),
+            advice: format!("the Embedding '{name}' knows {known} tokens but the texts' vocabulary has {vocab}; set its vocabulary to {vocab}"),
+            replacement: Some(Layer::Embedding(Self {
+                vocab,
+                dim: self.dim,
+            })),
+        })
+    }
+}
+
+struct EmbeddingForward {
+    weight: Tensor,
+    vocab: usize,
+    dim: usize,
+}
+
+impl Forward for EmbeddingForward {
+    fn forward(
+        &self,
+        inputs: &[&Tensor],
+        cx: &mut ForwardCx<'_>,
+    ) -> Result<(Tensor, Activation), NetworkError> {
+        // Ids beyond the vocabulary read the last row rather than failing.
+        let ids = super::first(inputs)?
+            .clamp(0f32, self.vocab.saturating_sub(1) as f32)?
+            .to_dtype(DType::U32)?;
+        let (b, l) = ids.dims2()?;
+        let vectors = self
+            .weight
+            .index_select(&ids.flatten_all()?.contiguous()?, 0)?
+            .reshape((b, l, self.dim))?
+            .transpose(1, 2)?
+            .contiguous()?;
+        cx.finish(vectors, Activation::Linear)
+    }
+}

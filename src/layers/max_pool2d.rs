@@ -1,0 +1,87 @@
+//! 2-D max pooling: the largest value in each window.
+
+use serde::{Deserialize, Serialize};
+
+use super::shared::{first, pool2d_shape, stateless};
+use super::{BuildCx, Forward, InferCx, LayerKind, PaletteEntries, Setting, SettingValue};
+use crate::engine::network::NetworkError;
+use crate::engine::ops::{pool2d, PoolKind};
+use crate::model::{GraphError, Shape};
+
+/// Maximum over each window.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MaxPool2d {
+    /// Window height and width.
+    pub kernel: usize,
+    /// Step between windows.
+    pub stride: usize,
+}
+
+impl PaletteEntries for MaxPool2d {
+    fn palette_entries(_input_shape: &[usize]) -> Vec<Self> {
+        vec![Self {
+            kernel: 2,
+            stride: 2,
+        }]
+    }
+}
+
+impl LayerKind for MaxPool2d {
+    fn label(&self) -> &'static str {
+        "MaxPool2d"
+    }
+
+    fn help(&self) -> &'static str {
+        "Keeps the largest value in each small window, shrinking the image while keeping the strongest signals."
+    }
+
+    fn infer(&self, cx: &InferCx<'_>) -> Result<Shape, GraphError> {
+        pool2d_shape(cx, self.kernel, self.stride)
+    }
+
+    fn build(&self, _cx: &mut BuildCx<'_>) -> Result<Box<dyn Forward>, NetworkError> {
+        let (kernel, stride) = (self.kernel, self.stride);
+        Ok(stateless(move |inputs, _| {
+            pool2d(&first(inputs)?, PoolKind::Max, kernel, stride)
+        }))
+    }
+
+    fn settings_line(&self) -> String {
+        format!("window {k}×{k}, step {}", self.stride, k = self.kernel)
+    }
+
+    fn settings(&mut self) -> Vec<Setting<'_>> {
+        window_settings(&mut self.kernel, &mut self.stride)
+    }
+
+    fn max_pool_window(&self) -> Option<(usize, usize)> {
+        Some((self.kernel, self.stride))
+    }
+}
+
+/// Window and step of a 2-D pool.
+pub(super) fn window_settings<'a>(
+    kernel: &'a mut usize,
+    stride: &'a mut usize,
+) -> Vec<Setting<'a>> {
+    vec![
+        Setting::new(
+            "Window",
+            "",
+            SettingValue::Count {
+                value: kernel,
+                min: 1,
+                max: 8,
+            },
+        ),
+        Setting::new(
+            "Step",
+            "",
+            SettingValue::Count {
+                value: stride,
+                min: 1,
+                max: 8,
+            },
+        ),
+    ]
+}

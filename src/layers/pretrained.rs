@@ -1,0 +1,252 @@
+//! A pretrained network (EfficientNet-Lite0, ResNet, MiniLM) as one layer: its weights read from
+//! a file, frozen or its last blocks training, its features cached while frozen.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Tensor, Var};
+use serde::{Deserialize, Serialize};
+
+use super::shared::{cached_features, feature_cache};
+use super::{
+    freeze_words, BuildCx, Forward, ForwardCx, InferCx, LayerKind, PaletteEntries, Setting,
+    SettingValue, FREEZE_HINT,
+};
+use crate::engine::network::NetworkError;
+use crate::model::{Activation, GraphError, Shape};
+use crate::pretrained::cache::FeatureCache;
+use crate::pretrained::{self as pre, Backbone, ParamKind};
+
+/// A network trained by others on a large data set, loaded from a weights file: images or token
+/// ids → one feature vector per sample.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Pretrained {
+    /// Which architecture.
+    pub backbone: Backbone,
+    /// The weights file (`.pth` or `.safetensors`); empty until chosen.
+    #[serde(default)]
+    pub weights: String,
+    /// How many of its last blocks train: 0 keeps it frozen, its block count trains all.
+    #[serde(default)]
+    pub train_blocks: usize,
+}
+
+impl PaletteEntries for Pretrained {
+    fn palette_entries(_input_shape: &[usize]) -> Vec<Self> {
+        Backbone::ALL
+            .into_iter()
+            .map(|backbone| Self {
+                backbone,
+                // Looked up when the layer is added (`when_added`), not every frame.
+                weights: String::new(),
+                train_blocks: 0,
+            })
+            .collect()
+    }
+}
+
+impl LayerKind for Pretrained {
+    fn label(&self) -> &'static str {
+        "Pretrained"
+    }
+
+    fn help(&self) -> &'static str {
+        self.backbone.help()
+    }
+
+    fn infer(&self, cx: &InferCx<'_>) -> Result<Shape, GraphError> {
+        if self.weights.trim().is_empty() {
+            return Err(cx.fail(format!(
+                "'{}' ({}) needs its weights file: choose it in the inspector ({}).",
+                cx.name,
+                self.backbone.label(),
+                self.backbone.provided_by()
+            )));
+        }
+        let (_, s) = cx.first()?;
+        self.backbone
+            .output_shape(s)
+            .map_err(|e| cx.fail(format!("'{}': {e}.", cx.name)))
+    }
+
+    fn param_count(&self, _input: &[usize]) -> usize {
+        self.backbone.parameter_count()
+    }
+
+    fn has_weights(&self) -> bool {
+        true
+    }
+
+    fn build(&self, cx: &mut BuildCx<'_>) -> Result<Box<dyn Forward>, NetworkError> {
+        let backbone = self.backbone;
+        let mut loaded = if cx.read_files {
+            Some(read_backbone(cx.name, backbone, &self.weights)?)
+        } else {
+            None
+        };
+        let mut tensors = HashMap::new();
+        for spec in backbone.params() {
+            let trains = spec.kind != ParamKind::Statistic
+                && pre::unit_trains(spec.unit, backbone.units(), self.train_blocks);
+            let tensor = match loaded.as_mut().and_then(|l| l.remove(&spec.name)) {
+                Some(t) => t.to_device(cx.device)?,
+                None => Tensor::zeros(spec.shape.clone(), DType::F32, cx.device)?,
+            };
+            let var = Var::from_tensor(&tensor)?;
+            // Frozen tensors take no part in the backward pass.
+            let used = if trains {
+                var.as_tensor().clone()
+            } else {
+                var.as_tensor().detach()
+            };
+            cx.register(
+                &spec.name,
+                var,
+                trains,
+                trains && spec.kind == ParamKind::Weight,
+            );
+            tensors.insert(spec.name, used);
+        }
+        let cache = (self.train_blocks == 0)
+            .then(|| feature_cache(backbone.id(), &PathBuf::from(&self.weights)));
+        Ok(Box::new(PretrainedForward {
+            backbone,
+            tensors,
+            cache,
+            features: cx.output.iter().product(),
+        }))
+    }
+
+    fn settings_line(&self) -> String {
+        format!(
+            "{}, {}",
+            self.backbone.label(),
+            freeze_words(
+                self.backbone.units(),
+                self.backbone.unit_word(),
+                self.train_blocks
+            )
+        )
+    }
+
+    fn settings(&mut self) -> Vec<Setting<'_>> {
+        let backbone = self.backbone;
+        vec![
+            Setting::new("Network", "", SettingValue::Fact(backbone.label().to_owned())),
+            Setting::new("Reads", "", SettingValue::Fact(backbone.normalization().to_owned())),
+            Setting::new(
+                "Gives",
+                "",
+                SettingValue::Fact(format!("{} features per sample", backbone.features())),
+            ),
+            Setting::new(
+                "Weights file",
+                "The pretrained weights (.pth or .safetensors). Strata reads the numbers only; nothing in the file is run.",
+                SettingValue::WeightsFile {
+                    path: &mut self.weights,
+                    backbone,
+                },
+            ),
+            Setting::new(
+                "Train",
+                FREEZE_HINT,
+                SettingValue::TrainBlocks {
+                    value: &mut self.train_blocks,
+                    units: backbone.units(),
+                    word: backbone.unit_word(),
+                },
+            ),
+        ]
+    }
+
+    fn train_blocks(&self) -> Option<usize> {
+        Some(self.train_blocks)
+    }
+
+    fn set_train_blocks(&mut self, blocks: usize) {
+        self.train_blocks = blocks;
+    }
+
+    fn set_weights_file(&mut self, file: &str) {
+        self.weights = file.to_owned();
+    }
+
+    fn when_added(&mut self) {
+        if self.weights.is_empty() {
+            self.weights = pre::find_weights(self.backbone)
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+        }
+    }
+
+    fn palette_label(&self) -> String {
+        self.backbone.label().to_owned()
+    }
+}
+
+/// Reads a pretrained node's weights file and takes its architecture's tensors out of it.
+fn read_backbone(
+    node: &str,
+    backbone: Backbone,
+    weights: &str,
+) -> Result<HashMap<String, Tensor>, NetworkError> {
+    if weights.trim().is_empty() {
+        return Err(NetworkError::Weights(format!(
+            "'{node}' ({}) has no weights file yet; choose one on the Model screen ({})",
+            backbone.label(),
+            backbone.provided_by()
+        )));
+    }
+    let (_, tensors) = pre::weights::read(Path::new(weights)).map_err(|e| {
+        let hint = if Path::new(weights).exists() {
+            String::new()
+        } else {
+            format!("; {}", backbone.provided_by())
+        };
+        NetworkError::Weights(format!("'{node}': {e}{hint}"))
+    })?;
+    backbone.select(tensors).map_err(|e| {
+        NetworkError::Weights(format!(
+            "'{node}': '{weights}' does not fit {}: {e}",
+            backbone.label()
+        ))
+    })
+}
+
+struct PretrainedForward {
+    backbone: Backbone,
+    /// Every tensor by its PyTorch name (frozen ones detached), resolved when built.
+    tensors: HashMap<String, Tensor>,
+    /// Features of the frozen network, per sample.
+    cache: Option<FeatureCache>,
+    features: usize,
+}
+
+impl Forward for PretrainedForward {
+    fn forward(
+        &self,
+        inputs: &[&Tensor],
+        cx: &mut ForwardCx<'_>,
+    ) -> Result<(Tensor, Activation), NetworkError> {
+        let get = |what: &str| -> candle_core::Result<Tensor> {
+            self.tensors
+                .get(what)
+                .cloned()
+                .ok_or_else(|| candle_core::Error::Msg(format!("weight '{what}' is missing")))
+        };
+        // Text encoders read their own tokenizer's ids, where padding is 0 ([PAD]).
+        let compute = |x: &Tensor| self.backbone.forward(x, 0, &get);
+        let x = super::first(inputs)?;
+        let y = match &self.cache {
+            Some(cache) => {
+                cached_features(cx.use_caches.then_some(cache), self.features, x, &compute)?
+            }
+            None => compute(x)?,
+        };
+        cx.finish(y, Activation::Linear)
+    }
+
+    fn has_feature_cache(&self) -> bool {
+        self.cache.is_some()
+    }
+}

@@ -1,0 +1,153 @@
+//! What the LSTM and GRU layers share: shapes, PyTorch's weight layout, both directions and the
+//! inspector's settings (the cells themselves are in `engine::recurrent`).
+
+use candle_core::Tensor;
+
+use super::{BuildCx, Forward, ForwardCx, InferCx, Init, Param, Setting, SettingValue};
+use crate::engine::network::NetworkError;
+use crate::engine::recurrent::{self, Cell};
+use crate::model::{Activation, GraphError, Shape};
+
+/// Weight-name suffixes of a recurrent layer's directions (PyTorch's `_reverse` for backwards).
+fn direction_suffixes(bidirectional: bool) -> &'static [&'static str] {
+    if bidirectional {
+        &["", "_reverse"]
+    } else {
+        &[""]
+    }
+}
+
+/// Output shape: units per direction, at the last step or at every step.
+pub(super) fn infer(
+    cx: &InferCx<'_>,
+    units: usize,
+    return_sequences: bool,
+    bidirectional: bool,
+) -> Result<Shape, GraphError> {
+    if units == 0 {
+        return Err(cx.fail(format!("{} '{}' needs at least 1 unit.", cx.kind, cx.name)));
+    }
+    let (_, l) = cx.sequence_input()?;
+    let out = units * if bidirectional { 2 } else { 1 };
+    Ok(if return_sequences {
+        vec![out, l]
+    } else {
+        vec![out]
+    })
+}
+
+/// PyTorch's tensors per direction, started uniform in ±1/√H as PyTorch does.
+pub(super) fn params(cell: Cell, input: &[usize], units: usize, bidirectional: bool) -> Vec<Param> {
+    let c = input.first().copied().unwrap_or(1);
+    let gh = cell.gates() * units;
+    let init = Init::Uniform(1.0 / (units.max(1) as f32).sqrt());
+    direction_suffixes(bidirectional)
+        .iter()
+        .flat_map(|suffix| {
+            [
+                Param::weight(format!("weight_ih{suffix}"), vec![gh, c], init),
+                Param::weight(format!("weight_hh{suffix}"), vec![gh, units], init),
+                Param::bias(format!("bias_ih{suffix}"), vec![gh], init),
+                Param::bias(format!("bias_hh{suffix}"), vec![gh], init),
+            ]
+        })
+        .collect()
+}
+
+/// The layer ready to run: each direction's four tensors.
+pub(super) fn build(
+    cx: &mut BuildCx<'_>,
+    cell: Cell,
+    units: usize,
+    return_sequences: bool,
+    bidirectional: bool,
+) -> Result<Box<dyn Forward>, NetworkError> {
+    let vars = cx.create(&params(cell, cx.input(), units, bidirectional))?;
+    let tensors: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
+    let directions = tensors
+        .chunks_exact(4)
+        .map(|w| [w[0].clone(), w[1].clone(), w[2].clone(), w[3].clone()])
+        .collect();
+    Ok(Box::new(RecurrentForward {
+        cell,
+        directions,
+        return_sequences,
+    }))
+}
+
+/// "64 units, both directions, every step".
+pub(super) fn settings_line(units: usize, return_sequences: bool, bidirectional: bool) -> String {
+    format!(
+        "{units} units{}{}",
+        if bidirectional {
+            ", both directions"
+        } else {
+            ""
+        },
+        if return_sequences { ", every step" } else { "" }
+    )
+}
+
+/// Units, directions and output.
+pub(super) fn settings<'a>(
+    units: &'a mut usize,
+    return_sequences: &'a mut bool,
+    bidirectional: &'a mut bool,
+) -> Vec<Setting<'a>> {
+    vec![
+        Setting::new(
+            "Units",
+            "Size of the memory carried from step to step.",
+            SettingValue::Count {
+                value: units,
+                min: 1,
+                max: 1024,
+            },
+        ),
+        Setting::new(
+            "Directions",
+            "A second layer reads the sequence from the end; both outputs are joined.",
+            SettingValue::Toggle {
+                value: bidirectional,
+                text: "also read backwards",
+            },
+        ),
+        Setting::new(
+            "Output",
+            "On: the output of every step (to stack another LSTM/GRU or pool over time). Off: only the memory after the last step.",
+            SettingValue::Toggle {
+                value: return_sequences,
+                text: "every step",
+            },
+        ),
+    ]
+}
+
+struct RecurrentForward {
+    cell: Cell,
+    /// Per direction: `weight_ih`, `weight_hh`, `bias_ih`, `bias_hh`.
+    directions: Vec<[Tensor; 4]>,
+    return_sequences: bool,
+}
+
+impl Forward for RecurrentForward {
+    fn forward(
+        &self,
+        inputs: &[&Tensor],
+        cx: &mut ForwardCx<'_>,
+    ) -> Result<(Tensor, Activation), NetworkError> {
+        let x = super::first(inputs)?;
+        let mut outs = Vec::with_capacity(self.directions.len());
+        for (k, [w_ih, w_hh, b_ih, b_hh]) in self.directions.iter().enumerate() {
+            let weights = recurrent::Weights {
+                w_ih,
+                w_hh,
+                b_ih,
+                b_hh,
+            };
+            let (all, last) = recurrent::run(self.cell, x, &weights, k == 1)?;
+            outs.push(if self.return_sequences { all } else { last });
+        }
+        cx.finish(Tensor::cat(&outs, 1)?, Activation::Linear)
+    }
+}
