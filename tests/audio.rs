@@ -9,7 +9,7 @@ use std::process::Command;
 use strata::data::{decode_audio_file, log_mel, mel_filters, mfcc, AudioOptions};
 use strata::engine::{self, CancelToken, RunOutcome, TrainEvent};
 use strata::model;
-use strata::project::{DataKind, DataSettings, Project};
+use strata::project::{AudioSettings, DataKind, DataSettings, Project, Source};
 use strata::workflow;
 
 /// A WAV file: `format` 1 = PCM, 3 = float, 7 = µ-law; `data` already encoded; `claimed` is the
@@ -196,23 +196,27 @@ fn broken_files_are_reported_not_fatal() {
         &short,
         Some(32_000),
     );
-    let settings = DataSettings {
-        path: root.clone(),
-        kind: DataKind::Audio,
-        clip_seconds: 0.3,
-        ..DataSettings::default()
-    };
+    let settings = clips(
+        &root,
+        AudioSettings {
+            clip_seconds: 0.3,
+            ..AudioSettings::default()
+        },
+    );
     assert_eq!(workflow::detect_kind(&root), DataKind::Audio);
     let (prepared, report) = workflow::prepare(&settings, None, None).unwrap();
     assert_eq!(prepared.dataset.len(), 8);
     assert_eq!(prepared.dataset.shape(), [1, 40, 1 + 4800 / 160]);
     // Window and step set the spectrogram's width: 20 ms steps halve it.
-    let coarse = DataSettings {
-        hop_ms: 20.0,
-        window_ms: 40.0,
-        mel_bands: 32,
-        ..settings.clone()
-    };
+    let coarse = clips(
+        &root,
+        AudioSettings {
+            hop_ms: 20.0,
+            window_ms: 40.0,
+            mel_bands: 32,
+            ..settings.audio().unwrap().clone()
+        },
+    );
     let (prepared, _) = workflow::prepare(&coarse, None, None).unwrap();
     assert_eq!(prepared.dataset.shape(), [1, 32, 1 + 4800 / 320]);
     let why = |name: &str| {
@@ -333,12 +337,21 @@ fn tone_folder(root: &Path, per_class: usize) {
     }
 }
 
+/// Data settings for the clips under `root`, read with `audio`.
+fn clips(root: &Path, audio: AudioSettings) -> DataSettings {
+    DataSettings {
+        source: Source::Audio(audio),
+        ..DataSettings::new(root.to_owned(), DataKind::Audio)
+    }
+}
+
 /// Imports the clips, trains the `audio-cnn` template on them for 15 epochs (saved at `path`) and
 /// returns the best validation accuracy.
 fn train_audio_cnn(settings: DataSettings, path: &Path) -> f64 {
     let (prepared, _) = workflow::prepare(&settings, None, None).unwrap();
-    if settings.mfcc > 0 {
-        assert_eq!(prepared.dataset.shape()[1], settings.mfcc);
+    let mfcc = settings.audio().unwrap().mfcc;
+    if mfcc > 0 {
+        assert_eq!(prepared.dataset.shape()[1], mfcc);
     }
     let graph = model::template("audio-cnn", &prepared.dataset.fit()).unwrap();
     let mut project = Project::new(settings, graph);
@@ -365,12 +378,15 @@ fn the_audio_cnn_learns_tones_and_the_cli_predicts_clips() {
     let root = dir.path().join("tones");
     tone_folder(&root, 20);
     let settings = DataSettings {
-        path: root.clone(),
-        kind: DataKind::Audio,
-        clip_seconds: 0.5,
         val_fraction: 0.2,
         test_fraction: 0.1,
-        ..DataSettings::default()
+        ..clips(
+            &root,
+            AudioSettings {
+                clip_seconds: 0.5,
+                ..AudioSettings::default()
+            },
+        )
     };
     let path = dir.path().join("tones.strata");
     let best = train_audio_cnn(settings, &path);
@@ -447,13 +463,16 @@ fn mfcc_features_with_time_shift_and_noise_still_learn_the_tones() {
     let root = dir.path().join("tones");
     tone_folder(&root, 20);
     let mut settings = DataSettings {
-        path: root.clone(),
-        kind: DataKind::Audio,
-        clip_seconds: 0.5,
-        mfcc: 13,
         val_fraction: 0.2,
         test_fraction: 0.1,
-        ..DataSettings::default()
+        ..clips(
+            &root,
+            AudioSettings {
+                clip_seconds: 0.5,
+                mfcc: 13,
+                ..AudioSettings::default()
+            },
+        )
     };
     settings.augmentation.max_time_shift = 0.2;
     settings.augmentation.noise_db = 20.0;

@@ -396,8 +396,8 @@ fn a_table_from_import_to_predicted_numbers() {
     assert!(shows(&h, "price_k (to predict)"));
     // The project now says what it predicts, and its model ends in one linear number.
     let project = h.state().project().unwrap();
-    assert_eq!(project.data.target, "price_k");
-    assert_eq!(project.data.task, strata::project::Task::Regress);
+    assert_eq!(project.data.table().unwrap().target, "price_k");
+    assert_eq!(project.data.task(), strata::project::Task::Regress);
     assert_eq!(project.training.loss, strata::project::LossKind::Mse);
     assert_eq!(project.model.validate().unwrap().output_shape(), [1]);
 
@@ -476,8 +476,8 @@ fn texts_from_import_to_a_typed_prediction() {
     let project = h.state().project().unwrap();
     assert_eq!(
         (
-            project.data.text_column.as_str(),
-            project.data.target.as_str()
+            project.data.text().unwrap().text_column.as_str(),
+            project.data.text().unwrap().label_column.as_str()
         ),
         ("text", "label")
     );
@@ -659,7 +659,10 @@ fn transfer_learning_on_texts_from_the_template_button_to_a_prediction() {
         app.data().is_some() && !app.is_busy()
     });
     let project = h.state().project().unwrap();
-    assert_eq!(project.data.tokenizer, strata::project::TokenizerKind::File);
+    assert_eq!(
+        project.data.text().unwrap().tokenizer,
+        strata::project::TokenizerKind::File
+    );
     assert!(
         project.model.validate().is_ok(),
         "{:?}",
@@ -729,9 +732,9 @@ fn the_start_page_starts_an_image_project_from_a_pretrained_network() {
     // Imported the way EfficientNet-Lite0 reads images, and the model starts from it.
     assert_eq!(
         (
-            project.data.image_width,
-            project.data.image_height,
-            project.data.channels
+            project.data.image().unwrap().width,
+            project.data.image().unwrap().height,
+            project.data.image().unwrap().channels
         ),
         (224, 224, 3)
     );

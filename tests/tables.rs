@@ -27,13 +27,13 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
 
 fn settings(path: &Path, target: &str, task: Task) -> DataSettings {
     DataSettings {
-        path: path.to_owned(),
-        kind: DataKind::Tabular,
-        target: target.to_owned(),
-        task,
+        source: strata::project::Source::Tabular(strata::project::TableSettings {
+            target: target.to_owned(),
+            task,
+        }),
         val_fraction: 0.15,
         test_fraction: 0.15,
-        ..DataSettings::default()
+        ..DataSettings::new(path.to_owned(), DataKind::Tabular)
     }
 }
 
@@ -363,7 +363,11 @@ fn cli_new_train_evaluate_predict_a_table() {
     );
     let saved = Project::load(&project).unwrap();
     assert_eq!(
-        (saved.data.kind, saved.data.task, saved.data.target.as_str()),
+        (
+            saved.data.kind(),
+            saved.data.task(),
+            saved.data.table().unwrap().target.as_str()
+        ),
         (DataKind::Tabular, Task::Regress, "price_k")
     );
 

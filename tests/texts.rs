@@ -21,11 +21,9 @@ fn messages() -> PathBuf {
 
 fn settings(path: &Path) -> DataSettings {
     DataSettings {
-        path: path.to_owned(),
-        kind: DataKind::Text,
         val_fraction: 0.2,
         test_fraction: 0.1,
-        ..DataSettings::default()
+        ..DataSettings::new(path.to_owned(), DataKind::Text)
     }
 }
 
@@ -66,7 +64,7 @@ fn csv_texts_with_bad_rows_reported_by_line() {
     assert!(report.warnings.iter().any(|w| w.contains("only one class")));
     // Named columns that do not exist are refused by name.
     let mut s = settings(&csv);
-    s.text_column = "body".to_owned();
+    s.text_mut().unwrap().text_column = "body".to_owned();
     let err = workflow::prepare(&s, None, None).err().unwrap().to_string();
     assert!(err.contains("no column 'body'"), "{err}");
 }
@@ -138,7 +136,7 @@ fn the_vocabulary_comes_from_training_texts_only() {
     assert_eq!(prepared.dataset.shape(), [vocab.length]);
     // Characters: a small vocabulary, longer sequences.
     let mut s = settings(&messages());
-    s.tokenizer = TokenizerKind::Characters;
+    s.text_mut().unwrap().tokenizer = TokenizerKind::Characters;
     let (chars, _) = workflow::prepare(&s, None, None).unwrap();
     let c = chars.dataset.texts().unwrap();
     assert!(c.vocab.size() < 60 && c.vocab.length > vocab.length * 3);
@@ -230,12 +228,13 @@ fn cli_new_train_evaluate_predict_texts() {
         text(&o)
     );
     let saved = Project::load(&project).unwrap();
-    assert_eq!(saved.data.kind, DataKind::Text);
+    assert_eq!(saved.data.kind(), DataKind::Text);
+    let found = saved.data.text().unwrap();
     assert_eq!(
-        (saved.data.text_column.as_str(), saved.data.target.as_str()),
+        (found.text_column.as_str(), found.label_column.as_str()),
         ("text", "label")
     );
-    assert!(saved.data.sequence_length >= 8);
+    assert!(found.sequence_length.unwrap() >= 8);
 
     let o = strata(&["train", p, "--epochs", "12"]);
     assert!(o.status.success(), "{}", text(&o));

@@ -53,10 +53,12 @@ fn prepared(n: usize) -> PreparedData {
 fn project(dir: &Path) -> Project {
     let mut p = Project::new(
         DataSettings {
-            path: dir.join("data"),
-            image_width: 8,
-            image_height: 8,
-            ..DataSettings::default()
+            source: strata::project::Source::Image(strata::project::ImageSettings {
+                width: 8,
+                height: 8,
+                channels: 1,
+            }),
+            ..DataSettings::new(dir.join("data"), strata::project::DataKind::Image)
         },
         model::mlp(&[1, 8, 8], 2),
     );

@@ -8,12 +8,13 @@ use anyhow::{anyhow, bail, Context as _, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::data::{detect_task, read_csv, target_column, ImportOptions};
+use crate::data::{detect_task, read_csv, target_column};
 use crate::engine::{self, CancelToken, PreparedData, RunOutcome, TrainEvent, TrainedModel};
 use crate::eval;
 use crate::model::{self, TEMPLATE_NAMES};
 use crate::project::{
-    DataKind, DataSettings, DeviceChoice, OptimizerKind, Project, Task, TokenizerKind,
+    AudioSettings, DataKind, DataSettings, DeviceChoice, OptimizerKind, Project, Source,
+    TableSettings, Task, TextSettings, TokenizerKind,
 };
 use crate::workflow;
 
@@ -256,56 +257,56 @@ pub fn run(command: Command) -> Result<()> {
         } => {
             let kind = kind.unwrap_or_else(|| workflow::detect_kind(&data));
             let mut settings = DataSettings {
-                path: data,
-                kind,
-                text_column: text_column.unwrap_or_default(),
-                tokenizer: if tokenizer_file.is_some() {
-                    TokenizerKind::File
-                } else {
-                    tokenizer
-                },
-                tokenizer_file: tokenizer_file.unwrap_or_default(),
-                vocab_size,
-                sequence_length: sequence_length.unwrap_or(0),
-                clip_seconds,
-                mel_bands,
-                window_ms,
-                hop_ms,
-                mfcc: mfcc.unwrap_or(0),
-                image_width: image_size.map_or(28, |s| s.0),
-                image_height: image_size.map_or(28, |s| s.1),
-                channels: channels.unwrap_or(1),
                 val_fraction,
                 test_fraction,
                 split_seed: seed,
-                ..DataSettings::default()
+                ..DataSettings::new(data, kind)
             };
-            match kind {
-                DataKind::Tabular => {
+            // The reused model reads the data as it was imported for it.
+            let old = match &from_run {
+                Some(run) => Some(crate::engine::runs::read_manifest(run)?.data),
+                None => None,
+            };
+            match &mut settings.source {
+                Source::Tabular(_) => {
                     choose_target(&mut settings, target.as_deref().unwrap_or(""), task)?
                 }
-                DataKind::Text => settings.target = target.unwrap_or_default(),
-                DataKind::Image | DataKind::Audio => {}
-            }
-            if let Some(run) = &from_run {
-                // The reused model reads the data as it was imported for it.
-                let manifest = crate::engine::runs::read_manifest(run)?;
-                let old = manifest.data;
-                (
-                    settings.image_width,
-                    settings.image_height,
-                    settings.channels,
-                ) = (
-                    image_size.map_or(old.image_width, |s| s.0),
-                    image_size.map_or(old.image_height, |s| s.1),
-                    channels.unwrap_or(old.channels),
-                );
-                (
-                    settings.clip_seconds,
-                    settings.mel_bands,
-                    settings.window_ms,
-                    settings.hop_ms,
-                ) = (old.clip_seconds, old.mel_bands, old.window_ms, old.hop_ms);
+                Source::Text(text) => {
+                    *text = TextSettings {
+                        text_column: text_column.unwrap_or_default(),
+                        label_column: target.unwrap_or_default(),
+                        tokenizer: if tokenizer_file.is_some() {
+                            TokenizerKind::File
+                        } else {
+                            tokenizer
+                        },
+                        tokenizer_file: tokenizer_file.unwrap_or_default(),
+                        vocab_size,
+                        sequence_length,
+                    }
+                }
+                Source::Audio(audio) => {
+                    *audio = match old.as_ref().and_then(|d| d.audio()) {
+                        Some(old) => old.clone(),
+                        None => AudioSettings {
+                            clip_seconds,
+                            mel_bands,
+                            window_ms,
+                            hop_ms,
+                            mfcc: mfcc.unwrap_or(0),
+                        },
+                    }
+                }
+                Source::Image(image) => {
+                    let old = old
+                        .as_ref()
+                        .and_then(|d| d.image())
+                        .cloned()
+                        .unwrap_or_default();
+                    image.width = image_size.map_or(old.width, |s| s.0);
+                    image.height = image_size.map_or(old.height, |s| s.1);
+                    image.channels = channels.unwrap_or(old.channels);
+                }
             }
             // The default template is chosen once the data is imported (`default_template`).
             let weights = match &template {
@@ -317,8 +318,8 @@ pub fn run(command: Command) -> Result<()> {
                 )?,
                 None => None,
             };
-            if let Some(c) = channels {
-                settings.channels = c;
+            if let (Some(c), Some(image)) = (channels, settings.image_mut()) {
+                image.channels = c;
             }
             let start = match &from_run {
                 Some(run) => {
@@ -405,8 +406,11 @@ fn import_bar(quiet: bool) -> ProgressBar {
 fn choose_target(settings: &mut DataSettings, target: &str, task: Option<Task>) -> Result<()> {
     let table = read_csv(&settings.path)?;
     let column = target_column(&table, target).map_err(|e| anyhow!("{e}"))?;
-    settings.target = table.header[column].clone();
-    settings.task = task.unwrap_or_else(|| detect_task(&table, column));
+    let task = task.unwrap_or_else(|| detect_task(&table, column));
+    settings.source = Source::Tabular(TableSettings {
+        target: table.header[column].clone(),
+        task,
+    });
     Ok(())
 }
 
@@ -438,13 +442,8 @@ fn cmd_new(
     let dataset = &prepared.dataset;
     let classes = dataset.classes().len();
     let mut data = data;
-    if let Some(texts) = dataset.texts() {
-        // What was found becomes the project's explicit choice.
-        if let Some((text, label)) = &texts.raw.columns {
-            (data.text_column, data.target) = (text.clone(), label.clone());
-        }
-        data.sequence_length = texts.vocab.length;
-    }
+    // What was found becomes the project's explicit choice.
+    workflow::record_found_settings(&mut data, dataset);
     if dataset.task() == Task::Classify && classes < 2 {
         bail!(
             "'{}' has {classes} class(es) with usable samples; a classifier needs at least two",
@@ -476,7 +475,10 @@ fn cmd_new(
     }
     let what = match dataset.task() {
         Task::Classify => format!("{classes} classes"),
-        Task::Regress => format!("predicting the number '{}'", data.target),
+        Task::Regress => format!(
+            "predicting the number '{}'",
+            data.table().map(|t| t.target.as_str()).unwrap_or_default()
+        ),
     };
     let mut project = Project::new(data, graph);
     project.training.seed = seed;
@@ -491,20 +493,9 @@ fn cmd_new(
 }
 
 fn cmd_import(path: &Path, json: bool) -> Result<()> {
-    let mut settings = DataSettings {
-        path: path.to_owned(),
-        kind: workflow::detect_kind(path),
-        ..DataSettings::default()
-    };
-    if settings.kind == DataKind::Tabular {
+    let mut settings = DataSettings::new(path.to_owned(), workflow::detect_kind(path));
+    if settings.kind() == DataKind::Tabular {
         choose_target(&mut settings, "", None)?;
-    } else {
-        let d = ImportOptions::default();
-        (
-            settings.image_width,
-            settings.image_height,
-            settings.channels,
-        ) = (d.width, d.height, d.channels);
     }
     let bar = import_bar(json);
     let (_, report) = workflow::prepare(&settings, None, Some(&bar_progress(&bar)))?;
@@ -820,7 +811,7 @@ fn cmd_predict(path: &Path, inputs: &[PathBuf], json: bool, csv_out: Option<&Pat
     if rows.is_empty() {
         bail!(
             "nothing could be predicted: none of the given files {}",
-            match manifest.data.kind {
+            match manifest.data.kind() {
                 DataKind::Image => "could be used as an image",
                 DataKind::Tabular => "had a usable row",
                 DataKind::Text => "had a usable text",

@@ -345,7 +345,7 @@ fn train_inner(
     // inputs change every epoch; `STRATA_FEATURE_CACHE=off` turns it off for measurements.
     let feature_note = if !net.has_feature_cache() {
         None
-    } else if project.data.augmentation.is_active_for(project.data.kind) {
+    } else if project.data.augmentation.is_active_for(project.data.kind()) {
         net.set_feature_cache(false);
         Some("augmentation is on, so the frozen pretrained network computes its features afresh for every batch (no cache); turn augmentation off on the Data screen to train the layers after it in seconds".to_owned())
     } else if std::env::var_os("STRATA_FEATURE_CACHE").is_some_and(|v| v == "off") {
@@ -440,7 +440,7 @@ fn train_inner(
         // batch yet repeat exactly for the same seed.
         let seeds: Vec<u64> = (0..batches).map(|_| rand::Rng::random(&mut rng)).collect();
         let aug = augmentation
-            .is_active_for(project.data.kind)
+            .is_active_for(project.data.kind())
             .then_some(augmentation);
         // The next batches are built (and augmented) on another thread while this one trains.
         let stopped = std::thread::scope(|scope| -> Result<Option<RunOutcome>, String> {

@@ -324,11 +324,7 @@ impl StrataApp {
             return;
         }
         let path = unused_path(&self.workspace, &name);
-        let mut data = DataSettings {
-            path: folder.to_owned(),
-            kind,
-            ..DataSettings::default()
-        };
+        let mut data = DataSettings::new(folder.to_owned(), kind);
         let (mut transfer, mut without) = (None, None);
         if let Some(template) = self
             .transfer_learning
@@ -487,19 +483,7 @@ impl StrataApp {
         self.thumbnails = Default::default();
         // What was found in the data (target, task, text columns, sequence length) becomes the
         // project's explicit choice.
-        let mut found = loaded.settings.clone();
-        if let Some(table) = dataset.table() {
-            found.target = table.schema.target.clone();
-            found.task = task;
-        }
-        if let Some(texts) = dataset.texts() {
-            if let Some((text, label)) = &texts.raw.columns {
-                (found.text_column, found.target) = (text.clone(), label.clone());
-            }
-            found.sequence_length = texts.vocab.length;
-        }
-        if found != loaded.settings {
-            loaded.settings = found;
+        if crate::workflow::record_found_settings(&mut loaded.settings, &dataset) {
             self.command(Command::SetData(loaded.settings.clone()));
         }
         let usable = task == Task::Regress || classes >= 2;
@@ -538,7 +522,11 @@ impl StrataApp {
             Task::Classify => format!("Imported {samples} {unit} in {classes} classes"),
             Task::Regress => format!(
                 "Imported {samples} {unit}; the model will predict the number '{}'",
-                loaded.settings.target
+                loaded
+                    .settings
+                    .table()
+                    .map(|t| t.target.as_str())
+                    .unwrap_or_default()
             ),
         };
         if skipped > 0 {

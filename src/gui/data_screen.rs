@@ -14,7 +14,10 @@ use crate::data::{
     AudioDataset, ColumnKind, Dataset, ImageDataset, ImportReport, Split, TableDataset, TextDataset,
 };
 use crate::engine::PreparedData;
-use crate::project::{DataKind, DataSettings, Task, TokenizerKind};
+use crate::project::{
+    AudioSettings, DataKind, DataSettings, ImageSettings, Source, TableSettings, Task,
+    TextSettings, TokenizerKind,
+};
 
 /// Thumbnails shown per class.
 const THUMBS_PER_CLASS: usize = 10;
@@ -26,46 +29,24 @@ const IMBALANCE_RATIO: f64 = 1.5;
 /// Whether two settings read the data the same way (same source; same image size and channels,
 /// or same target column and task).
 pub(super) fn same_import(a: &DataSettings, b: &DataSettings) -> bool {
+    // A table's encoding and a text vocabulary come from the training split, so a new split
+    // means reading the data again.
     a.path == b.path
-        && a.kind == b.kind
-        && match a.kind {
-            DataKind::Image => {
-                a.image_width == b.image_width
-                    && a.image_height == b.image_height
-                    && a.channels == b.channels
-            }
-            // A table's encoding and a text vocabulary come from the training split, so a new
-            // split means reading the data again.
-            DataKind::Audio => {
-                a.clip_seconds == b.clip_seconds
-                    && a.mel_bands == b.mel_bands
-                    && a.window_ms == b.window_ms
-                    && a.hop_ms == b.hop_ms
-                    && a.mfcc == b.mfcc
-            }
-            DataKind::Tabular => {
-                a.target == b.target && a.task == b.task && split_settings_equal(a, b)
-            }
-            DataKind::Text => {
-                split_settings_equal(a, b)
-                    && a.target == b.target
-                    && a.text_column == b.text_column
-                    && a.tokenizer == b.tokenizer
-                    && a.vocab_size == b.vocab_size
-                    && a.sequence_length == b.sequence_length
-                    && a.tokenizer_file == b.tokenizer_file
-            }
+        && a.source == b.source
+        && match a.kind() {
+            DataKind::Image | DataKind::Audio => true,
+            DataKind::Tabular | DataKind::Text => split_settings_equal(a, b),
         }
 }
 
-fn image_settings_ui(ui: &mut egui::Ui, s: &mut DataSettings) {
+fn image_settings_ui(ui: &mut egui::Ui, s: &mut ImageSettings) {
     egui::Grid::new("import-settings").num_columns(2).show(ui, |ui| {
         ui.label("Image size")
             .on_hover_text("Every image is resized to this many pixels before the model sees it. Smaller trains faster; larger keeps detail.");
         ui.horizontal(|ui| {
-            ui.add(egui::DragValue::new(&mut s.image_width).range(4..=512).suffix(" px"));
+            ui.add(egui::DragValue::new(&mut s.width).range(4..=512).suffix(" px"));
             ui.label("×");
-            ui.add(egui::DragValue::new(&mut s.image_height).range(4..=512).suffix(" px"));
+            ui.add(egui::DragValue::new(&mut s.height).range(4..=512).suffix(" px"));
         });
         ui.end_row();
         ui.label("Colour")
@@ -134,7 +115,7 @@ impl StrataApp {
     }
 
     fn data_settings_ui(&mut self, ui: &mut egui::Ui, s: &mut DataSettings) {
-        match s.kind {
+        match s.kind() {
             DataKind::Image => {
                 ui.heading("Images");
                 ui.label("Folder (one sub-folder per class):");
@@ -181,21 +162,28 @@ impl StrataApp {
                 None
             };
             if let Some(path) = picked {
-                s.kind = crate::workflow::detect_kind(&path);
+                let kind = crate::workflow::detect_kind(&path);
                 s.path = path;
+                s.set_kind(kind);
                 // Found again in the new data.
-                s.target.clear();
-                s.text_column.clear();
-                s.sequence_length = 0;
+                if let Some(table) = s.table_mut() {
+                    table.target.clear();
+                }
+                if let Some(text) = s.text_mut() {
+                    text.text_column.clear();
+                    text.label_column.clear();
+                    text.sequence_length = None;
+                }
                 self.model.fit_template_after_import = true;
             }
         });
         ui.add_space(6.0);
-        match s.kind {
-            DataKind::Image => image_settings_ui(ui, s),
-            DataKind::Tabular => self.table_settings_ui(ui, s),
-            DataKind::Text => self.text_settings_ui(ui, s),
-            DataKind::Audio => audio_settings_ui(ui, s),
+        let in_folders = s.path.is_dir();
+        match &mut s.source {
+            Source::Image(image) => image_settings_ui(ui, image),
+            Source::Tabular(table) => self.table_settings_ui(ui, table),
+            Source::Text(text) => self.text_settings_ui(ui, in_folders, text),
+            Source::Audio(audio) => audio_settings_ui(ui, audio),
         }
         let stale = self
             .data
@@ -238,7 +226,7 @@ impl StrataApp {
             ui.add(egui::DragValue::new(&mut s.split_seed));
         });
 
-        if s.kind == DataKind::Audio {
+        if let Some(mfcc) = s.audio().map(|a| a.mfcc) {
             ui.separator();
             ui.heading("Augmentation");
             ui.label("Random changes to training clips, so the model learns the sound and not when it starts or how quiet the room was. Validation and test clips are never changed.");
@@ -252,7 +240,7 @@ impl StrataApp {
             .on_hover_text("Moves each clip earlier or later by up to this share of its length; silence fills in.");
             a.max_time_shift = shift / 100.0;
             ui.add_enabled(
-                s.mfcc == 0,
+                mfcc == 0,
                 egui::Slider::new(&mut a.noise_db, 0.0..=40.0)
                     .suffix(" dB noise")
                     .integer(),
@@ -261,7 +249,7 @@ impl StrataApp {
             .on_hover_text("0 = off. Otherwise background noise is added at a random level between this many dB and 20 dB more below the clip's loudest sound (smaller = louder noise). Loudness itself needs no augmentation: each spectrogram is scaled to its own loudest sound.");
             return;
         }
-        if s.kind != DataKind::Image {
+        if s.kind() != DataKind::Image {
             return;
         }
         ui.separator();
@@ -290,7 +278,7 @@ impl StrataApp {
         a.max_brightness = bright / 100.0;
     }
 
-    fn text_settings_ui(&mut self, ui: &mut egui::Ui, s: &mut DataSettings) {
+    fn text_settings_ui(&mut self, ui: &mut egui::Ui, in_folders: bool, s: &mut TextSettings) {
         let header: Vec<String> = self
             .data
             .as_ref()
@@ -298,10 +286,10 @@ impl StrataApp {
             .map(|t| t.raw.header.clone())
             .unwrap_or_default();
         egui::Grid::new("text-settings").num_columns(2).show(ui, |ui| {
-            if !s.path.is_dir() {
+            if !in_folders {
                 for (label, hint, value, id) in [
                     ("Text column", "The column holding the texts to read.", &mut s.text_column, "text-column"),
-                    ("Label column", "The column holding each text's class.", &mut s.target, "label-column"),
+                    ("Label column", "The column holding each text's class.", &mut s.label_column, "label-column"),
                 ] {
                     ui.label(label).on_hover_text(hint);
                     let shown = if value.is_empty() {
@@ -361,12 +349,12 @@ impl StrataApp {
                 "Tokens read per text: longer texts are cut, shorter ones padded. Automatic covers 95 % of the training texts in full.",
             );
             ui.horizontal(|ui| {
-                let mut auto = s.sequence_length == 0;
+                let mut auto = s.sequence_length.is_none();
                 if ui.checkbox(&mut auto, "automatic").changed() {
-                    s.sequence_length = if auto { 0 } else { 64 };
+                    s.sequence_length = if auto { None } else { Some(64) };
                 }
-                if !auto {
-                    ui.add(egui::DragValue::new(&mut s.sequence_length).range(1..=4096));
+                if let Some(length) = &mut s.sequence_length {
+                    ui.add(egui::DragValue::new(length).range(1..=4096));
                 }
             });
             ui.end_row();
@@ -375,7 +363,7 @@ impl StrataApp {
         // the model itself is kept.
     }
 
-    fn table_settings_ui(&mut self, ui: &mut egui::Ui, s: &mut DataSettings) {
+    fn table_settings_ui(&mut self, ui: &mut egui::Ui, s: &mut TableSettings) {
         let header: Vec<String> = self
             .data
             .as_ref()
@@ -471,7 +459,11 @@ impl StrataApp {
         ));
         match audio {
             Some(audio) => {
-                let mfcc = self.data.as_ref().is_some_and(|d| d.settings.mfcc > 0);
+                let mfcc = self
+                    .data
+                    .as_ref()
+                    .and_then(|d| d.settings.audio())
+                    .is_some_and(|a| a.mfcc > 0);
                 let features = if mfcc {
                     format!("{} MFCCs (first coefficient on top)", dataset.height)
                 } else {
@@ -974,7 +966,7 @@ fn text_view_ui(ui: &mut egui::Ui, texts: &TextDataset, split: &Split, report: &
     }
 }
 
-fn audio_settings_ui(ui: &mut egui::Ui, s: &mut DataSettings) {
+fn audio_settings_ui(ui: &mut egui::Ui, s: &mut AudioSettings) {
     egui::Grid::new("audio-settings").num_columns(2).show(ui, |ui| {
         ui.label("Clip length").on_hover_text(
             "Every clip is cut or padded with silence to this length. Match it to your longest sound.",

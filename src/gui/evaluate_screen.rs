@@ -199,7 +199,7 @@ impl StrataApp {
             let idle = self.evaluate.job.is_none();
             // Other labelled data comes in the form the project's data has: a file or a folder.
             let (kind, from_file) = self.project().map_or((DataKind::Image, false), |p| {
-                (p.data.kind, p.data.path.is_file())
+                (p.data.kind(), p.data.path.is_file())
             });
             let unit = kind.unit();
             let other = if from_file {

@@ -10,7 +10,7 @@ use super::app::StrataApp;
 use super::document::Command;
 use crate::model::{self, shape_label, DataFit, Graph, Layer, NodeInfo};
 
-use crate::project::{DataKind, Task};
+use crate::project::{Source, Task};
 use crate::workflow;
 
 /// State of the editor between frames.
@@ -399,13 +399,13 @@ impl StrataApp {
                 return;
             }
         };
-        let shape = match data.kind {
-            DataKind::Image => vec![
-                usize::from(data.channels),
-                data.image_height as usize,
-                data.image_width as usize,
+        let shape = match &data.source {
+            Source::Image(image) => vec![
+                usize::from(image.channels),
+                image.height as usize,
+                image.width as usize,
             ],
-            DataKind::Text => vec![data.sequence_length],
+            Source::Text(text) => vec![text.sequence_length.unwrap_or(0)],
             _ => fit.shape.clone(),
         };
         let Some(mut graph) = model::template(

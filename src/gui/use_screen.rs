@@ -167,7 +167,7 @@ impl StrataApp {
             }
             return;
         };
-        let kind = self.project().map_or(DataKind::Image, |p| p.data.kind);
+        let kind = self.project().map_or(DataKind::Image, |p| p.data.kind());
         if kind == DataKind::Text {
             self.text_input_ui(ui);
         }

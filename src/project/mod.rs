@@ -8,8 +8,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::Graph;
 
+mod data_settings;
+
+pub use data_settings::{
+    AudioSettings, DataSettings, DataSettingsV1, ImageSettings, Source, TableSettings, TextSettings,
+};
+
 /// The project format this build writes and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Errors loading or saving a project file.
 #[derive(Debug, thiserror::Error)]
@@ -170,85 +176,6 @@ pub enum Task {
     Regress,
 }
 
-/// Where the data comes from and how it is prepared.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct DataSettings {
-    /// The image folder (one sub-folder per class) or the CSV file; relative to the project file
-    /// when possible.
-    pub path: PathBuf,
-    /// What the data is.
-    pub kind: DataKind,
-    /// Tables: the column to predict (empty: a column named target/label/class/y, else the last);
-    /// texts in a CSV: the label column (empty: found by name).
-    pub target: String,
-    /// Texts in a CSV: the column holding the text (empty: found by name, else the longest).
-    pub text_column: String,
-    /// Texts: how they are cut into tokens.
-    pub tokenizer: TokenizerKind,
-    /// Texts: the `tokenizer.json` file when `tokenizer` is `File`.
-    pub tokenizer_file: PathBuf,
-    /// Texts: most tokens in the vocabulary (the most frequent in the training texts are kept).
-    pub vocab_size: usize,
-    /// Texts: tokens per text the model reads (longer texts are cut, shorter padded); 0 = found
-    /// from the training texts on import.
-    pub sequence_length: usize,
-    /// Tables: classification or regression.
-    pub task: Task,
-    /// Target width in pixels.
-    pub image_width: u32,
-    /// Target height in pixels.
-    pub image_height: u32,
-    /// 1 (grayscale) or 3 (RGB).
-    pub channels: u8,
-    /// Audio: seconds per clip (longer clips are cut, shorter padded with silence).
-    pub clip_seconds: f32,
-    /// Audio: mel bands of the spectrogram.
-    pub mel_bands: usize,
-    /// Audio: spectrogram window in milliseconds.
-    pub window_ms: f32,
-    /// Audio: step between spectrogram windows in milliseconds.
-    pub hop_ms: f32,
-    /// Audio: 0 reads log-mel spectrograms; otherwise this many MFCCs per frame.
-    pub mfcc: usize,
-    /// Fraction of each class kept for validation.
-    pub val_fraction: f32,
-    /// Fraction of each class kept for the final test.
-    pub test_fraction: f32,
-    /// Seed of the split.
-    pub split_seed: u64,
-    /// Training-time augmentation.
-    pub augmentation: Augmentation,
-}
-
-impl Default for DataSettings {
-    fn default() -> Self {
-        Self {
-            path: PathBuf::new(),
-            kind: DataKind::Image,
-            target: String::new(),
-            text_column: String::new(),
-            tokenizer: TokenizerKind::Words,
-            tokenizer_file: PathBuf::new(),
-            vocab_size: 20_000,
-            sequence_length: 0,
-            task: Task::Classify,
-            image_width: 28,
-            image_height: 28,
-            channels: 1,
-            clip_seconds: 1.0,
-            mel_bands: 40,
-            window_ms: 25.0,
-            hop_ms: 10.0,
-            mfcc: 0,
-            val_fraction: 0.1,
-            test_fraction: 0.1,
-            split_seed: 42,
-            augmentation: Augmentation::default(),
-        }
-    }
-}
-
 /// Optimisation algorithm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
@@ -358,7 +285,7 @@ impl Project {
     /// Regression trains with the mean squared error, classification with cross-entropy.
     pub fn new(data: DataSettings, model: Graph) -> Self {
         let training = TrainingSettings {
-            loss: match data.task {
+            loss: match data.task() {
                 Task::Classify => LossKind::CrossEntropy,
                 Task::Regress => LossKind::Mse,
             },
@@ -545,7 +472,7 @@ mod tests {
         let project = sample(dir.path());
         project.save(&file).unwrap();
         let text = fs::read_to_string(&file).unwrap();
-        assert!(text.contains("\"format_version\": 1"), "{text}");
+        assert!(text.contains("\"format_version\": 2"), "{text}");
         assert!(text.contains("\"path\": \"images\""), "{text}");
         let loaded = Project::load(&file).unwrap();
         assert_eq!(loaded.data.path, dir.path().join("images"));
@@ -560,7 +487,7 @@ mod tests {
         sample(dir.path()).save(&file).unwrap();
         let text = fs::read_to_string(&file)
             .unwrap()
-            .replace("\"format_version\": 1", "\"format_version\": 7");
+            .replace("\"format_version\": 2", "\"format_version\": 7");
         fs::write(&file, text).unwrap();
         let err = Project::load(&file).unwrap_err().to_string();
         assert!(err.contains("newer Strata"), "{err}");

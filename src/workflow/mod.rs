@@ -22,7 +22,10 @@ use crate::data::{
 };
 use crate::engine::{self, PreparedData, RunManifest, TrainedModel};
 use crate::eval::{self, ClassificationReport, Prediction, RegressionReport};
-use crate::project::{DataKind, DataSettings, Project, Task, TokenizerKind};
+use crate::project::{
+    AudioSettings, DataKind, DataSettings, ImageSettings, Project, Source, TableSettings, Task,
+    TextSettings, TokenizerKind,
+};
 
 /// Progress callback: `(done, total)`.
 pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
@@ -77,11 +80,14 @@ pub fn adapt_data_to_template(
     }
     match backbone.reads() {
         crate::pretrained::Reads::Image { size } => {
-            if !keep_image_size {
-                data.image_width = size as u32;
-                data.image_height = size as u32;
+            data.set_kind(DataKind::Image);
+            if let Some(image) = data.image_mut() {
+                if !keep_image_size {
+                    image.width = size as u32;
+                    image.height = size as u32;
+                }
+                image.channels = 3;
             }
-            data.channels = 3;
         }
         crate::pretrained::Reads::Tokens { max_len } => {
             let tokenizer = backbone
@@ -93,13 +99,13 @@ pub fn adapt_data_to_template(
                         file.display()
                     )
                 })?;
-            data.tokenizer = TokenizerKind::File;
-            data.tokenizer_file = tokenizer;
-            // Its tokenizer cuts texts at 128 tokens; shorter settings are kept.
-            data.sequence_length = match data.sequence_length {
-                0 => 128,
-                n => n.min(max_len),
-            };
+            data.set_kind(DataKind::Text);
+            if let Some(text) = data.text_mut() {
+                text.tokenizer = TokenizerKind::File;
+                text.tokenizer_file = tokenizer;
+                // Its tokenizer cuts texts at 128 tokens; shorter settings are kept.
+                text.sequence_length = Some(text.sequence_length.map_or(128, |n| n.min(max_len)));
+            }
         }
     }
     Ok(Some(file))
@@ -189,11 +195,29 @@ pub fn reuse_graph(
     }
 }
 
+/// Writes what an import found into the data settings, so the project records it explicitly: a
+/// table's target column and task, a text CSV's text and label columns, the texts' sequence
+/// length. Returns whether anything changed.
+pub fn record_found_settings(settings: &mut DataSettings, dataset: &Dataset) -> bool {
+    let before = settings.clone();
+    if let (Some(table), Some(found)) = (dataset.table(), settings.table_mut()) {
+        found.target = table.schema.target.clone();
+        found.task = table.schema.task;
+    }
+    if let (Some(texts), Some(found)) = (dataset.texts(), settings.text_mut()) {
+        if let Some((text, label)) = &texts.raw.columns {
+            (found.text_column, found.label_column) = (text.clone(), label.clone());
+        }
+        found.sequence_length = Some(texts.vocab.length);
+    }
+    *settings != before
+}
+
 /// How the project's data settings translate into importer options.
-pub fn import_options(d: &DataSettings) -> ImportOptions {
+pub fn import_options(d: &ImageSettings) -> ImportOptions {
     ImportOptions {
-        width: d.image_width,
-        height: d.image_height,
+        width: d.width,
+        height: d.height,
         channels: d.channels,
     }
 }
@@ -238,8 +262,18 @@ pub fn detect_kind(path: &Path) -> DataKind {
     }
 }
 
+/// How a run's images were read (its data settings, or the defaults for other kinds).
+fn manifest_images(manifest: &RunManifest) -> ImportOptions {
+    import_options(&manifest.data.image().cloned().unwrap_or_default())
+}
+
+/// How a run's clips were read.
+fn manifest_audio(manifest: &RunManifest) -> AudioOptions {
+    audio_options(&manifest.data.audio().cloned().unwrap_or_default())
+}
+
 /// How the project's data settings translate into spectrogram options.
-pub fn audio_options(d: &DataSettings) -> AudioOptions {
+pub fn audio_options(d: &AudioSettings) -> AudioOptions {
     AudioOptions {
         clip_seconds: d.clip_seconds,
         mel_bands: d.mel_bands.max(4),
@@ -255,12 +289,12 @@ pub fn prepare(
     cancel: Option<&AtomicBool>,
     progress: Option<Progress<'_>>,
 ) -> Result<(PreparedData, ImportReport)> {
-    match data.kind {
-        DataKind::Tabular => return prepare_table(data),
-        DataKind::Text => return prepare_text(data),
-        DataKind::Audio => {
+    let image = match &data.source {
+        Source::Tabular(table) => return prepare_table(data, table),
+        Source::Text(text) => return prepare_text(data, text),
+        Source::Audio(audio) => {
             let (dataset, report) =
-                import_audio_folder(&data.path, &audio_options(data), cancel, progress)?;
+                import_audio_folder(&data.path, &audio_options(audio), cancel, progress)?;
             let split = stratified_split(
                 &dataset.images.labels,
                 data.val_fraction,
@@ -270,10 +304,10 @@ pub fn prepare(
             let dataset = Arc::new(Dataset::Audio(Box::new(dataset)));
             return Ok((PreparedData { dataset, split }, report));
         }
-        DataKind::Image => {}
-    }
+        Source::Image(image) => image,
+    };
     let (dataset, report) =
-        import_image_folder(&data.path, &import_options(data), cancel, progress)?;
+        import_image_folder(&data.path, &import_options(image), cancel, progress)?;
     let split = stratified_split(
         &dataset.labels,
         data.val_fraction,
@@ -286,11 +320,11 @@ pub fn prepare(
 
 /// Reads the texts (a CSV or class folders), splits them by class and builds the vocabulary
 /// (and, unless set, the sequence length) from the training texts.
-fn prepare_text(data: &DataSettings) -> Result<(PreparedData, ImportReport)> {
+fn prepare_text(data: &DataSettings, text: &TextSettings) -> Result<(PreparedData, ImportReport)> {
     let raw = if data.path.is_dir() {
         read_text_folder(&data.path)
     } else {
-        read_text_csv(&data.path, &data.text_column, &data.target)
+        read_text_csv(&data.path, &text.text_column, &text.label_column)
     }
     .map_err(|e| anyhow!("{e}"))?;
     let split = stratified_split(
@@ -300,19 +334,21 @@ fn prepare_text(data: &DataSettings) -> Result<(PreparedData, ImportReport)> {
         data.split_seed,
     );
     let train_texts = || split.train.iter().map(|&i| raw.texts[i].as_str());
-    let vocab = if data.tokenizer == TokenizerKind::File {
-        let mut vocab = Vocabulary::from_tokenizer_file(&data.tokenizer_file, data.sequence_length)
-            .map_err(|e| anyhow!("{e}"))?;
-        if data.sequence_length == 0 {
+    let vocab = if text.tokenizer == TokenizerKind::File {
+        let mut vocab = Vocabulary::from_tokenizer_file(
+            &text.tokenizer_file,
+            text.sequence_length.unwrap_or(0),
+        )
+        .map_err(|e| anyhow!("{e}"))?;
+        if text.sequence_length.is_none() {
             vocab.length = vocab.suggested_length(train_texts());
         }
         vocab
     } else {
-        let length = match data.sequence_length {
-            0 => suggested_length(train_texts(), data.tokenizer),
-            n => n,
-        };
-        Vocabulary::fit(train_texts(), data.tokenizer, data.vocab_size, length)
+        let length = text
+            .sequence_length
+            .unwrap_or_else(|| suggested_length(train_texts(), text.tokenizer));
+        Vocabulary::fit(train_texts(), text.tokenizer, text.vocab_size, length)
     };
     let texts = TextDataset::new(raw, vocab).map_err(|e| anyhow!("{e}"))?;
     let report = texts.report();
@@ -327,14 +363,17 @@ fn prepare_text(data: &DataSettings) -> Result<(PreparedData, ImportReport)> {
 
 /// Reads the CSV, splits its rows (by class for classification) and encodes them with statistics
 /// of the training rows.
-fn prepare_table(data: &DataSettings) -> Result<(PreparedData, ImportReport)> {
+fn prepare_table(
+    data: &DataSettings,
+    settings: &TableSettings,
+) -> Result<(PreparedData, ImportReport)> {
     let table = read_csv(&data.path)?;
-    let target = target_column(&table, &data.target).map_err(|e| anyhow!("{e}"))?;
+    let target = target_column(&table, &settings.target).map_err(|e| anyhow!("{e}"))?;
     // No target chosen yet: the task is found from the data along with the column.
-    let task = if data.target.trim().is_empty() {
+    let task = if settings.target.trim().is_empty() {
         detect_task(&table, target)
     } else {
-        data.task
+        settings.task
     };
     let labelled = label_table(table, target, task).map_err(|e| anyhow!("{e}"))?;
     let split = stratified_split(
@@ -457,7 +496,8 @@ pub fn evaluate_other(path: &Path, trained: &TrainedModel) -> Result<Evaluation>
             let mut raw = if path.is_dir() {
                 read_text_folder(path)
             } else {
-                read_text_csv(path, &manifest.data.text_column, &manifest.data.target)
+                let text = manifest.data.text().cloned().unwrap_or_default();
+                read_text_csv(path, &text.text_column, &text.label_column)
             }
             .map_err(|e| anyhow!("{e}"))?;
             relabel(&mut raw.labels, &mut raw.classes, &manifest.classes)?;
@@ -465,15 +505,15 @@ pub fn evaluate_other(path: &Path, trained: &TrainedModel) -> Result<Evaluation>
                 TextDataset::new(raw, vocab.clone()).map_err(|e| anyhow!("{e}"))?,
             ))
         }
-        (None, None) if manifest.data.kind == DataKind::Audio => {
+        (None, None) if manifest.data.kind() == DataKind::Audio => {
             let (mut dataset, _) =
-                import_audio_folder(path, &audio_options(&manifest.data), None, None)?;
+                import_audio_folder(path, &manifest_audio(manifest), None, None)?;
             remap_labels(&mut dataset.images, &manifest.classes)?;
             Dataset::Audio(Box::new(dataset))
         }
         (None, None) => {
             let (mut dataset, _) =
-                import_image_folder(path, &import_options(&trained.manifest.data), None, None)?;
+                import_image_folder(path, &manifest_images(manifest), None, None)?;
             remap_labels(&mut dataset, &trained.manifest.classes)?;
             Dataset::Images(dataset)
         }
@@ -636,11 +676,11 @@ pub fn predict_files(trained: &TrainedModel, files: &[PathBuf]) -> Result<FilePr
     if trained.manifest.text.is_some() {
         return predict_text_files(trained, files);
     }
-    if trained.manifest.data.kind == DataKind::Audio {
+    if trained.manifest.data.kind() == DataKind::Audio {
         return predict_audio_files(trained, files);
     }
     let manifest = &trained.manifest;
-    let options = import_options(&manifest.data);
+    let options = manifest_images(manifest);
     let mut dataset = ImageDataset {
         classes: manifest.classes.clone(),
         channels: if options.channels >= 3 { 3 } else { 1 },
@@ -682,7 +722,7 @@ fn classify_all(
 
 /// Each audio file as the training clips were read (rate, length, spectrogram).
 fn predict_audio_files(trained: &TrainedModel, files: &[PathBuf]) -> Result<FilePredictions> {
-    let options = audio_options(&trained.manifest.data);
+    let options = manifest_audio(&trained.manifest);
     let mut clips = AudioDataset::empty(trained.manifest.classes.clone(), &options);
     let mut skipped = Vec::new();
     for f in files {
@@ -762,9 +802,14 @@ fn predict_text_files(trained: &TrainedModel, files: &[PathBuf]) -> Result<FileP
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("csv") || e.eq_ignore_ascii_case("tsv"));
         if is_csv {
-            let requested = &trained.manifest.data.text_column;
+            let requested = trained
+                .manifest
+                .data
+                .text()
+                .map(|t| t.text_column.clone())
+                .unwrap_or_default();
             let table = read_csv(f).map_err(|e| e.reason).and_then(|t| {
-                let c = text_column(&t, requested)?;
+                let c = text_column(&t, &requested)?;
                 Ok((t, c))
             });
             match table {
@@ -854,7 +899,7 @@ pub fn predictions_csv(trained: &TrainedModel, result: &FilePredictions) -> Resu
         return w.into_inner().map_err(|e| anyhow!("{e}"));
     }
     let mut header = vec![
-        match trained.manifest.data.kind {
+        match trained.manifest.data.kind() {
             DataKind::Image => "path",
             DataKind::Tabular => "row",
             DataKind::Text => "text",
