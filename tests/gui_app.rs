@@ -716,7 +716,7 @@ fn the_start_page_starts_an_image_project_from_a_pretrained_network() {
     h.get_by_label("Start from a pretrained network (transfer learning)")
         .click();
     h.step();
-    assert!(h.state().transfer_learning);
+    assert!(h.state().transfer_learning());
     h.get_by_role(egui::accesskit::Role::TextInput).focus();
     h.step();
     h.get_by_role(egui::accesskit::Role::TextInput)
@@ -754,4 +754,77 @@ fn the_start_page_starts_an_image_project_from_a_pretrained_network() {
     h.step();
     h.step();
     assert!(shows(&h, "EfficientNet-Lite0, frozen"));
+}
+
+/// A folder of `classes` × `per_class` colour `size`×`size` PNGs (a colour and a pattern per
+/// class).
+fn colour_folder(root: &Path, size: u32, per_class: u32) {
+    for (c, class) in ["red", "green", "blue"].iter().enumerate() {
+        let dir = root.join(class);
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..per_class {
+            let img = image::RgbImage::from_fn(size, size, |x, y| {
+                let mut px = [40u8, 40, 40];
+                px[c] = 120 + ((x * 3 + y * 5 + i * 7) % 120) as u8;
+                image::Rgb(px)
+            });
+            img.save(dir.join(format!("{class}_{i:03}.png"))).unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_app_and_strata_new_start_the_same_model_on_the_same_folder() {
+    let data = tempfile::tempdir().unwrap();
+    let folder = data.path().join("colours");
+    colour_folder(&folder, 32, 8);
+
+    let cli_project = data.path().join("cli.strata");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args([
+            "new",
+            cli_project.to_str().unwrap(),
+            "--data",
+            folder.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cli = Project::load(&cli_project).unwrap();
+
+    let workspace = tempfile::tempdir().unwrap();
+    let mut app = StrataApp::new(None, workspace.path().to_owned());
+    app.new_project_from_data(&folder);
+    let mut h = harness(app);
+    wait_for(&mut h, "the import and the template", 60, |app| {
+        app.data().is_some() && !app.is_busy()
+    });
+    let gui = h.state().project().unwrap().clone();
+    assert_eq!(gui.data.source, cli.data.source);
+    assert_eq!(gui.model, cli.model);
+}
+
+#[test]
+fn a_cancelled_import_is_not_an_error() {
+    // Enough images that the import is still running when Cancel is pressed.
+    let data = tempfile::tempdir().unwrap();
+    let folder = data.path().join("many");
+    colour_folder(&folder, 64, 700);
+    let workspace = tempfile::tempdir().unwrap();
+    let mut app = StrataApp::new(None, workspace.path().to_owned());
+    app.new_project_from_data(&folder);
+    let mut h = harness(app);
+    h.step();
+    assert!(h.state().is_busy(), "the import should still be running");
+    h.get_by_label("Cancel import").click();
+    wait_for(&mut h, "the import to stop", 60, |app| !app.is_busy());
+    let status = h.state().status().unwrap();
+    assert!(!status.is_error, "{}", status.text);
+    assert!(status.text.contains("Import cancelled"), "{}", status.text);
+    assert!(!shows(&h, "Import failed"));
+    assert!(h.state().data().is_none());
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use eframe::egui::{self, Color32, RichText};
 
-use super::app::{Screen, StrataApp};
+use super::app::{AppCommand, Screen, Shared};
 use super::data_screen::same_split;
 use super::jobs::Job;
 use super::widgets;
@@ -21,9 +21,9 @@ const GALLERY_MAX: usize = 60;
 /// Mistakes listed.
 const MISTAKES_SHOWN: usize = 8;
 
-/// State of the Evaluate screen.
+/// The Evaluate screen's own state: the evaluation it runs (a worker) and its result.
 #[derive(Default)]
-pub struct EvaluateState {
+pub struct EvaluateScreen {
     job: Option<Job<(PathBuf, Option<PathBuf>, Evaluation)>>,
     /// The run evaluated and the result (shared, so drawing a frame copies nothing).
     pub result: Option<(PathBuf, Arc<Evaluation>)>,
@@ -36,7 +36,7 @@ pub struct EvaluateState {
     failed: Option<(PathBuf, String)>,
 }
 
-impl EvaluateState {
+impl EvaluateScreen {
     /// Forgets the result so the newest run is evaluated next time.
     pub fn invalidate(&mut self) {
         self.chosen_run = None;
@@ -48,11 +48,10 @@ impl EvaluateState {
     }
 }
 
-impl StrataApp {
-    fn run_to_evaluate(&self) -> Option<PathBuf> {
-        self.evaluate.chosen_run.clone().or_else(|| {
-            self.train
-                .runs
+impl EvaluateScreen {
+    fn run_to_evaluate(&self, cx: &Shared) -> Option<PathBuf> {
+        self.chosen_run.clone().or_else(|| {
+            cx.runs()
                 .iter()
                 .find(|r| r.has_model)
                 .map(|r| r.dir.clone())
@@ -60,18 +59,15 @@ impl StrataApp {
     }
 
     /// Starts evaluating a run on its test split.
-    pub fn start_evaluation(&mut self, run_dir: PathBuf) {
-        let Some(doc) = &self.doc else { return };
+    fn start_evaluation(&mut self, cx: &Shared, run_dir: PathBuf) {
+        let Some(doc) = cx.doc() else { return };
         let project = doc.project.clone();
         // Reuse the imported images when they were made with the run's settings.
-        let loaded = self
-            .data
-            .as_ref()
-            .map(|d| (d.prepared.clone(), d.settings.clone()));
-        self.evaluate.selected_cell = None;
-        self.evaluate.failed = None;
-        let ctx = self.waker();
-        self.evaluate.job = Some(Job::spawn("Evaluating", &ctx, move |job| {
+        let loaded = cx.data().map(|d| (d.prepared.clone(), d.settings.clone()));
+        self.selected_cell = None;
+        self.failed = None;
+        let ctx = cx.waker();
+        self.job = Some(Job::spawn("Evaluating", &ctx, move |job| {
             let trained = TrainedModel::load(&run_dir, &crate::engine::inference_device())?;
             let settings = workflow::manifest_project(&project, &trained.manifest).data;
             let evaluation = match loaded {
@@ -94,23 +90,24 @@ impl StrataApp {
 
     /// Starts evaluating a run on all of other labelled data: an image folder (one sub-folder per
     /// class) or a CSV file with the target column, e.g. a separate test set.
-    pub fn start_evaluation_on_other(&mut self, run_dir: PathBuf, folder: PathBuf) {
-        self.evaluate.selected_cell = None;
-        self.evaluate.failed = None;
-        let ctx = self.waker();
-        self.evaluate.job = Some(Job::spawn("Evaluating", &ctx, move |_job| {
+    pub fn start_evaluation_on_other(&mut self, cx: &Shared, run_dir: PathBuf, folder: PathBuf) {
+        self.selected_cell = None;
+        self.failed = None;
+        let ctx = cx.waker();
+        self.job = Some(Job::spawn("Evaluating", &ctx, move |_job| {
             let trained = TrainedModel::load(&run_dir, &crate::engine::inference_device())?;
             let evaluation = workflow::evaluate_other(&folder, &trained)?;
             Ok((run_dir, Some(folder), evaluation))
         }));
     }
 
-    pub(super) fn poll_evaluation(&mut self) {
-        let Some(job) = &mut self.evaluate.job else {
+    /// Takes in the evaluation's result when it has finished.
+    pub fn poll(&mut self, cx: &mut Shared) {
+        let Some(job) = &mut self.job else {
             return;
         };
         if let Some(result) = job.poll() {
-            self.evaluate.job = None;
+            self.job = None;
             match result {
                 Ok((dir, folder, evaluation)) => {
                     let unit = evaluation.dataset.kind().unit();
@@ -122,7 +119,7 @@ impl StrataApp {
                         || format!("the {samples} test {unit}"),
                         |f| format!("{samples} {unit} of {}", f.display()),
                     );
-                    self.info(match &evaluation.regression {
+                    cx.info(match &evaluation.regression {
                         Some(r) => format!(
                             "Evaluated on {on}: R² {:.3}, mean absolute error {:.4}",
                             r.report.r2, r.report.mae
@@ -132,52 +129,43 @@ impl StrataApp {
                             evaluation.report.accuracy * 100.0
                         ),
                     });
-                    self.evaluate.result = Some((dir, Arc::new(evaluation)));
-                    self.evaluate.result_folder = folder;
+                    self.result = Some((dir, Arc::new(evaluation)));
+                    self.result_folder = folder;
                 }
                 Err(e) => {
-                    if let Some(dir) = self.run_to_evaluate() {
-                        self.evaluate.failed = Some((dir, e.clone()));
+                    if let Some(dir) = self.run_to_evaluate(cx) {
+                        self.failed = Some((dir, e.to_string()));
                     }
-                    self.error(format!("Evaluation failed: {e}"));
+                    cx.error(format!("Evaluation failed: {e}"));
                 }
             }
         }
     }
 
-    pub(super) fn evaluate_ui(&mut self, ui: &mut egui::Ui) {
-        let Some(run_dir) = self.run_to_evaluate() else {
+    /// Draws the Evaluate screen.
+    pub fn ui(&mut self, ui: &mut egui::Ui, cx: &mut Shared) {
+        let Some(run_dir) = self.run_to_evaluate(cx) else {
             ui.heading("Nothing to evaluate yet");
-            if self.train.is_running() {
+            if cx.training() {
                 ui.label("Training is running; the model is evaluated on the test examples as soon as it ends.");
             } else {
                 ui.label("Train a model first; its results appear here.");
             }
             if ui.button("Go to Train").clicked() {
-                self.screen = Screen::Train;
+                cx.send(AppCommand::Show(Screen::Train));
             }
             return;
         };
-        let have = self
-            .evaluate
-            .result
-            .as_ref()
-            .is_some_and(|(d, _)| *d == run_dir);
-        let failed_here = self
-            .evaluate
-            .failed
-            .as_ref()
-            .is_some_and(|(d, _)| *d == run_dir);
-        if !have && self.evaluate.job.is_none() && !failed_here && !self.train.is_running() {
-            self.start_evaluation(run_dir.clone());
+        let have = self.result.as_ref().is_some_and(|(d, _)| *d == run_dir);
+        let failed_here = self.failed.as_ref().is_some_and(|(d, _)| *d == run_dir);
+        if !have && self.job.is_none() && !failed_here && !cx.training() {
+            self.start_evaluation(cx, run_dir.clone());
         }
 
         // Run chooser.
         ui.horizontal(|ui| {
             ui.label("Model of run:");
-            let runs: Vec<PathBuf> = self
-                .train
-                .runs
+            let runs: Vec<PathBuf> = cx.runs()
                 .iter()
                 .filter(|r| r.has_model)
                 .map(|r| r.dir.clone())
@@ -192,13 +180,13 @@ impl StrataApp {
                 .show_ui(ui, |ui| {
                     for r in &runs {
                         if ui.selectable_label(*r == run_dir, name(r)).clicked() {
-                            self.evaluate.chosen_run = Some(r.clone());
+                            self.chosen_run = Some(r.clone());
                         }
                     }
                 });
-            let idle = self.evaluate.job.is_none();
+            let idle = self.job.is_none();
             // Other labelled data comes in the form the project's data has: a file or a folder.
-            let (kind, from_file) = self.project().map_or((DataKind::Image, false), |p| {
+            let (kind, from_file) = cx.project().map_or((DataKind::Image, false), |p| {
                 (p.data.kind(), p.data.path.is_file())
             });
             let unit = kind.unit();
@@ -213,7 +201,7 @@ impl StrataApp {
                 .clicked()
                 && idle
             {
-                self.start_evaluation(run_dir.clone());
+                self.start_evaluation(cx, run_dir.clone());
             }
             if ui
                 .button(format!("Evaluate on {other}"))
@@ -238,25 +226,25 @@ impl StrataApp {
                         .pick_folder()
                 };
                 if let Some(path) = picked {
-                    self.start_evaluation_on_other(run_dir.clone(), path);
+                    self.start_evaluation_on_other(cx, run_dir.clone(), path);
                 }
             }
         });
-        if let Some(job) = &self.evaluate.job {
+        if let Some(job) = &self.job {
             ui.horizontal(|ui| {
                 ui.spinner();
                 ui.label(format!("Evaluating… ({:.0}s)", job.elapsed_secs()));
             });
             return;
         }
-        if let Some((_, message)) = self.evaluate.failed.as_ref().filter(|(d, _)| *d == run_dir) {
+        if let Some((_, message)) = self.failed.as_ref().filter(|(d, _)| *d == run_dir) {
             ui.colored_label(
                 ui.visuals().error_fg_color,
                 format!("Evaluation failed: {message}"),
             );
             return;
         }
-        let Some(evaluation) = self.evaluate.result.as_ref().map(|(_, e)| e.clone()) else {
+        let Some(evaluation) = self.result.as_ref().map(|(_, e)| e.clone()) else {
             return;
         };
         let (report, dataset, predictions) = (
@@ -264,10 +252,9 @@ impl StrataApp {
             &evaluation.dataset,
             &evaluation.predictions,
         );
-        let folder = self.evaluate.result_folder.clone();
-        let history = self
-            .train
-            .runs
+        let folder = self.result_folder.clone();
+        let history = cx
+            .runs()
             .iter()
             .find(|r| r.dir == run_dir)
             .map(|r| r.history.clone());
@@ -320,7 +307,7 @@ impl StrataApp {
             });
 
             // Gallery of the selected cell.
-            if let Some((t, p)) = self.evaluate.selected_cell {
+            if let Some((t, p)) = self.selected_cell {
                 ui.add_space(8.0);
                 let tc = report.classes.get(t).cloned().unwrap_or_default();
                 let pc = report.classes.get(p).cloned().unwrap_or_default();
@@ -339,7 +326,7 @@ impl StrataApp {
                 if members.is_empty() {
                     ui.weak("None.");
                 }
-                self.gallery_ui(ui, dataset, &report.classes, &members);
+                self.gallery_ui(ui, cx, dataset, &report.classes, &members);
             }
 
             ui.add_space(8.0);
@@ -349,7 +336,7 @@ impl StrataApp {
                 ui.label("No mistakes.");
             } else {
                 let refs: Vec<&eval::Prediction> = mistakes.iter().collect();
-                self.gallery_ui(ui, dataset, &report.classes, &refs);
+                self.gallery_ui(ui, cx, dataset, &report.classes, &refs);
             }
 
             ui.add_space(8.0);
@@ -384,7 +371,7 @@ impl StrataApp {
                         };
                         let fill = heat_color(share, t == p);
                         let text_color = if share > 0.55 { Color32::WHITE } else { Color32::BLACK };
-                        let selected = self.evaluate.selected_cell == Some((t, p));
+                        let selected = self.selected_cell == Some((t, p));
                         let mut button = egui::Button::new(RichText::new(count.to_string()).color(text_color).strong())
                             .fill(fill)
                             .min_size(egui::vec2(cell, cell * 0.7));
@@ -397,7 +384,7 @@ impl StrataApp {
                             .on_hover_text(format!("{count} image(s) of {class} predicted as {predicted} ({:.0}% of {class})", share * 100.0))
                             .clicked()
                         {
-                            self.evaluate.selected_cell = Some((t, p));
+                            self.selected_cell = Some((t, p));
                         }
                     }
                     ui.end_row();
@@ -408,6 +395,7 @@ impl StrataApp {
     fn gallery_ui(
         &mut self,
         ui: &mut egui::Ui,
+        cx: &mut Shared,
         dataset: &Arc<Dataset>,
         classes: &[String],
         members: &[&eval::Prediction],
@@ -420,7 +408,7 @@ impl StrataApp {
         };
         ui.horizontal_wrapped(|ui| {
             for m in members {
-                let texture = self.thumbnails.get(&ctx, images, salt, m.index);
+                let texture = cx.thumbnails.get(&ctx, images, salt, m.index);
                 ui.vertical(|ui| {
                     ui.set_width(84.0);
                     let truth = m

@@ -8,7 +8,18 @@ use crate::engine::CancelToken;
 
 enum Message<T> {
     Progress { done: usize, total: usize },
-    Done(Result<T, String>),
+    Done(Result<T, JobError>),
+}
+
+/// Why a job gave no result.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum JobError {
+    /// The user cancelled it (not a failure: nothing to show in red).
+    #[error("cancelled")]
+    Cancelled,
+    /// It failed; the message says why, on one line.
+    #[error("{0}")]
+    Failed(String),
 }
 
 /// What a job's closure gets: its cancel token and a way to report progress.
@@ -59,18 +70,21 @@ impl<T: Send + 'static> Job<T> {
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&job_ctx)));
                 let result = match result {
                     Ok(Ok(value)) => Ok(value),
-                    Ok(Err(e)) => Err(one_line(&e)),
-                    Err(_) => {
-                        Err("an internal error stopped this task; please report it".to_owned())
+                    Ok(Err(e)) if job_ctx.cancel.is_cancelled() || is_cancellation(&e) => {
+                        Err(JobError::Cancelled)
                     }
+                    Ok(Err(e)) => Err(JobError::Failed(one_line(&e))),
+                    Err(_) => Err(JobError::Failed(
+                        "an internal error stopped this task; please report it".to_owned(),
+                    )),
                 };
                 let _ = tx.send(Message::Done(result));
                 waker.request_repaint();
             });
         if let Err(e) = spawned {
-            let _ = report_failure.send(Message::Done(Err(format!(
+            let _ = report_failure.send(Message::Done(Err(JobError::Failed(format!(
                 "could not start a worker thread: {e}"
-            ))));
+            )))));
         }
         Self {
             rx,
@@ -84,7 +98,7 @@ impl<T: Send + 'static> Job<T> {
 
 impl<T> Job<T> {
     /// Takes in progress reports; returns the result once the job has ended.
-    pub fn poll(&mut self) -> Option<Result<T, String>> {
+    pub fn poll(&mut self) -> Option<Result<T, JobError>> {
         while let Ok(message) = self.rx.try_recv() {
             match message {
                 Message::Progress { done, total } => self.progress = (done, total),
@@ -130,6 +144,16 @@ fn progress_sender<T: Send + 'static>(
             let _ = tx.send(Message::Progress { done, total });
             ctx.request_repaint();
         }
+    })
+}
+
+/// Whether an error is an import stopped on request.
+fn is_cancellation(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<crate::data::DataError>(),
+            Some(crate::data::DataError::Cancelled)
+        )
     })
 }
 

@@ -4,8 +4,10 @@
 mod app;
 pub mod crash;
 mod data_screen;
+mod data_view;
 mod document;
 mod evaluate_screen;
+mod graph_editor;
 mod jobs;
 mod layer_settings;
 mod model_screen;

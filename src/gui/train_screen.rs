@@ -2,15 +2,14 @@
 //! a plain-words coach line, and the project's past runs. Training runs on the engine's worker;
 //! this screen only drains its events.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crossbeam_channel::Receiver;
 use eframe::egui::{self, RichText};
 
-use super::app::{Screen, StrataApp};
+use super::app::{AppCommand, Screen, Shared};
 use super::document::Command;
 use super::widgets;
-use crate::engine::runs::{list_runs, RunSummary};
 use crate::engine::{self, CancelToken, EpochMetrics, EventSink, RunOutcome, TrainEvent};
 use crate::model::{CheckedGraph, GraphError};
 use crate::project::{DeviceChoice, LossKind, OptimizerKind, Task, TrainingSettings};
@@ -52,9 +51,10 @@ pub enum RunEnd {
     Failed(String),
 }
 
-/// State of the Train screen.
+/// The Train screen's own state: the run it started (a worker and its events), the curves, the
+/// project's past runs as last listed.
 #[derive(Default)]
-pub struct TrainState {
+pub struct TrainScreen {
     active: Option<ActiveRun>,
     paused: bool,
     /// Epochs of the current (or last) run.
@@ -71,8 +71,6 @@ pub struct TrainState {
     pub end: Option<RunEnd>,
     /// Warnings of the current run.
     pub warnings: Vec<String>,
-    /// Past runs of the project, newest first.
-    pub runs: Vec<RunSummary>,
     /// Which past run's curves are shown (None = the current run).
     pub shown_run: Option<PathBuf>,
     /// What each device choice resolves to, asked once: probing a GPU opens a driver context,
@@ -82,7 +80,7 @@ pub struct TrainState {
     free_memory: Option<(std::time::Instant, Option<u64>)>,
 }
 
-impl TrainState {
+impl TrainScreen {
     /// Whether a run is going on (also while paused).
     pub fn is_running(&self) -> bool {
         self.active.is_some()
@@ -118,11 +116,6 @@ impl TrainState {
             }
         }
     }
-
-    /// Re-reads the project's runs from disk.
-    pub fn refresh_runs(&mut self, project_path: &Path) {
-        self.runs = list_runs(project_path);
-    }
 }
 
 /// Sends training events to the UI and wakes it.
@@ -138,69 +131,60 @@ impl EventSink for UiSink {
     }
 }
 
-impl StrataApp {
-    /// Starts training the project (importing first if the data is not ready).
-    pub fn start_training(&mut self) {
-        if self.train.is_running() {
+impl TrainScreen {
+    /// Starts training the open project on its imported data (which the app has made current).
+    pub fn start(&mut self, cx: &mut Shared) {
+        if self.is_running() {
             return;
         }
-        let Some(doc) = &self.doc else { return };
+        let (Some(doc), Some(data)) = (cx.doc(), cx.data()) else {
+            return;
+        };
         let Some(path) = doc.path.clone() else {
-            self.error("Save the project first (Ctrl+S): runs are stored next to it.");
+            cx.error("Save the project first (Ctrl+S): runs are stored next to it.");
             return;
         };
         if let Err(errors) = doc.project.model.validate() {
             let list: Vec<String> = errors.iter().map(|e| e.message.clone()).collect();
-            self.error(format!(
+            cx.error(format!(
                 "The model cannot be trained yet: {}",
                 list.join(" ")
             ));
             return;
         }
-        if self.import.is_some() || !self.data_is_current() {
-            if self.import.is_none() {
-                self.start_import(true);
-            } else {
-                self.train_after_import = true;
-            }
-            self.info("Importing the data first; training starts right after.");
-            return;
-        }
-        let Some(data) = &self.data else { return };
         let project = doc.project.clone();
         let prepared = data.prepared.clone();
-        let ctx = self.waker();
+        let ctx = cx.waker();
         let (tx, rx) = crossbeam_channel::unbounded();
         let cancel = CancelToken::new();
         let sink = Box::new(UiSink { tx, ctx });
         match engine::train_in_background(project.clone(), path, prepared, sink, cancel.clone()) {
             Ok(handle) => {
-                self.train.active = Some(ActiveRun {
+                self.active = Some(ActiveRun {
                     rx,
                     cancel,
                     handle: Some(handle),
                 });
-                self.train.paused = false;
-                self.train.history.clear();
-                self.train.live = None;
-                self.train.end = None;
-                self.train.warnings.clear();
-                self.train.shown_run = None;
-                self.train.epochs_planned = project.training.epochs;
-                self.info("Training started");
+                self.paused = false;
+                self.history.clear();
+                self.live = None;
+                self.end = None;
+                self.warnings.clear();
+                self.shown_run = None;
+                self.epochs_planned = project.training.epochs;
+                cx.info("Training started");
             }
-            Err(e) => self.error(format!("Could not start training: {e}")),
+            Err(e) => cx.error(format!("Could not start training: {e}")),
         }
     }
 
-    pub(super) fn poll_training(&mut self) {
-        let task = self
-            .data
-            .as_ref()
+    /// Takes in the running training's events; when the run has ended, the line that says how
+    /// (`Err` for a failure).
+    pub fn poll(&mut self, cx: &mut Shared) -> Option<Result<String, String>> {
+        let task = cx
+            .data()
             .map_or(Task::Classify, |d| d.prepared.dataset.task());
-        let Some(run) = &mut self.train.active else {
-            return;
-        };
+        let run = self.active.as_mut()?;
         let mut ended = false;
         let mut messages = Vec::new();
         while let Ok(event) = run.rx.try_recv() {
@@ -211,9 +195,9 @@ impl StrataApp {
                     epochs,
                     ..
                 } => {
-                    self.train.device = Some(device);
-                    self.train.run_dir = Some(run_dir);
-                    self.train.epochs_planned = epochs;
+                    self.device = Some(device);
+                    self.run_dir = Some(run_dir);
+                    self.epochs_planned = epochs;
                 }
                 TrainEvent::Batch {
                     epoch,
@@ -224,7 +208,7 @@ impl StrataApp {
                     samples_per_sec,
                     eta_secs,
                 } => {
-                    self.train.live = Some(BatchProgress {
+                    self.live = Some(BatchProgress {
                         epoch,
                         batch,
                         batches,
@@ -234,9 +218,9 @@ impl StrataApp {
                         eta_secs,
                     });
                 }
-                TrainEvent::Epoch(m) => self.train.history.push(m),
+                TrainEvent::Epoch(m) => self.history.push(m),
                 TrainEvent::Checkpoint { .. } => {}
-                TrainEvent::Warning { message } => self.train.warnings.push(message),
+                TrainEvent::Warning { message } => self.warnings.push(message),
                 TrainEvent::Finished {
                     best_epoch,
                     best_accuracy,
@@ -244,59 +228,50 @@ impl StrataApp {
                     ..
                 } => {
                     let text = workflow::finish_line(epochs_run, best_epoch, best_accuracy, task);
-                    self.train.end = Some(RunEnd::Finished(text.clone()));
+                    self.end = Some(RunEnd::Finished(text.clone()));
                     messages.push((false, text));
                     ended = true;
                 }
                 TrainEvent::Failed { message } => {
-                    self.train.end = Some(RunEnd::Failed(message.clone()));
+                    self.end = Some(RunEnd::Failed(message.clone()));
                     messages.push((true, format!("Training failed: {message}")));
                     ended = true;
                 }
                 TrainEvent::Cancelled { message } => {
                     let text =
                         format!("Training stopped ({message}); the best weights so far are kept.");
-                    self.train.end = Some(RunEnd::Stopped(text.clone()));
+                    self.end = Some(RunEnd::Stopped(text.clone()));
                     messages.push((false, text));
                     ended = true;
                 }
             }
         }
-        if ended {
-            if let Some(mut run) = self.train.active.take() {
-                if let Some(handle) = run.handle.take() {
-                    let _ = handle.join();
-                }
-            }
-            self.train.live = None;
-            if let Some(path) = self.project_path().map(Path::to_path_buf) {
-                self.train.refresh_runs(&path);
-            }
-            self.evaluate.invalidate();
-            self.use_.invalidate();
-            self.write_frame_stats();
+        if !ended {
+            return None;
         }
-        for (is_error, text) in messages {
-            if is_error {
-                self.error(text);
-            } else {
-                self.info(text);
+        if let Some(mut run) = self.active.take() {
+            if let Some(handle) = run.handle.take() {
+                let _ = handle.join();
             }
         }
+        self.live = None;
+        let (is_error, text) = messages.pop()?;
+        Some(if is_error { Err(text) } else { Ok(text) })
     }
 
-    pub(super) fn train_ui(&mut self, ui: &mut egui::Ui) {
-        let Some(doc) = &self.doc else { return };
+    /// Draws the Train screen.
+    pub fn ui(&mut self, ui: &mut egui::Ui, cx: &mut Shared) {
+        let Some(doc) = cx.doc() else { return };
         let mut settings = doc.project.training.clone();
         let before = settings.clone();
-        let running = self.train.is_running();
-        let hint = self.train.device_hint(settings.device);
+        let running = self.is_running();
+        let hint = self.device_hint(settings.device);
         // Checked once per frame; the memory note and the Start button both use it.
         let checked = doc.project.model.validate();
         let memory = checked
             .as_ref()
             .ok()
-            .and_then(|c| self.memory_note(&settings, c));
+            .and_then(|c| self.memory_note(cx, &settings, c));
         let problems = checked.err().unwrap_or_default();
         egui::Panel::left("train-settings")
             .resizable(true)
@@ -321,10 +296,10 @@ impl StrataApp {
                 });
             });
         if settings != before {
-            self.command(Command::SetTraining(settings));
+            cx.edit(Command::SetTraining(settings));
         }
         egui::CentralPanel::default().show(ui, |ui| {
-            egui::ScrollArea::vertical().show(ui, |ui| self.train_view_ui(ui, &problems));
+            egui::ScrollArea::vertical().show(ui, |ui| self.train_view_ui(ui, cx, &problems));
         });
     }
 
@@ -332,11 +307,12 @@ impl StrataApp {
     /// will not fit in the free memory).
     fn memory_note(
         &mut self,
+        cx: &Shared,
         settings: &TrainingSettings,
         checked: &CheckedGraph,
     ) -> Option<(String, bool)> {
-        let project = self.project()?;
-        let data_bytes = self.data().map_or(0, |d| d.prepared.dataset.stored_bytes());
+        let project = cx.project()?;
+        let data_bytes = cx.data().map_or(0, |d| d.prepared.dataset.stored_bytes());
         let batch = settings.batch_size.max(1);
         let estimate = engine::MemoryEstimate::new(
             &project.model,
@@ -345,15 +321,15 @@ impl StrataApp {
             settings.optimizer,
             data_bytes,
         );
-        let free = self.train.free_memory();
+        let free = self.free_memory();
         Some(match estimate.warning(free, batch) {
             Some(warning) => (format!("Memory warning: {warning}."), true),
             None => (format!("Memory: {}.", estimate.describe()), false),
         })
     }
 
-    fn train_view_ui(&mut self, ui: &mut egui::Ui, problems: &[GraphError]) {
-        let running = self.train.is_running();
+    fn train_view_ui(&mut self, ui: &mut egui::Ui, cx: &mut Shared, problems: &[GraphError]) {
+        let running = self.is_running();
         ui.horizontal(|ui| {
             if !running {
                 let ready = problems.is_empty();
@@ -364,19 +340,19 @@ impl StrataApp {
                     )
                     .on_disabled_hover_text("Fix the model first (see below)");
                 if start.clicked() {
-                    self.start_training();
+                    cx.send(AppCommand::StartTraining);
                 }
             } else {
-                if self.train.paused {
+                if self.paused {
                     if ui.button("▶ Resume").clicked() {
-                        self.train.paused = false;
-                        if let Some(run) = &self.train.active {
+                        self.paused = false;
+                        if let Some(run) = &self.active {
                             run.cancel.set_paused(false);
                         }
                     }
                 } else if ui.button("⏸ Pause").clicked() {
-                    self.train.paused = true;
-                    if let Some(run) = &self.train.active {
+                    self.paused = true;
+                    if let Some(run) = &self.active {
                         run.cancel.set_paused(true);
                     }
                 }
@@ -385,16 +361,16 @@ impl StrataApp {
                     .on_hover_text("Stop now; the best weights so far are kept")
                     .clicked()
                 {
-                    self.train.stop("stopped by the user");
+                    self.stop("stopped by the user");
                 }
             }
-            if let Some(device) = &self.train.device {
+            if let Some(device) = &self.device {
                 ui.weak(format!("Device: {device}"));
             } else {
-                let choice = self
+                let choice = cx
                     .project()
                     .map_or(DeviceChoice::Auto, |p| p.training.device);
-                ui.weak(format!("Device: {}", self.train.device_hint(choice)));
+                ui.weak(format!("Device: {}", self.device_hint(choice)));
             }
         });
         if !problems.is_empty() {
@@ -406,25 +382,25 @@ impl StrataApp {
                 ui.colored_label(ui.visuals().error_fg_color, format!("• {}", p.message));
             }
             if ui.button("Go to the Model screen").clicked() {
-                self.screen = Screen::Model;
+                cx.send(AppCommand::Show(Screen::Model));
             }
         }
-        if let Some((message, fixes)) = self.data_mismatch() {
+        if let Some((message, fixes)) = super::model_screen::data_mismatch(cx) {
             ui.horizontal_wrapped(|ui| {
                 ui.colored_label(ui.visuals().warn_fg_color, message);
                 if ui.button("Fit the model to the data").clicked() {
-                    self.pending.extend(fixes);
+                    cx.edit_all(fixes);
                 }
             });
         }
-        if self.import.is_some() && self.train_after_import {
+        if cx.importing().is_some_and(|i| i.then.train) {
             ui.label("Importing the data; training starts when the import is done…");
         }
 
         // Progress.
         if running {
-            let planned = self.train.epochs_planned.max(1);
-            match &self.train.live {
+            let planned = self.epochs_planned.max(1);
+            match &self.live {
                 Some(p) => {
                     let done = (p.epoch - 1) as f32 + p.batch as f32 / p.batches.max(1) as f32;
                     ui.add(egui::ProgressBar::new(done / planned as f32).text(format!(
@@ -434,7 +410,7 @@ impl StrataApp {
                         p.batches,
                         p.samples_per_sec,
                         format_secs(p.eta_secs),
-                        if self.train.paused { " (paused)" } else { "" }
+                        if self.paused { " (paused)" } else { "" }
                     )));
                     ui.label(format!(
                         "This epoch so far: loss {:.4}, accuracy {:.1}%",
@@ -450,11 +426,11 @@ impl StrataApp {
                 }
             }
         }
-        match &self.train.end {
+        match &self.end {
             Some(RunEnd::Finished(text)) => {
                 ui.label(RichText::new(text).color(egui::Color32::from_rgb(60, 170, 90)));
                 if ui.button("Evaluate this model").clicked() {
-                    self.screen = Screen::Evaluate;
+                    cx.send(AppCommand::Show(Screen::Evaluate));
                 }
             }
             Some(RunEnd::Stopped(text)) => {
@@ -468,7 +444,7 @@ impl StrataApp {
             }
             None => {}
         }
-        for w in &self.train.warnings {
+        for w in &self.warnings {
             if w.starts_with("Note:") {
                 ui.label(w);
             } else {
@@ -478,10 +454,9 @@ impl StrataApp {
 
         // Curves.
         ui.add_space(6.0);
-        let (history, title) = match &self.train.shown_run {
+        let (history, title) = match &self.shown_run {
             Some(dir) => (
-                self.train
-                    .runs
+                cx.runs()
                     .iter()
                     .find(|r| r.dir == *dir)
                     .map(|r| r.history.clone())
@@ -493,14 +468,13 @@ impl StrataApp {
                         .unwrap_or_default()
                 ),
             ),
-            None => (self.train.history.clone(), "Curves of this run".to_owned()),
+            None => (self.history.clone(), "Curves of this run".to_owned()),
         };
         ui.strong(title);
         let live = self
-            .train
             .live
             .as_ref()
-            .filter(|_| self.train.shown_run.is_none())
+            .filter(|_| self.shown_run.is_none())
             .map(|p| {
                 (
                     (p.epoch - 1) as f64 + p.batch as f64 / p.batches.max(1) as f64,
@@ -510,9 +484,8 @@ impl StrataApp {
         if history.is_empty() && live.is_none() {
             ui.weak("Press Start: the loss (how wrong the model is) and accuracy appear here after each step, for training and validation examples.");
         }
-        let task = self
-            .data
-            .as_ref()
+        let task = cx
+            .data()
             .map_or(Task::Classify, |d| d.prepared.dataset.task());
         widgets::curves_ui(ui, "train", &history, live, task, 220.0);
         if let Some(line) = workflow::coach_line(&history, task) {
@@ -522,7 +495,7 @@ impl StrataApp {
         // Past runs.
         ui.add_space(8.0);
         ui.strong("Runs of this project");
-        if self.train.runs.is_empty() {
+        if cx.runs().is_empty() {
             ui.weak("No runs yet.");
         }
         let mut show = None;
@@ -530,23 +503,31 @@ impl StrataApp {
             .striped(true)
             .num_columns(6)
             .show(ui, |ui| {
-                if !self.train.runs.is_empty() {
+                if !cx.runs().is_empty() {
                     ui.strong("Run");
                     ui.strong("Epochs");
-                    ui.strong("Best val. accuracy");
+                    ui.strong("Best val. score");
                     ui.strong("Best val. loss");
                     ui.strong("Settings");
                     ui.strong("");
                     ui.end_row();
                 }
-                for run in &self.train.runs {
+                for run in cx.runs() {
                     ui.label(&run.manifest.run_id);
                     ui.label(run.history.len().to_string());
                     match run.best_epoch() {
                         Some(best) => {
+                            let task = run.manifest.data.task();
                             ui.label(
                                 best.val_accuracy
-                                    .map(|a| format!("{:.1}% (epoch {})", a * 100.0, best.epoch))
+                                    .map(|a| {
+                                        format!(
+                                            "{} {} (epoch {})",
+                                            task.score_name(),
+                                            task.format_score(a),
+                                            best.epoch
+                                        )
+                                    })
                                     .unwrap_or_else(|| "—".to_owned()),
                             );
                             ui.label(
@@ -574,10 +555,10 @@ impl StrataApp {
                 }
             });
         if let Some(dir) = show {
-            self.train.shown_run = Some(dir);
+            self.shown_run = Some(dir);
         }
-        if self.train.shown_run.is_some() && ui.button("Back to this run's curves").clicked() {
-            self.train.shown_run = None;
+        if self.shown_run.is_some() && ui.button("Back to this run's curves").clicked() {
+            self.shown_run = None;
         }
     }
 }

@@ -7,17 +7,17 @@ use std::sync::Arc;
 
 use eframe::egui::{self, RichText};
 
-use super::app::{Screen, StrataApp};
+use super::app::{AppCommand, Screen, Shared};
 use super::jobs::Job;
 use super::widgets;
-use crate::engine::runs::{BEST_DIR, GRAPH_FILE, MANIFEST_FILE, WEIGHTS_FILE};
+use crate::engine::runs::{BEST_DIR, WEIGHTS_FILE};
 use crate::engine::TrainedModel;
 use crate::project::DataKind;
 use crate::workflow::{self, FilePredictions};
 
-/// State of the Use screen.
+/// The Use screen's own state: the loaded model, the predictions it runs (workers) and shows.
 #[derive(Default)]
-pub struct UseState {
+pub struct UseScreen {
     model: Option<(PathBuf, Arc<TrainedModel>)>,
     job: Option<Job<(PathBuf, Arc<TrainedModel>, FilePredictions)>>,
     folder_job: Option<Job<String>>,
@@ -29,7 +29,7 @@ pub struct UseState {
     text_input: String,
 }
 
-impl UseState {
+impl UseScreen {
     /// Drops the loaded model so the newest run's model is used next.
     pub fn invalidate(&mut self) {
         self.model = None;
@@ -41,44 +41,36 @@ impl UseState {
     }
 }
 
-impl StrataApp {
-    fn newest_model_run(&self) -> Option<PathBuf> {
-        self.train
-            .runs
-            .iter()
-            .find(|r| r.has_model)
-            .map(|r| r.dir.clone())
-    }
-
+impl UseScreen {
     /// Predicts the given files (folders are searched) with the newest trained model.
-    pub fn predict_paths(&mut self, paths: Vec<PathBuf>) {
-        self.spawn_prediction(move |model| {
+    pub fn predict_paths(&mut self, cx: &mut Shared, paths: Vec<PathBuf>) {
+        self.spawn_prediction(cx, move |model| {
             let files = workflow::collect_files(&paths)?;
             workflow::predict_files(model, &files)
         });
     }
 
     /// Predicts the class of each text with the newest trained (text) model.
-    pub fn predict_texts(&mut self, texts: Vec<String>) {
-        self.spawn_prediction(move |model| workflow::predict_texts(model, texts));
+    fn predict_texts(&mut self, cx: &mut Shared, texts: Vec<String>) {
+        self.spawn_prediction(cx, move |model| workflow::predict_texts(model, texts));
     }
 
     fn spawn_prediction(
         &mut self,
+        cx: &mut Shared,
         work: impl FnOnce(&TrainedModel) -> anyhow::Result<FilePredictions> + Send + 'static,
     ) {
-        let Some(run_dir) = self.newest_model_run() else {
-            self.error("Train a model first; then drop files here to get predictions.");
+        let Some(run_dir) = cx.newest_model_run() else {
+            cx.error("Train a model first; then drop files here to get predictions.");
             return;
         };
         let cached = self
-            .use_
             .model
             .as_ref()
             .filter(|(d, _)| *d == run_dir)
             .map(|(_, m)| m.clone());
-        let ctx = self.waker();
-        self.use_.job = Some(Job::spawn("Predicting", &ctx, move |_job| {
+        let ctx = cx.waker();
+        self.job = Some(Job::spawn("Predicting", &ctx, move |_job| {
             let model = match cached {
                 Some(m) => m,
                 None => Arc::new(TrainedModel::load(
@@ -91,12 +83,12 @@ impl StrataApp {
         }));
     }
 
-    fn predict_folder_to_csv(&mut self, folder: PathBuf, csv_path: PathBuf) {
-        let Some(run_dir) = self.newest_model_run() else {
+    fn predict_folder_to_csv(&mut self, cx: &Shared, folder: PathBuf, csv_path: PathBuf) {
+        let Some(run_dir) = cx.newest_model_run() else {
             return;
         };
-        let ctx = self.waker();
-        self.use_.folder_job = Some(Job::spawn("Predicting folder", &ctx, move |_job| {
+        let ctx = cx.waker();
+        self.folder_job = Some(Job::spawn("Predicting folder", &ctx, move |_job| {
             let model = TrainedModel::load(&run_dir, &crate::engine::inference_device())?;
             let files = workflow::collect_files(&[folder])?;
             let result = workflow::predict_files(&model, &files)?;
@@ -119,57 +111,59 @@ impl StrataApp {
         }));
     }
 
-    pub(super) fn poll_predictions(&mut self) {
-        if let Some(job) = &mut self.use_.job {
+    /// Takes in finished predictions.
+    pub fn poll(&mut self, cx: &mut Shared) {
+        if let Some(job) = &mut self.job {
             if let Some(result) = job.poll() {
-                self.use_.job = None;
+                self.job = None;
                 match result {
                     Ok((dir, model, predictions)) => {
-                        self.use_.model = Some((dir, model));
-                        self.use_.textures.clear();
+                        self.model = Some((dir, model));
+                        self.textures.clear();
                         if predictions.is_empty() {
                             let why = predictions
                                 .skipped
                                 .first()
                                 .map(|(p, r)| format!("{p}: {r}"))
                                 .unwrap_or_default();
-                            self.error(format!("Nothing could be predicted. {why}"));
+                            cx.error(format!("Nothing could be predicted. {why}"));
                         } else {
-                            self.info(format!(
+                            cx.info(format!(
                                 "Predicted {} {}",
                                 predictions.len(),
                                 predictions.dataset.kind().unit()
                             ));
                         }
-                        self.use_.last = Some(predictions);
+                        self.last = Some(predictions);
                     }
-                    Err(e) => self.error(format!("Prediction failed: {e}")),
+                    Err(e) => cx.error(format!("Prediction failed: {e}")),
                 }
             }
         }
-        if let Some(job) = &mut self.use_.folder_job {
+        if let Some(job) = &mut self.folder_job {
             if let Some(result) = job.poll() {
-                self.use_.folder_job = None;
+                self.folder_job = None;
                 match result {
-                    Ok(text) => self.info(text),
-                    Err(e) => self.error(format!("Predicting the folder failed: {e}")),
+                    Ok(text) => cx.info(text),
+                    Err(e) => cx.error(format!("Predicting the folder failed: {e}")),
                 }
             }
         }
     }
 
-    pub(super) fn use_ui(&mut self, ui: &mut egui::Ui) {
-        let Some(run_dir) = self.newest_model_run() else {
+    /// Draws the Use screen.
+    pub fn ui(&mut self, ui: &mut egui::Ui, cx: &mut Shared) {
+        let Some(run_dir) = cx.newest_model_run() else {
             ui.heading("No trained model yet");
             ui.label("Train a model first; then you can try it on new examples here.");
             if ui.button("Go to Train").clicked() {
-                self.screen = Screen::Train;
+                cx.send(AppCommand::Show(Screen::Train));
             }
             return;
         };
-        let kind = self.project().map_or(DataKind::Image, |p| p.data.kind());
+        let kind = cx.project().map_or(DataKind::Image, |p| p.data.kind());
         if kind == DataKind::Text {
-            self.text_input_ui(ui);
+            self.text_input_ui(ui, cx);
         }
         let table = kind == DataKind::Tabular;
         if kind == DataKind::Text {
@@ -205,12 +199,12 @@ impl StrataApp {
                     )
                 };
                 if let Some(files) = dialog.pick_files() {
-                    self.predict_paths(files);
+                    self.predict_paths(cx, files);
                 }
             }
             ui.label("or a path:");
             let edit = ui.add(
-                egui::TextEdit::singleline(&mut self.use_.path_text)
+                egui::TextEdit::singleline(&mut self.path_text)
                     .hint_text(match kind {
                         DataKind::Image => "/path/to/image.png",
                         DataKind::Tabular => "/path/to/rows.csv",
@@ -220,12 +214,12 @@ impl StrataApp {
                     .desired_width(260.0),
             );
             let enter = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-            if (ui.button("Predict").clicked() || enter) && !self.use_.path_text.trim().is_empty() {
-                let path = PathBuf::from(self.use_.path_text.trim());
-                self.predict_paths(vec![path]);
+            if (ui.button("Predict").clicked() || enter) && !self.path_text.trim().is_empty() {
+                let path = PathBuf::from(self.path_text.trim());
+                self.predict_paths(cx, vec![path]);
             }
         });
-        if self.use_.job.is_some() {
+        if self.job.is_some() {
             ui.horizontal(|ui| {
                 ui.spinner();
                 ui.label("Predicting…");
@@ -247,7 +241,7 @@ impl StrataApp {
                 if kind == DataKind::Audio { "clip" } else { "image" }
             ));
         }
-        if let Some(job) = &self.use_.folder_job {
+        if let Some(job) = &self.folder_job {
             ui.horizontal(|ui| {
                 ui.spinner();
                 ui.label(format!("Predicting… ({:.0}s)", job.elapsed_secs()));
@@ -277,7 +271,7 @@ impl StrataApp {
                     .set_file_name("predictions.csv")
                     .save_file()
                 {
-                    self.predict_folder_to_csv(folder, csv_path);
+                    self.predict_folder_to_csv(cx, folder, csv_path);
                 }
             }
         }
@@ -302,25 +296,24 @@ impl StrataApp {
         });
         if ui.button("Export model…").on_hover_text("Copy the weights (safetensors), the layer graph and the run description into a folder of your choice").clicked() {
             if let Some(dest) = rfd::FileDialog::new().set_title("Export the model into this folder").pick_folder() {
-                match export_model(&run_dir, &dest) {
-                    Ok(()) => self.info(format!("Exported the model to {}", dest.display())),
-                    Err(e) => self.error(format!("Export failed: {e}")),
+                match workflow::export_run(&run_dir, &dest) {
+                    Ok(()) => cx.info(format!("Exported the model to {}", dest.display())),
+                    Err(e) => cx.error(format!("Export failed: {e}")),
                 }
             }
         }
     }
 
-    fn text_input_ui(&mut self, ui: &mut egui::Ui) {
+    fn text_input_ui(&mut self, ui: &mut egui::Ui, cx: &mut Shared) {
         ui.heading("Try the model on new texts");
         ui.label("Type or paste texts, one per line:");
         ui.add(
-            egui::TextEdit::multiline(&mut self.use_.text_input)
+            egui::TextEdit::multiline(&mut self.text_input)
                 .hint_text("What a wonderful film, I loved every minute of it.")
                 .desired_rows(4)
                 .desired_width(f32::INFINITY),
         );
         let texts: Vec<String> = self
-            .use_
             .text_input
             .lines()
             .map(str::trim)
@@ -331,13 +324,13 @@ impl StrataApp {
             .add_enabled(!texts.is_empty(), egui::Button::new("Predict these texts"))
             .clicked()
         {
-            self.predict_texts(texts);
+            self.predict_texts(cx, texts);
         }
         ui.add_space(6.0);
     }
 
     fn predictions_ui(&mut self, ui: &mut egui::Ui) {
-        let Some(last) = &self.use_.last else { return };
+        let Some(last) = &self.last else { return };
         for (path, reason) in &last.skipped {
             ui.colored_label(
                 ui.visuals().warn_fg_color,
@@ -346,7 +339,6 @@ impl StrataApp {
         }
         let Some(images) = last.dataset.images() else {
             let target = self
-                .use_
                 .model
                 .as_ref()
                 .and_then(|(_, m)| m.manifest.table.as_ref())
@@ -356,9 +348,9 @@ impl StrataApp {
             return;
         };
         let classes = images.classes.clone();
-        if self.use_.textures.len() != last.predictions.len() {
+        if self.textures.len() != last.predictions.len() {
             let ctx = ui.ctx().clone();
-            self.use_.textures = last
+            self.textures = last
                 .predictions
                 .iter()
                 .map(|p| {
@@ -379,7 +371,7 @@ impl StrataApp {
         egui::ScrollArea::vertical()
             .max_height(ui.available_height() * 0.6)
             .show(ui, |ui| {
-                for (p, texture) in last.predictions.iter().zip(&self.use_.textures) {
+                for (p, texture) in last.predictions.iter().zip(&self.textures) {
                     ui.horizontal(|ui| {
                         widgets::thumbnail(ui, texture, 96.0);
                         ui.vertical(|ui| {
@@ -482,21 +474,4 @@ fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.display().to_string())
-}
-
-fn export_model(run_dir: &Path, dest: &Path) -> std::io::Result<()> {
-    for (from, to) in [
-        (
-            run_dir.join(BEST_DIR).join(WEIGHTS_FILE),
-            dest.join(WEIGHTS_FILE),
-        ),
-        (
-            run_dir.join(BEST_DIR).join(GRAPH_FILE),
-            dest.join(GRAPH_FILE),
-        ),
-        (run_dir.join(MANIFEST_FILE), dest.join(MANIFEST_FILE)),
-    ] {
-        std::fs::copy(&from, &to)?;
-    }
-    Ok(())
 }

@@ -4,10 +4,22 @@ use std::path::PathBuf;
 
 use eframe::egui;
 
-use super::app::StrataApp;
+use super::app::{AppCommand, Shared};
 
-impl StrataApp {
-    pub(super) fn welcome_ui(&mut self, ui: &mut egui::Ui) {
+/// The start page's own state.
+#[derive(Default)]
+pub struct WelcomeScreen {
+    /// The path typed into the "Create / open" field.
+    new_project_folder: String,
+    /// New image and text projects start from a pretrained network.
+    pub transfer_learning: bool,
+}
+
+impl WelcomeScreen {
+    /// Draws the start page.
+    pub fn ui(&mut self, ui: &mut egui::Ui, cx: &mut Shared) {
+        let transfer = self.transfer_learning;
+        let new_project = |data: PathBuf| AppCommand::NewProject { data, transfer };
         ui.vertical_centered(|ui| {
             ui.add_space(24.0);
             ui.heading(egui::RichText::new("Strata").size(32.0));
@@ -28,7 +40,7 @@ impl StrataApp {
                 .on_hover_text("600 small pictures of circles, squares, triangles and crosses; trains in under a minute")
                 .clicked()
             {
-                self.open_sample();
+                cx.send(AppCommand::OpenSample);
             }
             for (label, hint, file) in [
                 (
@@ -48,8 +60,8 @@ impl StrataApp {
                     .clicked()
                 {
                     match super::sample_data_dir().map(|d| d.join(file)) {
-                        Some(path) if path.is_file() => self.new_project_from_data(&path),
-                        _ => self.error(format!(
+                        Some(path) if path.is_file() => cx.send(new_project(path)),
+                        _ => cx.error(format!(
                             "The sample file {file} was not found next to the app; reinstall Strata or open your own data."
                         )),
                     }
@@ -60,21 +72,38 @@ impl StrataApp {
                 .on_hover_text("Pick a folder that has one sub-folder of images per class, e.g. cats/ and dogs/")
                 .clicked()
             {
-                self.new_project_dialog();
+                if let Some(folder) = rfd::FileDialog::new()
+                    .set_title("Choose a folder with one sub-folder of images per class")
+                    .pick_folder()
+                {
+                    cx.send(new_project(folder));
+                }
             }
             if ui
                 .add_sized([280.0, 36.0], egui::Button::new("New project from a table…"))
                 .on_hover_text("Pick a CSV file with one row per example and a column to predict (a class or a number)")
                 .clicked()
             {
-                self.new_table_project_dialog();
+                if let Some(file) = rfd::FileDialog::new()
+                    .set_title("Choose a CSV table (one row per example, one column to predict)")
+                    .add_filter("Tables", &["csv", "tsv", "txt"])
+                    .pick_file()
+                {
+                    cx.send(new_project(file));
+                }
             }
             if ui
                 .add_sized([280.0, 36.0], egui::Button::new("Open a project…"))
                 .on_hover_text("Open a .strata project file (Ctrl+O)")
                 .clicked()
             {
-                self.open_dialog();
+                if let Some(path) = rfd::FileDialog::new()
+                    .add_filter("Strata project", &["strata"])
+                    .set_title("Open a Strata project")
+                    .pick_file()
+                {
+                    cx.send(AppCommand::Open(path));
+                }
             }
             ui.checkbox(
                 &mut self.transfer_learning,
@@ -95,9 +124,9 @@ impl StrataApp {
                 {
                     let path = PathBuf::from(self.new_project_folder.trim());
                     if path.extension().is_some_and(|e| e == "strata") {
-                        self.request_open(path);
+                        cx.send(AppCommand::Open(path));
                     } else {
-                        self.new_project_from_data(&path);
+                        cx.send(new_project(path));
                     }
                 }
             });
@@ -106,13 +135,13 @@ impl StrataApp {
             ui.add_space(8.0);
             ui.weak(format!(
                 "New projects are saved in {}",
-                self.workspace.display()
+                cx.workspace().display()
             ));
 
             let ui = &mut cols[1];
             ui.heading("Recent projects");
             ui.add_space(4.0);
-            let recent: Vec<PathBuf> = self.settings.recent.clone();
+            let recent: Vec<PathBuf> = cx.recent().to_vec();
             if recent.is_empty() {
                 ui.weak("Projects you open appear here.");
             }
@@ -146,10 +175,10 @@ impl StrataApp {
                 });
             }
             if let Some(path) = open {
-                self.request_open(path);
+                cx.send(AppCommand::Open(path));
             }
             if let Some(path) = forget {
-                self.settings.recent.retain(|p| *p != path);
+                cx.send(AppCommand::ForgetRecent(path));
             }
             ui.add_space(16.0);
             ui.heading("How it works");

@@ -149,6 +149,30 @@ pub fn trained_model_layer(run: &Path, cut: Option<&str>) -> Result<crate::layer
     })
 }
 
+/// Copies a trained run's model out of Strata's run folder into `dest` (an existing folder): its
+/// best weights (safetensors), its graph and the run description (classes, data settings), so
+/// it can be kept, shared or opened by another Strata.
+pub fn export_run(run_dir: &Path, dest: &Path) -> Result<()> {
+    use engine::runs::{BEST_DIR, GRAPH_FILE, MANIFEST_FILE, WEIGHTS_FILE};
+    for (from, to) in [
+        (
+            run_dir.join(BEST_DIR).join(WEIGHTS_FILE),
+            dest.join(WEIGHTS_FILE),
+        ),
+        (
+            run_dir.join(BEST_DIR).join(GRAPH_FILE),
+            dest.join(GRAPH_FILE),
+        ),
+        (run_dir.join(MANIFEST_FILE), dest.join(MANIFEST_FILE)),
+    ] {
+        let bytes =
+            std::fs::read(&from).with_context(|| format!("could not read '{}'", from.display()))?;
+        crate::project::atomic_write(&to, &bytes)
+            .with_context(|| format!("could not write '{}'", to.display()))?;
+    }
+    Ok(())
+}
+
 /// The layer names of a finished run's model (empty when it cannot be read).
 pub fn run_layer_names(run: &Path) -> Vec<String> {
     std::fs::read_to_string(
