@@ -322,7 +322,10 @@ fn wrong_and_broken_weights_files_are_explained() {
     let dir = tempfile::tempdir().unwrap();
     // A ResNet checkpoint offered as EfficientNet-Lite0.
     let (_, file) = weights::read(&resnet_file("resnet18", dir.path())).unwrap();
-    let err = Backbone::EfficientNetLite0.select(file).unwrap_err();
+    let err = Backbone::EfficientNetLite0
+        .select(file)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("found 0 of"), "{err}");
     assert!(
         err.contains("looks like a ResNet-18 checkpoint, not EfficientNet-Lite0"),
@@ -330,21 +333,23 @@ fn wrong_and_broken_weights_files_are_explained() {
     );
     // ResNet-18 weights offered as ResNet-50.
     let (_, file) = weights::read(&resnet_file("resnet18", dir.path())).unwrap();
-    let err = Backbone::ResNet50.select(file).unwrap_err();
+    let err = Backbone::ResNet50.select(file).unwrap_err().to_string();
     assert!(err.contains("expected tensors"), "{err}");
     // Not a weights file at all.
     let png =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_data/shapes/circle/circle_000.png");
-    let err = weights::read(&png).unwrap_err();
+    let err = weights::read(&png).unwrap_err().to_string();
     assert!(err.contains("not a weights file"), "{err}");
     // A truncated legacy checkpoint.
     let bytes = std::fs::read(effnet_file()).unwrap();
     let cut = dir.path().join("cut.pth");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
-    let err = weights::read(&cut).unwrap_err();
+    let err = weights::read(&cut).unwrap_err().to_string();
     assert!(err.contains("truncated"), "{err}");
     // A missing file.
-    let err = weights::read(&dir.path().join("nope.pth")).unwrap_err();
+    let err = weights::read(&dir.path().join("nope.pth"))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("does not exist"), "{err}");
     // A pickled whole model (protocol 2: `__main__.Net` built from an empty state) in a zip.
     let zipped = dir.path().join("model.pth");
@@ -361,7 +366,7 @@ fn wrong_and_broken_weights_files_are_explained() {
         std::io::Write::write_all(&mut z, pickle).unwrap();
         z.finish().unwrap();
     }
-    let err = weights::read(&zipped).unwrap_err();
+    let err = weights::read(&zipped).unwrap_err().to_string();
     assert!(err.contains("whole pickled model"), "{err}");
 }
 

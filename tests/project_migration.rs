@@ -1,5 +1,6 @@
 //! Format-version-1 projects (every kind's data settings in one flat list) open, keep every
 //! choice, and are saved as version 2 (per-kind settings).
+#![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 

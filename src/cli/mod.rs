@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::data::{detect_task, read_csv, target_column};
-use crate::engine::{self, CancelToken, PreparedData, RunOutcome, TrainEvent, TrainedModel};
+use crate::engine::{self, CancelToken, Level, PreparedData, RunOutcome, TrainEvent, TrainedModel};
 use crate::eval;
 use crate::model::{self, TEMPLATE_NAMES};
 use crate::project::{
@@ -631,9 +631,9 @@ fn cmd_train(path: &Path, project: &Project, json: bool) -> Result<()> {
                 }
             }
             TrainEvent::Checkpoint { .. } => {}
-            TrainEvent::Warning { message } => match message.strip_prefix("Note: ") {
-                Some(note) => bar.suspend(|| eprintln!("note: {note}")),
-                None => bar.suspend(|| eprintln!("warning: {message}")),
+            TrainEvent::Warning { level, message } => match level {
+                Level::Note => bar.suspend(|| eprintln!("note: {message}")),
+                Level::Warning => bar.suspend(|| eprintln!("warning: {message}")),
             },
             TrainEvent::Finished {
                 run_dir,

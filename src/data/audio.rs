@@ -5,6 +5,7 @@
 //! 80 dB range), stored as a one-channel image of mel bands × frames so the image layers, the
 //! thumbnails and the batches all apply.
 
+use super::Unusable;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
@@ -105,7 +106,11 @@ impl Clip {
 }
 
 /// Decodes an audio file to mono, or says why it cannot be used.
-pub fn decode_audio_file(path: &Path) -> Result<Clip, String> {
+pub fn decode_audio_file(path: &Path) -> Result<Clip, Unusable> {
+    decode_audio_file_text(path).map_err(Unusable)
+}
+
+fn decode_audio_file_text(path: &Path) -> Result<Clip, String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("could not be read: {e}"))?;
     if meta.len() == 0 {
         return Err("empty file (0 bytes)".to_owned());
@@ -195,7 +200,11 @@ pub fn decode_audio_file(path: &Path) -> Result<Clip, String> {
 }
 
 /// Resamples mono `samples` from `from` Hz to `to` Hz (band-limited, FFT based).
-pub fn resample(samples: &[f32], from: u32, to: u32) -> Result<Vec<f32>, String> {
+pub fn resample(samples: &[f32], from: u32, to: u32) -> Result<Vec<f32>, Unusable> {
+    resample_text(samples, from, to).map_err(Unusable)
+}
+
+fn resample_text(samples: &[f32], from: u32, to: u32) -> Result<Vec<f32>, String> {
     if from == to || samples.is_empty() {
         return Ok(samples.to_vec());
     }
@@ -236,7 +245,11 @@ pub fn resample(samples: &[f32], from: u32, to: u32) -> Result<Vec<f32>, String>
 }
 
 /// The clip at [`SAMPLE_RATE`], cut or padded with silence to `options`' length.
-pub fn prepare_clip(clip: &Clip, options: &AudioOptions) -> Result<Vec<f32>, String> {
+pub fn prepare_clip(clip: &Clip, options: &AudioOptions) -> Result<Vec<f32>, Unusable> {
+    prepare_clip_text(clip, options).map_err(Unusable)
+}
+
+fn prepare_clip_text(clip: &Clip, options: &AudioOptions) -> Result<Vec<f32>, String> {
     let mut samples = resample(&clip.samples, clip.sample_rate, SAMPLE_RATE)?;
     samples.resize(options.clip_samples(), 0.0);
     Ok(samples)
@@ -443,6 +456,13 @@ pub fn spectrogram_pixels(samples: &[f32], options: &AudioOptions) -> Vec<u8> {
 pub fn audio_file_pixels(
     path: &Path,
     options: &AudioOptions,
+) -> Result<(Vec<u8>, f32, u32), Unusable> {
+    audio_file_pixels_text(path, options).map_err(Unusable)
+}
+
+fn audio_file_pixels_text(
+    path: &Path,
+    options: &AudioOptions,
 ) -> Result<(Vec<u8>, f32, u32), String> {
     let cached = FeatureFile::for_clip(path, options);
     if let Some(hit) = cached.as_ref().and_then(FeatureFile::read) {
@@ -567,7 +587,7 @@ pub fn import_audio_folder(
             .map(|e| e.to_string_lossy().to_ascii_lowercase())
             .unwrap_or_default();
         if AUDIO_EXTENSIONS.contains(&ext.as_str()) {
-            audio_file_pixels(path, options)
+            audio_file_pixels(path, options).map_err(String::from)
         } else {
             Err(format!(
                 "not an audio file (.{ext}); use WAV, FLAC, MP3 or Ogg files"

@@ -3,6 +3,7 @@
 //! and reported with their line numbers; nothing a file contains makes the reader fail as a whole
 //! except an empty or unreadable file.
 
+use super::Unusable;
 use std::path::{Path, PathBuf};
 
 /// Files larger than this are refused (the whole table is kept in memory).
@@ -76,14 +77,18 @@ pub fn read_csv(path: &Path) -> Result<CsvTable, CsvError> {
         )));
     }
     let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
-    let mut table = parse_csv(&bytes).map_err(bad)?;
+    let mut table = parse_csv(&bytes).map_err(|e| bad(e.0))?;
     table.path = path.to_owned();
     Ok(table)
 }
 
 /// Decodes the bytes of a text file: BOM-marked UTF-8/UTF-16, plain UTF-8, else Latin-1 (with a
 /// warning, since accented letters may then be wrong).
-pub fn decode_text(bytes: &[u8]) -> Result<(String, Option<String>), String> {
+pub fn decode_text(bytes: &[u8]) -> Result<(String, Option<String>), Unusable> {
+    decode_text_text(bytes).map_err(Unusable)
+}
+
+fn decode_text_text(bytes: &[u8]) -> Result<(String, Option<String>), String> {
     if let Some(rest) = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]) {
         return String::from_utf8(rest.to_vec())
             .map(|s| (s, None))
@@ -221,7 +226,11 @@ fn looks_like_header(records: &[Vec<String>]) -> bool {
 }
 
 /// Parses decoded CSV bytes (see [`read_csv`]).
-pub fn parse_csv(bytes: &[u8]) -> Result<CsvTable, String> {
+pub fn parse_csv(bytes: &[u8]) -> Result<CsvTable, Unusable> {
+    parse_csv_text(bytes).map_err(Unusable)
+}
+
+fn parse_csv_text(bytes: &[u8]) -> Result<CsvTable, String> {
     if bytes.is_empty() {
         return Err("the file is empty".to_owned());
     }

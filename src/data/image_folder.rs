@@ -1,5 +1,6 @@
 //! The image-folder importer: one sub-folder per class, every unusable file reported.
 
+use super::Unusable;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -258,7 +259,11 @@ fn resolve(path: &Path, canonical_root: &Path) -> Result<Option<bool>, String> {
 }
 
 /// Decodes one image file and resizes it to the target size: C×H×W u8, or why it cannot be used.
-pub fn decode_image_file(path: &Path, options: &ImportOptions) -> Result<Vec<u8>, String> {
+pub fn decode_image_file(path: &Path, options: &ImportOptions) -> Result<Vec<u8>, Unusable> {
+    decode_image_file_text(path, options).map_err(Unusable)
+}
+
+fn decode_image_file_text(path: &Path, options: &ImportOptions) -> Result<Vec<u8>, String> {
     let meta = fs::metadata(path).map_err(|e| format!("could not be read: {e}"))?;
     if meta.len() == 0 {
         return Err("empty file (0 bytes)".to_owned());
@@ -456,7 +461,7 @@ pub fn import_image_folder(
     let (usable, report) = import_class_folders(
         root,
         DataKind::Image,
-        |path| decode_image_file(path, options),
+        |path| decode_image_file(path, options).map_err(String::from),
         cancel,
         progress,
     )?;

@@ -30,3 +30,22 @@ pub use text::{
     looks_like_text, read_text_csv, read_text_file, read_text_folder, suggested_length,
     text_column, tokenize, RawTexts, TextDataset, Vocabulary,
 };
+
+/// Why a file, a column or a text cannot be used, in words for people: what is wrong and, where
+/// it helps, the file, line or column and what to do. Per-file problems are reported and the
+/// file skipped; whole-import problems stop the import with this message.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unusable(pub String);
+
+impl From<String> for Unusable {
+    fn from(reason: String) -> Self {
+        Self(reason)
+    }
+}
+
+impl From<Unusable> for String {
+    fn from(problem: Unusable) -> Self {
+        problem.0
+    }
+}

@@ -2,6 +2,7 @@
 //! regression. Numbers are standardized and categories one-hot encoded with statistics from the
 //! training rows only; missing values are counted, reported and filled in.
 
+use super::Unusable;
 use serde::{Deserialize, Serialize};
 
 use super::csv_file::{CsvTable, SkippedRow};
@@ -96,7 +97,11 @@ impl TableSchema {
     }
 
     /// For each schema column, its index in `header`; names the columns that are missing.
-    pub fn locate(&self, header: &[String]) -> Result<Vec<usize>, String> {
+    pub fn locate(&self, header: &[String]) -> Result<Vec<usize>, Unusable> {
+        self.locate_text(header).map_err(Unusable)
+    }
+
+    fn locate_text(&self, header: &[String]) -> Result<Vec<usize>, String> {
         let find = |name: &str| {
             header
                 .iter()
@@ -168,7 +173,11 @@ pub struct LabelledTable {
 
 /// The column to predict: the one named `requested`, else one with a usual target name, else the
 /// last.
-pub fn target_column(table: &CsvTable, requested: &str) -> Result<usize, String> {
+pub fn target_column(table: &CsvTable, requested: &str) -> Result<usize, Unusable> {
+    target_column_text(table, requested).map_err(Unusable)
+}
+
+fn target_column_text(table: &CsvTable, requested: &str) -> Result<usize, String> {
     if !requested.trim().is_empty() {
         return table.column(requested).ok_or_else(|| {
             format!(
@@ -649,6 +658,7 @@ mod tests {
         assert!(data.table.skipped[0].reason.contains("not a number"));
         assert!(target_column(&t, "nope")
             .unwrap_err()
+            .to_string()
             .contains("no column 'nope'"));
         // Numeric classes sort as numbers.
         let t = parse_csv(b"x,y\n1,10\n2,9\n3,10\n4,9\n5,2\n").unwrap();
@@ -676,6 +686,7 @@ mod tests {
         assert!(schema
             .locate(&["y".into()])
             .unwrap_err()
+            .to_string()
             .contains("lacks the column the model reads: v"));
     }
 }

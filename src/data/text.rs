@@ -2,6 +2,7 @@
 //! sub-folder of `.txt` files per class; cut into word or character tokens; turned into
 //! fixed-length sequences of token ids with a vocabulary built from the training texts only.
 
+use super::Unusable;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -122,7 +123,11 @@ fn load_tokenizer(json: &str) -> Result<tokenizers::Tokenizer, String> {
 impl Vocabulary {
     /// The vocabulary of a `tokenizer.json` file (as shipped with BERT-style and GPT-style
     /// models), reading `length` tokens per text.
-    pub fn from_tokenizer_file(path: &Path, length: usize) -> Result<Self, String> {
+    pub fn from_tokenizer_file(path: &Path, length: usize) -> Result<Self, Unusable> {
+        Self::from_tokenizer_file_text(path, length).map_err(Unusable)
+    }
+
+    fn from_tokenizer_file_text(path: &Path, length: usize) -> Result<Self, String> {
         let json = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read the tokenizer file '{}': {e}", path.display()))?;
         let tokenizer = load_tokenizer(&json).map_err(|e| format!("'{}': {e}", path.display()))?;
@@ -157,7 +162,11 @@ impl Vocabulary {
     }
 
     /// What encodes texts with this vocabulary (build once per batch of texts).
-    pub fn encoder(&self) -> Result<Encoder<'_>, String> {
+    pub fn encoder(&self) -> Result<Encoder<'_>, Unusable> {
+        self.encoder_text().map_err(Unusable)
+    }
+
+    fn encoder_text(&self) -> Result<Encoder<'_>, String> {
         match &self.tokenizer_json {
             Some(json) => Ok(Encoder::File(Box::new(load_tokenizer(json)?))),
             None => Ok(Encoder::Table(self.index())),
@@ -320,7 +329,11 @@ fn find_column(header: &[String], names: &[&str], except: Option<usize>) -> Opti
 
 /// The column holding the texts: the one named `requested`, else one with a usual name, else the
 /// one with the longest values.
-pub fn text_column(table: &CsvTable, requested: &str) -> Result<usize, String> {
+pub fn text_column(table: &CsvTable, requested: &str) -> Result<usize, Unusable> {
+    text_column_text(table, requested).map_err(Unusable)
+}
+
+fn text_column_text(table: &CsvTable, requested: &str) -> Result<usize, String> {
     if !requested.trim().is_empty() {
         return table.column(requested).ok_or_else(|| {
             format!(
@@ -360,7 +373,19 @@ pub fn looks_like_text(table: &CsvTable) -> bool {
 
 /// Reads texts and labels from a CSV: the columns named, else found by name, else the text is
 /// the column with the longest values and the label the last other column.
-pub fn read_text_csv(path: &Path, text_name: &str, label_column: &str) -> Result<RawTexts, String> {
+pub fn read_text_csv(
+    path: &Path,
+    text_name: &str,
+    label_column: &str,
+) -> Result<RawTexts, Unusable> {
+    read_text_csv_text(path, text_name, label_column).map_err(Unusable)
+}
+
+fn read_text_csv_text(
+    path: &Path,
+    text_name: &str,
+    label_column: &str,
+) -> Result<RawTexts, String> {
     let table = read_csv(path).map_err(|e| e.to_string())?;
     let pick = |name: &str| -> Result<Option<usize>, String> {
         if name.trim().is_empty() {
@@ -427,7 +452,11 @@ pub fn read_text_csv(path: &Path, text_name: &str, label_column: &str) -> Result
 }
 
 /// The text of one file, or why it cannot be used.
-pub fn read_text_file(path: &Path) -> Result<String, String> {
+pub fn read_text_file(path: &Path) -> Result<String, Unusable> {
+    read_text_file_text(path).map_err(Unusable)
+}
+
+fn read_text_file_text(path: &Path) -> Result<String, String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("could not be read: {e}"))?;
     if meta.len() > MAX_TEXT_FILE_BYTES {
         return Err(format!(
@@ -449,7 +478,11 @@ pub fn read_text_file(path: &Path) -> Result<String, String> {
 }
 
 /// Reads one sub-folder of text files per class; files that are not text are reported.
-pub fn read_text_folder(root: &Path) -> Result<RawTexts, String> {
+pub fn read_text_folder(root: &Path) -> Result<RawTexts, Unusable> {
+    read_text_folder_text(root).map_err(Unusable)
+}
+
+fn read_text_folder_text(root: &Path) -> Result<RawTexts, String> {
     let (class_files, skipped) = scan(root).map_err(|e| e.to_string())?;
     let mut raw = RawTexts {
         root: root.to_owned(),
@@ -464,7 +497,7 @@ pub fn read_text_folder(root: &Path) -> Result<RawTexts, String> {
                 .map(|e| e.to_string_lossy().to_ascii_lowercase())
                 .unwrap_or_default();
             let result = if ["txt", "text", "md", ""].contains(&ext.as_str()) {
-                read_text_file(f)
+                read_text_file(f).map_err(String::from)
             } else {
                 Err(format!("not a text file (.{ext}); use .txt files"))
             };
@@ -521,7 +554,11 @@ pub struct TextDataset {
 
 impl TextDataset {
     /// Encodes every text of `raw` with `vocab`.
-    pub fn new(raw: RawTexts, vocab: Vocabulary) -> Result<Self, String> {
+    pub fn new(raw: RawTexts, vocab: Vocabulary) -> Result<Self, Unusable> {
+        Self::new_text(raw, vocab).map_err(Unusable)
+    }
+
+    fn new_text(raw: RawTexts, vocab: Vocabulary) -> Result<Self, String> {
         let index = vocab.encoder()?;
         let n = vocab.length;
         let mut ids = vec![0f32; raw.texts.len() * n];
@@ -702,11 +739,14 @@ mod tests {
         assert_eq!(again, out);
         // Files that are not tokenizers say so.
         std::fs::write(&path, "{\"not\": \"a tokenizer\"}").unwrap();
-        let err = Vocabulary::from_tokenizer_file(&path, 8).unwrap_err();
+        let err = Vocabulary::from_tokenizer_file(&path, 8)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not a tokenizer.json"), "{err}");
         assert!(
             Vocabulary::from_tokenizer_file(&dir.path().join("missing.json"), 8)
                 .unwrap_err()
+                .to_string()
                 .contains("cannot read")
         );
     }

@@ -6,6 +6,16 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
+/// How much a message matters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    /// Good to know (how the run works); nothing to fix.
+    Note,
+    /// Something may be wrong or will not work as expected.
+    Warning,
+}
+
 /// Metrics of one finished epoch.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct EpochMetrics {
@@ -80,6 +90,8 @@ pub enum TrainEvent {
     },
     /// Something the user should know that does not stop the run.
     Warning {
+        /// How much it matters.
+        level: Level,
         /// Plain-words message.
         message: String,
     },

@@ -13,7 +13,7 @@ pub mod runs;
 mod train;
 
 pub use device::{configure_cpu, select_device};
-pub use events::{CancelToken, EpochMetrics, EventSink, TrainEvent};
+pub use events::{CancelToken, EpochMetrics, EventSink, Level, TrainEvent};
 pub use memory::{available_memory, human_bytes, MemoryEstimate};
 pub use network::{activate, NamedVar, Network, NetworkError, Output};
 pub use optim::{Optimizer, OptimizerConfig, Param, MOMENTUM};

@@ -117,6 +117,11 @@ pub fn save_checkpoint(net: &Network, run_dir: &Path, sub: &str) -> Result<PathB
     Ok(weights)
 }
 
+/// Why a run's metrics file could not be read (missing, damaged), in words for people.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct MetricsError(pub String);
+
 /// Reads a run's description.
 pub fn read_manifest(run_dir: &Path) -> Result<RunManifest, NetworkError> {
     let path = run_dir.join(MANIFEST_FILE);
@@ -169,7 +174,11 @@ pub fn write_metrics(run_dir: &Path, history: &[EpochMetrics]) -> std::io::Resul
 }
 
 /// Reads a run's metrics history back (the inverse of [`write_metrics`]).
-pub fn read_metrics(run_dir: &Path) -> Result<Vec<EpochMetrics>, String> {
+pub fn read_metrics(run_dir: &Path) -> Result<Vec<EpochMetrics>, MetricsError> {
+    read_metrics_text(run_dir).map_err(MetricsError)
+}
+
+fn read_metrics_text(run_dir: &Path) -> Result<Vec<EpochMetrics>, String> {
     let path = run_dir.join(METRICS_FILE);
     let mut reader = csv::Reader::from_path(&path)
         .map_err(|e| format!("could not read '{}': {e}", path.display()))?;

@@ -8,7 +8,7 @@ use std::time::Instant;
 use candle_core::{Device, Tensor, D};
 use rand::{seq::SliceRandom, SeedableRng};
 
-use super::events::{CancelToken, EpochMetrics, EventSink, TrainEvent};
+use super::events::{CancelToken, EpochMetrics, EventSink, Level, TrainEvent};
 use super::memory::{available_memory, MemoryEstimate};
 use super::network::{activate, Network, Output};
 use super::ops::binary_cross_entropy_with_logits;
@@ -347,12 +347,12 @@ fn train_inner(
         None
     } else if project.data.augmentation.is_active_for(project.data.kind()) {
         net.set_feature_cache(false);
-        Some("augmentation is on, so the frozen pretrained network computes its features afresh for every batch (no cache); turn augmentation off on the Data screen to train the layers after it in seconds".to_owned())
+        Some((Level::Warning, "augmentation is on, so the frozen pretrained network computes its features afresh for every batch (no cache); turn augmentation off on the Data screen to train the layers after it in seconds".to_owned()))
     } else if std::env::var_os("STRATA_FEATURE_CACHE").is_some_and(|v| v == "off") {
         net.set_feature_cache(false);
         None
     } else {
-        Some("Note: the pretrained network is frozen, so each sample's features are computed once (the first epoch takes longest) and kept on disk; later epochs and runs reuse them".to_owned())
+        Some((Level::Note, "the pretrained network is frozen, so each sample's features are computed once (the first epoch takes longest) and kept on disk; later epochs and runs reuse them".to_owned()))
     };
     let batch_size = settings.batch_size.clamp(1, data.split.train.len());
     let mut optimizer = Optimizer::for_network(
@@ -412,14 +412,18 @@ fn train_inner(
         params: net.trainable_params(),
         memory: memory.describe(),
     });
-    if let Some(message) = feature_note {
-        sink.emit(TrainEvent::Warning { message });
+    if let Some((level, message)) = feature_note {
+        sink.emit(TrainEvent::Warning { level, message });
     }
     if let Some(message) = memory.warning(available_memory(), batch_size) {
-        sink.emit(TrainEvent::Warning { message });
+        sink.emit(TrainEvent::Warning {
+            level: Level::Warning,
+            message,
+        });
     }
     if data.split.val.is_empty() {
         sink.emit(TrainEvent::Warning {
+            level: Level::Warning,
             message: "there is no validation split, so overfitting cannot be seen and the best epoch is chosen by training loss".to_owned(),
         });
     }
@@ -583,6 +587,7 @@ fn train_inner(
             if since_best >= patience.max(1) && epoch < settings.epochs {
                 stopped_early = true;
                 sink.emit(TrainEvent::Warning {
+                    level: Level::Note,
                     message: format!(
                         "stopped early after epoch {epoch}: validation loss has not improved for {since_best} epochs (best was epoch {})",
                         best.map_or(0, |b| b.0)

@@ -1,5 +1,6 @@
-//! The Data screen: import settings, class counts with an imbalance warning, thumbnails per
-//! class, a live preview of augmented training images, and the import report.
+//! The Data screen: where the data is, how each kind is read (image size, table target, text
+//! columns and tokens, clip length and spectrogram), the split and augmentation. What it shows of
+//! the imported data is in `data_view.rs`.
 
 use eframe::egui;
 

@@ -250,7 +250,6 @@ impl DataScreen {
 }
 
 /// Bar chart and line of samples per class, with the imbalance warning.
-
 fn class_counts_ui(ui: &mut egui::Ui, report: &ImportReport, unit: &str) {
     let counts: Vec<usize> = report.classes.iter().map(|c| c.count).collect();
     let max = counts.iter().copied().max().unwrap_or(0);

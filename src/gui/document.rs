@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::model::{EditError, Graph, Layer};
-use crate::project::{DataSettings, Project, TrainingSettings};
+use crate::project::{DataSettings, Project, ProjectError, TrainingSettings};
 
 /// An edit of the project.
 #[derive(Clone, Debug)]
@@ -89,6 +89,17 @@ impl Command {
 const MERGE_WINDOW: Duration = Duration::from_millis(1500);
 /// Undo steps kept.
 const UNDO_DEPTH: usize = 200;
+
+/// Why the project was not saved.
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    /// It has no file yet.
+    #[error("choose where to save the project first")]
+    NoFile,
+    /// Writing failed.
+    #[error(transparent)]
+    Project(#[from] ProjectError),
+}
 
 /// An open project with its file, history and saved state.
 pub struct Document {
@@ -203,18 +214,15 @@ impl Document {
     }
 
     /// Writes the project to its file (atomically).
-    pub fn save(&mut self) -> Result<PathBuf, String> {
-        let path = self
-            .path
-            .clone()
-            .ok_or_else(|| "choose where to save the project first".to_owned())?;
+    pub fn save(&mut self) -> Result<PathBuf, SaveError> {
+        let path = self.path.clone().ok_or(SaveError::NoFile)?;
         self.save_as(&path)?;
         Ok(path)
     }
 
     /// Writes the project to `path`, which becomes its file.
-    pub fn save_as(&mut self, path: &Path) -> Result<(), String> {
-        self.project.save(path).map_err(|e| e.to_string())?;
+    pub fn save_as(&mut self, path: &Path) -> Result<(), SaveError> {
+        self.project.save(path)?;
         self.path = Some(path.to_owned());
         self.saved = self.project.clone();
         self.dirty_since = None;

@@ -10,7 +10,7 @@ use eframe::egui::{self, RichText};
 use super::app::{AppCommand, Screen, Shared};
 use super::document::Command;
 use super::widgets;
-use crate::engine::{self, CancelToken, EpochMetrics, EventSink, RunOutcome, TrainEvent};
+use crate::engine::{self, CancelToken, EpochMetrics, EventSink, Level, RunOutcome, TrainEvent};
 use crate::model::{CheckedGraph, GraphError};
 use crate::project::{DeviceChoice, LossKind, OptimizerKind, Task, TrainingSettings};
 use crate::workflow;
@@ -70,7 +70,7 @@ pub struct TrainScreen {
     /// How the last run ended.
     pub end: Option<RunEnd>,
     /// Warnings of the current run.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<(Level, String)>,
     /// Which past run's curves are shown (None = the current run).
     pub shown_run: Option<PathBuf>,
     /// What each device choice resolves to, asked once: probing a GPU opens a driver context,
@@ -178,15 +178,13 @@ impl TrainScreen {
         }
     }
 
-    /// Takes in the running training's events; when the run has ended, the line that says how
-    /// (`Err` for a failure).
-    pub fn poll(&mut self, cx: &mut Shared) -> Option<Result<String, String>> {
+    /// Takes in the running training's events; when the run has ended, how.
+    pub fn poll(&mut self, cx: &mut Shared) -> Option<RunEnd> {
         let task = cx
             .data()
             .map_or(Task::Classify, |d| d.prepared.dataset.task());
         let run = self.active.as_mut()?;
         let mut ended = false;
-        let mut messages = Vec::new();
         while let Ok(event) = run.rx.try_recv() {
             match event {
                 TrainEvent::Started {
@@ -220,7 +218,7 @@ impl TrainScreen {
                 }
                 TrainEvent::Epoch(m) => self.history.push(m),
                 TrainEvent::Checkpoint { .. } => {}
-                TrainEvent::Warning { message } => self.warnings.push(message),
+                TrainEvent::Warning { level, message } => self.warnings.push((level, message)),
                 TrainEvent::Finished {
                     best_epoch,
                     best_accuracy,
@@ -228,20 +226,17 @@ impl TrainScreen {
                     ..
                 } => {
                     let text = workflow::finish_line(epochs_run, best_epoch, best_accuracy, task);
-                    self.end = Some(RunEnd::Finished(text.clone()));
-                    messages.push((false, text));
+                    self.end = Some(RunEnd::Finished(text));
                     ended = true;
                 }
                 TrainEvent::Failed { message } => {
-                    self.end = Some(RunEnd::Failed(message.clone()));
-                    messages.push((true, format!("Training failed: {message}")));
+                    self.end = Some(RunEnd::Failed(message));
                     ended = true;
                 }
                 TrainEvent::Cancelled { message } => {
                     let text =
                         format!("Training stopped ({message}); the best weights so far are kept.");
-                    self.end = Some(RunEnd::Stopped(text.clone()));
-                    messages.push((false, text));
+                    self.end = Some(RunEnd::Stopped(text));
                     ended = true;
                 }
             }
@@ -255,8 +250,7 @@ impl TrainScreen {
             }
         }
         self.live = None;
-        let (is_error, text) = messages.pop()?;
-        Some(if is_error { Err(text) } else { Ok(text) })
+        self.end.clone()
     }
 
     /// Draws the Train screen.
@@ -444,11 +438,14 @@ impl TrainScreen {
             }
             None => {}
         }
-        for w in &self.warnings {
-            if w.starts_with("Note:") {
-                ui.label(w);
-            } else {
-                ui.colored_label(ui.visuals().warn_fg_color, w);
+        for (level, message) in &self.warnings {
+            match level {
+                Level::Note => {
+                    ui.label(format!("Note: {message}"));
+                }
+                Level::Warning => {
+                    ui.colored_label(ui.visuals().warn_fg_color, message);
+                }
             }
         }
 

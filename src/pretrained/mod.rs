@@ -247,7 +247,11 @@ impl Backbone {
     }
 
     /// Output shape for an input shape, or why the input does not fit.
-    pub fn output_shape(self, input: &[usize]) -> std::result::Result<Vec<usize>, String> {
+    pub fn output_shape(self, input: &[usize]) -> std::result::Result<Vec<usize>, WeightsError> {
+        self.output_shape_text(input).map_err(WeightsError)
+    }
+
+    fn output_shape_text(self, input: &[usize]) -> std::result::Result<Vec<usize>, String> {
         match self.reads() {
             Reads::Image { .. } => match input {
                 [c, h, w] if (*c == 3 || *c == 1) && *h >= 32 && *w >= 32 => {
@@ -315,6 +319,13 @@ impl Backbone {
     /// common prefix such as `bert.` or `module.` is allowed). The error names how many were
     /// found and, when it can tell, what the file holds instead.
     pub fn select(
+        self,
+        file: HashMap<String, Tensor>,
+    ) -> std::result::Result<HashMap<String, Tensor>, WeightsError> {
+        self.select_text(file).map_err(WeightsError)
+    }
+
+    fn select_text(
         self,
         mut file: HashMap<String, Tensor>,
     ) -> std::result::Result<HashMap<String, Tensor>, String> {
@@ -452,4 +463,22 @@ pub fn guess(file: &HashMap<String, Tensor>) -> Option<Backbone> {
 /// Whether a tensor of `unit` trains when the last `train_blocks` of `units` blocks train.
 pub fn unit_trains(unit: usize, units: usize, train_blocks: usize) -> bool {
     train_blocks > 0 && unit + train_blocks.min(units) >= units
+}
+
+/// Why a weights file or an input does not fit a pretrained network, in words for people (the
+/// file, the tensor, the shapes, where to get the right file).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct WeightsError(pub String);
+
+impl From<String> for WeightsError {
+    fn from(reason: String) -> Self {
+        Self(reason)
+    }
+}
+
+impl From<WeightsError> for String {
+    fn from(problem: WeightsError) -> Self {
+        problem.0
+    }
 }

@@ -9,6 +9,8 @@ use std::path::Path;
 use candle_core::pickle::{Object, Stack};
 use candle_core::{DType, Device, Tensor};
 
+use super::WeightsError;
+
 /// The float tensors of a weights file by name, as f32 on the CPU.
 pub type TensorMap = HashMap<String, Tensor>;
 
@@ -35,7 +37,11 @@ const NESTING_KEYS: [&str; 6] = [
 
 /// Reads every float tensor of a weights file (integer tensors such as batch-norm counters are
 /// left out). Errors say in words what the file is and why it cannot be used.
-pub fn read(path: &Path) -> Result<(Format, TensorMap), String> {
+pub fn read(path: &Path) -> Result<(Format, TensorMap), WeightsError> {
+    read_text(path).map_err(WeightsError)
+}
+
+fn read_text(path: &Path) -> Result<(Format, TensorMap), String> {
     let shown = path.display();
     let mut file = std::fs::File::open(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {

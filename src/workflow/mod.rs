@@ -720,7 +720,7 @@ pub fn predict_files(trained: &TrainedModel, files: &[PathBuf]) -> Result<FilePr
                 dataset.labels.push(0);
                 dataset.paths.push(f.clone());
             }
-            Err(reason) => skipped.push((f.display().to_string(), reason)),
+            Err(reason) => skipped.push((f.display().to_string(), reason.to_string())),
         }
     }
     classify_all(trained, Dataset::Images(dataset), skipped)
@@ -752,7 +752,7 @@ fn predict_audio_files(trained: &TrainedModel, files: &[PathBuf]) -> Result<File
     for f in files {
         match audio_file_pixels(f, &options) {
             Ok(clip) => clips.push(0, f.clone(), clip),
-            Err(reason) => skipped.push((f.display().to_string(), reason)),
+            Err(reason) => skipped.push((f.display().to_string(), reason.to_string())),
         }
     }
     classify_all(trained, Dataset::Audio(Box::new(clips)), skipped)
@@ -863,7 +863,7 @@ fn predict_text_files(trained: &TrainedModel, files: &[PathBuf]) -> Result<FileP
                 .map(|_| s)
                 .map_err(|e| format!("could not be read: {e}"))
         } else {
-            read_text_file(f)
+            read_text_file(f).map_err(String::from)
         };
         match content {
             Ok(content) => {

@@ -13,6 +13,7 @@ use crate::engine::PreparedData;
 use crate::gui::data_screen::{same_import, same_split};
 use crate::gui::document::{self, Command, Document};
 use crate::gui::jobs::{Job, JobError};
+use crate::gui::train_screen::RunEnd;
 use crate::model::{self, Graph};
 use crate::project::{DataSettings, Project, Task, TrainingSettings};
 
@@ -312,8 +313,8 @@ impl StrataApp {
             self.use_.invalidate();
             self.write_frame_stats();
             match ended {
-                Ok(text) => self.info(text),
-                Err(text) => self.error(text),
+                RunEnd::Finished(text) | RunEnd::Stopped(text) => self.info(text),
+                RunEnd::Failed(text) => self.error(format!("Training failed: {text}")),
             }
         }
         self.evaluate.poll(&mut self.cx);
