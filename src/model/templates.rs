@@ -62,13 +62,13 @@ pub fn template(name: &str, fit: &DataFit) -> Option<Graph> {
         _ => return None,
     };
     if fit.task == Task::Regress {
-        if let Some(Node {
-            layer: Layer::Dense(crate::layers::Dense { units, activation }),
-            ..
-        }) = graph.nodes.last_mut()
-        {
-            *units = 1;
-            *activation = Activation::Linear;
+        // The output layer fits itself to predicting one number (one linear unit).
+        if let Some(last) = graph.nodes.last_mut() {
+            if let Some(fix) = last.layer.kind().fit_to_data(&last.name, fit, true) {
+                if let Some(layer) = fix.replacement {
+                    last.layer = layer;
+                }
+            }
         }
     }
     Some(graph)
