@@ -410,6 +410,9 @@ fn a_table_from_import_to_predicted_numbers() {
     h.step();
     wait_for(&mut h, "training to finish", 300, |app| !app.is_training());
     assert!(shows(&h, "R² (higher is better; 1 is perfect)"));
+    // The run's finish line and the coach speak of R², never of accuracy.
+    assert!(shows(&h, "with a validation R² of"));
+    assert!(!shows(&h, "validation accuracy"));
 
     h.get_by_label("4 Evaluate").click();
     wait_for(&mut h, "the evaluation", 120, |app| {

@@ -406,10 +406,14 @@ impl TrainScreen {
                         format_secs(p.eta_secs),
                         if self.paused { " (paused)" } else { "" }
                     )));
+                    let task = cx
+                        .data()
+                        .map_or(Task::Classify, |d| d.prepared.dataset.task());
                     ui.label(format!(
-                        "This epoch so far: loss {:.4}, accuracy {:.1}%",
+                        "This epoch so far: loss {:.4}, {} {}",
                         p.loss,
-                        p.accuracy * 100.0
+                        task.score_name(),
+                        task.format_score(p.accuracy)
                     ));
                 }
                 None => {

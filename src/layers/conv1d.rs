@@ -85,12 +85,11 @@ impl LayerKind for Conv1d {
     }
 
     fn build(&self, cx: &mut BuildCx<'_>) -> Result<Box<dyn Forward>, NetworkError> {
-        let [w, b] = <[_; 2]>::try_from(cx.create(&self.params(cx.input()))?)
-            .map_err(|_| NetworkError::Weights(format!("'{}' lost a tensor", cx.name)))?;
+        let [weight, bias] = cx.create_tensors(&self.params(cx.input()))?;
         Ok(Box::new(Conv1dForward {
             layer: self.clone(),
-            weight: w.as_tensor().clone(),
-            bias: b.as_tensor().clone(),
+            weight,
+            bias,
         }))
     }
 

@@ -74,11 +74,10 @@ impl LayerKind for Dense {
     }
 
     fn build(&self, cx: &mut BuildCx<'_>) -> Result<Box<dyn Forward>, NetworkError> {
-        let [w, b] = <[_; 2]>::try_from(cx.create(&self.params(cx.input()))?)
-            .map_err(|_| NetworkError::Weights(format!("'{}' lost a tensor", cx.name)))?;
+        let [weight, bias] = cx.create_tensors(&self.params(cx.input()))?;
         Ok(Box::new(DenseForward {
-            weight: w.as_tensor().clone(),
-            bias: b.as_tensor().clone(),
+            weight,
+            bias,
             activation: self.activation,
         }))
     }

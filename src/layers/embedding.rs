@@ -68,11 +68,7 @@ impl LayerKind for Embedding {
     }
 
     fn build(&self, cx: &mut BuildCx<'_>) -> Result<Box<dyn Forward>, NetworkError> {
-        let vars = cx.create(&self.params(cx.input()))?;
-        let weight = vars
-            .first()
-            .map(|v| v.as_tensor().clone())
-            .ok_or_else(|| NetworkError::Weights(format!("'{}' lost a tensor", cx.name)))?;
+        let [weight] = cx.create_tensors(&self.params(cx.input()))?;
         Ok(Box::new(EmbeddingForward {
             weight,
             vocab: self.vocab,

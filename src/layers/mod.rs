@@ -348,6 +348,26 @@ impl BuildCx<'_> {
         Ok(out)
     }
 
+    /// Creates the `N` tensors `params` describes (see [`BuildCx::create`]) and returns them as
+    /// tensors, for layers that only read their weights.
+    pub fn create_tensors<const N: usize>(
+        &mut self,
+        params: &[Param],
+    ) -> Result<[Tensor; N], NetworkError> {
+        let tensors: Vec<Tensor> = self
+            .create(params)?
+            .iter()
+            .map(|v| v.as_tensor().clone())
+            .collect();
+        <[Tensor; N]>::try_from(tensors).map_err(|t| {
+            NetworkError::Weights(format!(
+                "'{}' made {} tensors where {N} were expected",
+                self.name,
+                t.len()
+            ))
+        })
+    }
+
     /// Registers a tensor made by the layer itself (loaded or shared) as `<node>.<what>`.
     pub fn register(&mut self, what: &str, var: Var, trainable: bool, penalized: bool) {
         self.vars.push(NamedVar {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
-use super::shared::{cached_features, feature_cache};
+use super::shared::{feature_cache, frozen_part_forward};
 use super::{
     freeze_words, BuildCx, Forward, ForwardCx, InferCx, LayerKind, PaletteEntries, Setting,
     SettingValue, FREEZE_HINT,
@@ -236,14 +236,7 @@ impl Forward for PretrainedForward {
         };
         // Text encoders read their own tokenizer's ids, where padding is 0 ([PAD]).
         let compute = |x: &Tensor| self.backbone.forward(x, 0, &get);
-        let x = super::first(inputs)?;
-        let y = match &self.cache {
-            Some(cache) => {
-                cached_features(cx.use_caches.then_some(cache), self.features, x, &compute)?
-            }
-            None => compute(x)?,
-        };
-        cx.finish(y, Activation::Linear)
+        frozen_part_forward(self.cache.as_ref(), self.features, inputs, cx, &compute)
     }
 
     fn has_feature_cache(&self) -> bool {

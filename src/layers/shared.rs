@@ -161,6 +161,23 @@ pub(super) fn cached_features(
     Ok(Tensor::from_vec(flat, (b, features), &Device::Cpu)?.to_device(x.device())?)
 }
 
+/// The forward pass of a pretrained or reused part: its features (cached while it is frozen and
+/// caches are on), never activated further.
+pub(super) fn frozen_part_forward(
+    cache: Option<&FeatureCache>,
+    features: usize,
+    inputs: &[&Tensor],
+    cx: &super::ForwardCx<'_>,
+    compute: &dyn Fn(&Tensor) -> candle_core::Result<Tensor>,
+) -> Result<(Tensor, crate::model::Activation), NetworkError> {
+    let x = super::first(inputs)?;
+    let y = match cache {
+        Some(cache) => cached_features(cx.use_caches.then_some(cache), features, x, compute)?,
+        None => compute(x)?,
+    };
+    cx.finish(y, crate::model::Activation::Linear)
+}
+
 /// A feature cache for a frozen part whose weights come from `file`, named `name`; without a
 /// readable file the cache stays in memory.
 pub(super) fn feature_cache(name: &str, file: &std::path::Path) -> FeatureCache {

@@ -7,7 +7,7 @@ use candle_core::Tensor;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use super::shared::{cached_features, feature_cache};
+use super::shared::{feature_cache, frozen_part_forward};
 use super::{
     freeze_words, BuildCx, Forward, ForwardCx, InferCx, LayerKind, PaletteEntries, Setting,
     SettingValue, FREEZE_HINT,
@@ -214,14 +214,7 @@ impl Forward for TrainedModelForward {
                 .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
             activate(&out.pre_activation, out.activation)
         };
-        let x = super::first(inputs)?;
-        let y = match &self.cache {
-            Some(cache) => {
-                cached_features(cx.use_caches.then_some(cache), self.features, x, &compute)?
-            }
-            None => compute(x)?,
-        };
-        cx.finish(y, Activation::Linear)
+        frozen_part_forward(self.cache.as_ref(), self.features, inputs, cx, &compute)
     }
 
     fn has_feature_cache(&self) -> bool {
