@@ -152,6 +152,14 @@ fn create_train_evaluate_predict_on_sample_data() {
         "{csv}"
     );
     assert_eq!(csv.lines().count(), 2);
+
+    // The trained model leaves the run folder: weights, graph and run description.
+    let out_dir = dir.path().join("exported");
+    let o = strata(&["export", p, out_dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    for file in ["model.safetensors", "model.json", "run.json"] {
+        assert!(out_dir.join(file).is_file(), "{file} missing");
+    }
 }
 
 #[test]

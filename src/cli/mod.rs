@@ -195,6 +195,14 @@ pub enum Command {
         #[arg(long)]
         csv: Option<PathBuf>,
     },
+    /// Copy the newest trained model (weights, layer graph, run description) into a folder,
+    /// as the Use screen's "Export model…" does.
+    Export {
+        /// The project file.
+        project: PathBuf,
+        /// The folder to write into (created when missing).
+        dest: PathBuf,
+    },
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {
@@ -374,7 +382,27 @@ pub fn run(command: Command) -> Result<()> {
             json,
             csv,
         } => cmd_predict(&project, &paths, json, csv.as_deref()),
+        Command::Export { project, dest } => cmd_export(&project, &dest),
     }
+}
+
+fn cmd_export(path: &Path, dest: &Path) -> Result<()> {
+    let run = engine::latest_run(path).ok_or_else(|| {
+        anyhow!(
+            "'{}' has no trained model yet; run `strata train {}` first",
+            path.display(),
+            path.display()
+        )
+    })?;
+    std::fs::create_dir_all(dest)
+        .with_context(|| format!("could not create '{}'", dest.display()))?;
+    workflow::export_run(&run, dest)?;
+    outln!(
+        "Exported the model of {} to {}",
+        run.display(),
+        dest.display()
+    );
+    Ok(())
 }
 
 fn load_project(path: &Path) -> Result<Project> {
