@@ -4,53 +4,10 @@
 //! the bottom of this file is the only place that names every kind.
 //!
 //! Adding a kind: write `src/layers/<kind>.rs` with a settings struct implementing [`LayerKind`],
-//! then add one line to the registration (see ARCHITECTURE.md).
+//! then add one line to the registration at the bottom of this file (see ARCHITECTURE.md).
 
-mod activation;
-mod add;
-mod avg_pool1d;
-mod avg_pool2d;
-mod batch_norm;
-mod concat;
-mod conv1d;
-mod conv2d;
-mod dense;
-mod dropout;
-mod embedding;
-mod flatten;
-mod global_avg_pool;
-mod global_max_pool;
-mod gru;
-mod input;
-mod lstm;
-mod max_pool1d;
-mod max_pool2d;
-mod pretrained;
 mod recurrent;
 mod shared;
-mod trained_model;
-
-pub use activation::ActivationLayer;
-pub use add::Add;
-pub use avg_pool1d::AvgPool1d;
-pub use avg_pool2d::AvgPool2d;
-pub use batch_norm::BatchNorm;
-pub use concat::Concat;
-pub use conv1d::Conv1d;
-pub use conv2d::Conv2d;
-pub use dense::Dense;
-pub use dropout::Dropout;
-pub use embedding::Embedding;
-pub use flatten::Flatten;
-pub use global_avg_pool::GlobalAvgPool;
-pub use global_max_pool::GlobalMaxPool;
-pub use gru::Gru;
-pub use input::Input;
-pub use lstm::Lstm;
-pub use max_pool1d::MaxPool1d;
-pub use max_pool2d::MaxPool2d;
-pub use pretrained::Pretrained;
-pub use trained_model::TrainedModel;
 
 use candle_core::{Device, Tensor, Var};
 use rand::{Rng, RngCore};
@@ -564,7 +521,10 @@ pub(crate) fn stride_and_padding(stride: usize, padding: Padding) -> String {
 /// Registers the layer kinds: the serialized [`Layer`] enum (one variant per kind, its settings
 /// struct inside), dispatch to [`LayerKind`], and the editor's palette in registration order.
 macro_rules! register_layers {
-    ($($(#[$doc:meta])* $variant:ident($ty:ty) in $group:literal,)*) => {
+    ($($(#[$doc:meta])* $variant:ident($module:ident::$ty:ident) in $group:literal,)*) => {
+        $(mod $module;)*
+        $(pub use $module::$ty;)*
+
         /// One layer of the graph with its settings (weights are not stored here). Saved in the
         /// project file as `{"type": "dense", "units": 128, …}`.
         #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -615,47 +575,47 @@ macro_rules! register_layers {
 
 register_layers! {
     /// Where samples enter.
-    Input(Input) in "Core",
+    Input(input::Input) in "Core",
     /// Fully connected.
-    Dense(Dense) in "Core",
+    Dense(dense::Dense) in "Core",
     /// Any shape → one long vector.
-    Flatten(Flatten) in "Core",
+    Flatten(flatten::Flatten) in "Core",
     /// Random zeroing while training.
-    Dropout(Dropout) in "Core",
+    Dropout(dropout::Dropout) in "Core",
     /// 2-D convolution.
-    Conv2d(Conv2d) in "Convolution",
+    Conv2d(conv2d::Conv2d) in "Convolution",
     /// Maximum over 2-D windows.
-    MaxPool2d(MaxPool2d) in "Pooling",
+    MaxPool2d(max_pool2d::MaxPool2d) in "Pooling",
     /// Mean over 2-D windows.
-    AvgPool2d(AvgPool2d) in "Pooling",
+    AvgPool2d(avg_pool2d::AvgPool2d) in "Pooling",
     /// Mean over all positions.
-    GlobalAvgPool(GlobalAvgPool) in "Pooling",
+    GlobalAvgPool(global_avg_pool::GlobalAvgPool) in "Pooling",
     /// Token ids → vectors.
-    Embedding(Embedding) in "Sequence",
+    Embedding(embedding::Embedding) in "Sequence",
     /// 1-D convolution.
-    Conv1d(Conv1d) in "Sequence",
+    Conv1d(conv1d::Conv1d) in "Sequence",
     /// Maximum over 1-D windows.
-    MaxPool1d(MaxPool1d) in "Sequence",
+    MaxPool1d(max_pool1d::MaxPool1d) in "Sequence",
     /// Mean over 1-D windows.
-    AvgPool1d(AvgPool1d) in "Sequence",
+    AvgPool1d(avg_pool1d::AvgPool1d) in "Sequence",
     /// Maximum over all positions.
-    GlobalMaxPool(GlobalMaxPool) in "Sequence",
+    GlobalMaxPool(global_max_pool::GlobalMaxPool) in "Sequence",
     /// Long short-term memory.
-    Lstm(Lstm) in "Sequence",
+    Lstm(lstm::Lstm) in "Sequence",
     /// Gated recurrent unit.
-    Gru(Gru) in "Sequence",
+    Gru(gru::Gru) in "Sequence",
     /// Batch normalisation.
-    BatchNorm(BatchNorm) in "Normalization",
+    BatchNorm(batch_norm::BatchNorm) in "Normalization",
     /// A stand-alone activation.
-    Activation(ActivationLayer) in "Activation",
+    Activation(activation::ActivationLayer) in "Activation",
     /// Element-wise sum.
-    Add(Add) in "Merge",
+    Add(add::Add) in "Merge",
     /// Join along channels.
-    Concat(Concat) in "Merge",
+    Concat(concat::Concat) in "Merge",
     /// A pretrained network.
-    Pretrained(Pretrained) in "Pretrained",
+    Pretrained(pretrained::Pretrained) in "Pretrained",
     /// Part of an earlier run's model.
-    TrainedModel(TrainedModel) in "Pretrained",
+    TrainedModel(trained_model::TrainedModel) in "Pretrained",
 }
 
 impl Layer {
