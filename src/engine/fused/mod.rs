@@ -1,0 +1,213 @@
+//! Fused CPU layers, each one candle custom op with its own backward pass: convolution + bias +
+//! activation (per-sample im2col and GEMM, padding folded into the unfolding), dense + bias +
+//! activation, one-pass activations, and softmax cross-entropy. Their backward passes compute no
+//! gradient for an input that needs none (the image), and read the saved output instead of
+//! re-running comparison chains.
+//!
+//! On other devices, or for dtypes other than f32, the same functions fall back to candle's own
+//! ops, so results agree everywhere; only the speed differs.
+
+use candle_core::{CpuStorage, DType, Layout, Result, Storage, Tensor};
+use rayon::prelude::*;
+
+use crate::model::Activation;
+
+/// Elements above which element-wise kernels split the work over threads.
+const PARALLEL_ELEMENTS: usize = 1 << 15;
+
+/// The tensor's data as a contiguous f32 slice on the CPU, handed to `f` (no copy when it is
+/// already contiguous).
+pub(crate) fn with_slice<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
+    let t = t.contiguous()?;
+    let (storage, layout) = t.storage_and_layout();
+    let Storage::Cpu(CpuStorage::F32(data)) = &*storage else {
+        candle_core::bail!("fused kernels need f32 tensors on the CPU");
+    };
+    let Some((start, end)) = layout.contiguous_offsets() else {
+        candle_core::bail!("fused kernels need contiguous tensors");
+    };
+    f(&data[start..end])
+}
+
+fn cpu_slice<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f32]> {
+    let data = storage.as_slice::<f32>()?;
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => candle_core::bail!("fused kernels need contiguous tensors"),
+    }
+}
+
+/// `c = a·b` (or `c += a·b` when `accumulate`) for row-major matrices: `a` is m×k (stored k×m
+/// when `a_t`), `b` is k×n (stored n×k when `b_t`), `c` is m×n. `parallel` uses every rayon
+/// thread; otherwise it runs on the calling thread (inside per-sample parallel loops).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn sgemm(
+    (m, n, k): (usize, usize, usize),
+    a: &[f32],
+    a_t: bool,
+    b: &[f32],
+    b_t: bool,
+    c: &mut [f32],
+    accumulate: bool,
+    parallel: bool,
+) -> Result<()> {
+    if a.len() < m * k || b.len() < k * n || c.len() < m * n {
+        candle_core::bail!(
+            "matrix product {m}×{k}·{k}×{n}: buffers of {}, {}, {} values are too small",
+            a.len(),
+            b.len(),
+            c.len()
+        );
+    }
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    if k == 0 {
+        if !accumulate {
+            c[..m * n].fill(0.0);
+        }
+        return Ok(());
+    }
+    let (a_rs, a_cs) = if a_t {
+        (1, m as isize)
+    } else {
+        (k as isize, 1)
+    };
+    let (b_rs, b_cs) = if b_t {
+        (1, k as isize)
+    } else {
+        (n as isize, 1)
+    };
+    let parallelism = if parallel && m * n * k >= 1 << 18 {
+        gemm::Parallelism::Rayon(rayon::current_num_threads())
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: the lengths checked above cover every element the strides below reach: a reaches
+    // (m−1)·a_rs + (k−1)·a_cs < m·k, b likewise < k·n, c reaches (m−1)·n + (n−1) < m·n. The
+    // slices are borrowed for the whole call and `c` is exclusively borrowed.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.as_ptr(),
+            a_cs,
+            a_rs,
+            b.as_ptr(),
+            b_cs,
+            b_rs,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+    Ok(())
+}
+
+/// An activation whose derivative can be read from its output, so it can be fused into the layer
+/// before it (the backward pass keeps only the output).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum OutAct {
+    Linear,
+    Relu,
+    LeakyRelu,
+    Sigmoid,
+    Tanh,
+}
+
+impl OutAct {
+    fn from_activation(act: Activation) -> Option<Self> {
+        match act {
+            Activation::Linear => Some(Self::Linear),
+            Activation::Relu => Some(Self::Relu),
+            Activation::LeakyRelu => Some(Self::LeakyRelu),
+            Activation::Sigmoid => Some(Self::Sigmoid),
+            Activation::Tanh => Some(Self::Tanh),
+            Activation::Softmax | Activation::Gelu => None,
+        }
+    }
+
+    fn apply(self, v: f32) -> f32 {
+        match self {
+            Self::Linear => v,
+            Self::Relu => v.max(0.0),
+            Self::LeakyRelu => {
+                if v > 0.0 {
+                    v
+                } else {
+                    LEAKY_SLOPE * v
+                }
+            }
+            Self::Sigmoid => 1.0 / (1.0 + (-v).exp()),
+            Self::Tanh => v.tanh(),
+        }
+    }
+
+    /// d act / d pre-activation, from the activation's output `y`.
+    fn derivative(self, y: f32) -> f32 {
+        match self {
+            Self::Linear => 1.0,
+            Self::Relu => f32::from(u8::from(y > 0.0)),
+            Self::LeakyRelu => {
+                if y > 0.0 {
+                    1.0
+                } else {
+                    LEAKY_SLOPE
+                }
+            }
+            Self::Sigmoid => y * (1.0 - y),
+            Self::Tanh => 1.0 - y * y,
+        }
+    }
+
+    fn apply_all(self, values: &mut [f32]) {
+        if self != Self::Linear {
+            for v in values {
+                *v = self.apply(*v);
+            }
+        }
+    }
+
+    /// The gradient before the activation: `grad · act'(y)`.
+    fn backprop(self, y: &[f32], grad: &[f32]) -> Vec<f32> {
+        if self == Self::Linear {
+            return grad.to_vec();
+        }
+        let f = |(&y, &g): (&f32, &f32)| g * self.derivative(y);
+        if y.len() >= PARALLEL_ELEMENTS {
+            y.par_iter().zip(grad.par_iter()).map(f).collect()
+        } else {
+            y.iter().zip(grad).map(f).collect()
+        }
+    }
+}
+
+/// Slope of LeakyReLU below zero (the same as `activate`).
+pub(crate) const LEAKY_SLOPE: f32 = 0.01;
+
+/// Whether the fused CPU kernels apply to these tensors.
+fn fusable(tensors: &[&Tensor]) -> bool {
+    tensors
+        .iter()
+        .all(|t| t.device().is_cpu() && t.dtype() == DType::F32)
+}
+
+mod activation;
+mod conv;
+mod dense;
+mod loss;
+#[cfg(test)]
+mod tests;
+
+pub use activation::activation;
+pub use conv::{conv2d, conv2d_max_pool};
+pub use dense::dense;
+pub use loss::softmax_cross_entropy;
