@@ -387,13 +387,7 @@ pub fn run(command: Command) -> Result<()> {
 }
 
 fn cmd_export(path: &Path, dest: &Path) -> Result<()> {
-    let run = engine::latest_run(path).ok_or_else(|| {
-        anyhow!(
-            "'{}' has no trained model yet; run `strata train {}` first",
-            path.display(),
-            path.display()
-        )
-    })?;
+    let run = latest_run(path)?;
     std::fs::create_dir_all(dest)
         .with_context(|| format!("could not create '{}'", dest.display()))?;
     workflow::export_run(&run, dest)?;
@@ -692,15 +686,22 @@ fn cmd_train(path: &Path, project: &Project, json: bool) -> Result<()> {
     }
 }
 
-fn load_trained(path: &Path) -> Result<TrainedModel> {
-    let run = engine::latest_run(path).ok_or_else(|| {
+/// The project's newest run with a model, or what to do first.
+fn latest_run(path: &Path) -> Result<PathBuf> {
+    engine::latest_run(path).ok_or_else(|| {
         anyhow!(
             "'{}' has no trained model yet; run `strata train {}` first",
             path.display(),
             path.display()
         )
-    })?;
-    Ok(TrainedModel::load(&run, &engine::inference_device())?)
+    })
+}
+
+fn load_trained(path: &Path) -> Result<TrainedModel> {
+    Ok(TrainedModel::load(
+        &latest_run(path)?,
+        &engine::inference_device(),
+    )?)
 }
 
 fn cmd_evaluate(path: &Path, other: Option<&Path>, json: bool) -> Result<()> {

@@ -283,12 +283,7 @@ impl Network {
                 is_output: step.node == self.checked.output,
                 use_caches: self.use_caches,
             };
-            let (value, act) = step.layer.forward(&ins, &mut cx).map_err(|e| match e {
-                NetworkError::Weights(m) if m == "a layer has no input" => NetworkError::Weights(
-                    format!("'{}' has no input", self.graph.nodes[step.node].name),
-                ),
-                other => other,
-            })?;
+            let (value, act) = step.layer.forward(&ins, &mut cx)?;
             if step.writes == self.checked.output {
                 last_activation = act;
             }

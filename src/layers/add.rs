@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::shared::{first, stateless};
+use super::first;
+use super::shared::stateless;
 use super::{BuildCx, Forward, InferCx, LayerKind, PaletteEntries};
 use crate::engine::network::NetworkError;
 use crate::model::{shape_label, GraphError, Shape};
@@ -47,7 +48,7 @@ impl LayerKind for Add {
 
     fn build(&self, _cx: &mut BuildCx<'_>) -> Result<Box<dyn Forward>, NetworkError> {
         Ok(stateless(|inputs, _| {
-            let mut acc = first(inputs)?;
+            let mut acc = first(inputs)?.clone();
             for t in &inputs[1..] {
                 acc = acc.add(t)?;
             }

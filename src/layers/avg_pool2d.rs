@@ -2,8 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::first;
 use super::max_pool2d::window_settings;
-use super::shared::{first, pool2d_shape, stateless};
+use super::shared::{pool2d_shape, stateless};
 use super::{BuildCx, Forward, InferCx, LayerKind, PaletteEntries, Setting};
 use crate::engine::network::NetworkError;
 use crate::engine::ops::{pool2d, PoolKind};
@@ -43,7 +44,7 @@ impl LayerKind for AvgPool2d {
     fn build(&self, _cx: &mut BuildCx<'_>) -> Result<Box<dyn Forward>, NetworkError> {
         let (kernel, stride) = (self.kernel, self.stride);
         Ok(stateless(move |inputs, _| {
-            pool2d(&first(inputs)?, PoolKind::Avg, kernel, stride)
+            pool2d(first(inputs)?, PoolKind::Avg, kernel, stride)
         }))
     }
 

@@ -105,43 +105,25 @@ impl LayerKind for Conv1d {
 
     fn settings(&mut self) -> Vec<Setting<'_>> {
         vec![
-            Setting::new(
+            Setting::count(
                 "Filters",
                 "How many different patterns the layer looks for.",
-                SettingValue::Count {
-                    value: &mut self.filters,
-                    min: 1,
-                    max: 4096,
-                },
+                &mut self.filters,
+                1..=4096,
             ),
-            Setting::new(
+            Setting::count(
                 "Window",
                 "How many neighbouring positions (e.g. words) each filter sees.",
-                SettingValue::Count {
-                    value: &mut self.kernel,
-                    min: 1,
-                    max: 31,
-                },
+                &mut self.kernel,
+                1..=31,
             ),
-            Setting::new(
-                "Stride",
-                "",
-                SettingValue::Count {
-                    value: &mut self.stride,
-                    min: 1,
-                    max: 8,
-                },
-            ),
+            Setting::count("Stride", "", &mut self.stride, 1..=8),
             Setting::new(
                 "Padding",
                 "Valid: no border, the sequence shrinks. Same: zero border, the length stays.",
                 SettingValue::Padding(&mut self.padding),
             ),
-            Setting::new(
-                "Activation",
-                "",
-                SettingValue::Activation(&mut self.activation),
-            ),
+            Setting::activation(&mut self.activation),
         ]
     }
 

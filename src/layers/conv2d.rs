@@ -129,43 +129,30 @@ impl LayerKind for Conv2d {
 
     fn settings(&mut self) -> Vec<Setting<'_>> {
         vec![
-            Setting::new(
+            Setting::count(
                 "Filters",
                 "How many different patterns the layer looks for.",
-                SettingValue::Count {
-                    value: &mut self.filters,
-                    min: 1,
-                    max: 4096,
-                },
+                &mut self.filters,
+                1..=4096,
             ),
-            Setting::new(
+            Setting::count(
                 "Kernel size",
                 "Width and height of each filter in pixels.",
-                SettingValue::Count {
-                    value: &mut self.kernel,
-                    min: 1,
-                    max: 15,
-                },
+                &mut self.kernel,
+                1..=15,
             ),
-            Setting::new(
+            Setting::count(
                 "Stride",
                 "Step between filter positions; 2 halves the image size.",
-                SettingValue::Count {
-                    value: &mut self.stride,
-                    min: 1,
-                    max: 8,
-                },
+                &mut self.stride,
+                1..=8,
             ),
             Setting::new(
                 "Padding",
                 "Valid: no border, the image shrinks. Same: zero border, the size stays.",
                 SettingValue::Padding(&mut self.padding),
             ),
-            Setting::new(
-                "Activation",
-                "",
-                SettingValue::Activation(&mut self.activation),
-            ),
+            Setting::activation(&mut self.activation),
         ]
     }
 

@@ -5,7 +5,6 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     BuildCx, Forward, ForwardCx, InferCx, Init, Layer, LayerKind, PaletteEntries, Param, Setting,
-    SettingValue,
 };
 use crate::engine::fused;
 use crate::engine::network::NetworkError;
@@ -88,20 +87,13 @@ impl LayerKind for Dense {
 
     fn settings(&mut self) -> Vec<Setting<'_>> {
         vec![
-            Setting::new(
+            Setting::count(
                 "Units",
                 "How many outputs (neurons) the layer has.",
-                SettingValue::Count {
-                    value: &mut self.units,
-                    min: 1,
-                    max: 65536,
-                },
+                &mut self.units,
+                1..=65536,
             ),
-            Setting::new(
-                "Activation",
-                "",
-                SettingValue::Activation(&mut self.activation),
-            ),
+            Setting::activation(&mut self.activation),
         ]
     }
 

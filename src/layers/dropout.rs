@@ -4,7 +4,8 @@ use candle_core::Tensor;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::shared::{first, stateless};
+use super::first;
+use super::shared::stateless;
 use super::{BuildCx, Forward, InferCx, LayerKind, PaletteEntries, Setting, SettingValue};
 use crate::engine::network::NetworkError;
 use crate::model::{GraphError, Shape};
@@ -46,7 +47,7 @@ impl LayerKind for Dropout {
         Ok(stateless(move |inputs, cx| {
             let x = first(inputs)?;
             if !cx.train || rate <= 0.0 {
-                return Ok(x);
+                return Ok(x.clone());
             }
             let keep = 1.0 - rate;
             let mask: Vec<f32> = (0..x.elem_count())

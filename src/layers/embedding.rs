@@ -5,7 +5,6 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     BuildCx, Forward, ForwardCx, InferCx, Init, Layer, LayerKind, PaletteEntries, Param, Setting,
-    SettingValue,
 };
 use crate::engine::network::NetworkError;
 use crate::model::{shape_label, Activation, DataFit, Fix, GraphError, Shape};
@@ -82,24 +81,8 @@ impl LayerKind for Embedding {
 
     fn settings(&mut self) -> Vec<Setting<'_>> {
         vec![
-            Setting::new(
-                "Vocabulary",
-                "How many different tokens (words or characters) it knows; set by the data's vocabulary.",
-                SettingValue::Count {
-                    value: &mut self.vocab,
-                    min: 2,
-                    max: 1_000_000,
-                },
-            ),
-            Setting::new(
-                "Vector length",
-                "How many learned numbers describe each token.",
-                SettingValue::Count {
-                    value: &mut self.dim,
-                    min: 1,
-                    max: 1024,
-                },
-            ),
+            Setting::count("Vocabulary", "How many different tokens (words or characters) it knows; set by the data's vocabulary.", &mut self.vocab, 2..=1_000_000),
+            Setting::count("Vector length", "How many learned numbers describe each token.", &mut self.dim, 1..=1024),
         ]
     }
 

@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::shared::{first, stateless};
+use super::first;
+use super::shared::stateless;
 use super::{BuildCx, Forward, InferCx, LayerKind, PaletteEntries};
 use crate::engine::network::NetworkError;
 use crate::model::{GraphError, Shape};

@@ -3,7 +3,8 @@
 use candle_core::D;
 use serde::{Deserialize, Serialize};
 
-use super::shared::{first, global_pool_shape, stateless};
+use super::first;
+use super::shared::{global_pool_shape, stateless};
 use super::{BuildCx, Forward, InferCx, LayerKind, PaletteEntries};
 use crate::engine::network::NetworkError;
 use crate::model::{GraphError, Shape};

@@ -2,8 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::shared::{first, pool1d, pool1d_shape, stateless};
-use super::{BuildCx, Forward, InferCx, LayerKind, PaletteEntries, Setting, SettingValue};
+use super::first;
+use super::shared::{pool1d, pool1d_shape, stateless};
+use super::{BuildCx, Forward, InferCx, LayerKind, PaletteEntries, Setting};
 use crate::engine::network::NetworkError;
 use crate::model::{GraphError, Shape};
 
@@ -36,7 +37,7 @@ impl LayerKind for MaxPool1d {
     fn build(&self, _cx: &mut BuildCx<'_>) -> Result<Box<dyn Forward>, NetworkError> {
         let kernel = self.kernel;
         Ok(stateless(move |inputs, _| {
-            pool1d(&first(inputs)?, kernel, true)
+            pool1d(first(inputs)?, kernel, true)
         }))
     }
 
@@ -45,14 +46,6 @@ impl LayerKind for MaxPool1d {
     }
 
     fn settings(&mut self) -> Vec<Setting<'_>> {
-        vec![Setting::new(
-            "Window",
-            "",
-            SettingValue::Count {
-                value: &mut self.kernel,
-                min: 1,
-                max: 16,
-            },
-        )]
+        vec![Setting::count("Window", "", &mut self.kernel, 1..=16)]
     }
 }

@@ -2,8 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::shared::{first, pool2d_shape, stateless};
-use super::{BuildCx, Forward, InferCx, LayerKind, PaletteEntries, Setting, SettingValue};
+use super::first;
+use super::shared::{pool2d_shape, stateless};
+use super::{BuildCx, Forward, InferCx, LayerKind, PaletteEntries, Setting};
 use crate::engine::network::NetworkError;
 use crate::engine::ops::{pool2d, PoolKind};
 use crate::model::{GraphError, Shape};
@@ -42,7 +43,7 @@ impl LayerKind for MaxPool2d {
     fn build(&self, _cx: &mut BuildCx<'_>) -> Result<Box<dyn Forward>, NetworkError> {
         let (kernel, stride) = (self.kernel, self.stride);
         Ok(stateless(move |inputs, _| {
-            pool2d(&first(inputs)?, PoolKind::Max, kernel, stride)
+            pool2d(first(inputs)?, PoolKind::Max, kernel, stride)
         }))
     }
 
@@ -65,23 +66,7 @@ pub(super) fn window_settings<'a>(
     stride: &'a mut usize,
 ) -> Vec<Setting<'a>> {
     vec![
-        Setting::new(
-            "Window",
-            "",
-            SettingValue::Count {
-                value: kernel,
-                min: 1,
-                max: 8,
-            },
-        ),
-        Setting::new(
-            "Step",
-            "",
-            SettingValue::Count {
-                value: stride,
-                min: 1,
-                max: 8,
-            },
-        ),
+        Setting::count("Window", "", kernel, 1..=8),
+        Setting::count("Step", "", stride, 1..=8),
     ]
 }

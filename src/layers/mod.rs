@@ -376,12 +376,12 @@ impl ForwardCx<'_> {
     }
 }
 
-/// The first input of a batch, or a clear error.
-pub(crate) fn first<'t>(inputs: &[&'t Tensor]) -> Result<&'t Tensor, NetworkError> {
+/// The first input of a batch (a validated graph always gives one).
+pub(crate) fn first<'t>(inputs: &[&'t Tensor]) -> candle_core::Result<&'t Tensor> {
     inputs
         .first()
         .copied()
-        .ok_or_else(|| NetworkError::Weights("a layer has no input".to_owned()))
+        .ok_or_else(|| candle_core::Error::Msg("a layer got no input".to_owned()))
 }
 
 /// What the memory estimate knows about a node.
@@ -418,6 +418,22 @@ impl<'a> Setting<'a> {
     /// A setting row.
     pub fn new(label: &'static str, hint: &'static str, value: SettingValue<'a>) -> Self {
         Self { label, hint, value }
+    }
+
+    /// A whole number in `range`.
+    pub fn count(
+        label: &'static str,
+        hint: &'static str,
+        value: &'a mut usize,
+        range: std::ops::RangeInclusive<usize>,
+    ) -> Self {
+        let (min, max) = range.into_inner();
+        Self::new(label, hint, SettingValue::Count { value, min, max })
+    }
+
+    /// The activation a layer ends in.
+    pub fn activation(value: &'a mut Activation) -> Self {
+        Self::new("Activation", "", SettingValue::Activation(value))
     }
 }
 

@@ -95,15 +95,7 @@ pub(super) fn settings<'a>(
     bidirectional: &'a mut bool,
 ) -> Vec<Setting<'a>> {
     vec![
-        Setting::new(
-            "Units",
-            "Size of the memory carried from step to step.",
-            SettingValue::Count {
-                value: units,
-                min: 1,
-                max: 1024,
-            },
-        ),
+        Setting::count("Units", "Size of the memory carried from step to step.", units, 1..=1024),
         Setting::new(
             "Directions",
             "A second layer reads the sequence from the end; both outputs are joined.",

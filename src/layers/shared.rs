@@ -213,14 +213,6 @@ where
     }
 }
 
-/// The first input of a batch inside a candle computation.
-pub(super) fn first(inputs: &[&Tensor]) -> candle_core::Result<Tensor> {
-    inputs
-        .first()
-        .map(|t| (*t).clone())
-        .ok_or_else(|| candle_core::Error::Msg("a layer has no input".to_owned()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -76,10 +76,7 @@ impl StrataApp {
             AppCommand::ForgetRecent(path) => self.cx.settings.recent.retain(|p| *p != path),
             AppCommand::StartImport(then) => self.start_import(then),
             AppCommand::StartTraining => self.start_training(),
-            AppCommand::Predict(paths) => {
-                self.screen = Screen::Use;
-                self.use_.predict_paths(&mut self.cx, paths);
-            }
+            AppCommand::Predict(paths) => self.use_.predict_paths(&mut self.cx, paths),
             AppCommand::Show(screen) => self.screen = screen,
             AppCommand::Undo => {
                 if self.cx.doc.as_mut().is_some_and(|d| d.undo()) {
@@ -317,12 +314,10 @@ impl StrataApp {
                 RunEnd::Failed(text) => self.error(format!("Training failed: {text}")),
             }
         }
+        // What the polls send (status lines, training after an import) is handled with the
+        // frame's other commands, after its edits.
         self.evaluate.poll(&mut self.cx);
         self.use_.poll(&mut self.cx);
-        // Messages the polls sent.
-        for command in self.cx.take_commands() {
-            self.handle(command);
-        }
     }
 
     fn import_finished(&mut self, mut loaded: LoadedData, then: AfterImport) {
