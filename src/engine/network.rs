@@ -118,10 +118,7 @@ impl Network {
             });
             let mut cx = BuildCx {
                 name: &node.name,
-                inputs: inputs[i]
-                    .iter()
-                    .map(|&j| checked.info[j].output_shape.as_slice())
-                    .collect(),
+                input: graph.input_shape(&checked, i),
                 output: &checked.info[i].output_shape,
                 device,
                 rng: &mut *rng,

@@ -63,10 +63,6 @@ impl LayerKind for ActivationLayer {
             SettingValue::Activation(&mut self.function),
         )]
     }
-
-    fn activation(&self) -> Option<Activation> {
-        Some(self.function)
-    }
 }
 
 struct Apply(Activation);

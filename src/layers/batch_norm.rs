@@ -76,7 +76,7 @@ impl LayerKind for BatchNorm {
     }
 
     fn build(&self, cx: &mut BuildCx<'_>) -> Result<Box<dyn Forward>, NetworkError> {
-        let [gamma, beta, mean, var] = <[_; 4]>::try_from(cx.create(&self.params(cx.input()))?)
+        let [gamma, beta, mean, var] = <[_; 4]>::try_from(cx.create(&self.params(cx.input))?)
             .map_err(|_| NetworkError::Weights(format!("'{}' lost a tensor", cx.name)))?;
         Ok(Box::new(BatchNormForward {
             gamma: gamma.as_tensor().clone(),

@@ -85,7 +85,7 @@ impl LayerKind for Conv1d {
     }
 
     fn build(&self, cx: &mut BuildCx<'_>) -> Result<Box<dyn Forward>, NetworkError> {
-        let [weight, bias] = cx.create_tensors(&self.params(cx.input()))?;
+        let [weight, bias] = cx.create_tensors(&self.params(cx.input))?;
         Ok(Box::new(Conv1dForward {
             layer: self.clone(),
             weight,
@@ -125,10 +125,6 @@ impl LayerKind for Conv1d {
             ),
             Setting::activation(&mut self.activation),
         ]
-    }
-
-    fn activation(&self) -> Option<Activation> {
-        Some(self.activation)
     }
 }
 

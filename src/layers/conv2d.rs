@@ -90,7 +90,7 @@ impl LayerKind for Conv2d {
     }
 
     fn build(&self, cx: &mut BuildCx<'_>) -> Result<Box<dyn Forward>, NetworkError> {
-        let [weight, bias] = cx.create_tensors(&self.params(cx.input()))?;
+        let [weight, bias] = cx.create_tensors(&self.params(cx.input))?;
         Ok(Box::new(Conv2dForward {
             layer: self.clone(),
             weight,
@@ -154,10 +154,6 @@ impl LayerKind for Conv2d {
             ),
             Setting::activation(&mut self.activation),
         ]
-    }
-
-    fn activation(&self) -> Option<Activation> {
-        Some(self.activation)
     }
 
     fn fuses_max_pool(&self) -> bool {

@@ -73,7 +73,7 @@ impl LayerKind for Dense {
     }
 
     fn build(&self, cx: &mut BuildCx<'_>) -> Result<Box<dyn Forward>, NetworkError> {
-        let [weight, bias] = cx.create_tensors(&self.params(cx.input()))?;
+        let [weight, bias] = cx.create_tensors(&self.params(cx.input))?;
         Ok(Box::new(DenseForward {
             weight,
             bias,
@@ -95,10 +95,6 @@ impl LayerKind for Dense {
             ),
             Setting::activation(&mut self.activation),
         ]
-    }
-
-    fn activation(&self) -> Option<Activation> {
-        Some(self.activation)
     }
 
     fn fit_to_data(&self, name: &str, data: &DataFit, is_output: bool) -> Option<Fix> {

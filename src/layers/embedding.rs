@@ -67,7 +67,7 @@ impl LayerKind for Embedding {
     }
 
     fn build(&self, cx: &mut BuildCx<'_>) -> Result<Box<dyn Forward>, NetworkError> {
-        let [weight] = cx.create_tensors(&self.params(cx.input()))?;
+        let [weight] = cx.create_tensors(&self.params(cx.input))?;
         Ok(Box::new(EmbeddingForward {
             weight,
             vocab: self.vocab,

@@ -73,11 +73,6 @@ pub trait LayerKind {
         Vec::new()
     }
 
-    /// The activation the layer ends in, if it has one of its own.
-    fn activation(&self) -> Option<Activation> {
-        None
-    }
-
     /// When the layer named `name` does not fit the data (an Input of another shape, an
     /// Embedding that knows too few tokens, an output layer with the wrong number of values): the
     /// problem and the settings that fix it.
@@ -256,8 +251,8 @@ impl Param {
 pub struct BuildCx<'a> {
     /// The node's name (the prefix of its tensors).
     pub name: &'a str,
-    /// Each input's shape, per sample.
-    pub inputs: Vec<&'a [usize]>,
+    /// The first input's shape, per sample (empty for the Input node).
+    pub input: &'a [usize],
     /// The node's output shape, per sample.
     pub output: &'a [usize],
     /// Where the tensors live.
@@ -275,11 +270,6 @@ pub struct BuildCx<'a> {
 }
 
 impl BuildCx<'_> {
-    /// The first input's shape (empty for the Input node).
-    pub fn input(&self) -> &[usize] {
-        self.inputs.first().copied().unwrap_or(&[])
-    }
-
     /// Creates the tensors `params` describes, in order, registers them as `<node>.<name>` and
     /// returns them.
     pub fn create(&mut self, params: &[Param]) -> Result<Vec<Var>, NetworkError> {

@@ -62,7 +62,7 @@ pub(super) fn build(
     return_sequences: bool,
     bidirectional: bool,
 ) -> Result<Box<dyn Forward>, NetworkError> {
-    let vars = cx.create(&params(cell, cx.input(), units, bidirectional))?;
+    let vars = cx.create(&params(cell, cx.input, units, bidirectional))?;
     let tensors: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
     let directions = tensors
         .chunks_exact(4)
