@@ -8,16 +8,6 @@ use crate::model::{shape_label, Activation, Graph, Padding};
 use crate::pretrained::Backbone;
 use crate::workflow;
 
-const ACTIVATIONS: [Activation; 7] = [
-    Activation::Linear,
-    Activation::Relu,
-    Activation::LeakyRelu,
-    Activation::Sigmoid,
-    Activation::Tanh,
-    Activation::Softmax,
-    Activation::Gelu,
-];
-
 /// The settings grid of `layer`; `input_shape` is what the data gives (the Input offers to match
 /// it).
 pub fn layer_settings_ui(ui: &mut egui::Ui, layer: &mut Layer, input_shape: &[usize]) {
@@ -59,7 +49,7 @@ fn setting_row_ui(ui: &mut egui::Ui, row: usize, setting: Setting<'_>, input_sha
             egui::ComboBox::from_id_salt(("layer-activation", row))
                 .selected_text(activation.label())
                 .show_ui(ui, |ui| {
-                    for a in ACTIVATIONS {
+                    for a in Activation::ALL {
                         ui.selectable_value(activation, a, a.label());
                     }
                 });

@@ -17,17 +17,12 @@ pub struct ActivationLayer {
 
 impl PaletteEntries for ActivationLayer {
     fn palette_entries(_input_shape: &[usize]) -> Vec<Self> {
-        [
-            Activation::Relu,
-            Activation::LeakyRelu,
-            Activation::Sigmoid,
-            Activation::Tanh,
-            Activation::Softmax,
-            Activation::Gelu,
-        ]
-        .into_iter()
-        .map(|function| Self { function })
-        .collect()
+        // Every function but the identity, which a stand-alone layer has no use for.
+        Activation::ALL
+            .into_iter()
+            .filter(|&function| function != Activation::Linear)
+            .map(|function| Self { function })
+            .collect()
     }
 }
 

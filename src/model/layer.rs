@@ -24,6 +24,17 @@ pub enum Activation {
 }
 
 impl Activation {
+    /// Every activation, identity first.
+    pub const ALL: [Activation; 7] = [
+        Self::Linear,
+        Self::Relu,
+        Self::LeakyRelu,
+        Self::Sigmoid,
+        Self::Tanh,
+        Self::Softmax,
+        Self::Gelu,
+    ];
+
     /// Name shown to users.
     pub fn label(self) -> &'static str {
         match self {

@@ -54,11 +54,13 @@ pub struct ImageSettings {
 }
 
 impl Default for ImageSettings {
+    /// The importer's defaults (28×28 grayscale, like MNIST).
     fn default() -> Self {
+        let d = crate::data::ImportOptions::default();
         Self {
-            width: 28,
-            height: 28,
-            channels: 1,
+            width: d.width,
+            height: d.height,
+            channels: d.channels,
         }
     }
 }
@@ -128,13 +130,15 @@ pub struct AudioSettings {
 }
 
 impl Default for AudioSettings {
+    /// The spectrogram's defaults (`AudioOptions`: 1 s, 40 mel bands, 25 ms windows, 10 ms steps).
     fn default() -> Self {
+        let d = crate::data::AudioOptions::default();
         Self {
-            clip_seconds: 1.0,
-            mel_bands: 40,
-            window_ms: 25.0,
-            hop_ms: 10.0,
-            mfcc: 0,
+            clip_seconds: d.clip_seconds,
+            mel_bands: d.mel_bands,
+            window_ms: d.window_ms,
+            hop_ms: d.hop_ms,
+            mfcc: d.mfcc,
         }
     }
 }
