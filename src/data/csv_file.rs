@@ -143,29 +143,179 @@ fn decode_text_text(bytes: &[u8]) -> Result<(String, Option<String>), String> {
     }
 }
 
-/// A file without BOM that is UTF-8 except for a few lines (at most one in twenty, never the
-/// first): its text with those lines decoded lossily, and their 1-based numbers. `None` for
-/// valid UTF-8, BOM-marked files and files that are mostly something else (Latin-1).
-fn mostly_utf8(bytes: &[u8]) -> Option<(String, Vec<usize>)> {
-    if std::str::from_utf8(bytes).is_ok()
-        || bytes.starts_with(&[0xEF, 0xBB, 0xBF])
-        || bytes.starts_with(&[0xFF, 0xFE])
-        || bytes.starts_with(&[0xFE, 0xFF])
-    {
-        return None;
-    }
-    let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
-    let bad: Vec<usize> = lines
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| std::str::from_utf8(l).is_err())
-        .map(|(i, _)| i + 1)
-        .collect();
-    if bad.first() == Some(&1) || bad.len() * 20 > lines.len() {
-        return None;
-    }
-    Some((String::from_utf8_lossy(bytes).into_owned(), bad))
+/// How the bytes of a CSV file were decoded.
+struct Decoded {
+    /// The text (bad lines decoded lossily, to be skipped).
+    text: String,
+    /// A warning for the user (Latin-1 fallback).
+    warning: Option<String>,
+    /// 1-based numbers of the lines that are not valid in the file's encoding.
+    bad_lines: Vec<usize>,
 }
+
+/// Decodes a CSV file. A UTF-8 file with a few lines that are not UTF-8 (stray Latin-1 bytes)
+/// keeps its accents and loses only those lines, wherever they are: the file counts as UTF-8 when
+/// it says so (BOM), when it has more valid non-ASCII UTF-8 lines than broken ones, or when at
+/// most one line in twenty is broken. Otherwise it is read as Latin-1, every row kept.
+fn decode_csv(bytes: &[u8]) -> Result<Decoded, String> {
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        let (text, warning) = decode_text_text(bytes)?;
+        return Ok(Decoded {
+            text,
+            warning,
+            bad_lines: Vec::new(),
+        });
+    }
+    let (body, bom) = match bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]) {
+        Some(rest) => (rest, true),
+        None => (bytes, false),
+    };
+    if let Ok(text) = std::str::from_utf8(body) {
+        return Ok(Decoded {
+            text: text.to_owned(),
+            warning: None,
+            bad_lines: Vec::new(),
+        });
+    }
+    let (mut lines, mut utf8_evidence, mut bad_lines) = (0usize, 0usize, Vec::new());
+    for (i, line) in body.split(|&b| b == b'\n').enumerate() {
+        lines += 1;
+        match std::str::from_utf8(line) {
+            Ok(_) if !line.is_ascii() => utf8_evidence += 1,
+            Ok(_) => {}
+            Err(_) => bad_lines.push(i + 1),
+        }
+    }
+    if bom || utf8_evidence > bad_lines.len() || bad_lines.len() * 20 <= lines {
+        return Ok(Decoded {
+            text: String::from_utf8_lossy(body).into_owned(),
+            warning: None,
+            bad_lines,
+        });
+    }
+    let (text, warning) = decode_text_text(body)?;
+    Ok(Decoded {
+        text,
+        warning,
+        bad_lines: Vec::new(),
+    })
+}
+
+/// Whether the record starting at `s` closes every quoted field properly: the closing quote is
+/// followed by the delimiter or the end of the line. A quote opened by mistake instead runs on to
+/// the next quote in the file, which is usually the opening quote of a later field, followed by
+/// text.
+fn quotes_close_cleanly(s: &[u8], delimiter: u8) -> bool {
+    let mut i = 0;
+    let mut field_start = true;
+    while let Some(&b) = s.get(i) {
+        if field_start && b == b'"' {
+            i += 1;
+            loop {
+                match (s.get(i), s.get(i + 1)) {
+                    (None, _) => return false, // never closed
+                    (Some(b'"'), Some(b'"')) => i += 2,
+                    (Some(b'"'), _) => {
+                        i += 1;
+                        break;
+                    }
+                    _ => i += 1,
+                }
+            }
+            match s.get(i) {
+                None | Some(b'\r' | b'\n') => return true,
+                Some(&c) if c == delimiter => {
+                    i += 1;
+                    field_start = true;
+                }
+                Some(_) => return false,
+            }
+            continue;
+        }
+        if b == b'\n' {
+            return true;
+        }
+        field_start = b == delimiter;
+        i += 1;
+    }
+    true
+}
+
+/// The records of a CSV text with their 1-based start lines, and the rows left out: records
+/// with undecodable bytes (`bad_lines`, except the first record, which may be the header: it is
+/// kept and its number returned) and records swallowed by a quote that is never closed properly
+/// (that line is left out and reading goes on from the next line, so the rows after it are kept).
+fn read_records(
+    text: &str,
+    delimiter: u8,
+    bad_lines: &[usize],
+) -> (Vec<Vec<String>>, Vec<usize>, Vec<SkippedRow>, Option<usize>) {
+    let (mut records, mut lines, mut skipped) = (Vec::new(), Vec::new(), Vec::new());
+    let mut first_bad = None;
+    let mut record = csv::StringRecord::new();
+    let (mut offset, mut line_base) = (0usize, 0usize);
+    'restart: while offset < text.len() {
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(text[offset..].as_bytes());
+        loop {
+            match reader.read_record(&mut record) {
+                Ok(false) => break 'restart,
+                Ok(true) => {
+                    let (start, line) = record.position().map_or((0, 0), |p| {
+                        (offset + p.byte() as usize, line_base + p.line() as usize)
+                    });
+                    // A line with nothing on it is not a row.
+                    if record.len() == 1 && record[0].trim().is_empty() {
+                        continue;
+                    }
+                    let extra_lines: usize = record.iter().map(|f| f.matches('\n').count()).sum();
+                    if extra_lines > 0
+                        && !quotes_close_cleanly(&text.as_bytes()[start..], delimiter)
+                    {
+                        skipped.push(SkippedRow {
+                            line,
+                            reason: "a quote opened on this line is never closed properly, so it swallowed the lines after it; this line is left out and the next lines are read as rows".to_owned(),
+                        });
+                        match text[start..].find('\n') {
+                            Some(end) => {
+                                offset = start + end + 1;
+                                line_base = line;
+                                continue 'restart;
+                            }
+                            None => break 'restart,
+                        }
+                    }
+                    if bad_lines.iter().any(|b| (line..=line + extra_lines).contains(b)) {
+                        if records.is_empty() {
+                            first_bad = Some(line);
+                        } else {
+                            skipped.push(SkippedRow {
+                                line,
+                                reason: BAD_BYTES.to_owned(),
+                            });
+                            continue;
+                        }
+                    }
+                    records.push(record.iter().map(str::to_owned).collect());
+                    lines.push(line);
+                }
+                Err(e) => {
+                    let line = line_base + e.position().map_or(0, |p| p.line() as usize);
+                    skipped.push(SkippedRow {
+                        line,
+                        reason: format!("could not be read: {e}"),
+                    });
+                }
+            }
+        }
+    }
+    (records, lines, skipped, first_bad)
+}
+
+const BAD_BYTES: &str = "it has bytes that are not text (the rest of the file is UTF-8)";
 
 /// The delimiter that splits the first non-empty line into the most fields (outside quotes).
 fn sniff_delimiter(text: &str) -> u8 {
@@ -235,76 +385,28 @@ fn parse_csv_text(bytes: &[u8]) -> Result<CsvTable, String> {
         return Err("the file is empty".to_owned());
     }
     // A UTF-8 file with a few broken lines loses those rows (reported), not its accents.
-    let (text, warning, bad_lines) = match mostly_utf8(bytes) {
-        Some((text, bad)) => (text, None, bad),
-        None => {
-            let (text, warning) = decode_text(bytes)?;
-            (text, warning, Vec::new())
-        }
-    };
+    let Decoded {
+        text,
+        warning,
+        bad_lines,
+    } = decode_csv(bytes)?;
     if text.trim().is_empty() {
         return Err("the file has no rows".to_owned());
     }
     let delimiter = sniff_delimiter(&text);
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let mut records: Vec<Vec<String>> = Vec::new();
-    let mut lines = Vec::new();
-    let mut skipped = Vec::new();
-    let mut record = csv::StringRecord::new();
-    loop {
-        match reader.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {
-                let line = record.position().map_or(0, |p| p.line() as usize);
-                // A line with nothing on it is not a row.
-                if record.len() == 1 && record[0].trim().is_empty() {
-                    continue;
-                }
-                if bad_lines.contains(&line) {
-                    skipped.push(SkippedRow {
-                        line,
-                        reason: "it has bytes that are not text (the rest of the file is UTF-8)"
-                            .to_owned(),
-                    });
-                    continue;
-                }
-                records.push(record.iter().map(str::to_owned).collect());
-                lines.push(line);
-            }
-            Err(e) => {
-                let line = e.position().map_or(0, |p| p.line() as usize);
-                skipped.push(SkippedRow {
-                    line,
-                    reason: format!("could not be read: {e}"),
-                });
-            }
-        }
-    }
-    // An opening quote that never closes swallows the rest of the file into one field.
-    if text.bytes().filter(|&b| b == b'"').count() % 2 == 1 {
-        if let (Some(last), Some(&line)) = (records.last(), lines.last()) {
-            if last.iter().any(|f| f.contains('\n')) {
-                skipped.push(SkippedRow {
-                    line,
-                    reason: format!(
-                        "a quote opened on this line is never closed, so the rest of the file (to line {}) was read as one field",
-                        text.lines().count()
-                    ),
-                });
-                records.pop();
-                lines.pop();
-            }
-        }
-    }
+    let (mut records, mut lines, skipped, first_bad) = read_records(&text, delimiter, &bad_lines);
     if records.is_empty() {
         return Err("no row could be read".to_owned());
     }
     let has_header = looks_like_header(&records);
-    let (header, body, body_lines) = if has_header {
+    let mut warnings: Vec<String> = warning.into_iter().collect();
+    let mut skipped = skipped;
+    if let Some(line) = first_bad {
+        if has_header {
+            warnings.push(format!("the header (line {line}) has bytes that are not text, so a column name may show odd characters"));
+        }
+    }
+    let (header, mut body, mut body_lines) = if has_header {
         let header: Vec<String> = records[0]
             .iter()
             .enumerate()
@@ -326,12 +428,20 @@ fn parse_csv_text(bytes: &[u8]) -> Result<CsvTable, String> {
             lines,
         )
     };
+    if let (Some(line), false) = (first_bad, has_header) {
+        skipped.push(SkippedRow {
+            line,
+            reason: BAD_BYTES.to_owned(),
+        });
+        body.remove(0);
+        body_lines.remove(0);
+    }
     let mut table = CsvTable {
         path: PathBuf::new(),
         has_header,
         delimiter,
         skipped,
-        warnings: warning.into_iter().collect(),
+        warnings,
         ..CsvTable::default()
     };
     for (row, line) in body.into_iter().zip(body_lines) {
@@ -406,12 +516,75 @@ mod tests {
     #[test]
     fn bad_rows_are_reported_with_lines() {
         let t = parse_csv(b"a,b\n1,2\n3\n4,5,6\n7,8\n9,\"open\n10,11\n").unwrap();
-        assert_eq!(t.rows, [vec!["1", "2"], vec!["7", "8"]]);
+        // The row after the unclosed quote is read again as a row of its own.
+        assert_eq!(t.rows, [vec!["1", "2"], vec!["7", "8"], vec!["10", "11"]]);
         let lines: Vec<usize> = t.skipped.iter().map(|s| s.line).collect();
         assert_eq!(lines, [3, 4, 6]);
         assert!(t.skipped[2].reason.contains("never closed"));
         assert!(parse_csv(b"").is_err());
         assert!(parse_csv(b"\n\n").is_err());
         assert!(parse_csv(b"\xFF\xFEa").is_err());
+    }
+
+    /// A texts file: `n` rows of "text number i,label", with accented UTF-8 in some of them.
+    fn texts(n: usize) -> Vec<Vec<u8>> {
+        let mut rows = vec![b"text,label".to_vec()];
+        for i in 0..n {
+            let label = if i % 2 == 0 { "pos" } else { "neg" };
+            let accent = if i % 5 == 0 { "caf\u{e9} " } else { "" };
+            rows.push(format!("{accent}text number {i},{label}").into_bytes());
+        }
+        rows
+    }
+
+    #[test]
+    fn undecodable_bytes_lose_their_row_wherever_they_are() {
+        // One row with Latin-1 bytes in a UTF-8 file of 42 rows, with and without a BOM, as the
+        // first data row, in the middle and as the last row: that row is left out and named,
+        // every other row is read with its accents.
+        for bom in [false, true] {
+            for bad in [1, 20, 41] {
+                let mut rows = texts(41);
+                rows[bad] = b"caf\xE9 au lait \xE0 la carte,pos".to_vec();
+                let mut bytes = if bom { vec![0xEF, 0xBB, 0xBF] } else { Vec::new() };
+                bytes.extend(rows.join(&b'\n'));
+                bytes.push(b'\n');
+                let t = parse_csv(&bytes).unwrap_or_else(|e| panic!("bom {bom} row {bad}: {e}"));
+                assert_eq!(t.rows.len(), 40, "bom {bom} row {bad}");
+                assert_eq!(t.skipped.len(), 1);
+                assert_eq!(t.skipped[0].line, bad + 1);
+                assert!(t.skipped[0].reason.contains("not text"));
+                assert!(t.warnings.is_empty(), "{:?}", t.warnings);
+                assert!(t.rows.iter().any(|r| r[0].starts_with("caf\u{e9}")));
+            }
+        }
+        // A Latin-1 file (most accented lines are not UTF-8) keeps every row.
+        let t = parse_csv(b"text,label\ncaf\xE9,a\nd\xE9j\xE0,b\nna\xEFve,a\n").unwrap();
+        assert_eq!(t.rows.len(), 3);
+        assert!(t.warnings[0].contains("Latin-1"));
+    }
+
+    #[test]
+    fn an_unclosed_quote_in_the_middle_never_swallows_rows() {
+        let mut rows = texts(10);
+        rows[4] = b"\"this one opens a quote,neg".to_vec();
+        rows[8] = b"\"quoted, fine\",pos".to_vec();
+        rows[9] = b"a \"quoted\" word,neg".to_vec();
+        let mut bytes = rows.join(&b'\n');
+        bytes.push(b'\n');
+        let t = parse_csv(&bytes).unwrap();
+        assert_eq!(t.skipped.len(), 1, "{:?}", t.skipped);
+        assert_eq!(t.skipped[0].line, 5);
+        assert!(t.skipped[0].reason.contains("quote"));
+        assert_eq!(t.rows.len(), 9);
+        assert!(t.rows.iter().all(|r| !r.iter().any(|f| f.contains('\n'))));
+        let labels: std::collections::BTreeSet<&str> =
+            t.rows.iter().map(|r| r[1].as_str()).collect();
+        assert_eq!(labels, ["neg", "pos"].into_iter().collect());
+        assert!(t.rows.iter().any(|r| r[0] == "quoted, fine"));
+        // A field that really spans lines is still one field.
+        let t = parse_csv(b"text,label\n\"two\nlines\",pos\nb,neg\n").unwrap();
+        assert_eq!(t.rows[0][0], "two\nlines");
+        assert!(t.skipped.is_empty());
     }
 }
