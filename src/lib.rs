@@ -7,6 +7,7 @@ pub mod cli;
 pub mod data;
 pub mod engine;
 pub mod eval;
+pub mod files;
 #[cfg(feature = "gui")]
 pub mod gui;
 pub mod layers;

@@ -309,3 +309,149 @@ fn a_panic_inside_the_run_becomes_a_failed_event() {
         "{events:?}"
     );
 }
+
+#[test]
+fn an_interrupted_run_resumes_exactly_where_it_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = prepared(40);
+    let mut p = project(dir.path());
+    p.training.epochs = 6;
+    p.training.optimizer = OptimizerKind::Adam;
+    p.training.lr = 0.003;
+    // Every kind of state a run carries: convolution weights, batch-norm running statistics,
+    // dropout draws, Adam's moments.
+    let node = |name: &str, layer, from: &str| model::Node::new(name, layer, &[from]);
+    let mut nodes = model::mlp(&[1, 8, 8], 2).nodes;
+    nodes.truncate(1);
+    nodes.extend([
+        node(
+            "conv",
+            model::Layer::Conv2d(strata::layers::Conv2d {
+                filters: 4,
+                kernel: 3,
+                stride: 1,
+                padding: model::Padding::Same,
+                activation: model::Activation::Relu,
+            }),
+            "input",
+        ),
+        node(
+            "norm",
+            model::Layer::BatchNorm(strata::layers::BatchNorm {
+                momentum: 0.1,
+                epsilon: 1e-5,
+            }),
+            "conv",
+        ),
+        node(
+            "flatten",
+            model::Layer::Flatten(strata::layers::Flatten {}),
+            "norm",
+        ),
+        node(
+            "dropout",
+            model::Layer::Dropout(strata::layers::Dropout { rate: 0.3 }),
+            "flatten",
+        ),
+        node(
+            "output",
+            model::Layer::Dense(strata::layers::Dense {
+                units: 2,
+                activation: model::Activation::Softmax,
+            }),
+            "dropout",
+        ),
+    ]);
+    p.model = model::Graph { nodes };
+    p.model.validate().unwrap();
+    let (whole, events) = run(&p, dir.path(), &data, &CancelToken::new());
+    let RunOutcome::Finished {
+        run_dir: whole_dir, ..
+    } = whole
+    else {
+        panic!("{whole:?}")
+    };
+    let expected = epochs(&events);
+    assert_eq!(expected.len(), 6);
+
+    // The same run, stopped during epoch 4 (as a kill or the Stop button would).
+    let cancel = CancelToken::new();
+    let events = Mutex::new(Vec::new());
+    let sink = |e: TrainEvent| {
+        if matches!(&e, TrainEvent::Epoch(m) if m.epoch == 3) {
+            cancel.cancel("stopped by the test");
+        }
+        events.lock().unwrap().push(e);
+    };
+    let project_path = dir.path().join("t.strata");
+    assert_eq!(
+        engine::train(&p, &project_path, &data, &sink, &cancel),
+        RunOutcome::Cancelled
+    );
+    let run_dir = events
+        .into_inner()
+        .unwrap()
+        .iter()
+        .find_map(|e| match e {
+            TrainEvent::Started { run_dir, .. } => Some(run_dir.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let interrupted = engine::resume::interrupted(&run_dir).unwrap();
+    assert_eq!(interrupted.state.epoch, 3);
+    assert_eq!(
+        engine::resume::latest_interrupted(&project_path).map(|(d, _)| d),
+        Some(run_dir.clone())
+    );
+
+    // Resumed from the project as it is now (its settings edited meanwhile do not matter).
+    let mut edited = p.clone();
+    edited.training.lr = 0.5;
+    edited.training.epochs = 2;
+    let resumed = engine::resume_project(&edited, &interrupted);
+    let events = Mutex::new(Vec::new());
+    let sink = |e: TrainEvent| events.lock().unwrap().push(e);
+    let outcome = engine::resume(
+        &resumed,
+        &project_path,
+        &run_dir,
+        &data,
+        &sink,
+        &CancelToken::new(),
+    );
+    assert!(
+        matches!(outcome, RunOutcome::Finished { .. }),
+        "{outcome:?}"
+    );
+    let events = events.into_inner().unwrap();
+    assert!(matches!(
+        events.first(),
+        Some(TrainEvent::Started {
+            resumed_from: 3,
+            ..
+        })
+    ));
+    let got = epochs(&events);
+    assert_eq!(got.len(), 6);
+    for (a, b) in expected.iter().zip(&got) {
+        assert_eq!(a.epoch, b.epoch);
+        // Bit-identical: the same data order, dropout and optimizer state.
+        assert_eq!(
+            a.train_loss.to_bits(),
+            b.train_loss.to_bits(),
+            "epoch {}",
+            a.epoch
+        );
+        assert_eq!(a.val_loss.map(f64::to_bits), b.val_loss.map(f64::to_bits));
+        assert_eq!(a.train_accuracy, b.train_accuracy);
+    }
+    for sub in ["last", "best"] {
+        let read = |d: &Path| std::fs::read(d.join(sub).join("model.safetensors")).unwrap();
+        assert!(read(&whole_dir) == read(&run_dir), "{sub} weights differ");
+    }
+    let metrics = engine::runs::read_metrics(&run_dir).unwrap();
+    assert_eq!(metrics.len(), 6);
+    // Finished now: nothing left to resume.
+    assert!(engine::resume::interrupted(&run_dir).is_err());
+    assert!(engine::resume::latest_interrupted(&project_path).is_none());
+}

@@ -165,6 +165,10 @@ pub enum Command {
         /// Seed for weights, shuffling, dropout and augmentation.
         #[arg(long)]
         seed: Option<u64>,
+        /// Continue an interrupted run (killed, crashed or stopped) from its last finished epoch
+        /// with its own settings: the newest one, or the run folder named.
+        #[arg(long, value_name = "RUN", num_args = 0..=1)]
+        resume: Option<Option<String>>,
         /// One JSON object per line per event.
         #[arg(long)]
         json: bool,
@@ -347,9 +351,36 @@ pub fn run(command: Command) -> Result<()> {
             optimizer,
             device,
             seed,
+            resume,
             json,
         } => {
             let mut p = load_project(&project)?;
+            if let Some(run) = resume {
+                if epochs.is_some()
+                    || batch_size.is_some()
+                    || lr.is_some()
+                    || optimizer.is_some()
+                    || device.is_some()
+                    || seed.is_some()
+                {
+                    bail!("--resume continues a run with the settings it started with; leave out --epochs, --batch-size, --lr, --optimizer, --device and --seed");
+                }
+                let (dir, interrupted) = match run {
+                    Some(name) => {
+                        let dir = Project::runs_dir(&project).join(&name);
+                        let run = engine::resume::interrupted(&dir).map_err(|e| anyhow!(e))?;
+                        (dir, run)
+                    }
+                    None => engine::resume::latest_interrupted(&project).ok_or_else(|| {
+                        anyhow!(
+                            "'{}' has no interrupted run to resume (every run finished, or none got through a whole epoch)",
+                            project.display()
+                        )
+                    })?,
+                };
+                let p = engine::resume_project(&p, &interrupted);
+                return cmd_train(&project, &p, Some(dir), json);
+            }
             let t = &mut p.training;
             if let Some(v) = epochs {
                 t.epochs = v;
@@ -369,7 +400,7 @@ pub fn run(command: Command) -> Result<()> {
             if let Some(v) = seed {
                 t.seed = v;
             }
-            cmd_train(&project, &p, json)
+            cmd_train(&project, &p, None, json)
         }
         Command::Evaluate {
             project,
@@ -400,6 +431,9 @@ fn cmd_export(path: &Path, dest: &Path) -> Result<()> {
 }
 
 fn load_project(path: &Path) -> Result<Project> {
+    if let Some(note) = engine::runs::tidy_after_crash(path) {
+        eprintln!("note: {note}");
+    }
     Ok(Project::load(path)?)
 }
 
@@ -570,16 +604,17 @@ fn prepare(project: &Project, quiet: bool) -> Result<PreparedData> {
     Ok(data)
 }
 
-fn cmd_train(path: &Path, project: &Project, json: bool) -> Result<()> {
+fn cmd_train(path: &Path, project: &Project, resume: Option<PathBuf>, json: bool) -> Result<()> {
     let data = Arc::new(prepare(project, json)?);
     let task = data.dataset.task();
     let (acc, accuracy_word) = (task.score_short(), task.score_name());
     let mut history = Vec::new();
     let cancel = CancelToken::new();
     let (tx, rx) = crossbeam_channel::unbounded::<TrainEvent>();
-    let handle = engine::train_in_background(
+    let handle = engine::resume_in_background(
         project.clone(),
         path.to_owned(),
+        resume,
         data,
         Box::new(tx),
         cancel.clone(),
@@ -611,8 +646,16 @@ fn cmd_train(path: &Path, project: &Project, json: bool) -> Result<()> {
                 params,
                 run_dir,
                 memory,
+                resumed_from,
                 ..
             } => {
+                if *resumed_from > 0 {
+                    let line = format!("Resuming after epoch {resumed_from} of {epochs}.");
+                    bar.println(&line);
+                    if !interactive {
+                        outln!("{line}");
+                    }
+                }
                 bar.println(format!(
                     "Training {params} parameters on {train_samples} samples ({val_samples} for validation), {epochs} epochs, on {device}.\nMemory: {memory}.\nRun folder: {}",
                     run_dir.display()
@@ -800,7 +843,7 @@ fn cmd_predict(path: &Path, inputs: &[PathBuf], json: bool, csv_out: Option<&Pat
     }));
     if let Some(out) = csv_out {
         let bytes = workflow::predictions_csv(&trained, &result)?;
-        crate::project::atomic_write(out, &bytes)
+        crate::files::atomic_write(out, &bytes)
             .with_context(|| format!("could not write '{}'", out.display()))?;
         outln!("Wrote {} predictions to {}", rows.len(), out.display());
     } else if json {

@@ -465,7 +465,10 @@ fn audio_file_pixels_text(
     options: &AudioOptions,
 ) -> Result<(Vec<u8>, f32, u32), String> {
     let cached = FeatureFile::for_clip(path, options);
-    if let Some(hit) = cached.as_ref().and_then(FeatureFile::read) {
+    if let Some(hit) = cached
+        .as_ref()
+        .and_then(|f| f.read(options.rows() * options.frames()))
+    {
         return Ok(hit);
     }
     let clip = decode_audio_file(path)?;
@@ -502,9 +505,13 @@ impl FeatureFile {
         Some(Self(dir.join(format!("{:016x}.bin", h.finish()))))
     }
 
-    fn read(&self) -> Option<(Vec<u8>, f32, u32)> {
+    /// The cached features, when the file is whole (`pixels` values after the header); a file
+    /// cut short by a crash is computed again.
+    fn read(&self, pixels: usize) -> Option<(Vec<u8>, f32, u32)> {
         let bytes = std::fs::read(&self.0).ok()?;
-        let (head, pixels) = bytes.split_at_checked(8)?;
+        let (head, pixels) = bytes
+            .split_at_checked(8)
+            .filter(|(_, p)| p.len() == pixels)?;
         let seconds = f32::from_le_bytes(head[..4].try_into().ok()?);
         let rate = u32::from_le_bytes(head[4..].try_into().ok()?);
         Some((pixels.to_vec(), seconds, rate))
@@ -520,10 +527,7 @@ impl FeatureFile {
         bytes.extend_from_slice(&seconds.to_le_bytes());
         bytes.extend_from_slice(&rate.to_le_bytes());
         bytes.extend_from_slice(pixels);
-        let tmp = self.0.with_extension(format!("tmp{}", std::process::id()));
-        if std::fs::write(&tmp, bytes).is_ok() && std::fs::rename(&tmp, &self.0).is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
+        crate::files::write_cache(&self.0, &bytes);
     }
 }
 

@@ -288,7 +288,10 @@ fn read_records(
                             None => break 'restart,
                         }
                     }
-                    if bad_lines.iter().any(|b| (line..=line + extra_lines).contains(b)) {
+                    if bad_lines
+                        .iter()
+                        .any(|b| (line..=line + extra_lines).contains(b))
+                    {
                         if records.is_empty() {
                             first_bad = Some(line);
                         } else {
@@ -546,7 +549,11 @@ mod tests {
             for bad in [1, 20, 41] {
                 let mut rows = texts(41);
                 rows[bad] = b"caf\xE9 au lait \xE0 la carte,pos".to_vec();
-                let mut bytes = if bom { vec![0xEF, 0xBB, 0xBF] } else { Vec::new() };
+                let mut bytes = if bom {
+                    vec![0xEF, 0xBB, 0xBF]
+                } else {
+                    Vec::new()
+                };
                 bytes.extend(rows.join(&b'\n'));
                 bytes.push(b'\n');
                 let t = parse_csv(&bytes).unwrap_or_else(|e| panic!("bom {bom} row {bad}: {e}"));

@@ -17,7 +17,7 @@ pub enum Level {
 }
 
 /// Metrics of one finished epoch.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct EpochMetrics {
     /// 1-based epoch number.
     pub epoch: usize,
@@ -45,6 +45,9 @@ pub enum TrainEvent {
         run_id: String,
         /// Where the run's files go.
         run_dir: PathBuf,
+        /// Epochs done before this start (0 for a new run; an interrupted run continues after
+        /// them, and their metrics follow as `epoch` events).
+        resumed_from: usize,
         /// The device used and why.
         device: String,
         /// Training samples.

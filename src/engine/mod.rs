@@ -9,6 +9,7 @@ pub(crate) mod network;
 pub mod ops;
 mod optim;
 pub(crate) mod recurrent;
+pub mod resume;
 pub mod runs;
 mod train;
 
@@ -19,6 +20,6 @@ pub use network::{activate, NamedVar, Network, NetworkError, Output};
 pub use optim::{Optimizer, OptimizerConfig, Param, MOMENTUM};
 pub use runs::{latest_run, RunManifest, TrainedModel};
 pub use train::{
-    batch_loss, inference_device, predict, probabilities, train, train_in_background, train_step,
-    PreparedData, RunOutcome, StepResult,
+    batch_loss, inference_device, predict, probabilities, resume, resume_in_background,
+    resume_project, train, train_in_background, train_step, PreparedData, RunOutcome, StepResult,
 };

@@ -219,9 +219,9 @@ impl Network {
             .iter()
             .map(|v| (v.name.clone(), v.var.as_tensor().clone()))
             .collect();
-        let tmp = path.with_extension("safetensors.tmp");
-        candle_core::safetensors::save(&map, &tmp)?;
-        std::fs::rename(&tmp, path).map_err(|e| {
+        let bytes = safetensors::serialize(&map, None)
+            .map_err(|e| NetworkError::Weights(format!("could not encode the weights: {e}")))?;
+        crate::files::atomic_write(path, &bytes).map_err(|e| {
             NetworkError::Weights(format!("could not write '{}': {e}", path.display()))
         })
     }

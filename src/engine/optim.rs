@@ -76,6 +76,50 @@ impl Optimizer {
         )
     }
 
+    /// Updates made so far.
+    pub fn steps(&self) -> i32 {
+        self.step
+    }
+
+    /// Per parameter (in the order given to [`Optimizer::new`]), the first and second moments
+    /// the rule keeps (momentum's velocity is the first; empty before the first update or when
+    /// the rule keeps none).
+    pub fn moments(&self) -> (&[Vec<f32>], &[Vec<f32>]) {
+        (&self.first, &self.second)
+    }
+
+    /// Puts back the state of an interrupted run ([`Optimizer::steps`], [`Optimizer::moments`]),
+    /// so training continues exactly as if it had not stopped.
+    pub fn restore(
+        &mut self,
+        step: i32,
+        first: Vec<Vec<f32>>,
+        second: Vec<Vec<f32>>,
+    ) -> Result<(), String> {
+        let n = self.params.len();
+        if first.len() != n || second.len() != n {
+            return Err(format!(
+                "the saved optimizer state has {} tensors, the model {n}",
+                first.len()
+            ));
+        }
+        for (k, p) in self.params.iter().enumerate() {
+            let size = p.var.elem_count();
+            for m in [&first[k], &second[k]] {
+                if !m.is_empty() && m.len() != size {
+                    return Err(format!(
+                        "the saved optimizer state does not fit tensor {k} ({} values, the model has {size})",
+                        m.len()
+                    ));
+                }
+            }
+        }
+        self.step = step;
+        self.first = first;
+        self.second = second;
+        Ok(())
+    }
+
     /// Changes the learning rate (for schedules).
     pub fn set_lr(&mut self, lr: f64) {
         self.config.lr = lr;

@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use super::events::EpochMetrics;
 use super::network::{Network, NetworkError};
+use crate::files::atomic_write;
 use crate::model::Graph;
-use crate::project::{atomic_write, DataSettings, Project, TrainingSettings};
+use crate::project::{DataSettings, Project, TrainingSettings};
 
 /// Sub-folder of the best checkpoint.
 pub const BEST_DIR: &str = "best";
@@ -49,6 +50,10 @@ pub struct RunManifest {
     pub device: String,
     /// Samples in each split: train, validation, test.
     pub split_sizes: [usize; 3],
+    /// Whether the run ended normally (all its epochs, or stopped early by design). A run that
+    /// was killed, crashed or stopped by the user is not finished and can be resumed.
+    #[serde(default)]
+    pub finished: bool,
 }
 
 /// Creates a new, uniquely named run folder under `runs_dir`.
@@ -245,6 +250,51 @@ pub fn list_runs(project_path: &Path) -> Vec<RunSummary> {
         .collect();
     runs.sort_by(|a, b| b.dir.cmp(&a.dir));
     runs
+}
+
+/// Cleans up after a crash or `kill -9` of an earlier Strata: the temporary files of writes it
+/// did not finish (next to the project file and in its runs) and run folders it created but
+/// never wrote into. Returns a note for the user when something was removed.
+pub fn tidy_after_crash(project_path: &Path) -> Option<String> {
+    let base = match project_path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let runs_dir = Project::runs_dir(project_path);
+    let files =
+        crate::files::remove_leftovers(&base, 0) + crate::files::remove_leftovers(&runs_dir, 2);
+    let mut empty = 0;
+    if let Ok(entries) = fs::read_dir(&runs_dir) {
+        for dir in entries.flatten().map(|e| e.path()) {
+            // An empty folder is removed only once it has stayed empty for a minute: a run that
+            // is starting right now in another Strata is left alone.
+            let stale = fs::metadata(&dir)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age.as_secs() > 60);
+            if stale && fs::remove_dir(&dir).is_ok() {
+                empty += 1;
+            }
+        }
+    }
+    let mut parts = Vec::new();
+    if files > 0 {
+        parts.push(format!(
+            "removed {files} half-written file(s) left by an interrupted save"
+        ));
+    }
+    if empty > 0 {
+        parts.push(format!(
+            "removed {empty} empty run folder(s) of runs that never started"
+        ));
+    }
+    (!parts.is_empty()).then(|| {
+        format!(
+            "Strata was stopped while writing last time: {}. Nothing that was saved is lost.",
+            parts.join(" and ")
+        )
+    })
 }
 
 /// The newest run of the project at `project_path` that has a best checkpoint.

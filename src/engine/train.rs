@@ -53,8 +53,46 @@ pub fn train(
     sink: &dyn EventSink,
     cancel: &CancelToken,
 ) -> RunOutcome {
+    run_guarded(project, project_path, None, data, sink, cancel)
+}
+
+/// Continues the interrupted run in `run_dir` from its last finished epoch, with its own saved
+/// state; `project` is the one [`resume_project`] made for it. The continuation gives the same
+/// weights and losses as a run that was never interrupted.
+pub fn resume(
+    project: &Project,
+    project_path: &Path,
+    run_dir: &Path,
+    data: &PreparedData,
+    sink: &dyn EventSink,
+    cancel: &CancelToken,
+) -> RunOutcome {
+    run_guarded(project, project_path, Some(run_dir), data, sink, cancel)
+}
+
+/// The project an interrupted run continues with: the run's own model, training and data
+/// settings (the data found where the project now says it is).
+pub fn resume_project(project: &Project, run: &super::resume::Interrupted) -> Project {
+    let mut p = project.clone();
+    p.model = run.graph.clone();
+    p.training = run.manifest.training.clone();
+    p.data = crate::project::DataSettings {
+        path: project.data.path.clone(),
+        ..run.manifest.data.clone()
+    };
+    p
+}
+
+fn run_guarded(
+    project: &Project,
+    project_path: &Path,
+    resume_dir: Option<&Path>,
+    data: &PreparedData,
+    sink: &dyn EventSink,
+    cancel: &CancelToken,
+) -> RunOutcome {
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        train_inner(project, project_path, data, sink, cancel)
+        train_inner(project, project_path, resume_dir, data, sink, cancel)
     }));
     let outcome = match result {
         Ok(Ok(outcome)) => outcome,
@@ -90,9 +128,41 @@ pub fn train_in_background(
     sink: Box<dyn EventSink>,
     cancel: CancelToken,
 ) -> std::io::Result<std::thread::JoinHandle<RunOutcome>> {
+    resume_in_background(project, project_path, None, data, sink, cancel)
+}
+
+/// Starts [`resume`] (with `Some(run_dir)`) or [`train`] (with `None`) on a background thread.
+pub fn resume_in_background(
+    project: Project,
+    project_path: PathBuf,
+    resume_dir: Option<PathBuf>,
+    data: Arc<PreparedData>,
+    sink: Box<dyn EventSink>,
+    cancel: CancelToken,
+) -> std::io::Result<std::thread::JoinHandle<RunOutcome>> {
     std::thread::Builder::new()
         .name("strata-train".to_owned())
-        .spawn(move || train(&project, &project_path, &data, sink.as_ref(), &cancel))
+        .spawn(move || {
+            run_guarded(
+                &project,
+                &project_path,
+                resume_dir.as_deref(),
+                &data,
+                sink.as_ref(),
+                &cancel,
+            )
+        })
+}
+
+/// The random generator of one epoch: the data order, dropout and augmentation of epoch `epoch`
+/// depend only on the run's seed and the epoch number, so a resumed run draws exactly what an
+/// uninterrupted one would.
+fn epoch_rng(seed: u64, epoch: usize) -> rand::rngs::StdRng {
+    // SplitMix64 of the pair: nearby seeds and epochs give unrelated streams.
+    let mut z = seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    rand::rngs::StdRng::seed_from_u64(z ^ (z >> 31))
 }
 
 /// Loss of a batch, from the network output and class labels (u32) or regression targets (f32,
@@ -300,6 +370,7 @@ fn count_correct(scores: &Tensor, labels: &Tensor) -> candle_core::Result<usize>
 fn train_inner(
     project: &Project,
     project_path: &Path,
+    resume_dir: Option<&Path>,
     data: &PreparedData,
     sink: &dyn EventSink,
     cancel: &CancelToken,
@@ -340,7 +411,9 @@ fn train_inner(
     }
     let (device, device_text) = select_device(settings.device);
     let mut rng = rand::rngs::StdRng::seed_from_u64(settings.seed);
-    let mut net = Network::new(&project.model, &device, &mut rng).map_err(|e| e.to_string())?;
+    // A resumed run's weights (pretrained parts included) come from its saved state.
+    let mut net = Network::build_with(&project.model, &device, &mut rng, resume_dir.is_none())
+        .map_err(|e| e.to_string())?;
     // A frozen pretrained part computes each sample's features once (cached on disk) unless the
     // inputs change every epoch; `STRATA_FEATURE_CACHE=off` turns it off for measurements.
     let feature_note = if !net.has_feature_cache() {
@@ -365,33 +438,59 @@ fn train_inner(
         &net,
     );
 
-    let (run_id, run_dir) =
-        runs::create_run_dir(&Project::runs_dir(project_path)).map_err(|e| {
-            format!(
-                "could not create the run folder next to '{}': {e}",
-                project_path.display()
-            )
-        })?;
-    let manifest = RunManifest {
-        run_id: run_id.clone(),
-        started_unix_secs: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-        classes: dataset.classes().to_vec(),
-        table: dataset.table().map(|t| t.schema.clone()),
-        text: dataset.texts().map(|t| t.vocab.clone()),
-        data: project.data.clone(),
-        training: settings.clone(),
-        device: device_text.clone(),
-        split_sizes: [
-            data.split.train.len(),
-            data.split.val.len(),
-            data.split.test.len(),
-        ],
+    let split_sizes = [
+        data.split.train.len(),
+        data.split.val.len(),
+        data.split.test.len(),
+    ];
+    let (mut manifest, run_dir, state) = match resume_dir {
+        None => {
+            let (run_id, run_dir) = runs::create_run_dir(&Project::runs_dir(project_path))
+                .map_err(|e| {
+                    format!(
+                        "could not create the run folder next to '{}': {e}",
+                        project_path.display()
+                    )
+                })?;
+            let manifest = RunManifest {
+                run_id,
+                started_unix_secs: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0),
+                classes: dataset.classes().to_vec(),
+                table: dataset.table().map(|t| t.schema.clone()),
+                text: dataset.texts().map(|t| t.vocab.clone()),
+                data: project.data.clone(),
+                training: settings.clone(),
+                device: device_text.clone(),
+                split_sizes,
+                finished: false,
+            };
+            runs::write_manifest(&run_dir, &manifest)
+                .map_err(|e| format!("could not write the run description: {e}"))?;
+            (manifest, run_dir, None)
+        }
+        Some(dir) => {
+            let manifest = runs::read_manifest(dir).map_err(|e| e.to_string())?;
+            if manifest.split_sizes != split_sizes || manifest.classes != dataset.classes() {
+                return Err(format!(
+                    "the data changed since the run '{}' started ({} training, {} validation and {} test samples then, {} / {} / {} now, or other classes), so it cannot continue; start a new run",
+                    manifest.run_id,
+                    manifest.split_sizes[0],
+                    manifest.split_sizes[1],
+                    manifest.split_sizes[2],
+                    split_sizes[0],
+                    split_sizes[1],
+                    split_sizes[2]
+                ));
+            }
+            let state =
+                super::resume::load_state(dir, &net, &mut optimizer).map_err(|e| e.to_string())?;
+            (manifest, dir.to_owned(), Some(state))
+        }
     };
-    runs::write_manifest(&run_dir, &manifest)
-        .map_err(|e| format!("could not write the run description: {e}"))?;
+    let resumed_from = state.as_ref().map_or(0, |s| s.epoch);
 
     let batches = data.split.train.len().div_ceil(batch_size);
     let memory = MemoryEstimate::new(
@@ -402,8 +501,9 @@ fn train_inner(
         dataset.stored_bytes(),
     );
     sink.emit(TrainEvent::Started {
-        run_id,
+        run_id: manifest.run_id.clone(),
         run_dir: run_dir.clone(),
+        resumed_from,
         device: device_text,
         train_samples: data.split.train.len(),
         val_samples: data.split.val.len(),
@@ -430,12 +530,20 @@ fn train_inner(
 
     let start = Instant::now();
     let mut order = data.split.train.clone();
-    let mut history: Vec<EpochMetrics> = Vec::new();
-    let mut best: Option<(usize, f64, f64)> = None;
-    let mut since_best = 0usize;
+    let (mut history, mut best, mut since_best) = match state {
+        Some(s) => (s.history, s.best, s.since_best),
+        None => (Vec::new(), None, 0),
+    };
+    // The curves so far, for front ends that show a resumed run.
+    for m in &history {
+        sink.emit(TrainEvent::Epoch(m.clone()));
+    }
+    let elapsed_before = history.last().map_or(0.0, |m| m.elapsed_secs);
     let mut stopped_early = false;
     let augmentation = &project.data.augmentation;
-    for epoch in 1..=settings.epochs {
+    for epoch in resumed_from + 1..=settings.epochs {
+        let mut rng = epoch_rng(settings.seed, epoch);
+        order.copy_from_slice(&data.split.train);
         order.shuffle(&mut rng);
         let mut epoch_start = Instant::now();
         let mut last_report = Instant::now();
@@ -548,7 +656,7 @@ fn train_inner(
             val_loss: val.as_ref().map(|v| v.loss),
             val_accuracy: val.as_ref().map(|v| v.accuracy),
             samples_per_sec: seen as f64 / train_secs,
-            elapsed_secs: start.elapsed().as_secs_f64(),
+            elapsed_secs: elapsed_before + start.elapsed().as_secs_f64(),
         };
         if let Some(v) = &val {
             if !v.loss.is_finite() {
@@ -583,6 +691,21 @@ fn train_inner(
         } else {
             since_best += 1;
         }
+        // Written last: a run killed before this point continues from the epoch before, and
+        // repeats this one exactly.
+        super::resume::save_state(
+            &run_dir,
+            &net,
+            &optimizer,
+            &super::resume::TrainingState {
+                epoch,
+                optimizer_steps: optimizer.steps(),
+                best,
+                since_best,
+                history: history.clone(),
+            },
+        )
+        .map_err(|e| e.to_string())?;
         if let Some(patience) = settings.early_stopping_patience {
             if since_best >= patience.max(1) && epoch < settings.epochs {
                 stopped_early = true;
@@ -597,6 +720,9 @@ fn train_inner(
             }
         }
     }
+    manifest.finished = true;
+    runs::write_manifest(&run_dir, &manifest)
+        .map_err(|e| format!("could not write the run description: {e}"))?;
     let (best_epoch, best_loss, best_accuracy) = best.unwrap_or((0, f64::NAN, f64::NAN));
     sink.emit(TrainEvent::Finished {
         run_dir: run_dir.clone(),

@@ -23,8 +23,11 @@ pub fn write_report(dir: &Path, text: &str) -> std::io::Result<PathBuf> {
         "crash-{}.txt",
         crate::engine::runs::utc_stamp(secs)
     ));
-    std::fs::write(&path, text)?;
-    std::fs::write(dir.join(PENDING_FILE), path.display().to_string())?;
+    crate::files::atomic_write(&path, text.as_bytes())?;
+    crate::files::atomic_write(
+        &dir.join(PENDING_FILE),
+        path.display().to_string().as_bytes(),
+    )?;
     Ok(path)
 }
 

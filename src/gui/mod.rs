@@ -178,5 +178,5 @@ fn write_frame_stats(
         let b = build_secs.get(i).copied().unwrap_or(0.0);
         text.push_str(&format!("{v:.5},{b:.5}\n"));
     }
-    crate::project::atomic_write(path, text.as_bytes())
+    crate::files::atomic_write(path, text.as_bytes())
 }

@@ -93,7 +93,7 @@ impl UseScreen {
             let files = workflow::collect_files(&[folder])?;
             let result = workflow::predict_files(&model, &files)?;
             let bytes = workflow::predictions_csv(&model, &result)?;
-            crate::project::atomic_write(&csv_path, &bytes)
+            crate::files::atomic_write(&csv_path, &bytes)
                 .map_err(|e| anyhow::anyhow!("could not write '{}': {e}", csv_path.display()))?;
             Ok(format!(
                 "Wrote {} predictions to {}{}",

@@ -110,11 +110,7 @@ impl FeatureCache {
         if let Some(dir) = &self.dir {
             if std::fs::create_dir_all(dir).is_ok() {
                 let bytes: Vec<u8> = features.iter().flat_map(|v| v.to_le_bytes()).collect();
-                let path = dir.join(format!("{key:016x}.f32"));
-                let tmp = dir.join(format!("{key:016x}.tmp{}", std::process::id()));
-                if std::fs::write(&tmp, bytes).is_ok() && std::fs::rename(&tmp, &path).is_err() {
-                    let _ = std::fs::remove_file(&tmp);
-                }
+                crate::files::write_cache(&dir.join(format!("{key:016x}.f32")), &bytes);
             }
         }
         if let Ok(mut memory) = self.memory.lock() {

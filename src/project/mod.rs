@@ -1,7 +1,6 @@
 //! The project file (`*.strata`): the user's choices only, versioned JSON, saved atomically.
 
 use std::fs;
-use std::io::Write as _;
 use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -346,7 +345,7 @@ impl Project {
             path: path.to_owned(),
             detail: e.to_string(),
         })?;
-        atomic_write(path, json.as_bytes()).map_err(|source| ProjectError::Io {
+        crate::files::atomic_write(path, json.as_bytes()).map_err(|source| ProjectError::Io {
             action: "write",
             path: path.to_owned(),
             source,
@@ -424,32 +423,6 @@ fn relative_to(target: &Path, base: &Path) -> Option<PathBuf> {
     Some(rel)
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same folder, fsync and rename, so a
-/// crash never leaves a half-written file.
-pub fn atomic_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = base_dir(path);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "file".to_owned());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut file = fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&tmp, path)?;
-        if let Ok(d) = fs::File::open(&dir) {
-            let _ = d.sync_all(); // Best effort: not every platform can sync a folder.
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -511,16 +484,6 @@ mod tests {
         }
         let missing = Project::load(&dir.path().join("nope.strata")).unwrap_err();
         assert!(missing.to_string().contains("could not read"));
-    }
-
-    #[test]
-    fn atomic_write_leaves_no_temp_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("a.json");
-        atomic_write(&file, b"one").unwrap();
-        atomic_write(&file, b"two").unwrap();
-        assert_eq!(fs::read(&file).unwrap(), b"two");
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]

@@ -167,7 +167,7 @@ pub fn export_run(run_dir: &Path, dest: &Path) -> Result<()> {
     ] {
         let bytes =
             std::fs::read(&from).with_context(|| format!("could not read '{}'", from.display()))?;
-        crate::project::atomic_write(&to, &bytes)
+        crate::files::atomic_write(&to, &bytes)
             .with_context(|| format!("could not write '{}'", to.display()))?;
     }
     Ok(())

@@ -104,11 +104,15 @@ impl StrataApp {
 
     /// Opens a project file right away and starts importing its data.
     pub(super) fn open_now(&mut self, path: &Path) {
+        let tidied = crate::engine::runs::tidy_after_crash(path);
         match Project::load(path) {
             Ok(mut project) => {
                 document::auto_layout(&mut project);
                 self.set_document(Document::new(project, Some(path.to_owned())), path);
-                self.info(format!("Opened {}", path.display()));
+                match tidied {
+                    Some(note) => self.info(format!("Opened {}. {note}", path.display())),
+                    None => self.info(format!("Opened {}", path.display())),
+                }
                 self.start_import(AfterImport::default());
             }
             Err(e) => self.error(format!("Could not open the project: {e}")),
