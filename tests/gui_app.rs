@@ -831,3 +831,46 @@ fn a_cancelled_import_is_not_an_error() {
     assert!(!shows(&h, "Import failed"));
     assert!(h.state().data().is_none());
 }
+
+#[test]
+fn a_stopped_run_is_resumed_from_the_runs_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, mut h) = open_sample(dir.path());
+    wait_for(&mut h, "the import", 120, |app| {
+        app.data().is_some() && !app.is_busy()
+    });
+    let mut training = h.state().project().unwrap().training.clone();
+    training.epochs = 3;
+    h.state_mut().command(Command::SetTraining(training));
+    h.get_by_label("3 Train").click();
+    h.step();
+    h.get_by_label("▶ Start training").click();
+    h.step();
+    wait_for(&mut h, "the first epoch", 300, |app| app.epochs_done() >= 1);
+    h.get_by_label("⏹ Stop").click();
+    wait_for(&mut h, "the run to stop", 120, |app| !app.is_training());
+    assert!(matches!(h.state().last_run_end(), Some(RunEnd::Stopped(_))));
+    let (run_dir, interrupted) = strata::engine::resume::latest_interrupted(&path).unwrap();
+    let done = interrupted.state.epoch;
+    assert!((1..3).contains(&done));
+    assert!(shows(&h, &format!("Interrupted at epoch {done} of 3")));
+
+    h.get_by_label("Resume run").click();
+    h.step();
+    assert!(h.state().is_training());
+    wait_for(&mut h, "the resumed run to finish", 600, |app| {
+        !app.is_training()
+    });
+    match h.state().last_run_end() {
+        Some(RunEnd::Finished(text)) => assert!(text.contains("Training finished")),
+        other => panic!("the resumed run did not finish: {other:?}"),
+    }
+    // One run, continued in its own folder: all three epochs, and nothing left to resume.
+    assert_eq!(
+        strata::engine::runs::read_metrics(&run_dir).unwrap().len(),
+        3
+    );
+    assert_eq!(h.state().epochs_done(), 3);
+    assert!(strata::engine::resume::latest_interrupted(&path).is_none());
+    assert!(!shows(&h, "Interrupted at epoch"));
+}

@@ -216,6 +216,9 @@ pub struct RunSummary {
     pub history: Vec<EpochMetrics>,
     /// Whether it has a best checkpoint (so it can be evaluated and used).
     pub has_model: bool,
+    /// For a run that was interrupted (killed, crashed or stopped) and can continue: the
+    /// epochs it finished.
+    pub resumable_after: Option<usize>,
 }
 
 impl RunSummary {
@@ -240,11 +243,19 @@ pub fn list_runs(project_path: &Path) -> Vec<RunSummary> {
             let manifest: RunManifest = serde_json::from_str(&text).ok()?;
             let history = read_metrics(&dir).unwrap_or_default();
             let has_model = dir.join(BEST_DIR).join(WEIGHTS_FILE).is_file();
+            let resumable_after = if manifest.finished {
+                None
+            } else {
+                super::resume::read_state(&dir)
+                    .map(|s| s.epoch)
+                    .filter(|&e| e < manifest.training.epochs)
+            };
             Some(RunSummary {
                 dir,
                 manifest,
                 history,
                 has_model,
+                resumable_after,
             })
         })
         .collect();

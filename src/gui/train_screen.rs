@@ -134,6 +134,15 @@ impl EventSink for UiSink {
 impl TrainScreen {
     /// Starts training the open project on its imported data (which the app has made current).
     pub fn start(&mut self, cx: &mut Shared) {
+        self.start_run(cx, None);
+    }
+
+    /// Starts a new run, or continues the interrupted run given (folder and state).
+    pub fn start_run(
+        &mut self,
+        cx: &mut Shared,
+        resume: Option<(PathBuf, engine::resume::Interrupted)>,
+    ) {
         if self.is_running() {
             return;
         }
@@ -152,13 +161,24 @@ impl TrainScreen {
             ));
             return;
         }
-        let project = doc.project.clone();
+        let (project, resume_dir) = match resume {
+            Some((dir, run)) => (engine::resume_project(&doc.project, &run), Some(dir)),
+            None => (doc.project.clone(), None),
+        };
+        let resuming = resume_dir.is_some();
         let prepared = data.prepared.clone();
         let ctx = cx.waker();
         let (tx, rx) = crossbeam_channel::unbounded();
         let cancel = CancelToken::new();
         let sink = Box::new(UiSink { tx, ctx });
-        match engine::train_in_background(project.clone(), path, prepared, sink, cancel.clone()) {
+        match engine::resume_in_background(
+            project.clone(),
+            path,
+            resume_dir,
+            prepared,
+            sink,
+            cancel.clone(),
+        ) {
             Ok(handle) => {
                 self.active = Some(ActiveRun {
                     rx,
@@ -172,7 +192,11 @@ impl TrainScreen {
                 self.warnings.clear();
                 self.shown_run = None;
                 self.epochs_planned = project.training.epochs;
-                cx.info("Training started");
+                cx.info(if resuming {
+                    "Training resumed"
+                } else {
+                    "Training started"
+                });
             }
             Err(e) => cx.error(format!("Could not start training: {e}")),
         }
@@ -235,7 +259,7 @@ impl TrainScreen {
                 }
                 TrainEvent::Cancelled { message } => {
                     let text =
-                        format!("Training stopped ({message}); the best weights so far are kept.");
+                        format!("Training stopped ({message}); the best weights so far are kept, and Resume in the list of runs continues from the last finished epoch.");
                     self.end = Some(RunEnd::Stopped(text));
                     ended = true;
                 }
@@ -500,6 +524,7 @@ impl TrainScreen {
             ui.weak("No runs yet.");
         }
         let mut show = None;
+        let mut resume = None;
         egui::Grid::new("past-runs")
             .striped(true)
             .num_columns(6)
@@ -513,9 +538,29 @@ impl TrainScreen {
                     ui.strong("");
                     ui.end_row();
                 }
+                let running = self.is_running();
                 for run in cx.runs() {
                     ui.label(&run.manifest.run_id);
-                    ui.label(run.history.len().to_string());
+                    match run.resumable_after {
+                        Some(epoch) => {
+                            ui.horizontal(|ui| {
+                                ui.label(format!(
+                                    "Interrupted at epoch {epoch} of {}",
+                                    run.manifest.training.epochs
+                                ));
+                                if ui
+                                    .add_enabled(!running, egui::Button::new("Resume run"))
+                                    .on_hover_text("Continue this run from its last finished epoch, with the settings it started with; the result is the same as if it had never stopped")
+                                    .clicked()
+                                {
+                                    resume = Some(run.dir.clone());
+                                }
+                            });
+                        }
+                        None => {
+                            ui.label(run.history.len().to_string());
+                        }
+                    }
                     match run.best_epoch() {
                         Some(best) => {
                             let task = run.manifest.data.task();
@@ -557,6 +602,9 @@ impl TrainScreen {
             });
         if let Some(dir) = show {
             self.shown_run = Some(dir);
+        }
+        if let Some(dir) = resume {
+            cx.send(AppCommand::ResumeTraining(dir));
         }
         if self.shown_run.is_some() && ui.button("Back to this run's curves").clicked() {
             self.shown_run = None;

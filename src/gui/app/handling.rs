@@ -76,6 +76,7 @@ impl StrataApp {
             AppCommand::ForgetRecent(path) => self.cx.settings.recent.retain(|p| *p != path),
             AppCommand::StartImport(then) => self.start_import(then),
             AppCommand::StartTraining => self.start_training(),
+            AppCommand::ResumeTraining(run_dir) => self.resume_training(&run_dir),
             AppCommand::Predict(paths) => self.use_.predict_paths(&mut self.cx, paths),
             AppCommand::Show(screen) => self.screen = screen,
             AppCommand::Undo => {
@@ -291,6 +292,38 @@ impl StrataApp {
             return;
         }
         self.train.start(&mut self.cx);
+    }
+
+    /// Continues an interrupted run on the imported data, which must be what the run started
+    /// with.
+    fn resume_training(&mut self, run_dir: &Path) {
+        if self.train.is_running() {
+            return;
+        }
+        if self.cx.import.is_some() || !self.cx.data_is_current() {
+            self.error("The data is being imported; press Resume again when it is done.");
+            return;
+        }
+        let run = match crate::engine::resume::interrupted(run_dir) {
+            Ok(run) => run,
+            Err(e) => {
+                self.error(format!("This run cannot be resumed: {e}"));
+                return;
+            }
+        };
+        if let Some(doc) = self.cx.doc() {
+            let now = &doc.project.data;
+            let then = crate::project::DataSettings {
+                path: now.path.clone(),
+                ..run.manifest.data.clone()
+            };
+            if then != *now {
+                self.error("This run was trained with other data settings than the Data screen shows now; set them back to resume it, or start a new run.");
+                return;
+            }
+        }
+        self.train
+            .start_run(&mut self.cx, Some((run_dir.to_owned(), run)));
     }
 
     pub(super) fn poll_jobs(&mut self) {

@@ -272,7 +272,12 @@ impl StrataApp {
         self.train.is_running()
     }
 
-    /// How the last training run ended, if one has.
+    /// Epochs the Train screen's curves show (the current or last run).
+    pub fn epochs_done(&self) -> usize {
+        self.train.history.len()
+    }
+
+    /// How the last run ended (finished, stopped, failed), once it has.
     pub fn last_run_end(&self) -> Option<&super::train_screen::RunEnd> {
         self.train.end.as_ref()
     }

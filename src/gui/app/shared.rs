@@ -54,6 +54,8 @@ pub enum AppCommand {
     StartImport(AfterImport),
     /// Train the project (importing first when the data is not current).
     StartTraining,
+    /// Continue the interrupted run in this folder.
+    ResumeTraining(PathBuf),
     /// Predict files dropped on the window (Use screen).
     Predict(Vec<PathBuf>),
     /// Show a screen.
