@@ -8,6 +8,7 @@ pub mod data;
 pub mod engine;
 pub mod eval;
 pub mod files;
+pub mod fuzzing;
 #[cfg(feature = "gui")]
 pub mod gui;
 pub mod layers;

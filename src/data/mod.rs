@@ -12,7 +12,8 @@ mod text;
 
 pub use audio::{
     audio_file_pixels, decode_audio_file, import_audio_folder, log_mel, mel_filters, mfcc,
-    prepare_clip, resample, AudioDataset, AudioOptions, Clip, AUDIO_EXTENSIONS, SAMPLE_RATE,
+    prepare_clip, resample, spectrogram_pixels, AudioDataset, AudioOptions, Clip, AUDIO_EXTENSIONS,
+    SAMPLE_RATE,
 };
 pub use augment::{augment_into, augment_spectrogram};
 pub use csv_file::{decode_text, parse_csv, read_csv, CsvError, CsvTable, SkippedRow};

@@ -356,6 +356,7 @@ impl TrainScreen {
                         ready,
                         egui::Button::new(RichText::new("▶ Start training").size(16.0)),
                     )
+                    .on_hover_text("Start a new run (Ctrl+T)")
                     .on_disabled_hover_text("Fix the model first (see below)");
                 if start.clicked() {
                     cx.send(AppCommand::StartTraining);

@@ -17,17 +17,23 @@ impl StrataApp {
         let redo = KeyboardShortcut::new(Modifiers::COMMAND | Modifiers::SHIFT, Key::Z);
         let redo_y = KeyboardShortcut::new(Modifiers::COMMAND, Key::Y);
         let undo = KeyboardShortcut::new(Modifiers::COMMAND, Key::Z);
+        let train = KeyboardShortcut::new(Modifiers::COMMAND, Key::T);
         // Text fields keep their own undo; the project's undo applies elsewhere.
         let typing = ctx.egui_wants_keyboard_input();
-        let (do_save, do_open, do_redo, do_undo) = ctx.input_mut(|i| {
+        let (do_save, do_open, do_redo, do_undo, do_train) = ctx.input_mut(|i| {
             let s = i.consume_shortcut(&save);
             let o = i.consume_shortcut(&open);
             let r = !typing && (i.consume_shortcut(&redo) || i.consume_shortcut(&redo_y));
             let u = !typing && i.consume_shortcut(&undo);
-            (s, o, r, u)
+            let t = i.consume_shortcut(&train);
+            (s, o, r, u, t)
         });
         if do_save {
             self.save();
+        }
+        if do_train && self.cx.doc.is_some() {
+            self.screen = Screen::Train;
+            self.cx.send(AppCommand::StartTraining);
         }
         if do_open {
             self.open_dialog();

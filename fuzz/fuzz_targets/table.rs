@@ -1,0 +1,2 @@
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| strata::fuzzing::run(strata::fuzzing::Target::Table, data));
