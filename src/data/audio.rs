@@ -27,6 +27,11 @@ use crate::project::DataKind;
 pub const SAMPLE_RATE: u32 = 16_000;
 /// Files larger than this are skipped.
 pub const MAX_AUDIO_FILE_BYTES: u64 = 200 * 1024 * 1024;
+/// Decoded samples (mono) beyond which a file is refused: an hour at 16 kHz, 200 MB of memory.
+/// Compressed formats can claim hours of silence in a few kilobytes.
+pub const MAX_DECODED_SAMPLES: usize = 50_000_000;
+/// Sample rates a clip may have (Hz).
+pub const SAMPLE_RATES: std::ops::RangeInclusive<u32> = 1_000..=768_000;
 /// Range of the spectrogram below each clip's loudest point, in dB (librosa's `top_db`).
 const TOP_DB: f32 = 80.0;
 
@@ -178,10 +183,23 @@ fn decode_audio_file_text(path: &Path) -> Result<Clip, String> {
         for frame in buf.samples().chunks(channels) {
             samples.push(frame.iter().sum::<f32>() / channels as f32);
         }
+        if samples.len() > MAX_DECODED_SAMPLES {
+            return Err(format!(
+                "too long (more than {} million samples); cut it into shorter clips",
+                MAX_DECODED_SAMPLES / 1_000_000
+            ));
+        }
         frames += (buf.samples().len() / channels) as u64;
     }
     if samples.is_empty() || sample_rate == 0 {
         return Err("no sound in the file (0 samples)".to_owned());
+    }
+    if !SAMPLE_RATES.contains(&sample_rate) {
+        return Err(format!(
+            "its sample rate ({sample_rate} Hz) is not one audio files use ({} to {} Hz)",
+            SAMPLE_RATES.start(),
+            SAMPLE_RATES.end()
+        ));
     }
     if let Some(expected) = expected {
         if expected > 0 && frames * 50 < expected * 49 {
@@ -250,7 +268,18 @@ pub fn prepare_clip(clip: &Clip, options: &AudioOptions) -> Result<Vec<f32>, Unu
 }
 
 fn prepare_clip_text(clip: &Clip, options: &AudioOptions) -> Result<Vec<f32>, String> {
-    let mut samples = resample(&clip.samples, clip.sample_rate, SAMPLE_RATE)?;
+    if !SAMPLE_RATES.contains(&clip.sample_rate) {
+        return Err(format!(
+            "its sample rate ({} Hz) is not one audio files use",
+            clip.sample_rate
+        ));
+    }
+    // Only the start is kept: resample what the clip's length needs (and the filter's margin),
+    // not a whole long recording.
+    let rate = u64::from(clip.sample_rate);
+    let needed = (options.clip_samples() as u64 + 4096) * rate / u64::from(SAMPLE_RATE) + 4096;
+    let input = &clip.samples[..clip.samples.len().min(needed as usize)];
+    let mut samples = resample(input, clip.sample_rate, SAMPLE_RATE)?;
     samples.resize(options.clip_samples(), 0.0);
     Ok(samples)
 }
@@ -492,7 +521,7 @@ struct FeatureFile(std::path::PathBuf);
 
 impl FeatureFile {
     /// Bumped whenever the features computed from the same settings change.
-    const VERSION: u32 = 1;
+    const VERSION: u32 = 2;
 
     fn for_clip(path: &Path, options: &AudioOptions) -> Option<Self> {
         use std::hash::{Hash, Hasher};

@@ -259,7 +259,7 @@ fn read_records(
             .delimiter(delimiter)
             .has_headers(false)
             .flexible(true)
-            .from_reader(text[offset..].as_bytes());
+            .from_reader(&text.as_bytes()[offset..]);
         loop {
             match reader.read_record(&mut record) {
                 Ok(false) => break 'restart,
