@@ -40,7 +40,7 @@ fn csv_texts_with_bad_rows_reported_by_line() {
          4;Too long\n\
          5;Lovely;pos\n\
          6;\"Never closed;neg\n\
-         7;x;y\n",
+         7;Fine again;pos\n",
     )
     .unwrap();
     let (prepared, report) = workflow::prepare(&settings(&csv), None, None).unwrap();
@@ -50,7 +50,11 @@ fn csv_texts_with_bad_rows_reported_by_line() {
         texts.raw.columns,
         Some(("review".to_owned(), "sentiment".to_owned()))
     );
-    assert_eq!(texts.raw.texts, ["Good, really \"good\"\nfilm", "Lovely"]);
+    // The row after the unclosed quote is read on its own, not swallowed.
+    assert_eq!(
+        texts.raw.texts,
+        ["Good, really \"good\"\nfilm", "Lovely", "Fine again"]
+    );
     let lines: Vec<usize> = report.skipped_rows.iter().map(|s| s.line).collect();
     assert_eq!(lines, [4, 5, 6, 8], "{:?}", report.skipped_rows);
     assert!(report.skipped_rows[0]
