@@ -82,6 +82,7 @@ for round in $(seq 1 "$app_kills"); do
     DISPLAY=:93 xdotool key ctrl+s >/dev/null 2>&1 || true
   done
   sleep "$(awk "BEGIN{print $wait_ms/1000}")"
+  [ -n "${SHOT:-}" ] && DISPLAY=:93 import -window root "$SHOT.$round.png"
   kill -9 "$app" 2>/dev/null || true
   wait "$app" 2>/dev/null || true
   check "$round"

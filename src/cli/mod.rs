@@ -267,6 +267,8 @@ pub fn run(command: Command) -> Result<()> {
             test_fraction,
             seed,
         } => {
+            // A path typed relative to where the command runs, stored relative to the project.
+            let data = std::path::absolute(&data).unwrap_or(data);
             let kind = kind.unwrap_or_else(|| workflow::detect_kind(&data));
             let mut settings = DataSettings {
                 val_fraction,
