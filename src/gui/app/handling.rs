@@ -291,6 +291,7 @@ impl StrataApp {
             self.info("Importing the data first; training starts right after.");
             return;
         }
+        self.frame_stats.clear_training();
         self.train.start(&mut self.cx);
     }
 

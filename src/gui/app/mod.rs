@@ -140,6 +140,18 @@ pub struct FrameStats {
     pub idle_intervals: Vec<f32>,
 }
 
+impl FrameStats {
+    /// Forgets the last run's frames as a new run starts (the statistics are per run, and a
+    /// long session must not keep every frame it ever drew); keeps the newest idle frames only.
+    pub fn clear_training(&mut self) {
+        const KEEP_IDLE: usize = 10_000;
+        self.training_intervals.clear();
+        self.training_build_secs.clear();
+        let extra = self.idle_intervals.len().saturating_sub(KEEP_IDLE);
+        self.idle_intervals.drain(..extra);
+    }
+}
+
 /// The desktop app.
 pub struct StrataApp {
     /// What every screen reads, and the queues they write to.
