@@ -181,14 +181,22 @@ impl DataScreen {
             Source::Audio(audio) => audio_settings_ui(ui, audio),
         }
         let stale = cx.data().is_some_and(|d| !same_import(&d.settings, s));
-        if cx.importing().is_none() && (stale || cx.data().is_none()) {
+        if cx.importing().is_none() {
             ui.add_space(4.0);
-            let label = if cx.data().is_none() {
-                "Import data"
+            let (label, hint) = if cx.data().is_none() {
+                ("Import data", "Read the data with these settings")
+            } else if stale {
+                (
+                    "Import again with these settings",
+                    "The settings changed since the last import",
+                )
             } else {
-                "Import again with these settings"
+                (
+                    "Import again",
+                    "Read the data again, e.g. after adding or changing files (Ctrl+R)",
+                )
             };
-            if ui.button(label).clicked() {
+            if ui.button(label).on_hover_text(hint).clicked() {
                 cx.edit(Command::SetData(s.clone()));
                 cx.send(AppCommand::StartImport(self.after_import()));
             }

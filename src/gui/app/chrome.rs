@@ -18,16 +18,25 @@ impl StrataApp {
         let redo_y = KeyboardShortcut::new(Modifiers::COMMAND, Key::Y);
         let undo = KeyboardShortcut::new(Modifiers::COMMAND, Key::Z);
         let train = KeyboardShortcut::new(Modifiers::COMMAND, Key::T);
+        let reimport = KeyboardShortcut::new(Modifiers::COMMAND, Key::R);
         // Text fields keep their own undo; the project's undo applies elsewhere.
         let typing = ctx.egui_wants_keyboard_input();
-        let (do_save, do_open, do_redo, do_undo, do_train) = ctx.input_mut(|i| {
+        let (do_save, do_open, do_redo, do_undo, do_train, do_import) = ctx.input_mut(|i| {
             let s = i.consume_shortcut(&save);
             let o = i.consume_shortcut(&open);
             let r = !typing && (i.consume_shortcut(&redo) || i.consume_shortcut(&redo_y));
             let u = !typing && i.consume_shortcut(&undo);
             let t = i.consume_shortcut(&train);
-            (s, o, r, u, t)
+            let m = i.consume_shortcut(&reimport);
+            (s, o, r, u, t, m)
         });
+        if do_import
+            && self.cx.doc.is_some()
+            && self.cx.import.is_none()
+            && !self.train.is_running()
+        {
+            self.cx.send(AppCommand::StartImport(Default::default()));
+        }
         if do_save {
             self.save();
         }
