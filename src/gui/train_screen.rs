@@ -542,7 +542,11 @@ impl TrainScreen {
                 let running = self.is_running();
                 for run in cx.runs() {
                     ui.label(&run.manifest.run_id);
+                    let this_run = running && self.run_dir.as_ref() == Some(&run.dir);
                     match run.resumable_after {
+                        Some(_) if this_run => {
+                            ui.label("Resumed, training now");
+                        }
                         Some(epoch) => {
                             ui.horizontal(|ui| {
                                 ui.label(format!(
