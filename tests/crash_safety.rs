@@ -194,3 +194,75 @@ fn kill_nine_never_loses_a_project_or_a_finished_epoch() {
     assert!(o.status.success(), "{}", text(&o));
     eprintln!("{kills} kills ({resumed} of resumed runs); the last run resumed from epoch {} and finished", before.state.epoch);
 }
+
+/// Runs `strata train` and kills it with SIGKILL once it has reported epoch `after`.
+fn train_and_kill_after_epoch(project: &str, after: usize) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["train", project, "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let marker = format!("\"epoch\":{after},");
+    for line in std::io::BufRead::lines(stdout) {
+        let line = line.unwrap();
+        if line.contains("\"event\":\"epoch\"") && line.contains(&marker) {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn a_killed_run_resumed_from_the_cli_gives_the_same_losses() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_data/shapes");
+    let metrics = |project: &Path| -> Vec<String> {
+        let (run, _) = runs::list_runs(project)
+            .into_iter()
+            .map(|r| (r.dir.clone(), r))
+            .next()
+            .unwrap();
+        // Every column but the speed and the clock: the losses and scores as written.
+        std::fs::read_to_string(run.join(runs::METRICS_FILE))
+            .unwrap()
+            .lines()
+            .map(|l| l.split(',').take(5).collect::<Vec<_>>().join(","))
+            .collect()
+    };
+    let mut results = Vec::new();
+    for (name, interrupted) in [("whole", false), ("killed", true)] {
+        let project = dir.path().join(format!("{name}.strata"));
+        let p = project.to_str().unwrap();
+        let o = strata(&[
+            "new",
+            p,
+            "--data",
+            data.to_str().unwrap(),
+            "--template",
+            "cnn",
+            "--image-size",
+            "20x20",
+            "--seed",
+            "9",
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        let mut settings = Project::load(&project).unwrap();
+        settings.training.epochs = 5;
+        settings.save(&project).unwrap();
+        if interrupted {
+            train_and_kill_after_epoch(p, 2);
+            let o = strata(&["train", p, "--resume"]);
+            assert!(o.status.success(), "{}", text(&o));
+            assert!(text(&o).contains("Resuming after epoch"), "{}", text(&o));
+        } else {
+            let o = strata(&["train", p]);
+            assert!(o.status.success(), "{}", text(&o));
+        }
+        results.push(metrics(&project));
+    }
+    assert_eq!(results[0].len(), 6); // header + 5 epochs
+    assert_eq!(results[0], results[1]);
+}
