@@ -3,7 +3,7 @@
 //! values by candle's pickle reader; nothing in them is ever executed or imported.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Seek};
 use std::path::Path;
 
 use candle_core::pickle::{Object, Stack};
@@ -115,22 +115,39 @@ fn read_torch_zip(path: &Path) -> Result<TensorMap, String> {
             return Err("it was saved on a big-endian machine, which is not supported".to_owned());
         }
     }
+    let file_len = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
+    // PyTorch stores its entries uncompressed: one larger than the archive is damage or a bomb.
+    let too_large = |what: &str| {
+        format!(
+            "{what} claims to be larger than the whole file (damaged, or not a real checkpoint)"
+        )
+    };
     let root = {
         let entry = zip
             .by_name(&pickle_name)
             .map_err(|e| format!("cannot read data.pkl ({e})"))?;
-        read_pickle(&mut BufReader::new(entry))?
+        let size = entry.size();
+        if size > file_len {
+            return Err(too_large("data.pkl"));
+        }
+        let bytes = bounded_pickle(&mut BufReader::new(entry.take(size)), size)?;
+        read_pickle(&mut std::io::Cursor::new(bytes))?
     };
     let refs = state_dict(root)?;
     let mut out = TensorMap::new();
     let mut storages: HashMap<String, Vec<u8>> = HashMap::new();
     for (name, r) in refs {
         if !storages.contains_key(&r.storage) {
-            let mut entry = zip
+            let entry = zip
                 .by_name(&format!("{prefix}data/{}", r.storage))
                 .map_err(|e| format!("the values of '{name}' are missing ({e})"))?;
+            let size = entry.size();
+            if size > file_len {
+                return Err(too_large(&format!("the values of '{name}'")));
+            }
             let mut bytes = Vec::new();
             entry
+                .take(size)
                 .read_to_end(&mut bytes)
                 .map_err(|e| format!("cannot read the values of '{name}' ({e})"))?;
             storages.insert(r.storage.clone(), bytes);
@@ -144,7 +161,16 @@ fn read_torch_zip(path: &Path) -> Result<TensorMap, String> {
 
 fn read_torch_legacy(path: &Path) -> Result<TensorMap, String> {
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let file_len = file.metadata().map_err(|e| e.to_string())?.len();
     let mut r = BufReader::new(file);
+    // What is left of the file: no length read from it may ask for more.
+    let left = |r: &mut BufReader<std::fs::File>| {
+        file_len.saturating_sub(r.stream_position().unwrap_or(file_len))
+    };
+    let next_pickle = |r: &mut BufReader<std::fs::File>| {
+        let limit = left(r);
+        bounded_pickle(r, limit).and_then(|bytes| read_pickle(&mut std::io::Cursor::new(bytes)))
+    };
     let not_torch = || "it is a Python pickle but not a PyTorch checkpoint".to_owned();
     // First the magic number 0x1950a86a20f9469cfc6c as a pickled 10-byte long (wider than the
     // pickle reader's integers, so it is compared byte for byte), then the protocol version.
@@ -155,13 +181,13 @@ fn read_torch_legacy(path: &Path) -> Result<TensorMap, String> {
     if r.read_exact(&mut magic).is_err() || magic != MAGIC {
         return Err(not_torch());
     }
-    match read_pickle(&mut r)? {
+    match next_pickle(&mut r)? {
         Object::Int(1001) => {}
         _ => return Err(not_torch()),
     }
-    let _sys_info = read_pickle(&mut r)?;
-    let root = read_pickle(&mut r)?;
-    let keys = match read_pickle(&mut r)? {
+    let _sys_info = next_pickle(&mut r)?;
+    let root = next_pickle(&mut r)?;
+    let keys = match next_pickle(&mut r)? {
         Object::List(items) => items
             .into_iter()
             .map(|k| k.unicode().map_err(|_| not_torch()))
@@ -178,9 +204,13 @@ fn read_torch_legacy(path: &Path) -> Result<TensorMap, String> {
         let mut count = [0u8; 8];
         r.read_exact(&mut count)
             .map_err(|_| "the file ends before all values were read (truncated?)".to_owned())?;
-        let count = u64::from_le_bytes(count) as usize;
-        let elem = sizes.get(key.as_str()).copied().unwrap_or(4);
-        let mut bytes = vec![0u8; count.saturating_mul(elem)];
+        let count = u64::from_le_bytes(count);
+        let elem = sizes.get(key.as_str()).copied().unwrap_or(4) as u64;
+        let len = count.saturating_mul(elem);
+        if len > left(&mut r) {
+            return Err("the file ends before all values were read (truncated?)".to_owned());
+        }
+        let mut bytes = vec![0u8; usize::try_from(len).map_err(|e| e.to_string())?];
         r.read_exact(&mut bytes)
             .map_err(|_| "the file ends before all values were read (truncated?)".to_owned())?;
         storages.insert(key, bytes);
@@ -195,6 +225,69 @@ fn read_torch_legacy(path: &Path) -> Result<TensorMap, String> {
         }
     }
     Ok(out)
+}
+
+/// Reads one pickle (up to its STOP) into memory, checking every length it declares against
+/// `limit`, the bytes the file can still hold: the pickle parser allocates what a length field
+/// says before reading, so a damaged or hostile file must not reach it with a length larger than
+/// the file. Only the operations the parser knows are accepted.
+fn bounded_pickle<R: BufRead>(r: &mut R, limit: u64) -> Result<Vec<u8>, String> {
+    let damaged =
+        || "its pickled contents are damaged (cut short or lengths that do not fit)".to_owned();
+    let mut out = Vec::new();
+    let copy = |r: &mut R, out: &mut Vec<u8>, n: u64| -> Result<(), String> {
+        if out.len() as u64 + n > limit {
+            return Err(damaged());
+        }
+        let start = out.len();
+        out.resize(start + n as usize, 0);
+        r.read_exact(&mut out[start..]).map_err(|_| damaged())
+    };
+    loop {
+        copy(r, &mut out, 1)?;
+        let op = out[out.len() - 1];
+        match op {
+            b'.' => return Ok(out),
+            // PROTO, BINPUT, BININT1, BINGET
+            0x80 | b'q' | b'K' | b'h' => copy(r, &mut out, 1)?,
+            b'M' => copy(r, &mut out, 2)?,
+            // LONG_BINPUT, LONG_BINGET, BININT
+            b'r' | b'j' | b'J' => copy(r, &mut out, 4)?,
+            b'G' => copy(r, &mut out, 8)?,
+            // BINUNICODE: a 4-byte length, then that many bytes.
+            b'X' => {
+                copy(r, &mut out, 4)?;
+                let n = &out[out.len() - 4..];
+                let n = u32::from_le_bytes([n[0], n[1], n[2], n[3]]);
+                copy(r, &mut out, u64::from(n))?;
+            }
+            // LONG1: a 1-byte length, then that many bytes.
+            0x8a => {
+                copy(r, &mut out, 1)?;
+                let n = out[out.len() - 1];
+                copy(r, &mut out, u64::from(n))?;
+            }
+            // GLOBAL: module and name, each ending in a newline.
+            b'c' => {
+                for _ in 0..2 {
+                    loop {
+                        copy(r, &mut out, 1)?;
+                        if out[out.len() - 1] == b'\n' {
+                            break;
+                        }
+                    }
+                }
+            }
+            // Operations without an argument.
+            b')' | b'R' | b'(' | b't' | b'Q' | 0x85 | 0x86 | 0x87 | 0x88 | 0x89 | b'N' | b's'
+            | b'u' | b'}' | b'd' | b'b' | 0x81 | b']' | b'a' | b'e' => {}
+            other => {
+                return Err(format!(
+                "its pickled contents use an operation this reader does not know (0x{other:02x})"
+            ))
+            }
+        }
+    }
 }
 
 /// Parses one pickle into plain values (classes stay names; nothing is called). The parser can
@@ -404,6 +497,26 @@ fn half_to_f32(h: u16) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lengths_in_a_pickle_are_checked_against_the_file() {
+        // BINUNICODE claiming 4 GB in a 20-byte pickle: refused before anything is allocated.
+        let huge = b"\x80\x02X\xff\xff\xff\xffabc.";
+        let err = bounded_pickle(&mut &huge[..], huge.len() as u64).unwrap_err();
+        assert!(err.contains("damaged"), "{err}");
+        // The same pickle with an honest length passes through whole.
+        let fine = b"\x80\x02X\x03\x00\x00\x00abc.";
+        assert_eq!(bounded_pickle(&mut &fine[..], 100).unwrap(), fine);
+        assert!(read_pickle(&mut &fine[..]).is_ok());
+        // An operation the parser does not know is refused by name.
+        let err = bounded_pickle(&mut &b"\x80\x02\xfe."[..], 100).unwrap_err();
+        assert!(err.contains("0xfe"), "{err}");
+        // The input the fuzzer found (a legacy checkpoint whose pickle claims a 4 GB string).
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/regressions/weights/oom-pickle-binunicode-length");
+        let err = read(&path).unwrap_err().to_string();
+        assert!(err.contains("damaged"), "{err}");
+    }
 
     #[test]
     fn half_precision_values() {
