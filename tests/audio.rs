@@ -479,3 +479,17 @@ fn mfcc_features_with_time_shift_and_noise_still_learn_the_tones() {
     let best = train_audio_cnn(settings, &dir.path().join("mfcc.strata"));
     assert!(best > 0.8, "validation accuracy {best}");
 }
+
+#[test]
+fn a_flac_comment_claiming_gigabytes_is_refused_before_decoding() {
+    // Found by libFuzzer: the decoder would allocate the 4 GB a comment's length field claims.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/regressions/audio/oom-flac-comment-length.flac");
+    let err = strata::data::decode_audio_file(&path)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("damaged FLAC metadata"), "{err}");
+    // A real FLAC file (with its comment block) still decodes.
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/audio/tone440.flac");
+    assert!(strata::data::decode_audio_file(&fixture).is_ok());
+}

@@ -127,7 +127,13 @@ fn decode_audio_file_text(path: &Path) -> Result<Clip, String> {
             MAX_AUDIO_FILE_BYTES / (1024 * 1024)
         ));
     }
-    let file = std::fs::File::open(path).map_err(|e| format!("could not be read: {e}"))?;
+    let mut file = std::fs::File::open(path).map_err(|e| format!("could not be read: {e}"))?;
+    let mut magic = [0u8; 4];
+    if std::io::Read::read_exact(&mut file, &mut magic).is_ok() && &magic == b"fLaC" {
+        let bytes = std::fs::read(path).map_err(|e| format!("could not be read: {e}"))?;
+        check_flac_metadata(&bytes)?;
+    }
+    std::io::Seek::rewind(&mut file).map_err(|e| format!("could not be read: {e}"))?;
     let stream = MediaSourceStream::new(Box::new(file), Default::default());
     let mut hint = Hint::new();
     if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
@@ -215,6 +221,43 @@ fn decode_audio_file_text(path: &Path) -> Result<Clip, String> {
         sample_rate,
         channels,
     })
+}
+
+/// Checks a FLAC file's metadata blocks before the decoder reads them: the decoder allocates
+/// whatever a Vorbis comment's length field says before reading it, so every length inside a
+/// comment block must fit in its block (a damaged or hostile file could ask for gigabytes).
+fn check_flac_metadata(bytes: &[u8]) -> Result<(), String> {
+    let damaged = || "damaged FLAC metadata (a length that does not fit the file)".to_owned();
+    let u32_le = |b: &[u8], at: usize| -> Option<usize> {
+        let v = b.get(at..at + 4)?;
+        Some(u32::from_le_bytes([v[0], v[1], v[2], v[3]]) as usize)
+    };
+    let mut pos = 4;
+    loop {
+        let header = bytes.get(pos..pos + 4).ok_or_else(damaged)?;
+        let (last, kind) = (header[0] & 0x80 != 0, header[0] & 0x7f);
+        let len = u32::from_be_bytes([0, header[1], header[2], header[3]]) as usize;
+        pos += 4;
+        let block = bytes.get(pos..pos + len).ok_or_else(damaged)?;
+        if kind == 4 {
+            // Vorbis comment: vendor string, then a count of length-prefixed comments.
+            let vendor = u32_le(block, 0).ok_or_else(damaged)?;
+            let mut at = 4usize.checked_add(vendor).ok_or_else(damaged)?;
+            let count = u32_le(block, at).ok_or_else(damaged)?;
+            at += 4;
+            for _ in 0..count {
+                let n = u32_le(block, at).ok_or_else(damaged)?;
+                at = at
+                    .checked_add(4 + n)
+                    .filter(|&end| end <= block.len())
+                    .ok_or_else(damaged)?;
+            }
+        }
+        pos += len;
+        if last {
+            return Ok(());
+        }
+    }
 }
 
 /// Resamples mono `samples` from `from` Hz to `to` Hz (band-limited, FFT based).
