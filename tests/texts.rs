@@ -327,3 +327,15 @@ fn a_tokenizer_json_file_end_to_end() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("question"));
 }
+
+#[test]
+fn a_tokenizer_whose_template_uses_an_undefined_token_is_refused() {
+    // Found by libFuzzer: the tokenizers crate panics when such a file first encodes a text.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/regressions/tokenizer/panic-undefined-special-token.json");
+    let err = strata::data::Vocabulary::from_tokenizer_file(&path, 16)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("without defining it"), "{err}");
+}

@@ -116,8 +116,37 @@ pub enum Encoder<'a> {
 
 /// Loads a tokenizer from its JSON text.
 fn load_tokenizer(json: &str) -> Result<tokenizers::Tokenizer, String> {
-    json.parse::<tokenizers::Tokenizer>()
-        .map_err(|e| format!("it is not a tokenizer.json file that can be read ({e})"))
+    let tokenizer = json
+        .parse::<tokenizers::Tokenizer>()
+        .map_err(|e| format!("it is not a tokenizer.json file that can be read ({e})"))?;
+    if let Ok(value) = serde_json::from_str::<serde_json::Value>(json) {
+        if let Some(missing) = undefined_special_token(&value["post_processor"]) {
+            // The tokenizers crate panics on such a file the first time it encodes a text.
+            return Err(format!(
+                "it is damaged: its template uses the special token '{missing}' without defining it"
+            ));
+        }
+    }
+    Ok(tokenizer)
+}
+
+/// A special token a template post-processor (possibly inside a sequence of processors) uses but
+/// does not define in its `special_tokens`.
+fn undefined_special_token(processor: &serde_json::Value) -> Option<String> {
+    if let Some(list) = processor["processors"].as_array() {
+        return list.iter().find_map(undefined_special_token);
+    }
+    if processor["type"] != "TemplateProcessing" {
+        return None;
+    }
+    let defined = &processor["special_tokens"];
+    ["single", "pair"]
+        .iter()
+        .filter_map(|t| processor[*t].as_array())
+        .flatten()
+        .filter_map(|piece| piece["SpecialToken"]["id"].as_str())
+        .find(|id| defined.get(*id).is_none())
+        .map(str::to_owned)
 }
 
 impl Vocabulary {
@@ -133,6 +162,16 @@ impl Vocabulary {
         let tokenizer = load_tokenizer(&json).map_err(|e| format!("'{}': {e}", path.display()))?;
         let vocab = tokenizer.get_vocab(true);
         let size = vocab.values().map(|&id| id as usize + 1).max().unwrap_or(0);
+        // Ids number the tokens: far larger ids than tokens mean a damaged file (and would
+        // make the table below as large as the biggest id).
+        if size > 2 * vocab.len() + 1024 {
+            return Err(format!(
+                "the tokenizer file '{}' is damaged: a token has id {} but there are only {} tokens",
+                path.display(),
+                size - 1,
+                vocab.len()
+            ));
+        }
         if size == 0 {
             return Err(format!(
                 "the tokenizer file '{}' has an empty vocabulary",
