@@ -338,4 +338,14 @@ fn a_tokenizer_whose_template_uses_an_undefined_token_is_refused() {
         .unwrap()
         .to_string();
     assert!(err.contains("without defining it"), "{err}");
+    // And one whose decoder is not valid JSON (the crate panicked instead of saying so).
+    let path = path.with_file_name("panic-invalid-json-in-decoder.json");
+    let err = strata::data::Vocabulary::from_tokenizer_file(&path, 16)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("cannot be read") || err.contains("can be read"),
+        "{err}"
+    );
 }

@@ -116,18 +116,18 @@ pub enum Encoder<'a> {
 
 /// Loads a tokenizer from its JSON text.
 fn load_tokenizer(json: &str) -> Result<tokenizers::Tokenizer, String> {
-    let tokenizer = json
-        .parse::<tokenizers::Tokenizer>()
+    // Checked as JSON first: the tokenizers crate panics on some malformed JSON (inside its
+    // decoder) instead of returning an error.
+    let value = serde_json::from_str::<serde_json::Value>(json)
         .map_err(|e| format!("it is not a tokenizer.json file that can be read ({e})"))?;
-    if let Ok(value) = serde_json::from_str::<serde_json::Value>(json) {
-        if let Some(missing) = undefined_special_token(&value["post_processor"]) {
-            // The tokenizers crate panics on such a file the first time it encodes a text.
-            return Err(format!(
-                "it is damaged: its template uses the special token '{missing}' without defining it"
-            ));
-        }
+    if let Some(missing) = undefined_special_token(&value["post_processor"]) {
+        // The tokenizers crate panics on such a file the first time it encodes a text.
+        return Err(format!(
+            "it is damaged: its template uses the special token '{missing}' without defining it"
+        ));
     }
-    Ok(tokenizer)
+    json.parse::<tokenizers::Tokenizer>()
+        .map_err(|e| format!("it is not a tokenizer.json file that can be read ({e})"))
 }
 
 /// A special token a template post-processor (possibly inside a sequence of processors) uses but
