@@ -157,21 +157,7 @@ fn kill_nine_never_loses_a_project_or_a_finished_epoch() {
     }
     // One more kill, right after the second epoch is reported, so the end does not depend on
     // where the random kills fell.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(["train", p, "--json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    for line in std::io::BufRead::lines(stdout) {
-        let line = line.unwrap();
-        if line.contains("\"event\":\"epoch\"") && line.contains("\"epoch\":2,") {
-            break;
-        }
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    train_and_kill_after_epoch(p, 2);
     check_after_kill(&project, kills);
     // The next start tidies what the kills left, and the newest interrupted run continues to its
     // last epoch, in its own folder.
