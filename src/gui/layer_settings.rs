@@ -8,6 +8,8 @@ use crate::model::{shape_label, Activation, Graph, Padding};
 use crate::pretrained::Backbone;
 use crate::workflow;
 
+use super::weights_download::{download_weights_ui, is_downloading};
+
 /// The settings grid of `layer`; `input_shape` is what the data gives (the Input offers to match
 /// it).
 pub fn layer_settings_ui(ui: &mut egui::Ui, layer: &mut Layer, input_shape: &[usize]) {
@@ -125,16 +127,39 @@ fn weights_file_ui(ui: &mut egui::Ui, weights: &mut String, backbone: Backbone) 
             } else {
                 "This file does not exist."
             };
-            ui.add(
-                egui::Label::new(
-                    RichText::new(format!(
-                        "{what} Where to get it: {}.",
-                        backbone.provided_by()
-                    ))
-                    .color(ui.visuals().warn_fg_color),
-                )
-                .wrap(),
-            );
+            ui.colored_label(ui.visuals().warn_fg_color, what);
+            // A download started here fills the field when it ends; otherwise a file found in
+            // the usual folders is offered.
+            let found = (!is_downloading(ui, backbone))
+                .then(|| crate::pretrained::find_weights(backbone))
+                .flatten();
+            if let Some(found) = found {
+                if ui
+                    .button("Use the one on this computer")
+                    .on_hover_text(found.display().to_string())
+                    .clicked()
+                {
+                    *weights = found.display().to_string();
+                }
+            } else if crate::pretrained::catalogue::entry(backbone).is_some() {
+                if let Some(file) = download_weights_ui(ui, backbone) {
+                    *weights = file.display().to_string();
+                }
+                ui.add(
+                    egui::Label::new(
+                        RichText::new(format!("Or by hand: {}.", backbone.provided_by())).weak(),
+                    )
+                    .wrap(),
+                );
+            } else {
+                ui.add(
+                    egui::Label::new(
+                        RichText::new(format!("Where to get it: {}.", backbone.provided_by()))
+                            .color(ui.visuals().warn_fg_color),
+                    )
+                    .wrap(),
+                );
+            }
         }
     });
 }

@@ -13,6 +13,7 @@ mod layer_settings;
 mod model_screen;
 mod train_screen;
 mod use_screen;
+mod weights_download;
 mod welcome;
 mod widgets;
 

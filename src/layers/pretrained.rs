@@ -56,11 +56,17 @@ impl LayerKind for Pretrained {
 
     fn infer(&self, cx: &InferCx<'_>) -> Result<Shape, GraphError> {
         if self.weights.trim().is_empty() {
+            let how = match pre::catalogue::entry(self.backbone) {
+                Some(e) => format!(
+                    "download it in the inspector (or `strata weights download {}`) or choose a file",
+                    e.name
+                ),
+                None => "choose one in the inspector".to_owned(),
+            };
             return Err(cx.fail(format!(
-                "'{}' ({}) needs its weights file: choose it in the inspector ({}).",
+                "'{}' ({}) needs its weights file: {how}.",
                 cx.name,
                 self.backbone.label(),
-                self.backbone.provided_by()
             )));
         }
         let (_, s) = cx.first()?;
@@ -194,14 +200,14 @@ fn read_backbone(
         return Err(NetworkError::Weights(format!(
             "'{node}' ({}) has no weights file yet; choose one on the Model screen ({})",
             backbone.label(),
-            backbone.provided_by()
+            backbone.how_to_get()
         )));
     }
     let (_, tensors) = pre::weights::read(Path::new(weights)).map_err(|e| {
         let hint = if Path::new(weights).exists() {
             String::new()
         } else {
-            format!("; {}", backbone.provided_by())
+            format!("; {}", backbone.how_to_get())
         };
         NetworkError::Weights(format!("'{node}': {e}{hint}"))
     })?;

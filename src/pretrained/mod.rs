@@ -3,6 +3,7 @@
 
 pub mod bert;
 pub mod cache;
+pub mod catalogue;
 pub mod efficientnet;
 pub mod ops;
 pub mod resnet;
@@ -209,6 +210,20 @@ impl Backbone {
         }
     }
 
+    /// How to get its weights: the app's download where the catalogue has them, and the manual way.
+    pub fn how_to_get(self) -> String {
+        match catalogue::entry(self) {
+            Some(e) => format!(
+                "Strata can download them ({}, {}: the Download button on the Model screen, or `strata weights download {}`), or get them by hand: {}",
+                e.size_text(),
+                e.licence,
+                e.name,
+                self.provided_by()
+            ),
+            None => self.provided_by().to_owned(),
+        }
+    }
+
     /// One or two sentences for the palette's hover help.
     pub fn help(self) -> &'static str {
         match self {
@@ -389,13 +404,16 @@ impl Backbone {
     }
 }
 
-/// Folders searched for weights files the user has unpacked: `$STRATA_WEIGHTS_DIR`, then
-/// `~/.cache/strata-weights/unpacked` and `~/Strata/weights`.
+/// Folders searched for weights files: `$STRATA_WEIGHTS_DIR`, the app's downloads (the user's
+/// data folder), the weights an installed package ships with, then the folders users unpack
+/// packages into by hand: `~/.cache/strata-weights/unpacked` and `~/Strata/weights`.
 pub fn weights_folders() -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Some(d) = std::env::var_os("STRATA_WEIGHTS_DIR") {
         out.push(PathBuf::from(d));
     }
+    out.extend(catalogue::download_folder());
+    out.extend(catalogue::bundled_folders());
     if let Some(home) = std::env::var_os("HOME").or_else(|| std::env::var_os("USERPROFILE")) {
         let home = PathBuf::from(home);
         out.push(home.join(".cache/strata-weights/unpacked"));

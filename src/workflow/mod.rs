@@ -67,7 +67,7 @@ pub fn adapt_data_to_template(
             anyhow!(
                 "the '{template}' model needs the {} weights: {}; then pass --weights FILE",
                 backbone.label(),
-                backbone.provided_by()
+                backbone.how_to_get()
             )
         })?,
     };
@@ -75,7 +75,7 @@ pub fn adapt_data_to_template(
         bail!(
             "the weights file '{}' does not exist ({})",
             file.display(),
-            backbone.provided_by()
+            backbone.how_to_get()
         );
     }
     match backbone.reads() {

