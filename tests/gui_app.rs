@@ -524,13 +524,14 @@ fn texts_from_import_to_a_typed_prediction() {
 }
 
 #[test]
-fn the_sample_table_and_texts_open_from_the_start_page() {
+fn the_sample_table_texts_and_sounds_open_from_the_start_page() {
     for (button, heading) in [
         (
             "Try the sample table (house prices)",
             "400 rows: predicting the number 'price_k'",
         ),
         ("Try the sample texts (messages)", "300 texts in 3 classes"),
+        ("Try the sample sounds (spoken words)", "96 clips in 4 classes"),
     ] {
         let workspace = tempfile::tempdir().unwrap();
         let mut h = harness(StrataApp::new(None, workspace.path().to_owned()));

@@ -303,7 +303,7 @@ impl EvaluateScreen {
                 cols[0].weak("Rows: the true class. Columns: what the model said. The diagonal is correct. Click a cell to see its examples.");
                 self.confusion_ui(&mut cols[0], report);
                 cols[1].strong("Per class");
-                per_class_ui(&mut cols[1], report);
+                per_class_ui(&mut cols[1], report, examples_word(dataset.kind()));
             });
 
             // Gallery of the selected cell.
@@ -311,12 +311,7 @@ impl EvaluateScreen {
                 ui.add_space(8.0);
                 let tc = report.classes.get(t).cloned().unwrap_or_default();
                 let pc = report.classes.get(p).cloned().unwrap_or_default();
-                let what = match dataset.kind() {
-                    DataKind::Image => "Images",
-                    DataKind::Tabular => "Rows",
-                    DataKind::Text => "Texts",
-                    DataKind::Audio => "Clips",
-                };
+                let what = examples_word(dataset.kind());
                 ui.strong(format!("{what} that are {tc} and were predicted as {pc}"));
                 let members: Vec<&eval::Prediction> = predictions
                     .iter()
@@ -536,7 +531,18 @@ fn heat_color(share: f32, diagonal: bool) -> Color32 {
     }
 }
 
-fn per_class_ui(ui: &mut egui::Ui, report: &eval::ClassificationReport) {
+/// What one kind of data's examples are called, as a column heading.
+fn examples_word(kind: DataKind) -> &'static str {
+    match kind {
+        DataKind::Image => "Images",
+        DataKind::Tabular => "Rows",
+        DataKind::Text => "Texts",
+        DataKind::Audio => "Clips",
+    }
+}
+
+/// Precision, recall, F1 and the number of test examples (headed `what`) per class.
+fn per_class_ui(ui: &mut egui::Ui, report: &eval::ClassificationReport, what: &str) {
     egui::Grid::new("per-class")
         .striped(true)
         .num_columns(5)
@@ -549,7 +555,7 @@ fn per_class_ui(ui: &mut egui::Ui, report: &eval::ClassificationReport) {
                 .on_hover_text("Of the examples of this class, the share the model found.");
             ui.strong("F1")
                 .on_hover_text("Balance of precision and recall (their harmonic mean).");
-            ui.strong("Images");
+            ui.strong(what);
             ui.end_row();
             for m in report
                 .per_class

@@ -24,7 +24,7 @@ impl WelcomeScreen {
             ui.add_space(24.0);
             ui.heading(egui::RichText::new("Strata").size(32.0));
             ui.label(
-                "Teach a computer to recognise your images, tables and texts — no code needed.",
+                "Teach a computer to recognise your images, sounds, tables and texts — no code needed.",
             );
             ui.add_space(16.0);
         });
@@ -53,6 +53,11 @@ impl WelcomeScreen {
                     "300 made-up customer messages: tell praise, complaints and questions apart",
                     "messages.csv",
                 ),
+                (
+                    "Try the sample sounds (spoken words)",
+                    "96 short clips of the words yes, no, up and down in 12 synthetic voices: tell the words apart",
+                    "words",
+                ),
             ] {
                 if ui
                     .add_sized([280.0, 36.0], egui::Button::new(label))
@@ -60,7 +65,7 @@ impl WelcomeScreen {
                     .clicked()
                 {
                     match super::sample_data_dir().map(|d| d.join(file)) {
-                        Some(path) if path.is_file() => cx.send(new_project(path)),
+                        Some(path) if path.exists() => cx.send(new_project(path)),
                         _ => cx.error(format!(
                             "The sample file {file} was not found next to the app; reinstall Strata or open your own data."
                         )),
@@ -69,11 +74,11 @@ impl WelcomeScreen {
             }
             if ui
                 .add_sized([280.0, 36.0], egui::Button::new("New project from a folder…"))
-                .on_hover_text("Pick a folder that has one sub-folder of images per class, e.g. cats/ and dogs/")
+                .on_hover_text("Pick a folder that has one sub-folder per class, e.g. cats/ and dogs/, holding images — or sound clips (WAV, FLAC, MP3, Ogg), e.g. yes/ and no/")
                 .clicked()
             {
                 if let Some(folder) = rfd::FileDialog::new()
-                    .set_title("Choose a folder with one sub-folder of images per class")
+                    .set_title("Choose a folder with one sub-folder of images or sound clips per class")
                     .pick_folder()
                 {
                     cx.send(new_project(folder));
@@ -111,7 +116,7 @@ impl WelcomeScreen {
             )
             .on_hover_text("New image projects start from EfficientNet-Lite0 and text projects from the MiniLM sentence encoder: networks already trained on millions of examples, so a few dozen of yours per class go a long way. Needs their weights files (the Model screen says where to get them).");
             ui.add_space(8.0);
-            ui.label("Or type the path of an image folder, a CSV table or a .strata project:");
+            ui.label("Or type the path of a folder of images or clips, a CSV table or a .strata project:");
             ui.horizontal(|ui| {
                 let edit = ui.add(
                     egui::TextEdit::singleline(&mut self.new_project_folder)
@@ -182,11 +187,11 @@ impl WelcomeScreen {
             }
             ui.add_space(16.0);
             ui.heading("How it works");
-            ui.label("1  Data — import a folder of images (one sub-folder per class) or a CSV table.");
+            ui.label("1  Data — import a folder of images or sound clips (one sub-folder per class), or a CSV table of values or texts.");
             ui.label("2  Model — pick a template or build a network from layers.");
             ui.label("3  Train — watch the model learn, live.");
             ui.label("4  Evaluate — see which classes it confuses.");
-            ui.label("5  Use — drop new images, rows or texts and get predictions.");
+            ui.label("5  Use — drop new images, clips, rows or texts and get predictions.");
         });
     }
 }
