@@ -531,7 +531,10 @@ fn the_sample_table_texts_and_sounds_open_from_the_start_page() {
             "400 rows: predicting the number 'price_k'",
         ),
         ("Try the sample texts (messages)", "300 texts in 3 classes"),
-        ("Try the sample sounds (spoken words)", "96 clips in 4 classes"),
+        (
+            "Try the sample sounds (spoken words)",
+            "96 clips in 4 classes",
+        ),
     ] {
         let workspace = tempfile::tempdir().unwrap();
         let mut h = harness(StrataApp::new(None, workspace.path().to_owned()));
@@ -592,7 +595,9 @@ fn audio_clips_from_import_to_a_dropped_prediction() {
         }
     }
     let workspace = tempfile::tempdir().unwrap();
-    let mut h = harness(StrataApp::new(None, workspace.path().to_owned()));
+    let mut app = StrataApp::new(None, workspace.path().to_owned());
+    app.use_null_sound();
+    let mut h = harness(app);
     h.step();
     h.get_by_role(egui::accesskit::Role::TextInput).focus();
     h.step();
@@ -608,6 +613,14 @@ fn audio_clips_from_import_to_a_dropped_prediction() {
     assert!(shows(&h, "48 clips in 3 classes"));
     assert!(shows(&h, "Clips found: 0.50–0.50 s long"));
     assert!(shows(&h, "16.0 kHz"));
+    // A clip's spectrogram on the Data screen plays it.
+    h.get_all_by_label_contains("Play ").next().unwrap().click();
+    h.step();
+    h.step();
+    let played = h.state().played_clips();
+    assert_eq!(played.len(), 1);
+    assert!(played[0].starts_with(&root), "{played:?}");
+    assert!(shows(&h, "Playing "), "the status bar says what plays");
     let project = h.state().project().unwrap();
     assert!(
         project.model.node("conv3").is_some(),
@@ -638,6 +651,13 @@ fn audio_clips_from_import_to_a_dropped_prediction() {
         app.last_predictions().is_some() && !app.is_busy()
     });
     assert!(shows(&h, "Prediction: high"));
+    // The predicted clip plays from the Use screen.
+    h.get_by_label("Play new.wav").click();
+    h.step();
+    assert_eq!(
+        h.state().played_clips().last(),
+        Some(&data.path().join("new.wav"))
+    );
 }
 
 #[test]

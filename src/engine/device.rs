@@ -40,7 +40,57 @@ fn try_cuda() -> Result<Device, String> {
     if !cfg!(feature = "cuda") {
         return Err("this build has no CUDA support".to_owned());
     }
-    Device::new_cuda(0).map_err(|e| format!("no usable CUDA GPU ({e})"))
+    // The CUDA build loads NVIDIA's libraries when first used (scripts/setup_cuda.sh builds it
+    // with cudarc's dynamic loading), so it starts on any machine; cudarc panics when one is
+    // missing, so they are looked for first.
+    #[cfg(feature = "cuda")]
+    {
+        let missing = missing_cuda_libraries();
+        if missing.first() == Some(&"cuda") {
+            return Err("CUDA build, no NVIDIA GPU found — using the CPU".to_owned());
+        }
+        if !missing.is_empty() {
+            return Err(format!(
+                "CUDA build, the NVIDIA driver is there but not the CUDA 13 libraries ({}) — using the CPU",
+                missing.join(", ")
+            ));
+        }
+    }
+    Device::new_cuda(0)
+        .map_err(|e| format!("CUDA build, no usable NVIDIA GPU ({e}) — using the CPU"))
+}
+
+/// NVIDIA libraries candle needs that cannot be loaded, by short name (`cuda` is the driver).
+#[cfg(feature = "cuda")]
+fn missing_cuda_libraries() -> Vec<&'static str> {
+    let loads = |names: &[String]| {
+        names.iter().any(|n| {
+            // SAFETY: loading NVIDIA's own libraries, whose initialisers are safe to run; the
+            // handle is dropped at once (cudarc loads them again when used).
+            unsafe { libloading::Library::new(n) }.is_ok()
+        })
+    };
+    ["cuda", "cublas", "cublasLt", "curand", "nvrtc"]
+        .into_iter()
+        .filter(|lib| {
+            let names: Vec<String> = if cfg!(windows) {
+                let base = if *lib == "cuda" { "nvcuda" } else { lib };
+                [
+                    format!("{base}.dll"),
+                    format!("{base}64_13.dll"),
+                    format!("{base}64_130_0.dll"),
+                    format!("{base}64_10.dll"),
+                ]
+                .into()
+            } else {
+                ["", ".1", ".13", ".10", ".12"]
+                    .iter()
+                    .map(|v| format!("lib{lib}.so{v}"))
+                    .collect()
+            };
+            !loads(&names)
+        })
+        .collect()
 }
 
 fn try_metal() -> Result<Device, String> {

@@ -8,7 +8,7 @@ use eframe::egui;
 use egui_plot::{Bar, BarChart, Plot};
 use rand::SeedableRng;
 
-use super::app::Shared;
+use super::app::{AppCommand, Shared};
 use super::data_screen::DataScreen;
 use super::widgets;
 use crate::data::{
@@ -165,8 +165,18 @@ impl DataScreen {
                     .take(THUMBS_PER_CLASS)
                 {
                     let texture = cx.thumbnails.get(&ctx, dataset, salt, i);
-                    widgets::thumbnail(ui, &texture, 48.0)
-                        .on_hover_text(dataset.paths[i].display().to_string());
+                    let path = &dataset.paths[i];
+                    if audio.is_some() {
+                        let clicked = widgets::playable_thumbnail(ui, &texture, 48.0, path)
+                            .on_hover_text(format!("{}\nClick to hear it.", path.display()))
+                            .clicked();
+                        if clicked {
+                            cx.send(AppCommand::PlayClip(path.clone()));
+                        }
+                    } else {
+                        widgets::thumbnail(ui, &texture, 48.0)
+                            .on_hover_text(path.display().to_string());
+                    }
                 }
             });
         }

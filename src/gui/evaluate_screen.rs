@@ -419,7 +419,20 @@ impl EvaluateScreen {
                     for (c, p) in classes.iter().zip(&m.probabilities) {
                         hover.push_str(&format!("{c}: {:.1}%\n", p * 100.0));
                     }
-                    widgets::thumbnail(ui, &texture, 72.0).on_hover_text(hover);
+                    match images.paths.get(m.index) {
+                        Some(path) if dataset.kind() == DataKind::Audio => {
+                            hover.push_str("Click to hear it.");
+                            let clicked = widgets::playable_thumbnail(ui, &texture, 72.0, path)
+                                .on_hover_text(hover)
+                                .clicked();
+                            if clicked {
+                                cx.send(AppCommand::PlayClip(path.clone()));
+                            }
+                        }
+                        _ => {
+                            widgets::thumbnail(ui, &texture, 72.0).on_hover_text(hover);
+                        }
+                    }
                     if m.true_label.is_some_and(|t| t != m.predicted) {
                         ui.small(format!("is {truth}"));
                         ui.small(format!("said {said} {:.0}%", m.confidence * 100.0));

@@ -11,6 +11,7 @@ mod graph_editor;
 mod jobs;
 mod layer_settings;
 mod model_screen;
+mod sound;
 mod train_screen;
 mod use_screen;
 mod weights_download;

@@ -225,7 +225,7 @@ impl UseScreen {
                 ui.label("Predicting…");
             });
         }
-        self.predictions_ui(ui);
+        self.predictions_ui(ui, cx);
 
         ui.separator();
         if table {
@@ -329,8 +329,9 @@ impl UseScreen {
         ui.add_space(6.0);
     }
 
-    fn predictions_ui(&mut self, ui: &mut egui::Ui) {
+    fn predictions_ui(&mut self, ui: &mut egui::Ui, cx: &mut Shared) {
         let Some(last) = &self.last else { return };
+        let audio = last.dataset.kind() == DataKind::Audio;
         for (path, reason) in &last.skipped {
             ui.colored_label(
                 ui.visuals().warn_fg_color,
@@ -373,7 +374,19 @@ impl UseScreen {
             .show(ui, |ui| {
                 for (p, texture) in last.predictions.iter().zip(&self.textures) {
                     ui.horizontal(|ui| {
-                        widgets::thumbnail(ui, texture, 96.0);
+                        match images.paths.get(p.index) {
+                            Some(path) if audio => {
+                                let clicked = widgets::playable_thumbnail(ui, texture, 96.0, path)
+                                    .on_hover_text("Click to hear it.")
+                                    .clicked();
+                                if clicked {
+                                    cx.send(AppCommand::PlayClip(path.clone()));
+                                }
+                            }
+                            _ => {
+                                widgets::thumbnail(ui, texture, 96.0);
+                            }
+                        }
                         ui.vertical(|ui| {
                             let class = classes.get(p.predicted).cloned().unwrap_or_default();
                             ui.label(

@@ -83,6 +83,29 @@ pub fn thumbnail(ui: &mut egui::Ui, texture: &TextureHandle, size: f32) -> egui:
     )
 }
 
+/// A clip's spectrogram thumbnail that plays the clip when clicked (its accessible name is
+/// "Play FILE").
+pub fn playable_thumbnail(
+    ui: &mut egui::Ui,
+    texture: &TextureHandle,
+    size: f32,
+    path: &std::path::Path,
+) -> egui::Response {
+    let [w, h] = texture.size();
+    let scale = size / (w.max(h).max(1) as f32);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    ui.add(
+        egui::Image::new(texture)
+            .fit_to_exact_size(egui::vec2(w as f32 * scale, h as f32 * scale))
+            .sense(egui::Sense::click())
+            .alt_text(format!("Play {name}")),
+    )
+    .on_hover_cursor(egui::CursorIcon::PointingHand)
+}
+
 /// One metric over epochs: a training and a validation line.
 struct CurvePlot<'a> {
     id: String,

@@ -89,6 +89,10 @@ impl StrataApp {
                     self.info("Redone");
                 }
             }
+            AppCommand::PlayClip(path) => match self.sound.play(&path) {
+                Ok(text) => self.info(text),
+                Err(text) => self.error(text),
+            },
             AppCommand::Info(text) => self.info(text),
             AppCommand::Error(text) => self.error(text),
         }

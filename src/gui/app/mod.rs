@@ -174,6 +174,8 @@ pub struct StrataApp {
     exit_after_first_frame: Option<(Instant, u32)>,
     /// The window title last sent.
     window_title: String,
+    /// Where clips are played.
+    sound: super::sound::SoundOutput,
 }
 
 impl StrataApp {
@@ -203,7 +205,18 @@ impl StrataApp {
             show_about: false,
             exit_after_first_frame: None,
             window_title: String::new(),
+            sound: super::sound::SoundOutput::speakers(),
         }
+    }
+
+    /// Plays clips into nothing, recording them (tests; [`Self::played_clips`]).
+    pub fn use_null_sound(&mut self) {
+        self.sound = super::sound::SoundOutput::null();
+    }
+
+    /// The files played so far through the null sound output.
+    pub fn played_clips(&self) -> Vec<PathBuf> {
+        self.sound.played().iter().map(|p| p.path.clone()).collect()
     }
 
     /// Closes the window once the first frame has been drawn, printing the time since `started`.

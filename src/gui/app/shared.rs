@@ -58,6 +58,8 @@ pub enum AppCommand {
     ResumeTraining(PathBuf),
     /// Predict files dropped on the window (Use screen).
     Predict(Vec<PathBuf>),
+    /// Play an audio clip from its start.
+    PlayClip(PathBuf),
     /// Show a screen.
     Show(Screen),
     /// Undo the last edit of the project.
