@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release --example bench_train -- --csv $CSV --workload w2 --batch 64 --tile 2 --warmup-samples 1280
 //! cargo run --release --example bench_train -- --csv $CSV --workload w1 --mode acc --epochs 5
+//! scripts/build_cuda.sh release --example bench_train   # then --device cuda (scripts/gpu_check.sh)
 //! ```
 //! Prints one JSON line: `train_sps`, `infer_sps`, `epoch_secs`, `peak_rss_mb`, `test_acc`…
 
@@ -40,6 +41,9 @@ struct Args {
     infer_batch: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// cpu or cuda (a CUDA build, scripts/build_cuda.sh; falls back to the CPU and says so).
+    #[arg(long, default_value = "cpu")]
+    device: String,
 }
 
 fn load(csv: &str) -> Result<ImageDataset, Box<dyn std::error::Error>> {
@@ -96,7 +100,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "w1" => model::mlp(&[1, 28, 28], 10),
         _ => model::cnn(&[1, 28, 28], 10),
     };
-    let device = candle_core::Device::Cpu;
+    let choice = match args.device.as_str() {
+        "cuda" => strata::project::DeviceChoice::Cuda,
+        _ => strata::project::DeviceChoice::Cpu,
+    };
+    let (device, device_words) = strata::engine::select_device(choice);
+    eprintln!("device: {device_words}");
     let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
     let net = Network::new(&graph, &device, &mut rng)?;
     let mut opt = Optimizer::for_network(

@@ -2,8 +2,9 @@
 //! pooling for any kernel and stride (overlapping windows, odd sizes) and a numerically stable
 //! binary cross-entropy on logits.
 //!
-//! The pooling kernels run on the CPU; on another device the tensor visits the CPU for them
-//! (correct, not fast).
+//! The pooling kernels run on the CPU. On a GPU, windows that tile the input exactly (kernel =
+//! stride, sizes divisible: the usual 2×2) use candle's own pooling on the device, whose backward
+//! is right for them; other windows visit the CPU (correct, not fast).
 
 use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
@@ -230,6 +231,16 @@ pub fn pool2d(x: &Tensor, kind: PoolKind, kernel: usize, stride: usize) -> Resul
         kernel,
         stride,
     };
+    if !x.device().is_cpu() && kernel == stride {
+        if let Ok((_, _, h, w)) = x.dims4() {
+            if h % kernel == 0 && w % kernel == 0 {
+                return match kind {
+                    PoolKind::Max => x.max_pool2d(kernel),
+                    PoolKind::Avg => x.avg_pool2d(kernel),
+                };
+            }
+        }
+    }
     on_cpu(x, |t| t.apply_op1(op))
 }
 

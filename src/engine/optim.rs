@@ -1,7 +1,9 @@
 //! Optimizers (SGD, momentum, Adam, AdamW) with L1/L2 penalties, as one fused update per tensor.
 //!
-//! The update runs over plain `f32` slices: one pass reads weight and gradient and writes the new
-//! weight, instead of a chain of tensor operations that each allocate.
+//! On the CPU the update runs over plain `f32` slices: one pass reads weight and gradient and
+//! writes the new weight, instead of a chain of tensor operations that each allocate. On a GPU the
+//! same rule runs as candle tensor operations where the weights are, with the moments kept there
+//! too: nothing visits the CPU per step.
 
 use candle_core::{backprop::GradStore, CpuStorage, DType, InplaceOp2, Layout, Tensor, Var};
 use rayon::prelude::*;
@@ -45,6 +47,10 @@ pub struct Optimizer {
     params: Vec<Param>,
     first: Vec<Vec<f32>>,
     second: Vec<Vec<f32>>,
+    /// The moments of parameters that live on a GPU, kept there (`None` until their first update
+    /// there; `first`/`second` then hold nothing for them).
+    device_first: Vec<Option<Tensor>>,
+    device_second: Vec<Option<Tensor>>,
     step: i32,
 }
 
@@ -57,6 +63,8 @@ impl Optimizer {
             params,
             first: vec![Vec::new(); n],
             second: vec![Vec::new(); n],
+            device_first: vec![None; n],
+            device_second: vec![None; n],
             step: 0,
         }
     }
@@ -83,9 +91,22 @@ impl Optimizer {
 
     /// Per parameter (in the order given to [`Optimizer::new`]), the first and second moments
     /// the rule keeps (momentum's velocity is the first; empty before the first update or when
-    /// the rule keeps none).
-    pub fn moments(&self) -> (&[Vec<f32>], &[Vec<f32>]) {
-        (&self.first, &self.second)
+    /// the rule keeps none). Moments kept on a GPU are copied here.
+    pub fn moments(&self) -> candle_core::Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
+        let host = |on_host: &[Vec<f32>], on_device: &[Option<Tensor>]| {
+            on_host
+                .iter()
+                .zip(on_device)
+                .map(|(h, d)| match d {
+                    Some(t) => t.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>(),
+                    None => Ok(h.clone()),
+                })
+                .collect::<candle_core::Result<Vec<_>>>()
+        };
+        Ok((
+            host(&self.first, &self.device_first)?,
+            host(&self.second, &self.device_second)?,
+        ))
     }
 
     /// Puts back the state of an interrupted run ([`Optimizer::steps`], [`Optimizer::moments`]),
@@ -117,6 +138,9 @@ impl Optimizer {
         self.step = step;
         self.first = first;
         self.second = second;
+        // Moved to the device again at the next update.
+        self.device_first = vec![None; n];
+        self.device_second = vec![None; n];
         Ok(())
     }
 
@@ -156,10 +180,37 @@ impl Optimizer {
                 bias2,
             };
             let n = p.var.elem_count();
+            let t = p.var.as_tensor();
+            if !t.device().is_cpu() {
+                let on_device = |host: &mut Vec<f32>, kept: &mut Option<Tensor>| match kept.take() {
+                    Some(m) => Ok(m),
+                    None if host.len() == n => {
+                        let m = Tensor::from_slice(host, t.shape(), t.device());
+                        host.clear();
+                        m
+                    }
+                    None => Tensor::zeros(t.shape(), DType::F32, t.device()),
+                };
+                let (keeps_m, keeps_v) = match c.kind {
+                    OptimizerKind::Sgd => (false, false),
+                    OptimizerKind::Momentum => (true, false),
+                    OptimizerKind::Adam | OptimizerKind::AdamW => (true, true),
+                };
+                let m = keeps_m
+                    .then(|| on_device(&mut self.first[k], &mut self.device_first[k]))
+                    .transpose()?;
+                let v = keeps_v
+                    .then(|| on_device(&mut self.second[k], &mut self.device_second[k]))
+                    .transpose()?;
+                let (w, m, v) = rule.apply_tensors(&t.to_dtype(DType::F32)?, grad, m, v)?;
+                p.var.set(&w.to_dtype(t.dtype())?)?;
+                self.device_first[k] = m;
+                self.device_second[k] = v;
+                continue;
+            }
             let m = state(&mut self.first[k], n);
             let v = state(&mut self.second[k], n);
-            let t = p.var.as_tensor();
-            if t.device().is_cpu() && t.dtype() == DType::F32 && t.is_contiguous() {
+            if t.dtype() == DType::F32 && t.is_contiguous() {
                 // Update the weights where they are: no copies of weights or gradients.
                 let grad = grad.contiguous()?;
                 let op = InPlace {
@@ -190,7 +241,16 @@ impl Optimizer {
         }
         let mut total = 0.0;
         for p in self.params.iter().filter(|p| p.penalized) {
-            for w in tensor_f32_vec(p.var.as_tensor())? {
+            let t = p.var.as_tensor();
+            if !t.device().is_cpu() {
+                // Summed on the device: two numbers come back, not the weights.
+                let t = t.to_dtype(DType::F32)?;
+                let abs = f64::from(t.abs()?.sum_all()?.to_scalar::<f32>()?);
+                let sqr = f64::from(t.sqr()?.sum_all()?.to_scalar::<f32>()?);
+                total += c.l1 * abs + l2 * sqr;
+                continue;
+            }
+            for w in tensor_f32_vec(t)? {
                 let w = f64::from(w);
                 total += c.l1 * w.abs() + l2 * w * w;
             }
@@ -261,6 +321,46 @@ impl Rule {
     }
 }
 
+impl Rule {
+    /// The same update as [`Rule::apply`] as tensor operations on the weights' own device;
+    /// returns the new weights and moments. `m` is needed by momentum and Adam, `v` by Adam.
+    fn apply_tensors(
+        &self,
+        w: &Tensor,
+        g: &Tensor,
+        m: Option<Tensor>,
+        v: Option<Tensor>,
+    ) -> candle_core::Result<(Tensor, Option<Tensor>, Option<Tensor>)> {
+        let need = |t: Option<Tensor>| {
+            t.ok_or_else(|| candle_core::Error::Msg("optimizer moments missing".to_owned()))
+        };
+        let r = *self;
+        let mut g = g.to_dtype(DType::F32)?;
+        if r.l1 != 0.0 {
+            g = (g + (w.sign()? * f64::from(r.l1))?)?;
+        }
+        if r.l2 != 0.0 {
+            g = (g + (w * f64::from(2.0 * r.l2))?)?;
+        }
+        let lr = f64::from(r.lr);
+        Ok(match r.kind {
+            OptimizerKind::Sgd => ((w - (g * lr)?)?, m, v),
+            OptimizerKind::Momentum => {
+                let m = ((need(m)? * f64::from(MOMENTUM))? + g)?;
+                ((w - (&m * lr)?)?, Some(m), v)
+            }
+            OptimizerKind::Adam | OptimizerKind::AdamW => {
+                let m = ((need(m)? * f64::from(BETA1))? + (&g * f64::from(1.0 - BETA1))?)?;
+                let v = ((need(v)? * f64::from(BETA2))? + (g.sqr()? * f64::from(1.0 - BETA2))?)?;
+                let step = ((&m * (lr / f64::from(r.bias1)))?
+                    / ((&v * (1.0 / f64::from(r.bias2)))?.sqrt()? + f64::from(EPSILON))?)?;
+                let decayed = (w * (1.0 - lr * f64::from(r.decay)))?;
+                ((decayed - step)?, Some(m), Some(v))
+            }
+        })
+    }
+}
+
 /// Candle in-place op running [`Rule`] on a weight tensor's own storage.
 struct InPlace<'a> {
     rule: Rule,
@@ -308,6 +408,59 @@ fn state(v: &mut Vec<f32>, n: usize) -> &mut Vec<f32> {
 mod tests {
     use super::*;
     use candle_core::Device;
+
+    /// The GPU form of each rule (tensor operations) gives the CPU form's numbers, over three
+    /// steps with L1, L2 and AdamW's decay.
+    #[test]
+    fn tensor_rules_match_the_fused_rules() {
+        let w0 = [0.3f32, -1.2, 2.0, -0.05];
+        let grads = [
+            [0.5f32, -1.0, 0.25, 0.1],
+            [0.2, 0.3, -0.6, -0.4],
+            [-0.1, 0.8, 0.05, 0.9],
+        ];
+        for kind in [
+            OptimizerKind::Sgd,
+            OptimizerKind::Momentum,
+            OptimizerKind::Adam,
+            OptimizerKind::AdamW,
+        ] {
+            let (mut w, mut m, mut v) = (w0.to_vec(), vec![0f32; 4], vec![0f32; 4]);
+            let mut wt = Tensor::new(&w0, &Device::Cpu).unwrap();
+            let (mut mt, mut vt) = (
+                Some(Tensor::zeros(4, DType::F32, &Device::Cpu).unwrap()),
+                Some(Tensor::zeros(4, DType::F32, &Device::Cpu).unwrap()),
+            );
+            for (step, g) in grads.iter().enumerate() {
+                let s = step as i32 + 1;
+                let rule = Rule {
+                    kind,
+                    lr: 0.1,
+                    l1: 0.01,
+                    l2: 0.02,
+                    decay: if kind == OptimizerKind::AdamW {
+                        0.01
+                    } else {
+                        0.0
+                    },
+                    bias1: 1.0 - BETA1.powi(s),
+                    bias2: 1.0 - BETA2.powi(s),
+                };
+                rule.apply(&mut w, g, &mut m, &mut v);
+                let gt = Tensor::new(g, &Device::Cpu).unwrap();
+                let (nw, nm, nv) = rule.apply_tensors(&wt, &gt, mt.take(), vt.take()).unwrap();
+                (wt, mt, vt) = (
+                    nw,
+                    nm.or(Some(Tensor::zeros(4, DType::F32, &Device::Cpu).unwrap())),
+                    nv.or(Some(Tensor::zeros(4, DType::F32, &Device::Cpu).unwrap())),
+                );
+            }
+            let got = wt.to_vec1::<f32>().unwrap();
+            for (a, b) in got.iter().zip(&w) {
+                assert!((a - b).abs() < 1e-6, "{kind:?}: {got:?} vs {w:?}");
+            }
+        }
+    }
 
     /// One step on w = [1, -2] with loss = Σ g·w (so the gradient is g = [0.5, -1]).
     fn one_step(kind: OptimizerKind, l1: f64, l2: f64, steps: usize) -> Vec<f32> {

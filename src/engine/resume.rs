@@ -70,11 +70,11 @@ pub fn save_state(
         .filter(|v| v.trainable)
         .map(|v| v.name.as_str())
         .collect();
-    let (first, second) = optimizer.moments();
+    let (first, second) = optimizer.moments().map_err(|e| fail(e.to_string()))?;
     for (prefix, moments) in [(FIRST_PREFIX, first), (SECOND_PREFIX, second)] {
         for (name, m) in trainable.iter().zip(moments) {
             if !m.is_empty() {
-                let t = Tensor::from_slice(m, m.len(), &Device::Cpu)
+                let t = Tensor::from_slice(&m, m.len(), &Device::Cpu)
                     .map_err(|e| fail(e.to_string()))?;
                 tensors.insert(format!("{prefix}{name}"), t);
             }
