@@ -7,9 +7,9 @@
 #
 # The .deb comes from cargo-packager ([package.metadata.packager] in Cargo.toml); the AppImage
 # from scripts/make_appimage.sh (cargo-packager's AppImage needs linuxdeploy and a runtime
-# downloaded from GitHub; ours builds offline). The CUDA build needs the CUDA toolkit to compile
-# and the CUDA runtime to start; it is a separate package ("strata-cuda") so CPU-only machines
-# never get a binary that cannot start.
+# downloaded from GitHub; ours builds offline). The CUDA build comes from scripts/build_cuda.sh
+# (no CUDA toolkit needed; the binary starts without a GPU and then uses the CPU); it is a
+# separate package ("strata-cuda"), as it is larger and needs NVIDIA's libraries to use a GPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,20 +33,25 @@ if [[ " $formats " == *" deb "* ]] && ! cargo packager --version 2>/dev/null | g
 fi
 
 out=dist
-features=()
 appimage_name=Strata
 product=Strata
 deb_name=strata
 if [ "$device" = cuda ]; then
-  features=(--features cuda)
   out=dist/cuda
   appimage_name=Strata-cuda
   product="Strata CUDA"
   deb_name=strata-cuda
 fi
 
-echo "== cargo build --release ${features[*]}"
-cargo build --release "${features[@]}"
+if [ "$device" = cuda ]; then
+  # No CUDA toolkit needed: nvcc from NVIDIA's wheels, candle patched for dynamic loading.
+  echo "== scripts/build_cuda.sh release"
+  scripts/build_cuda.sh release
+  target_dir="${STRATA_CUDA_TARGET_DIR:-$HOME/.cache/strata-cuda-target}"
+else
+  echo "== cargo build --release"
+  cargo build --release
+fi
 "$target_dir/release/strata" --version
 
 # EfficientNet-Lite0 (17 MB) ships inside every package, so a transfer-image project works with
