@@ -155,6 +155,9 @@ impl DataScreen {
         // Thumbnails per class.
         ui.add_space(8.0);
         ui.strong("Examples");
+        if audio.is_some() {
+            ui.weak("Click a spectrogram to hear its clip.");
+        }
         let ctx = ui.ctx().clone();
         let salt = Arc::as_ptr(&prepared.dataset) as usize;
         for (class, name) in dataset.classes.iter().enumerate() {
