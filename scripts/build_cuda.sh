@@ -11,7 +11,8 @@
 #                    (libcudart_static, which itself opens the driver when first used) instead
 #                    of needing libcudart.so.13 at start.
 #   The patched copies are made once from cargo's registry sources into the cache and passed
-#   with `cargo --config patch.crates-io…`, so CPU builds and Cargo.lock stay as they are.
+#   with `cargo --config patch.crates-io…` to a build of a copy of the sources, so CPU builds and
+#   the repository's Cargo.lock stay as they are.
 # Its own target folder ($STRATA_CUDA_TARGET_DIR, default ~/.cache/strata-cuda-target). `build`
 # and `release` then check the binary: `--version` names cuda, and on a machine without a GPU a
 # short training run says it uses the CPU.
@@ -53,9 +54,15 @@ PY
   echo "$patch_version" > "$patched/version"
 fi
 
-lock_backup="$(mktemp)"
-cp Cargo.lock "$lock_backup"
-trap 'cp "$lock_backup" Cargo.lock; rm -f "$lock_backup"' EXIT
+# Built from a copy of the sources (kept, so only what changed recompiles): the patch rewrites
+# Cargo.lock, and the repository's must stay as it is.
+copy="${STRATA_CUDA_DIR:-$HOME/.cache/strata-cuda}/source"
+rm -rf "$copy" && mkdir -p "$copy"
+# tar keeps the files' times, so cargo sees unchanged files as unchanged.
+# The .git folder comes along for the commit in `--version`.
+tar -c --exclude=./target --exclude=./dist --exclude='*.runs' \
+  --exclude=./fuzz/corpus --exclude=./fuzz/artifacts --exclude=./fuzz/logs . | tar -x -C "$copy"
+cd "$copy"
 patch_args=(--config "patch.crates-io.candle-core.path=\"$patched/candle-core-0.11.1\""
             --config "patch.crates-io.candle-kernels.path=\"$patched/candle-kernels-0.11.1\"")
 case "$mode" in
@@ -65,13 +72,14 @@ case "$mode" in
   *) echo "usage: scripts/build_cuda.sh check|build|release" >&2; exit 2 ;;
 esac
 # How many of candle's kernels were compiled to PTX for this build.
-ptx="$(find "$CARGO_TARGET_DIR" -path '*candle-kernels-*/out/*.ptx' 2>/dev/null | wc -l)"
-echo "candle's CUDA kernels compiled to PTX: $ptx files (compute capability $CUDA_COMPUTE_CAP)"
+profile_dir=debug
+[ "$mode" = release ] && profile_dir=release
+out="$(ls -td "$CARGO_TARGET_DIR/$profile_dir"/build/candle-kernels-*/out 2>/dev/null | head -n 1)"
+ptx="$(ls "$out"/*.ptx 2>/dev/null | xargs -n1 basename 2>/dev/null | tr '\n' ' ')"
+echo "candle's CUDA kernels compiled to PTX (compute capability $CUDA_COMPUTE_CAP): ${ptx:-none found}"
 
 [ "$mode" = check ] && exit 0
-profile=debug
-[ "$mode" = release ] && profile=release
-bin="$CARGO_TARGET_DIR/$profile/strata"
+bin="$CARGO_TARGET_DIR/$profile_dir/strata"
 "$bin" --version
 "$bin" --version | grep -q cuda || { echo "FAIL: the CUDA build does not say cuda in --version" >&2; exit 1; }
 if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L >/dev/null 2>&1; then
