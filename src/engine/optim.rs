@@ -33,6 +33,9 @@ const BETA2: f32 = 0.999;
 const EPSILON: f32 = 1e-8;
 const ADAMW_DEFAULT_DECAY: f64 = 0.01;
 
+/// One moment per parameter, as plain values (empty where the rule keeps none).
+pub type Moments = Vec<Vec<f32>>;
+
 /// A parameter the optimizer updates.
 pub struct Param {
     /// The variable.
@@ -92,7 +95,7 @@ impl Optimizer {
     /// Per parameter (in the order given to [`Optimizer::new`]), the first and second moments
     /// the rule keeps (momentum's velocity is the first; empty before the first update or when
     /// the rule keeps none). Moments kept on a GPU are copied here.
-    pub fn moments(&self) -> candle_core::Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
+    pub fn moments(&self) -> candle_core::Result<(Moments, Moments)> {
         let host = |on_host: &[Vec<f32>], on_device: &[Option<Tensor>]| {
             on_host
                 .iter()
