@@ -74,22 +74,23 @@ esac
 # How many of candle's kernels were compiled to PTX for this build.
 profile_dir=debug
 [ "$mode" = release ] && profile_dir=release
-out="$(ls -td "$CARGO_TARGET_DIR/$profile_dir"/build/candle-kernels-*/out 2>/dev/null | head -n 1)"
-ptx="$(ls "$out"/*.ptx 2>/dev/null | xargs -n1 basename 2>/dev/null | tr '\n' ' ')"
+kernels="$(ls -td "$CARGO_TARGET_DIR/$profile_dir"/build/candle-kernels-*/out 2>/dev/null | head -n 1 || true)"
+ptx="$(ls "$kernels"/*.ptx 2>/dev/null | xargs -n1 basename 2>/dev/null | tr '\n' ' ' || true)"
 echo "candle's CUDA kernels compiled to PTX (compute capability $CUDA_COMPUTE_CAP): ${ptx:-none found}"
 
 [ "$mode" = check ] && exit 0
 bin="$CARGO_TARGET_DIR/$profile_dir/strata"
-"$bin" --version
-"$bin" --version | grep -q cuda || { echo "FAIL: the CUDA build does not say cuda in --version" >&2; exit 1; }
+version="$("$bin" --version)"
+echo "$version"
+[[ "$version" == *cuda* ]] || { echo "FAIL: the CUDA build does not say cuda in --version" >&2; exit 1; }
 if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L >/dev/null 2>&1; then
   # Started on a machine without a GPU: it must run on the CPU and say why.
   work="$(mktemp -d)"
   "$bin" new "$work/p.strata" --data sample_data/shapes --template cnn --image-size 16x16 >/dev/null
   out="$("$bin" train "$work/p.strata" --epochs 1 --device cuda 2>&1)"
   rm -rf "$work"
-  echo "$out" | grep -m1 -i "cpu" || true
-  echo "$out" | grep -q "CUDA build, no NVIDIA GPU found — using the CPU" \
+  echo "${out%%$'\n'*}"
+  [[ "$out" == *"CUDA build, no NVIDIA GPU found — using the CPU"* ]] \
     || { echo "$out" | tail -n 5; echo "FAIL: no 'no NVIDIA GPU found' message" >&2; exit 1; }
   echo "started without a GPU: trained on the CPU and said so"
 fi
