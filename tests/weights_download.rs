@@ -136,6 +136,12 @@ fn answer(mut stream: TcpStream, body: &[u8], mode: Mode, n: usize, log: &Mutex<
     let _ = stream.flush();
 }
 
+/// Where a download in progress is kept.
+fn part_file(dir: &Path, entry: &Entry) -> std::path::PathBuf {
+    dir.join(".downloads")
+        .join(format!("{}.part", entry.file_name))
+}
+
 fn fetch(entry: &Entry, url: &str, dir: &Path) -> Result<std::path::PathBuf, DownloadError> {
     catalogue::download(entry, url, dir, &CancelToken::new(), &|_, _| {})
 }
@@ -171,10 +177,7 @@ fn a_good_download_is_checked_unpacked_and_not_fetched_twice() {
         "progress reached the end"
     );
     assert!(
-        !dir.path()
-            .join(".downloads")
-            .join(format!("{}.part", entry.file_name))
-            .exists(),
+        !part_file(dir.path(), &entry).exists(),
         "the package is deleted once unpacked"
     );
     assert!(entry.is_installed(dir.path()));
@@ -198,10 +201,7 @@ fn a_damaged_download_is_detected_and_deleted() {
     let err = fetch(&entry, &server.url, dir.path()).unwrap_err();
     assert!(matches!(err, DownloadError::Damaged { .. }), "{err}");
     assert!(err.to_string().contains("deleted"), "{err}");
-    let part = dir
-        .path()
-        .join(".downloads")
-        .join(format!("{}.part", entry.file_name));
+    let part = part_file(dir.path(), &entry);
     assert!(!part.exists(), "the damaged file was removed");
     assert!(!dir.path().join(WEIGHTS).exists(), "nothing was unpacked");
     assert!(!entry.is_installed(dir.path()));
@@ -217,10 +217,7 @@ fn a_broken_download_continues_where_it_stopped() {
     let err = fetch(&entry, &server.url, dir.path()).unwrap_err();
     assert!(matches!(err, DownloadError::Interrupted { .. }), "{err}");
     assert!(err.to_string().contains("start it again"), "{err}");
-    let part = dir
-        .path()
-        .join(".downloads")
-        .join(format!("{}.part", entry.file_name));
+    let part = part_file(dir.path(), &entry);
     assert_eq!(
         std::fs::metadata(&part).unwrap().len(),
         half as u64,
@@ -292,13 +289,9 @@ fn a_damaged_package_file_left_by_an_earlier_run_is_replaced() {
     let entry = entry_for(&body);
     let server = serve(body.clone(), Mode::Good);
     let dir = tempfile::tempdir().unwrap();
-    let downloads = dir.path().join(".downloads");
-    std::fs::create_dir_all(&downloads).unwrap();
-    std::fs::write(
-        downloads.join(format!("{}.part", entry.file_name)),
-        vec![0u8; body.len()],
-    )
-    .unwrap();
+    let part = part_file(dir.path(), &entry);
+    std::fs::create_dir_all(part.parent().unwrap()).unwrap();
+    std::fs::write(&part, vec![0u8; body.len()]).unwrap();
     let err = fetch(&entry, &server.url, dir.path()).unwrap_err();
     assert!(matches!(err, DownloadError::Damaged { .. }), "{err}");
     fetch(&entry, &server.url, dir.path()).unwrap();
