@@ -303,7 +303,7 @@ impl EvaluateScreen {
                 cols[0].weak("Rows: the true class. Columns: what the model said. The diagonal is correct. Click a cell to see its examples.");
                 self.confusion_ui(&mut cols[0], report);
                 cols[1].strong("Per class");
-                per_class_ui(&mut cols[1], report, examples_word(dataset.kind()));
+                per_class_ui(&mut cols[1], report, &examples_word(dataset.kind()));
             });
 
             // Gallery of the selected cell.
@@ -544,14 +544,14 @@ fn heat_color(share: f32, diagonal: bool) -> Color32 {
     }
 }
 
-/// What one kind of data's examples are called, as a column heading.
-fn examples_word(kind: DataKind) -> &'static str {
-    match kind {
-        DataKind::Image => "Images",
-        DataKind::Tabular => "Rows",
-        DataKind::Text => "Texts",
-        DataKind::Audio => "Clips",
-    }
+/// What one kind of data's examples are called ([`DataKind::unit`]), as a heading: "Clips".
+fn examples_word(kind: DataKind) -> String {
+    let unit = kind.unit();
+    let mut chars = unit.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 /// Precision, recall, F1 and the number of test examples (headed `what`) per class.
