@@ -160,6 +160,46 @@ fn create_train_evaluate_predict_on_sample_data() {
     for file in ["model.safetensors", "model.json", "run.json"] {
         assert!(out_dir.join(file).is_file(), "{file} missing");
     }
+
+    // As ONNX: checked by tract against Strata on the test images before it is written, with
+    // what a program needs to use it in the file's metadata.
+    let onnx = dir.path().join("shapes.onnx");
+    let o = strata(&["export", p, "--out", onnx.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(out["format"], "onnx");
+    assert_eq!(out["checked_on"], "test samples");
+    let n = out["checked_samples"].as_u64().unwrap();
+    assert!(n >= 10, "{out}");
+    assert_eq!(out["same_class"].as_u64(), Some(n), "{out}");
+    assert!(out["max_abs_diff"].as_f64().unwrap() <= 1e-4, "{out}");
+    let meta: std::collections::HashMap<String, String> =
+        strata::export::onnx::read_metadata(&std::fs::read(&onnx).unwrap())
+            .unwrap()
+            .into_iter()
+            .collect();
+    assert_eq!(meta["classes"], r#"["circle","cross","square","triangle"]"#);
+    assert_eq!(meta["task"], "classification");
+    assert_eq!(meta["input.kind"], "image");
+    assert_eq!(meta["image.width"], "28");
+    assert!(
+        ["1", "3"].contains(&meta["image.channels"].as_str()),
+        "{meta:?}"
+    );
+    assert!(meta["input.recipe"].contains("pixel / 255"), "{meta:?}");
+    let o = strata(&["export", p, "--out", onnx.to_str().unwrap()]);
+    assert!(text(&o).contains("same class on"), "{}", text(&o));
+    // A run that does not exist is named in the error.
+    let o = strata(&[
+        "export",
+        p,
+        "--out",
+        onnx.to_str().unwrap(),
+        "--run",
+        "nope",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("has no run 'nope'"), "{}", text(&o));
 }
 
 #[test]

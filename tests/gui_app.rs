@@ -192,6 +192,25 @@ fn sample_project_from_welcome_to_prediction() {
     let probs = &predictions.predictions[0].probabilities;
     assert!((probs.iter().sum::<f32>() - 1.0).abs() < 1e-3);
     assert!(shows(&h, "Prediction:"));
+
+    // Export → ONNX: written, then checked by a second engine on the test images.
+    let onnx = workspace.path().join("shapes.onnx");
+    h.state_mut().answer_export_dialog(onnx.clone());
+    h.get_by_label("Export as ONNX…").click();
+    h.step();
+    wait_for(&mut h, "the ONNX export", 300, |app| {
+        app.last_export().is_some() && !app.is_busy()
+    });
+    let line = h.state().last_export().unwrap().to_owned();
+    let n = test_size.min(strata::workflow::CHECK_SAMPLES);
+    assert!(
+        line.contains(&format!(
+            "checked on {n} test samples: same class on {n}/{n}"
+        )),
+        "{line}"
+    );
+    assert!(shows(&h, "largest difference"));
+    assert!(onnx.is_file());
 }
 
 #[test]

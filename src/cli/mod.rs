@@ -201,13 +201,28 @@ pub enum Command {
         #[arg(long)]
         csv: Option<PathBuf>,
     },
-    /// Copy the newest trained model (weights, layer graph, run description) into a folder,
-    /// as the Use screen's "Export model…" does.
+    /// Export a trained model: as an ONNX file (checked against a second engine before it is
+    /// written) or as Strata's own folder (weights, layer graph, run description), as the Use
+    /// screen's Export does.
     Export {
         /// The project file.
         project: PathBuf,
-        /// The folder to write into (created when missing).
-        dest: PathBuf,
+        /// Where to write: the `.onnx` file, or the folder for `--format strata`.
+        #[arg(long, value_name = "PATH")]
+        out: Option<PathBuf>,
+        /// The older form of `--out DIR --format strata`.
+        #[arg(hide = true)]
+        dest: Option<PathBuf>,
+        /// onnx (one file any ONNX runtime reads, input recipe inside) or strata (Strata's own
+        /// folder). Default: onnx when PATH ends in .onnx, otherwise strata.
+        #[arg(long, value_enum)]
+        format: Option<workflow::ExportFormat>,
+        /// The run to export (its folder name under PROJECT.runs/); default the newest.
+        #[arg(long)]
+        run: Option<String>,
+        /// Print the result as one JSON object.
+        #[arg(long)]
+        json: bool,
     },
     /// Pretrained weights: list the catalogue, download a network, print where its file is.
     Weights {
@@ -423,21 +438,91 @@ pub fn run(command: Command) -> Result<()> {
             json,
             csv,
         } => cmd_predict(&project, &paths, json, csv.as_deref()),
-        Command::Export { project, dest } => cmd_export(&project, &dest),
+        Command::Export {
+            project,
+            out,
+            dest,
+            format,
+            run,
+            json,
+        } => {
+            let Some(out) = out.or(dest) else {
+                bail!("say where to write with --out PATH (a .onnx file, or a folder for --format strata)");
+            };
+            let format = format.unwrap_or(workflow::ExportFormat::for_path(&out));
+            cmd_export(&project, &out, format, run.as_deref(), json)
+        }
         Command::Weights { action } => weights::run(action),
     }
 }
 
-fn cmd_export(path: &Path, dest: &Path) -> Result<()> {
-    let run = latest_run(path)?;
-    std::fs::create_dir_all(dest)
-        .with_context(|| format!("could not create '{}'", dest.display()))?;
-    workflow::export_run(&run, dest)?;
-    outln!(
-        "Exported the model of {} to {}",
-        run.display(),
-        dest.display()
-    );
+/// The run folder `run` of the project, or its newest run.
+fn chosen_run(path: &Path, run: Option<&str>) -> Result<PathBuf> {
+    let Some(run) = run else {
+        return latest_run(path);
+    };
+    let dir = Project::runs_dir(path).join(run);
+    if !dir.join(engine::runs::MANIFEST_FILE).is_file() {
+        bail!(
+            "'{}' has no run '{run}'; the runs are the folders in {}",
+            path.display(),
+            Project::runs_dir(path).display()
+        );
+    }
+    Ok(dir)
+}
+
+fn cmd_export(
+    path: &Path,
+    out: &Path,
+    format: workflow::ExportFormat,
+    run: Option<&str>,
+    json: bool,
+) -> Result<()> {
+    let run = chosen_run(path, run)?;
+    match format {
+        workflow::ExportFormat::Strata => {
+            std::fs::create_dir_all(out)
+                .with_context(|| format!("could not create '{}'", out.display()))?;
+            workflow::export_run(&run, out)?;
+            if json {
+                outln!(
+                    "{}",
+                    serde_json::json!({"format": "strata", "run": run, "out": out})
+                );
+            } else {
+                outln!(
+                    "Exported the model of {} to {}",
+                    run.display(),
+                    out.display()
+                );
+            }
+        }
+        workflow::ExportFormat::Onnx => {
+            let project = load_project(path)?;
+            let (report, note) = workflow::export_project_onnx(&project, &run, out, None, None)?;
+            if let Some(note) = note {
+                eprintln!("note: {note}");
+            }
+            if json {
+                outln!(
+                    "{}",
+                    serde_json::json!({
+                        "format": "onnx",
+                        "run": run,
+                        "out": out,
+                        "checked_samples": report.samples,
+                        "checked_on": report.source,
+                        "same_class": report.same_class,
+                        "max_abs_diff": report.max_abs_diff,
+                    })
+                );
+            } else {
+                outln!("Exported {} as ONNX to {}", run.display(), out.display());
+                outln!("{}", report.line());
+            }
+        }
+    }
     Ok(())
 }
 

@@ -27,6 +27,12 @@ pub struct UseScreen {
     path_text: String,
     /// Texts typed on the Use screen of a text project.
     text_input: String,
+    /// The export going on (ONNX: imports the data again and checks the file).
+    export_job: Option<Job<String>>,
+    /// The last export's result line ("Exported … checked on 64 test samples: …").
+    pub last_export: Option<String>,
+    /// Where the next export goes instead of asking with a dialog (tests answer it this way).
+    pub dialog_answer: Option<PathBuf>,
 }
 
 impl UseScreen {
@@ -35,9 +41,9 @@ impl UseScreen {
         self.model = None;
     }
 
-    /// Whether a prediction is running.
+    /// Whether a prediction or an export is running.
     pub fn is_running(&self) -> bool {
-        self.job.is_some() || self.folder_job.is_some()
+        self.job.is_some() || self.folder_job.is_some() || self.export_job.is_some()
     }
 }
 
@@ -146,6 +152,21 @@ impl UseScreen {
                 match result {
                     Ok(text) => cx.info(text),
                     Err(e) => cx.error(format!("Predicting the folder failed: {e}")),
+                }
+            }
+        }
+        if let Some(job) = &mut self.export_job {
+            if let Some(result) = job.poll() {
+                self.export_job = None;
+                match result {
+                    Ok(text) => {
+                        cx.info(text.clone());
+                        self.last_export = Some(text);
+                    }
+                    Err(e) => {
+                        self.last_export = Some(format!("Export failed: {e}"));
+                        cx.error(format!("Export failed: {e}"));
+                    }
                 }
             }
         }
@@ -294,14 +315,96 @@ impl UseScreen {
             }
             DataKind::Audio => "Use it from a terminal too: strata predict PROJECT.strata CLIP.wav…",
         });
-        if ui.button("Export model…").on_hover_text("Copy the weights (safetensors), the layer graph and the run description into a folder of your choice").clicked() {
-            if let Some(dest) = rfd::FileDialog::new().set_title("Export the model into this folder").pick_folder() {
-                match workflow::export_run(&run_dir, &dest) {
-                    Ok(()) => cx.info(format!("Exported the model to {}", dest.display())),
-                    Err(e) => cx.error(format!("Export failed: {e}")),
+        self.export_ui(ui, cx, &run_dir);
+    }
+
+    /// The export section: ONNX (checked by a second engine) or Strata's own folder.
+    fn export_ui(&mut self, ui: &mut egui::Ui, cx: &mut Shared, run_dir: &Path) {
+        ui.add_space(6.0);
+        ui.strong("Export the model");
+        let busy = self.export_job.is_some();
+        egui::Grid::new("export_formats")
+            .num_columns(2)
+            .spacing([12.0, 6.0])
+            .show(ui, |ui| {
+                if ui
+                    .add_enabled(!busy, egui::Button::new("Export as ONNX…"))
+                    .clicked()
+                {
+                    let dest = self.dialog_answer.take().or_else(|| {
+                        rfd::FileDialog::new()
+                            .set_title("Export the model as an ONNX file")
+                            .add_filter("ONNX model", &["onnx"])
+                            .set_file_name("model.onnx")
+                            .save_file()
+                    });
+                    if let Some(dest) = dest {
+                        self.export_onnx(cx, run_dir.to_owned(), dest);
+                    }
                 }
-            }
+                ui.label("One .onnx file that ONNX Runtime, OpenCV, Windows ML or a phone app can run; how to prepare inputs and the class names are written inside. Checked against a second engine before it is saved.");
+                ui.end_row();
+                if ui
+                    .add_enabled(!busy, egui::Button::new("Export Strata folder…"))
+                    .on_hover_text("Copy the weights (safetensors), the layer graph and the run description into a folder of your choice")
+                    .clicked()
+                {
+                    let dest = self.dialog_answer.take().or_else(|| {
+                        rfd::FileDialog::new()
+                            .set_title("Export the model into this folder")
+                            .pick_folder()
+                    });
+                    if let Some(dest) = dest {
+                        match workflow::export_run(run_dir, &dest) {
+                            Ok(()) => {
+                                let line = format!("Exported the model to {}", dest.display());
+                                cx.info(line.clone());
+                                self.last_export = Some(line);
+                            }
+                            Err(e) => cx.error(format!("Export failed: {e}")),
+                        }
+                    }
+                }
+                ui.label("Weights, layers and run description, to keep, share, or reuse in another Strata project.");
+                ui.end_row();
+            });
+        if let Some(job) = &self.export_job {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label(format!(
+                    "Exporting and checking the file… ({:.0}s)",
+                    job.elapsed_secs()
+                ));
+            });
+        } else if let Some(line) = &self.last_export {
+            ui.label(line);
         }
+    }
+
+    /// Writes the run's model as ONNX at `dest` on a worker: the project's data is imported again
+    /// so the check runs on its test samples.
+    pub fn export_onnx(&mut self, cx: &Shared, run_dir: PathBuf, dest: PathBuf) {
+        let Some(project) = cx.project().cloned() else {
+            return;
+        };
+        let ctx = cx.waker();
+        self.last_export = None;
+        self.export_job = Some(Job::spawn("Exporting", &ctx, move |job| {
+            let progress = |done: usize, total: usize| job.progress(done, total);
+            let (report, note) = workflow::export_project_onnx(
+                &project,
+                &run_dir,
+                &dest,
+                Some(job.cancel.flag()),
+                Some(&progress),
+            )?;
+            Ok(format!(
+                "Exported as ONNX to {}: {}{}",
+                dest.display(),
+                report.line(),
+                note.map(|n| format!(" ({n})")).unwrap_or_default()
+            ))
+        }));
     }
 
     fn text_input_ui(&mut self, ui: &mut egui::Ui, cx: &mut Shared) {

@@ -6,6 +6,7 @@ use super::{
     BuildCx, Forward, ForwardCx, InferCx, LayerKind, PaletteEntries, Setting, SettingValue,
 };
 use crate::engine::network::NetworkError;
+use crate::export::onnx::{OnnxCx, OnnxError};
 use crate::model::{Activation, GraphError, Shape};
 
 /// A stand-alone activation.
@@ -29,6 +30,11 @@ impl PaletteEntries for ActivationLayer {
 impl LayerKind for ActivationLayer {
     fn label(&self) -> &'static str {
         self.function.label()
+    }
+
+    fn onnx(&self, cx: &mut OnnxCx<'_>) -> Result<String, OnnxError> {
+        let x = cx.input()?;
+        Ok(cx.activation(&x, self.function))
     }
 
     fn help(&self) -> &'static str {

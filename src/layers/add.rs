@@ -6,6 +6,7 @@ use super::first;
 use super::shared::stateless;
 use super::{BuildCx, Forward, InferCx, LayerKind, PaletteEntries};
 use crate::engine::network::NetworkError;
+use crate::export::onnx::{OnnxCx, OnnxError};
 use crate::model::{shape_label, GraphError, Shape};
 
 /// Element-wise sum of inputs of the same shape.
@@ -21,6 +22,15 @@ impl PaletteEntries for Add {
 impl LayerKind for Add {
     fn label(&self) -> &'static str {
         "Add"
+    }
+
+    fn onnx(&self, cx: &mut OnnxCx<'_>) -> Result<String, OnnxError> {
+        let inputs = cx.inputs;
+        let mut sum = cx.input()?;
+        for other in inputs.iter().skip(1) {
+            sum = cx.node("Add", &[&sum, other], vec![]);
+        }
+        Ok(sum)
     }
 
     fn help(&self) -> &'static str {

@@ -6,6 +6,7 @@ use super::first;
 use super::shared::{pool1d, pool1d_shape, stateless};
 use super::{BuildCx, Forward, InferCx, LayerKind, PaletteEntries, Setting};
 use crate::engine::network::NetworkError;
+use crate::export::onnx::{OnnxCx, OnnxError};
 use crate::model::{GraphError, Shape};
 
 /// Mean over non-overlapping windows along a sequence: C×L → C×(L / kernel).
@@ -24,6 +25,10 @@ impl PaletteEntries for AvgPool1d {
 impl LayerKind for AvgPool1d {
     fn label(&self) -> &'static str {
         "AvgPool1d"
+    }
+
+    fn onnx(&self, cx: &mut OnnxCx<'_>) -> Result<String, OnnxError> {
+        super::shared::onnx_pool(cx, "AveragePool", self.kernel, self.kernel)
     }
 
     fn help(&self) -> &'static str {

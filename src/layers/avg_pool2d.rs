@@ -8,6 +8,7 @@ use super::shared::{pool2d_shape, stateless};
 use super::{BuildCx, Forward, InferCx, LayerKind, PaletteEntries, Setting};
 use crate::engine::network::NetworkError;
 use crate::engine::ops::{pool2d, PoolKind};
+use crate::export::onnx::{OnnxCx, OnnxError};
 use crate::model::{GraphError, Shape};
 
 /// Mean over each window.
@@ -31,6 +32,10 @@ impl PaletteEntries for AvgPool2d {
 impl LayerKind for AvgPool2d {
     fn label(&self) -> &'static str {
         "AvgPool2d"
+    }
+
+    fn onnx(&self, cx: &mut OnnxCx<'_>) -> Result<String, OnnxError> {
+        super::shared::onnx_pool(cx, "AveragePool", self.kernel, self.stride)
     }
 
     fn help(&self) -> &'static str {

@@ -9,6 +9,7 @@ use super::{
     SettingValue,
 };
 use crate::engine::network::NetworkError;
+use crate::export::onnx::{Attr, OnnxCx, OnnxError};
 use crate::model::{shape_label, Activation, GraphError, Shape};
 
 /// Normalises each channel with batch statistics while training and running averages after.
@@ -32,6 +33,20 @@ impl PaletteEntries for BatchNorm {
 impl LayerKind for BatchNorm {
     fn label(&self) -> &'static str {
         "BatchNorm"
+    }
+
+    fn onnx(&self, cx: &mut OnnxCx<'_>) -> Result<String, OnnxError> {
+        // The running statistics, as when predicting.
+        let x = cx.input()?;
+        let gamma = cx.weight("weight")?;
+        let beta = cx.weight("bias")?;
+        let mean = cx.weight("running_mean")?;
+        let var = cx.weight("running_var")?;
+        Ok(cx.node(
+            "BatchNormalization",
+            &[&x, &gamma, &beta, &mean, &var],
+            vec![Attr::Float("epsilon", self.epsilon)],
+        ))
     }
 
     fn help(&self) -> &'static str {

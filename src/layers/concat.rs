@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::shared::stateless;
 use super::{BuildCx, Forward, InferCx, LayerKind, PaletteEntries};
 use crate::engine::network::NetworkError;
+use crate::export::onnx::{Attr, OnnxCx, OnnxError};
 use crate::model::{shape_label, GraphError, Shape};
 
 /// Joins inputs along the channel (first) axis.
@@ -21,6 +22,12 @@ impl PaletteEntries for Concat {
 impl LayerKind for Concat {
     fn label(&self) -> &'static str {
         "Concat"
+    }
+
+    fn onnx(&self, cx: &mut OnnxCx<'_>) -> Result<String, OnnxError> {
+        let inputs = cx.inputs;
+        let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+        Ok(cx.node("Concat", &refs, vec![Attr::Int("axis", 1)]))
     }
 
     fn help(&self) -> &'static str {

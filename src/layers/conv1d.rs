@@ -9,6 +9,7 @@ use super::{
     Param, Setting, SettingValue,
 };
 use crate::engine::network::NetworkError;
+use crate::export::onnx::{OnnxCx, OnnxError};
 use crate::model::{window_out, Activation, GraphError, Padding, Shape};
 
 /// 1-D convolution along a sequence: C×L → filters×L'.
@@ -41,6 +42,11 @@ impl PaletteEntries for Conv1d {
 impl LayerKind for Conv1d {
     fn label(&self) -> &'static str {
         "Conv1d"
+    }
+
+    fn onnx(&self, cx: &mut OnnxCx<'_>) -> Result<String, OnnxError> {
+        let y = super::shared::onnx_conv(cx, self.kernel, self.stride)?;
+        Ok(cx.activation(&y, self.activation))
     }
 
     fn help(&self) -> &'static str {

@@ -10,6 +10,7 @@ use super::{
 };
 use crate::engine::fused;
 use crate::engine::network::NetworkError;
+use crate::export::onnx::{OnnxCx, OnnxError};
 use crate::model::{window_out, Activation, GraphError, Padding, Shape};
 
 /// 2-D convolution over a C×H×W input.
@@ -42,6 +43,11 @@ impl PaletteEntries for Conv2d {
 impl LayerKind for Conv2d {
     fn label(&self) -> &'static str {
         "Conv2d"
+    }
+
+    fn onnx(&self, cx: &mut OnnxCx<'_>) -> Result<String, OnnxError> {
+        let y = super::shared::onnx_conv(cx, self.kernel, self.stride)?;
+        Ok(cx.activation(&y, self.activation))
     }
 
     fn help(&self) -> &'static str {

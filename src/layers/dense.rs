@@ -8,6 +8,7 @@ use super::{
 };
 use crate::engine::fused;
 use crate::engine::network::NetworkError;
+use crate::export::onnx::{Attr, OnnxCx, OnnxError};
 use crate::model::{shape_label, Activation, DataFit, Fix, GraphError, Shape};
 use crate::project::Task;
 
@@ -32,6 +33,13 @@ impl PaletteEntries for Dense {
 impl LayerKind for Dense {
     fn label(&self) -> &'static str {
         "Dense"
+    }
+
+    fn onnx(&self, cx: &mut OnnxCx<'_>) -> Result<String, OnnxError> {
+        let x = cx.input()?;
+        let (w, b) = (cx.weight("weight")?, cx.weight("bias")?);
+        let y = cx.node("Gemm", &[&x, &w, &b], vec![Attr::Int("transB", 1)]);
+        Ok(cx.activation(&y, self.activation))
     }
 
     fn help(&self) -> &'static str {

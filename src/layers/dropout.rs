@@ -8,6 +8,7 @@ use super::first;
 use super::shared::stateless;
 use super::{BuildCx, Forward, InferCx, LayerKind, PaletteEntries, Setting, SettingValue};
 use crate::engine::network::NetworkError;
+use crate::export::onnx::{OnnxCx, OnnxError};
 use crate::model::{GraphError, Shape};
 
 /// Randomly zeroes a fraction of values while training.
@@ -26,6 +27,11 @@ impl PaletteEntries for Dropout {
 impl LayerKind for Dropout {
     fn label(&self) -> &'static str {
         "Dropout"
+    }
+
+    fn onnx(&self, cx: &mut OnnxCx<'_>) -> Result<String, OnnxError> {
+        // Dropout only acts while training: the exported model passes values through.
+        cx.input()
     }
 
     fn help(&self) -> &'static str {

@@ -7,6 +7,7 @@ use super::{
     BuildCx, Forward, ForwardCx, InferCx, Init, Layer, LayerKind, PaletteEntries, Param, Setting,
 };
 use crate::engine::network::NetworkError;
+use crate::export::onnx::{Attr, OnnxCx, OnnxError, INT64};
 use crate::model::{shape_label, Activation, DataFit, Fix, GraphError, Shape};
 
 /// Turns token ids (a sequence of L whole numbers) into learned vectors: L → D×L.
@@ -30,6 +31,24 @@ impl PaletteEntries for Embedding {
 impl LayerKind for Embedding {
     fn label(&self) -> &'static str {
         "Embedding"
+    }
+
+    fn onnx(&self, cx: &mut OnnxCx<'_>) -> Result<String, OnnxError> {
+        // Token ids come as float32, as Strata feeds them; ids beyond the vocabulary read the
+        // last row.
+        let x = cx.input()?;
+        let lo = cx.constant("first_id", &[], vec![0.0]);
+        let hi = cx.constant("last_id", &[], vec![self.vocab.saturating_sub(1) as f32]);
+        let clipped = cx.node("Clip", &[&x, &lo, &hi], vec![]);
+        let ids = cx.node("Cast", &[&clipped], vec![Attr::Int("to", INT64)]);
+        let table = cx.weight("weight")?;
+        let vectors = cx.node("Gather", &[&table, &ids], vec![Attr::Int("axis", 0)]);
+        // [N, L, D] → channels first, [N, D, L].
+        Ok(cx.node(
+            "Transpose",
+            &[&vectors],
+            vec![Attr::Ints("perm", vec![0, 2, 1])],
+        ))
     }
 
     fn help(&self) -> &'static str {

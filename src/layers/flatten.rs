@@ -6,6 +6,7 @@ use super::first;
 use super::shared::stateless;
 use super::{BuildCx, Forward, InferCx, LayerKind, PaletteEntries};
 use crate::engine::network::NetworkError;
+use crate::export::onnx::{Attr, OnnxCx, OnnxError};
 use crate::model::{GraphError, Shape};
 
 /// Any shape → one long vector.
@@ -21,6 +22,11 @@ impl PaletteEntries for Flatten {
 impl LayerKind for Flatten {
     fn label(&self) -> &'static str {
         "Flatten"
+    }
+
+    fn onnx(&self, cx: &mut OnnxCx<'_>) -> Result<String, OnnxError> {
+        let x = cx.input()?;
+        Ok(cx.node("Flatten", &[&x], vec![Attr::Int("axis", 1)]))
     }
 
     fn help(&self) -> &'static str {

@@ -7,6 +7,7 @@ use super::first;
 use super::shared::{global_pool_shape, stateless};
 use super::{BuildCx, Forward, InferCx, LayerKind, PaletteEntries};
 use crate::engine::network::NetworkError;
+use crate::export::onnx::{OnnxCx, OnnxError};
 use crate::model::{GraphError, Shape};
 
 /// Mean over all positions of each channel: C×H×W (or C×L) → C.
@@ -22,6 +23,10 @@ impl PaletteEntries for GlobalAvgPool {
 impl LayerKind for GlobalAvgPool {
     fn label(&self) -> &'static str {
         "GlobalAvgPool"
+    }
+
+    fn onnx(&self, cx: &mut OnnxCx<'_>) -> Result<String, OnnxError> {
+        super::shared::onnx_global_pool(cx, "GlobalAveragePool")
     }
 
     fn help(&self) -> &'static str {

@@ -7,6 +7,7 @@ use super::first;
 use super::shared::{global_pool_shape, stateless};
 use super::{BuildCx, Forward, InferCx, LayerKind, PaletteEntries};
 use crate::engine::network::NetworkError;
+use crate::export::onnx::{OnnxCx, OnnxError};
 use crate::model::{GraphError, Shape};
 
 /// Maximum over all positions of each channel: C×L (or C×H×W) → C.
@@ -22,6 +23,10 @@ impl PaletteEntries for GlobalMaxPool {
 impl LayerKind for GlobalMaxPool {
     fn label(&self) -> &'static str {
         "GlobalMaxPool"
+    }
+
+    fn onnx(&self, cx: &mut OnnxCx<'_>) -> Result<String, OnnxError> {
+        super::shared::onnx_global_pool(cx, "GlobalMaxPool")
     }
 
     fn help(&self) -> &'static str {

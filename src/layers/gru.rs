@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::{recurrent, BuildCx, Forward, InferCx, LayerKind, PaletteEntries, Param, Setting};
 use crate::engine::network::NetworkError;
 use crate::engine::recurrent::Cell;
+use crate::export::onnx::{OnnxCx, OnnxError};
 use crate::model::{GraphError, Shape};
 
 /// Gated recurrent unit: a lighter LSTM with the same inputs and outputs.
@@ -31,6 +32,16 @@ impl PaletteEntries for Gru {
 impl LayerKind for Gru {
     fn label(&self) -> &'static str {
         "GRU"
+    }
+
+    fn onnx(&self, cx: &mut OnnxCx<'_>) -> Result<String, OnnxError> {
+        recurrent::onnx(
+            cx,
+            Cell::Gru,
+            self.units,
+            self.return_sequences,
+            self.bidirectional,
+        )
     }
 
     fn help(&self) -> &'static str {

@@ -8,6 +8,7 @@ use super::{
     Setting, SettingValue,
 };
 use crate::engine::network::NetworkError;
+use crate::export::onnx::{OnnxCx, OnnxError};
 use crate::model::{shape_label, Activation, DataFit, Fix, GraphError, Shape};
 
 /// Where samples enter the network.
@@ -28,6 +29,10 @@ impl PaletteEntries for Input {
 impl LayerKind for Input {
     fn label(&self) -> &'static str {
         "Input"
+    }
+
+    fn onnx(&self, cx: &mut OnnxCx<'_>) -> Result<String, OnnxError> {
+        cx.input()
     }
 
     fn help(&self) -> &'static str {

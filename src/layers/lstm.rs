@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::{recurrent, BuildCx, Forward, InferCx, LayerKind, PaletteEntries, Param, Setting};
 use crate::engine::network::NetworkError;
 use crate::engine::recurrent::Cell;
+use crate::export::onnx::{OnnxCx, OnnxError};
 use crate::model::{GraphError, Shape};
 
 /// Long short-term memory: reads a sequence step by step, C×L → units (its state after the
@@ -32,6 +33,16 @@ impl PaletteEntries for Lstm {
 impl LayerKind for Lstm {
     fn label(&self) -> &'static str {
         "LSTM"
+    }
+
+    fn onnx(&self, cx: &mut OnnxCx<'_>) -> Result<String, OnnxError> {
+        recurrent::onnx(
+            cx,
+            Cell::Lstm,
+            self.units,
+            self.return_sequences,
+            self.bidirectional,
+        )
     }
 
     fn help(&self) -> &'static str {

@@ -7,6 +7,7 @@ use super::shared::{pool2d_shape, stateless};
 use super::{BuildCx, Forward, InferCx, LayerKind, PaletteEntries, Setting};
 use crate::engine::network::NetworkError;
 use crate::engine::ops::{pool2d, PoolKind};
+use crate::export::onnx::{OnnxCx, OnnxError};
 use crate::model::{GraphError, Shape};
 
 /// Maximum over each window.
@@ -30,6 +31,10 @@ impl PaletteEntries for MaxPool2d {
 impl LayerKind for MaxPool2d {
     fn label(&self) -> &'static str {
         "MaxPool2d"
+    }
+
+    fn onnx(&self, cx: &mut OnnxCx<'_>) -> Result<String, OnnxError> {
+        super::shared::onnx_pool(cx, "MaxPool", self.kernel, self.stride)
     }
 
     fn help(&self) -> &'static str {

@@ -14,6 +14,7 @@ use rand::{Rng, RngCore};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::network::{NamedVar, NetworkError};
+use crate::export::onnx::{OnnxCx, OnnxError};
 use crate::model::{shape_label, Activation, DataFit, Fix, Graph, GraphError, Padding, Shape};
 use crate::pretrained::Backbone;
 
@@ -108,6 +109,12 @@ pub trait LayerKind {
     /// The palette's name for the entry (the kind, or which pretrained network).
     fn palette_label(&self) -> String {
         self.label().to_owned()
+    }
+
+    /// Writes the layer as ONNX nodes through `cx` (its activation applied, as when predicting)
+    /// and returns the name of the value it gives; kinds without an ONNX form say so.
+    fn onnx(&self, cx: &mut OnnxCx<'_>) -> Result<String, OnnxError> {
+        Err(cx.unsupported(self.label()))
     }
 }
 

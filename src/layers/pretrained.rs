@@ -13,6 +13,7 @@ use super::{
     SettingValue, FREEZE_HINT,
 };
 use crate::engine::network::NetworkError;
+use crate::export::onnx::{OnnxCx, OnnxError};
 use crate::model::{Activation, GraphError, Shape};
 use crate::pretrained::cache::FeatureCache;
 use crate::pretrained::{self as pre, Backbone, ParamKind};
@@ -48,6 +49,10 @@ impl PaletteEntries for Pretrained {
 impl LayerKind for Pretrained {
     fn label(&self) -> &'static str {
         "Pretrained"
+    }
+
+    fn onnx(&self, cx: &mut OnnxCx<'_>) -> Result<String, OnnxError> {
+        self.backbone.onnx(cx)
     }
 
     fn help(&self) -> &'static str {

@@ -6,6 +6,7 @@ use candle_core::Tensor;
 use super::{BuildCx, Forward, ForwardCx, InferCx, Init, Param, Setting, SettingValue};
 use crate::engine::network::NetworkError;
 use crate::engine::recurrent::{self, Cell};
+use crate::export::onnx::{Attr, OnnxCx, OnnxError};
 use crate::model::{Activation, GraphError, Shape};
 
 /// Weight-name suffixes of a recurrent layer's directions (PyTorch's `_reverse` for backwards).
@@ -113,6 +114,99 @@ pub(super) fn settings<'a>(
             },
         ),
     ]
+}
+
+/// `values` as blocks of `block` values, put in `order`.
+fn reorder(values: &[f32], order: &[usize], block: usize) -> Vec<f32> {
+    order
+        .iter()
+        .flat_map(|&g| values.iter().skip(g * block).take(block).copied())
+        .collect()
+}
+
+/// The layer as one ONNX `LSTM` or `GRU` node over `[L, N, C]` (both directions in one node),
+/// its weights moved to ONNX's gate order, and the output brought back to Strata's layout.
+pub(super) fn onnx(
+    cx: &mut OnnxCx<'_>,
+    cell: Cell,
+    units: usize,
+    return_sequences: bool,
+    bidirectional: bool,
+) -> Result<String, OnnxError> {
+    let c = cx.input_shape().first().copied().unwrap_or(1);
+    let h = units;
+    let g = cell.gates();
+    // ONNX's gates: LSTM i, o, f, c (PyTorch's i, f, g, o); GRU z, r, h (PyTorch's r, z, n).
+    let (op, order): (&str, &[usize]) = match cell {
+        Cell::Lstm => ("LSTM", &[0, 3, 1, 2]),
+        Cell::Gru => ("GRU", &[1, 0, 2]),
+    };
+    let suffixes = direction_suffixes(bidirectional);
+    let d = suffixes.len();
+    let (mut w, mut r, mut b) = (Vec::new(), Vec::new(), Vec::new());
+    for suffix in suffixes {
+        w.extend(reorder(
+            &cx.tensor(&format!("weight_ih{suffix}"))?.1,
+            order,
+            h * c,
+        ));
+        r.extend(reorder(
+            &cx.tensor(&format!("weight_hh{suffix}"))?.1,
+            order,
+            h * h,
+        ));
+        b.extend(reorder(
+            &cx.tensor(&format!("bias_ih{suffix}"))?.1,
+            order,
+            h,
+        ));
+        b.extend(reorder(
+            &cx.tensor(&format!("bias_hh{suffix}"))?.1,
+            order,
+            h,
+        ));
+    }
+    let w = cx.constant("W", &[d, g * h, c], w);
+    let r = cx.constant("R", &[d, g * h, h], r);
+    let b = cx.constant("B", &[d, 2 * g * h], b);
+    let x = cx.input()?;
+    let steps = cx.node("Transpose", &[&x], vec![Attr::Ints("perm", vec![2, 0, 1])]);
+    let mut attrs = vec![
+        Attr::Int("hidden_size", h as i64),
+        Attr::Str(
+            "direction",
+            if bidirectional {
+                "bidirectional"
+            } else {
+                "forward"
+            }
+            .to_owned(),
+        ),
+    ];
+    if cell == Cell::Gru {
+        // PyTorch's (and Strata's) GRU applies the reset gate after the recurrent product.
+        attrs.push(Attr::Int("linear_before_reset", 1));
+    }
+    let outs = cx.node_with_outputs(op, &[&steps, &w, &r, &b], attrs, &["Y", "Y_h"]);
+    let (all, last) = (&outs[0], &outs[1]);
+    if return_sequences {
+        // [L, D, N, H] → [N, D, H, L] → [N, D·H, L], forward units first.
+        let t = cx.node(
+            "Transpose",
+            &[all],
+            vec![Attr::Ints("perm", vec![2, 1, 3, 0])],
+        );
+        let shape = cx.constant_i64("shape", &[0, (d * h) as i64, -1]);
+        Ok(cx.node("Reshape", &[&t, &shape], vec![]))
+    } else {
+        // [D, N, H] → [N, D, H] → [N, D·H].
+        let t = cx.node(
+            "Transpose",
+            &[last],
+            vec![Attr::Ints("perm", vec![1, 0, 2])],
+        );
+        Ok(cx.node("Flatten", &[&t], vec![Attr::Int("axis", 1)]))
+    }
 }
 
 struct RecurrentForward {

@@ -5,6 +5,7 @@ use candle_core::{Device, Tensor, D};
 
 use super::InferCx;
 use crate::engine::network::NetworkError;
+use crate::export::onnx::{pads, Attr, OnnxCx, OnnxError};
 use crate::model::{window_out, GraphError, Padding, Shape};
 use crate::pretrained::cache::FeatureCache;
 
@@ -211,6 +212,72 @@ where
         let y = (self.0)(inputs, cx)?;
         cx.finish(y, crate::model::Activation::Linear)
     }
+}
+
+/// The spatial sizes (after the channels) of the first input and of the output.
+fn onnx_spatial(cx: &OnnxCx<'_>) -> Result<(Vec<usize>, Vec<usize>), OnnxError> {
+    let input = cx.input_shape().get(1..).unwrap_or_default().to_vec();
+    let output = cx.output_shape.get(1..).unwrap_or_default().to_vec();
+    if input.is_empty() || input.len() != output.len() {
+        return Err(OnnxError::Invalid(format!(
+            "'{}' needs channels over positions",
+            cx.name
+        )));
+    }
+    Ok((input, output))
+}
+
+/// A 1-D or 2-D convolution (`weight`, `bias`) as an ONNX `Conv` with Strata's padding.
+pub(super) fn onnx_conv(
+    cx: &mut OnnxCx<'_>,
+    kernel: usize,
+    stride: usize,
+) -> Result<String, OnnxError> {
+    let (input, output) = onnx_spatial(cx)?;
+    let (before, after): (Vec<i64>, Vec<i64>) = input
+        .iter()
+        .zip(&output)
+        .map(|(&n, &o)| pads(n, o, kernel, stride))
+        .unzip();
+    let x = cx.input()?;
+    let (w, b) = (cx.weight("weight")?, cx.weight("bias")?);
+    let dims = input.len();
+    Ok(cx.node(
+        "Conv",
+        &[&x, &w, &b],
+        vec![
+            Attr::Ints("kernel_shape", vec![kernel as i64; dims]),
+            Attr::Ints("strides", vec![stride as i64; dims]),
+            Attr::Ints("pads", [before, after].concat()),
+        ],
+    ))
+}
+
+/// A 1-D or 2-D pooling window (`op` is `MaxPool` or `AveragePool`), positions past the last
+/// whole window dropped.
+pub(super) fn onnx_pool(
+    cx: &mut OnnxCx<'_>,
+    op: &str,
+    kernel: usize,
+    stride: usize,
+) -> Result<String, OnnxError> {
+    let (input, _) = onnx_spatial(cx)?;
+    let x = cx.input()?;
+    Ok(cx.node(
+        op,
+        &[&x],
+        vec![
+            Attr::Ints("kernel_shape", vec![kernel as i64; input.len()]),
+            Attr::Ints("strides", vec![stride as i64; input.len()]),
+        ],
+    ))
+}
+
+/// A global pool (`GlobalAveragePool` or `GlobalMaxPool`) flattened to one value per channel.
+pub(super) fn onnx_global_pool(cx: &mut OnnxCx<'_>, op: &str) -> Result<String, OnnxError> {
+    let x = cx.input()?;
+    let pooled = cx.node(op, &[&x], vec![]);
+    Ok(cx.node("Flatten", &[&pooled], vec![Attr::Int("axis", 1)]))
 }
 
 #[cfg(test)]

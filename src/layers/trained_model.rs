@@ -14,6 +14,7 @@ use super::{
 };
 use crate::engine::network::{activate, Network, NetworkError};
 use crate::engine::runs;
+use crate::export::onnx::{OnnxCx, OnnxError};
 use crate::model::{shape_label, Activation, Graph, GraphError, Shape};
 use crate::pretrained::cache::FeatureCache;
 use crate::pretrained::unit_trains;
@@ -57,6 +58,12 @@ impl TrainedModel {
 impl LayerKind for TrainedModel {
     fn label(&self) -> &'static str {
         "Trained model"
+    }
+
+    fn onnx(&self, cx: &mut OnnxCx<'_>) -> Result<String, OnnxError> {
+        // The reused part's own nodes, its tensors under this node's name.
+        let x = cx.input()?;
+        cx.subgraph(&self.part, &x)
     }
 
     fn help(&self) -> &'static str {

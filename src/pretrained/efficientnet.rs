@@ -7,6 +7,7 @@ use candle_core::{Result, Tensor};
 
 use super::ops::{self, Pads};
 use super::{batch_norm_params, ParamKind, ParamSpec};
+use crate::export::onnx::{Attr, OnnxCx, OnnxError};
 
 /// Per block: kernel, stride, expansion, input and output channels.
 const BLOCKS: [(usize, usize, usize, usize, usize); 16] = [
@@ -132,4 +133,57 @@ pub fn forward(x: &Tensor, p: &dyn Fn(&str) -> Result<Tensor>) -> Result<Tensor>
         "_bn1",
     )?)?;
     x.flatten_from(2)?.mean(2)
+}
+
+/// Output size and `[top, left, bottom, right]` padding of TensorFlow's "same" window.
+pub(super) fn onnx_same(h: usize, w: usize, k: usize, s: usize) -> ((usize, usize), [usize; 4]) {
+    let p = Pads::tf_same(h, w, k, s);
+    (
+        (h.div_ceil(s), w.div_ceil(s)),
+        [p.top, p.left, p.bottom, p.right],
+    )
+}
+
+/// The network as ONNX nodes over normalized pixels `x` of `h`×`w` ([`forward`]'s steps);
+/// returns the features `[N, 1280]`.
+pub fn onnx(
+    cx: &mut OnnxCx<'_>,
+    x: &str,
+    h: usize,
+    w: usize,
+) -> std::result::Result<String, OnnxError> {
+    let ((mut h, mut w), pads) = onnx_same(h, w, 3, 2);
+    let y = cx.conv_no_bias(x, "_conv_stem.weight", 2, pads, 1)?;
+    let y = cx.batch_norm(&y, "_bn0", EPS)?;
+    let mut x = cx.relu6(&y);
+    for (i, &(k, s, e, cin, cout)) in BLOCKS.iter().enumerate() {
+        let pre = format!("_blocks.{i}");
+        let input = x.clone();
+        if e != 1 {
+            let y = cx.conv_no_bias(&x, &format!("{pre}._expand_conv.weight"), 1, [0; 4], 1)?;
+            let y = cx.batch_norm(&y, &format!("{pre}._bn0"), EPS)?;
+            x = cx.relu6(&y);
+        }
+        let ((oh, ow), pads) = onnx_same(h, w, k, s);
+        (h, w) = (oh, ow);
+        let y = cx.conv_no_bias(
+            &x,
+            &format!("{pre}._depthwise_conv.weight"),
+            s,
+            pads,
+            cin * e,
+        )?;
+        let y = cx.batch_norm(&y, &format!("{pre}._bn1"), EPS)?;
+        x = cx.relu6(&y);
+        let y = cx.conv_no_bias(&x, &format!("{pre}._project_conv.weight"), 1, [0; 4], 1)?;
+        x = cx.batch_norm(&y, &format!("{pre}._bn2"), EPS)?;
+        if s == 1 && cin == cout {
+            x = cx.node("Add", &[&x, &input], vec![]);
+        }
+    }
+    let y = cx.conv_no_bias(&x, "_conv_head.weight", 1, [0; 4], 1)?;
+    let y = cx.batch_norm(&y, "_bn1", EPS)?;
+    let y = cx.relu6(&y);
+    let pooled = cx.node("GlobalAveragePool", &[&y], vec![]);
+    Ok(cx.node("Flatten", &[&pooled], vec![Attr::Int("axis", 1)]))
 }

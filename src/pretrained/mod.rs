@@ -330,6 +330,53 @@ impl Backbone {
         }
     }
 
+    /// The network as ONNX nodes over the node's input (images in [0, 1] or token ids), the
+    /// same steps as [`Backbone::forward`]; tensors are the node's `<node>.<PyTorch name>`.
+    pub fn onnx(
+        self,
+        cx: &mut crate::export::onnx::OnnxCx<'_>,
+    ) -> std::result::Result<String, crate::export::onnx::OnnxError> {
+        use crate::export::onnx::{Attr, OnnxError};
+        let x = cx.input()?;
+        let shape = cx.input_shape().to_vec();
+        match self.reads() {
+            Reads::Tokens { .. } => {
+                let len = shape.first().copied().unwrap_or(1);
+                bert::onnx(bert::MINILM_L6, cx, &x, len, 0)
+            }
+            Reads::Image { .. } => {
+                let [c, h, w] = shape[..] else {
+                    return Err(OnnxError::Invalid(format!(
+                        "'{}' reads images, not a shape {shape:?}",
+                        cx.name
+                    )));
+                };
+                let x = if c == 1 {
+                    cx.node("Concat", &[&x, &x, &x], vec![Attr::Int("axis", 1)])
+                } else {
+                    x
+                };
+                let x = if self == Self::EfficientNetLite0 {
+                    let scale = cx.scalar("pixel_scale", 255.0);
+                    let shift = cx.scalar("pixel_shift", 127.0);
+                    let div = cx.scalar("pixel_div", 128.0);
+                    let y = cx.node("Mul", &[&x, &scale], vec![]);
+                    let y = cx.node("Sub", &[&y, &shift], vec![]);
+                    cx.node("Div", &[&y, &div], vec![])
+                } else {
+                    let mean = cx.constant("imagenet_mean", &[1, 3, 1, 1], IMAGENET_MEAN.to_vec());
+                    let std = cx.constant("imagenet_std", &[1, 3, 1, 1], IMAGENET_STD.to_vec());
+                    let y = cx.node("Sub", &[&x, &mean], vec![]);
+                    cx.node("Div", &[&y, &std], vec![])
+                };
+                match self.resnet_depth() {
+                    Some(depth) => resnet::onnx(cx, depth, &x),
+                    None => efficientnet::onnx(cx, &x, h, w),
+                }
+            }
+        }
+    }
+
     /// Takes this architecture's tensors out of a weights file's, by their PyTorch names (a
     /// common prefix such as `bert.` or `module.` is allowed). The error names how many were
     /// found and, when it can tell, what the file holds instead.

@@ -5,6 +5,7 @@ use candle_core::{Result, Tensor};
 
 use super::ops::{self, Pads};
 use super::{batch_norm_params, ParamKind, ParamSpec};
+use crate::export::onnx::{Attr, OnnxCx, OnnxError};
 
 const EPS: f64 = 1e-5;
 
@@ -148,4 +149,70 @@ pub fn forward(depth: Depth, x: &Tensor, p: &dyn Fn(&str) -> Result<Tensor>) -> 
         x = (y + shortcut)?.relu()?;
     }
     x.flatten_from(2)?.mean(2)
+}
+
+/// `conv` (padded by half its kernel) then `norm`, as ONNX nodes.
+fn onnx_conv_bn(
+    cx: &mut OnnxCx<'_>,
+    x: &str,
+    conv: &str,
+    norm: &str,
+    stride: usize,
+) -> std::result::Result<String, OnnxError> {
+    let weight = format!("{conv}.weight");
+    let k = cx.tensor(&weight)?.0.get(2).copied().unwrap_or(1);
+    let y = cx.conv_no_bias(x, &weight, stride, [k / 2; 4], 1)?;
+    cx.batch_norm(&y, norm, EPS)
+}
+
+/// The network as ONNX nodes over ImageNet-normalized pixels `x` ([`forward`]'s steps); returns
+/// the features `[N, 512 or 2048]`.
+pub fn onnx(cx: &mut OnnxCx<'_>, depth: Depth, x: &str) -> std::result::Result<String, OnnxError> {
+    let y = onnx_conv_bn(cx, x, "conv1", "bn1", 2)?;
+    let y = cx.node("Relu", &[&y], vec![]);
+    let mut x = cx.node(
+        "MaxPool",
+        &[&y],
+        vec![
+            Attr::Ints("kernel_shape", vec![3, 3]),
+            Attr::Ints("strides", vec![2, 2]),
+            Attr::Ints("pads", vec![1; 4]),
+        ],
+    );
+    for (name, _, _, _, stride, down) in depth.layout() {
+        let shortcut = if down {
+            onnx_conv_bn(
+                cx,
+                &x,
+                &format!("{name}.downsample.0"),
+                &format!("{name}.downsample.1"),
+                stride,
+            )?
+        } else {
+            x.clone()
+        };
+        // (convolution, stride): the stride sits on the 3×3 convolution.
+        let convs: &[(usize, usize)] = if depth.bottleneck {
+            &[(1, 1), (2, stride), (3, 1)]
+        } else {
+            &[(1, stride), (2, 1)]
+        };
+        let mut y = x.clone();
+        for (n, &(i, s)) in convs.iter().enumerate() {
+            y = onnx_conv_bn(
+                cx,
+                &y,
+                &format!("{name}.conv{i}"),
+                &format!("{name}.bn{i}"),
+                s,
+            )?;
+            if n + 1 < convs.len() {
+                y = cx.node("Relu", &[&y], vec![]);
+            }
+        }
+        let sum = cx.node("Add", &[&y, &shortcut], vec![]);
+        x = cx.node("Relu", &[&sum], vec![]);
+    }
+    let pooled = cx.node("GlobalAveragePool", &[&x], vec![]);
+    Ok(cx.node("Flatten", &[&pooled], vec![Attr::Int("axis", 1)]))
 }

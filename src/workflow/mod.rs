@@ -4,8 +4,12 @@
 //! give the same numbers.
 
 mod coach;
+mod onnx_export;
 
 pub use coach::{coach_line, finish_line};
+pub use onnx_export::{
+    export_onnx, export_project_onnx, onnx_metadata, ExportFormat, CHECK_SAMPLES,
+};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;

@@ -4,15 +4,14 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, D};
 use rayon::prelude::*;
 
-use super::{cpu_slice, fusable, with_slice, OutAct, LEAKY_SLOPE, PARALLEL_ELEMENTS};
+use super::{
+    cpu_slice, fusable, with_slice, OutAct, GELU_A, GELU_C, LEAKY_SLOPE, PARALLEL_ELEMENTS,
+};
 use crate::model::Activation;
 
 /// An element-wise activation as one op: forward and backward each a single pass.
 #[derive(Clone, Copy, Debug)]
 struct ActOp(Activation);
-
-const GELU_C: f32 = 0.797_884_6; // sqrt(2/π)
-const GELU_A: f32 = 0.044_715;
 
 impl ActOp {
     fn forward(self, x: f32) -> f32 {

@@ -192,6 +192,10 @@ impl OutAct {
 
 /// Slope of LeakyReLU below zero (the same as `activate`).
 pub(crate) const LEAKY_SLOPE: f32 = 0.01;
+/// GELU's tanh form: 0.5·x·(1 + tanh(GELU_C·(x + GELU_A·x³))), GELU_C = √(2/π).
+pub(crate) const GELU_C: f32 = 0.797_884_6;
+/// See [`GELU_C`].
+pub(crate) const GELU_A: f32 = 0.044_715;
 
 /// Whether the fused CPU kernels apply to these tensors.
 fn fusable(tensors: &[&Tensor]) -> bool {

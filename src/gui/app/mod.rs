@@ -317,6 +317,17 @@ impl StrataApp {
         self.use_.last.as_ref()
     }
 
+    /// Answers the next file dialog of the Use screen's export with `path`, as if the user had
+    /// chosen it (the buttons then export without opening a dialog).
+    pub fn answer_export_dialog(&mut self, path: PathBuf) {
+        self.use_.dialog_answer = Some(path);
+    }
+
+    /// The Use screen's line about the last export (with the ONNX check), once it has ended.
+    pub fn last_export(&self) -> Option<&str> {
+        self.use_.last_export.as_deref()
+    }
+
     /// Whether any background job (import, training, evaluation, prediction) is running.
     pub fn is_busy(&self) -> bool {
         self.cx.import.is_some()
