@@ -415,6 +415,35 @@ fn the_audio_cnn_learns_tones_and_the_cli_predicts_clips() {
     );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["predictions"][0]["class"], "high", "{json}");
+
+    // As ONNX: checked on the test clips, with the spectrogram settings inside.
+    let onnx = dir.path().join("tones.onnx");
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args([
+            "export",
+            path.to_str().unwrap(),
+            "--out",
+            onnx.to_str().unwrap(),
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["checked_on"], "test samples", "{json}");
+    assert_eq!(json["same_class"], json["checked_samples"], "{json}");
+    let meta: std::collections::HashMap<String, String> =
+        strata::export::onnx::read_metadata(&std::fs::read(&onnx).unwrap())
+            .unwrap()
+            .into_iter()
+            .collect();
+    assert_eq!(meta["audio.sample_rate"], "16000");
+    assert_eq!(meta["audio.clip_seconds"], "0.5");
+    assert_eq!(meta["audio.mel_bands"], "40");
 }
 
 /// The loudest mel band of a clip's first half second at 16 kHz.

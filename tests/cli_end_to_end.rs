@@ -200,6 +200,25 @@ fn create_train_evaluate_predict_on_sample_data() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("has no run 'nope'"), "{}", text(&o));
+
+    // The way back: weights trained elsewhere (here the run's own, copied out) become a new run
+    // that evaluate uses, with the same accuracy.
+    let copied = dir.path().join("trained-elsewhere.safetensors");
+    std::fs::copy(out_dir.join("model.safetensors"), &copied).unwrap();
+    let o = strata(&["import-run", p, copied.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("Added the run"), "{}", text(&o));
+    let runs = std::fs::read_dir(strata::project::Project::runs_dir(&project))
+        .unwrap()
+        .count();
+    assert_eq!(runs, 2);
+    let o = strata(&["evaluate", p, "--json"]);
+    let again: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(again["accuracy"].as_f64().unwrap(), accuracy);
+    // A file for another model is refused, and names what does not fit.
+    let o = strata(&["import-run", p, onnx.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("do not fit"), "{}", text(&o));
 }
 
 #[test]

@@ -211,6 +211,17 @@ fn sample_project_from_welcome_to_prediction() {
     );
     assert!(shows(&h, "largest difference"));
     assert!(onnx.is_file());
+
+    // A run trained elsewhere (here: this run's weights, copied) joins the runs list.
+    let copied = workspace.path().join("elsewhere.safetensors");
+    let trained = h.state().runs()[0].dir.join("best/model.safetensors");
+    std::fs::copy(trained, &copied).unwrap();
+    h.get_by_label("3 Train").click();
+    h.step();
+    assert!(shows(&h, "Add a run trained elsewhere…"));
+    h.state_mut().add_run_trained_elsewhere(copied);
+    wait_for(&mut h, "the added run", 120, |app| app.runs().len() == 2);
+    assert!(shows(&h, "trained elsewhere"));
 }
 
 #[test]

@@ -400,6 +400,22 @@ fn cli_new_train_evaluate_predict_a_table() {
     assert!(csv.starts_with("row,predicted price_k\n"), "{csv}");
     assert_eq!(csv.lines().count(), 3);
 
+    // As ONNX: the standardized price comes out, with how to turn it back into k.
+    let onnx = dir.path().join("houses.onnx");
+    let o = strata(&["export", p, "--out", onnx.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(out["max_abs_diff"].as_f64().unwrap() <= 1e-4, "{out}");
+    let meta: std::collections::HashMap<String, String> =
+        strata::export::onnx::read_metadata(&std::fs::read(&onnx).unwrap())
+            .unwrap()
+            .into_iter()
+            .collect();
+    assert_eq!(meta["task"], "regression");
+    assert_eq!(meta["table.target"], "price_k");
+    assert!(meta["table.target_std"].parse::<f64>().unwrap() > 0.0);
+    assert!(meta["table.schema"].contains("district"), "{meta:?}");
+
     // The classification side of the same table, chosen on the command line.
     let project2 = dir.path().join("district.strata");
     let o = strata(&[

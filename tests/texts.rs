@@ -263,6 +263,27 @@ fn cli_new_train_evaluate_predict_texts() {
         .unwrap()
         .ends_with("new.txt line 3"));
     assert_eq!(preds[0]["class"], "question");
+
+    // As ONNX: checked on the test texts; the vocabulary and sequence length travel inside.
+    let onnx = dir.path().join("messages.onnx");
+    let o = strata(&["export", p, "--out", onnx.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(out["checked_on"], "test samples", "{out}");
+    assert_eq!(out["same_class"], out["checked_samples"], "{out}");
+    let meta: std::collections::HashMap<String, String> =
+        strata::export::onnx::read_metadata(&std::fs::read(&onnx).unwrap())
+            .unwrap()
+            .into_iter()
+            .collect();
+    assert_eq!(meta["input.kind"], "text");
+    assert_eq!(meta["text.tokenizer"], "words");
+    assert_eq!(
+        meta["text.sequence_length"],
+        found.sequence_length.unwrap().to_string()
+    );
+    let vocabulary: Vec<String> = serde_json::from_str(&meta["text.vocabulary"]).unwrap();
+    assert!(vocabulary.iter().any(|t| t == "jacket"), "{vocabulary:?}");
 }
 
 #[test]

@@ -224,6 +224,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Add a run trained elsewhere: a safetensors file with Strata's tensor names (e.g. from a
+    /// copy of the project's model trained on a cluster) becomes a run of the project, so
+    /// evaluate, predict and export use it.
+    ImportRun {
+        /// The project file.
+        project: PathBuf,
+        /// The weights (.safetensors), named `<layer>.<tensor>` as in the layer editor.
+        weights: PathBuf,
+    },
     /// Pretrained weights: list the catalogue, download a network, print where its file is.
     Weights {
         /// list, download NAME or path NAME.
@@ -451,6 +460,17 @@ pub fn run(command: Command) -> Result<()> {
             };
             let format = format.unwrap_or(workflow::ExportFormat::for_path(&out));
             cmd_export(&project, &out, format, run.as_deref(), json)
+        }
+        Command::ImportRun { project, weights } => {
+            let loaded = load_project(&project)?;
+            let run = workflow::import_run(&project, &loaded, &weights, None, None)?;
+            outln!(
+                "Added the run {} from {}; `strata evaluate {}` uses it now",
+                run.display(),
+                weights.display(),
+                project.display()
+            );
+            Ok(())
         }
         Command::Weights { action } => weights::run(action),
     }

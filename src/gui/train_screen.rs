@@ -78,6 +78,8 @@ pub struct TrainScreen {
     device_hints: Vec<(DeviceChoice, String)>,
     /// Free system memory and when it was read (re-read every few seconds, not every frame).
     free_memory: Option<(std::time::Instant, Option<u64>)>,
+    /// A run trained elsewhere being added (its data is imported again for the classes).
+    import_job: Option<super::jobs::Job<PathBuf>>,
 }
 
 impl TrainScreen {
@@ -613,6 +615,67 @@ impl TrainScreen {
         }
         if self.shown_run.is_some() && ui.button("Back to this run's curves").clicked() {
             self.shown_run = None;
+        }
+        ui.add_space(4.0);
+        if let Some(job) = &self.import_job {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label(format!("Adding the run… ({:.0}s)", job.elapsed_secs()));
+            });
+        } else if ui
+            .add_enabled(!self.is_running(), egui::Button::new("Add a run trained elsewhere…"))
+            .on_hover_text("A weights file (.safetensors) of this model trained on another machine, with the layer names of the editor (conv1.weight, …), becomes a run you can evaluate, use and export")
+            .clicked()
+        {
+            if let Some(file) = rfd::FileDialog::new()
+                .set_title("Weights trained elsewhere")
+                .add_filter("Weights", &["safetensors"])
+                .pick_file()
+            {
+                self.import_run(cx, file);
+            }
+        }
+    }
+
+    /// Adds a run from `weights` (trained elsewhere) on a worker.
+    pub fn import_run(&mut self, cx: &Shared, weights: PathBuf) {
+        let (Some(project), Some(path)) = (cx.project().cloned(), cx.project_path()) else {
+            return;
+        };
+        let path = path.to_owned();
+        let ctx = cx.waker();
+        self.import_job = Some(super::jobs::Job::spawn("Adding a run", &ctx, move |job| {
+            let progress = |done: usize, total: usize| job.progress(done, total);
+            workflow::import_run(
+                &path,
+                &project,
+                &weights,
+                Some(job.cancel.flag()),
+                Some(&progress),
+            )
+        }));
+    }
+
+    /// Takes in a finished import of a run: the runs list shows it, Evaluate and Use use it.
+    pub fn poll_import(&mut self, cx: &mut Shared) -> bool {
+        let Some(result) = self.import_job.as_mut().and_then(|j| j.poll()) else {
+            return false;
+        };
+        self.import_job = None;
+        match result {
+            Ok(dir) => {
+                cx.reload_runs();
+                cx.info(format!(
+                    "Added the run {} trained elsewhere; Evaluate and Use work on it now",
+                    dir.file_name()
+                        .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+                ));
+                true
+            }
+            Err(e) => {
+                cx.error(format!("Could not add the run: {e}"));
+                false
+            }
         }
     }
 }

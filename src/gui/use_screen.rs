@@ -323,51 +323,48 @@ impl UseScreen {
         ui.add_space(6.0);
         ui.strong("Export the model");
         let busy = self.export_job.is_some();
-        egui::Grid::new("export_formats")
-            .num_columns(2)
-            .spacing([12.0, 6.0])
-            .show(ui, |ui| {
-                if ui
-                    .add_enabled(!busy, egui::Button::new("Export as ONNX…"))
-                    .clicked()
-                {
-                    let dest = self.dialog_answer.take().or_else(|| {
-                        rfd::FileDialog::new()
-                            .set_title("Export the model as an ONNX file")
-                            .add_filter("ONNX model", &["onnx"])
-                            .set_file_name("model.onnx")
-                            .save_file()
-                    });
-                    if let Some(dest) = dest {
-                        self.export_onnx(cx, run_dir.to_owned(), dest);
-                    }
+        ui.horizontal(|ui| {
+            if ui
+                .add_enabled(!busy, egui::Button::new("Export as ONNX…"))
+                .clicked()
+            {
+                let dest = self.dialog_answer.take().or_else(|| {
+                    rfd::FileDialog::new()
+                        .set_title("Export the model as an ONNX file")
+                        .add_filter("ONNX model", &["onnx"])
+                        .set_file_name("model.onnx")
+                        .save_file()
+                });
+                if let Some(dest) = dest {
+                    self.export_onnx(cx, run_dir.to_owned(), dest);
                 }
-                ui.label("One .onnx file that ONNX Runtime, OpenCV, Windows ML or a phone app can run; how to prepare inputs and the class names are written inside. Checked against a second engine before it is saved.");
-                ui.end_row();
-                if ui
-                    .add_enabled(!busy, egui::Button::new("Export Strata folder…"))
-                    .on_hover_text("Copy the weights (safetensors), the layer graph and the run description into a folder of your choice")
-                    .clicked()
-                {
-                    let dest = self.dialog_answer.take().or_else(|| {
-                        rfd::FileDialog::new()
-                            .set_title("Export the model into this folder")
-                            .pick_folder()
-                    });
-                    if let Some(dest) = dest {
-                        match workflow::export_run(run_dir, &dest) {
-                            Ok(()) => {
-                                let line = format!("Exported the model to {}", dest.display());
-                                cx.info(line.clone());
-                                self.last_export = Some(line);
-                            }
-                            Err(e) => cx.error(format!("Export failed: {e}")),
+            }
+            ui.add(egui::Label::new("One .onnx file for ONNX Runtime, OpenCV, Windows ML or a phone app, with the class names and how to prepare inputs inside; checked against a second engine before it is saved.").wrap());
+        });
+        ui.horizontal(|ui| {
+            if ui
+                .add_enabled(!busy, egui::Button::new("Export Strata folder…"))
+                .on_hover_text("Copy the weights (safetensors), the layer graph and the run description into a folder of your choice")
+                .clicked()
+            {
+                let dest = self.dialog_answer.take().or_else(|| {
+                    rfd::FileDialog::new()
+                        .set_title("Export the model into this folder")
+                        .pick_folder()
+                });
+                if let Some(dest) = dest {
+                    match workflow::export_run(run_dir, &dest) {
+                        Ok(()) => {
+                            let line = format!("Exported the model to {}", dest.display());
+                            cx.info(line.clone());
+                            self.last_export = Some(line);
                         }
+                        Err(e) => cx.error(format!("Export failed: {e}")),
                     }
                 }
-                ui.label("Weights, layers and run description, to keep, share, or reuse in another Strata project.");
-                ui.end_row();
-            });
+            }
+            ui.add(egui::Label::new("Weights, layers and run description, to keep, share, or reuse in another Strata project.").wrap());
+        });
         if let Some(job) = &self.export_job {
             ui.horizontal(|ui| {
                 ui.spinner();

@@ -8,7 +8,7 @@ mod onnx_export;
 
 pub use coach::{coach_line, finish_line};
 pub use onnx_export::{
-    export_onnx, export_project_onnx, onnx_metadata, ExportFormat, CHECK_SAMPLES,
+    export_onnx, export_project_onnx, import_run, onnx_metadata, ExportFormat, CHECK_SAMPLES,
 };
 
 use std::path::{Path, PathBuf};

@@ -296,3 +296,61 @@ pub fn export_project_onnx(
     };
     Ok((export_onnx(run_dir, out, data.as_ref())?, note))
 }
+
+/// Adds a run to the project at `project_path` from a weights file trained elsewhere, with
+/// Strata's tensor names (`<layer>.<tensor>`, as Strata's own `model.safetensors`): the project's
+/// model with those weights, and the classes, vocabulary or column encoding of its data as
+/// imported now, so Evaluate, Use and Export work on it. Returns the new run's folder.
+pub fn import_run(
+    project_path: &Path,
+    project: &crate::project::Project,
+    weights: &Path,
+    cancel: Option<&std::sync::atomic::AtomicBool>,
+    progress: Option<super::Progress<'_>>,
+) -> Result<std::path::PathBuf> {
+    use crate::engine::runs::{
+        create_run_dir, save_checkpoint, write_manifest, write_metrics, BEST_DIR,
+    };
+    let network = crate::engine::Network::load(&project.model, weights, &Device::Cpu)
+        .with_context(|| "the weights do not fit the project's model".to_owned())?;
+    let (data, _) = super::prepare(&project.data, cancel, progress)?;
+    let dataset = &data.dataset;
+    let outputs = network.checked().output_shape().iter().product::<usize>();
+    if outputs != dataset.outputs() {
+        anyhow::bail!(
+            "the model gives {outputs} values but the data needs {}; the weights were trained for other data",
+            dataset.outputs()
+        );
+    }
+    let (run_id, run_dir) = create_run_dir(&crate::project::Project::runs_dir(project_path))
+        .with_context(|| {
+            format!(
+                "could not create a run folder next to '{}'",
+                project_path.display()
+            )
+        })?;
+    let manifest = RunManifest {
+        run_id,
+        started_unix_secs: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+        classes: dataset.classes().to_vec(),
+        table: dataset.table().map(|t| t.schema.clone()),
+        text: dataset.texts().map(|t| t.vocab.clone()),
+        data: project.data.clone(),
+        training: project.training.clone(),
+        device: format!("trained elsewhere, imported from {}", weights.display()),
+        split_sizes: [
+            data.split.train.len(),
+            data.split.val.len(),
+            data.split.test.len(),
+        ],
+        finished: true,
+    };
+    save_checkpoint(&network, &run_dir, BEST_DIR)?;
+    write_metrics(&run_dir, &[])?;
+    // The description last: a run folder without it is tidied away as never started.
+    write_manifest(&run_dir, &manifest)?;
+    Ok(run_dir)
+}

@@ -343,6 +343,10 @@ impl StrataApp {
                 }
             }
         }
+        if self.train.poll_import(&mut self.cx) {
+            self.evaluate.invalidate();
+            self.use_.invalidate();
+        }
         if let Some(ended) = self.train.poll(&mut self.cx) {
             // A run ended: its model is the newest to evaluate and use.
             if let Some(path) = self.cx.project_path().map(Path::to_path_buf) {

@@ -323,6 +323,17 @@ impl StrataApp {
         self.use_.dialog_answer = Some(path);
     }
 
+    /// Adds a run from weights trained elsewhere, as the Train screen's "Add a run trained
+    /// elsewhere…" does after its dialog.
+    pub fn add_run_trained_elsewhere(&mut self, weights: PathBuf) {
+        self.train.import_run(&self.cx, weights);
+    }
+
+    /// The project's runs, newest first, as the Train screen lists them.
+    pub fn runs(&self) -> &[crate::engine::runs::RunSummary] {
+        self.cx.runs()
+    }
+
     /// The Use screen's line about the last export (with the ONNX check), once it has ended.
     pub fn last_export(&self) -> Option<&str> {
         self.use_.last_export.as_deref()

@@ -153,6 +153,13 @@ impl Shared {
         &self.runs
     }
 
+    /// Reads the project's runs again (after a run was added).
+    pub fn reload_runs(&mut self) {
+        if let Some(path) = self.project_path().map(Path::to_path_buf) {
+            self.runs = crate::engine::runs::list_runs(&path);
+        }
+    }
+
     /// The newest run that saved a model.
     pub fn newest_model_run(&self) -> Option<PathBuf> {
         self.runs
