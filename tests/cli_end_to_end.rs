@@ -219,6 +219,34 @@ fn create_train_evaluate_predict_on_sample_data() {
     let o = strata(&["import-run", p, onnx.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("do not fit"), "{}", text(&o));
+
+    // The runs table: both runs, the newest (imported) one the model, its test score recorded by
+    // the evaluation above; --use makes the trained run the model again.
+    let o = strata(&["runs", p, "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0]["is_model"], true);
+    assert_eq!(rows[0]["status"], "trained elsewhere");
+    assert_eq!(rows[0]["test_score"].as_f64(), Some(accuracy));
+    assert_eq!(rows[1]["status"], "finished");
+    assert_eq!(rows[1]["epochs"], 6);
+    assert!(rows[1]["best_val_score"].as_f64().unwrap() > 0.5);
+    assert!(rows[1]["model_bytes"].as_u64().unwrap() > 1000);
+    let trained_id = rows[1]["run"].as_str().unwrap().to_owned();
+    let o = strata(&["runs", p, "--use", &trained_id]);
+    assert!(o.status.success(), "{}", text(&o));
+    let table = text(&o);
+    let marked = table
+        .lines()
+        .find(|l| l.starts_with('★'))
+        .unwrap_or_default();
+    assert!(marked.contains(&trained_id), "{table}");
+    let o = strata(&["runs", p, "--use", "no-such-run"]);
+    assert_eq!(o.status.code(), Some(1));
 }
 
 #[test]

@@ -222,6 +222,31 @@ fn sample_project_from_welcome_to_prediction() {
     h.state_mut().add_run_trained_elsewhere(copied);
     wait_for(&mut h, "the added run", 120, |app| app.runs().len() == 2);
     assert!(shows(&h, "trained elsewhere"));
+
+    // The runs table: the added run is the model (newest); the trained one can become it, and
+    // its curves can be laid over the shown ones.
+    let trained_id = h.state().runs()[1].manifest.run_id.clone();
+    h.step();
+    assert!(shows(&h, "Test accuracy"));
+    // The table sits below the curves: scroll it into view first, as a user would.
+    h.get_by_label("Use as the model").scroll_to_me();
+    h.step();
+    h.step();
+    h.get_by_label("Use as the model").click();
+    h.step();
+    h.step();
+    assert_eq!(
+        h.state().project().unwrap().model_run.as_deref(),
+        Some(trained_id.as_str())
+    );
+    assert!(shows(&h, "is the project's model now"));
+    h.get_all_by_label("Compare").next().unwrap().scroll_to_me();
+    h.step();
+    h.step();
+    h.get_all_by_label("Compare").next().unwrap().click();
+    h.step();
+    h.step();
+    assert!(shows(&h, "Dashed: run"));
 }
 
 #[test]

@@ -224,6 +224,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the project's runs: scores, time, size and the settings that differ; `--use RUN`
+    /// makes a run the project's model (what evaluate, predict and export use).
+    Runs {
+        /// The project file.
+        project: PathBuf,
+        /// Print one JSON object per run, one per line.
+        #[arg(long)]
+        json: bool,
+        /// Make this run (its folder name) the project's model; `--use newest` goes back to the
+        /// newest run.
+        #[arg(long = "use", value_name = "RUN")]
+        use_run: Option<String>,
+    },
     /// Add a run trained elsewhere: a safetensors file with Strata's tensor names (e.g. from a
     /// copy of the project's model trained on a cluster) becomes a run of the project, so
     /// evaluate, predict and export use it.
@@ -461,6 +474,11 @@ pub fn run(command: Command) -> Result<()> {
             let format = format.unwrap_or(workflow::ExportFormat::for_path(&out));
             cmd_export(&project, &out, format, run.as_deref(), json)
         }
+        Command::Runs {
+            project,
+            json,
+            use_run,
+        } => cmd_runs(&project, json, use_run.as_deref()),
         Command::ImportRun { project, weights } => {
             let loaded = load_project(&project)?;
             let run = workflow::import_run(&project, &loaded, &weights, None, None)?;
@@ -479,7 +497,7 @@ pub fn run(command: Command) -> Result<()> {
 /// The run folder `run` of the project, or its newest run.
 fn chosen_run(path: &Path, run: Option<&str>) -> Result<PathBuf> {
     let Some(run) = run else {
-        return latest_run(path);
+        return model_run(path);
     };
     let dir = Project::runs_dir(path).join(run);
     if !dir.join(engine::runs::MANIFEST_FILE).is_file() {
@@ -846,8 +864,83 @@ fn cmd_train(path: &Path, project: &Project, resume: Option<PathBuf>, json: bool
 }
 
 /// The project's newest run with a model, or what to do first.
-fn latest_run(path: &Path) -> Result<PathBuf> {
-    engine::latest_run(path).ok_or_else(|| {
+fn cmd_runs(path: &Path, json: bool, use_run: Option<&str>) -> Result<()> {
+    use workflow::runs_table::{differing_settings, row_json, run_rows};
+    let mut project = load_project(path)?;
+    if let Some(id) = use_run {
+        if id == "newest" {
+            project.model_run = None;
+        } else {
+            chosen_run(path, Some(id))?;
+            project.model_run = Some(id.to_owned());
+        }
+        project.save(path)?;
+    }
+    let runs = engine::runs::list_runs(path);
+    let model = engine::runs::model_run(path, &project);
+    let rows = run_rows(&runs, model.as_deref());
+    if json {
+        for row in &rows {
+            outln!("{}", row_json(row));
+        }
+        return Ok(());
+    }
+    if rows.is_empty() {
+        outln!("No runs yet; `strata train {}` starts one.", path.display());
+        return Ok(());
+    }
+    let differ = differing_settings(&rows);
+    let score = rows[0].task.score_name();
+    outln!(
+        "{:<2}{:<22} {:<18} {:>6}  {:>16}  {:>10}  {:>8}  {:>9}  {}",
+        "",
+        "run",
+        "status",
+        "epochs",
+        format!("best val. {score}"),
+        format!("test {score}"),
+        "time",
+        "size",
+        if differ.is_empty() {
+            "settings (all the same)"
+        } else {
+            "settings that differ"
+        }
+    );
+    for row in &rows {
+        let fmt = |v: Option<f64>| v.map_or_else(|| "—".to_owned(), |v| row.task.format_score(v));
+        let settings: Vec<String> = row
+            .settings
+            .iter()
+            .filter(|(name, _)| differ.contains(name))
+            .map(|(name, value)| format!("{name} {value}"))
+            .collect();
+        outln!(
+            "{:<2}{:<22} {:<18} {:>6}  {:>16}  {:>10}  {:>8}  {:>9}  {}",
+            if row.is_model { "★" } else { "" },
+            row.id,
+            row.status,
+            row.epochs,
+            fmt(row.best_val),
+            fmt(row.test),
+            row.seconds
+                .map_or_else(|| "—".to_owned(), |s| format!("{s:.1} s")),
+            row.model_bytes
+                .map_or_else(|| "—".to_owned(), engine::human_bytes),
+            settings.join(", ")
+        );
+    }
+    outln!(
+        "★ the project's model: what evaluate, predict and export use (change it with --use RUN)"
+    );
+    Ok(())
+}
+
+/// The project's model: the run chosen with `strata runs P --use RUN` (or on the Train screen),
+/// otherwise the newest run with a model.
+fn model_run(path: &Path) -> Result<PathBuf> {
+    let project = Project::load(path)?;
+    engine::runs::model_run(path, &project).ok_or_else(|| {
         anyhow!(
             "'{}' has no trained model yet; run `strata train {}` first",
             path.display(),
@@ -858,23 +951,29 @@ fn latest_run(path: &Path) -> Result<PathBuf> {
 
 fn load_trained(path: &Path) -> Result<TrainedModel> {
     Ok(TrainedModel::load(
-        &latest_run(path)?,
+        &model_run(path)?,
         &engine::inference_device(),
     )?)
 }
 
 fn cmd_evaluate(path: &Path, other: Option<&Path>, json: bool) -> Result<()> {
     let project = load_project(path)?;
-    let trained = load_trained(path)?;
+    let run = model_run(path)?;
+    let trained = TrainedModel::load(&run, &engine::inference_device())?;
     let manifest = &trained.manifest;
     let evaluation = match other {
-        None => workflow::evaluate_test_split(&project, &trained, None, None).map_err(|e| {
-            if e.is::<workflow::NoTestSplit>() {
-                anyhow!("the project has no test split (test fraction 0); use --data with other labelled data")
-            } else {
-                e
-            }
-        })?,
+        None => {
+            let evaluation = workflow::evaluate_test_split(&project, &trained, None, None)
+                .map_err(|e| {
+                    if e.is::<workflow::NoTestSplit>() {
+                        anyhow!("the project has no test split (test fraction 0); use --data with other labelled data")
+                    } else {
+                        e
+                    }
+                })?;
+            workflow::record_test_score(&run, &evaluation);
+            evaluation
+        }
         Some(other) => workflow::evaluate_other(other, &trained)?,
     };
     if let Some(regression) = &evaluation.regression {

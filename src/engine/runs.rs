@@ -26,6 +26,8 @@ pub const GRAPH_FILE: &str = "model.json";
 pub const MANIFEST_FILE: &str = "run.json";
 /// Metrics history file.
 pub const METRICS_FILE: &str = "metrics.csv";
+/// The run's score on the project's test split, once evaluated.
+pub const TEST_FILE: &str = "test.json";
 
 /// What a run was trained on and how; everything needed to use its model later.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -219,6 +221,30 @@ pub struct RunSummary {
     /// For a run that was interrupted (killed, crashed or stopped) and can continue: the
     /// epochs it finished.
     pub resumable_after: Option<usize>,
+    /// Its score on the test split, once evaluated.
+    pub test: Option<TestScore>,
+    /// Size of its best weights file in bytes.
+    pub model_bytes: Option<u64>,
+}
+
+/// A run's score on the project's test split (accuracy, or R² for numbers).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TestScore {
+    /// Accuracy or R².
+    pub score: f64,
+    /// Samples evaluated.
+    pub samples: usize,
+}
+
+/// Keeps a run's test score next to it (for the runs table).
+pub fn write_test_score(run_dir: &Path, score: &TestScore) -> std::io::Result<()> {
+    let text = serde_json::to_string_pretty(score).map_err(std::io::Error::other)?;
+    atomic_write(&run_dir.join(TEST_FILE), text.as_bytes())
+}
+
+/// A run's test score, when it was evaluated and the file is readable.
+pub fn read_test_score(run_dir: &Path) -> Option<TestScore> {
+    serde_json::from_str(&fs::read_to_string(run_dir.join(TEST_FILE)).ok()?).ok()
 }
 
 impl RunSummary {
@@ -250,12 +276,18 @@ pub fn list_runs(project_path: &Path) -> Vec<RunSummary> {
                     .map(|s| s.epoch)
                     .filter(|&e| e < manifest.training.epochs)
             };
+            let model_bytes = fs::metadata(dir.join(BEST_DIR).join(WEIGHTS_FILE))
+                .ok()
+                .map(|m| m.len());
+            let test = read_test_score(&dir);
             Some(RunSummary {
                 dir,
                 manifest,
                 history,
                 has_model,
                 resumable_after,
+                test,
+                model_bytes,
             })
         })
         .collect();
@@ -320,6 +352,19 @@ pub fn latest_run(project_path: &Path) -> Option<PathBuf> {
         .collect();
     dirs.sort();
     dirs.pop()
+}
+
+/// The project's model: the run chosen in the project (`model_run`) when it still has a model,
+/// otherwise the newest run that has one.
+pub fn model_run(project_path: &Path, project: &Project) -> Option<PathBuf> {
+    project
+        .model_run
+        .as_ref()
+        .map(|id| Project::runs_dir(project_path).join(id))
+        .filter(|dir| {
+            dir.join(BEST_DIR).join(WEIGHTS_FILE).is_file() && dir.join(MANIFEST_FILE).is_file()
+        })
+        .or_else(|| latest_run(project_path))
 }
 
 /// A trained model ready to predict: network plus what it was trained on.

@@ -14,6 +14,8 @@ pub enum Command {
     SetData(DataSettings),
     /// New training settings.
     SetTraining(TrainingSettings),
+    /// Make a run (its folder name) the project's model; None: the newest run.
+    SetModelRun(Option<String>),
     /// Replace the whole model (templates, auto-fit); `what` names it for the status line.
     ReplaceModel {
         /// The new graph.
@@ -235,6 +237,7 @@ fn apply_to(project: &mut Project, command: Command) -> Result<(), EditError> {
     match command {
         Command::SetData(data) => project.data = data,
         Command::SetTraining(training) => project.training = training,
+        Command::SetModelRun(run) => project.model_run = run,
         Command::ReplaceModel { graph, .. } => {
             project.model = graph;
             project.layout.clear();

@@ -50,12 +50,7 @@ impl EvaluateScreen {
 
 impl EvaluateScreen {
     fn run_to_evaluate(&self, cx: &Shared) -> Option<PathBuf> {
-        self.chosen_run.clone().or_else(|| {
-            cx.runs()
-                .iter()
-                .find(|r| r.has_model)
-                .map(|r| r.dir.clone())
-        })
+        self.chosen_run.clone().or_else(|| cx.newest_model_run())
     }
 
     /// Starts evaluating a run on its test split.
@@ -84,6 +79,7 @@ impl EvaluateScreen {
                     )?
                 }
             };
+            workflow::record_test_score(&run_dir, &evaluation);
             Ok((run_dir, None, evaluation))
         }));
     }
@@ -265,7 +261,7 @@ impl EvaluateScreen {
                 if let Some(history) = &history {
                     ui.add_space(8.0);
                     ui.strong("Curves of this run");
-                    widgets::curves_ui(ui, "eval", history, None, Task::Regress, 180.0);
+                    widgets::curves_ui(ui, "eval", history, None, Task::Regress, 180.0, None);
                 }
             });
             return;
@@ -337,7 +333,7 @@ impl EvaluateScreen {
             ui.add_space(8.0);
             if let Some(history) = &history {
                 ui.strong("Curves of this run");
-                widgets::curves_ui(ui, "eval", history, None, Task::Classify, 180.0);
+                widgets::curves_ui(ui, "eval", history, None, Task::Classify, 180.0, None);
             }
         });
     }

@@ -80,6 +80,10 @@ pub struct TrainScreen {
     free_memory: Option<(std::time::Instant, Option<u64>)>,
     /// A run trained elsewhere being added (its data is imported again for the classes).
     import_job: Option<super::jobs::Job<PathBuf>>,
+    /// The run whose curves are drawn dashed over the shown ones.
+    pub compare_run: Option<PathBuf>,
+    /// How the runs table is sorted.
+    sort: workflow::runs_table::SortBy,
 }
 
 impl TrainScreen {
@@ -515,7 +519,31 @@ impl TrainScreen {
         let task = cx
             .data()
             .map_or(Task::Classify, |d| d.prepared.dataset.task());
-        widgets::curves_ui(ui, "train", &history, live, task, 220.0);
+        let compared = self.compare_run.as_ref().and_then(|dir| {
+            cx.runs()
+                .iter()
+                .find(|r| r.dir == *dir)
+                .map(|r| (r.manifest.run_id.clone(), r.history.clone()))
+        });
+        widgets::curves_ui(
+            ui,
+            "train",
+            &history,
+            live,
+            task,
+            220.0,
+            compared
+                .as_ref()
+                .map(|(name, epochs)| (name.as_str(), epochs.as_slice())),
+        );
+        if let Some((name, _)) = &compared {
+            ui.horizontal(|ui| {
+                ui.weak(format!("Dashed: run {name}."));
+                if ui.small_button("Stop comparing").clicked() {
+                    self.compare_run = None;
+                }
+            });
+        }
         if let Some(line) = workflow::coach_line(&history, task) {
             ui.label(RichText::new(format!("Coach: {line}")).italics());
         }
@@ -525,93 +553,8 @@ impl TrainScreen {
         ui.strong("Runs of this project");
         if cx.runs().is_empty() {
             ui.weak("No runs yet.");
-        }
-        let mut show = None;
-        let mut resume = None;
-        egui::Grid::new("past-runs")
-            .striped(true)
-            .num_columns(6)
-            .show(ui, |ui| {
-                if !cx.runs().is_empty() {
-                    ui.strong("Run");
-                    ui.strong("Epochs");
-                    ui.strong("Best val. score");
-                    ui.strong("Best val. loss");
-                    ui.strong("Settings");
-                    ui.strong("");
-                    ui.end_row();
-                }
-                let running = self.is_running();
-                for run in cx.runs() {
-                    ui.label(&run.manifest.run_id);
-                    let this_run = running && self.run_dir.as_ref() == Some(&run.dir);
-                    match run.resumable_after {
-                        Some(_) if this_run => {
-                            ui.label("Resumed, training now");
-                        }
-                        Some(epoch) => {
-                            ui.horizontal(|ui| {
-                                ui.label(format!(
-                                    "Interrupted at epoch {epoch} of {}",
-                                    run.manifest.training.epochs
-                                ));
-                                if ui
-                                    .add_enabled(!running, egui::Button::new("Resume run"))
-                                    .on_hover_text("Continue this run from its last finished epoch, with the settings it started with; the result is the same as if it had never stopped")
-                                    .clicked()
-                                {
-                                    resume = Some(run.dir.clone());
-                                }
-                            });
-                        }
-                        None => {
-                            ui.label(run.history.len().to_string());
-                        }
-                    }
-                    match run.best_epoch() {
-                        Some(best) => {
-                            let task = run.manifest.data.task();
-                            ui.label(
-                                best.val_accuracy
-                                    .map(|a| {
-                                        format!(
-                                            "{} {} (epoch {})",
-                                            task.score_name(),
-                                            task.format_score(a),
-                                            best.epoch
-                                        )
-                                    })
-                                    .unwrap_or_else(|| "—".to_owned()),
-                            );
-                            ui.label(
-                                best.val_loss
-                                    .map(|l| format!("{l:.4}"))
-                                    .unwrap_or_else(|| "—".to_owned()),
-                            );
-                        }
-                        None => {
-                            ui.label("—");
-                            ui.label("—");
-                        }
-                    }
-                    let t = &run.manifest.training;
-                    ui.label(format!(
-                        "{}, lr {}, batch {}",
-                        optimizer_label(t.optimizer),
-                        t.lr,
-                        t.batch_size
-                    ));
-                    if ui.small_button("Show curves").clicked() {
-                        show = Some(run.dir.clone());
-                    }
-                    ui.end_row();
-                }
-            });
-        if let Some(dir) = show {
-            self.shown_run = Some(dir);
-        }
-        if let Some(dir) = resume {
-            cx.send(AppCommand::ResumeTraining(dir));
+        } else {
+            self.runs_table(ui, cx);
         }
         if self.shown_run.is_some() && ui.button("Back to this run's curves").clicked() {
             self.shown_run = None;
@@ -634,6 +577,146 @@ impl TrainScreen {
             {
                 self.import_run(cx, file);
             }
+        }
+    }
+
+    /// The runs table: status, scores, time, size, the settings that differ (highlighted), and
+    /// per run: its curves, a comparison, making it the project's model, resuming.
+    fn runs_table(&mut self, ui: &mut egui::Ui, cx: &mut Shared) {
+        use workflow::runs_table::{differing_settings, run_rows, sort_rows, SortBy};
+        let mut rows = run_rows(cx.runs(), cx.newest_model_run().as_deref());
+        sort_rows(&mut rows, self.sort);
+        let differ = differing_settings(&rows);
+        let score = rows.first().map_or("accuracy", |r| r.task.score_name());
+        let running = self.is_running();
+        let mut show = None;
+        let mut compare = None;
+        let mut resume = None;
+        let mut make_model = None;
+        egui::Grid::new("past-runs")
+            .striped(true)
+            .num_columns(8)
+            .show(ui, |ui| {
+                let mut header = |ui: &mut egui::Ui, text: String, by: Option<SortBy>| match by {
+                    Some(by) => {
+                        let marked = if self.sort == by { format!("{text} ⏷") } else { text };
+                        if ui
+                            .add(egui::Button::new(RichText::new(marked).strong()).frame(false))
+                            .on_hover_text("Sort by this column")
+                            .clicked()
+                        {
+                            self.sort = by;
+                        }
+                    }
+                    None => {
+                        ui.strong(text);
+                    }
+                };
+                header(ui, "Run".to_owned(), Some(SortBy::Newest));
+                header(ui, "Epochs".to_owned(), None);
+                header(ui, format!("Best val. {score}"), Some(SortBy::Validation));
+                header(ui, format!("Test {score}"), Some(SortBy::Test));
+                header(ui, "Time".to_owned(), Some(SortBy::Time));
+                header(ui, "Size".to_owned(), Some(SortBy::Size));
+                header(ui, String::new(), None);
+                ui.strong("Settings").on_hover_text(if differ.is_empty() {
+                    "The same in every run"
+                } else {
+                    "Those that differ between runs are highlighted"
+                });
+                ui.end_row();
+                for row in &rows {
+                    ui.horizontal(|ui| {
+                        if row.is_model {
+                            ui.label(RichText::new("★").color(ui.visuals().warn_fg_color))
+                                .on_hover_text("The project's model: Evaluate, Use and Export use this run");
+                        }
+                        ui.label(&row.id);
+                    });
+                    let this_run = running && self.run_dir.as_ref() == Some(&row.dir);
+                    if this_run {
+                        ui.label("training now");
+                    } else if row.status.starts_with("interrupted") {
+                        ui.horizontal(|ui| {
+                            ui.label(&row.status);
+                            if ui
+                                .add_enabled(!running, egui::Button::new("Resume run"))
+                                .on_hover_text("Continue this run from its last finished epoch, with the settings it started with; the result is the same as if it had never stopped")
+                                .clicked()
+                            {
+                                resume = Some(row.dir.clone());
+                            }
+                        });
+                    } else if row.status == "finished" {
+                        ui.label(row.epochs.to_string());
+                    } else {
+                        ui.label(format!("{} ({})", row.epochs, row.status));
+                    }
+                    let fmt = |v: Option<f64>| v.map_or_else(|| "—".to_owned(), |v| row.task.format_score(v));
+                    ui.label(match row.best_epoch {
+                        Some(epoch) if row.best_val.is_some() => {
+                            format!("{} (epoch {epoch})", fmt(row.best_val))
+                        }
+                        _ => "—".to_owned(),
+                    });
+                    ui.label(fmt(row.test)).on_hover_text(if row.test.is_some() {
+                        "On the test split, from the last time this run was evaluated"
+                    } else {
+                        "Not evaluated yet: choose the run on the Evaluate screen"
+                    });
+                    ui.label(row.seconds.map_or_else(|| "—".to_owned(), format_secs));
+                    ui.label(row.model_bytes.map_or_else(|| "—".to_owned(), engine::human_bytes));
+                    ui.horizontal(|ui| {
+                        if ui.small_button("Show curves").clicked() {
+                            show = Some(row.dir.clone());
+                        }
+                        if ui
+                            .small_button("Compare")
+                            .on_hover_text("Draw this run's curves dashed over the ones shown")
+                            .clicked()
+                        {
+                            compare = Some(row.dir.clone());
+                        }
+                        if !row.is_model
+                            && row.model_bytes.is_some()
+                            && ui
+                                .small_button("Use as the model")
+                                .on_hover_text("Evaluate, Use and Export use this run from now on")
+                                .clicked()
+                        {
+                            make_model = Some(row.id.clone());
+                        }
+                    });
+                    // Wrapped within what is left of the window's width.
+                    let width = ui.available_width().max(180.0);
+                    ui.allocate_ui_with_layout(
+                        egui::vec2(width, 0.0),
+                        egui::Layout::left_to_right(egui::Align::Min).with_main_wrap(true),
+                        |ui| {
+                            for (name, value) in &row.settings {
+                                let text = format!("{name} {value}");
+                                if differ.contains(name) {
+                                    ui.label(RichText::new(text).strong().color(ui.visuals().warn_fg_color));
+                                } else if matches!(*name, "optimizer" | "learning rate" | "batch") {
+                                    ui.weak(text);
+                                }
+                            }
+                        },
+                    );
+                    ui.end_row();
+                }
+            });
+        if let Some(dir) = show {
+            self.shown_run = Some(dir);
+        }
+        if let Some(dir) = compare {
+            self.compare_run = Some(dir);
+        }
+        if let Some(dir) = resume {
+            cx.send(AppCommand::ResumeTraining(dir));
+        }
+        if let Some(id) = make_model {
+            cx.send(AppCommand::SetModelRun(id));
         }
     }
 

@@ -300,7 +300,12 @@ impl UseScreen {
         ui.separator();
         ui.strong("The model file");
         let weights = run_dir.join(BEST_DIR).join(WEIGHTS_FILE);
-        ui.label("The best weights of the newest run are stored at:");
+        ui.label(format!(
+            "The best weights of the project's model (run {}) are stored at:",
+            run_dir
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+        ));
         ui.horizontal(|ui| {
             ui.monospace(weights.display().to_string());
             if ui.small_button("Copy path").clicked() {

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use eframe::egui::{self, Color32, ColorImage, TextureHandle, TextureOptions};
-use egui_plot::{Bar, BarChart, Corner, Legend, Line, Plot, PlotPoints, Points};
+use egui_plot::{Bar, BarChart, Corner, Legend, Line, LineStyle, Plot, PlotPoints, Points};
 
 /// Colour of training curves.
 const TRAIN_COLOR: Color32 = Color32::from_rgb(80, 140, 230);
@@ -106,6 +106,9 @@ pub fn playable_thumbnail(
     .on_hover_cursor(egui::CursorIcon::PointingHand)
 }
 
+/// A run's name with its training and validation lines.
+type OtherRun = (String, Vec<[f64; 2]>, Vec<[f64; 2]>);
+
 /// One metric over epochs: a training and a validation line.
 struct CurvePlot<'a> {
     id: String,
@@ -117,6 +120,8 @@ struct CurvePlot<'a> {
     legend: Corner,
     /// Accuracy plots always show the whole 0–1 range.
     unit_range: bool,
+    /// Another run's training and validation lines, dashed, with its name.
+    other: Option<OtherRun>,
 }
 
 impl CurvePlot<'_> {
@@ -145,13 +150,31 @@ impl CurvePlot<'_> {
                         .width(2.0)
                         .color(VAL_COLOR),
                 );
+                if let Some((name, train, val)) = self.other {
+                    p.line(
+                        Line::new(
+                            format!("{} ({name})", self.train_name),
+                            PlotPoints::from(train),
+                        )
+                        .width(1.5)
+                        .style(LineStyle::dashed_loose())
+                        .color(TRAIN_COLOR),
+                    );
+                    p.line(
+                        Line::new(format!("{} ({name})", self.val_name), PlotPoints::from(val))
+                            .width(1.5)
+                            .style(LineStyle::dashed_loose())
+                            .color(VAL_COLOR),
+                    );
+                }
             });
         });
     }
 }
 
 /// Training and validation loss (left) and accuracy, or R² for regression (right), per epoch,
-/// plus the running loss of the epoch in progress.
+/// plus the running loss of the epoch in progress; `compare` (a run's name and epochs) is drawn
+/// over them, dashed.
 pub fn curves_ui(
     ui: &mut egui::Ui,
     id: &str,
@@ -159,6 +182,7 @@ pub fn curves_ui(
     live: Option<(f64, f64)>,
     task: Task,
     height: f32,
+    compare: Option<(&str, &[EpochMetrics])>,
 ) {
     let width = (ui.available_width() - 12.0).max(200.0) / 2.0;
     let points = |f: fn(&EpochMetrics) -> Option<f64>| -> Vec<[f64; 2]> {
@@ -166,6 +190,17 @@ pub fn curves_ui(
             .iter()
             .filter_map(|m| f(m).map(|v| [m.epoch as f64, v]))
             .collect()
+    };
+    let other = |f: fn(&EpochMetrics) -> Option<f64>, g: fn(&EpochMetrics) -> Option<f64>| {
+        compare.map(|(name, epochs)| {
+            let line = |h: fn(&EpochMetrics) -> Option<f64>| -> Vec<[f64; 2]> {
+                epochs
+                    .iter()
+                    .filter_map(|m| h(m).map(|v| [m.epoch as f64, v]))
+                    .collect()
+            };
+            (name.to_owned(), line(f), line(g))
+        })
     };
     let mut train_loss = points(|m| Some(m.train_loss));
     if let Some((x, y)) = live {
@@ -181,6 +216,7 @@ pub fn curves_ui(
             val: points(|m| m.val_loss),
             legend: Corner::RightTop,
             unit_range: false,
+            other: other(|m| Some(m.train_loss), |m| m.val_loss),
         }
         .show(ui, width, height);
         let (title, train_name, val_name) = match task {
@@ -204,6 +240,7 @@ pub fn curves_ui(
             val: points(|m| m.val_accuracy),
             legend: Corner::RightBottom,
             unit_range: true,
+            other: other(|m| Some(m.train_accuracy), |m| m.val_accuracy),
         }
         .show(ui, width, height);
     });

@@ -277,6 +277,10 @@ pub struct Project {
     /// automatically.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub layout: std::collections::BTreeMap<String, [f32; 2]>,
+    /// The run chosen as the project's model (its folder name under `<name>.runs/`): what
+    /// Evaluate, Use and Export use. None: the newest run with a model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_run: Option<String>,
 }
 
 impl Project {
@@ -296,6 +300,7 @@ impl Project {
             model,
             training,
             layout: std::collections::BTreeMap::new(),
+            model_run: None,
         }
     }
 

@@ -5,6 +5,7 @@
 
 mod coach;
 mod onnx_export;
+pub mod runs_table;
 
 pub use coach::{coach_line, finish_line};
 pub use onnx_export::{
@@ -501,6 +502,27 @@ pub fn evaluate_test_split(
     let settings = manifest_project(project, &trained.manifest).data;
     let (data, _) = prepare(&settings, cancel, progress)?;
     evaluate_split(trained, &data)
+}
+
+/// Keeps a test-split evaluation's score with its run, for the runs table (a failure to write
+/// it loses nothing but the table's entry).
+pub fn record_test_score(run_dir: &Path, evaluation: &Evaluation) {
+    let score = match &evaluation.regression {
+        Some(r) => engine::runs::TestScore {
+            score: r.report.r2,
+            samples: r.report.samples,
+        },
+        None => engine::runs::TestScore {
+            score: evaluation.report.accuracy,
+            samples: evaluation.indices.len(),
+        },
+    };
+    if let Err(e) = engine::runs::write_test_score(run_dir, &score) {
+        eprintln!(
+            "note: could not keep the test score in '{}': {e}",
+            run_dir.display()
+        );
+    }
 }
 
 /// Evaluates a trained run on the test split of data already imported with the run's settings.

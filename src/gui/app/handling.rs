@@ -77,6 +77,14 @@ impl StrataApp {
             AppCommand::StartImport(then) => self.start_import(then),
             AppCommand::StartTraining => self.start_training(),
             AppCommand::ResumeTraining(run_dir) => self.resume_training(&run_dir),
+            AppCommand::SetModelRun(run) => {
+                self.cx.edit(Command::SetModelRun(Some(run.clone())));
+                self.evaluate.invalidate();
+                self.use_.invalidate();
+                self.info(format!(
+                    "The run {run} is the project's model now: Evaluate, Use and Export use it"
+                ));
+            }
             AppCommand::Predict(paths) => self.use_.predict_paths(&mut self.cx, paths),
             AppCommand::Show(screen) => self.screen = screen,
             AppCommand::Undo => {

@@ -56,6 +56,8 @@ pub enum AppCommand {
     StartTraining,
     /// Continue the interrupted run in this folder.
     ResumeTraining(PathBuf),
+    /// Make this run (its folder name) the project's model.
+    SetModelRun(String),
     /// Predict files dropped on the window (Use screen).
     Predict(Vec<PathBuf>),
     /// Play an audio clip from its start.
@@ -160,11 +162,14 @@ impl Shared {
         }
     }
 
-    /// The newest run that saved a model.
+    /// The project's model: the run chosen as the model while it has one, otherwise the newest
+    /// run that saved a model.
     pub fn newest_model_run(&self) -> Option<PathBuf> {
+        let chosen = self.project().and_then(|p| p.model_run.as_deref());
         self.runs
             .iter()
-            .find(|r| r.has_model)
+            .find(|r| r.has_model && chosen.is_some_and(|id| r.manifest.run_id == id))
+            .or_else(|| self.runs.iter().find(|r| r.has_model))
             .map(|r| r.dir.clone())
     }
 
