@@ -319,3 +319,67 @@ fn exit_codes_and_messages() {
         text(&o)
     );
 }
+
+#[test]
+fn automatic_training_leaves_every_candidate_and_picks_the_best() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("auto.strata");
+    let p = project.to_str().unwrap();
+    let o = strata(&[
+        "new",
+        p,
+        "--data",
+        sample_data().to_str().unwrap(),
+        "--image-size",
+        "28x28",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = strata(&[
+        "train",
+        p,
+        "--auto",
+        "--epochs",
+        "4",
+        "--budget-minutes",
+        "5",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let candidates = summary["candidates"].as_array().unwrap();
+    // 28×28 grayscale: the CNN and the Keras MLP, each at two learning rates.
+    assert_eq!(candidates.len(), 4, "{summary}");
+    let stopped = candidates
+        .iter()
+        .filter(|c| c["stopped_early"] == true)
+        .count();
+    assert_eq!(stopped, 3, "successive halving keeps one: {summary}");
+    // The winner is the best of those that trained to the end (the only one here).
+    let finalists: Vec<&serde_json::Value> = candidates
+        .iter()
+        .filter(|c| c["stopped_early"] == false)
+        .collect();
+    assert_eq!(finalists.len(), 1);
+    assert_eq!(finalists[0]["name"], summary["winner"]);
+    assert_eq!(finalists[0]["epochs"], 4);
+    // The winner is the project's model: its run, its settings.
+    let saved = strata::project::Project::load(&project).unwrap();
+    let run_dir = PathBuf::from(summary["run_dir"].as_str().unwrap());
+    assert_eq!(
+        saved.model_run.as_deref(),
+        run_dir.file_name().and_then(|n| n.to_str())
+    );
+    let o = strata(&["runs", p, "--json"]);
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 4);
+    assert_eq!(rows.iter().filter(|r| r["is_model"] == true).count(), 1);
+    let o = strata(&["evaluate", p, "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    // Four epochs at most: well above chance (0.25) is what this wiring test asks.
+    assert!(report["accuracy"].as_f64().unwrap() > 0.4, "{report}");
+}

@@ -950,3 +950,42 @@ fn a_stopped_run_is_resumed_from_the_runs_list() {
     assert!(strata::engine::resume::latest_interrupted(&path).is_none());
     assert!(!shows(&h, "Interrupted at epoch"));
 }
+
+#[test]
+fn automatic_training_keeps_the_best_candidate_as_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, mut h) = open_sample(dir.path());
+    wait_for(&mut h, "the import", 120, |app| {
+        app.data().is_some() && !app.is_busy()
+    });
+    let mut training = h.state().project().unwrap().training.clone();
+    training.epochs = 2;
+    h.state_mut().command(Command::SetTraining(training));
+    h.get_by_label("3 Train").click();
+    h.step();
+    h.get_by_label("Train automatically").click();
+    h.step();
+    assert!(h.state().is_busy());
+    assert!(shows(&h, "Training automatically"));
+    wait_for(&mut h, "automatic training", 600, |app| !app.is_busy());
+    // Every candidate is a run; the winner finished and is the project's model, its settings
+    // the project's.
+    let runs = h.state().runs().to_vec();
+    assert!(runs.len() >= 3, "{} runs", runs.len());
+    let model_run = h.state().project().unwrap().model_run.clone().unwrap();
+    let winner = runs
+        .iter()
+        .find(|r| r.manifest.run_id == model_run)
+        .expect("the winner is among the runs");
+    assert!(winner.manifest.finished);
+    assert_eq!(
+        h.state().project().unwrap().training.lr,
+        winner.manifest.training.lr
+    );
+    assert!(
+        runs.iter().any(|r| r.resumable_after.is_some()),
+        "losers are stopped early"
+    );
+    assert!(shows(&h, "is the project's model now"));
+    assert!(shows(&h, "Resume run"));
+}

@@ -171,6 +171,13 @@ pub enum Command {
         /// with its own settings: the newest one, or the run folder named.
         #[arg(long, value_name = "RUN", num_args = 0..=1)]
         resume: Option<Option<String>>,
+        /// Try a few candidate models and settings side by side (successive halving) and keep
+        /// the best by validation score as the project's model; every candidate stays a run.
+        #[arg(long, conflicts_with = "resume")]
+        auto: bool,
+        /// With --auto: the time to spend, in minutes (default 5).
+        #[arg(long, value_name = "N", requires = "auto")]
+        budget_minutes: Option<f64>,
         /// One JSON object per line per event.
         #[arg(long)]
         json: bool,
@@ -399,6 +406,8 @@ pub fn run(command: Command) -> Result<()> {
             device,
             seed,
             resume,
+            auto,
+            budget_minutes,
             json,
         } => {
             let mut p = load_project(&project)?;
@@ -446,6 +455,9 @@ pub fn run(command: Command) -> Result<()> {
             }
             if let Some(v) = seed {
                 t.seed = v;
+            }
+            if auto {
+                return cmd_train_auto(&project, &p, budget_minutes.unwrap_or(5.0), json);
             }
             cmd_train(&project, &p, None, json)
         }
@@ -864,6 +876,101 @@ fn cmd_train(path: &Path, project: &Project, resume: Option<PathBuf>, json: bool
 }
 
 /// The project's newest run with a model, or what to do first.
+fn cmd_train_auto(path: &Path, project: &Project, minutes: f64, json: bool) -> Result<()> {
+    use workflow::auto::{adopt_winner, score_words, train_automatically, AutoEvent};
+    if !(minutes > 0.0 && minutes.is_finite()) {
+        bail!("--budget-minutes needs a positive number of minutes");
+    }
+    let data = prepare(project, json)?;
+    let task = data.dataset.task();
+    let report = |event: AutoEvent| {
+        let line = match &event {
+            AutoEvent::Training {
+                round,
+                name,
+                epochs,
+            } => Some(format!(
+                "Round {} of {}: {name}, up to epoch {epochs}",
+                round.0, round.1
+            )),
+            AutoEvent::Epoch { name, metrics } => {
+                json.then(|| serde_json::json!({"candidate": name, "epoch": metrics}).to_string())
+            }
+            AutoEvent::RoundDone { round, kept } => Some(format!(
+                "After round {round}, going on with: {}",
+                kept.join("; ")
+            )),
+        };
+        if let Some(line) = line {
+            if json && !matches!(event, AutoEvent::Epoch { .. }) {
+                println!("{}", serde_json::json!({"note": line}));
+            } else {
+                println!("{line}");
+            }
+        }
+    };
+    let cancel = CancelToken::new();
+    let outcome = train_automatically(
+        path,
+        project,
+        &data,
+        std::time::Duration::from_secs_f64(minutes * 60.0),
+        &report,
+        &cancel,
+    )?;
+    let adopted = adopt_winner(project, &outcome)?;
+    adopted.save(path)?;
+    let winner = &outcome.candidates[outcome.winner];
+    if json {
+        outln!(
+            "{}",
+            serde_json::json!({
+                "winner": winner.name,
+                "run_dir": winner.run_dir,
+                "best_val_score": winner.best_val,
+                "seconds": outcome.seconds,
+                "over_budget": outcome.over_budget,
+                "candidates": outcome.candidates.iter().map(|c| serde_json::json!({
+                    "name": c.name, "run_dir": c.run_dir, "epochs": c.epochs,
+                    "best_val_score": c.best_val, "stopped_early": c.stopped_early,
+                })).collect::<Vec<_>>(),
+            })
+        );
+        return Ok(());
+    }
+    outln!(
+        "\nTried {} candidates in {:.0} s{}:",
+        outcome.candidates.len(),
+        outcome.seconds,
+        if outcome.over_budget {
+            " (the time budget ended the search early)"
+        } else {
+            ""
+        }
+    );
+    for (i, c) in outcome.candidates.iter().enumerate() {
+        outln!(
+            "{} {:<48} {:>3} epochs  {}{}",
+            if i == outcome.winner { "★" } else { " " },
+            c.name,
+            c.epochs,
+            score_words(task, c),
+            if c.stopped_early {
+                "  (stopped early: others did better)"
+            } else {
+                ""
+            }
+        );
+    }
+    outln!(
+        "The model is now {} ({}), chosen by validation score; its settings are the project's, to see and change on the Model and Train screens. `strata runs {}` lists every candidate.",
+        winner.name,
+        winner.run_dir.display(),
+        path.display()
+    );
+    Ok(())
+}
+
 fn cmd_runs(path: &Path, json: bool, use_run: Option<&str>) -> Result<()> {
     use workflow::runs_table::{differing_settings, row_json, run_rows};
     let mut project = load_project(path)?;

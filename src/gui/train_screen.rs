@@ -2,7 +2,7 @@
 //! a plain-words coach line, and the project's past runs. Training runs on the engine's worker;
 //! this screen only drains its events.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crossbeam_channel::Receiver;
 use eframe::egui::{self, RichText};
@@ -82,14 +82,21 @@ pub struct TrainScreen {
     import_job: Option<super::jobs::Job<PathBuf>>,
     /// The run whose curves are drawn dashed over the shown ones.
     pub compare_run: Option<PathBuf>,
+    /// Automatic training going on, and its latest line.
+    auto_job: Option<super::jobs::Job<workflow::auto::AutoOutcome>>,
+    auto_line: std::sync::Arc<std::sync::Mutex<String>>,
+    /// What the last automatic training found, in a few lines.
+    pub auto_summary: Option<String>,
+    /// Minutes automatic training may take.
+    auto_minutes: Option<f64>,
     /// How the runs table is sorted.
     sort: workflow::runs_table::SortBy,
 }
 
 impl TrainScreen {
-    /// Whether a run is going on (also while paused).
+    /// Whether a run (or automatic training) is going on (also while paused).
     pub fn is_running(&self) -> bool {
-        self.active.is_some()
+        self.active.is_some() || self.auto_job.is_some()
     }
 
     /// Stops the run, if any.
@@ -367,6 +374,7 @@ impl TrainScreen {
                 if start.clicked() {
                     cx.send(AppCommand::StartTraining);
                 }
+                self.auto_button(ui, cx, ready);
             } else {
                 if self.paused {
                     if ui.button("▶ Resume").clicked() {
@@ -483,6 +491,8 @@ impl TrainScreen {
                 }
             }
         }
+
+        self.auto_ui(ui);
 
         // Curves.
         ui.add_space(6.0);
@@ -718,6 +728,154 @@ impl TrainScreen {
         if let Some(id) = make_model {
             cx.send(AppCommand::SetModelRun(id));
         }
+    }
+
+    /// "Train automatically" with its time budget, or the search's progress and Stop.
+    fn auto_button(&mut self, ui: &mut egui::Ui, cx: &mut Shared, ready: bool) {
+        let can = ready && cx.data_is_current();
+        if ui
+            .add_enabled(can, egui::Button::new("Train automatically"))
+            .on_hover_text("Tries a few models, learning rates and settings for this kind of data side by side, stops the ones that fall behind, and keeps the best by validation score as the project's model. Every candidate stays in the runs list; its settings become the project's, to change as you like.")
+            .on_disabled_hover_text("Import the data first (Data screen) and fix the model")
+            .clicked()
+        {
+            self.start_auto(cx);
+        }
+        let minutes = self.auto_minutes.get_or_insert(5.0);
+        ui.add(
+            egui::DragValue::new(minutes)
+                .range(0.5..=240.0)
+                .speed(0.5)
+                .suffix(" min"),
+        )
+        .on_hover_text("The longest automatic training may take");
+    }
+
+    /// Starts automatic training on the imported data, on a worker.
+    pub fn start_auto(&mut self, cx: &mut Shared) {
+        let (Some(project), Some(path), Some(data)) = (
+            cx.project().cloned(),
+            cx.project_path().map(Path::to_path_buf),
+            cx.data().map(|d| d.prepared.clone()),
+        ) else {
+            return;
+        };
+        let budget = std::time::Duration::from_secs_f64(self.auto_minutes.unwrap_or(5.0) * 60.0);
+        let line = self.auto_line.clone();
+        self.auto_summary = None;
+        self.shown_run = None;
+        let ctx = cx.waker();
+        self.auto_job = Some(super::jobs::Job::spawn(
+            "Training automatically",
+            &ctx,
+            move |job| {
+                let report = |event: workflow::auto::AutoEvent| {
+                    use workflow::auto::AutoEvent;
+                    let text = match event {
+                        AutoEvent::Training {
+                            round,
+                            name,
+                            epochs,
+                        } => {
+                            job.progress(round.0 - 1, round.1);
+                            format!(
+                                "Round {} of {}: {name}, up to epoch {epochs}",
+                                round.0, round.1
+                            )
+                        }
+                        AutoEvent::Epoch { name, metrics } => format!(
+                            "{name}: epoch {}, validation loss {}",
+                            metrics.epoch,
+                            metrics
+                                .val_loss
+                                .map_or_else(|| "—".to_owned(), |l| format!("{l:.4}"))
+                        ),
+                        AutoEvent::RoundDone { round, kept } => {
+                            format!("After round {round}, going on with: {}", kept.join("; "))
+                        }
+                    };
+                    if let Ok(mut l) = line.lock() {
+                        *l = text;
+                    }
+                };
+                workflow::auto::train_automatically(
+                    &path,
+                    &project,
+                    &data,
+                    budget,
+                    &report,
+                    &job.cancel,
+                )
+            },
+        ));
+    }
+
+    /// The search's progress line and Stop button while it runs, its summary after.
+    fn auto_ui(&mut self, ui: &mut egui::Ui) {
+        if let Some(job) = &self.auto_job {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                let line = self.auto_line.lock().map(|l| l.clone()).unwrap_or_default();
+                ui.label(format!(
+                    "Training automatically ({:.0}s): {line}",
+                    job.elapsed_secs()
+                ));
+                if ui.button("⏹ Stop").clicked() {
+                    job.cancel();
+                }
+            });
+        } else if let Some(summary) = &self.auto_summary {
+            ui.label(summary);
+        }
+    }
+
+    /// Takes in the end of automatic training: the winner's model, settings and run become the
+    /// project's; the runs list shows every candidate.
+    pub fn poll_auto(&mut self, cx: &mut Shared) -> bool {
+        let Some(result) = self.auto_job.as_mut().and_then(|j| j.poll()) else {
+            return false;
+        };
+        self.auto_job = None;
+        cx.reload_runs();
+        let outcome = match result {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                cx.error(format!("Automatic training ended without a result: {e}"));
+                return true;
+            }
+        };
+        let Some(project) = cx.project().cloned() else {
+            return true;
+        };
+        match workflow::auto::adopt_winner(&project, &outcome) {
+            Ok(p) => {
+                let winner = &outcome.candidates[outcome.winner];
+                cx.edit(Command::ReplaceModel {
+                    graph: p.model,
+                    what: "the winner of automatic training".to_owned(),
+                });
+                cx.edit(Command::SetTraining(p.training));
+                if p.data != project.data {
+                    cx.edit(Command::SetData(p.data));
+                }
+                cx.edit(Command::SetModelRun(p.model_run));
+                let task = cx
+                    .data()
+                    .map_or(Task::Classify, |d| d.prepared.dataset.task());
+                let text = format!(
+                    "Tried {} candidates in {:.0} s{}; the best, {} ({}), is the project's model now. Its model and settings are on the Model and Train screens; every candidate is in the runs list.",
+                    outcome.candidates.len(),
+                    outcome.seconds,
+                    if outcome.over_budget { " (the time limit ended the search early)" } else { "" },
+                    winner.name,
+                    workflow::auto::score_words(task, winner)
+                );
+                cx.info(text.clone());
+                self.auto_summary = Some(text);
+            }
+            Err(e) => cx.error(format!("Could not use the best candidate: {e}")),
+        }
+        true
     }
 
     /// Adds a run from `weights` (trained elsewhere) on a worker.

@@ -3,6 +3,7 @@
 //! table rows, and write predictions as CSV. One implementation, so the app and `strata evaluate`
 //! give the same numbers.
 
+pub mod auto;
 mod coach;
 mod onnx_export;
 pub mod runs_table;

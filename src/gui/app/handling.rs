@@ -351,7 +351,7 @@ impl StrataApp {
                 }
             }
         }
-        if self.train.poll_import(&mut self.cx) {
+        if self.train.poll_auto(&mut self.cx) || self.train.poll_import(&mut self.cx) {
             self.evaluate.invalidate();
             self.use_.invalidate();
         }

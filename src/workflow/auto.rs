@@ -1,0 +1,380 @@
+//! Automatic training: a few sensible candidates for the project's kind of data (templates,
+//! learning rates, weight decay, augmentation), trained side by side with successive halving —
+//! every candidate trains a quarter of the epochs, the better half continues to half of them,
+//! the best one to the end — chosen by validation score only, never the test split. Every
+//! candidate stays a run (the ones stopped early can be resumed); the winner becomes the project's
+//! model, its settings the project's, so the normal screens show and edit them.
+//!
+//! A stopped candidate is an interrupted run: continuing it uses the engine's resume, which gives
+//! the same weights as a run that never stopped, so the search is repeatable from the seed.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+
+use crate::engine::{self, CancelToken, EventSink, PreparedData, RunOutcome, TrainEvent};
+use crate::model::{template, DataFit, Graph};
+use crate::project::{DataKind, Project, Task};
+
+/// One setting of the search.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Candidate {
+    /// In words: "cnn, learning rate 0.003".
+    pub name: String,
+    /// The project as this candidate trains it (model and training settings).
+    pub project: Project,
+}
+
+/// How a candidate did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CandidateResult {
+    /// What it was.
+    pub name: String,
+    /// Its run folder.
+    pub run_dir: PathBuf,
+    /// Epochs it trained.
+    pub epochs: usize,
+    /// Its best validation score (accuracy or R²) so far.
+    pub best_val: Option<f64>,
+    /// Its lowest validation loss so far.
+    pub best_val_loss: Option<f64>,
+    /// Whether it was stopped because others were better.
+    pub stopped_early: bool,
+}
+
+/// What the search reports while it runs.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AutoEvent {
+    /// A candidate starts (or continues) training up to `epochs`.
+    Training {
+        /// Round (1-based) and rounds in all.
+        round: (usize, usize),
+        /// Which candidate.
+        name: String,
+        /// Up to which epoch.
+        epochs: usize,
+    },
+    /// A candidate's epoch ended.
+    Epoch {
+        /// Which candidate.
+        name: String,
+        /// The epoch's numbers.
+        metrics: engine::EpochMetrics,
+    },
+    /// A round ended; the names that go on.
+    RoundDone {
+        /// Which round.
+        round: usize,
+        /// Candidates that continue.
+        kept: Vec<String>,
+    },
+}
+
+/// The outcome: every candidate and the winner (an index into `candidates`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AutoOutcome {
+    /// Every candidate, in the order they were tried.
+    pub candidates: Vec<CandidateResult>,
+    /// The chosen one.
+    pub winner: usize,
+    /// Seconds the search took.
+    pub seconds: f64,
+    /// Whether the time budget cut the search short.
+    pub over_budget: bool,
+}
+
+/// The candidates for a project: its kind's templates and a small grid of learning rates,
+/// weight decay or augmentation, sized to its data.
+pub fn candidates(project: &Project, fit: &DataFit) -> Vec<Candidate> {
+    let kind = project.data.kind();
+    let mut out = Vec::new();
+    let mut add = |template_name: &str, lr: f64, tweak: &dyn Fn(&mut Project) -> String| {
+        let Some(graph) = template(template_name, fit) else {
+            return;
+        };
+        let mut p = project.clone();
+        p.model = graph;
+        p.layout.clear();
+        p.model_run = None;
+        p.training.lr = lr;
+        let extra = tweak(&mut p);
+        out.push(Candidate {
+            name: format!("{template_name}, learning rate {lr}{extra}"),
+            project: p,
+        });
+    };
+    let none = |_: &mut Project| String::new();
+    match kind {
+        DataKind::Image => {
+            let small_gray =
+                fit.shape.first() == Some(&1) && fit.shape.iter().skip(1).all(|&d| d <= 32);
+            let templates: &[&str] = if small_gray {
+                &["cnn", "mlp"]
+            } else {
+                &["cnn"]
+            };
+            for t in templates {
+                for lr in [1e-3, 3e-3] {
+                    add(t, lr, &none);
+                }
+            }
+            if !small_gray {
+                add("cnn", 1e-3, &|p: &mut Project| {
+                    p.training.l2 = 1e-4;
+                    ", L2 0.0001".to_owned()
+                });
+            }
+        }
+        DataKind::Text => {
+            for t in ["text-cnn", "text-lstm"] {
+                for lr in [1e-3, 3e-3] {
+                    add(t, lr, &none);
+                }
+            }
+        }
+        DataKind::Tabular => {
+            for lr in [1e-3, 1e-2] {
+                for l2 in [0.0, 1e-3] {
+                    add("tabular-mlp", lr, &|p: &mut Project| {
+                        p.training.l2 = l2;
+                        if l2 > 0.0 {
+                            format!(", L2 {l2}")
+                        } else {
+                            String::new()
+                        }
+                    });
+                }
+            }
+        }
+        DataKind::Audio => {
+            for lr in [1e-3, 3e-3] {
+                for augment in [false, true] {
+                    add("audio-cnn", lr, &|p: &mut Project| {
+                        if augment {
+                            p.data.augmentation.max_time_shift = 0.1;
+                            p.data.augmentation.noise_db = 30.0;
+                            ", time shift and noise".to_owned()
+                        } else {
+                            p.data.augmentation.max_time_shift = 0.0;
+                            p.data.augmentation.noise_db = 0.0;
+                            String::new()
+                        }
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Forwards a candidate's epochs and stops it after `stop_after` epochs.
+struct RoundSink<'a> {
+    name: String,
+    stop_after: usize,
+    cancel: CancelToken,
+    /// The whole search's token: stopping it stops the candidate training now.
+    outer: &'a CancelToken,
+    report: &'a (dyn Fn(AutoEvent) + Sync),
+    run_dir: std::sync::Mutex<Option<PathBuf>>,
+    history: std::sync::Mutex<Vec<engine::EpochMetrics>>,
+}
+
+impl EventSink for RoundSink<'_> {
+    fn emit(&self, event: TrainEvent) {
+        if self.outer.is_cancelled() {
+            self.cancel.cancel(self.outer.reason());
+        }
+        match event {
+            TrainEvent::Started { run_dir, .. } => {
+                if let Ok(mut d) = self.run_dir.lock() {
+                    *d = Some(run_dir);
+                }
+            }
+            TrainEvent::Epoch(m) => {
+                if m.epoch >= self.stop_after {
+                    self.cancel.cancel("another candidate did better");
+                }
+                if let Ok(mut h) = self.history.lock() {
+                    h.push(m.clone());
+                }
+                (self.report)(AutoEvent::Epoch {
+                    name: self.name.clone(),
+                    metrics: m,
+                });
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Higher is better: the best validation score, ties broken by the lower validation loss.
+fn rank_key(r: &CandidateResult) -> (f64, f64) {
+    (
+        r.best_val.unwrap_or(f64::NEG_INFINITY),
+        -r.best_val_loss.unwrap_or(f64::INFINITY),
+    )
+}
+
+/// Runs the search on `data` (the project's data, imported and split) within `budget`. Training
+/// failures of one candidate end the search with their message.
+pub fn train_automatically(
+    project_path: &Path,
+    project: &Project,
+    data: &PreparedData,
+    budget: Duration,
+    report: &(dyn Fn(AutoEvent) + Sync),
+    cancel: &CancelToken,
+) -> Result<AutoOutcome> {
+    let fit = data.dataset.fit();
+    let list = candidates(project, &fit);
+    if list.is_empty() {
+        bail!("no candidate models fit this data");
+    }
+    let started = Instant::now();
+    let total = project.training.epochs.max(2);
+    // Rungs: a quarter, a half, all of the epochs (fewer when the runs are short).
+    let mut rungs = vec![(total / 4).max(1), (total / 2).max(1), total];
+    rungs.dedup();
+    let rounds = rungs.len();
+    let mut results: Vec<Option<CandidateResult>> = vec![None; list.len()];
+    let mut alive: Vec<usize> = (0..list.len()).collect();
+    let mut over_budget = false;
+    for (round, &epochs) in rungs.iter().enumerate() {
+        for &i in &alive {
+            if cancel.is_cancelled() {
+                bail!("automatic training was cancelled");
+            }
+            let cand = &list[i];
+            let previous = results[i].as_ref().map(|r| r.run_dir.clone());
+            // A run that early stopping already ended has nothing left to train.
+            if previous
+                .as_ref()
+                .and_then(|d| engine::runs::read_manifest(d).ok())
+                .is_some_and(|m| m.finished)
+            {
+                continue;
+            }
+            report(AutoEvent::Training {
+                round: (round + 1, rounds),
+                name: cand.name.clone(),
+                epochs,
+            });
+            let stop = CancelToken::new();
+            let sink = RoundSink {
+                name: cand.name.clone(),
+                stop_after: if epochs >= total { usize::MAX } else { epochs },
+                cancel: stop.clone(),
+                outer: cancel,
+                report,
+                run_dir: std::sync::Mutex::new(None),
+                history: std::sync::Mutex::new(Vec::new()),
+            };
+            let outcome = match &previous {
+                None => engine::train(&cand.project, project_path, data, &sink, &stop),
+                Some(dir) => {
+                    let interrupted = engine::resume::interrupted(dir)
+                        .map_err(|e| anyhow::anyhow!("could not continue '{}': {e}", cand.name))?;
+                    let p = engine::resume_project(&cand.project, &interrupted);
+                    engine::resume(&p, project_path, dir, data, &sink, &stop)
+                }
+            };
+            if let RunOutcome::Failed(message) = outcome {
+                bail!("the candidate '{}' failed: {message}", cand.name);
+            }
+            if cancel.is_cancelled() {
+                bail!("automatic training was stopped: {}", cancel.reason());
+            }
+            let run_dir = sink
+                .run_dir
+                .lock()
+                .ok()
+                .and_then(|d| d.clone())
+                .or(previous)
+                .ok_or_else(|| anyhow::anyhow!("the candidate '{}' did not start", cand.name))?;
+            let history = engine::runs::read_metrics(&run_dir).unwrap_or_default();
+            let best = history.iter().min_by(|a, b| {
+                let key = |m: &engine::EpochMetrics| m.val_loss.unwrap_or(m.train_loss);
+                key(a).total_cmp(&key(b))
+            });
+            results[i] = Some(CandidateResult {
+                name: cand.name.clone(),
+                run_dir,
+                epochs: history.len(),
+                best_val: best.and_then(|b| b.val_accuracy),
+                best_val_loss: best.and_then(|b| b.val_loss),
+                stopped_early: false,
+            });
+            if started.elapsed() > budget {
+                over_budget = true;
+            }
+        }
+        if round + 1 == rounds || over_budget {
+            break;
+        }
+        // The better half goes on.
+        alive.sort_by(|&a, &b| {
+            let (ka, kb) = (
+                results[a].as_ref().map(rank_key),
+                results[b].as_ref().map(rank_key),
+            );
+            kb.partial_cmp(&ka).unwrap_or(std::cmp::Ordering::Equal)
+        });
+        alive.truncate(alive.len().div_ceil(2).max(1));
+        report(AutoEvent::RoundDone {
+            round: round + 1,
+            kept: alive.iter().map(|&i| list[i].name.clone()).collect(),
+        });
+    }
+    let candidates: Vec<CandidateResult> = results
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            r.map(|mut r| {
+                r.stopped_early = !alive.contains(&i);
+                r
+            })
+        })
+        .collect();
+    let winner = (0..candidates.len())
+        .filter(|&i| !candidates[i].stopped_early)
+        .max_by(|&a, &b| {
+            rank_key(&candidates[a])
+                .partial_cmp(&rank_key(&candidates[b]))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        })
+        .unwrap_or(0);
+    Ok(AutoOutcome {
+        candidates,
+        winner,
+        seconds: started.elapsed().as_secs_f64(),
+        over_budget,
+    })
+}
+
+/// The project after the search: the winner's model and settings, and its run as the model.
+pub fn adopt_winner(project: &Project, outcome: &AutoOutcome) -> Result<Project> {
+    let winner = &outcome.candidates[outcome.winner];
+    let manifest = engine::runs::read_manifest(&winner.run_dir)?;
+    let graph: Graph = serde_json::from_str(&std::fs::read_to_string(
+        winner
+            .run_dir
+            .join(engine::runs::BEST_DIR)
+            .join(engine::runs::GRAPH_FILE),
+    )?)?;
+    let mut p = project.clone();
+    p.model = graph;
+    p.layout.clear();
+    p.training = manifest.training.clone();
+    p.data.augmentation = manifest.data.augmentation.clone();
+    p.model_run = Some(manifest.run_id);
+    Ok(p)
+}
+
+/// "accuracy 97%" or "R² 0.91" for a candidate.
+pub fn score_words(task: Task, r: &CandidateResult) -> String {
+    r.best_val.map_or_else(
+        || "no validation score".to_owned(),
+        |v| format!("validation {} {}", task.score_name(), task.format_score(v)),
+    )
+}
