@@ -359,6 +359,9 @@ fn every_template_of_strata_s_own_layers() {
         ("tabular-mlp", vec![13], None, Task::Regress),
         ("text-cnn", vec![40], Some(200), Task::Classify),
         ("text-lstm", vec![40], Some(200), Task::Classify),
+        ("text-bow", vec![40], Some(200), Task::Classify),
+        ("tabular-linear", vec![13], None, Task::Classify),
+        ("tabular-linear", vec![13], None, Task::Regress),
         ("audio-cnn", vec![1, 40, 101], None, Task::Classify),
     ];
     for (name, shape, vocab, task) in fits {

@@ -96,7 +96,7 @@ impl ModelScreen {
         // Toolbar.
         ui.horizontal_wrapped(|ui| {
             ui.label("Start from:");
-            let templates: [(&str, &str, &str); 7] = [
+            let templates: [(&str, &str, &str); 9] = [
                 (
                     "MLP (Keras example)",
                     "Flatten, Dense 128 ReLU, Dense softmax: the model every Keras tutorial starts with",
@@ -113,6 +113,11 @@ impl ModelScreen {
                     "tabular-mlp",
                 ),
                 (
+                    "Table linear",
+                    "The output layer straight on the columns: logistic regression (linear regression for a number), a strong baseline for small tables",
+                    "tabular-linear",
+                ),
+                (
                     "Text CNN",
                     "Embedding, Conv1d over 5-word windows, GlobalMaxPool, Dropout, Dense: for texts",
                     "text-cnn",
@@ -121,6 +126,11 @@ impl ModelScreen {
                     "Text LSTM",
                     "Embedding, LSTM reading both ways, Dropout, Dense: for texts where word order matters",
                     "text-lstm",
+                ),
+                (
+                    "Text bag of words",
+                    "Embedding, the average of the word vectors, Dense: a linear model over the words (like fastText), often the best on small text sets",
+                    "text-bow",
                 ),
                 (
                     "Transfer (images)",

@@ -13,6 +13,8 @@ pub const TEMPLATE_NAMES: &[&str] = &[
     "tabular-mlp",
     "text-cnn",
     "text-lstm",
+    "text-bow",
+    "tabular-linear",
     "audio-cnn",
     "transfer-image",
     "transfer-text",
@@ -56,6 +58,8 @@ pub fn template(name: &str, fit: &DataFit) -> Option<Graph> {
         "tabular-mlp" => tabular_mlp(input_shape, classes),
         "text-cnn" => text_cnn(input_shape, fit.vocab.unwrap_or(20_000), classes),
         "text-lstm" => text_lstm(input_shape, fit.vocab.unwrap_or(20_000), classes),
+        "text-bow" => text_bow(input_shape, fit.vocab.unwrap_or(20_000), classes),
+        "tabular-linear" => tabular_linear(input_shape, classes),
         "audio-cnn" => audio_cnn(input_shape, classes),
         "transfer-image" => transfer(input_shape, Backbone::EfficientNetLite0, 0.2, classes),
         "transfer-text" => transfer(input_shape, Backbone::MiniLmL6, 0.1, classes),
@@ -139,6 +143,28 @@ pub fn text_cnn(input_shape: &[usize], vocab: usize, classes: usize) -> Graph {
     }
 }
 
+/// For texts, a bag of words: Embedding 64 → GlobalAvgPool → Dense N softmax — a linear model
+/// over the average of the words' vectors (fastText's architecture without n-grams), often the
+/// strongest model on small text sets.
+pub fn text_bow(input_shape: &[usize], vocab: usize, classes: usize) -> Graph {
+    Graph {
+        nodes: vec![
+            input_node(input_shape),
+            Node::new(
+                "embedding",
+                Layer::Embedding(crate::layers::Embedding { vocab, dim: 64 }),
+                &["input"],
+            ),
+            Node::new(
+                "average",
+                Layer::GlobalAvgPool(crate::layers::GlobalAvgPool {}),
+                &["embedding"],
+            ),
+            output_node("average", classes),
+        ],
+    }
+}
+
 /// For texts where order matters: Embedding 64 → bidirectional LSTM 64 → Dropout 0.3 → Dense N
 /// softmax.
 pub fn text_lstm(input_shape: &[usize], vocab: usize, classes: usize) -> Graph {
@@ -209,6 +235,14 @@ pub fn audio_cnn(input_shape: &[usize], classes: usize) -> Graph {
             ),
             output_node("dropout", classes),
         ],
+    }
+}
+
+/// For tables, the linear model: Dense N softmax straight on the encoded columns (logistic
+/// regression; linear regression for numbers).
+pub fn tabular_linear(input_shape: &[usize], classes: usize) -> Graph {
+    Graph {
+        nodes: vec![input_node(input_shape), output_node("input", classes)],
     }
 }
 
