@@ -648,7 +648,11 @@ impl TrainScreen {
                         ui.label("training now");
                     } else if row.status.starts_with("interrupted") {
                         ui.horizontal(|ui| {
-                            ui.label(&row.status);
+                            let mut status = row.status.clone();
+                            if let Some(first) = status.get_mut(0..1) {
+                                first.make_ascii_uppercase();
+                            }
+                            ui.label(status);
                             if ui
                                 .add_enabled(!running, egui::Button::new("Resume run"))
                                 .on_hover_text("Continue this run from its last finished epoch, with the settings it started with; the result is the same as if it had never stopped")
