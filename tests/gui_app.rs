@@ -929,9 +929,9 @@ fn a_stopped_run_is_resumed_from_the_runs_list() {
     let (run_dir, interrupted) = strata::engine::resume::latest_interrupted(&path).unwrap();
     let done = interrupted.state.epoch;
     assert!((1..3).contains(&done));
-    assert!(shows(&h, &format!("Interrupted at epoch {done} of 3")));
+    assert!(shows(&h, &format!("{done} of 3, stopped")));
 
-    h.get_by_label("Resume run").click();
+    h.get_by_label("Resume").click();
     h.step();
     assert!(h.state().is_training());
     wait_for(&mut h, "the resumed run to finish", 600, |app| {
@@ -987,5 +987,6 @@ fn automatic_training_keeps_the_best_candidate_as_the_model() {
         "losers are stopped early"
     );
     assert!(shows(&h, "is the project's model now"));
-    assert!(shows(&h, "Resume run"));
+    assert!(shows(&h, "of 2, stopped"));
+    assert!(shows(&h, "Resume"));
 }

@@ -360,10 +360,11 @@ impl TrainScreen {
     }
 
     fn train_view_ui(&mut self, ui: &mut egui::Ui, cx: &mut Shared, problems: &[GraphError]) {
-        let running = self.is_running();
+        // A single run's controls and progress; automatic training shows its own line.
+        let running = self.active.is_some();
         ui.horizontal(|ui| {
             if !running {
-                let ready = problems.is_empty();
+                let ready = problems.is_empty() && self.auto_job.is_none();
                 let start = ui
                     .add_enabled(
                         ready,
@@ -629,11 +630,12 @@ impl TrainScreen {
                 header(ui, "Time".to_owned(), Some(SortBy::Time));
                 header(ui, "Size".to_owned(), Some(SortBy::Size));
                 header(ui, String::new(), None);
-                ui.strong("Settings").on_hover_text(if differ.is_empty() {
-                    "The same in every run"
+                ui.strong(if differ.is_empty() {
+                    "Settings: the same in every run"
                 } else {
-                    "Those that differ between runs are highlighted"
-                });
+                    "Settings that differ"
+                })
+                .on_hover_text("Every setting of a run: hover over its name");
                 ui.end_row();
                 for row in &rows {
                     ui.horizontal(|ui| {
@@ -641,26 +643,19 @@ impl TrainScreen {
                             ui.label(RichText::new("★").color(ui.visuals().warn_fg_color))
                                 .on_hover_text("The project's model: Evaluate, Use and Export use this run");
                         }
-                        ui.label(&row.id);
+                        let all: Vec<String> = row
+                            .settings
+                            .iter()
+                            .map(|(name, value)| format!("{name}: {value}"))
+                            .collect();
+                        ui.label(&row.id).on_hover_text(all.join("\n"));
                     });
                     let this_run = running && self.run_dir.as_ref() == Some(&row.dir);
                     if this_run {
                         ui.label("training now");
                     } else if row.status.starts_with("interrupted") {
-                        ui.horizontal(|ui| {
-                            let mut status = row.status.clone();
-                            if let Some(first) = status.get_mut(0..1) {
-                                first.make_ascii_uppercase();
-                            }
-                            ui.label(status);
-                            if ui
-                                .add_enabled(!running, egui::Button::new("Resume run"))
-                                .on_hover_text("Continue this run from its last finished epoch, with the settings it started with; the result is the same as if it had never stopped")
-                                .clicked()
-                            {
-                                resume = Some(row.dir.clone());
-                            }
-                        });
+                        ui.label(format!("{} of {}, stopped", row.epochs, row.planned_epochs))
+                            .on_hover_text("Stopped before its last epoch (by you, a crash, or automatic training); Resume continues it");
                     } else if row.status == "finished" {
                         ui.label(row.epochs.to_string());
                     } else {
@@ -681,7 +676,20 @@ impl TrainScreen {
                     ui.label(row.seconds.map_or_else(|| "—".to_owned(), format_secs));
                     ui.label(row.model_bytes.map_or_else(|| "—".to_owned(), engine::human_bytes));
                     ui.horizontal(|ui| {
-                        if ui.small_button("Show curves").clicked() {
+                        if row.status.starts_with("interrupted")
+                            && !this_run
+                            && ui
+                                .add_enabled(!running, egui::Button::new("Resume").small())
+                                .on_hover_text("Continue this run from its last finished epoch, with the settings it started with; the result is the same as if it had never stopped")
+                                .clicked()
+                        {
+                            resume = Some(row.dir.clone());
+                        }
+                        if ui
+                            .small_button("Curves")
+                            .on_hover_text("Show this run's curves above")
+                            .clicked()
+                        {
                             show = Some(row.dir.clone());
                         }
                         if ui
@@ -702,7 +710,7 @@ impl TrainScreen {
                         }
                     });
                     // Wrapped within what is left of the window's width.
-                    let width = ui.available_width().max(180.0);
+                    let width = ui.available_width().max(120.0);
                     ui.allocate_ui_with_layout(
                         egui::vec2(width, 0.0),
                         egui::Layout::left_to_right(egui::Align::Min).with_main_wrap(true),
@@ -711,8 +719,6 @@ impl TrainScreen {
                                 let text = format!("{name} {value}");
                                 if differ.contains(name) {
                                     ui.label(RichText::new(text).strong().color(ui.visuals().warn_fg_color));
-                                } else if matches!(*name, "optimizer" | "learning rate" | "batch") {
-                                    ui.weak(text);
                                 }
                             }
                         },

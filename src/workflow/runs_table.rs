@@ -18,6 +18,8 @@ pub struct RunRow {
     pub status: String,
     /// Epochs trained.
     pub epochs: usize,
+    /// Epochs the run was set to train.
+    pub planned_epochs: usize,
     /// Accuracy or R².
     pub task: Task,
     /// The best epoch's validation score (the epoch with the lowest validation loss).
@@ -112,6 +114,7 @@ pub fn run_rows(runs: &[RunSummary], model: Option<&Path>) -> Vec<RunRow> {
                 dir: run.dir.clone(),
                 status,
                 epochs: run.history.len(),
+                planned_epochs: t.epochs,
                 task: run.manifest.data.task(),
                 best_val: best.and_then(|b| b.val_accuracy),
                 best_epoch: best.map(|b| b.epoch),
@@ -214,6 +217,7 @@ mod tests {
             dir: PathBuf::from(id),
             status: "finished".to_owned(),
             epochs: 3,
+            planned_epochs: 3,
             task: Task::Classify,
             best_val: val,
             best_epoch: Some(2),
