@@ -85,6 +85,8 @@ pub struct TrainScreen {
     /// Automatic training going on, and its latest line.
     auto_job: Option<super::jobs::Job<workflow::auto::AutoOutcome>>,
     auto_line: std::sync::Arc<std::sync::Mutex<String>>,
+    /// The candidate in training and its epochs so far, for the curves.
+    auto_epochs: std::sync::Arc<std::sync::Mutex<(String, Vec<EpochMetrics>)>>,
     /// What the last automatic training found, in a few lines.
     pub auto_summary: Option<String>,
     /// Minutes automatic training may take.
@@ -497,8 +499,16 @@ impl TrainScreen {
 
         // Curves.
         ui.add_space(6.0);
-        let (history, title) = match &self.shown_run {
-            Some(dir) => (
+        let auto_curves = self
+            .auto_job
+            .as_ref()
+            .and_then(|_| self.auto_epochs.lock().ok().map(|e| e.clone()));
+        let (history, title) = match (&self.shown_run, auto_curves) {
+            (None, Some((name, epochs))) => (
+                epochs,
+                format!("Curves of the candidate in training: {name}"),
+            ),
+            (Some(dir), _) => (
                 cx.runs()
                     .iter()
                     .find(|r| r.dir == *dir)
@@ -511,7 +521,7 @@ impl TrainScreen {
                         .unwrap_or_default()
                 ),
             ),
-            None => (self.history.clone(), "Curves of this run".to_owned()),
+            (None, None) => (self.history.clone(), "Curves of this run".to_owned()),
         };
         ui.strong(title);
         let live = self
@@ -772,6 +782,7 @@ impl TrainScreen {
         };
         let budget = std::time::Duration::from_secs_f64(self.auto_minutes.unwrap_or(5.0) * 60.0);
         let line = self.auto_line.clone();
+        let curves = self.auto_epochs.clone();
         self.auto_summary = None;
         self.shown_run = None;
         let ctx = cx.waker();
@@ -788,18 +799,27 @@ impl TrainScreen {
                             epochs,
                         } => {
                             job.progress(round.0 - 1, round.1);
+                            if let Ok(mut c) = curves.lock() {
+                                *c = (name.clone(), Vec::new());
+                            }
                             format!(
                                 "Round {} of {}: {name}, up to epoch {epochs}",
                                 round.0, round.1
                             )
                         }
-                        AutoEvent::Epoch { name, metrics } => format!(
-                            "{name}: epoch {}, validation loss {}",
-                            metrics.epoch,
-                            metrics
-                                .val_loss
-                                .map_or_else(|| "—".to_owned(), |l| format!("{l:.4}"))
-                        ),
+                        AutoEvent::Epoch { name, metrics } => {
+                            let text = format!(
+                                "{name}: epoch {}, validation loss {}",
+                                metrics.epoch,
+                                metrics
+                                    .val_loss
+                                    .map_or_else(|| "—".to_owned(), |l| format!("{l:.4}"))
+                            );
+                            if let Ok(mut c) = curves.lock() {
+                                c.1.push(metrics);
+                            }
+                            text
+                        }
                         AutoEvent::RoundDone { round, kept } => {
                             format!("After round {round}, going on with: {}", kept.join("; "))
                         }
