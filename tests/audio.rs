@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -436,11 +438,7 @@ fn the_audio_cnn_learns_tones_and_the_cli_predicts_clips() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["checked_on"], "test samples", "{json}");
     assert_eq!(json["same_class"], json["checked_samples"], "{json}");
-    let meta: std::collections::HashMap<String, String> =
-        strata::export::onnx::read_metadata(&std::fs::read(&onnx).unwrap())
-            .unwrap()
-            .into_iter()
-            .collect();
+    let meta = common::onnx_metadata(&onnx);
     assert_eq!(meta["audio.sample_rate"], "16000");
     assert_eq!(meta["audio.clip_seconds"], "0.5");
     assert_eq!(meta["audio.mel_bands"], "40");

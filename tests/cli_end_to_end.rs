@@ -173,11 +173,7 @@ fn create_train_evaluate_predict_on_sample_data() {
     assert!(n >= 10, "{out}");
     assert_eq!(out["same_class"].as_u64(), Some(n), "{out}");
     assert!(out["max_abs_diff"].as_f64().unwrap() <= 1e-4, "{out}");
-    let meta: std::collections::HashMap<String, String> =
-        strata::export::onnx::read_metadata(&std::fs::read(&onnx).unwrap())
-            .unwrap()
-            .into_iter()
-            .collect();
+    let meta = common::onnx_metadata(&onnx);
     assert_eq!(meta["classes"], r#"["circle","cross","square","triangle"]"#);
     assert_eq!(meta["task"], "classification");
     assert_eq!(meta["input.kind"], "image");

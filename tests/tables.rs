@@ -406,11 +406,7 @@ fn cli_new_train_evaluate_predict_a_table() {
     assert!(o.status.success(), "{}", text(&o));
     let out: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(out["max_abs_diff"].as_f64().unwrap() <= 1e-4, "{out}");
-    let meta: std::collections::HashMap<String, String> =
-        strata::export::onnx::read_metadata(&std::fs::read(&onnx).unwrap())
-            .unwrap()
-            .into_iter()
-            .collect();
+    let meta = common::onnx_metadata(&onnx);
     assert_eq!(meta["task"], "regression");
     assert_eq!(meta["table.target"], "price_k");
     assert!(meta["table.target_std"].parse::<f64>().unwrap() > 0.0);

@@ -271,11 +271,7 @@ fn cli_new_train_evaluate_predict_texts() {
     let out: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(out["checked_on"], "test samples", "{out}");
     assert_eq!(out["same_class"], out["checked_samples"], "{out}");
-    let meta: std::collections::HashMap<String, String> =
-        strata::export::onnx::read_metadata(&std::fs::read(&onnx).unwrap())
-            .unwrap()
-            .into_iter()
-            .collect();
+    let meta = common::onnx_metadata(&onnx);
     assert_eq!(meta["input.kind"], "text");
     assert_eq!(meta["text.tokenizer"], "words");
     assert_eq!(

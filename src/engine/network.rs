@@ -86,12 +86,7 @@ impl Network {
         read_files: bool,
     ) -> Result<Self, NetworkError> {
         let checked = graph.validate().map_err(NetworkError::Invalid)?;
-        let index: HashMap<&str, usize> = graph
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.name.as_str(), i))
-            .collect();
+        let index = graph.index_by_name();
         let inputs: Vec<Vec<usize>> = graph
             .nodes
             .iter()

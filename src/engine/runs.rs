@@ -56,6 +56,39 @@ pub struct RunManifest {
     /// was killed, crashed or stopped by the user is not finished and can be resumed.
     #[serde(default)]
     pub finished: bool,
+    /// For a run trained elsewhere and added with `strata import-run`: the weights file it came
+    /// from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported_from: Option<PathBuf>,
+}
+
+impl RunManifest {
+    /// A new run's description: classes and encoders from `dataset`, the project's data and
+    /// training settings, the device used and the split sizes; not finished yet.
+    pub fn new(
+        run_id: String,
+        dataset: &crate::data::Dataset,
+        project: &Project,
+        device: String,
+        split_sizes: [usize; 3],
+    ) -> Self {
+        Self {
+            run_id,
+            started_unix_secs: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            classes: dataset.classes().to_vec(),
+            table: dataset.table().map(|t| t.schema.clone()),
+            text: dataset.texts().map(|t| t.vocab.clone()),
+            data: project.data.clone(),
+            training: project.training.clone(),
+            device,
+            split_sizes,
+            finished: false,
+            imported_from: None,
+        }
+    }
 }
 
 /// Creates a new, uniquely named run folder under `runs_dir`.
@@ -225,6 +258,8 @@ pub struct RunSummary {
     pub test: Option<TestScore>,
     /// Size of its best weights file in bytes.
     pub model_bytes: Option<u64>,
+    /// Its model's layers and weights, from the saved graph.
+    pub model_size: Option<(usize, usize)>,
 }
 
 /// A run's score on the project's test split (accuracy, or R² for numbers).
@@ -280,6 +315,10 @@ pub fn list_runs(project_path: &Path) -> Vec<RunSummary> {
                 .ok()
                 .map(|m| m.len());
             let test = read_test_score(&dir);
+            let model_size = fs::read_to_string(dir.join(BEST_DIR).join(GRAPH_FILE))
+                .ok()
+                .and_then(|t| serde_json::from_str::<Graph>(&t).ok())
+                .and_then(|g| g.validate().ok().map(|c| (g.nodes.len(), c.total_params())));
             Some(RunSummary {
                 dir,
                 manifest,
@@ -288,6 +327,7 @@ pub fn list_runs(project_path: &Path) -> Vec<RunSummary> {
                 resumable_after,
                 test,
                 model_bytes,
+                model_size,
             })
         })
         .collect();

@@ -452,21 +452,8 @@ fn train_inner(
                         project_path.display()
                     )
                 })?;
-            let manifest = RunManifest {
-                run_id,
-                started_unix_secs: std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs())
-                    .unwrap_or(0),
-                classes: dataset.classes().to_vec(),
-                table: dataset.table().map(|t| t.schema.clone()),
-                text: dataset.texts().map(|t| t.vocab.clone()),
-                data: project.data.clone(),
-                training: settings.clone(),
-                device: device_text.clone(),
-                split_sizes,
-                finished: false,
-            };
+            let manifest =
+                RunManifest::new(run_id, dataset, project, device_text.clone(), split_sizes);
             runs::write_manifest(&run_dir, &manifest)
                 .map_err(|e| format!("could not write the run description: {e}"))?;
             (manifest, run_dir, None)

@@ -374,12 +374,7 @@ fn write_graph(
     tensors: &HashMap<String, Tensor>,
     written: &mut Written,
 ) -> Result<String, OnnxError> {
-    let index: HashMap<&str, usize> = graph
-        .nodes
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.name.as_str(), i))
-        .collect();
+    let index = graph.index_by_name();
     let mut values: Vec<Option<String>> = vec![None; graph.nodes.len()];
     for &i in &checked.order {
         let node = &graph.nodes[i];

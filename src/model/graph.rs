@@ -1,8 +1,7 @@
 //! The model graph: named nodes wired into a DAG, with shape inference and validation.
 
-use std::collections::{HashMap, HashSet};
-
 use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
 
 use super::layer::Padding;
 use crate::layers::Layer;
@@ -112,6 +111,15 @@ impl CheckedGraph {
 }
 
 impl Graph {
+    /// Each node's index (into `nodes`) by its name.
+    pub fn index_by_name(&self) -> HashMap<&str, usize> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.name.as_str(), i))
+            .collect()
+    }
+
     /// Node by name.
     pub fn node(&self, name: &str) -> Option<&Node> {
         self.nodes.iter().find(|n| n.name == name)

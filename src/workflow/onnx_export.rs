@@ -329,25 +329,19 @@ pub fn import_run(
                 project_path.display()
             )
         })?;
-    let manifest = RunManifest {
+    let mut manifest = RunManifest::new(
         run_id,
-        started_unix_secs: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-        classes: dataset.classes().to_vec(),
-        table: dataset.table().map(|t| t.schema.clone()),
-        text: dataset.texts().map(|t| t.vocab.clone()),
-        data: project.data.clone(),
-        training: project.training.clone(),
-        device: format!("trained elsewhere, imported from {}", weights.display()),
-        split_sizes: [
+        dataset,
+        project,
+        format!("trained elsewhere, imported from {}", weights.display()),
+        [
             data.split.train.len(),
             data.split.val.len(),
             data.split.test.len(),
         ],
-        finished: true,
-    };
+    );
+    manifest.finished = true;
+    manifest.imported_from = Some(weights.to_owned());
     save_checkpoint(&network, &run_dir, BEST_DIR)?;
     write_metrics(&run_dir, &[])?;
     // The description last: a run folder without it is tidied away as never started.

@@ -3,8 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::engine::runs::{RunSummary, BEST_DIR, GRAPH_FILE};
-use crate::model::Graph;
+use crate::engine::runs::RunSummary;
 use crate::project::{OptimizerKind, Task};
 
 /// One run as a row of the table.
@@ -65,17 +64,6 @@ fn optimizer_words(kind: OptimizerKind) -> &'static str {
     }
 }
 
-/// "6 layers, 56,714 weights" from the run's saved graph.
-fn model_words(dir: &Path) -> String {
-    let graph: Option<Graph> = std::fs::read_to_string(dir.join(BEST_DIR).join(GRAPH_FILE))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok());
-    match graph.and_then(|g| g.validate().ok().map(|c| (g.nodes.len(), c.total_params()))) {
-        Some((layers, params)) => format!("{layers} layers, {} weights", thousands(params)),
-        None => "—".to_owned(),
-    }
-}
-
 /// 56714 → "56,714".
 pub fn thousands(n: usize) -> String {
     let digits = n.to_string();
@@ -95,7 +83,7 @@ pub fn run_rows(runs: &[RunSummary], model: Option<&Path>) -> Vec<RunRow> {
         .map(|run| {
             let t = &run.manifest.training;
             let best = run.best_epoch();
-            let status = if run.manifest.device.starts_with("trained elsewhere") {
+            let status = if run.manifest.imported_from.is_some() {
                 "trained elsewhere".to_owned()
             } else if let Some(epoch) = run.resumable_after {
                 format!("interrupted at epoch {epoch} of {}", t.epochs)
@@ -123,7 +111,15 @@ pub fn run_rows(runs: &[RunSummary], model: Option<&Path>) -> Vec<RunRow> {
                 seconds: run.history.last().map(|m| m.elapsed_secs),
                 model_bytes: run.model_bytes,
                 settings: vec![
-                    ("model", model_words(&run.dir)),
+                    (
+                        "model",
+                        run.model_size.map_or_else(
+                            || "—".to_owned(),
+                            |(layers, weights)| {
+                                format!("{layers} layers, {} weights", thousands(weights))
+                            },
+                        ),
+                    ),
                     ("optimizer", optimizer_words(t.optimizer).to_owned()),
                     ("learning rate", t.lr.to_string()),
                     ("batch", t.batch_size.to_string()),

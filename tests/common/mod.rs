@@ -69,3 +69,12 @@ pub fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+/// The `metadata_props` of an exported ONNX file, by key.
+pub fn onnx_metadata(path: &Path) -> std::collections::HashMap<String, String> {
+    let bytes = std::fs::read(path).expect("read the ONNX file");
+    strata::export::onnx::read_metadata(&bytes)
+        .expect("an ONNX model")
+        .into_iter()
+        .collect()
+}
