@@ -32,6 +32,7 @@ macro_rules! outln {
     };
 }
 
+mod runs;
 mod weights;
 
 /// Strata: build, train, evaluate and use deep-learning models on your own files.
@@ -457,7 +458,7 @@ pub fn run(command: Command) -> Result<()> {
                 t.seed = v;
             }
             if auto {
-                return cmd_train_auto(&project, &p, budget_minutes.unwrap_or(5.0), json);
+                return runs::cmd_train_auto(&project, &p, budget_minutes.unwrap_or(5.0), json);
             }
             cmd_train(&project, &p, None, json)
         }
@@ -484,13 +485,13 @@ pub fn run(command: Command) -> Result<()> {
                 bail!("say where to write with --out PATH (a .onnx file, or a folder for --format strata)");
             };
             let format = format.unwrap_or(workflow::ExportFormat::for_path(&out));
-            cmd_export(&project, &out, format, run.as_deref(), json)
+            runs::cmd_export(&project, &out, format, run.as_deref(), json)
         }
         Command::Runs {
             project,
             json,
             use_run,
-        } => cmd_runs(&project, json, use_run.as_deref()),
+        } => runs::cmd_runs(&project, json, use_run.as_deref()),
         Command::ImportRun { project, weights } => {
             let loaded = load_project(&project)?;
             let run = workflow::import_run(&project, &loaded, &weights, None, None)?;
@@ -504,76 +505,6 @@ pub fn run(command: Command) -> Result<()> {
         }
         Command::Weights { action } => weights::run(action),
     }
-}
-
-/// The run folder `run` of the project, or its newest run.
-fn chosen_run(path: &Path, run: Option<&str>) -> Result<PathBuf> {
-    let Some(run) = run else {
-        return model_run(path);
-    };
-    let dir = Project::runs_dir(path).join(run);
-    if !dir.join(engine::runs::MANIFEST_FILE).is_file() {
-        bail!(
-            "'{}' has no run '{run}'; the runs are the folders in {}",
-            path.display(),
-            Project::runs_dir(path).display()
-        );
-    }
-    Ok(dir)
-}
-
-fn cmd_export(
-    path: &Path,
-    out: &Path,
-    format: workflow::ExportFormat,
-    run: Option<&str>,
-    json: bool,
-) -> Result<()> {
-    let run = chosen_run(path, run)?;
-    match format {
-        workflow::ExportFormat::Strata => {
-            std::fs::create_dir_all(out)
-                .with_context(|| format!("could not create '{}'", out.display()))?;
-            workflow::export_run(&run, out)?;
-            if json {
-                outln!(
-                    "{}",
-                    serde_json::json!({"format": "strata", "run": run, "out": out})
-                );
-            } else {
-                outln!(
-                    "Exported the model of {} to {}",
-                    run.display(),
-                    out.display()
-                );
-            }
-        }
-        workflow::ExportFormat::Onnx => {
-            let project = load_project(path)?;
-            let (report, note) = workflow::export_project_onnx(&project, &run, out, None, None)?;
-            if let Some(note) = note {
-                eprintln!("note: {note}");
-            }
-            if json {
-                outln!(
-                    "{}",
-                    serde_json::json!({
-                        "format": "onnx",
-                        "run": run,
-                        "out": out,
-                        "checked_samples": report.samples,
-                        "checked_on": report.source,
-                        "same_class": report.same_class,
-                        "max_abs_diff": report.max_abs_diff,
-                    })
-                );
-            } else {
-                outln!("Exported {} as ONNX to {}", run.display(), out.display());
-                outln!("{}", report.line());
-            }
-        }
-    }
-    Ok(())
 }
 
 fn load_project(path: &Path) -> Result<Project> {
@@ -873,174 +804,6 @@ fn cmd_train(path: &Path, project: &Project, resume: Option<PathBuf>, json: bool
         RunOutcome::Cancelled => bail!("training was cancelled: {}", cancel.reason()),
         RunOutcome::Failed(message) => bail!("{message}"),
     }
-}
-
-/// The project's newest run with a model, or what to do first.
-fn cmd_train_auto(path: &Path, project: &Project, minutes: f64, json: bool) -> Result<()> {
-    use workflow::auto::{adopt_winner, score_words, train_automatically, AutoEvent};
-    if !(minutes > 0.0 && minutes.is_finite()) {
-        bail!("--budget-minutes needs a positive number of minutes");
-    }
-    let data = prepare(project, json)?;
-    let task = data.dataset.task();
-    let report = |event: AutoEvent| {
-        let line = match &event {
-            AutoEvent::Training {
-                round,
-                name,
-                epochs,
-            } => Some(format!(
-                "Round {} of {}: {name}, up to epoch {epochs}",
-                round.0, round.1
-            )),
-            AutoEvent::Epoch { name, metrics } => {
-                json.then(|| serde_json::json!({"candidate": name, "epoch": metrics}).to_string())
-            }
-            AutoEvent::RoundDone { round, kept } => Some(format!(
-                "After round {round}, going on with: {}",
-                kept.join("; ")
-            )),
-        };
-        if let Some(line) = line {
-            if json && !matches!(event, AutoEvent::Epoch { .. }) {
-                println!("{}", serde_json::json!({"note": line}));
-            } else {
-                println!("{line}");
-            }
-        }
-    };
-    let cancel = CancelToken::new();
-    let outcome = train_automatically(
-        path,
-        project,
-        &data,
-        std::time::Duration::from_secs_f64(minutes * 60.0),
-        &report,
-        &cancel,
-    )?;
-    let adopted = adopt_winner(project, &outcome)?;
-    adopted.save(path)?;
-    let winner = &outcome.candidates[outcome.winner];
-    if json {
-        outln!(
-            "{}",
-            serde_json::json!({
-                "winner": winner.name,
-                "run_dir": winner.run_dir,
-                "best_val_score": winner.best_val,
-                "seconds": outcome.seconds,
-                "over_budget": outcome.over_budget,
-                "candidates": outcome.candidates.iter().map(|c| serde_json::json!({
-                    "name": c.name, "run_dir": c.run_dir, "epochs": c.epochs,
-                    "best_val_score": c.best_val, "stopped_early": c.stopped_early,
-                })).collect::<Vec<_>>(),
-            })
-        );
-        return Ok(());
-    }
-    outln!(
-        "\nTried {} candidates in {:.0} s{}:",
-        outcome.candidates.len(),
-        outcome.seconds,
-        if outcome.over_budget {
-            " (the time budget ended the search early)"
-        } else {
-            ""
-        }
-    );
-    for (i, c) in outcome.candidates.iter().enumerate() {
-        outln!(
-            "{} {:<48} {:>3} epochs  {}{}",
-            if i == outcome.winner { "★" } else { " " },
-            c.name,
-            c.epochs,
-            score_words(task, c),
-            if c.stopped_early {
-                "  (stopped early: others did better)"
-            } else {
-                ""
-            }
-        );
-    }
-    outln!(
-        "The model is now {} ({}), chosen by validation score; its settings are the project's, to see and change on the Model and Train screens. `strata runs {}` lists every candidate.",
-        winner.name,
-        winner.run_dir.display(),
-        path.display()
-    );
-    Ok(())
-}
-
-fn cmd_runs(path: &Path, json: bool, use_run: Option<&str>) -> Result<()> {
-    use workflow::runs_table::{differing_settings, row_json, run_rows};
-    let mut project = load_project(path)?;
-    if let Some(id) = use_run {
-        if id == "newest" {
-            project.model_run = None;
-        } else {
-            chosen_run(path, Some(id))?;
-            project.model_run = Some(id.to_owned());
-        }
-        project.save(path)?;
-    }
-    let runs = engine::runs::list_runs(path);
-    let model = engine::runs::model_run(path, &project);
-    let rows = run_rows(&runs, model.as_deref());
-    if json {
-        for row in &rows {
-            outln!("{}", row_json(row));
-        }
-        return Ok(());
-    }
-    if rows.is_empty() {
-        outln!("No runs yet; `strata train {}` starts one.", path.display());
-        return Ok(());
-    }
-    let differ = differing_settings(&rows);
-    let score = rows[0].task.score_name();
-    outln!(
-        "{:<2}{:<22} {:<18} {:>6}  {:>16}  {:>10}  {:>8}  {:>9}  {}",
-        "",
-        "run",
-        "status",
-        "epochs",
-        format!("best val. {score}"),
-        format!("test {score}"),
-        "time",
-        "size",
-        if differ.is_empty() {
-            "settings (all the same)"
-        } else {
-            "settings that differ"
-        }
-    );
-    for row in &rows {
-        let fmt = |v: Option<f64>| v.map_or_else(|| "—".to_owned(), |v| row.task.format_score(v));
-        let settings: Vec<String> = row
-            .settings
-            .iter()
-            .filter(|(name, _)| differ.contains(name))
-            .map(|(name, value)| format!("{name} {value}"))
-            .collect();
-        outln!(
-            "{:<2}{:<22} {:<18} {:>6}  {:>16}  {:>10}  {:>8}  {:>9}  {}",
-            if row.is_model { "★" } else { "" },
-            row.id,
-            row.status,
-            row.epochs,
-            fmt(row.best_val),
-            fmt(row.test),
-            row.seconds
-                .map_or_else(|| "—".to_owned(), |s| format!("{s:.1} s")),
-            row.model_bytes
-                .map_or_else(|| "—".to_owned(), engine::human_bytes),
-            settings.join(", ")
-        );
-    }
-    outln!(
-        "★ the project's model: what evaluate, predict and export use (change it with --use RUN)"
-    );
-    Ok(())
 }
 
 /// The project's model: the run chosen with `strata runs P --use RUN` (or on the Train screen),
