@@ -211,7 +211,7 @@ pub(super) fn cmd_runs(path: &Path, json: bool, use_run: Option<&str>) -> Result
     let differ = differing_settings(&rows);
     let score = rows[0].task.score_name();
     outln!(
-        "{:<2}{:<22} {:<18} {:>6}  {:>16}  {:>10}  {:>8}  {:>9}  {}",
+        "{:<2}{:<22} {:<28} {:>6}  {:>18}  {:>13}  {:>8}  {:>9}  {}",
         "",
         "run",
         "status",
@@ -235,7 +235,7 @@ pub(super) fn cmd_runs(path: &Path, json: bool, use_run: Option<&str>) -> Result
             .map(|(name, value)| format!("{name} {value}"))
             .collect();
         outln!(
-            "{:<2}{:<22} {:<18} {:>6}  {:>16}  {:>10}  {:>8}  {:>9}  {}",
+            "{:<2}{:<22} {:<28} {:>6}  {:>18}  {:>13}  {:>8}  {:>9}  {}",
             if row.is_model { "★" } else { "" },
             row.id,
             row.status,
