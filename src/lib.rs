@@ -7,6 +7,7 @@ pub mod cli;
 pub mod data;
 pub mod engine;
 pub mod eval;
+pub mod explain;
 pub mod export;
 pub mod files;
 pub mod fuzzing;

@@ -158,6 +158,17 @@ fn sample_project_from_welcome_to_prediction() {
     h.step();
     h.step();
     assert!(shows(&h, "Images that are circle and were predicted as"));
+    // "Why?" under an example opens the explanation with its sanity checks.
+    h.get_all_by_label("Why?").next().unwrap().click();
+    h.step();
+    wait_for(&mut h, "the explanation", 120, |app| {
+        app.explanation().is_some() && !app.is_busy()
+    });
+    assert!(shows(&h, "Why did the model say that?"));
+    assert!(shows(&h, "Grad-CAM on"), "the default for pictures");
+    assert!(shows(&h, "randomisation check"));
+    assert!(shows(&h, "deletion check"));
+    assert!(shows(&h, "Opacity:"));
 
     // The same model on a separate labelled folder (here: all 600 sample images).
     let run = h.state().project_path().map(|p| {
@@ -483,6 +494,22 @@ fn a_table_from_import_to_predicted_numbers() {
     assert!(shows(&h, "test rows:"));
     assert!(shows(&h, "Mean absolute error"));
     assert!(shows(&h, "Predicted against actual"));
+    // Which columns matter: permutation importance on the test rows.
+    h.get_by_label("Rank the columns").scroll_to_me();
+    h.step();
+    h.get_by_label("Rank the columns").click();
+    h.step();
+    wait_for(&mut h, "the column ranking", 120, |app| {
+        app.column_importance().is_some() && !app.is_busy()
+    });
+    let ranked = h.state().column_importance().unwrap();
+    assert_eq!(ranked.len(), 5, "{ranked:?}");
+    assert_eq!(
+        ranked[0].name, "area_m2",
+        "the price follows the area: {ranked:?}"
+    );
+    h.step();
+    assert!(shows(&h, "Permutation importance"));
 
     h.get_by_label("5 Use").click();
     h.step();
@@ -503,6 +530,16 @@ fn a_table_from_import_to_predicted_numbers() {
     assert_eq!(h.state().last_predictions().unwrap().values.len(), 2);
     assert!(shows(&h, "Predicted price_k"));
     assert!(shows(&h, "new.csv line 3"));
+    // "Why?" next to a predicted row: each column's part in it.
+    h.get_all_by_label("Why?").next().unwrap().click();
+    h.step();
+    wait_for(&mut h, "the explanation", 60, |app| {
+        app.explanation().is_some() && !app.is_busy()
+    });
+    let e = h.state().explanation().unwrap();
+    assert_eq!(e.method, strata::explain::Method::Columns);
+    assert!(shows(&h, "Each column was set to its training average"));
+    assert!(shows(&h, "area_m2 = 120"));
     // Nothing was written next to the user's table.
     assert_eq!(walk(data.path()).len(), 2);
 }

@@ -32,6 +32,7 @@ macro_rules! outln {
     };
 }
 
+mod explain;
 mod runs;
 mod weights;
 
@@ -229,6 +230,37 @@ pub enum Command {
         #[arg(long)]
         run: Option<String>,
         /// Print the result as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Why the model answered what it did: a heat map over each picture or spectrogram (Grad-CAM,
+    /// gradient saliency or occlusion), each word's or column's contribution, with the sanity
+    /// checks (model randomisation, deletion); `--importance` ranks a table's columns on the
+    /// test split.
+    Explain {
+        /// The project file.
+        project: PathBuf,
+        /// Files or folders to explain (images, clips, text files, or CSV rows).
+        paths: Vec<PathBuf>,
+        /// How to explain (default: grad-cam for pictures, occlusion for clips, words, columns).
+        #[arg(long, value_enum)]
+        method: Option<crate::explain::Method>,
+        /// Explain this class instead of the predicted one.
+        #[arg(long)]
+        class: Option<String>,
+        /// Skip the sanity checks (about three times faster).
+        #[arg(long)]
+        no_checks: bool,
+        /// Write each heat map over its picture as a PNG into this folder.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Tables: each column's permutation importance on the test split.
+        #[arg(long)]
+        importance: bool,
+        /// The run to explain (its folder name under PROJECT.runs/); default the project's model.
+        #[arg(long)]
+        run: Option<String>,
+        /// Print one JSON object per sample.
         #[arg(long)]
         json: bool,
     },
@@ -487,6 +519,27 @@ pub fn run(command: Command) -> Result<()> {
             let format = format.unwrap_or(workflow::ExportFormat::for_path(&out));
             runs::cmd_export(&project, &out, format, run.as_deref(), json)
         }
+        Command::Explain {
+            project,
+            paths,
+            method,
+            class,
+            no_checks,
+            out,
+            importance,
+            run,
+            json,
+        } => explain::cmd_explain(&explain::ExplainArgs {
+            project: &project,
+            paths: &paths,
+            method,
+            class: class.as_deref(),
+            checks: !no_checks,
+            out: out.as_deref(),
+            importance,
+            run: run.as_deref(),
+            json,
+        }),
         Command::Runs {
             project,
             json,

@@ -258,6 +258,21 @@ impl Network {
         train: bool,
         rng: &mut impl Rng,
     ) -> Result<Output, NetworkError> {
+        Ok(self.forward_capturing(x, train, rng, None)?.0)
+    }
+
+    /// Runs the network like [`Network::forward`], and when `capture` names a node, hands back
+    /// that node's value as a variable the rest of the pass reads: the gradient of the output
+    /// with respect to it (Grad-CAM) is then kept by `backward`, which drops the gradients of
+    /// intermediate values.
+    pub fn forward_capturing(
+        &self,
+        x: &Tensor,
+        train: bool,
+        rng: &mut impl Rng,
+        capture: Option<usize>,
+    ) -> Result<(Output, Option<Var>), NetworkError> {
+        let mut captured = None;
         let mut values: Vec<Option<Tensor>> = vec![None; self.graph.nodes.len()];
         let mut last_activation = Activation::Linear;
         for step in &self.steps {
@@ -279,16 +294,41 @@ impl Network {
             if step.writes == self.checked.output {
                 last_activation = act;
             }
+            let value = if capture == Some(step.writes) {
+                let var = Var::from_tensor(&value.detach())?;
+                let tensor = var.as_tensor().clone();
+                captured = Some(var);
+                tensor
+            } else {
+                value
+            };
             values[step.writes] = Some(value);
         }
         let pre_activation = values
             .get_mut(self.checked.output)
             .and_then(Option::take)
             .ok_or_else(|| NetworkError::Weights("the model produced no output".to_owned()))?;
-        Ok(Output {
-            pre_activation,
-            activation: last_activation,
-        })
+        Ok((
+            Output {
+                pre_activation,
+                activation: last_activation,
+            },
+            captured,
+        ))
+    }
+
+    /// The nodes whose values the forward pass produces, in evaluation order (a convolution with
+    /// a fused max-pool gives the pool's value), with their per-sample shapes.
+    pub fn produced_values(&self) -> Vec<(usize, Vec<usize>)> {
+        self.steps
+            .iter()
+            .filter_map(|s| {
+                self.checked
+                    .info
+                    .get(s.writes)
+                    .map(|info| (s.writes, info.output_shape.clone()))
+            })
+            .collect()
     }
 }
 

@@ -8,11 +8,13 @@ use eframe::egui::{self, Color32, RichText};
 
 use super::app::{AppCommand, Screen, Shared};
 use super::data_screen::same_split;
+use super::explain_view::{bar_ui, ExplainView};
 use super::jobs::Job;
 use super::widgets;
 use crate::data::Dataset;
 use crate::engine::TrainedModel;
 use crate::eval;
+use crate::explain::ColumnImportance;
 use crate::project::{DataKind, Task};
 use crate::workflow::{self, Evaluation};
 
@@ -34,6 +36,11 @@ pub struct EvaluateScreen {
     /// The run chosen (None = newest with a model).
     pub chosen_run: Option<PathBuf>,
     failed: Option<(PathBuf, String)>,
+    /// The "Why?" window of a sample.
+    pub why: ExplainView,
+    importance_job: Option<Job<(PathBuf, Vec<ColumnImportance>)>>,
+    /// A table model's permutation importance on the evaluated rows, with its run.
+    pub importance: Option<(PathBuf, Vec<ColumnImportance>)>,
 }
 
 impl EvaluateScreen {
@@ -44,7 +51,7 @@ impl EvaluateScreen {
 
     /// Whether an evaluation is running.
     pub fn is_running(&self) -> bool {
-        self.job.is_some()
+        self.job.is_some() || self.why.is_running() || self.importance_job.is_some()
     }
 }
 
@@ -99,6 +106,15 @@ impl EvaluateScreen {
 
     /// Takes in the evaluation's result when it has finished.
     pub fn poll(&mut self, cx: &mut Shared) {
+        if let Some(job) = &mut self.importance_job {
+            if let Some(result) = job.poll() {
+                self.importance_job = None;
+                match result {
+                    Ok(found) => self.importance = Some(found),
+                    Err(e) => cx.error(format!("Could not rank the columns: {e}")),
+                }
+            }
+        }
         let Some(job) = &mut self.job else {
             return;
         };
@@ -138,8 +154,13 @@ impl EvaluateScreen {
         }
     }
 
-    /// Draws the Evaluate screen.
+    /// Draws the Evaluate screen, and the "Why?" window when a sample was asked about.
     pub fn ui(&mut self, ui: &mut egui::Ui, cx: &mut Shared) {
+        self.screen_ui(ui, cx);
+        self.why.window_ui(ui.ctx(), cx);
+    }
+
+    fn screen_ui(&mut self, ui: &mut egui::Ui, cx: &mut Shared) {
         let Some(run_dir) = self.run_to_evaluate(cx) else {
             ui.heading("Nothing to evaluate yet");
             if cx.training() {
@@ -258,6 +279,7 @@ impl EvaluateScreen {
         if let Some(regression) = &evaluation.regression {
             egui::ScrollArea::vertical().show(ui, |ui| {
                 regression_ui(ui, regression, folder.as_deref());
+                self.importance_ui(ui, cx, &run_dir, &evaluation);
                 if let Some(history) = &history {
                     ui.add_space(8.0);
                     ui.strong("Curves of this run");
@@ -317,7 +339,7 @@ impl EvaluateScreen {
                 if members.is_empty() {
                     ui.weak("None.");
                 }
-                self.gallery_ui(ui, cx, dataset, &report.classes, &members);
+                self.gallery_ui(ui, cx, &run_dir, dataset, &report.classes, &members);
             }
 
             ui.add_space(8.0);
@@ -327,8 +349,9 @@ impl EvaluateScreen {
                 ui.label("No mistakes.");
             } else {
                 let refs: Vec<&eval::Prediction> = mistakes.iter().collect();
-                self.gallery_ui(ui, cx, dataset, &report.classes, &refs);
+                self.gallery_ui(ui, cx, &run_dir, dataset, &report.classes, &refs);
             }
+            self.importance_ui(ui, cx, &run_dir, &evaluation);
 
             ui.add_space(8.0);
             if let Some(history) = &history {
@@ -336,6 +359,85 @@ impl EvaluateScreen {
                 widgets::curves_ui(ui, "eval", history, None, Task::Classify, 180.0, None);
             }
         });
+    }
+
+    /// A table model's columns ranked by permutation importance on the evaluated rows (on a
+    /// worker, when asked).
+    fn importance_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        cx: &Shared,
+        run_dir: &std::path::Path,
+        evaluation: &Arc<Evaluation>,
+    ) {
+        if evaluation.dataset.table().is_none() {
+            return;
+        }
+        ui.add_space(8.0);
+        ui.strong("Which columns matter");
+        let score = if evaluation.regression.is_some() {
+            "R²"
+        } else {
+            "accuracy"
+        };
+        if let Some((_, ranked)) = self.importance.as_ref().filter(|(d, _)| d == run_dir) {
+            ui.weak(format!(
+                "Permutation importance: how much the {score} on these rows falls when a \
+                 column's values are shuffled among them (mean of 5 shuffles). Columns near 0 \
+                 barely matter to the model."
+            ));
+            let max = ranked
+                .iter()
+                .map(|r| r.importance.abs())
+                .fold(0.0f64, f64::max)
+                .max(1e-9);
+            egui::Grid::new("importance")
+                .num_columns(3)
+                .striped(true)
+                .show(ui, |ui| {
+                    for r in ranked {
+                        ui.label(&r.name);
+                        bar_ui(ui, (r.importance / max) as f32);
+                        ui.weak(format!("{:+.3} ± {:.3}", r.importance, r.spread));
+                        ui.end_row();
+                    }
+                });
+            return;
+        }
+        if let Some(job) = &self.importance_job {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label(format!(
+                    "Shuffling each column… ({:.0}s)",
+                    job.elapsed_secs()
+                ));
+            });
+            return;
+        }
+        if ui
+            .button("Rank the columns")
+            .on_hover_text(format!(
+                "Shuffle each column's values among these rows and measure how much the {score} \
+                 falls"
+            ))
+            .clicked()
+        {
+            let evaluation = evaluation.clone();
+            let run_dir = run_dir.to_owned();
+            let seed = cx.project().map_or(0, |p| p.training.seed);
+            self.importance_job = Some(Job::spawn("Ranking columns", &cx.waker(), move |_| {
+                let trained = TrainedModel::load(&run_dir, &crate::engine::inference_device())?;
+                let ranked = crate::explain::permutation_importance(
+                    &trained.network,
+                    trained.manifest.training.loss,
+                    &evaluation.dataset,
+                    &evaluation.indices,
+                    5,
+                    seed,
+                )?;
+                Ok((run_dir, ranked))
+            }));
+        }
     }
 
     fn confusion_ui(&mut self, ui: &mut egui::Ui, report: &eval::ClassificationReport) {
@@ -387,6 +489,7 @@ impl EvaluateScreen {
         &mut self,
         ui: &mut egui::Ui,
         cx: &mut Shared,
+        run_dir: &std::path::Path,
         dataset: &Arc<Dataset>,
         classes: &[String],
         members: &[&eval::Prediction],
@@ -394,7 +497,10 @@ impl EvaluateScreen {
         let ctx = ui.ctx().clone();
         let salt = Arc::as_ptr(dataset) as usize;
         let Some(images) = dataset.images() else {
-            rows_gallery_ui(ui, dataset, classes, members);
+            if let Some(index) = rows_gallery_ui(ui, dataset, classes, members) {
+                self.why
+                    .ask(cx, run_dir.to_owned(), None, dataset.clone(), index);
+            }
             return;
         };
         ui.horizontal_wrapped(|ui| {
@@ -435,29 +541,39 @@ impl EvaluateScreen {
                     } else {
                         ui.small(format!("{said} {:.0}%", m.confidence * 100.0));
                     }
+                    if ui
+                        .small_button("Why?")
+                        .on_hover_text(format!("What in this example made the model say {said}"))
+                        .clicked()
+                    {
+                        self.why
+                            .ask(cx, run_dir.to_owned(), None, dataset.clone(), m.index);
+                    }
                 });
             }
         });
     }
 }
 
-/// Table rows of a gallery: where each is, its class and what the model said.
+/// Table rows of a gallery: where each is, its class and what the model said; returns the
+/// sample whose "Why?" was clicked.
 fn rows_gallery_ui(
     ui: &mut egui::Ui,
     dataset: &Dataset,
     classes: &[String],
     members: &[&eval::Prediction],
-) {
+) -> Option<usize> {
+    let mut asked = None;
     egui::Grid::new(ui.next_auto_id())
         .striped(true)
-        .num_columns(4)
+        .num_columns(5)
         .show(ui, |ui| {
             let first = if dataset.texts().is_some() {
                 "Text"
             } else {
                 "Row"
             };
-            for h in [first, "Is", "Predicted", "Confidence"] {
+            for h in [first, "Is", "Predicted", "Confidence", ""] {
                 ui.strong(h);
             }
             ui.end_row();
@@ -481,9 +597,13 @@ fn rows_gallery_ui(
                 ui.label(name(m.true_label));
                 ui.label(name(Some(m.predicted)));
                 ui.label(format!("{:.0}%", m.confidence * 100.0));
+                if ui.small_button("Why?").clicked() {
+                    asked = Some(m.index);
+                }
                 ui.end_row();
             }
         });
+    asked
 }
 
 /// A regression model's results: MAE, RMSE, R² in words, and predicted against actual values.

@@ -7,6 +7,7 @@ mod data_screen;
 mod data_view;
 mod document;
 mod evaluate_screen;
+mod explain_view;
 mod graph_editor;
 mod jobs;
 mod layer_settings;

@@ -15,6 +15,8 @@ use crate::engine::TrainedModel;
 use crate::project::DataKind;
 use crate::workflow::{self, FilePredictions};
 
+use super::explain_view::ExplainView;
+
 /// The Use screen's own state: the loaded model, the predictions it runs (workers) and shows.
 #[derive(Default)]
 pub struct UseScreen {
@@ -33,6 +35,8 @@ pub struct UseScreen {
     pub last_export: Option<String>,
     /// Where the next export goes instead of asking with a dialog (tests answer it this way).
     pub dialog_answer: Option<PathBuf>,
+    /// The "Why?" window of a prediction.
+    pub why: ExplainView,
 }
 
 impl UseScreen {
@@ -43,7 +47,10 @@ impl UseScreen {
 
     /// Whether a prediction or an export is running.
     pub fn is_running(&self) -> bool {
-        self.job.is_some() || self.folder_job.is_some() || self.export_job.is_some()
+        self.job.is_some()
+            || self.folder_job.is_some()
+            || self.export_job.is_some()
+            || self.why.is_running()
     }
 }
 
@@ -172,8 +179,13 @@ impl UseScreen {
         }
     }
 
-    /// Draws the Use screen.
+    /// Draws the Use screen, and the "Why?" window when a prediction was asked about.
     pub fn ui(&mut self, ui: &mut egui::Ui, cx: &mut Shared) {
+        self.screen_ui(ui, cx);
+        self.why.window_ui(ui.ctx(), cx);
+    }
+
+    fn screen_ui(&mut self, ui: &mut egui::Ui, cx: &mut Shared) {
         let Some(run_dir) = cx.newest_model_run() else {
             ui.heading("No trained model yet");
             ui.label("Train a model first; then you can try it on new examples here.");
@@ -434,8 +446,25 @@ impl UseScreen {
         ui.add_space(6.0);
     }
 
+    /// Opens the "Why?" window for sample `index` of the last predictions.
+    fn ask_why(&mut self, cx: &Shared, index: usize) {
+        let (Some(last), Some((run_dir, model))) = (&self.last, &self.model) else {
+            return;
+        };
+        let dataset = last.dataset.clone();
+        self.why
+            .ask(cx, run_dir.clone(), Some(model.clone()), dataset, index);
+    }
+
     fn predictions_ui(&mut self, ui: &mut egui::Ui, cx: &mut Shared) {
-        let Some(last) = &self.last else { return };
+        if let Some(index) = self.predictions_list_ui(ui, cx) {
+            self.ask_why(cx, index);
+        }
+    }
+
+    /// The predictions; returns the sample whose "Why?" was clicked.
+    fn predictions_list_ui(&mut self, ui: &mut egui::Ui, cx: &mut Shared) -> Option<usize> {
+        let last = self.last.as_ref()?;
         let audio = last.dataset.kind() == DataKind::Audio;
         for (path, reason) in &last.skipped {
             ui.colored_label(
@@ -450,8 +479,7 @@ impl UseScreen {
                 .and_then(|(_, m)| m.manifest.table.as_ref())
                 .map(|t| t.target.clone())
                 .unwrap_or_default();
-            row_predictions_ui(ui, last, &target);
-            return;
+            return row_predictions_ui(ui, last, &target);
         };
         let classes = images.classes.clone();
         if self.textures.len() != last.predictions.len() {
@@ -474,6 +502,7 @@ impl UseScreen {
                 })
                 .collect();
         }
+        let mut asked = None;
         egui::ScrollArea::vertical()
             .max_height(ui.available_height() * 0.6)
             .show(ui, |ui| {
@@ -506,46 +535,70 @@ impl UseScreen {
                                 ui.weak(file_name(path));
                             }
                             widgets::probability_bars(ui, &classes, &p.probabilities);
+                            if why_button(ui, &class) {
+                                asked = Some(p.index);
+                            }
                         });
                     });
                     ui.separator();
                 }
             });
+        asked
     }
+}
+
+/// The "Why?" button of one prediction.
+fn why_button(ui: &mut egui::Ui, class: &str) -> bool {
+    ui.button("Why?")
+        .on_hover_text(format!(
+            "What in this example made the model say {class}, with checks that the explanation \
+             means something"
+        ))
+        .clicked()
 }
 
 /// Rows shown on screen at most (the CSV export has them all).
 const ROWS_SHOWN: usize = 500;
 
-/// One line per predicted table row: where it was and what the model says.
-fn row_predictions_ui(ui: &mut egui::Ui, last: &FilePredictions, target: &str) {
+/// One line per predicted table row: where it was and what the model says; returns the row
+/// whose "Why?" was clicked.
+fn row_predictions_ui(ui: &mut egui::Ui, last: &FilePredictions, target: &str) -> Option<usize> {
     let classes = last.dataset.classes();
+    let mut asked = None;
     egui::ScrollArea::vertical()
         .max_height(ui.available_height() * 0.6)
         .show(ui, |ui| {
             if let Some(texts) = last.dataset.texts() {
-                text_predictions_ui(ui, last, &texts.raw.texts, classes);
+                asked = text_predictions_ui(ui, last, &texts.raw.texts, classes);
                 return;
             }
             egui::Grid::new("row-predictions")
                 .striped(true)
-                .num_columns(3)
+                .num_columns(4)
                 .show(ui, |ui| {
                     ui.strong("Row");
                     ui.strong(format!("Predicted {target}"));
                     ui.strong(if last.values.is_empty() { "Confidence" } else { "" });
+                    ui.strong("");
                     ui.end_row();
                     for p in last.predictions.iter().take(ROWS_SHOWN) {
                         ui.label(last.sources.get(p.index).map_or("", String::as_str));
-                        ui.strong(classes.get(p.predicted).map_or("", String::as_str))
+                        let class = classes.get(p.predicted).map_or("", String::as_str);
+                        ui.strong(class)
                             .on_hover_ui(|ui| widgets::probability_bars(ui, classes, &p.probabilities));
                         ui.label(format!("{:.1}%", p.confidence * 100.0));
+                        if why_button(ui, class) {
+                            asked = Some(p.index);
+                        }
                         ui.end_row();
                     }
                     for (i, v) in last.values.iter().enumerate().take(ROWS_SHOWN) {
                         ui.label(last.sources.get(i).map_or("", String::as_str));
                         ui.strong(format!("{v:.4}"));
                         ui.label("");
+                        if why_button(ui, &format!("{v:.4}")) {
+                            asked = Some(i);
+                        }
                         ui.end_row();
                     }
                 });
@@ -556,6 +609,7 @@ fn row_predictions_ui(ui: &mut egui::Ui, last: &FilePredictions, target: &str) {
                 ));
             }
         });
+    asked
 }
 
 /// Each text with its predicted class and the probability of every class.
@@ -564,7 +618,8 @@ fn text_predictions_ui(
     last: &FilePredictions,
     texts: &[String],
     classes: &[String],
-) {
+) -> Option<usize> {
+    let mut asked = None;
     for p in last.predictions.iter().take(ROWS_SHOWN) {
         let class = classes.get(p.predicted).map_or("", String::as_str);
         ui.label(
@@ -584,8 +639,12 @@ fn text_predictions_ui(
         })
         .on_hover_text(last.sources.get(p.index).cloned().unwrap_or_default());
         widgets::probability_bars(ui, classes, &p.probabilities);
+        if why_button(ui, class) {
+            asked = Some(p.index);
+        }
         ui.separator();
     }
+    asked
 }
 
 fn file_name(path: &Path) -> String {

@@ -24,6 +24,39 @@ pub struct DataSettings {
     pub split_seed: u64,
     /// Training-time augmentation (images and clips).
     pub augmentation: Augmentation,
+    /// Samples the user left out or gave another class in the data audit; applied on every
+    /// import (the files themselves are never touched).
+    #[serde(default, skip_serializing_if = "SampleEdits::is_empty")]
+    pub edits: SampleEdits,
+}
+
+/// Samples left out or relabelled, each named by its key: its file relative to the data folder
+/// (`circle/c_001.png`), or `line N` of a table or text CSV.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SampleEdits {
+    /// Samples left out of training, validation and test.
+    #[serde(skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub excluded: std::collections::BTreeSet<String>,
+    /// Samples given another class: key → class name.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub relabeled: std::collections::BTreeMap<String, String>,
+}
+
+impl SampleEdits {
+    /// Whether nothing is left out or relabelled.
+    pub fn is_empty(&self) -> bool {
+        self.excluded.is_empty() && self.relabeled.is_empty()
+    }
+
+    /// Lines for people: "3 samples left out, 1 relabelled".
+    pub fn summary(&self) -> String {
+        format!(
+            "{} sample(s) left out, {} relabelled",
+            self.excluded.len(),
+            self.relabeled.len()
+        )
+    }
 }
 
 /// What the data is, with that kind's own settings.
@@ -181,6 +214,7 @@ impl DataSettings {
             test_fraction: 0.1,
             split_seed: 42,
             augmentation: Augmentation::default(),
+            edits: SampleEdits::default(),
         }
     }
 
@@ -282,6 +316,8 @@ struct DataSettingsV2 {
     split_seed: u64,
     #[serde(default)]
     augmentation: Augmentation,
+    #[serde(default)]
+    edits: SampleEdits,
 }
 
 fn default_val_fraction() -> f32 {
@@ -392,6 +428,7 @@ impl From<DataSettingsV1> for DataSettings {
             test_fraction: v1.test_fraction,
             split_seed: v1.split_seed,
             augmentation: v1.augmentation,
+            edits: SampleEdits::default(),
         }
     }
 }
@@ -411,6 +448,7 @@ impl<'de> Deserialize<'de> for DataSettings {
                 test_fraction: v2.test_fraction,
                 split_seed: v2.split_seed,
                 augmentation: v2.augmentation,
+                edits: v2.edits,
             })
         } else {
             let v1: DataSettingsV1 =

@@ -10,7 +10,8 @@ use crate::model::Graph;
 mod data_settings;
 
 pub use data_settings::{
-    AudioSettings, DataSettings, DataSettingsV1, ImageSettings, Source, TableSettings, TextSettings,
+    AudioSettings, DataSettings, DataSettingsV1, ImageSettings, SampleEdits, Source, TableSettings,
+    TextSettings,
 };
 
 /// The project format this build writes and the newest it reads.

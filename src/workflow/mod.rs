@@ -5,10 +5,12 @@
 
 pub mod auto;
 mod coach;
+mod explain;
 mod onnx_export;
 pub mod runs_table;
 
 pub use coach::{coach_line, finish_line};
+pub use explain::{explain_sample, ExplainAsk, EXPLANATIONS_DIR};
 pub use onnx_export::{
     export_onnx, export_project_onnx, import_run, onnx_metadata, ExportFormat, CHECK_SAMPLES,
 };
@@ -694,8 +696,8 @@ pub fn collect_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
 
 /// Predictions for unlabelled files or table rows.
 pub struct FilePredictions {
-    /// The decoded samples (labels are placeholders).
-    pub dataset: Dataset,
+    /// The decoded samples (labels are placeholders; shared, so explaining one copies nothing).
+    pub dataset: Arc<Dataset>,
     /// Where each sample came from, for people: the file, or "file.csv line 12".
     pub sources: Vec<String>,
     /// Classification: one per usable sample, in `dataset` order.
@@ -763,7 +765,7 @@ fn classify_all(
     let predictions = predict_samples(trained, &dataset, &indices, None)?;
     let sources = indices.iter().map(|&i| dataset.source(i)).collect();
     Ok(FilePredictions {
-        dataset,
+        dataset: Arc::new(dataset),
         sources,
         predictions,
         values: Vec::new(),
@@ -833,7 +835,7 @@ fn predict_table_files(
         Task::Regress => (Vec::new(), predict_values(trained, &dataset, &indices)?),
     };
     Ok(FilePredictions {
-        dataset,
+        dataset: Arc::new(dataset),
         sources,
         predictions,
         values,

@@ -312,6 +312,20 @@ impl StrataApp {
         self.evaluate.result.as_ref().map(|(_, e)| e.as_ref())
     }
 
+    /// The explanation shown in the "Why?" window (Evaluate's or Use's, whichever has one).
+    pub fn explanation(&self) -> Option<&crate::explain::Explanation> {
+        self.evaluate
+            .why
+            .shown
+            .as_ref()
+            .or(self.use_.why.shown.as_ref())
+    }
+
+    /// A table model's permutation importance shown on the Evaluate screen.
+    pub fn column_importance(&self) -> Option<&[crate::explain::ColumnImportance]> {
+        self.evaluate.importance.as_ref().map(|(_, r)| r.as_slice())
+    }
+
     /// The last predictions shown on the Use screen.
     pub fn last_predictions(&self) -> Option<&crate::workflow::FilePredictions> {
         self.use_.last.as_ref()
