@@ -2,6 +2,7 @@
 //! model graph, engine, evaluation) and the headless CLI; the desktop app sits behind the `gui`
 //! feature.
 
+pub mod audit;
 pub mod build_info;
 pub mod cli;
 pub mod data;

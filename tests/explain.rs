@@ -11,52 +11,55 @@ use std::path::Path;
 
 use common::{strata, text};
 use strata::engine::{self, TrainedModel};
-use strata::explain::{Map, Method};
+use strata::explain::{Map, Method, RANDOMISATION_LIMIT};
 use strata::project::Project;
 use strata::workflow::{self, ExplainAsk};
 
-/// Columns of the bright bar in each class's pictures.
-const BARS: [std::ops::Range<usize>; 2] = [2..5, 11..14];
-const SIZE: usize = 16;
+const SIZE: u32 = 32;
+const PATCH: u32 = 6;
 
-/// 16×16 grey pictures: class `left` has a bright bar at columns 2–4, `right` at 11–13, both
-/// over noise.
-fn bar_pictures(root: &Path, per_class: usize) {
+/// 32×32 grey pictures of noise with one bright 6×6 patch: class `left` when the patch sits in
+/// the left part, `right` when it sits in the right part; its height is random. Nothing but
+/// where the patch sits decides the class.
+fn patch_pictures(root: &Path, per_class: usize) {
     let mut state = 7u32;
-    let mut noise = || {
+    let mut next = |n: u32| {
         state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
-        ((state >> 16) % 70) as u8
+        (state >> 16) % n
     };
-    for (class, bar) in ["left", "right"].iter().zip(BARS) {
+    for (class, columns) in [("left", 1..11), ("right", 16..26)] {
         let dir = root.join(class);
         std::fs::create_dir_all(&dir).unwrap();
         for i in 0..per_class {
-            let img = image::GrayImage::from_fn(SIZE as u32, SIZE as u32, |x, _| {
-                let n = noise();
-                image::Luma([if bar.contains(&(x as usize)) {
-                    180 + n
-                } else {
-                    n
-                }])
+            let x0 = columns.start + next(columns.end - columns.start);
+            let y0 = 1 + next(SIZE - PATCH - 1);
+            let noise: Vec<u8> = (0..SIZE * SIZE).map(|_| next(60) as u8).collect();
+            let img = image::GrayImage::from_fn(SIZE, SIZE, |x, y| {
+                let inside = (x0..x0 + PATCH).contains(&x) && (y0..y0 + PATCH).contains(&y);
+                let n = noise[(y * SIZE + x) as usize];
+                image::Luma([if inside { 200 + n / 2 } else { n }])
             });
             img.save(dir.join(format!("{i}.png"))).unwrap();
         }
     }
 }
 
-/// Mean of the map over the class's bar columns and over the other columns.
-fn inside_outside(values: &[f32], bar: &std::ops::Range<usize>) -> (f32, f32) {
-    let (mut inside, mut outside, mut ni, mut no) = (0.0, 0.0, 0, 0);
-    for (p, v) in values.iter().enumerate() {
-        if bar.contains(&(p % SIZE)) {
-            inside += v;
-            ni += 1;
-        } else {
-            outside += v;
-            no += 1;
-        }
-    }
-    (inside / ni as f32, outside / no as f32)
+/// How far (in pixels, 0 = on it) the map's hottest pixel lies from the patch (the picture's
+/// bright pixels).
+fn peak_distance(values: &[f32], pixels: &[u8]) -> usize {
+    let peak = values
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(i, _)| i)
+        .unwrap();
+    let side = SIZE as usize;
+    let (py, px) = (peak / side, peak % side);
+    (0..pixels.len())
+        .filter(|&k| pixels[k] >= 200)
+        .map(|k| (k / side).abs_diff(py).max((k % side).abs_diff(px)))
+        .min()
+        .unwrap()
 }
 
 fn trained(project_path: &Path) -> (Project, std::path::PathBuf, TrainedModel) {
@@ -67,11 +70,11 @@ fn trained(project_path: &Path) -> (Project, std::path::PathBuf, TrainedModel) {
 }
 
 #[test]
-fn picture_heat_maps_mark_the_deciding_bar_and_pass_their_checks() {
+fn grad_cam_finds_the_patch_that_decides_the_class_and_passes_its_checks() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("bars");
-    bar_pictures(&data, 40);
-    let project_path = dir.path().join("bars.strata");
+    let data = dir.path().join("patches");
+    patch_pictures(&data, 100);
+    let project_path = dir.path().join("patches.strata");
     let p = project_path.to_str().unwrap();
     let o = strata(&[
         "new",
@@ -81,63 +84,88 @@ fn picture_heat_maps_mark_the_deciding_bar_and_pass_their_checks() {
         "--template",
         "cnn",
         "--image-size",
-        "16x16",
+        "32x32",
         "--seed",
         "3",
     ]);
     assert!(o.status.success(), "{}", text(&o));
-    let o = strata(&["train", p, "--epochs", "6"]);
+    let o = strata(&["train", p, "--epochs", "20"]);
     assert!(o.status.success(), "{}", text(&o));
 
     let (project, run, trained) = trained(&project_path);
     let (prepared, _) = workflow::prepare(&project.data, None, None).unwrap();
     let dataset = &prepared.dataset;
-    let mut checked = 0;
-    for &i in prepared.split.test.iter().take(4) {
-        for method in [Method::GradCam, Method::Occlusion, Method::Saliency] {
-            let ask = ExplainAsk {
-                method: Some(method),
-                class: None,
-                checks: true,
-            };
-            let e = workflow::explain_sample(Some(&run), &trained, dataset, i, ask).unwrap();
-            let label = dataset.labels()[i];
-            assert_eq!(e.class, label, "the model should have learnt the bars");
-            let Map::Grid {
-                height,
-                width,
-                values,
-            } = &e.map
-            else {
-                panic!("a picture gets a heat map");
-            };
-            assert_eq!((*height, *width), (SIZE, SIZE));
-            assert!(values.iter().all(|v| (0.0..=1.0).contains(v)));
-            let sanity = e.sanity.as_ref().unwrap();
-            let rho = sanity.randomisation_rho.unwrap();
-            assert!((-1.0..=1.0).contains(&rho), "{sanity:?}");
-            if method != Method::Saliency {
-                let (inside, outside) = inside_outside(values, &BARS[label]);
-                assert!(
-                    inside > 1.5 * outside,
-                    "{method:?} on sample {i}: bar {inside:.3} vs elsewhere {outside:.3}"
-                );
-                assert!(sanity.passes_deletion(), "{method:?}: {sanity:?}");
-            }
-            if method == Method::GradCam {
-                assert_eq!(e.layer.as_deref().map(|l| !l.is_empty()), Some(true));
-            }
-            // Asked again, the explanation comes from the run's folder, unchanged.
-            let again = workflow::explain_sample(Some(&run), &trained, dataset, i, ask).unwrap();
-            assert_eq!(
-                (again.map, again.method, again.class),
-                (e.map.clone(), e.method, e.class)
-            );
-            checked += 1;
+    let images = dataset.images().unwrap();
+    let test = &prepared.split.test;
+    assert!(test.len() >= 20, "{}", test.len());
+    let (mut on_patch, mut beside, mut rho_sum, mut deletion_wins) = (0, 0, 0.0, 0);
+    for &i in test {
+        let ask = ExplainAsk {
+            method: Some(Method::GradCam),
+            class: None,
+            checks: true,
+        };
+        let e = workflow::explain_sample(Some(&run), &trained, dataset, i, ask).unwrap();
+        assert_eq!(e.layer.as_deref(), Some("conv2"), "the last convolution");
+        let Map::Grid {
+            height,
+            width,
+            values,
+        } = &e.map
+        else {
+            panic!("a picture gets a heat map");
+        };
+        assert_eq!((*height, *width), (32, 32));
+        assert!(values.iter().all(|v| (0.0..=1.0).contains(v)));
+        match peak_distance(values, images.sample(i)) {
+            0 => on_patch += 1,
+            1 => beside += 1,
+            _ => {}
         }
+        let sanity = e.sanity.as_ref().unwrap();
+        rho_sum += sanity.randomisation_rho.unwrap();
+        deletion_wins += usize::from(sanity.passes_deletion());
+        // Asked again, the explanation comes from the run's folder, unchanged.
+        let again = workflow::explain_sample(Some(&run), &trained, dataset, i, ask).unwrap();
+        assert_eq!((&again.map, again.class), (&e.map, e.class));
     }
-    assert_eq!(checked, 12);
+    let n = test.len();
+    let rho = rho_sum / n as f64;
+    eprintln!(
+        "Grad-CAM peak on the patch: {on_patch}/{n}, on its border ring: {beside}/{n}; mean randomisation rank correlation {rho:.3}; deletion beats random on {deletion_wins}/{n}"
+    );
+    // The peak sits on the patch's edge that decides the class (its right edge for `left`, its
+    // left edge for `right`), half the time on the first pixel past it: the model's evidence is
+    // the step from bright to dark. BENCHMARKS.md §13 has the figures.
+    assert!(
+        (on_patch + beside) as f64 >= 0.9 * n as f64,
+        "peak on or beside the patch for {} of {n}",
+        on_patch + beside
+    );
+    assert!(
+        on_patch as f64 >= 0.6 * n as f64,
+        "on the patch for {on_patch} of {n}"
+    );
+    assert!(rho < RANDOMISATION_LIMIT, "mean rank correlation {rho}");
+    assert!(
+        deletion_wins as f64 >= 0.9 * n as f64,
+        "{deletion_wins} of {n}"
+    );
     assert!(run.join(workflow::EXPLANATIONS_DIR).is_dir());
+
+    // Occlusion and saliency make maps too, on the same scale.
+    for method in [Method::Occlusion, Method::Saliency] {
+        let ask = ExplainAsk {
+            method: Some(method),
+            class: None,
+            checks: false,
+        };
+        let e = workflow::explain_sample(None, &trained, dataset, test[0], ask).unwrap();
+        let Map::Grid { values, .. } = &e.map else {
+            panic!("a heat map");
+        };
+        assert!(values.iter().any(|&v| v > 0.5), "{method:?}");
+    }
 
     // The command line writes the heat maps as pictures, outside the data folder.
     let out = dir.path().join("why");
@@ -154,7 +182,7 @@ fn picture_heat_maps_mark_the_deciding_bar_and_pass_their_checks() {
     assert!(said.contains("left") && said.contains("Grad-CAM"), "{said}");
     assert!(said.contains("randomisation check"), "{said}");
     let heat = image::open(out.join("0.why.png")).unwrap();
-    assert_eq!((heat.width(), heat.height()), (16, 16));
+    assert_eq!((heat.width(), heat.height()), (32, 32));
     // A method that does not fit the data is refused in words.
     let o = strata(&["explain", p, picture.to_str().unwrap(), "--method", "words"]);
     assert!(!o.status.success());

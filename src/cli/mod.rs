@@ -32,6 +32,7 @@ macro_rules! outln {
     };
 }
 
+mod audit;
 mod explain;
 mod runs;
 mod weights;
@@ -232,6 +233,29 @@ pub enum Command {
         /// Print the result as one JSON object.
         #[arg(long)]
         json: bool,
+    },
+    /// Check the data: likely wrong labels (confident learning over a cross-validated checker),
+    /// exact and near duplicates (above all across the train/validation/test split), outliers,
+    /// class imbalance. `--exclude`, `--relabel` and `--restore` record choices in the project
+    /// file (the data files are never changed).
+    Audit {
+        /// The project file.
+        project: PathBuf,
+        /// Folds of the cross-validation that checks the labels.
+        #[arg(long, default_value_t = 5)]
+        folds: usize,
+        /// Print the findings as one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Leave these samples out (keys as listed: file relative to the data folder, or "line N").
+        #[arg(long, value_name = "KEY")]
+        exclude: Vec<String>,
+        /// Give a sample another class: KEY=CLASS.
+        #[arg(long, value_name = "KEY=CLASS")]
+        relabel: Vec<String>,
+        /// Undo leaving out or relabelling these samples.
+        #[arg(long, value_name = "KEY")]
+        restore: Vec<String>,
     },
     /// Why the model answered what it did: a heat map over each picture or spectrogram (Grad-CAM,
     /// gradient saliency or occlusion), each word's or column's contribution, with the sanity
@@ -519,6 +543,21 @@ pub fn run(command: Command) -> Result<()> {
             let format = format.unwrap_or(workflow::ExportFormat::for_path(&out));
             runs::cmd_export(&project, &out, format, run.as_deref(), json)
         }
+        Command::Audit {
+            project,
+            folds,
+            json,
+            exclude,
+            relabel,
+            restore,
+        } => audit::cmd_audit(&audit::AuditArgs {
+            project: &project,
+            folds,
+            json,
+            exclude: &exclude,
+            relabel: &relabel,
+            restore: &restore,
+        }),
         Command::Explain {
             project,
             paths,

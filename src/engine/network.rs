@@ -76,6 +76,21 @@ impl Network {
         Self::build_with(graph, device, rng, true)
     }
 
+    /// A copy of the network (same weights) whose max-pools run on their own instead of inside
+    /// the convolution before them, so each convolution's own output exists (Grad-CAM reads the
+    /// last one).
+    pub fn without_fused_pools(&self) -> Result<Self, NetworkError> {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+        let mut copy = Self::build(&self.graph, &self.device, &mut rng, false, false)?;
+        for v in &copy.vars {
+            if let Some(mine) = self.vars.iter().find(|m| m.name == v.name) {
+                v.var.set(mine.var.as_tensor())?;
+            }
+        }
+        copy.use_caches = self.use_caches;
+        Ok(copy)
+    }
+
     /// Builds the network: every node's layer creates its tensors and is resolved once;
     /// `read_files` says whether pretrained and reused parts read their files (false when a
     /// run's own checkpoint is loaded over them).
@@ -84,6 +99,16 @@ impl Network {
         device: &Device,
         rng: &mut dyn RngCore,
         read_files: bool,
+    ) -> Result<Self, NetworkError> {
+        Self::build(graph, device, rng, read_files, true)
+    }
+
+    fn build(
+        graph: &Graph,
+        device: &Device,
+        rng: &mut dyn RngCore,
+        read_files: bool,
+        fuse_pools: bool,
     ) -> Result<Self, NetworkError> {
         let checked = graph.validate().map_err(NetworkError::Invalid)?;
         let index = graph.index_by_name();
@@ -97,7 +122,11 @@ impl Network {
                     .collect()
             })
             .collect();
-        let pool_after = fusable_pools(graph, &checked);
+        let pool_after = if fuse_pools {
+            fusable_pools(graph, &checked)
+        } else {
+            vec![None; graph.nodes.len()]
+        };
         let mut fused_into = vec![None; graph.nodes.len()];
         let mut vars = Vec::new();
         let mut layers: Vec<Option<Box<dyn Forward>>> =

@@ -249,9 +249,9 @@ pub fn explain(req: &Request<'_>) -> Result<Explanation, ExplainError> {
     };
     let scorer = Scorer::new(req.network, req.loss, dataset, class);
     let score = base.get(class).copied().unwrap_or(0.0) * scorer.unit();
-    let (map, layer) = map_for(method, &scorer, &input)?;
+    let made = map_for(method, &scorer, &input)?;
     let sanity = if req.checks {
-        Some(sanity::check(method, &scorer, &input, &map)?)
+        Some(sanity::check(method, &scorer, &input, &made)?)
     } else {
         None
     };
@@ -263,27 +263,42 @@ pub fn explain(req: &Request<'_>) -> Result<Explanation, ExplainError> {
             Task::Classify => dataset.classes().get(class).cloned().unwrap_or_default(),
         },
         score,
-        map,
-        layer,
+        map: made.map,
+        layer: made.layer,
         sanity,
     })
 }
 
-/// The map of `method` for `input` under `scorer`'s model, and the layer Grad-CAM used.
-fn map_for(
-    method: Method,
-    scorer: &Scorer<'_>,
-    input: &[f32],
-) -> Result<(Map, Option<String>), ExplainError> {
+/// A method's result before it becomes an [`Explanation`].
+pub(crate) struct Made {
+    /// The map.
+    pub map: Map,
+    /// Grad-CAM's layer.
+    pub layer: Option<String>,
+    /// Grad-CAM's map at the layer's own resolution.
+    pub native: Option<Vec<f32>>,
+}
+
+/// The map of `method` for `input` under `scorer`'s model.
+fn map_for(method: Method, scorer: &Scorer<'_>, input: &[f32]) -> Result<Made, ExplainError> {
+    let plain = |map| Made {
+        map,
+        layer: None,
+        native: None,
+    };
     Ok(match method {
         Method::GradCam => {
-            let (map, layer) = gradients::grad_cam(scorer, input)?;
-            (map, Some(layer))
+            let (map, layer, native) = gradients::grad_cam(scorer, input)?;
+            Made {
+                map,
+                layer: Some(layer),
+                native: Some(native),
+            }
         }
-        Method::Saliency => (gradients::saliency(scorer, input)?, None),
-        Method::Occlusion => (occlusion::patches(scorer, input)?, None),
-        Method::Words => (occlusion::words(scorer, input)?, None),
-        Method::Columns => (occlusion::columns(scorer, input)?, None),
+        Method::Saliency => plain(gradients::saliency(scorer, input)?),
+        Method::Occlusion => plain(occlusion::patches(scorer, input)?),
+        Method::Words => plain(occlusion::words(scorer, input)?),
+        Method::Columns => plain(occlusion::columns(scorer, input)?),
     })
 }
 
@@ -361,6 +376,33 @@ impl<'a> Scorer<'a> {
                 p.iter()
                     .map(|row| row.get(self.class).copied().unwrap_or(0.0) * unit),
             );
+        }
+        Ok(out)
+    }
+
+    /// The margin of each input: the class's logit minus the largest other logit (for a
+    /// predicted number, the number). Unlike a probability it does not saturate at 1, so
+    /// covering part of a picture the model is sure of still shows.
+    fn margins(&self, inputs: &[Vec<f32>]) -> Result<Vec<f32>, ExplainError> {
+        if self.dataset.task() == Task::Regress {
+            return self.scores(inputs);
+        }
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+        let mut out = Vec::with_capacity(inputs.len());
+        for chunk in inputs.chunks(SCORE_BATCH) {
+            let flat: Vec<f32> = chunk.iter().flatten().copied().collect();
+            let x = self.tensor(&flat, chunk.len())?;
+            let o = self.network.forward(&x, false, &mut rng)?;
+            for row in o.pre_activation.to_vec2::<f32>()? {
+                let own = row.get(self.class).copied().unwrap_or(0.0);
+                let other = row
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, _)| *j != self.class)
+                    .map(|(_, &v)| v)
+                    .fold(f32::NEG_INFINITY, f32::max);
+                out.push(if other.is_finite() { own - other } else { own });
+            }
         }
         Ok(out)
     }

@@ -29,7 +29,7 @@ pub(super) fn image_baseline(scorer: &Scorer<'_>, input: &[f32]) -> Vec<f32> {
 
 /// Occlusion: overlapping square patches (a seventh of the shorter side, half-overlapping)
 /// replaced by the average level one at a time; each pixel's importance is the mean fall of the
-/// score over the patches covering it (kept where positive).
+/// class's logit margin over the patches covering it (kept where positive).
 pub(super) fn patches(scorer: &Scorer<'_>, input: &[f32]) -> Result<Map, ExplainError> {
     let (h, w) = image_size(scorer);
     let plane = h * w;
@@ -51,7 +51,7 @@ pub(super) fn patches(scorer: &Scorer<'_>, input: &[f32]) -> Result<Map, Explain
         .into_iter()
         .flat_map(|y| starts(w).into_iter().map(move |x| (y, x)))
         .collect();
-    let base = scorer.scores(&[input.to_vec()])?;
+    let base = scorer.margins(&[input.to_vec()])?;
     let base = base.first().copied().unwrap_or(0.0);
     let mut drop_sum = vec![0.0f32; plane];
     let mut covered = vec![0u32; plane];
@@ -74,7 +74,7 @@ pub(super) fn patches(scorer: &Scorer<'_>, input: &[f32]) -> Result<Map, Explain
                 x
             })
             .collect();
-        for (&(y0, x0), score) in chunk.iter().zip(scorer.scores(&inputs)?) {
+        for (&(y0, x0), score) in chunk.iter().zip(scorer.margins(&inputs)?) {
             for y in y0..(y0 + size).min(h) {
                 for x in x0..(x0 + size).min(w) {
                     if let (Some(d), Some(n)) =

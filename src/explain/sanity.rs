@@ -8,7 +8,7 @@ use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use super::occlusion::{column_groups, image_baseline, pad_value, word_positions};
-use super::{map_for, ExplainError, Map, Method, Scorer};
+use super::{map_for, ExplainError, Made, Map, Method, Scorer};
 use crate::engine::Network;
 
 /// Above this rank correlation the trained model's map is too like the random model's.
@@ -85,13 +85,16 @@ impl Sanity {
     }
 }
 
-/// Runs both checks for `map`, made by `method` for `input`.
+/// Runs both checks for `made`, made by `method` for `input`. The randomisation check compares
+/// maps at the resolution the method works at (Grad-CAM's layer), the deletion check on the
+/// picture.
 pub(super) fn check(
     method: Method,
     scorer: &Scorer<'_>,
     input: &[f32],
-    map: &Map,
+    made: &Made,
 ) -> Result<Sanity, ExplainError> {
+    let map = &made.map;
     let (parts, baseline) = parts_of(scorer, input, map);
     let importance = importance(map);
     let mut order: Vec<usize> = (0..parts.len()).collect();
@@ -113,11 +116,12 @@ pub(super) fn check(
     let (randomisation_rho, randomisation_problem) =
         match Network::new(net.graph(), net.device(), &mut rng) {
             Ok(random) => {
-                let (random_map, _) = map_for(method, &scorer.with_network(&random), input)?;
-                (
-                    Some(spearman(&importance, &self::importance(&random_map))),
-                    None,
-                )
+                let random_made = map_for(method, &scorer.with_network(&random), input)?;
+                let rho = match (&made.native, &random_made.native) {
+                    (Some(a), Some(b)) => spearman(a, b),
+                    _ => spearman(&importance, &self::importance(&random_made.map)),
+                };
+                (Some(rho), None)
             }
             Err(e) => (None, Some(e.to_string())),
         };

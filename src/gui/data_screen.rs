@@ -5,6 +5,7 @@
 use eframe::egui;
 
 use super::app::{AfterImport, AppCommand, Shared, TemplateChoice};
+use super::audit_panel::AuditPanel;
 use super::document::Command;
 use crate::project::{
     AudioSettings, DataKind, DataSettings, ImageSettings, Source, TableSettings, Task,
@@ -19,6 +20,8 @@ pub struct DataScreen {
     pub(super) preview_cache: Option<(String, Vec<egui::TextureHandle>)>,
     /// The data source or the column to predict changed: the next import fits the model to it.
     refit_model: bool,
+    /// "Check the data".
+    pub(super) audit: AuditPanel,
 }
 
 impl Default for DataScreen {
@@ -27,6 +30,7 @@ impl Default for DataScreen {
             preview_seed: 1,
             preview_cache: None,
             refit_model: false,
+            audit: AuditPanel::default(),
         }
     }
 }
@@ -85,6 +89,7 @@ fn split_settings_equal(a: &DataSettings, b: &DataSettings) -> bool {
     a.val_fraction == b.val_fraction
         && a.test_fraction == b.test_fraction
         && a.split_seed == b.split_seed
+        && a.edits == b.edits
 }
 
 impl DataScreen {

@@ -59,6 +59,7 @@ impl DataScreen {
         }
         ui.add_space(8.0);
         report_ui(ui, &report);
+        self.audit.audit_ui(ui, cx, &prepared);
     }
 
     fn images_view_ui(

@@ -2,6 +2,7 @@
 //! layer editor), Train, Evaluate, Use — over the same core the CLI uses.
 
 mod app;
+mod audit_panel;
 pub mod crash;
 mod data_screen;
 mod data_view;

@@ -30,6 +30,14 @@ impl PaletteEntries for AvgPool2d {
 }
 
 impl LayerKind for AvgPool2d {
+    fn spatial_window(&self) -> Option<super::SpatialWindow> {
+        Some(super::SpatialWindow {
+            kernel: self.kernel,
+            stride: self.stride,
+            same_padding: false,
+        })
+    }
+
     fn label(&self) -> &'static str {
         "AvgPool2d"
     }

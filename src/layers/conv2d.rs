@@ -162,6 +162,14 @@ impl LayerKind for Conv2d {
         ]
     }
 
+    fn spatial_window(&self) -> Option<super::SpatialWindow> {
+        Some(super::SpatialWindow {
+            kernel: self.kernel,
+            stride: self.stride,
+            same_padding: self.padding == crate::model::Padding::Same,
+        })
+    }
+
     fn fuses_max_pool(&self) -> bool {
         true
     }

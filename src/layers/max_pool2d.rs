@@ -29,6 +29,14 @@ impl PaletteEntries for MaxPool2d {
 }
 
 impl LayerKind for MaxPool2d {
+    fn spatial_window(&self) -> Option<super::SpatialWindow> {
+        Some(super::SpatialWindow {
+            kernel: self.kernel,
+            stride: self.stride,
+            same_padding: false,
+        })
+    }
+
     fn label(&self) -> &'static str {
         "MaxPool2d"
     }

@@ -97,6 +97,13 @@ pub trait LayerKind {
         false
     }
 
+    /// For a layer sliding a window over a picture (2-D convolution, pool): its window, step
+    /// and whether it pads, so a position of its output can be traced back to the pixels it
+    /// looks at (Grad-CAM's heat map is laid over the picture this way).
+    fn spatial_window(&self) -> Option<SpatialWindow> {
+        None
+    }
+
     /// A max-pool's window and step, for the convolution before it to fuse.
     fn max_pool_window(&self) -> Option<(usize, usize)> {
         None
@@ -331,6 +338,17 @@ impl BuildCx<'_> {
             penalized,
         });
     }
+}
+
+/// A 2-D sliding window: kernel, stride and padding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpatialWindow {
+    /// Window side.
+    pub kernel: usize,
+    /// Step between windows.
+    pub stride: usize,
+    /// Zero padding around the input ("same"), with the extra zero at the end.
+    pub same_padding: bool,
 }
 
 /// What a layer gets for one batch.

@@ -5,11 +5,13 @@
 
 pub mod auto;
 mod coach;
+mod data_edits;
 mod explain;
 mod onnx_export;
 pub mod runs_table;
 
 pub use coach::{coach_line, finish_line};
+pub use data_edits::sample_key;
 pub use explain::{explain_sample, ExplainAsk, EXPLANATIONS_DIR};
 pub use onnx_export::{
     export_onnx, export_project_onnx, import_run, onnx_metadata, ExportFormat, CHECK_SAMPLES,
@@ -325,7 +327,7 @@ pub fn prepare(
         Source::Tabular(table) => return prepare_table(data, table),
         Source::Text(text) => return prepare_text(data, text),
         Source::Audio(audio) => {
-            let (dataset, report) =
+            let (mut dataset, mut report) =
                 import_audio_folder(&data.path, &audio_options(audio), cancel, progress)?;
             let split = stratified_split(
                 &dataset.images.labels,
@@ -333,12 +335,20 @@ pub fn prepare(
                 data.test_fraction,
                 data.split_seed,
             );
+            let split = match edit_images(data, &mut dataset.images, &mut report, &split) {
+                Some((plan, split)) => {
+                    dataset.durations = plan.filter(std::mem::take(&mut dataset.durations));
+                    dataset.sample_rates = plan.filter(std::mem::take(&mut dataset.sample_rates));
+                    split
+                }
+                None => split,
+            };
             let dataset = Arc::new(Dataset::Audio(Box::new(dataset)));
             return Ok((PreparedData { dataset, split }, report));
         }
         Source::Image(image) => image,
     };
-    let (dataset, report) =
+    let (mut dataset, mut report) =
         import_image_folder(&data.path, &import_options(image), cancel, progress)?;
     let split = stratified_split(
         &dataset.labels,
@@ -346,8 +356,38 @@ pub fn prepare(
         data.test_fraction,
         data.split_seed,
     );
+    let split = edit_images(data, &mut dataset, &mut report, &split).map_or(split, |(_, s)| s);
     let dataset = Arc::new(Dataset::Images(dataset));
     Ok((PreparedData { dataset, split }, report))
+}
+
+/// Applies the data check's choices to imported pictures (or spectrograms); returns the plan
+/// and the split without the left-out samples when anything changed.
+fn edit_images(
+    data: &DataSettings,
+    dataset: &mut ImageDataset,
+    report: &mut ImportReport,
+    split: &crate::data::Split,
+) -> Option<(data_edits::Plan, crate::data::Split)> {
+    if data.edits.is_empty() {
+        return None;
+    }
+    let keys: Vec<String> = dataset
+        .paths
+        .iter()
+        .map(|p| sample_key(&data.path, &p.display().to_string()))
+        .collect();
+    let plan = data_edits::plan(&data.edits, &keys, &dataset.labels, &dataset.classes);
+    if !plan.changes_anything() {
+        return None;
+    }
+    plan.report(report, &dataset.classes);
+    let n = dataset.sample_len();
+    dataset.pixels = plan.filter_chunks(&dataset.pixels, n);
+    dataset.paths = plan.filter(std::mem::take(&mut dataset.paths));
+    dataset.labels = plan.kept_labels();
+    let split = plan.split(split);
+    Some((plan, split))
 }
 
 /// Reads the texts (a CSV or class folders), splits them by class and builds the vocabulary
@@ -359,12 +399,27 @@ fn prepare_text(data: &DataSettings, text: &TextSettings) -> Result<(PreparedDat
         read_text_csv(&data.path, &text.text_column, &text.label_column)
     }
     .map_err(|e| anyhow!("{e}"))?;
+    let mut raw = raw;
     let split = stratified_split(
         &raw.labels,
         data.val_fraction,
         data.test_fraction,
         data.split_seed,
     );
+    let keys: Vec<String> = raw
+        .sources
+        .iter()
+        .map(|s| sample_key(&data.path, s))
+        .collect();
+    let plan = data_edits::plan(&data.edits, &keys, &raw.labels, &raw.classes);
+    let split = if plan.changes_anything() {
+        raw.texts = plan.filter(std::mem::take(&mut raw.texts));
+        raw.sources = plan.filter(std::mem::take(&mut raw.sources));
+        raw.labels = plan.kept_labels();
+        plan.split(&split)
+    } else {
+        split
+    };
     let train_texts = || split.train.iter().map(|&i| raw.texts[i].as_str());
     let vocab = if text.tokenizer == TokenizerKind::File {
         let mut vocab = Vocabulary::from_tokenizer_file(
@@ -382,8 +437,10 @@ fn prepare_text(data: &DataSettings, text: &TextSettings) -> Result<(PreparedDat
             .unwrap_or_else(|| suggested_length(train_texts(), text.tokenizer));
         Vocabulary::fit(train_texts(), text.tokenizer, text.vocab_size, length)
     };
+    let classes = raw.classes.clone();
     let texts = TextDataset::new(raw, vocab).map_err(|e| anyhow!("{e}"))?;
-    let report = texts.report();
+    let mut report = texts.report();
+    plan.report(&mut report, &classes);
     Ok((
         PreparedData {
             dataset: Arc::new(Dataset::Text(Box::new(texts))),
@@ -407,16 +464,44 @@ fn prepare_table(
     } else {
         settings.task
     };
-    let labelled = label_table(table, target, task).map_err(|e| anyhow!("{e}"))?;
+    let mut labelled = label_table(table, target, task).map_err(|e| anyhow!("{e}"))?;
     let split = stratified_split(
         &labelled.labels,
         data.val_fraction,
         data.test_fraction,
         data.split_seed,
     );
+    let keys: Vec<String> = labelled
+        .table
+        .lines
+        .iter()
+        .map(|l| format!("line {l}"))
+        .collect();
+    let labels = if labelled.labels.len() == keys.len() {
+        labelled.labels.clone()
+    } else {
+        vec![0; keys.len()]
+    };
+    let plan = data_edits::plan(&data.edits, &keys, &labels, &labelled.classes);
+    let split = if plan.changes_anything() {
+        let t = &mut labelled.table;
+        t.rows = plan.filter(std::mem::take(&mut t.rows));
+        t.lines = plan.filter(std::mem::take(&mut t.lines));
+        if labelled.labels.len() == keys.len() {
+            labelled.labels = plan.kept_labels();
+        }
+        if labelled.values.len() == keys.len() {
+            labelled.values = plan.filter(std::mem::take(&mut labelled.values));
+        }
+        plan.split(&split)
+    } else {
+        split
+    };
     let schema = TableSchema::fit(&labelled, &split.train);
+    let classes = labelled.classes.clone();
     let table = TableDataset::new(labelled, schema);
-    let report = table.report();
+    let mut report = table.report();
+    plan.report(&mut report, &classes);
     Ok((
         PreparedData {
             dataset: Arc::new(Dataset::Table(Box::new(table))),

@@ -321,6 +321,11 @@ impl StrataApp {
             .or(self.use_.why.shown.as_ref())
     }
 
+    /// The data check's last result on the Data screen.
+    pub fn data_audit(&self) -> Option<&crate::audit::Audit> {
+        self.data_screen.audit.result()
+    }
+
     /// A table model's permutation importance shown on the Evaluate screen.
     pub fn column_importance(&self) -> Option<&[crate::explain::ColumnImportance]> {
         self.evaluate.importance.as_ref().map(|(_, r)| r.as_slice())
@@ -356,6 +361,7 @@ impl StrataApp {
     /// Whether any background job (import, training, evaluation, prediction) is running.
     pub fn is_busy(&self) -> bool {
         self.cx.import.is_some()
+            || self.data_screen.audit.is_running()
             || self.train.is_running()
             || self.evaluate.is_running()
             || self.use_.is_running()
