@@ -1027,3 +1027,94 @@ fn automatic_training_keeps_the_best_candidate_as_the_model() {
     assert!(shows(&h, "of 2, stopped"));
     assert!(shows(&h, "Resume"));
 }
+
+/// Copies a folder tree.
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.unwrap();
+        let target = to.join(entry.path().strip_prefix(from).unwrap());
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_data_check_finds_a_copied_image_and_leaving_it_out_takes_effect_on_import() {
+    let data = tempfile::tempdir().unwrap();
+    let shapes = data.path().join("shapes");
+    copy_tree(&repo_sample().join("shapes"), &shapes);
+    // The same picture twice, under another name.
+    std::fs::copy(
+        shapes.join("circle/circle_001.png"),
+        shapes.join("circle/zz_copy.png"),
+    )
+    .unwrap();
+    let workspace = tempfile::tempdir().unwrap();
+    let mut project = Project::load(&repo_sample().join("shapes.strata")).unwrap();
+    project.data.path = shapes.clone();
+    let path = workspace.path().join("shapes.strata");
+    project.save(&path).unwrap();
+    let mut app = StrataApp::new(None, workspace.path().to_owned());
+    app.open_project(&path);
+    let mut h = harness(app);
+    wait_for(&mut h, "the import", 120, |app| {
+        app.data().is_some() && !app.is_busy()
+    });
+    assert_eq!(h.state().data().unwrap().prepared.dataset.len(), 601);
+    h.get_by_label("1 Data").click();
+    h.step();
+    h.get_by_label("Check the data").click();
+    h.step();
+    wait_for(&mut h, "the data check", 300, |app| {
+        app.data_audit().is_some() && !app.is_busy()
+    });
+    let found = h.state().data_audit().unwrap().clone();
+    let pair = found
+        .duplicates
+        .iter()
+        .find(|d| d.exact && d.keys.1 == "circle/zz_copy.png")
+        .unwrap_or_else(|| panic!("the copy is found: {:?}", found.duplicates));
+    assert_eq!(pair.keys.0, "circle/circle_001.png");
+    h.step();
+    assert!(shows(&h, "duplicate pair(s)"));
+    assert!(shows(
+        &h,
+        "circle/circle_001.png (training) and circle/zz_copy.png"
+    ));
+
+    // Leave the copy out: kept in the project file, applied by the next import. Exact copies
+    // come first among pairs in one part of the split.
+    let first = h.get_all_by_label("Leave out").next().unwrap();
+    first.scroll_to_me();
+    h.step();
+    h.step();
+    h.get_all_by_label("Leave out").next().unwrap().click();
+    h.step();
+    h.step();
+    h.step();
+    let edits = &h.state().project().unwrap().data.edits;
+    assert!(edits.excluded.contains("circle/zz_copy.png"), "{edits:?}");
+    assert!(shows(&h, "They apply from the next import"));
+    h.get_by_label("Import again to apply").click();
+    h.step();
+    wait_for(&mut h, "the import", 120, |app| {
+        app.data().is_some_and(|d| d.prepared.dataset.len() == 600) && !app.is_busy()
+    });
+    let images = h
+        .state()
+        .data()
+        .unwrap()
+        .prepared
+        .dataset
+        .images()
+        .unwrap()
+        .clone();
+    assert!(!images.paths.iter().any(|p| p.ends_with("zz_copy.png")));
+    h.step();
+    assert!(shows(&h, "1 sample(s) left out and 0 relabelled"));
+    // The data folder was not touched.
+    assert!(shapes.join("circle/zz_copy.png").is_file());
+}

@@ -13,10 +13,16 @@ use crate::data::{Dataset, ImageDataset};
 
 /// Duplicate pairs listed at most.
 pub const DUPLICATES_SHOWN: usize = 200;
-/// Difference-hash bits that may differ between near duplicates.
-const HASH_DISTANCE: u32 = 6;
-/// Mean thumbnail difference (0–1) below which two pictures are near duplicates.
-const THUMBNAIL_DIFFERENCE: f32 = 0.04;
+/// Difference-hash bits that may differ between near duplicates (the candidates; the thumbnail
+/// correlation decides).
+const HASH_DISTANCE: u32 = 12;
+/// Grey levels by which a cell must outshine its right neighbour to set its hash bit, so
+/// compression noise in flat areas does not flip bits.
+const HASH_MARGIN: f32 = 4.0;
+/// Correlation of the 16×16 thumbnails above which two pictures are near duplicates: a copy
+/// resized or re-saved as JPEG stays above it (0.986 and 0.999 at worst on MNIST digits), two
+/// different digits of one writer's style stay below (BENCHMARKS.md §13).
+const THUMBNAIL_CORRELATION: f32 = 0.985;
 /// Above this many pictures, only identical hashes are compared (all pairs would be slow).
 const PAIRWISE_LIMIT: usize = 30_000;
 
@@ -123,8 +129,8 @@ fn group_pairs(keys: impl Iterator<Item = String>) -> Vec<(usize, usize, bool)> 
     pairs
 }
 
-/// The 64-bit difference hash of a picture: on a 9×8 grey version, whether each pixel is
-/// brighter than its right neighbour.
+/// The 64-bit difference hash of a picture: on a 9×8 grey version, whether each cell is
+/// clearly brighter than its right neighbour.
 pub(super) fn difference_hash(d: &ImageDataset, i: usize) -> u64 {
     let grey = grey(d, i);
     let small = shrink_rect(&grey, d.height, d.width, 8, 9);
@@ -133,7 +139,7 @@ pub(super) fn difference_hash(d: &ImageDataset, i: usize) -> u64 {
         for x in 0..8 {
             let left = small.get(y * 9 + x).copied().unwrap_or(0.0);
             let right = small.get(y * 9 + x + 1).copied().unwrap_or(0.0);
-            hash = (hash << 1) | u64::from(left > right);
+            hash = (hash << 1) | u64::from(left > right + HASH_MARGIN);
         }
     }
     hash
@@ -206,9 +212,7 @@ fn picture_pairs(d: &ImageDataset) -> Vec<(usize, usize, bool)> {
         let (Some(ta), Some(tb)) = (thumbs.get(a), thumbs.get(b)) else {
             return false;
         };
-        let diff =
-            ta.iter().zip(tb).map(|(x, y)| (x - y).abs()).sum::<f32>() / ta.len().max(1) as f32;
-        diff < THUMBNAIL_DIFFERENCE
+        correlation(ta, tb) >= THUMBNAIL_CORRELATION
     };
     let mut near = Vec::new();
     if n <= PAIRWISE_LIMIT {
@@ -243,6 +247,34 @@ fn picture_pairs(d: &ImageDataset) -> Vec<(usize, usize, bool)> {
     let mut pairs = exact;
     pairs.extend(near);
     pairs
+}
+
+/// How alike two pictures of a data set are: the difference hashes' differing bits and the
+/// correlation of their 16×16 thumbnails (what the near-duplicate test compares).
+pub fn likeness(d: &ImageDataset, a: usize, b: usize) -> (u32, f32) {
+    let bits = (difference_hash(d, a) ^ difference_hash(d, b)).count_ones();
+    let ta = shrink(&grey(d, a), 1, d.height, d.width, 16);
+    let tb = shrink(&grey(d, b), 1, d.height, d.width, 16);
+    (bits, correlation(&ta, &tb))
+}
+
+/// Pearson correlation of two equally long lists (1 for two equal constant lists, 0 when only
+/// one is constant).
+fn correlation(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len()).max(1) as f32;
+    let ma = a.iter().sum::<f32>() / n;
+    let mb = b.iter().sum::<f32>() / n;
+    let (mut cov, mut va, mut vb) = (0.0, 0.0, 0.0);
+    for (x, y) in a.iter().zip(b) {
+        cov += (x - ma) * (y - mb);
+        va += (x - ma) * (x - ma);
+        vb += (y - mb) * (y - mb);
+    }
+    match (va > 1e-9, vb > 1e-9) {
+        (true, true) => cov / (va * vb).sqrt(),
+        (false, false) => f32::from(u8::from((ma - mb).abs() < 1e-3)),
+        _ => 0.0,
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ mod duplicates;
 mod features;
 mod labels;
 
-pub use duplicates::{Duplicate, DUPLICATES_SHOWN};
+pub use duplicates::{likeness, Duplicate, DUPLICATES_SHOWN};
 pub use labels::{LabelIssue, ProjectChecker};
 
 use std::path::Path;

@@ -24,6 +24,8 @@ pub struct AuditPanel {
     /// The last result and the data it is about.
     result: Option<(Arc<PreparedData>, Arc<Audit>)>,
     failed: Option<String>,
+    /// Whether the findings window is open.
+    open: bool,
 }
 
 /// What a finding's buttons ask.
@@ -75,48 +77,66 @@ impl AuditPanel {
             .filter(|(p, _)| Arc::ptr_eq(p, &prepared));
     }
 
-    /// Draws the panel under the data view.
+    /// Draws the check's line at the top of the data view (button, progress, what was chosen)
+    /// and, once it has run, the findings in their own window.
     pub fn audit_ui(&mut self, ui: &mut egui::Ui, cx: &mut Shared, prepared: &Arc<PreparedData>) {
         if let Some(job) = &mut self.job {
             if let Some(result) = job.poll() {
                 self.job = None;
                 match result {
-                    Ok(found) => self.result = Some((prepared.clone(), Arc::new(found))),
+                    Ok(found) => {
+                        self.result = Some((prepared.clone(), Arc::new(found)));
+                        self.open = true;
+                    }
                     Err(JobError::Cancelled) => {}
                     Err(JobError::Failed(e)) => self.failed = Some(e),
                 }
             }
         }
-        ui.separator();
-        ui.heading("Check the data");
-        ui.weak(
-            "Looks for labels that seem wrong, the same sample twice (above all once in training \
-             and once in validation or test, which makes the scores look better than they are), \
-             samples unlike any class, and classes of very different sizes.",
-        );
         let unit = prepared.dataset.kind().unit();
-        if let Some(job) = &self.job {
-            ui.horizontal(|ui| {
+        let found = self
+            .result
+            .as_ref()
+            .filter(|(p, _)| Arc::ptr_eq(p, prepared))
+            .map(|(_, a)| a.clone());
+        ui.horizontal_wrapped(|ui| {
+            if let Some(job) = &self.job {
                 ui.spinner();
                 let (done, total) = job.progress;
                 ui.label(format!(
-                    "Checking… cross-validating the label checker, fold {} of {}",
+                    "Checking the data… cross-validating the label checker, fold {} of {}",
                     (done + 1).min(total.max(1)),
                     total.max(1)
                 ));
                 if ui.button("Cancel").clicked() {
                     job.cancel();
                 }
-            });
-        } else if ui
-            .button("Check the data")
-            .on_hover_text(format!(
-                "Runs on the imported {unit}; takes from seconds to a minute"
-            ))
-            .clicked()
-        {
-            self.start(cx, prepared.clone());
-        }
+            } else {
+                if ui
+                    .button("Check the data")
+                    .on_hover_text(format!(
+                        "Looks for labels that seem wrong, the same sample twice (above all once \
+                         in training and once in validation or test, which makes the scores look \
+                         better than they are), samples unlike any class, and classes of very \
+                         different sizes. Runs on the imported {unit}; from seconds to a minute."
+                    ))
+                    .clicked()
+                {
+                    self.start(cx, prepared.clone());
+                }
+                match &found {
+                    Some(f) => {
+                        ui.label(summary(f, unit));
+                        if !self.open && ui.button("Show the findings").clicked() {
+                            self.open = true;
+                        }
+                    }
+                    None => {
+                        ui.weak("wrong labels, duplicates across the split, outliers, imbalance");
+                    }
+                }
+            }
+        });
         if let Some(e) = &self.failed {
             ui.colored_label(
                 ui.visuals().error_fg_color,
@@ -124,12 +144,7 @@ impl AuditPanel {
             );
         }
         pending_ui(ui, cx);
-        let Some(found) = self
-            .result
-            .as_ref()
-            .filter(|(p, _)| Arc::ptr_eq(p, prepared))
-            .map(|(_, a)| a.clone())
-        else {
+        let Some(found) = found else {
             return;
         };
         let edits = cx
@@ -137,11 +152,41 @@ impl AuditPanel {
             .map(|p| p.data.edits.clone())
             .unwrap_or_default();
         let mut choices = Vec::new();
-        findings_ui(ui, cx, prepared, &found, &edits, &mut choices);
+        let mut open = self.open;
+        egui::Window::new("Data check")
+            .id(egui::Id::new("data-check-window"))
+            .open(&mut open)
+            .default_width(520.0)
+            .default_height(560.0)
+            .default_pos(ui.ctx().content_rect().right_top() + egui::vec2(-560.0, 80.0))
+            .show(ui.ctx(), |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| {
+                    findings_ui(ui, cx, prepared, &found, &edits, &mut choices);
+                });
+            });
+        self.open = open;
         if !choices.is_empty() {
             apply(cx, choices);
         }
     }
+}
+
+/// The findings in one line.
+fn summary(found: &Audit, unit: &str) -> String {
+    format!(
+        "Checked {} {unit}: {} duplicate pair(s) ({} across the split), {} likely wrong \
+         label(s), {} outlier(s){}",
+        found.samples,
+        found.duplicate_pairs,
+        found.leaking_pairs,
+        found.label_issues.len(),
+        found.outliers.len(),
+        if found.imbalance.is_some() {
+            ", imbalanced classes"
+        } else {
+            ""
+        }
+    )
 }
 
 /// "N changes not applied yet" with the button that imports again.
@@ -294,7 +339,7 @@ fn findings_ui(
             "Duplicates ({}, {} across the split)",
             found.duplicate_pairs, found.leaking_pairs
         ))
-        .default_open(found.leaking_pairs > 0)
+        .default_open(true)
         .show(ui, |ui| {
             for d in found.duplicates.iter().take(LISTED) {
                 ui.horizontal(|ui| {

@@ -47,12 +47,13 @@ impl DataScreen {
 }
 
 /// Whether two settings read the data the same way (same source; same image size and channels,
-/// or same target column and task).
+/// or same target column and task; the same samples left out or relabelled).
 pub(super) fn same_import(a: &DataSettings, b: &DataSettings) -> bool {
     // A table's encoding and a text vocabulary come from the training split, so a new split
     // means reading the data again.
     a.path == b.path
         && a.source == b.source
+        && a.edits == b.edits
         && match a.kind() {
             DataKind::Image | DataKind::Audio => true,
             DataKind::Tabular | DataKind::Text => split_settings_equal(a, b),
@@ -89,7 +90,6 @@ fn split_settings_equal(a: &DataSettings, b: &DataSettings) -> bool {
     a.val_fraction == b.val_fraction
         && a.test_fraction == b.test_fraction
         && a.split_seed == b.split_seed
-        && a.edits == b.edits
 }
 
 impl DataScreen {

@@ -47,6 +47,8 @@ impl DataScreen {
         // Shared handles, not copies: this runs every frame.
         let prepared = data.prepared.clone();
         let report = data.report.clone();
+        self.audit.audit_ui(ui, cx, &prepared);
+        ui.add_space(4.0);
         match prepared.dataset.as_ref() {
             Dataset::Images(images) => {
                 self.images_view_ui(ui, cx, &prepared, images, None, &report)
@@ -59,7 +61,6 @@ impl DataScreen {
         }
         ui.add_space(8.0);
         report_ui(ui, &report);
-        self.audit.audit_ui(ui, cx, &prepared);
     }
 
     fn images_view_ui(
