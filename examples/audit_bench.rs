@@ -158,9 +158,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for (a, b) in &planted {
             let find = |k: &String| images.paths.iter().position(|p| key(&noisy, p) == *k);
             if let (Some(i), Some(j)) = (find(a), find(b)) {
-                let (bits, r) = audit::likeness(images, i, j);
+                let (bits, r, diff) = audit::likeness(images, i, j);
                 eprintln!(
-                    "{a} {b}: {bits} bits, r {r:.4}, found {}",
+                    "{a} {b}: {bits} bits, r {r:.4}, difference {diff:.4}, found {}",
                     pairs.contains(&(a.clone(), b.clone()))
                 );
             }

@@ -23,6 +23,9 @@ const HASH_MARGIN: f32 = 4.0;
 /// resized or re-saved as JPEG stays above it (0.986 and 0.999 at worst on MNIST digits), two
 /// different digits of one writer's style stay below (BENCHMARKS.md §13).
 const THUMBNAIL_CORRELATION: f32 = 0.985;
+/// Mean difference of the 16×16 thumbnails (0–1) a near duplicate stays within: correlation
+/// alone ignores brightness, and two pictures of one shape lit differently are not copies.
+const THUMBNAIL_DIFFERENCE: f32 = 0.03;
 /// Above this many pictures, only identical hashes are compared (all pairs would be slow).
 const PAIRWISE_LIMIT: usize = 30_000;
 
@@ -212,7 +215,8 @@ fn picture_pairs(d: &ImageDataset) -> Vec<(usize, usize, bool)> {
         let (Some(ta), Some(tb)) = (thumbs.get(a), thumbs.get(b)) else {
             return false;
         };
-        correlation(ta, tb) >= THUMBNAIL_CORRELATION
+        mean_difference(ta, tb) <= THUMBNAIL_DIFFERENCE
+            && correlation(ta, tb) >= THUMBNAIL_CORRELATION
     };
     let mut near = Vec::new();
     if n <= PAIRWISE_LIMIT {
@@ -249,13 +253,19 @@ fn picture_pairs(d: &ImageDataset) -> Vec<(usize, usize, bool)> {
     pairs
 }
 
-/// How alike two pictures of a data set are: the difference hashes' differing bits and the
-/// correlation of their 16×16 thumbnails (what the near-duplicate test compares).
-pub fn likeness(d: &ImageDataset, a: usize, b: usize) -> (u32, f32) {
+/// How alike two pictures of a data set are: the difference hashes' differing bits, and the
+/// correlation and mean difference of their 16×16 thumbnails (what the near-duplicate test
+/// compares).
+pub fn likeness(d: &ImageDataset, a: usize, b: usize) -> (u32, f32, f32) {
     let bits = (difference_hash(d, a) ^ difference_hash(d, b)).count_ones();
     let ta = shrink(&grey(d, a), 1, d.height, d.width, 16);
     let tb = shrink(&grey(d, b), 1, d.height, d.width, 16);
-    (bits, correlation(&ta, &tb))
+    (bits, correlation(&ta, &tb), mean_difference(&ta, &tb))
+}
+
+/// Mean absolute difference of two equally long lists.
+fn mean_difference(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len().min(b.len()).max(1) as f32
 }
 
 /// Pearson correlation of two equally long lists (1 for two equal constant lists, 0 when only

@@ -9,7 +9,7 @@ mod occlusion;
 mod render;
 mod sanity;
 
-pub use occlusion::{permutation_importance, ColumnImportance};
+pub use occlusion::{permutation_importance, ColumnImportance, UNKNOWN_WORD};
 pub use render::{heat_color, overlay};
 pub use sanity::{spearman, Sanity, RANDOMISATION_LIMIT};
 
@@ -20,6 +20,9 @@ use serde::{Deserialize, Serialize};
 use crate::data::Dataset;
 use crate::engine::{probabilities, Network, NetworkError};
 use crate::project::{DataKind, LossKind, Task};
+
+/// What a regression's explanation explains.
+pub const PREDICTED_VALUE: &str = "the predicted value";
 
 /// Samples scored per forward pass while perturbing inputs.
 const SCORE_BATCH: usize = 64;
@@ -160,6 +163,10 @@ impl Explanation {
                 "Each word was removed in turn: green words raised the probability of '{class}', \
                  red words lowered it; the stronger the colour, the bigger the change."
             ),
+            Method::Columns if class == PREDICTED_VALUE => "Each column was set to its \
+                 training average in turn: bars to the right raised the predicted value, bars to \
+                 the left lowered it (by the amount shown, in the target's units)."
+                .to_owned(),
             Method::Columns => format!(
                 "Each column was set to its training average in turn: bars to the right pushed \
                  the answer towards '{class}', bars to the left away from it."
@@ -239,7 +246,7 @@ pub fn explain(req: &Request<'_>) -> Result<Explanation, ExplainError> {
         return Err(ExplainError::WrongKind(method, kind));
     }
     let input = sample_input(dataset, req.index)?;
-    let base = Scorer::new(req.network, req.loss, dataset, 0).all_scores(&input)?;
+    let base = Scorer::new(req.network, req.loss, dataset, req.index, 0).all_scores(&input)?;
     let class = match dataset.task() {
         Task::Regress => 0,
         Task::Classify => req
@@ -247,8 +254,13 @@ pub fn explain(req: &Request<'_>) -> Result<Explanation, ExplainError> {
             .filter(|&c| c < base.len())
             .unwrap_or_else(|| crate::eval::argmax(&base).0),
     };
-    let scorer = Scorer::new(req.network, req.loss, dataset, class);
-    let score = base.get(class).copied().unwrap_or(0.0) * scorer.unit();
+    let scorer = Scorer::new(req.network, req.loss, dataset, req.index, class);
+    // A predicted number is shown in the target's units.
+    let offset = match dataset.table() {
+        Some(t) if t.schema.task == Task::Regress => t.schema.target_mean as f32,
+        _ => 0.0,
+    };
+    let score = base.get(class).copied().unwrap_or(0.0) * scorer.unit() + offset;
     let made = map_for(method, &scorer, &input)?;
     let sanity = if req.checks {
         Some(sanity::check(method, &scorer, &input, &made)?)
@@ -259,7 +271,7 @@ pub fn explain(req: &Request<'_>) -> Result<Explanation, ExplainError> {
         method,
         class,
         class_name: match dataset.task() {
-            Task::Regress => "the predicted value".to_owned(),
+            Task::Regress => PREDICTED_VALUE.to_owned(),
             Task::Classify => dataset.classes().get(class).cloned().unwrap_or_default(),
         },
         score,
@@ -314,15 +326,24 @@ pub(crate) struct Scorer<'a> {
     network: &'a Network,
     loss: LossKind,
     dataset: &'a Dataset,
+    /// The sample explained.
+    index: usize,
     class: usize,
 }
 
 impl<'a> Scorer<'a> {
-    fn new(network: &'a Network, loss: LossKind, dataset: &'a Dataset, class: usize) -> Self {
+    fn new(
+        network: &'a Network,
+        loss: LossKind,
+        dataset: &'a Dataset,
+        index: usize,
+        class: usize,
+    ) -> Self {
         Self {
             network,
             loss,
             dataset,
+            index,
             class,
         }
     }
@@ -336,6 +357,7 @@ impl<'a> Scorer<'a> {
             network,
             loss: self.loss,
             dataset: self.dataset,
+            index: self.index,
             class: self.class,
         }
     }

@@ -10,7 +10,11 @@ use super::gradients::{image_size, normalized};
 use super::{Contribution, ExplainError, Map, Scorer};
 use crate::data::{ColumnKind, Dataset, TableSchema};
 use crate::engine::Network;
-use crate::project::{LossKind, Task};
+use crate::data::tokenize;
+use crate::project::{LossKind, Task, TokenizerKind};
+
+/// A word's note when the model's vocabulary lacks it (it reads it as "unknown").
+pub const UNKNOWN_WORD: &str = "not in the model's vocabulary";
 
 /// Patches per side of a picture, about: the patch is the shorter side over this.
 const PATCHES_PER_SIDE: usize = 7;
@@ -100,12 +104,27 @@ pub(super) fn patches(scorer: &Scorer<'_>, input: &[f32]) -> Result<Map, Explain
 }
 
 /// The positions of a text's words the model reads (not padding, not `[CLS]`-style markers),
-/// with each word.
-pub(super) fn word_positions(dataset: &Dataset, input: &[f32]) -> Vec<(usize, String)> {
+/// with each word and whether the model knows it.
+pub(super) fn word_positions(
+    dataset: &Dataset,
+    index: usize,
+    input: &[f32],
+) -> Vec<(usize, String, bool)> {
     let Some(texts) = dataset.texts() else {
         return Vec::new();
     };
     let vocab = &texts.vocab;
+    // Built vocabularies read one token per word (or character) in order, so a word the model
+    // does not know can be shown as written.
+    let written: Vec<String> = match vocab.tokenizer {
+        TokenizerKind::Words | TokenizerKind::Characters => texts
+            .raw
+            .texts
+            .get(index)
+            .map(|t| tokenize(vocab.tokenizer, t))
+            .unwrap_or_default(),
+        TokenizerKind::File => Vec::new(),
+    };
     input
         .iter()
         .enumerate()
@@ -114,9 +133,13 @@ pub(super) fn word_positions(dataset: &Dataset, input: &[f32]) -> Vec<(usize, St
             if id == vocab.pad_id {
                 return None;
             }
-            let token = vocab.tokens.get(id).cloned().unwrap_or_default();
+            let known = id != vocab.unknown_id;
+            let token = match written.get(pos) {
+                Some(word) if !known => word.clone(),
+                _ => vocab.tokens.get(id).cloned().unwrap_or_default(),
+            };
             let marker = token.starts_with('[') && token.ends_with(']') && token.len() > 2;
-            (!marker || id == vocab.unknown_id).then_some((pos, token))
+            (!marker || !known).then_some((pos, token, known))
         })
         .collect()
 }
@@ -128,10 +151,10 @@ pub(super) fn pad_value(dataset: &Dataset) -> f32 {
 
 /// Each word replaced by padding in turn; its contribution is the fall of the score.
 pub(super) fn words(scorer: &Scorer<'_>, input: &[f32]) -> Result<Map, ExplainError> {
-    let positions = word_positions(scorer.dataset, input);
+    let positions = word_positions(scorer.dataset, scorer.index, input);
     let pad = pad_value(scorer.dataset);
     let mut inputs = vec![input.to_vec()];
-    for &(pos, _) in &positions {
+    for &(pos, _, _) in &positions {
         let mut x = input.to_vec();
         if let Some(v) = x.get_mut(pos) {
             *v = pad;
@@ -144,9 +167,13 @@ pub(super) fn words(scorer: &Scorer<'_>, input: &[f32]) -> Result<Map, ExplainEr
         positions
             .into_iter()
             .zip(scores.iter().skip(1))
-            .map(|((_, name), &s)| Contribution {
+            .map(|((_, name, known), &s)| Contribution {
                 name,
-                value: String::new(),
+                value: if known {
+                    String::new()
+                } else {
+                    UNKNOWN_WORD.to_owned()
+                },
                 score: base - s,
             })
             .collect(),
@@ -249,7 +276,7 @@ pub fn permutation_importance(
             Task::Regress => table.targets.get(i).copied().unwrap_or(0.0),
         })
         .collect();
-    let scorer = Scorer::new(network, loss, dataset, 0);
+    let scorer = Scorer::new(network, loss, dataset, 0, 0);
     let metric = |rows: &[Vec<f32>]| -> Result<f64, ExplainError> {
         let mut rng = rand::rngs::StdRng::seed_from_u64(0);
         let mut outputs = Vec::with_capacity(rows.len());

@@ -154,9 +154,9 @@ fn parts_of(scorer: &Scorer<'_>, input: &[f32], map: &Map) -> (Vec<Vec<usize>>, 
             (parts, image_baseline(scorer, input))
         }
         Map::Tokens(_) => {
-            let parts = word_positions(scorer.dataset, input)
+            let parts = word_positions(scorer.dataset, scorer.index, input)
                 .into_iter()
-                .map(|(pos, _)| vec![pos])
+                .map(|(pos, _, _)| vec![pos])
                 .collect();
             (parts, vec![pad_value(scorer.dataset); input.len()])
         }

@@ -132,7 +132,10 @@ impl AuditPanel {
                         }
                     }
                     None => {
-                        ui.weak("wrong labels, duplicates across the split, outliers, imbalance");
+                        ui.weak(
+                            "Finds likely wrong labels, duplicates across the split, outliers \
+                             and imbalanced classes",
+                        );
                     }
                 }
             }

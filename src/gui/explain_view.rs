@@ -222,15 +222,11 @@ impl ExplainView {
             return;
         };
         ui.label(
-            RichText::new(format!(
-                "{} — {}",
-                e.class_name,
-                if dataset.task() == crate::project::Task::Regress {
-                    format!("{:.4}", e.score)
-                } else {
-                    format!("{:.1}%", e.score * 100.0)
-                }
-            ))
+            RichText::new(if dataset.task() == crate::project::Task::Regress {
+                format!("Predicted: {:.4}", e.score)
+            } else {
+                format!("Said: {} ({:.1}%)", e.class_name, e.score * 100.0)
+            })
             .strong()
             .size(16.0),
         );
@@ -334,17 +330,22 @@ fn words_ui(ui: &mut egui::Ui, tokens: &[Contribution]) {
             } else {
                 Color32::from_rgba_unmultiplied(210, 50, 50, alpha)
             };
-            ui.label(
-                RichText::new(&t.name)
-                    .background_color(background)
-                    .size(15.0),
-            )
-            .on_hover_text(format!(
+            let mut word = RichText::new(&t.name).background_color(background).size(15.0);
+            let mut hover = format!(
                 "Removing it changes the probability by {:+.1} points",
                 -t.score * 100.0
-            ));
+            );
+            if !t.value.is_empty() {
+                // A word the model does not know: it reads it as "unknown".
+                word = word.italics().weak();
+                hover = format!("{hover}\n{}: the model reads it as “unknown”", t.value);
+            }
+            ui.label(word).on_hover_text(hover);
         }
     });
+    if tokens.iter().any(|t| !t.value.is_empty()) {
+        ui.weak("Words in grey italics are not in the model's vocabulary: it reads them as “unknown”.");
+    }
 }
 
 /// Each column's value and a bar for its contribution, biggest first.

@@ -79,7 +79,7 @@ fn cache_file(run_dir: &Path, dataset: &Dataset, index: usize, ask: ExplainAsk) 
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_nanos());
     let mut h = Sha256::new();
-    h.update(b"strata-explanation-1");
+    h.update(b"strata-explanation-3");
     h.update(format!(
         "{:?}|{:?}|{}|{}|{modified}",
         ask.method,
