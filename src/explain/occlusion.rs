@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use super::gradients::{image_size, normalized};
 use super::{Contribution, ExplainError, Map, Scorer};
+use crate::data::tokenize;
 use crate::data::{ColumnKind, Dataset, TableSchema};
 use crate::engine::Network;
-use crate::data::tokenize;
 use crate::project::{LossKind, Task, TokenizerKind};
 
 /// A word's note when the model's vocabulary lacks it (it reads it as "unknown").

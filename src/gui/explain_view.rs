@@ -330,7 +330,9 @@ fn words_ui(ui: &mut egui::Ui, tokens: &[Contribution]) {
             } else {
                 Color32::from_rgba_unmultiplied(210, 50, 50, alpha)
             };
-            let mut word = RichText::new(&t.name).background_color(background).size(15.0);
+            let mut word = RichText::new(&t.name)
+                .background_color(background)
+                .size(15.0);
             let mut hover = format!(
                 "Removing it changes the probability by {:+.1} points",
                 -t.score * 100.0
@@ -344,7 +346,9 @@ fn words_ui(ui: &mut egui::Ui, tokens: &[Contribution]) {
         }
     });
     if tokens.iter().any(|t| !t.value.is_empty()) {
-        ui.weak("Words in grey italics are not in the model's vocabulary: it reads them as “unknown”.");
+        ui.weak(
+            "Words in grey italics are not in the model's vocabulary: it reads them as “unknown”.",
+        );
     }
 }
 
