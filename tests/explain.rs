@@ -311,3 +311,61 @@ fn the_deciding_word_and_the_deciding_column_come_first() {
         .unwrap();
     assert!(noise["importance"].as_f64().unwrap() < 0.1, "{ranked}");
 }
+
+#[test]
+fn saliency_reaches_the_pixels_through_a_frozen_pretrained_network() {
+    use strata::data::{Dataset, ImageDataset};
+    use strata::explain::{explain, Request};
+    // Two 224×224 colour pictures: a bright square on the left, or on the right.
+    let mut images = ImageDataset {
+        classes: vec!["left".into(), "right".into()],
+        channels: 3,
+        height: 224,
+        width: 224,
+        ..ImageDataset::default()
+    };
+    for class in 0..2usize {
+        for c in 0..3 {
+            for y in 0..224 {
+                for x in 0..224 {
+                    let on =
+                        (80..140).contains(&y) && (20 + 120 * class..80 + 120 * class).contains(&x);
+                    images.pixels.push(if on { 230 } else { 20 + c as u8 * 10 });
+                }
+            }
+        }
+        images.labels.push(class);
+        images.paths.push(format!("{class}.png").into());
+    }
+    let dataset = Dataset::Images(images);
+    let mut graph = strata::model::template("transfer-image", &dataset.fit()).unwrap();
+    graph.set_pretrained_weights(&common::effnet_file());
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(1);
+    let net = strata::engine::Network::new(&graph, &candle_core::Device::Cpu, &mut rng).unwrap();
+    let request = |method| Request {
+        network: &net,
+        loss: strata::project::LossKind::CrossEntropy,
+        dataset: &dataset,
+        index: 0,
+        method,
+        class: None,
+        checks: false,
+    };
+    // The frozen network gives one feature vector: no feature map for Grad-CAM, so the default
+    // for pictures is saliency, and asking for Grad-CAM says why not.
+    let e = explain(&request(None)).unwrap();
+    assert_eq!(e.method, Method::Saliency);
+    let Map::Grid { values, .. } = &e.map else {
+        panic!("a heat map");
+    };
+    // The gradient reached the pixels through the frozen EfficientNet (its features are neither
+    // cached nor cut off while explaining).
+    let lit = values.iter().filter(|&&v| v > 0.05).count();
+    assert!(lit > 1000, "{lit} pixels with any saliency");
+    let err = explain(&request(Some(Method::GradCam))).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("try gradient saliency or occlusion"),
+        "{err}"
+    );
+}

@@ -287,19 +287,30 @@ impl Network {
         train: bool,
         rng: &mut impl Rng,
     ) -> Result<Output, NetworkError> {
-        Ok(self.forward_capturing(x, train, rng, None)?.0)
+        Ok(self.run(x, train, rng, None, false)?.0)
     }
 
-    /// Runs the network like [`Network::forward`], and when `capture` names a node, hands back
-    /// that node's value as a variable the rest of the pass reads: the gradient of the output
-    /// with respect to it (Grad-CAM) is then kept by `backward`, which drops the gradients of
-    /// intermediate values.
-    pub fn forward_capturing(
+    /// Runs the network to explain it: predicting, without the frozen parts' feature caches
+    /// (perturbed inputs would only fill them) and with the gradient kept through frozen parts
+    /// down to the input (saliency). When `capture` names a node, its value is handed back as a
+    /// variable the rest of the pass reads: the gradient of the output with respect to it
+    /// (Grad-CAM) is then kept by `backward`, which drops the gradients of intermediate values.
+    pub fn forward_explaining(
+        &self,
+        x: &Tensor,
+        rng: &mut impl Rng,
+        capture: Option<usize>,
+    ) -> Result<(Output, Option<Var>), NetworkError> {
+        self.run(x, false, rng, capture, true)
+    }
+
+    fn run(
         &self,
         x: &Tensor,
         train: bool,
         rng: &mut impl Rng,
         capture: Option<usize>,
+        explaining: bool,
     ) -> Result<(Output, Option<Var>), NetworkError> {
         let mut captured = None;
         let mut values: Vec<Option<Tensor>> = vec![None; self.graph.nodes.len()];
@@ -317,7 +328,8 @@ impl Network {
                 train,
                 rng: &mut *rng,
                 is_output: step.node == self.checked.output,
-                use_caches: self.use_caches,
+                use_caches: self.use_caches && !explaining,
+                input_gradients: explaining,
             };
             let (value, act) = step.layer.forward(&ins, &mut cx)?;
             if step.writes == self.checked.output {

@@ -46,7 +46,7 @@ pub(super) fn grad_cam(
     let node = feature_map(net).ok_or(ExplainError::NoFeatureMap)?;
     let x = scorer.tensor(input, 1)?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-    let (out, captured) = net.forward_capturing(&x, false, &mut rng, Some(node))?;
+    let (out, captured) = net.forward_explaining(&x, &mut rng, Some(node))?;
     let features = captured.ok_or(ExplainError::NoFeatureMap)?;
     let target = out.pre_activation.i((0, scorer.class))?;
     let grads = target.backward()?;
@@ -90,7 +90,9 @@ pub(super) fn grad_cam(
 pub(super) fn saliency(scorer: &Scorer<'_>, input: &[f32]) -> Result<Map, ExplainError> {
     let x = Var::from_tensor(&scorer.tensor(input, 1)?)?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-    let out = scorer.network.forward(x.as_tensor(), false, &mut rng)?;
+    let (out, _) = scorer
+        .network
+        .forward_explaining(x.as_tensor(), &mut rng, None)?;
     let target = out.pre_activation.i((0, scorer.class))?;
     let grads = target.backward()?;
     let (height, width) = image_size(scorer);

@@ -379,7 +379,7 @@ impl<'a> Scorer<'a> {
     fn all_scores(&self, input: &[f32]) -> Result<Vec<f32>, ExplainError> {
         let x = self.tensor(input, 1)?;
         let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-        let out = self.network.forward(&x, false, &mut rng)?;
+        let (out, _) = self.network.forward_explaining(&x, &mut rng, None)?;
         let p = probabilities(&out, self.loss)?;
         Ok(p.flatten_all()?.to_vec1::<f32>()?)
     }
@@ -392,7 +392,7 @@ impl<'a> Scorer<'a> {
         for chunk in inputs.chunks(SCORE_BATCH) {
             let flat: Vec<f32> = chunk.iter().flatten().copied().collect();
             let x = self.tensor(&flat, chunk.len())?;
-            let o = self.network.forward(&x, false, &mut rng)?;
+            let (o, _) = self.network.forward_explaining(&x, &mut rng, None)?;
             let p = probabilities(&o, self.loss)?.to_vec2::<f32>()?;
             out.extend(
                 p.iter()
@@ -414,7 +414,7 @@ impl<'a> Scorer<'a> {
         for chunk in inputs.chunks(SCORE_BATCH) {
             let flat: Vec<f32> = chunk.iter().flatten().copied().collect();
             let x = self.tensor(&flat, chunk.len())?;
-            let o = self.network.forward(&x, false, &mut rng)?;
+            let (o, _) = self.network.forward_explaining(&x, &mut rng, None)?;
             for row in o.pre_activation.to_vec2::<f32>()? {
                 let own = row.get(self.class).copied().unwrap_or(0.0);
                 let other = row

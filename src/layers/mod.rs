@@ -362,6 +362,9 @@ pub struct ForwardCx<'a> {
     pub is_output: bool,
     /// Whether frozen parts reuse features computed before (off while inputs are augmented).
     pub use_caches: bool,
+    /// Whether the gradient must reach the input through frozen parts too (explaining a
+    /// prediction by its input gradient); otherwise frozen parts hand on their output detached.
+    pub input_gradients: bool,
 }
 
 impl ForwardCx<'_> {

@@ -173,6 +173,7 @@ pub(super) fn frozen_part_forward(
 ) -> Result<(Tensor, crate::model::Activation), NetworkError> {
     let x = super::first(inputs)?;
     let y = match cache {
+        _ if cx.input_gradients => compute(x)?,
         Some(cache) => cached_features(cx.use_caches.then_some(cache), features, x, compute)?,
         None => compute(x)?,
     };
