@@ -165,7 +165,7 @@ fn sample_project_from_welcome_to_prediction() {
         app.explanation().is_some() && !app.is_busy()
     });
     assert!(shows(&h, "Why did the model say that?"));
-    assert!(shows(&h, "Grad-CAM on"), "the default for pictures");
+    assert!(shows(&h, "HiResCAM on"), "the default for pictures");
     assert!(shows(&h, "randomisation check"));
     assert!(shows(&h, "deletion check"));
     assert!(shows(&h, "Opacity:"));

@@ -257,8 +257,8 @@ pub enum Command {
         #[arg(long, value_name = "KEY")]
         restore: Vec<String>,
     },
-    /// Why the model answered what it did: a heat map over each picture or spectrogram (Grad-CAM,
-    /// gradient saliency or occlusion), each word's or column's contribution, with the sanity
+    /// Why the model answered what it did: a heat map over each picture or spectrogram (HiResCAM,
+    /// Grad-CAM, gradient saliency or occlusion), each word's or column's contribution, with the sanity
     /// checks (model randomisation, deletion); `--importance` ranks a table's columns on the
     /// test split.
     Explain {
@@ -266,7 +266,7 @@ pub enum Command {
         project: PathBuf,
         /// Files or folders to explain (images, clips, text files, or CSV rows).
         paths: Vec<PathBuf>,
-        /// How to explain (default: grad-cam for pictures, occlusion for clips, words, columns).
+        /// How to explain (default: hirescam for pictures, occlusion for clips, words, columns).
         #[arg(long, value_enum)]
         method: Option<crate::explain::Method>,
         /// Explain this class instead of the predicted one.

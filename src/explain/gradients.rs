@@ -31,15 +31,17 @@ pub(super) fn feature_map(net: &Network) -> Option<usize> {
         .copied()
 }
 
-/// Grad-CAM: the feature map's channels weighted by the mean gradient of the class score over
-/// each channel, summed, kept where positive, scaled up to the input's size. Returns the map and
-/// the layer's name.
+/// Grad-CAM (Selvaraju et al., 2017): the feature map's channels weighted by the mean gradient
+/// of the class score over each channel, summed, kept where positive; or, `elementwise`,
+/// HiResCAM: each position's features times their own gradient. Laid over the picture by
+/// [`alignment`].
 /// Returns the map over the picture, the layer's name and the map at the layer's own
 /// resolution (what the randomisation check compares: the projection onto the picture smooths
 /// every map alike).
 pub(super) fn grad_cam(
     scorer: &Scorer<'_>,
     input: &[f32],
+    elementwise: bool,
 ) -> Result<(Map, String, Vec<f32>), ExplainError> {
     let unfused = scorer.network.without_fused_pools()?;
     let net = &unfused;
@@ -54,9 +56,14 @@ pub(super) fn grad_cam(
     let (h, w) = (a.dim(2)?, a.dim(3)?);
     let cam = match grads.get(a) {
         Some(g) => {
-            // α_k = mean over positions of ∂score/∂A_k; map = ReLU(Σ_k α_k A_k).
-            let alpha = g.mean_keepdim(D::Minus1)?.mean_keepdim(D::Minus2)?;
-            let weighted = a.broadcast_mul(&alpha)?.sum(1)?.relu()?;
+            let weighted = if elementwise {
+                // HiResCAM: map = ReLU(Σ_k ∂score/∂A_k ⊙ A_k).
+                (a * g)?.sum(1)?.relu()?
+            } else {
+                // Grad-CAM: α_k = mean over positions of ∂score/∂A_k; map = ReLU(Σ_k α_k A_k).
+                let alpha = g.mean_keepdim(D::Minus1)?.mean_keepdim(D::Minus2)?;
+                a.broadcast_mul(&alpha)?.sum(1)?.relu()?
+            };
             weighted.flatten_all()?.to_vec1::<f32>()?
         }
         // The score does not depend on the feature map at all (e.g. a dead network).

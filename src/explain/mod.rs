@@ -31,6 +31,12 @@ const SCORE_BATCH: usize = 64;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
+    /// HiResCAM (Draelos and Carin, 2020): the last feature map times its gradient, position by
+    /// position, summed over channels. Unlike Grad-CAM it does not average the gradient over the
+    /// map first, so evidence that depends on where something sits stays where it sits.
+    #[value(name = "hirescam")]
+    #[serde(rename = "hirescam")]
+    HiResCam,
     /// Grad-CAM on the last feature map (a convolution's or a pool's output).
     GradCam,
     /// The gradient of the class score with respect to each pixel.
@@ -45,7 +51,8 @@ pub enum Method {
 
 impl Method {
     /// Every method, in menu order.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
+        Self::HiResCam,
         Self::GradCam,
         Self::Saliency,
         Self::Occlusion,
@@ -56,6 +63,7 @@ impl Method {
     /// The method's name for people.
     pub fn label(self) -> &'static str {
         match self {
+            Self::HiResCam => "HiResCAM",
             Self::GradCam => "Grad-CAM",
             Self::Saliency => "Gradient saliency",
             Self::Occlusion => "Occlusion",
@@ -67,7 +75,7 @@ impl Method {
     /// Whether the method applies to this kind of data.
     pub fn applies_to(self, kind: DataKind) -> bool {
         match self {
-            Self::GradCam | Self::Saliency | Self::Occlusion => {
+            Self::HiResCam | Self::GradCam | Self::Saliency | Self::Occlusion => {
                 matches!(kind, DataKind::Image | DataKind::Audio)
             }
             Self::Words => kind == DataKind::Text,
@@ -75,11 +83,11 @@ impl Method {
         }
     }
 
-    /// The method used when none is asked for: Grad-CAM for pictures (gradient saliency when the
+    /// The method used when none is asked for: HiResCAM for pictures (gradient saliency when the
     /// model has no feature map), occlusion for spectrograms, words and columns.
     pub fn default_for(kind: DataKind, net: &Network) -> Self {
         match kind {
-            DataKind::Image if gradients::feature_map(net).is_some() => Self::GradCam,
+            DataKind::Image if gradients::feature_map(net).is_some() => Self::HiResCam,
             DataKind::Image => Self::Saliency,
             DataKind::Audio => Self::Occlusion,
             DataKind::Text => Self::Words,
@@ -146,6 +154,11 @@ impl Explanation {
     pub fn how_to_read(&self) -> String {
         let class = &self.class_name;
         match self.method {
+            Method::HiResCam => format!(
+                "HiResCAM on '{}': each position of the model's last feature map times its \
+                 gradient; warm areas are where it added most to the score for '{class}'.",
+                self.layer.as_deref().unwrap_or("the last feature map")
+            ),
             Method::GradCam => format!(
                 "Grad-CAM on '{}': warm areas are where the model's last feature map pushed the \
                  score for '{class}' up.",
@@ -191,8 +204,8 @@ pub enum ExplainError {
     /// The method does not fit the data.
     #[error("{method} explains {what}, not {kind}", method = .0.label(), what = applies_text(*.0), kind = .1.unit())]
     WrongKind(Method, DataKind),
-    /// Grad-CAM needs a feature map.
-    #[error("Grad-CAM needs a convolution or pooling layer with a 2-D feature map; this model has none (try gradient saliency or occlusion)")]
+    /// Grad-CAM and HiResCAM need a feature map.
+    #[error("Grad-CAM and HiResCAM need a convolution or pooling layer with a 2-D feature map; this model has none (try gradient saliency or occlusion)")]
     NoFeatureMap,
     /// No such sample.
     #[error("there is no sample {0} to explain")]
@@ -207,7 +220,9 @@ pub enum ExplainError {
 
 fn applies_text(method: Method) -> &'static str {
     match method {
-        Method::GradCam | Method::Saliency | Method::Occlusion => "pictures and sound clips",
+        Method::HiResCam | Method::GradCam | Method::Saliency | Method::Occlusion => {
+            "pictures and sound clips"
+        }
         Method::Words => "texts",
         Method::Columns => "table rows",
     }
@@ -299,8 +314,9 @@ fn map_for(method: Method, scorer: &Scorer<'_>, input: &[f32]) -> Result<Made, E
         native: None,
     };
     Ok(match method {
-        Method::GradCam => {
-            let (map, layer, native) = gradients::grad_cam(scorer, input)?;
+        Method::HiResCam | Method::GradCam => {
+            let (map, layer, native) =
+                gradients::grad_cam(scorer, input, method == Method::HiResCam)?;
             Made {
                 map,
                 layer: Some(layer),
