@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::occlusion::{column_groups, image_baseline, pad_value, word_positions};
 use super::{map_for, ExplainError, Made, Map, Method, Scorer};
 use crate::engine::Network;
+use crate::project::Task;
 
 /// Above this rank correlation the trained model's map is too like the random model's.
 pub const RANDOMISATION_LIMIT: f64 = 0.5;
@@ -42,7 +43,7 @@ impl Sanity {
         self.randomisation_rho.map(|r| r < RANDOMISATION_LIMIT)
     }
 
-    /// Whether removing the most important parts first lowers the score faster than random.
+    /// Whether removing the most important parts first weakens the answer faster than random.
     pub fn passes_deletion(&self) -> bool {
         self.deletion_auc < self.random_deletion_auc
     }
@@ -73,12 +74,12 @@ impl Sanity {
         let (a, r) = (self.deletion_auc, self.random_deletion_auc);
         if self.passes_deletion() {
             format!(
-                "Passes the deletion check: removing the marked parts first lowers the score \
+                "Passes the deletion check: removing the marked parts first weakens the answer \
                  faster than removing parts at random (area {a:.2} vs {r:.2})."
             )
         } else {
             format!(
-                "Fails the deletion check: removing the marked parts first lowers the score no \
+                "Fails the deletion check: removing the marked parts first weakens the answer no \
                  faster than removing parts at random (area {a:.2} vs {r:.2})."
             )
         }
@@ -97,19 +98,34 @@ pub(super) fn check(
     let map = &made.map;
     let (parts, baseline) = parts_of(scorer, input, map);
     let importance = importance(map);
+    // A predicted number below the average is supported by parts that push it down: the
+    // deletion check then follows the answer's own direction.
+    let direction: f32 = match scorer.dataset.task() {
+        Task::Regress
+            if scorer
+                .scores(&[input.to_vec()])?
+                .first()
+                .is_some_and(|&s| s < 0.0) =>
+        {
+            -1.0
+        }
+        _ => 1.0,
+    };
     let mut order: Vec<usize> = (0..parts.len()).collect();
     order.sort_by(|&a, &b| {
-        let ia = importance.get(a).copied().unwrap_or(0.0);
-        let ib = importance.get(b).copied().unwrap_or(0.0);
+        let ia = direction * importance.get(a).copied().unwrap_or(0.0);
+        let ib = direction * importance.get(b).copied().unwrap_or(0.0);
         ib.total_cmp(&ia)
     });
-    let deletion_auc = deletion_area(scorer, input, &baseline, &parts, &order)?;
+    let deletion_auc =
+        f64::from(direction) * deletion_area(scorer, input, &baseline, &parts, &order)?;
     let mut random_sum = 0.0;
     for seed in 0..RANDOM_ORDERS {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let mut shuffled: Vec<usize> = (0..parts.len()).collect();
         shuffled.shuffle(&mut rng);
-        random_sum += deletion_area(scorer, input, &baseline, &parts, &shuffled)?;
+        random_sum +=
+            f64::from(direction) * deletion_area(scorer, input, &baseline, &parts, &shuffled)?;
     }
     let net = scorer.network;
     let mut rng = rand::rngs::StdRng::seed_from_u64(RANDOM_WEIGHTS_SEED);
