@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::features::shrink;
+use super::features::{shrink, shrink_plane};
 use super::Part;
 use crate::data::{Dataset, ImageDataset};
 
@@ -136,7 +136,7 @@ fn group_pairs(keys: impl Iterator<Item = String>) -> Vec<(usize, usize, bool)> 
 /// clearly brighter than its right neighbour.
 pub(super) fn difference_hash(d: &ImageDataset, i: usize) -> u64 {
     let grey = grey(d, i);
-    let small = shrink_rect(&grey, d.height, d.width, 8, 9);
+    let small = shrink_plane(&grey, d.height, d.width, 8, 9);
     let mut hash = 0u64;
     for y in 0..8 {
         for x in 0..8 {
@@ -163,32 +163,6 @@ fn grey(d: &ImageDataset, i: usize) -> Vec<u8> {
             (sum / d.channels as u32) as u8
         })
         .collect()
-}
-
-/// A grey picture averaged down to `rows × cols`.
-fn shrink_rect(grey: &[u8], height: usize, width: usize, rows: usize, cols: usize) -> Vec<f32> {
-    let mut out = vec![0f32; rows * cols];
-    let mut counts = vec![0u32; rows * cols];
-    if height == 0 || width == 0 {
-        return out;
-    }
-    for y in 0..height {
-        for x in 0..width {
-            let cell = (y * rows / height) * cols + x * cols / width;
-            if let (Some(o), Some(c), Some(&p)) = (
-                out.get_mut(cell),
-                counts.get_mut(cell),
-                grey.get(y * width + x),
-            ) {
-                *o += f32::from(p);
-                *c += 1;
-            }
-        }
-    }
-    for (o, &c) in out.iter_mut().zip(&counts) {
-        *o /= c.max(1) as f32;
-    }
-    out
 }
 
 fn picture_pairs(d: &ImageDataset) -> Vec<(usize, usize, bool)> {

@@ -93,32 +93,44 @@ pub(super) fn shrink(
     width: usize,
     side: usize,
 ) -> Vec<f32> {
-    let mut out = vec![0f32; channels * side * side];
+    let plane = height * width;
+    (0..channels)
+        .flat_map(|c| {
+            let from = pixels.get(c * plane..(c + 1) * plane).unwrap_or(&[]);
+            shrink_plane(from, height, width, side, side)
+        })
+        .map(|v| v / 255.0)
+        .collect()
+}
+
+/// One `height × width` plane averaged down to `rows × cols` cells (grey levels 0–255).
+pub(super) fn shrink_plane(
+    plane: &[u8],
+    height: usize,
+    width: usize,
+    rows: usize,
+    cols: usize,
+) -> Vec<f32> {
+    let mut out = vec![0f32; rows * cols];
+    let mut counts = vec![0u32; rows * cols];
     if height == 0 || width == 0 {
         return out;
     }
-    let plane = height * width;
-    let mut counts = vec![0u32; side * side];
     for y in 0..height {
-        let ty = y * side / height;
         for x in 0..width {
-            let tx = x * side / width;
-            if let Some(c) = counts.get_mut(ty * side + tx) {
+            let cell = (y * rows / height) * cols + x * cols / width;
+            if let (Some(o), Some(c), Some(&p)) = (
+                out.get_mut(cell),
+                counts.get_mut(cell),
+                plane.get(y * width + x),
+            ) {
+                *o += f32::from(p);
                 *c += 1;
-            }
-            for c in 0..channels {
-                if let (Some(o), Some(&p)) = (
-                    out.get_mut(c * side * side + ty * side + tx),
-                    pixels.get(c * plane + y * width + x),
-                ) {
-                    *o += f32::from(p);
-                }
             }
         }
     }
-    for (i, o) in out.iter_mut().enumerate() {
-        let count = counts.get(i % (side * side)).copied().unwrap_or(1).max(1);
-        *o /= count as f32 * 255.0;
+    for (o, &c) in out.iter_mut().zip(&counts) {
+        *o /= c.max(1) as f32;
     }
     out
 }

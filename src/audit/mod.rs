@@ -173,7 +173,7 @@ pub fn audit(
     progress: Option<&(dyn Fn(usize, usize) + Sync)>,
 ) -> Result<Audit, AuditError> {
     let n = dataset.len();
-    let key = |i: usize| crate::workflow::sample_key(root, &dataset.source(i));
+    let key = |i: usize| crate::data::sample_key(root, &dataset.source(i));
     let cancelled = || cancel.is_some_and(|c| c.load(Ordering::Relaxed));
     let parts = parts(split, n);
     let (duplicates, duplicate_pairs) = duplicates::find(dataset, &parts, &key);

@@ -6,6 +6,19 @@ use rayon::prelude::*;
 use super::{augment_into, AudioDataset, ImageDataset, TableDataset, TextDataset};
 use crate::project::{Augmentation, DataKind, Task};
 
+/// A sample's key: `source` relative to the data folder `root` with `/` separators, or `source`
+/// itself ("line 12").
+pub fn sample_key(root: &std::path::Path, source: &str) -> String {
+    match std::path::Path::new(source).strip_prefix(root) {
+        Ok(relative) => relative
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("/"),
+        Err(_) => source.to_owned(),
+    }
+}
+
 /// Imported samples of one kind, with their labels or targets.
 #[derive(Clone, Debug)]
 pub enum Dataset {

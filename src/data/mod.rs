@@ -17,7 +17,7 @@ pub use audio::{
 };
 pub use augment::{augment_into, augment_spectrogram};
 pub use csv_file::{decode_text, parse_csv, read_csv, CsvError, CsvTable, SkippedRow};
-pub use dataset::{Batch, Dataset};
+pub use dataset::{sample_key, Batch, Dataset};
 pub use image_folder::{
     decode_image_file, import_image_folder, ClassCount, DataError, ImageDataset, ImportOptions,
     ImportReport, SkippedFile,

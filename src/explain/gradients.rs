@@ -276,31 +276,29 @@ pub(super) fn resize_bilinear(
 }
 
 /// Values scaled into [0, 1] by the largest (all zeros stay zeros).
-pub(super) fn normalized(mut values: Vec<f32>) -> Vec<f32> {
+pub(super) fn normalized(values: Vec<f32>) -> Vec<f32> {
     let max = values
         .iter()
         .copied()
         .filter(|v| v.is_finite())
         .fold(0.0f32, f32::max);
-    for v in &mut values {
-        *v = if max > 0.0 && v.is_finite() {
-            (*v / max).clamp(0.0, 1.0)
-        } else {
-            0.0
-        };
-    }
-    values
+    scaled_by(values, max)
 }
 
 /// Values scaled into [0, 1] by their 99th percentile, so a handful of extreme gradients do not
 /// leave the rest of the map black.
-fn normalized_robust(mut values: Vec<f32>) -> Vec<f32> {
+fn normalized_robust(values: Vec<f32>) -> Vec<f32> {
     let mut sorted: Vec<f32> = values.iter().copied().filter(|v| v.is_finite()).collect();
     sorted.sort_by(f32::total_cmp);
     let top = sorted
         .get((sorted.len() * 99 / 100).min(sorted.len().saturating_sub(1)))
         .copied()
         .unwrap_or(0.0);
+    scaled_by(values, top)
+}
+
+/// Each value over `top`, clamped to [0, 1]; all zeros when `top` is not positive.
+fn scaled_by(mut values: Vec<f32>, top: f32) -> Vec<f32> {
     for v in &mut values {
         *v = if top > 0.0 && v.is_finite() {
             (*v / top).clamp(0.0, 1.0)

@@ -261,7 +261,10 @@ pub fn explain(req: &Request<'_>) -> Result<Explanation, ExplainError> {
         return Err(ExplainError::WrongKind(method, kind));
     }
     let input = sample_input(dataset, req.index)?;
-    let base = Scorer::new(req.network, req.loss, dataset, req.index, 0).all_scores(&input)?;
+    let base = Scorer::new(req.network, req.loss, dataset, req.index, 0)
+        .outputs(std::slice::from_ref(&input))?
+        .pop()
+        .unwrap_or_default();
     let class = match dataset.task() {
         Task::Regress => 0,
         Task::Classify => req
@@ -331,7 +334,7 @@ fn map_for(method: Method, scorer: &Scorer<'_>, input: &[f32]) -> Result<Made, E
 }
 
 /// One sample's model input, flattened.
-fn sample_input(dataset: &Dataset, index: usize) -> Result<Vec<f32>, ExplainError> {
+pub fn sample_input(dataset: &Dataset, index: usize) -> Result<Vec<f32>, ExplainError> {
     let batch = dataset.batch(&[index], None, &Device::Cpu)?;
     Ok(batch.inputs.flatten_all()?.to_vec1::<f32>()?)
 }
@@ -391,31 +394,43 @@ impl<'a> Scorer<'a> {
         }
     }
 
-    /// All outputs (probabilities, or the standardized number) for one input.
-    fn all_scores(&self, input: &[f32]) -> Result<Vec<f32>, ExplainError> {
-        let x = self.tensor(input, 1)?;
-        let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-        let (out, _) = self.network.forward_explaining(&x, &mut rng, None)?;
-        let p = probabilities(&out, self.loss)?;
-        Ok(p.flatten_all()?.to_vec1::<f32>()?)
-    }
-
-    /// The score of each input (in batches).
-    fn scores(&self, inputs: &[Vec<f32>]) -> Result<Vec<f32>, ExplainError> {
+    /// Runs `inputs` through the model in batches (without the frozen parts' caches) and turns
+    /// each one's probabilities and logits into a value.
+    fn map_rows<T>(
+        &self,
+        inputs: &[Vec<f32>],
+        mut per_row: impl FnMut(&[f32], &[f32]) -> T,
+    ) -> Result<Vec<T>, ExplainError> {
         let mut rng = rand::rngs::StdRng::seed_from_u64(0);
         let mut out = Vec::with_capacity(inputs.len());
-        let unit = self.unit();
         for chunk in inputs.chunks(SCORE_BATCH) {
             let flat: Vec<f32> = chunk.iter().flatten().copied().collect();
             let x = self.tensor(&flat, chunk.len())?;
             let (o, _) = self.network.forward_explaining(&x, &mut rng, None)?;
-            let p = probabilities(&o, self.loss)?.to_vec2::<f32>()?;
+            let probabilities = probabilities(&o, self.loss)?.to_vec2::<f32>()?;
+            let logits = o.pre_activation.to_vec2::<f32>()?;
             out.extend(
-                p.iter()
-                    .map(|row| row.get(self.class).copied().unwrap_or(0.0) * unit),
+                probabilities
+                    .iter()
+                    .zip(&logits)
+                    .map(|(p, l)| per_row(p, l)),
             );
         }
         Ok(out)
+    }
+
+    /// All outputs (probabilities, or the standardized number) of each input.
+    fn outputs(&self, inputs: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, ExplainError> {
+        self.map_rows(inputs, |p, _| p.to_vec())
+    }
+
+    /// The score of each input: the class's probability, or the number in the target's units
+    /// (less its mean).
+    fn scores(&self, inputs: &[Vec<f32>]) -> Result<Vec<f32>, ExplainError> {
+        let unit = self.unit();
+        self.map_rows(inputs, |p, _| {
+            p.get(self.class).copied().unwrap_or(0.0) * unit
+        })
     }
 
     /// The margin of each input: the class's logit minus the largest other logit (for a
@@ -425,24 +440,20 @@ impl<'a> Scorer<'a> {
         if self.dataset.task() == Task::Regress {
             return self.scores(inputs);
         }
-        let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-        let mut out = Vec::with_capacity(inputs.len());
-        for chunk in inputs.chunks(SCORE_BATCH) {
-            let flat: Vec<f32> = chunk.iter().flatten().copied().collect();
-            let x = self.tensor(&flat, chunk.len())?;
-            let (o, _) = self.network.forward_explaining(&x, &mut rng, None)?;
-            for row in o.pre_activation.to_vec2::<f32>()? {
-                let own = row.get(self.class).copied().unwrap_or(0.0);
-                let other = row
-                    .iter()
-                    .enumerate()
-                    .filter(|(j, _)| *j != self.class)
-                    .map(|(_, &v)| v)
-                    .fold(f32::NEG_INFINITY, f32::max);
-                out.push(if other.is_finite() { own - other } else { own });
+        self.map_rows(inputs, |_, logits| {
+            let own = logits.get(self.class).copied().unwrap_or(0.0);
+            let other = logits
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != self.class)
+                .map(|(_, &v)| v)
+                .fold(f32::NEG_INFINITY, f32::max);
+            if other.is_finite() {
+                own - other
+            } else {
+                own
             }
-        }
-        Ok(out)
+        })
     }
 
     /// `n` flat inputs as a batch tensor on the model's device.

@@ -278,15 +278,7 @@ pub fn permutation_importance(
         .collect();
     let scorer = Scorer::new(network, loss, dataset, 0, 0);
     let metric = |rows: &[Vec<f32>]| -> Result<f64, ExplainError> {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-        let mut outputs = Vec::with_capacity(rows.len());
-        for chunk in rows.chunks(256) {
-            let flat: Vec<f32> = chunk.iter().flatten().copied().collect();
-            let x = scorer.tensor(&flat, chunk.len())?;
-            let o = network.forward(&x, false, &mut rng)?;
-            outputs.extend(crate::engine::probabilities(&o, loss)?.to_vec2::<f32>()?);
-        }
-        Ok(score(table.schema.task, &outputs, &truth))
+        Ok(score(table.schema.task, &scorer.outputs(rows)?, &truth))
     };
     let base = metric(&rows)?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
@@ -343,21 +335,12 @@ fn score(task: Task, outputs: &[Vec<f32>], truth: &[f32]) -> f64 {
             correct as f64 / truth.len().max(1) as f64
         }
         Task::Regress => {
-            let n = truth.len().max(1) as f64;
-            let mean = truth.iter().map(|&t| f64::from(t)).sum::<f64>() / n;
-            let var: f64 = truth.iter().map(|&t| (f64::from(t) - mean).powi(2)).sum();
-            let err: f64 = outputs
+            let actual: Vec<f64> = truth.iter().map(|&t| f64::from(t)).collect();
+            let predicted: Vec<f64> = outputs
                 .iter()
-                .zip(truth)
-                .map(|(o, &t)| {
-                    (f64::from(o.first().copied().unwrap_or(0.0)) - f64::from(t)).powi(2)
-                })
-                .sum();
-            if var > 1e-12 {
-                1.0 - err / var
-            } else {
-                0.0
-            }
+                .map(|o| f64::from(o.first().copied().unwrap_or(0.0)))
+                .collect();
+            crate::eval::regression_report(&actual, &predicted).r2
         }
     }
 }

@@ -23,10 +23,16 @@ const GALLERY_MAX: usize = 60;
 /// Mistakes listed.
 const MISTAKES_SHOWN: usize = 8;
 
+/// What an evaluation job gives: the run, the other labelled data it ran on (None = the test
+/// split), the result and the model it loaded.
+type Evaluated = (PathBuf, Option<PathBuf>, Evaluation, Arc<TrainedModel>);
+
 /// The Evaluate screen's own state: the evaluation it runs (a worker) and its result.
 #[derive(Default)]
 pub struct EvaluateScreen {
-    job: Option<Job<(PathBuf, Option<PathBuf>, Evaluation)>>,
+    job: Option<Job<Evaluated>>,
+    /// The model the result came from, kept for "Why?" and the column ranking.
+    model: Option<Arc<TrainedModel>>,
     /// The run evaluated and the result (shared, so drawing a frame copies nothing).
     pub result: Option<(PathBuf, Arc<Evaluation>)>,
     /// The labelled folder the result is about (None = the project's test split).
@@ -87,7 +93,7 @@ impl EvaluateScreen {
                 }
             };
             workflow::record_test_score(&run_dir, &evaluation);
-            Ok((run_dir, None, evaluation))
+            Ok((run_dir, None, evaluation, Arc::new(trained)))
         }));
     }
 
@@ -100,7 +106,7 @@ impl EvaluateScreen {
         self.job = Some(Job::spawn("Evaluating", &ctx, move |_job| {
             let trained = TrainedModel::load(&run_dir, &crate::engine::inference_device())?;
             let evaluation = workflow::evaluate_other(&folder, &trained)?;
-            Ok((run_dir, Some(folder), evaluation))
+            Ok((run_dir, Some(folder), evaluation, Arc::new(trained)))
         }));
     }
 
@@ -121,7 +127,7 @@ impl EvaluateScreen {
         if let Some(result) = job.poll() {
             self.job = None;
             match result {
-                Ok((dir, folder, evaluation)) => {
+                Ok((dir, folder, evaluation, model)) => {
                     let unit = evaluation.dataset.kind().unit();
                     let samples = evaluation
                         .regression
@@ -142,6 +148,7 @@ impl EvaluateScreen {
                         ),
                     });
                     self.result = Some((dir, Arc::new(evaluation)));
+                    self.model = Some(model);
                     self.result_folder = folder;
                 }
                 Err(e) => {
@@ -425,8 +432,10 @@ impl EvaluateScreen {
             let evaluation = evaluation.clone();
             let run_dir = run_dir.to_owned();
             let seed = cx.project().map_or(0, |p| p.training.seed);
+            let Some(trained) = self.model.clone() else {
+                return;
+            };
             self.importance_job = Some(Job::spawn("Ranking columns", &cx.waker(), move |_| {
-                let trained = TrainedModel::load(&run_dir, &crate::engine::inference_device())?;
                 let ranked = crate::explain::permutation_importance(
                     &trained.network,
                     trained.manifest.training.loss,
@@ -498,8 +507,13 @@ impl EvaluateScreen {
         let salt = Arc::as_ptr(dataset) as usize;
         let Some(images) = dataset.images() else {
             if let Some(index) = rows_gallery_ui(ui, dataset, classes, members) {
-                self.why
-                    .ask(cx, run_dir.to_owned(), None, dataset.clone(), index);
+                self.why.ask(
+                    cx,
+                    run_dir.to_owned(),
+                    self.model.clone(),
+                    dataset.clone(),
+                    index,
+                );
             }
             return;
         };
@@ -546,8 +560,13 @@ impl EvaluateScreen {
                         .on_hover_text(format!("What in this example made the model say {said}"))
                         .clicked()
                     {
-                        self.why
-                            .ask(cx, run_dir.to_owned(), None, dataset.clone(), m.index);
+                        self.why.ask(
+                            cx,
+                            run_dir.to_owned(),
+                            self.model.clone(),
+                            dataset.clone(),
+                            m.index,
+                        );
                     }
                 });
             }

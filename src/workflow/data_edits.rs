@@ -4,23 +4,8 @@
 //! applied after, so leaving one sample out never moves any other sample between training,
 //! validation and test.
 
-use std::path::Path;
-
 use crate::data::{ClassCount, ImportReport, Split};
 use crate::project::SampleEdits;
-
-/// A sample's key: `source` relative to the data folder `root` with `/` separators, or `source`
-/// itself ("line 12").
-pub fn sample_key(root: &Path, source: &str) -> String {
-    match Path::new(source).strip_prefix(root) {
-        Ok(relative) => relative
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-            .collect::<Vec<_>>()
-            .join("/"),
-        Err(_) => source.to_owned(),
-    }
-}
 
 /// Which samples stay and the class of each (before leaving any out).
 pub(super) struct Plan {
@@ -154,6 +139,8 @@ pub(super) fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::sample_key;
+    use std::path::Path;
 
     #[test]
     fn keys_are_relative_to_the_data_folder() {

@@ -65,10 +65,7 @@ fn read_cached(file: &Path) -> Option<Explanation> {
 /// The cache file for this sample and question: a digest of the input values, the question and
 /// the run's best weights (size and modification time), so a resumed run explains afresh.
 fn cache_file(run_dir: &Path, dataset: &Dataset, index: usize, ask: ExplainAsk) -> Option<PathBuf> {
-    let batch = dataset
-        .batch(&[index], None, &candle_core::Device::Cpu)
-        .ok()?;
-    let values = batch.inputs.flatten_all().ok()?.to_vec1::<f32>().ok()?;
+    let values = explain::sample_input(dataset, index).ok()?;
     let weights = run_dir
         .join(crate::engine::runs::BEST_DIR)
         .join(crate::engine::runs::WEIGHTS_FILE);
@@ -79,7 +76,7 @@ fn cache_file(run_dir: &Path, dataset: &Dataset, index: usize, ask: ExplainAsk) 
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_nanos());
     let mut h = Sha256::new();
-    h.update(b"strata-explanation-3");
+    h.update(b"strata-explanation-4");
     h.update(format!(
         "{:?}|{:?}|{}|{}|{modified}",
         ask.method,

@@ -10,8 +10,8 @@ mod explain;
 mod onnx_export;
 pub mod runs_table;
 
+pub use crate::data::sample_key;
 pub use coach::{coach_line, finish_line};
-pub use data_edits::sample_key;
 pub use explain::{explain_sample, ExplainAsk, EXPLANATIONS_DIR};
 pub use onnx_export::{
     export_onnx, export_project_onnx, import_run, onnx_metadata, ExportFormat, CHECK_SAMPLES,
