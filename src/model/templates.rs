@@ -112,11 +112,7 @@ pub fn text_cnn(input_shape: &[usize], vocab: usize, classes: usize) -> Graph {
     Graph {
         nodes: vec![
             input_node(input_shape),
-            Node::new(
-                "embedding",
-                Layer::Embedding(crate::layers::Embedding { vocab, dim: 64 }),
-                &["input"],
-            ),
+            embedding_node(vocab),
             Node::new(
                 "conv1",
                 Layer::Conv1d(crate::layers::Conv1d {
@@ -150,11 +146,7 @@ pub fn text_bow(input_shape: &[usize], vocab: usize, classes: usize) -> Graph {
     Graph {
         nodes: vec![
             input_node(input_shape),
-            Node::new(
-                "embedding",
-                Layer::Embedding(crate::layers::Embedding { vocab, dim: 64 }),
-                &["input"],
-            ),
+            embedding_node(vocab),
             Node::new(
                 "average",
                 Layer::GlobalAvgPool(crate::layers::GlobalAvgPool {}),
@@ -171,11 +163,7 @@ pub fn text_lstm(input_shape: &[usize], vocab: usize, classes: usize) -> Graph {
     Graph {
         nodes: vec![
             input_node(input_shape),
-            Node::new(
-                "embedding",
-                Layer::Embedding(crate::layers::Embedding { vocab, dim: 64 }),
-                &["input"],
-            ),
+            embedding_node(vocab),
             Node::new(
                 "lstm",
                 Layer::Lstm(crate::layers::Lstm {
@@ -333,6 +321,15 @@ pub fn cnn(input_shape: &[usize], classes: usize) -> Graph {
         .chain(classifier_head("flatten", classes))
         .collect(),
     }
+}
+
+/// The 64-wide word-vector layer the text templates start with.
+fn embedding_node(vocab: usize) -> Node {
+    Node::new(
+        "embedding",
+        Layer::Embedding(crate::layers::Embedding { vocab, dim: 64 }),
+        &["input"],
+    )
 }
 
 /// The Input node every template starts with.
