@@ -223,10 +223,32 @@ fn sample_project_from_welcome_to_prediction() {
     assert!(shows(&h, "largest difference"));
     assert!(onnx.is_file());
 
-    // A run trained elsewhere (here: this run's weights, copied) joins the runs list.
-    let copied = workspace.path().join("elsewhere.safetensors");
-    let trained = h.state().runs()[0].dir.join("best/model.safetensors");
-    std::fs::copy(trained, &copied).unwrap();
+    // Export → PyTorch project: the model as code with its weights, the data reader with the
+    // split, and the programs to train and predict.
+    let torch_dir = workspace.path().join("shapes-pytorch");
+    h.state_mut().answer_export_dialog(torch_dir.clone());
+    h.get_by_label("Export PyTorch project…").click();
+    h.step();
+    wait_for(&mut h, "the PyTorch export", 300, |app| {
+        app.last_export().is_some_and(|l| l.contains("PyTorch")) && !app.is_busy()
+    });
+    assert!(shows(&h, "Exported as a PyTorch project to"));
+    for file in [
+        "model.py",
+        "weights.safetensors",
+        "data.json",
+        "data.py",
+        "train.py",
+        "predict.py",
+        "README.md",
+        "check.safetensors",
+    ] {
+        assert!(torch_dir.join(file).is_file(), "{file} written");
+    }
+
+    // A run trained elsewhere (here: the weights of the PyTorch project, as its train.py
+    // writes them) joins the runs list.
+    let copied = torch_dir.join("weights.safetensors");
     h.get_by_label("3 Train").click();
     h.step();
     assert!(shows(&h, "Add a run trained elsewhere…"));

@@ -212,18 +212,20 @@ pub enum Command {
         csv: Option<PathBuf>,
     },
     /// Export a trained model: as an ONNX file (checked against a second engine before it is
-    /// written) or as Strata's own folder (weights, layer graph, run description), as the Use
-    /// screen's Export does.
+    /// written), as a PyTorch project (model code, weights, data reader, training program for one
+    /// or many machines) or as Strata's own folder (weights, layer graph, run description), as
+    /// the Use screen's Export does.
     Export {
         /// The project file.
         project: PathBuf,
-        /// Where to write: the `.onnx` file, or the folder for `--format strata`.
+        /// Where to write: the `.onnx` file, or the folder for `--format pytorch|strata`.
         #[arg(long, value_name = "PATH")]
         out: Option<PathBuf>,
         /// The older form of `--out DIR --format strata`.
         #[arg(hide = true)]
         dest: Option<PathBuf>,
-        /// onnx (one file any ONNX runtime reads, input recipe inside) or strata (Strata's own
+        /// onnx (one file any ONNX runtime reads, input recipe inside), pytorch (a folder with
+        /// model.py, weights, data.py, train.py for torchrun, predict.py) or strata (Strata's own
         /// folder). Default: onnx when PATH ends in .onnx, otherwise strata.
         #[arg(long, value_enum)]
         format: Option<workflow::ExportFormat>,

@@ -53,6 +53,33 @@ pub(super) fn cmd_export(
                 );
             }
         }
+        workflow::ExportFormat::Pytorch => {
+            let project = load_project(path)?;
+            let done = workflow::export_pytorch(&project, &run, out, None, None)?;
+            if json {
+                outln!(
+                    "{}",
+                    serde_json::json!({
+                        "format": "pytorch",
+                        "run": run,
+                        "out": out,
+                        "files": done.files,
+                        "split_sizes": done.split_sizes,
+                    })
+                );
+            } else {
+                outln!(
+                    "Exported {} as a PyTorch project to {} ({})",
+                    run.display(),
+                    out.display(),
+                    done.files.join(", ")
+                );
+                outln!(
+                    "Train it there with `python train.py` (or `torchrun --nproc_per_node=N train.py`), then bring the weights back with `strata import-run {} trained.safetensors`; its README.md has the details",
+                    path.display()
+                );
+            }
+        }
         workflow::ExportFormat::Onnx => {
             let project = load_project(path)?;
             let (report, note) = workflow::export_project_onnx(&project, &run, out, None, None)?;

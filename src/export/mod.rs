@@ -1,8 +1,9 @@
 //! Models that leave Strata: the ONNX file ([`onnx`]) and its check against a second engine
-//! ([`check`]).
+//! ([`check`]), and PyTorch code ([`pytorch`]).
 
 pub mod check;
 pub mod onnx;
+pub mod pytorch;
 
 pub use check::CheckReport;
 pub use onnx::OnnxError;

@@ -335,7 +335,8 @@ impl UseScreen {
         self.export_ui(ui, cx, &run_dir);
     }
 
-    /// The export section: ONNX (checked by a second engine) or Strata's own folder.
+    /// The export section: ONNX (checked by a second engine), a PyTorch project, or Strata's own
+    /// folder.
     fn export_ui(&mut self, ui: &mut egui::Ui, cx: &mut Shared, run_dir: &Path) {
         ui.add_space(6.0);
         ui.strong("Export the model");
@@ -357,6 +358,22 @@ impl UseScreen {
                 }
             }
             ui.add(egui::Label::new("One .onnx file for ONNX Runtime, OpenCV, Windows ML or a phone app, with the class names and how to prepare inputs inside; checked against a second engine before it is saved.").wrap());
+        });
+        ui.horizontal(|ui| {
+            if ui
+                .add_enabled(!busy, egui::Button::new("Export PyTorch project…"))
+                .clicked()
+            {
+                let dest = self.dialog_answer.take().or_else(|| {
+                    rfd::FileDialog::new()
+                        .set_title("Export the model as a PyTorch project into this folder")
+                        .pick_folder()
+                });
+                if let Some(dest) = dest {
+                    self.export_pytorch(cx, run_dir.to_owned(), dest);
+                }
+            }
+            ui.add(egui::Label::new("A folder with the model as PyTorch code, its weights, the same data reading and split, and train.py to train on a GPU or many machines (torchrun); bring the result back with “Add a run trained elsewhere…”.").wrap());
         });
         ui.horizontal(|ui| {
             if ui
@@ -385,10 +402,7 @@ impl UseScreen {
         if let Some(job) = &self.export_job {
             ui.horizontal(|ui| {
                 ui.spinner();
-                ui.label(format!(
-                    "Exporting and checking the file… ({:.0}s)",
-                    job.elapsed_secs()
-                ));
+                ui.label(format!("Exporting… ({:.0}s)", job.elapsed_secs()));
             });
         } else if let Some(line) = &self.last_export {
             ui.label(line);
@@ -417,6 +431,31 @@ impl UseScreen {
                 dest.display(),
                 report.line(),
                 note.map(|n| format!(" ({n})")).unwrap_or_default()
+            ))
+        }));
+    }
+
+    /// Writes the run's model as a PyTorch project into `dest` on a worker: the project's data
+    /// is imported again for the split the project trains on.
+    pub fn export_pytorch(&mut self, cx: &Shared, run_dir: PathBuf, dest: PathBuf) {
+        let Some(project) = cx.project().cloned() else {
+            return;
+        };
+        let ctx = cx.waker();
+        self.last_export = None;
+        self.export_job = Some(Job::spawn("Exporting", &ctx, move |job| {
+            let progress = |done: usize, total: usize| job.progress(done, total);
+            let done = workflow::export_pytorch(
+                &project,
+                &run_dir,
+                &dest,
+                Some(job.cancel.flag()),
+                Some(&progress),
+            )?;
+            Ok(format!(
+                "Exported as a PyTorch project to {} ({}); its README.md says how to train it and bring the weights back",
+                dest.display(),
+                done.files.join(", ")
             ))
         }));
     }

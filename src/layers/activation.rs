@@ -7,6 +7,7 @@ use super::{
 };
 use crate::engine::network::NetworkError;
 use crate::export::onnx::{OnnxCx, OnnxError};
+use crate::export::pytorch::{TorchCx, TorchError, TorchLayer};
 use crate::model::{Activation, GraphError, Shape};
 
 /// A stand-alone activation.
@@ -35,6 +36,11 @@ impl LayerKind for ActivationLayer {
     fn onnx(&self, cx: &mut OnnxCx<'_>) -> Result<String, OnnxError> {
         let x = cx.input()?;
         Ok(cx.activation(&x, self.function))
+    }
+
+    fn pytorch(&self, cx: &mut TorchCx<'_>) -> Result<TorchLayer, TorchError> {
+        let x = cx.input()?.to_owned();
+        TorchCx::function(cx.activation(&x, self.function))
     }
 
     fn help(&self) -> &'static str {

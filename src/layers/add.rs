@@ -7,6 +7,7 @@ use super::shared::stateless;
 use super::{BuildCx, Forward, InferCx, LayerKind, PaletteEntries};
 use crate::engine::network::NetworkError;
 use crate::export::onnx::{OnnxCx, OnnxError};
+use crate::export::pytorch::{TorchCx, TorchError, TorchLayer};
 use crate::model::{shape_label, GraphError, Shape};
 
 /// Element-wise sum of inputs of the same shape.
@@ -31,6 +32,10 @@ impl LayerKind for Add {
             sum = cx.node("Add", &[&sum, other], vec![]);
         }
         Ok(sum)
+    }
+
+    fn pytorch(&self, cx: &mut TorchCx<'_>) -> Result<TorchLayer, TorchError> {
+        TorchCx::function(cx.inputs.join(" + "))
     }
 
     fn help(&self) -> &'static str {

@@ -7,6 +7,7 @@ use super::shared::{pool1d, pool1d_shape, stateless};
 use super::{BuildCx, Forward, InferCx, LayerKind, PaletteEntries, Setting};
 use crate::engine::network::NetworkError;
 use crate::export::onnx::{OnnxCx, OnnxError};
+use crate::export::pytorch::{TorchCx, TorchError, TorchLayer};
 use crate::model::{GraphError, Shape};
 
 /// Mean over non-overlapping windows along a sequence: C×L → C×(L / kernel).
@@ -29,6 +30,10 @@ impl LayerKind for AvgPool1d {
 
     fn onnx(&self, cx: &mut OnnxCx<'_>) -> Result<String, OnnxError> {
         super::shared::onnx_pool(cx, "AveragePool", self.kernel, self.kernel)
+    }
+
+    fn pytorch(&self, cx: &mut TorchCx<'_>) -> Result<TorchLayer, TorchError> {
+        super::shared::torch_pool(cx, "avg", self.kernel, self.kernel)
     }
 
     fn help(&self) -> &'static str {

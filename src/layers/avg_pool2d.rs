@@ -9,6 +9,7 @@ use super::{BuildCx, Forward, InferCx, LayerKind, PaletteEntries, Setting};
 use crate::engine::network::NetworkError;
 use crate::engine::ops::{pool2d, PoolKind};
 use crate::export::onnx::{OnnxCx, OnnxError};
+use crate::export::pytorch::{TorchCx, TorchError, TorchLayer};
 use crate::model::{GraphError, Shape};
 
 /// Mean over each window.
@@ -44,6 +45,10 @@ impl LayerKind for AvgPool2d {
 
     fn onnx(&self, cx: &mut OnnxCx<'_>) -> Result<String, OnnxError> {
         super::shared::onnx_pool(cx, "AveragePool", self.kernel, self.stride)
+    }
+
+    fn pytorch(&self, cx: &mut TorchCx<'_>) -> Result<TorchLayer, TorchError> {
+        super::shared::torch_pool(cx, "avg", self.kernel, self.stride)
     }
 
     fn help(&self) -> &'static str {

@@ -10,6 +10,7 @@ use super::{
 };
 use crate::engine::network::NetworkError;
 use crate::export::onnx::{Attr, OnnxCx, OnnxError};
+use crate::export::pytorch::{python_float, TorchCx, TorchError, TorchLayer};
 use crate::model::{shape_label, Activation, GraphError, Shape};
 
 /// Normalises each channel with batch statistics while training and running averages after.
@@ -47,6 +48,20 @@ impl LayerKind for BatchNorm {
             &[&x, &gamma, &beta, &mean, &var],
             vec![Attr::Float("epsilon", self.epsilon)],
         ))
+    }
+
+    fn pytorch(&self, cx: &mut TorchCx<'_>) -> Result<TorchLayer, TorchError> {
+        // Running statistics after training, batch statistics while training, as Strata.
+        let c = cx.input_shape().first().copied().unwrap_or(1);
+        let dims = if cx.input_shape().len() == 3 { 2 } else { 1 };
+        cx.module_call(
+            format!(
+                "nn.BatchNorm{dims}d({c}, eps={}, momentum={})",
+                python_float(self.epsilon),
+                python_float(self.momentum)
+            ),
+            Activation::Linear,
+        )
     }
 
     fn help(&self) -> &'static str {

@@ -7,6 +7,7 @@ use super::shared::stateless;
 use super::{BuildCx, Forward, InferCx, LayerKind, PaletteEntries};
 use crate::engine::network::NetworkError;
 use crate::export::onnx::{Attr, OnnxCx, OnnxError};
+use crate::export::pytorch::{TorchCx, TorchError, TorchLayer};
 use crate::model::{shape_label, GraphError, Shape};
 
 /// Joins inputs along the channel (first) axis.
@@ -28,6 +29,10 @@ impl LayerKind for Concat {
         let inputs = cx.inputs;
         let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
         Ok(cx.node("Concat", &refs, vec![Attr::Int("axis", 1)]))
+    }
+
+    fn pytorch(&self, cx: &mut TorchCx<'_>) -> Result<TorchLayer, TorchError> {
+        TorchCx::function(format!("torch.cat([{}], dim=1)", cx.inputs.join(", ")))
     }
 
     fn help(&self) -> &'static str {

@@ -10,6 +10,7 @@ use super::{
 };
 use crate::engine::network::NetworkError;
 use crate::export::onnx::{OnnxCx, OnnxError};
+use crate::export::pytorch::{TorchCx, TorchError, TorchLayer};
 use crate::model::{window_out, Activation, GraphError, Padding, Shape};
 
 /// 1-D convolution along a sequence: C×L → filters×L'.
@@ -47,6 +48,10 @@ impl LayerKind for Conv1d {
     fn onnx(&self, cx: &mut OnnxCx<'_>) -> Result<String, OnnxError> {
         let y = super::shared::onnx_conv(cx, self.kernel, self.stride)?;
         Ok(cx.activation(&y, self.activation))
+    }
+
+    fn pytorch(&self, cx: &mut TorchCx<'_>) -> Result<TorchLayer, TorchError> {
+        super::shared::torch_conv(cx, self.filters, self.kernel, self.stride, self.activation)
     }
 
     fn help(&self) -> &'static str {

@@ -11,6 +11,7 @@ use super::{
 use crate::engine::fused;
 use crate::engine::network::NetworkError;
 use crate::export::onnx::{OnnxCx, OnnxError};
+use crate::export::pytorch::{TorchCx, TorchError, TorchLayer};
 use crate::model::{window_out, Activation, GraphError, Padding, Shape};
 
 /// 2-D convolution over a C×H×W input.
@@ -48,6 +49,10 @@ impl LayerKind for Conv2d {
     fn onnx(&self, cx: &mut OnnxCx<'_>) -> Result<String, OnnxError> {
         let y = super::shared::onnx_conv(cx, self.kernel, self.stride)?;
         Ok(cx.activation(&y, self.activation))
+    }
+
+    fn pytorch(&self, cx: &mut TorchCx<'_>) -> Result<TorchLayer, TorchError> {
+        super::shared::torch_conv(cx, self.filters, self.kernel, self.stride, self.activation)
     }
 
     fn help(&self) -> &'static str {

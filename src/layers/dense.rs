@@ -9,6 +9,7 @@ use super::{
 use crate::engine::fused;
 use crate::engine::network::NetworkError;
 use crate::export::onnx::{Attr, OnnxCx, OnnxError};
+use crate::export::pytorch::{TorchCx, TorchError, TorchLayer};
 use crate::model::{shape_label, Activation, DataFit, Fix, GraphError, Shape};
 use crate::project::Task;
 
@@ -40,6 +41,14 @@ impl LayerKind for Dense {
         let (w, b) = (cx.weight("weight")?, cx.weight("bias")?);
         let y = cx.node("Gemm", &[&x, &w, &b], vec![Attr::Int("transB", 1)]);
         Ok(cx.activation(&y, self.activation))
+    }
+
+    fn pytorch(&self, cx: &mut TorchCx<'_>) -> Result<TorchLayer, TorchError> {
+        let fan_in = cx.input_shape().iter().product::<usize>();
+        cx.module_call(
+            format!("nn.Linear({fan_in}, {})", self.units),
+            self.activation,
+        )
     }
 
     fn help(&self) -> &'static str {

@@ -9,7 +9,8 @@ use super::shared::stateless;
 use super::{BuildCx, Forward, InferCx, LayerKind, PaletteEntries, Setting, SettingValue};
 use crate::engine::network::NetworkError;
 use crate::export::onnx::{OnnxCx, OnnxError};
-use crate::model::{GraphError, Shape};
+use crate::export::pytorch::{python_float, TorchCx, TorchError, TorchLayer};
+use crate::model::{Activation, GraphError, Shape};
 
 /// Randomly zeroes a fraction of values while training.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -32,6 +33,14 @@ impl LayerKind for Dropout {
     fn onnx(&self, cx: &mut OnnxCx<'_>) -> Result<String, OnnxError> {
         // Dropout only acts while training: the exported model passes values through.
         cx.input()
+    }
+
+    fn pytorch(&self, cx: &mut TorchCx<'_>) -> Result<TorchLayer, TorchError> {
+        // Inverted dropout, as Strata's: only while training.
+        cx.module_call(
+            format!("nn.Dropout({})", python_float(self.rate)),
+            Activation::Linear,
+        )
     }
 
     fn help(&self) -> &'static str {

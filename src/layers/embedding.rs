@@ -8,6 +8,7 @@ use super::{
 };
 use crate::engine::network::NetworkError;
 use crate::export::onnx::{Attr, OnnxCx, OnnxError, INT64};
+use crate::export::pytorch::{TorchCx, TorchError, TorchLayer};
 use crate::model::{shape_label, Activation, DataFit, Fix, GraphError, Shape};
 
 /// Turns token ids (a sequence of L whole numbers) into learned vectors: L → D×L.
@@ -49,6 +50,21 @@ impl LayerKind for Embedding {
             &[&vectors],
             vec![Attr::Ints("perm", vec![0, 2, 1])],
         ))
+    }
+
+    fn pytorch(&self, cx: &mut TorchCx<'_>) -> Result<TorchLayer, TorchError> {
+        // Token ids come as floats, as Strata feeds them; ids beyond the vocabulary read the
+        // last row. [N, L, D] → channels first, [N, D, L].
+        let call = format!(
+            "{}({}.long().clamp(0, {})).transpose(1, 2)",
+            cx.module,
+            cx.input()?,
+            self.vocab.saturating_sub(1)
+        );
+        Ok(TorchLayer {
+            module: Some(format!("nn.Embedding({}, {})", self.vocab, self.dim)),
+            forward: call,
+        })
     }
 
     fn help(&self) -> &'static str {

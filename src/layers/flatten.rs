@@ -7,6 +7,7 @@ use super::shared::stateless;
 use super::{BuildCx, Forward, InferCx, LayerKind, PaletteEntries};
 use crate::engine::network::NetworkError;
 use crate::export::onnx::{Attr, OnnxCx, OnnxError};
+use crate::export::pytorch::{TorchCx, TorchError, TorchLayer};
 use crate::model::{GraphError, Shape};
 
 /// Any shape → one long vector.
@@ -27,6 +28,10 @@ impl LayerKind for Flatten {
     fn onnx(&self, cx: &mut OnnxCx<'_>) -> Result<String, OnnxError> {
         let x = cx.input()?;
         Ok(cx.node("Flatten", &[&x], vec![Attr::Int("axis", 1)]))
+    }
+
+    fn pytorch(&self, cx: &mut TorchCx<'_>) -> Result<TorchLayer, TorchError> {
+        TorchCx::function(format!("torch.flatten({}, 1)", cx.input()?))
     }
 
     fn help(&self) -> &'static str {

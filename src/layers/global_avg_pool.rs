@@ -8,6 +8,7 @@ use super::shared::{global_pool_shape, stateless};
 use super::{BuildCx, Forward, InferCx, LayerKind, PaletteEntries};
 use crate::engine::network::NetworkError;
 use crate::export::onnx::{OnnxCx, OnnxError};
+use crate::export::pytorch::{TorchCx, TorchError, TorchLayer};
 use crate::model::{GraphError, Shape};
 
 /// Mean over all positions of each channel: C×H×W (or C×L) → C.
@@ -27,6 +28,10 @@ impl LayerKind for GlobalAvgPool {
 
     fn onnx(&self, cx: &mut OnnxCx<'_>) -> Result<String, OnnxError> {
         super::shared::onnx_global_pool(cx, "GlobalAveragePool")
+    }
+
+    fn pytorch(&self, cx: &mut TorchCx<'_>) -> Result<TorchLayer, TorchError> {
+        super::shared::torch_global_pool(cx, "mean")
     }
 
     fn help(&self) -> &'static str {

@@ -6,6 +6,7 @@ use super::{recurrent, BuildCx, Forward, InferCx, LayerKind, PaletteEntries, Par
 use crate::engine::network::NetworkError;
 use crate::engine::recurrent::Cell;
 use crate::export::onnx::{OnnxCx, OnnxError};
+use crate::export::pytorch::{TorchCx, TorchError, TorchLayer};
 use crate::model::{GraphError, Shape};
 
 /// Gated recurrent unit: a lighter LSTM with the same inputs and outputs.
@@ -36,6 +37,16 @@ impl LayerKind for Gru {
 
     fn onnx(&self, cx: &mut OnnxCx<'_>) -> Result<String, OnnxError> {
         recurrent::onnx(
+            cx,
+            Cell::Gru,
+            self.units,
+            self.return_sequences,
+            self.bidirectional,
+        )
+    }
+
+    fn pytorch(&self, cx: &mut TorchCx<'_>) -> Result<TorchLayer, TorchError> {
+        recurrent::pytorch(
             cx,
             Cell::Gru,
             self.units,

@@ -9,6 +9,7 @@ use super::{
 };
 use crate::engine::network::NetworkError;
 use crate::export::onnx::{OnnxCx, OnnxError};
+use crate::export::pytorch::{TorchCx, TorchError, TorchLayer};
 use crate::model::{shape_label, Activation, DataFit, Fix, GraphError, Shape};
 
 /// Where samples enter the network.
@@ -33,6 +34,10 @@ impl LayerKind for Input {
 
     fn onnx(&self, cx: &mut OnnxCx<'_>) -> Result<String, OnnxError> {
         cx.input()
+    }
+
+    fn pytorch(&self, cx: &mut TorchCx<'_>) -> Result<TorchLayer, TorchError> {
+        TorchCx::function(cx.input()?.to_owned())
     }
 
     fn help(&self) -> &'static str {

@@ -6,6 +6,7 @@ use super::{recurrent, BuildCx, Forward, InferCx, LayerKind, PaletteEntries, Par
 use crate::engine::network::NetworkError;
 use crate::engine::recurrent::Cell;
 use crate::export::onnx::{OnnxCx, OnnxError};
+use crate::export::pytorch::{TorchCx, TorchError, TorchLayer};
 use crate::model::{GraphError, Shape};
 
 /// Long short-term memory: reads a sequence step by step, C×L → units (its state after the
@@ -37,6 +38,16 @@ impl LayerKind for Lstm {
 
     fn onnx(&self, cx: &mut OnnxCx<'_>) -> Result<String, OnnxError> {
         recurrent::onnx(
+            cx,
+            Cell::Lstm,
+            self.units,
+            self.return_sequences,
+            self.bidirectional,
+        )
+    }
+
+    fn pytorch(&self, cx: &mut TorchCx<'_>) -> Result<TorchLayer, TorchError> {
+        recurrent::pytorch(
             cx,
             Cell::Lstm,
             self.units,

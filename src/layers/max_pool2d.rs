@@ -8,6 +8,7 @@ use super::{BuildCx, Forward, InferCx, LayerKind, PaletteEntries, Setting};
 use crate::engine::network::NetworkError;
 use crate::engine::ops::{pool2d, PoolKind};
 use crate::export::onnx::{OnnxCx, OnnxError};
+use crate::export::pytorch::{TorchCx, TorchError, TorchLayer};
 use crate::model::{GraphError, Shape};
 
 /// Maximum over each window.
@@ -43,6 +44,10 @@ impl LayerKind for MaxPool2d {
 
     fn onnx(&self, cx: &mut OnnxCx<'_>) -> Result<String, OnnxError> {
         super::shared::onnx_pool(cx, "MaxPool", self.kernel, self.stride)
+    }
+
+    fn pytorch(&self, cx: &mut TorchCx<'_>) -> Result<TorchLayer, TorchError> {
+        super::shared::torch_pool(cx, "max", self.kernel, self.stride)
     }
 
     fn help(&self) -> &'static str {

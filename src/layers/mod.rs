@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::network::{NamedVar, NetworkError};
 use crate::export::onnx::{OnnxCx, OnnxError};
+use crate::export::pytorch::{TorchCx, TorchError, TorchLayer};
 use crate::model::{shape_label, Activation, DataFit, Fix, Graph, GraphError, Padding, Shape};
 use crate::pretrained::Backbone;
 
@@ -121,6 +122,13 @@ pub trait LayerKind {
     /// Writes the layer as ONNX nodes through `cx` (its activation applied, as when predicting)
     /// and returns the name of the value it gives; kinds without an ONNX form say so.
     fn onnx(&self, cx: &mut OnnxCx<'_>) -> Result<String, OnnxError> {
+        Err(cx.unsupported(self.label()))
+    }
+
+    /// Writes the layer as PyTorch code through `cx`: the module `__init__` makes (for layers
+    /// with weights or state) and the expression `forward` computes, under the layer's name so
+    /// the tensors keep their names; kinds without a PyTorch form say so.
+    fn pytorch(&self, cx: &mut TorchCx<'_>) -> Result<TorchLayer, TorchError> {
         Err(cx.unsupported(self.label()))
     }
 }

@@ -7,6 +7,7 @@ use super::{BuildCx, Forward, ForwardCx, InferCx, Init, Param, Setting, SettingV
 use crate::engine::network::NetworkError;
 use crate::engine::recurrent::{self, Cell};
 use crate::export::onnx::{Attr, OnnxCx, OnnxError};
+use crate::export::pytorch::{TorchCx, TorchError, TorchLayer};
 use crate::model::{Activation, GraphError, Shape};
 
 /// Weight-name suffixes of a recurrent layer's directions (PyTorch's `_reverse` for backwards).
@@ -207,6 +208,40 @@ pub(super) fn onnx(
         );
         Ok(cx.node("Flatten", &[&t], vec![Attr::Int("axis", 1)]))
     }
+}
+
+/// The layer as `nn.LSTM`/`nn.GRU` over `[N, L, C]` (PyTorch's gate order and tensors, as
+/// Strata's), the output brought back to channels first, or the state after the last step.
+pub(super) fn pytorch(
+    cx: &mut TorchCx<'_>,
+    cell: Cell,
+    units: usize,
+    return_sequences: bool,
+    bidirectional: bool,
+) -> Result<TorchLayer, TorchError> {
+    let c = cx.input_shape().first().copied().unwrap_or(1);
+    let module = format!(
+        "nn.{}({c}, {units}, batch_first=True{})",
+        match cell {
+            Cell::Lstm => "LSTM",
+            Cell::Gru => "GRU",
+        },
+        if bidirectional {
+            ", bidirectional=True"
+        } else {
+            ""
+        }
+    );
+    let call = format!("{}({}.transpose(1, 2))", cx.module, cx.input()?);
+    let forward = if return_sequences {
+        format!("{call}[0].transpose(1, 2)")
+    } else {
+        format!("last_state({call})")
+    };
+    Ok(TorchLayer {
+        module: Some(module),
+        forward,
+    })
 }
 
 struct RecurrentForward {

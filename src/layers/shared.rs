@@ -6,6 +6,7 @@ use candle_core::{Device, Tensor, D};
 use super::InferCx;
 use crate::engine::network::NetworkError;
 use crate::export::onnx::{pads, Attr, OnnxCx, OnnxError};
+use crate::export::pytorch::{TorchCx, TorchError, TorchLayer};
 use crate::model::{window_out, GraphError, Padding, Shape};
 use crate::pretrained::cache::FeatureCache;
 
@@ -279,6 +280,92 @@ pub(super) fn onnx_global_pool(cx: &mut OnnxCx<'_>, op: &str) -> Result<String, 
     let x = cx.input()?;
     let pooled = cx.node(op, &[&x], vec![]);
     Ok(cx.node("Flatten", &[&pooled], vec![Attr::Int("axis", 1)]))
+}
+
+/// The spatial sizes (after the channels) of the first input and of the output, for PyTorch.
+fn torch_spatial(cx: &TorchCx<'_>) -> Result<(usize, Vec<usize>, Vec<usize>), TorchError> {
+    let input = cx.input_shape();
+    let (c, spatial) = input
+        .split_first()
+        .ok_or_else(|| TorchError::Invalid(format!("'{}' has no input shape", cx.name)))?;
+    let output = cx.output_shape.get(1..).unwrap_or_default().to_vec();
+    if spatial.is_empty() || spatial.len() != output.len() {
+        return Err(TorchError::Invalid(format!(
+            "'{}' needs channels over positions",
+            cx.name
+        )));
+    }
+    Ok((*c, spatial.to_vec(), output))
+}
+
+/// A 1-D or 2-D convolution as `nn.Conv1d`/`nn.Conv2d` with Strata's padding: symmetric padding
+/// in the module, "same" padding with the extra zero at the end (bottom/right) by `F.pad` first.
+pub(super) fn torch_conv(
+    cx: &mut TorchCx<'_>,
+    filters: usize,
+    kernel: usize,
+    stride: usize,
+    activation: crate::model::Activation,
+) -> Result<TorchLayer, TorchError> {
+    let (c, input, output) = torch_spatial(cx)?;
+    let pads: Vec<(i64, i64)> = input
+        .iter()
+        .zip(&output)
+        .map(|(&n, &o)| crate::export::onnx::pads(n, o, kernel, stride))
+        .collect();
+    let symmetric = pads.iter().all(|(a, b)| a == b);
+    let padding = match pads.first() {
+        Some(&(p, _)) if symmetric && pads.iter().all(|q| q.0 == p) => p.to_string(),
+        _ if symmetric => {
+            let each: Vec<String> = pads.iter().map(|p| p.0.to_string()).collect();
+            format!("({})", each.join(", "))
+        }
+        _ => "0".to_owned(),
+    };
+    let x = cx.input()?;
+    let x = if symmetric {
+        x.to_owned()
+    } else {
+        // F.pad lists the last axis first.
+        let list: Vec<String> = pads
+            .iter()
+            .rev()
+            .flat_map(|(a, b)| [a.to_string(), b.to_string()])
+            .collect();
+        format!("F.pad({x}, ({}))", list.join(", "))
+    };
+    let module = format!(
+        "nn.Conv{}d({c}, {filters}, {kernel}, stride={stride}, padding={padding})",
+        input.len()
+    );
+    let call = format!("{}({x})", cx.module);
+    Ok(TorchLayer {
+        module: Some(module),
+        forward: cx.activation(&call, activation),
+    })
+}
+
+/// A 1-D or 2-D pooling window (`op` is `max` or `avg`), positions past the last whole window
+/// dropped (PyTorch's default).
+pub(super) fn torch_pool(
+    cx: &mut TorchCx<'_>,
+    op: &str,
+    kernel: usize,
+    stride: usize,
+) -> Result<TorchLayer, TorchError> {
+    let (_, input, _) = torch_spatial(cx)?;
+    TorchCx::function(format!(
+        "F.{op}_pool{}d({}, {kernel}, {stride})",
+        input.len(),
+        cx.input()?
+    ))
+}
+
+/// A global pool (`op` is `mean` or `amax`) over every position: one value per channel.
+pub(super) fn torch_global_pool(cx: &mut TorchCx<'_>, op: &str) -> Result<TorchLayer, TorchError> {
+    let positions = cx.input_shape().len().saturating_sub(1);
+    let axes: Vec<String> = (0..positions).map(|k| (k + 2).to_string()).collect();
+    TorchCx::function(format!("{}.{op}(dim=({},))", cx.input()?, axes.join(", ")))
 }
 
 #[cfg(test)]

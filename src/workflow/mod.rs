@@ -8,6 +8,7 @@ mod coach;
 mod data_edits;
 mod explain;
 mod onnx_export;
+mod pytorch_export;
 pub mod runs_table;
 
 pub use crate::data::sample_key;
@@ -16,6 +17,7 @@ pub use explain::{explain_sample, ExplainAsk, EXPLANATIONS_DIR};
 pub use onnx_export::{
     export_onnx, export_project_onnx, import_run, onnx_metadata, ExportFormat, CHECK_SAMPLES,
 };
+pub use pytorch_export::{export_pytorch, PytorchExport};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;

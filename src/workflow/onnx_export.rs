@@ -21,6 +21,10 @@ pub enum ExportFormat {
     Onnx,
     /// Strata's own folder: safetensors weights, layer graph, run description.
     Strata,
+    /// A PyTorch project folder: the model as `torch.nn` code with its weights, the data read
+    /// the same way, and programs to train (one CPU, one GPU, or many through `torchrun`) and
+    /// to predict.
+    Pytorch,
 }
 
 impl ExportFormat {

@@ -2,6 +2,8 @@
 //! weights. Each test binary uses part of it.
 #![allow(dead_code)]
 
+pub mod graphs;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
