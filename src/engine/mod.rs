@@ -8,6 +8,7 @@ mod memory;
 pub(crate) mod network;
 pub mod ops;
 mod optim;
+pub mod privacy;
 pub(crate) mod recurrent;
 pub mod resume;
 pub mod runs;
