@@ -181,6 +181,20 @@ pub enum Command {
         /// With --auto: the time to spend, in minutes (default 5).
         #[arg(long, value_name = "N", requires = "auto")]
         budget_minutes: Option<f64>,
+        /// Protect individual examples (differential privacy, DP-SGD) within this privacy
+        /// budget ε; the noise is chosen to meet it after all epochs.
+        #[arg(long, value_name = "E", conflicts_with = "dp_noise")]
+        dp_epsilon: Option<f64>,
+        /// Differential privacy with this noise multiplier σ instead of a target ε.
+        #[arg(long, value_name = "S")]
+        dp_noise: Option<f64>,
+        /// With differential privacy: each example's gradient is clipped to this norm (default 1).
+        #[arg(long, value_name = "C")]
+        dp_clip: Option<f64>,
+        /// With differential privacy: δ, the chance the guarantee fails (default 1 / the number of
+        /// training samples).
+        #[arg(long, value_name = "D")]
+        dp_delta: Option<f64>,
         /// One JSON object per line per event.
         #[arg(long)]
         json: bool,
@@ -467,9 +481,17 @@ pub fn run(command: Command) -> Result<()> {
             resume,
             auto,
             budget_minutes,
+            dp_epsilon,
+            dp_noise,
+            dp_clip,
+            dp_delta,
             json,
         } => {
             let mut p = load_project(&project)?;
+            let dp_asked = dp_epsilon.is_some()
+                || dp_noise.is_some()
+                || dp_clip.is_some()
+                || dp_delta.is_some();
             if let Some(run) = resume {
                 if epochs.is_some()
                     || batch_size.is_some()
@@ -477,6 +499,7 @@ pub fn run(command: Command) -> Result<()> {
                     || optimizer.is_some()
                     || device.is_some()
                     || seed.is_some()
+                    || dp_asked
                 {
                     bail!("--resume continues a run with the settings it started with; leave out --epochs, --batch-size, --lr, --optimizer, --device and --seed");
                 }
@@ -514,6 +537,26 @@ pub fn run(command: Command) -> Result<()> {
             }
             if let Some(v) = seed {
                 t.seed = v;
+            }
+            if dp_asked {
+                let mut privacy = match (dp_epsilon, dp_noise, t.privacy.take()) {
+                    (None, None, Some(kept)) => kept,
+                    (None, None, None) => {
+                        bail!("--dp-clip and --dp-delta go with --dp-epsilon E or --dp-noise S")
+                    }
+                    _ => engine::privacy::PrivacySettings {
+                        target_epsilon: dp_epsilon,
+                        noise_multiplier: dp_noise,
+                        ..Default::default()
+                    },
+                };
+                if let Some(c) = dp_clip {
+                    privacy.clip_norm = c;
+                }
+                if dp_delta.is_some() {
+                    privacy.delta = dp_delta;
+                }
+                t.privacy = Some(privacy);
             }
             if auto {
                 return runs::cmd_train_auto(&project, &p, budget_minutes.unwrap_or(5.0), json);
@@ -856,8 +899,9 @@ fn cmd_train(path: &Path, project: &Project, resume: Option<PathBuf>, json: bool
                     (Some(l), Some(a)) => format!("  val loss {l:.4} val {acc} {a:.4}"),
                     _ => String::new(),
                 };
+                let privacy = m.epsilon.map(|e| format!("  ε {e:.2}")).unwrap_or_default();
                 let line = format!(
-                    "epoch {:>3}: loss {:.4} {acc} {:.4}{val}  ({:.0} samples/s)",
+                    "epoch {:>3}: loss {:.4} {acc} {:.4}{val}{privacy}  ({:.0} samples/s)",
                     m.epoch, m.train_loss, m.train_accuracy, m.samples_per_sec
                 );
                 if interactive {
@@ -885,6 +929,12 @@ fn cmd_train(path: &Path, project: &Project, resume: Option<PathBuf>, json: bool
                 );
                 if let Some(line) = workflow::coach_line(&history, task) {
                     outln!("{line}");
+                }
+                if let Some(report) = engine::runs::read_manifest(&run_dir)
+                    .ok()
+                    .and_then(|m| m.privacy)
+                {
+                    outln!("{}", report.plain_words());
                 }
             }
             TrainEvent::Failed { .. } | TrainEvent::Cancelled { .. } => bar.finish_and_clear(),
@@ -940,10 +990,18 @@ fn cmd_evaluate(path: &Path, other: Option<&Path>, json: bool) -> Result<()> {
         }
         Some(other) => workflow::evaluate_other(other, &trained)?,
     };
+    // JSON: the report, with the run's privacy guarantee when it has one.
+    let with_privacy = |report: serde_json::Value| -> serde_json::Value {
+        let mut report = report;
+        if let (Some(p), Some(map)) = (&manifest.privacy, report.as_object_mut()) {
+            map.insert("privacy".to_owned(), serde_json::json!(p));
+        }
+        report
+    };
     if let Some(regression) = &evaluation.regression {
         let r = &regression.report;
         if json {
-            outln!("{}", serde_json::to_string(r)?);
+            outln!("{}", with_privacy(serde_json::to_value(r)?));
         } else {
             outln!(
                 "{} rows: MAE {:.4}, RMSE {:.4}, R² {:.4}",
@@ -952,13 +1010,19 @@ fn cmd_evaluate(path: &Path, other: Option<&Path>, json: bool) -> Result<()> {
                 r.rmse,
                 r.r2
             );
+            if let Some(p) = &manifest.privacy {
+                outln!("{}", p.plain_words());
+            }
         }
         return Ok(());
     }
     let report = &evaluation.report;
     if json {
-        outln!("{}", serde_json::to_string(report)?);
+        outln!("{}", with_privacy(serde_json::to_value(report)?));
     } else {
+        if let Some(p) = &manifest.privacy {
+            outln!("{}\n", p.plain_words());
+        }
         out!("{}", report.to_text());
         let mistakes = eval::most_confident_mistakes(&evaluation.predictions, 5);
         if !mistakes.is_empty() {

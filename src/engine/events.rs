@@ -33,6 +33,9 @@ pub struct EpochMetrics {
     pub samples_per_sec: f64,
     /// Seconds since the run started.
     pub elapsed_secs: f64,
+    /// With differential privacy: ε spent after this epoch (at the run's δ).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epsilon: Option<f64>,
 }
 
 /// An event of a training run, in the order they happen.

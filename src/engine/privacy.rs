@@ -8,8 +8,11 @@ use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
+use std::time::Instant;
+
 use super::network::Network;
 use super::optim::Optimizer;
+use super::train::StepResult;
 use crate::data::Batch;
 use crate::project::LossKind;
 
@@ -75,6 +78,140 @@ impl PrivacyReport {
             self.steps,
             self.sampling_rate
         )
+    }
+}
+
+/// A private run's plan: the noise, clipping and sampling its steps use, and the accountant.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PrivatePlan {
+    /// Noise multiplier σ.
+    pub sigma: f64,
+    /// Clipping norm.
+    pub clip: f64,
+    /// δ.
+    pub delta: f64,
+    /// Sampling rate: the batch size over the training samples.
+    pub q: f64,
+    /// Training samples.
+    pub samples: usize,
+    /// Steps per epoch.
+    pub steps_per_epoch: usize,
+    /// The target ε, when the noise was chosen to meet one.
+    pub target: Option<f64>,
+}
+
+impl PrivatePlan {
+    /// The plan for `settings` on `samples` training samples in steps of `batch_size` over
+    /// `epochs` epochs, or why the model or settings cannot train privately.
+    pub fn new(
+        settings: &PrivacySettings,
+        model: &crate::model::Graph,
+        samples: usize,
+        batch_size: usize,
+        epochs: usize,
+    ) -> Result<Self, String> {
+        for node in &model.nodes {
+            match &node.layer {
+                crate::model::Layer::BatchNorm(_) => {
+                    return Err(format!("'{}' is a BatchNorm layer: it normalises each batch with statistics of the examples in it and keeps running averages of them, which leak individual examples past the noise; remove it to train with differential privacy", node.name));
+                }
+                layer if layer.kind().train_blocks().is_some_and(|b| b > 0) => {
+                    return Err(format!("'{}' trains some of its pretrained blocks, whose batch normalisation leaks individual examples; freeze it (0 blocks trained) to train with differential privacy", node.name));
+                }
+                _ => {}
+            }
+        }
+        if !(settings.clip_norm > 0.0 && settings.clip_norm.is_finite()) {
+            return Err(format!(
+                "the clipping norm {} is not usable; use a positive number such as 1",
+                settings.clip_norm
+            ));
+        }
+        let samples = samples.max(1);
+        let q = (batch_size as f64 / samples as f64).min(1.0);
+        let steps_per_epoch = samples.div_ceil(batch_size.max(1));
+        let delta = settings.delta.unwrap_or(1.0 / samples as f64);
+        if !(delta > 0.0 && delta < 1.0) {
+            return Err(format!("δ = {delta} is not usable; it must be between 0 and 1 (usually below 1 / the number of training samples)"));
+        }
+        let steps = steps_per_epoch * epochs.max(1);
+        let sigma = match (settings.noise_multiplier, settings.target_epsilon) {
+            (Some(sigma), _) if sigma > 0.0 && sigma.is_finite() => sigma,
+            (Some(sigma), _) => {
+                return Err(format!("the noise multiplier {sigma} is not usable; use a positive number such as 1.1"))
+            }
+            (None, Some(target)) if target > 0.0 && target.is_finite() => {
+                noise_for_epsilon(q, steps, delta, target).ok_or_else(|| {
+                    format!("ε = {target} cannot be reached in {epochs} epochs with batches of {batch_size}: train fewer epochs, use smaller batches or allow a larger ε")
+                })?
+            }
+            (None, Some(target)) => {
+                return Err(format!("ε = {target} is not usable; use a positive number such as 3"))
+            }
+            (None, None) => {
+                return Err("say how much privacy to keep: a target ε or a noise multiplier".to_owned())
+            }
+        };
+        Ok(Self {
+            sigma,
+            clip: settings.clip_norm,
+            delta,
+            q,
+            samples,
+            steps_per_epoch,
+            target: settings
+                .target_epsilon
+                .filter(|_| settings.noise_multiplier.is_none()),
+        })
+    }
+
+    /// ε spent after `steps` steps (tight conversion).
+    pub fn epsilon_after(&self, steps: usize) -> f64 {
+        epsilon(self.q, self.sigma, steps, self.delta, Conversion::Tight).0
+    }
+
+    /// The run's guarantee after `epochs` epochs.
+    pub fn report(&self, epochs: usize) -> PrivacyReport {
+        let steps = epochs * self.steps_per_epoch;
+        PrivacyReport {
+            epsilon: self.epsilon_after(steps),
+            delta: self.delta,
+            noise_multiplier: self.sigma,
+            clip_norm: self.clip,
+            sampling_rate: self.q,
+            steps,
+            samples: self.samples,
+        }
+    }
+
+    /// What the run will do, for the start of training.
+    pub fn note(&self, epochs: usize) -> String {
+        format!(
+            "protecting individual examples (differential privacy): each example's gradient clipped to norm {}, Gaussian noise σ = {:.2}, batches drawn with probability {:.4} per example; after {epochs} epochs ε = {:.2} at δ = {:.1e}{}. Each step computes every example's gradient on its own, so training is slower",
+            self.clip,
+            self.sigma,
+            self.q,
+            self.epsilon_after(epochs * self.steps_per_epoch),
+            self.delta,
+            self.target
+                .map(|t| format!(" (target {t})"))
+                .unwrap_or_default()
+        )
+    }
+
+    /// One epoch's batches by Poisson sampling: each of `train` in each batch with probability
+    /// `q`, as the accountant assumes (batches vary in size; an empty one is skipped, which only
+    /// makes the reported ε an overestimate).
+    pub fn poisson_batches(&self, train: &[usize], rng: &mut impl Rng) -> Vec<Vec<usize>> {
+        (0..self.steps_per_epoch)
+            .map(|_| {
+                train
+                    .iter()
+                    .copied()
+                    .filter(|_| rng.random::<f64>() < self.q)
+                    .collect()
+            })
+            .collect()
     }
 }
 
@@ -240,16 +377,17 @@ pub fn noise_for_epsilon(q: f64, steps: usize, delta: f64, target: f64) -> Optio
     Some((hi * 100.0).ceil() / 100.0)
 }
 
-/// Each example's gradient of the loss, one backward pass per example: `(store, tensors)` of the
-/// trainable tensors, in the network's order.
+/// Each example's gradient of the loss, one backward pass per example: its gradients, its loss
+/// and whether the model got it right (classification).
 pub fn per_example_gradients(
     net: &Network,
     batch: &Batch,
     loss_kind: LossKind,
     classes: usize,
     rng: &mut impl Rng,
-) -> candle_core::Result<Vec<(GradStore, f32)>> {
+) -> candle_core::Result<Vec<(GradStore, f32, bool)>> {
     let n = batch.inputs.dim(0)?;
+    let classify = batch.labels.dtype() != candle_core::DType::F32;
     (0..n)
         .map(|i| {
             let x = batch.inputs.narrow(0, i, 1)?;
@@ -259,78 +397,86 @@ pub fn per_example_gradients(
                 .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
             let loss = super::train::batch_loss(&out, &y, loss_kind, classes)?;
             let value = loss.to_scalar::<f32>()?;
-            Ok((loss.backward()?, value))
+            let right = classify && super::train::count_correct(&out.pre_activation, &y)? == 1;
+            Ok((loss.backward()?, value, right))
         })
         .collect()
 }
 
-/// One DP-SGD step on a batch drawn by Poisson sampling: each example's gradient clipped to
-/// `clip` (L2 norm over every trainable tensor), summed, Gaussian noise of `sigma · clip` added,
-/// divided by the expected batch size, and given to the optimizer. Returns the batch's mean loss
-/// (NaN when a loss was not finite; then no update is made).
-#[allow(clippy::too_many_arguments)]
-pub fn private_step(
-    net: &Network,
-    optimizer: &mut Optimizer,
-    batch: &Batch,
-    loss_kind: LossKind,
-    classes: usize,
-    clip: f64,
-    sigma: f64,
-    expected_batch: f64,
-    rng: &mut impl Rng,
-) -> candle_core::Result<f32> {
-    let trainable: Vec<Tensor> = net
-        .vars()
-        .iter()
-        .filter(|v| v.trainable)
-        .map(|v| v.var.as_tensor().clone())
-        .collect();
-    let per_example = per_example_gradients(net, batch, loss_kind, classes, rng)?;
-    let mut sums: Vec<Option<Tensor>> = vec![None; trainable.len()];
-    let mut loss_sum = 0.0f32;
-    for (grads, loss) in &per_example {
-        if !loss.is_finite() {
-            return Ok(f32::NAN);
-        }
-        loss_sum += loss;
-        let mut norm2 = 0.0f64;
-        for t in &trainable {
-            if let Some(g) = grads.get(t) {
-                norm2 += f64::from(g.sqr()?.sum_all()?.to_scalar::<f32>()?);
-            }
-        }
-        let scale = (clip / norm2.sqrt().max(1e-12)).min(1.0);
-        for (sum, t) in sums.iter_mut().zip(&trainable) {
-            if let Some(g) = grads.get(t) {
-                let clipped = (g * scale)?;
-                *sum = Some(match sum.take() {
-                    Some(s) => (s + clipped)?,
-                    None => clipped,
-                });
-            }
-        }
-    }
-    let Some((mut store, _)) = per_example.into_iter().next() else {
-        return Ok(0.0);
-    };
-    let n = batch.inputs.dim(0)?.max(1);
-    for (sum, t) in sums.into_iter().zip(&trainable) {
-        let Some(sum) = sum else {
-            continue;
-        };
-        let noise: Vec<f32> = (0..sum.elem_count())
-            .map(|_| {
-                let z: f64 = StandardNormal.sample(rng);
-                (z * sigma * clip) as f32
-            })
+impl PrivatePlan {
+    /// One DP-SGD step on a batch drawn by [`PrivatePlan::poisson_batches`]: each example's
+    /// gradient clipped to the clipping norm (L2 over every trainable tensor), summed, Gaussian
+    /// noise of σ · clip added, divided by the expected batch size, and given to the optimizer.
+    /// A batch with a non-finite loss makes no update (its loss is reported as it is).
+    pub fn step(
+        &self,
+        net: &Network,
+        optimizer: &mut Optimizer,
+        batch: &Batch,
+        loss_kind: LossKind,
+        classes: usize,
+        rng: &mut impl Rng,
+    ) -> candle_core::Result<StepResult> {
+        let t0 = Instant::now();
+        let trainable: Vec<Tensor> = net
+            .vars()
+            .iter()
+            .filter(|v| v.trainable)
+            .map(|v| v.var.as_tensor().clone())
             .collect();
-        let noise = Tensor::from_vec(noise, sum.shape(), sum.device())?;
-        let g = ((sum + noise)? / expected_batch.max(1.0))?;
-        store.insert(t, g);
+        let per_example = per_example_gradients(net, batch, loss_kind, classes, rng)?;
+        let t1 = Instant::now();
+        let n = per_example.len().max(1);
+        let mut result = StepResult {
+            loss: per_example.iter().map(|e| e.1).sum::<f32>() / n as f32,
+            correct: per_example.iter().filter(|e| e.2).count(),
+            forward_secs: 0.0,
+            backward_secs: (t1 - t0).as_secs_f64(),
+            update_secs: 0.0,
+        };
+        if !result.loss.is_finite() {
+            return Ok(result);
+        }
+        let mut sums: Vec<Option<Tensor>> = vec![None; trainable.len()];
+        for (grads, _, _) in &per_example {
+            let mut norm2 = 0.0f64;
+            for t in &trainable {
+                if let Some(g) = grads.get(t) {
+                    norm2 += f64::from(g.sqr()?.sum_all()?.to_scalar::<f32>()?);
+                }
+            }
+            let scale = (self.clip / norm2.sqrt().max(1e-12)).min(1.0);
+            for (sum, t) in sums.iter_mut().zip(&trainable) {
+                if let Some(g) = grads.get(t) {
+                    let clipped = (g * scale)?;
+                    *sum = Some(match sum.take() {
+                        Some(s) => (s + clipped)?,
+                        None => clipped,
+                    });
+                }
+            }
+        }
+        let Some((mut store, _, _)) = per_example.into_iter().next() else {
+            return Ok(result);
+        };
+        let expected = (self.q * self.samples as f64).max(1.0);
+        for (sum, t) in sums.into_iter().zip(&trainable) {
+            let Some(sum) = sum else {
+                continue;
+            };
+            let noise: Vec<f32> = (0..sum.elem_count())
+                .map(|_| {
+                    let z: f64 = StandardNormal.sample(rng);
+                    (z * self.sigma * self.clip) as f32
+                })
+                .collect();
+            let noise = Tensor::from_vec(noise, sum.shape(), sum.device())?;
+            store.insert(t, ((sum + noise)? / expected)?);
+        }
+        optimizer.step(&store)?;
+        result.update_secs = t1.elapsed().as_secs_f64();
+        Ok(result)
     }
-    optimizer.step(&store)?;
-    Ok(loss_sum / n as f32)
 }
 
 #[cfg(test)]

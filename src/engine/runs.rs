@@ -60,6 +60,9 @@ pub struct RunManifest {
     /// from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imported_from: Option<PathBuf>,
+    /// With differential privacy: the guarantee the run gives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy: Option<super::privacy::PrivacyReport>,
 }
 
 impl RunManifest {
@@ -87,6 +90,7 @@ impl RunManifest {
             split_sizes,
             finished: false,
             imported_from: None,
+            privacy: None,
         }
     }
 }
@@ -192,6 +196,7 @@ pub fn write_metrics(run_dir: &Path, history: &[EpochMetrics]) -> std::io::Resul
         "val_accuracy",
         "samples_per_sec",
         "elapsed_secs",
+        "epsilon",
     ])
     .map_err(std::io::Error::other)?;
     let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
@@ -204,6 +209,7 @@ pub fn write_metrics(run_dir: &Path, history: &[EpochMetrics]) -> std::io::Resul
             opt(m.val_accuracy),
             format!("{:.1}", m.samples_per_sec),
             format!("{:.3}", m.elapsed_secs),
+            opt(m.epsilon),
         ])
         .map_err(std::io::Error::other)?;
     }
@@ -235,6 +241,7 @@ fn read_metrics_text(run_dir: &Path) -> Result<Vec<EpochMetrics>, String> {
             val_accuracy: num(4),
             samples_per_sec: num(5).unwrap_or(0.0),
             elapsed_secs: num(6).unwrap_or(0.0),
+            epsilon: num(7),
         });
     }
     Ok(out)

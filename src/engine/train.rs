@@ -357,7 +357,7 @@ fn evaluate(
     })
 }
 
-fn count_correct(scores: &Tensor, labels: &Tensor) -> candle_core::Result<usize> {
+pub(super) fn count_correct(scores: &Tensor, labels: &Tensor) -> candle_core::Result<usize> {
     let predicted = scores.argmax(D::Minus1)?;
     predicted
         .eq(labels)?
@@ -438,6 +438,21 @@ fn train_inner(
         &net,
     );
 
+    let privacy = settings
+        .privacy
+        .as_ref()
+        .map(|p| {
+            super::privacy::PrivatePlan::new(
+                p,
+                &project.model,
+                data.split.train.len(),
+                batch_size,
+                settings.epochs,
+            )
+        })
+        .transpose()
+        .map_err(|e| format!("cannot train with differential privacy: {e}"))?;
+
     let split_sizes = [
         data.split.train.len(),
         data.split.val.len(),
@@ -499,6 +514,12 @@ fn train_inner(
         params: net.trainable_params(),
         memory: memory.describe(),
     });
+    if let Some(plan) = &privacy {
+        sink.emit(TrainEvent::Warning {
+            level: Level::Note,
+            message: plan.note(settings.epochs),
+        });
+    }
     if let Some((level, message)) = feature_note {
         sink.emit(TrainEvent::Warning { level, message });
     }
@@ -538,15 +559,25 @@ fn train_inner(
         // One generator per batch, drawn from the run's seed: dropout and augmentation differ per
         // batch yet repeat exactly for the same seed.
         let seeds: Vec<u64> = (0..batches).map(|_| rand::Rng::random(&mut rng)).collect();
+        // Each step's samples: the shuffled order in batches, or with differential privacy a
+        // Poisson sample (each example in with probability q), as its accountant assumes.
+        let chunks: Vec<Vec<usize>> = match &privacy {
+            None => order.chunks(batch_size).map(<[usize]>::to_vec).collect(),
+            Some(plan) => plan.poisson_batches(&data.split.train, &mut rng),
+        };
+        let visited: Vec<usize> = chunks.concat();
         let aug = augmentation
             .is_active_for(project.data.kind())
             .then_some(augmentation);
         // The next batches are built (and augmented) on another thread while this one trains.
         let stopped = std::thread::scope(|scope| -> Result<Option<RunOutcome>, String> {
             let (tx, rx) = crossbeam_channel::bounded(2);
-            let order = &order;
+            let chunks = &chunks;
             scope.spawn(move || {
-                for (chunk, &seed) in order.chunks(batch_size).zip(&seeds) {
+                for (chunk, &seed) in chunks.iter().zip(&seeds) {
+                    if chunk.is_empty() {
+                        continue; // a Poisson sample can be empty
+                    }
                     let mut aug_rng = rand::rngs::StdRng::seed_from_u64(seed);
                     // Built in main memory; a GPU copy is made on the training thread, which owns
                     // the device context.
@@ -574,15 +605,23 @@ fn train_inner(
                 }
                 let step = batch
                     .and_then(|batch| batch.to_device(&device))
-                    .and_then(|batch| {
-                        train_step(
+                    .and_then(|batch| match &privacy {
+                        None => train_step(
                             &net,
                             &mut optimizer,
                             &batch,
                             settings.loss,
                             classes,
                             &mut aug_rng,
-                        )
+                        ),
+                        Some(plan) => plan.step(
+                            &net,
+                            &mut optimizer,
+                            &batch,
+                            settings.loss,
+                            classes,
+                            &mut aug_rng,
+                        ),
                     })
                     .map_err(|e| format!("training failed in epoch {epoch}: {e}"))?;
                 let (value, ok) = (step.loss, step.correct);
@@ -602,13 +641,13 @@ fn train_inner(
                     let secs = epoch_start.elapsed().as_secs_f64().max(1e-9);
                     let sps = seen as f64 / secs;
                     let remaining = (settings.epochs - epoch) * data.split.train.len()
-                        + (data.split.train.len() - seen);
+                        + data.split.train.len().saturating_sub(seen);
                     sink.emit(TrainEvent::Batch {
                         epoch,
                         batch: b + 1,
                         batches,
                         loss: loss_sum / seen as f64,
-                        accuracy: score(dataset, &order[..seen], loss_sum / seen as f64, correct),
+                        accuracy: score(dataset, &visited[..seen], loss_sum / seen as f64, correct),
                         samples_per_sec: sps,
                         eta_secs: remaining as f64 / sps.max(1e-9),
                     });
@@ -636,7 +675,7 @@ fn train_inner(
             train_loss: loss_sum / seen.max(1) as f64,
             train_accuracy: score(
                 dataset,
-                &order[..seen],
+                &visited[..seen],
                 loss_sum / seen.max(1) as f64,
                 correct,
             ),
@@ -644,6 +683,9 @@ fn train_inner(
             val_accuracy: val.as_ref().map(|v| v.accuracy),
             samples_per_sec: seen as f64 / train_secs,
             elapsed_secs: elapsed_before + start.elapsed().as_secs_f64(),
+            epsilon: privacy
+                .as_ref()
+                .map(|p| p.epsilon_after(epoch * p.steps_per_epoch)),
         };
         if let Some(v) = &val {
             if !v.loss.is_finite() {
@@ -708,6 +750,7 @@ fn train_inner(
         }
     }
     manifest.finished = true;
+    manifest.privacy = privacy.as_ref().map(|p| p.report(history.len()));
     runs::write_manifest(&run_dir, &manifest)
         .map_err(|e| format!("could not write the run description: {e}"))?;
     let (best_epoch, best_loss, best_accuracy) = best.unwrap_or((0, f64::NAN, f64::NAN));

@@ -282,10 +282,16 @@ impl EvaluateScreen {
             .iter()
             .find(|r| r.dir == run_dir)
             .map(|r| r.history.clone());
+        let privacy = cx
+            .runs()
+            .iter()
+            .find(|r| r.dir == run_dir)
+            .and_then(|r| r.manifest.privacy.clone());
 
         if let Some(regression) = &evaluation.regression {
             egui::ScrollArea::vertical().show(ui, |ui| {
                 regression_ui(ui, regression, folder.as_deref());
+                privacy_ui(ui, privacy.as_ref());
                 self.importance_ui(ui, cx, &run_dir, &evaluation);
                 if let Some(history) = &history {
                     ui.add_space(8.0);
@@ -322,6 +328,7 @@ impl EvaluateScreen {
                     ui.weak("Every sample there was predicted and compared with its true class.");
                 }
             }
+            privacy_ui(ui, privacy.as_ref());
             ui.add_space(6.0);
             ui.columns(2, |cols| {
                 cols[0].strong("Confusion matrix");
@@ -718,4 +725,15 @@ fn per_class_ui(ui: &mut egui::Ui, report: &eval::ClassificationReport, what: &s
                 ui.end_row();
             }
         });
+}
+
+/// The privacy guarantee of a run trained with differential privacy, in plain words.
+fn privacy_ui(ui: &mut egui::Ui, privacy: Option<&crate::engine::privacy::PrivacyReport>) {
+    if let Some(p) = privacy {
+        ui.add_space(4.0);
+        ui.add(
+            egui::Label::new(RichText::new(p.plain_words()).color(ui.visuals().hyperlink_color))
+                .wrap(),
+        );
+    }
 }

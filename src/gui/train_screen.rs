@@ -466,6 +466,11 @@ impl TrainScreen {
                 }
             }
         }
+        if let Some(e) = self.history.last().and_then(|m| m.epsilon) {
+            ui.label(format!(
+                "Privacy spent so far: ε = {e:.2} (differential privacy; the smaller, the better protected each example is)"
+            ));
+        }
         match &self.end {
             Some(RunEnd::Finished(text)) => {
                 ui.label(RichText::new(text).color(egui::Color32::from_rgb(60, 170, 90)));
@@ -1028,6 +1033,8 @@ fn training_settings_ui(ui: &mut egui::Ui, t: &mut TrainingSettings, device_hint
     });
     ui.weak("Dropout is a layer: add it between layers on the Model screen.");
     ui.separator();
+    privacy_settings_ui(ui, t);
+    ui.separator();
     ui.heading("Repeatability and device");
     egui::Grid::new("device-grid").num_columns(2).show(ui, |ui| {
         ui.label("Seed").on_hover_text("The same seed gives the same starting weights, shuffling and dropout, so a run can be repeated exactly.");
@@ -1044,6 +1051,57 @@ fn training_settings_ui(ui: &mut egui::Ui, t: &mut TrainingSettings, device_hint
         ui.end_row();
     });
     ui.weak(format!("Will use: {device_hint}"));
+}
+
+/// "Protect individual examples": differential privacy's budget or noise, clipping norm and δ.
+fn privacy_settings_ui(ui: &mut egui::Ui, t: &mut TrainingSettings) {
+    ui.heading("Privacy");
+    let mut protect = t.privacy.is_some();
+    ui.checkbox(&mut protect, "Protect individual examples").on_hover_text("Differential privacy (DP-SGD): each example's influence on the model is limited (its gradient clipped) and hidden by random noise, so the model reveals little about any one person in the data. Costs accuracy and training time; layers that share statistics between examples (BatchNorm) cannot be used.");
+    if !protect {
+        t.privacy = None;
+        return;
+    }
+    let p = t.privacy.get_or_insert_with(Default::default);
+    egui::Grid::new("privacy-grid").num_columns(2).show(ui, |ui| {
+        let mut by_target = p.noise_multiplier.is_none();
+        ui.label("Set by");
+        ui.horizontal(|ui| {
+            ui.radio_value(&mut by_target, true, "privacy budget ε")
+                .on_hover_text("Strata picks the noise that keeps ε within this budget after all epochs. Smaller ε = stronger protection, more noise. 1–10 is usual.");
+            ui.radio_value(&mut by_target, false, "noise σ")
+                .on_hover_text("The noise's size relative to the clipping norm; ε follows from it and is shown while training.");
+        });
+        ui.end_row();
+        if by_target {
+            let mut eps = p.target_epsilon.unwrap_or(3.0);
+            ui.label("Privacy budget ε");
+            ui.add(egui::DragValue::new(&mut eps).range(0.05..=100.0).speed(0.05).max_decimals(2));
+            p.target_epsilon = Some(eps);
+            p.noise_multiplier = None;
+        } else {
+            let mut sigma = p.noise_multiplier.unwrap_or(1.0);
+            ui.label("Noise σ");
+            ui.add(egui::DragValue::new(&mut sigma).range(0.1..=100.0).speed(0.01).max_decimals(2));
+            p.noise_multiplier = Some(sigma);
+        }
+        ui.end_row();
+        ui.label("Clipping norm").on_hover_text("Each example's gradient is scaled down to at most this length. 1 is a usual start.");
+        ui.add(egui::DragValue::new(&mut p.clip_norm).range(0.001..=100.0).speed(0.01).max_decimals(3));
+        ui.end_row();
+        let mut auto_delta = p.delta.is_none();
+        ui.checkbox(&mut auto_delta, "δ = 1 / training examples").on_hover_text("δ is the small chance the guarantee does not hold; it should be below 1 / the number of examples.");
+        if auto_delta {
+            p.delta = None;
+            ui.label("");
+        } else {
+            let mut delta = p.delta.unwrap_or(1e-5);
+            ui.add(egui::DragValue::new(&mut delta).range(1e-12..=0.1).speed(1e-6).max_decimals(10));
+            p.delta = Some(delta);
+        }
+        ui.end_row();
+    });
+    ui.weak("ε comes from a Rényi-DP accountant with the tighter conversion of Balle et al. (2020), as in Opacus; batches are drawn by Poisson sampling as it assumes.");
 }
 
 fn loss_label(kind: LossKind) -> &'static str {

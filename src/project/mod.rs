@@ -244,6 +244,9 @@ pub struct TrainingSettings {
     pub seed: u64,
     /// Device.
     pub device: DeviceChoice,
+    /// Differential privacy (DP-SGD): per-example clipping, noise and an accountant (None: off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy: Option<crate::engine::privacy::PrivacySettings>,
 }
 
 impl Default for TrainingSettings {
@@ -259,6 +262,7 @@ impl Default for TrainingSettings {
             early_stopping_patience: None,
             seed: 0,
             device: DeviceChoice::Auto,
+            privacy: None,
         }
     }
 }

@@ -107,6 +107,7 @@ mod tests {
             val_accuracy: Some(val_accuracy),
             samples_per_sec: 100.0,
             elapsed_secs: epoch as f64,
+            epsilon: None,
         }
     }
 
