@@ -1140,3 +1140,51 @@ fn the_data_check_finds_a_copied_image_and_leaving_it_out_takes_effect_on_import
     // The data folder was not touched.
     assert!(shapes.join("circle/zz_copy.png").is_file());
 }
+
+#[test]
+fn training_with_differential_privacy_shows_epsilon_and_the_guarantee() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, mut h) = open_sample(dir.path());
+    wait_for(&mut h, "the import", 120, |app| {
+        app.data().is_some() && !app.is_busy()
+    });
+    let mut training = h.state().project().unwrap().training.clone();
+    training.epochs = 3;
+    h.state_mut().command(Command::SetTraining(training));
+    h.get_by_label("3 Train").click();
+    h.step();
+    // The option sits below the other settings: scroll to it, as a user would.
+    h.get_by_label("Protect individual examples").scroll_to_me();
+    h.step();
+    h.get_by_label("Protect individual examples").click();
+    h.step();
+    h.step();
+    assert!(shows(&h, "Privacy budget ε"));
+    assert!(shows(&h, "Clipping norm"));
+    let privacy = h.state().project().unwrap().training.privacy.clone();
+    assert_eq!(
+        privacy.and_then(|p| p.target_epsilon),
+        Some(3.0),
+        "the option is kept in the project"
+    );
+    h.get_by_label("▶ Start training").scroll_to_me();
+    h.step();
+    h.get_by_label("▶ Start training").click();
+    h.step();
+    wait_for(&mut h, "the private run to finish", 600, |app| {
+        !app.is_training() && app.epochs_done() == 3
+    });
+    assert!(shows(&h, "Privacy spent so far: ε ="));
+    let run = &h.state().runs()[0];
+    let report = run.manifest.privacy.clone().expect("the run records its guarantee");
+    assert!(report.epsilon <= 3.0 && report.epsilon > 2.0, "{report:?}");
+    assert_eq!(run.history.len(), 3);
+    assert!(run.history.iter().all(|m| m.epsilon.is_some()));
+
+    h.get_by_label("4 Evaluate").click();
+    h.step();
+    wait_for(&mut h, "the evaluation", 120, |app| {
+        app.evaluation().is_some() && !app.is_busy()
+    });
+    assert!(shows(&h, "Trained with differential privacy: ε ="));
+}

@@ -68,11 +68,14 @@ impl PrivacyReport {
     /// The guarantee in plain words.
     pub fn plain_words(&self) -> String {
         format!(
-            "Trained with differential privacy: ε = {:.2} at δ = {:.1e}. Whatever any one of the {} training examples is, or whether it was used at all, changes the chance of getting this model by at most a factor of e^ε ≈ {:.1}, except with probability δ. (Gradients clipped to norm {}, noise σ = {:.2}, {} steps at sampling rate {:.4}; Rényi-DP accountant with the tighter conversion of Balle et al. 2020, as Opacus.)",
+            "Trained with differential privacy: ε = {:.2} at δ = {:.1e}. Whatever any one of the {} training examples is, or whether it was used at all, changes the chance of getting this model by at most a factor of e^ε ≈ {}, except with probability δ. (Gradients clipped to norm {}, noise σ = {:.2}, {} steps at sampling rate {:.4}; Rényi-DP accountant with the tighter conversion of Balle et al. 2020, as Opacus.)",
             self.epsilon,
             self.delta,
             self.samples,
-            self.epsilon.exp(),
+            match self.epsilon.exp() {
+                f if f < 100.0 => format!("{f:.1}"),
+                f => format!("{f:.0}"),
+            },
             self.clip_norm,
             self.noise_multiplier,
             self.steps,
