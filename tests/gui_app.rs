@@ -1176,7 +1176,11 @@ fn training_with_differential_privacy_shows_epsilon_and_the_guarantee() {
     });
     assert!(shows(&h, "Privacy spent so far: ε ="));
     let run = &h.state().runs()[0];
-    let report = run.manifest.privacy.clone().expect("the run records its guarantee");
+    let report = run
+        .manifest
+        .privacy
+        .clone()
+        .expect("the run records its guarantee");
     assert!(report.epsilon <= 3.0 && report.epsilon > 2.0, "{report:?}");
     assert_eq!(run.history.len(), 3);
     assert!(run.history.iter().all(|m| m.epsilon.is_some()));

@@ -186,6 +186,34 @@ fn conv2d_gradients() {
 }
 
 #[test]
+fn transposed_convolution_and_reshape_gradients() {
+    for (kernel, stride, crop) in [(4, 2, 1), (3, 1, 0), (3, 2, 0), (2, 2, 0)] {
+        check_layer(
+            &format!("conv transpose {kernel}/{stride} crop {crop}"),
+            Layer::ConvTranspose2d(strata::layers::ConvTranspose2d {
+                filters: 3,
+                kernel,
+                stride,
+                crop,
+                activation: Activation::Tanh,
+            }),
+            &[2, 4, 5],
+            vec![],
+        );
+    }
+    check_layer(
+        "reshape",
+        Layer::Reshape(strata::layers::Reshape {
+            channels: 2,
+            height: 3,
+            width: 4,
+        }),
+        &[24],
+        vec![],
+    );
+}
+
+#[test]
 fn pooling_gradients() {
     check_layer(
         "max pool 2/2 odd",

@@ -57,6 +57,13 @@ fn pools_drop_what_a_window_does_not_cover() {
 }
 
 #[test]
+fn generator_layers() {
+    for case in graphs::generator_layers() {
+        agrees(&case.what, &case.graph, case.vocab);
+    }
+}
+
+#[test]
 fn batch_norm_dropout_and_flatten() {
     for case in graphs::batch_norm_dropout_and_flatten() {
         agrees(&case.what, &case.graph, case.vocab);

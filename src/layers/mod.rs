@@ -626,6 +626,10 @@ register_layers! {
     Dropout(dropout::Dropout) in "Core",
     /// 2-D convolution.
     Conv2d(conv2d::Conv2d) in "Convolution",
+    /// Transposed 2-D convolution (grows pictures).
+    ConvTranspose2d(conv_transpose2d::ConvTranspose2d) in "Convolution",
+    /// A flat vector as channels × height × width.
+    Reshape(reshape::Reshape) in "Core",
     /// Maximum over 2-D windows.
     MaxPool2d(max_pool2d::MaxPool2d) in "Pooling",
     /// Mean over 2-D windows.

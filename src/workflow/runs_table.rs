@@ -132,6 +132,13 @@ pub fn run_rows(runs: &[RunSummary], model: Option<&Path>) -> Vec<RunRow> {
                             .map_or_else(|| "off".to_owned(), |p| format!("after {p}")),
                     ),
                     ("augmentation", if aug { "on" } else { "off" }.to_owned()),
+                    (
+                        "privacy",
+                        run.manifest
+                            .privacy
+                            .as_ref()
+                            .map_or_else(|| "off".to_owned(), |p| format!("ε {:.2}", p.epsilon)),
+                    ),
                     ("seed", t.seed.to_string()),
                 ],
                 is_model: model.is_some_and(|m| m == run.dir),

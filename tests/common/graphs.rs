@@ -5,8 +5,9 @@ use candle_core::{Device, Tensor};
 use rand::{Rng, SeedableRng};
 use strata::engine::Network;
 use strata::layers::{
-    ActivationLayer, Add, AvgPool1d, AvgPool2d, BatchNorm, Concat, Conv1d, Conv2d, Dense, Dropout,
-    Embedding, Flatten, GlobalAvgPool, GlobalMaxPool, Gru, Input, Lstm, MaxPool1d, MaxPool2d,
+    ActivationLayer, Add, AvgPool1d, AvgPool2d, BatchNorm, Concat, Conv1d, Conv2d, ConvTranspose2d,
+    Dense, Dropout, Embedding, Flatten, GlobalAvgPool, GlobalMaxPool, Gru, Input, Lstm, MaxPool1d,
+    MaxPool2d, Reshape,
 };
 use strata::model::{template, Activation, DataFit, Graph, Layer, Node, Padding};
 use strata::project::Task;
@@ -31,6 +32,7 @@ pub fn all() -> Vec<Case> {
         convolutions_with_either_padding_and_stride(),
         pools_drop_what_a_window_does_not_cover(),
         batch_norm_dropout_and_flatten(),
+        generator_layers(),
         add_and_concat_join_branches(),
         embedding_reads_token_ids_and_clips_unknown_ones(),
         lstm_and_gru_in_every_arrangement(),
@@ -255,6 +257,37 @@ pub fn pools_drop_what_a_window_does_not_cover() -> Vec<Case> {
             &chain(&shape, vec![Layer::GlobalMaxPool(GlobalMaxPool {})]),
             None,
         );
+    }
+    cases
+}
+
+pub fn generator_layers() -> Vec<Case> {
+    let mut cases = Vec::new();
+    for (kernel, stride, crop) in [(4, 2, 1), (3, 1, 0), (3, 2, 1), (5, 2, 2)] {
+        let graph = chain(
+            &[12],
+            vec![
+                dense(2 * 3 * 3, Activation::Relu),
+                Layer::Reshape(Reshape {
+                    channels: 2,
+                    height: 3,
+                    width: 3,
+                }),
+                Layer::ConvTranspose2d(ConvTranspose2d {
+                    filters: 3,
+                    kernel,
+                    stride,
+                    crop,
+                    activation: Activation::Sigmoid,
+                }),
+                Layer::Flatten(Flatten {}),
+            ],
+        );
+        cases.push(Case {
+            what: format!("Dense → Reshape → ConvTranspose2d {kernel}/{stride} crop {crop}"),
+            graph,
+            vocab: None,
+        });
     }
     cases
 }
