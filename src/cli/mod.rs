@@ -34,6 +34,7 @@ macro_rules! outln {
 
 mod audit;
 mod explain;
+mod gan;
 mod runs;
 mod weights;
 
@@ -102,7 +103,9 @@ pub enum Command {
         task: Option<Task>,
         /// Starting model (default: cnn for colour or larger images, mlp for small grayscale
         /// ones, tabular-mlp for tables, text-cnn for texts, audio-cnn for clips).
-        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(TEMPLATE_NAMES))]
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(
+            TEMPLATE_NAMES.iter().chain(&["dcgan", "cdcgan"]).copied()
+        ))]
         template: Option<String>,
         /// Reuse the model of an earlier run (a `<project>.runs/<run-id>` folder) up to --cut,
         /// frozen, with a new output layer (instead of a template).
@@ -249,6 +252,24 @@ pub enum Command {
         /// Print the result as one JSON object.
         #[arg(long)]
         json: bool,
+    },
+    /// Draw pictures with an image generator (a project made with --template dcgan or cdcgan):
+    /// PNG files, in one folder per class when it draws classes.
+    Generate {
+        /// The project file.
+        project: PathBuf,
+        /// How many pictures.
+        #[arg(long, default_value_t = 16)]
+        count: usize,
+        /// The folder to write them into.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Only this class (conditional generators).
+        #[arg(long)]
+        class: Option<String>,
+        /// The same seed draws the same pictures.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
     },
     /// Check the data: likely wrong labels (confident learning over a cross-validated checker),
     /// exact and near duplicates (above all across the train/validation/test split), outliers,
@@ -641,6 +662,13 @@ pub fn run(command: Command) -> Result<()> {
             Ok(())
         }
         Command::Weights { action } => weights::run(action),
+        Command::Generate {
+            project,
+            count,
+            out,
+            class,
+            seed,
+        } => gan::generate(&project, count, &out, class.as_deref(), seed),
     }
 }
 
@@ -714,6 +742,11 @@ fn cmd_new(
     let mut data = data;
     // What was found becomes the project's explicit choice.
     workflow::record_found_settings(&mut data, dataset);
+    if let Start::Template(Some(name), _) = &start {
+        if gan::is_gan_template(name) {
+            return gan::new_gan(path, data, &prepared, &report, name, seed);
+        }
+    }
     if dataset.task() == Task::Classify && classes < 2 {
         bail!(
             "'{}' has {classes} class(es) with usable samples; a classifier needs at least two",
@@ -819,6 +852,13 @@ fn prepare(project: &Project, quiet: bool) -> Result<PreparedData> {
 }
 
 fn cmd_train(path: &Path, project: &Project, resume: Option<PathBuf>, json: bool) -> Result<()> {
+    if project.generator.is_some() {
+        if resume.is_some() {
+            bail!("an image generator's run cannot be resumed yet; start a new run");
+        }
+        let data = prepare(project, json)?;
+        return gan::train_gan(path, project, &data, json);
+    }
     let data = Arc::new(prepare(project, json)?);
     let task = data.dataset.task();
     let (acc, accuracy_word) = (task.score_short(), task.score_name());
@@ -930,7 +970,7 @@ fn cmd_train(path: &Path, project: &Project, resume: Option<PathBuf>, json: bool
                 if let Some(line) = workflow::coach_line(&history, task) {
                     outln!("{line}");
                 }
-                if let Some(report) = engine::runs::read_manifest(&run_dir)
+                if let Some(report) = engine::runs::read_manifest(run_dir)
                     .ok()
                     .and_then(|m| m.privacy)
                 {

@@ -4,6 +4,7 @@
 mod device;
 mod events;
 pub mod fused;
+pub mod gan;
 mod memory;
 pub(crate) mod network;
 pub mod ops;

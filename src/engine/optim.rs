@@ -47,6 +47,8 @@ pub struct Param {
 /// An optimizer with its per-parameter state.
 pub struct Optimizer {
     config: OptimizerConfig,
+    /// Adam's first-moment decay (0.9; GANs train better with 0.5).
+    beta1: f32,
     params: Vec<Param>,
     first: Vec<Vec<f32>>,
     second: Vec<Vec<f32>>,
@@ -63,6 +65,7 @@ impl Optimizer {
         let n = params.len();
         Self {
             config,
+            beta1: BETA1,
             params,
             first: vec![Vec::new(); n],
             second: vec![Vec::new(); n],
@@ -70,6 +73,13 @@ impl Optimizer {
             device_second: vec![None; n],
             step: 0,
         }
+    }
+
+    /// The same optimizer with Adam's first-moment decay β₁ set to `beta1` (0.5 is the usual
+    /// choice for GANs, whose two networks keep changing each other's gradients).
+    pub fn with_beta1(mut self, beta1: f32) -> Self {
+        self.beta1 = beta1;
+        self
     }
 
     /// An optimizer over the trainable tensors of `net` (weights penalized, biases and norms not).
@@ -167,7 +177,7 @@ impl Optimizer {
             OptimizerKind::AdamW => (c.l1 as f32, 0.0),
             _ => (c.l1 as f32, c.l2 as f32),
         };
-        let bias1 = 1.0 - BETA1.powi(self.step);
+        let bias1 = 1.0 - self.beta1.powi(self.step);
         let bias2 = 1.0 - BETA2.powi(self.step);
         for (k, p) in self.params.iter().enumerate() {
             let Some(grad) = grads.get(p.var.as_tensor()) else {
@@ -179,6 +189,7 @@ impl Optimizer {
                 l1: if p.penalized { l1 } else { 0.0 },
                 l2: if p.penalized { l2 } else { 0.0 },
                 decay: if p.penalized { decay } else { 0.0 },
+                beta1: self.beta1,
                 bias1,
                 bias2,
             };
@@ -270,6 +281,7 @@ struct Rule {
     l1: f32,
     l2: f32,
     decay: f32,
+    beta1: f32,
     bias1: f32,
     bias2: f32,
 }
@@ -315,7 +327,7 @@ impl Rule {
                 for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
                     let wi = *w;
                     let gi = grad(wi, g);
-                    *m = BETA1 * *m + (1.0 - BETA1) * gi;
+                    *m = r.beta1 * *m + (1.0 - r.beta1) * gi;
                     *v = BETA2 * *v + (1.0 - BETA2) * gi * gi;
                     *w = wi - r.lr * r.decay * wi - r.lr * (*m * c1) / ((*v * c2).sqrt() + EPSILON);
                 }
@@ -353,7 +365,7 @@ impl Rule {
                 ((w - (&m * lr)?)?, Some(m), v)
             }
             OptimizerKind::Adam | OptimizerKind::AdamW => {
-                let m = ((need(m)? * f64::from(BETA1))? + (&g * f64::from(1.0 - BETA1))?)?;
+                let m = ((need(m)? * f64::from(r.beta1))? + (&g * f64::from(1.0 - r.beta1))?)?;
                 let v = ((need(v)? * f64::from(BETA2))? + (g.sqr()? * f64::from(1.0 - BETA2))?)?;
                 let step = ((&m * (lr / f64::from(r.bias1)))?
                     / ((&v * (1.0 / f64::from(r.bias2)))?.sqrt()? + f64::from(EPSILON))?)?;
@@ -446,6 +458,7 @@ mod tests {
                     } else {
                         0.0
                     },
+                    beta1: BETA1,
                     bias1: 1.0 - BETA1.powi(s),
                     bias2: 1.0 - BETA2.powi(s),
                 };

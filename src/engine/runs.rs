@@ -60,6 +60,10 @@ pub struct RunManifest {
     /// from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imported_from: Option<PathBuf>,
+    /// For an image generator's run: the generator trained (its graph, noise size, whether it is
+    /// told the class).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator: Option<crate::project::GeneratorSettings>,
     /// With differential privacy: the guarantee the run gives.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub privacy: Option<super::privacy::PrivacyReport>,
@@ -90,6 +94,7 @@ impl RunManifest {
             split_sizes,
             finished: false,
             imported_from: None,
+            generator: None,
             privacy: None,
         }
     }

@@ -2,7 +2,9 @@
 
 use super::graph::{Graph, Node};
 use super::layer::{Activation, Padding};
-use crate::layers::Layer;
+use crate::layers::{
+    BatchNorm, Conv2d, ConvTranspose2d, Dense, Dropout, Flatten, Input, Layer, Reshape,
+};
 use crate::pretrained::{self, Backbone};
 use crate::project::{DataKind, Task};
 
@@ -353,4 +355,148 @@ fn output_node(from: &str, classes: usize) -> Node {
         }),
         &[from],
     )
+}
+
+/// The two networks of an image-generating project (`dcgan`, or `cdcgan` told the class), sized to
+/// pictures of `image` (channels × height × width; height and width multiples of 4) with
+/// `classes` classes: the generator (`noise` random numbers, then the one-hot class when
+/// conditional → Dense → Reshape → two transposed convolutions doubling the size, sigmoid pixels)
+/// and the discriminator (the picture, plus one plane per class when conditional → two strided
+/// convolutions → one sigmoid "real" score). `None` for another name or a size it cannot make.
+pub fn gan_templates(
+    name: &str,
+    image: &[usize],
+    classes: usize,
+    noise: usize,
+) -> Option<(Graph, Graph)> {
+    let conditional = match name {
+        "dcgan" => false,
+        "cdcgan" => true,
+        _ => return None,
+    };
+    let &[c, h, w] = image else {
+        return None;
+    };
+    if h % 4 != 0 || w % 4 != 0 || h == 0 || w == 0 {
+        return None;
+    }
+    let extra = if conditional { classes } else { 0 };
+    let (h4, w4) = (h / 4, w / 4);
+    let generator = Graph {
+        nodes: vec![
+            Node::new(
+                "noise",
+                Layer::Input(Input {
+                    shape: vec![noise + extra],
+                }),
+                &[],
+            ),
+            Node::new(
+                "project",
+                Layer::Dense(Dense {
+                    units: 128 * h4 * w4,
+                    activation: Activation::Relu,
+                }),
+                &["noise"],
+            ),
+            Node::new(
+                "reshape",
+                Layer::Reshape(Reshape {
+                    channels: 128,
+                    height: h4,
+                    width: w4,
+                }),
+                &["project"],
+            ),
+            Node::new("norm1", Layer::BatchNorm(batch_norm()), &["reshape"]),
+            Node::new(
+                "up1",
+                Layer::ConvTranspose2d(ConvTranspose2d {
+                    filters: 64,
+                    kernel: 4,
+                    stride: 2,
+                    crop: 1,
+                    activation: Activation::Relu,
+                }),
+                &["norm1"],
+            ),
+            Node::new("norm2", Layer::BatchNorm(batch_norm()), &["up1"]),
+            Node::new(
+                "image",
+                Layer::ConvTranspose2d(ConvTranspose2d {
+                    filters: c,
+                    kernel: 4,
+                    stride: 2,
+                    crop: 1,
+                    activation: Activation::Sigmoid,
+                }),
+                &["norm2"],
+            ),
+        ],
+    };
+    let strided = |filters: usize| {
+        Layer::Conv2d(Conv2d {
+            filters,
+            kernel: 4,
+            stride: 2,
+            padding: Padding::Same,
+            activation: Activation::LeakyRelu,
+        })
+    };
+    let discriminator = Graph {
+        nodes: vec![
+            Node::new(
+                "picture",
+                Layer::Input(Input {
+                    shape: vec![c + extra, h, w],
+                }),
+                &[],
+            ),
+            Node::new("conv1", strided(64), &["picture"]),
+            Node::new("conv2", strided(128), &["conv1"]),
+            Node::new("flatten", Layer::Flatten(Flatten {}), &["conv2"]),
+            Node::new("drop", Layer::Dropout(Dropout { rate: 0.3 }), &["flatten"]),
+            Node::new(
+                "real",
+                Layer::Dense(Dense {
+                    units: 1,
+                    activation: Activation::Sigmoid,
+                }),
+                &["drop"],
+            ),
+        ],
+    };
+    Some((generator, discriminator))
+}
+
+fn batch_norm() -> BatchNorm {
+    BatchNorm {
+        momentum: 0.1,
+        epsilon: 1e-5,
+    }
+}
+
+#[cfg(test)]
+mod gan_tests {
+    use super::*;
+
+    #[test]
+    fn gan_templates_fit_their_pictures() {
+        for (image, classes) in [([1, 28, 28], 10), ([3, 32, 32], 4), ([1, 8, 8], 2)] {
+            for (name, conditional) in [("dcgan", false), ("cdcgan", true)] {
+                let (g, d) = gan_templates(name, &image, classes, 16).unwrap();
+                let g = g.validate().unwrap();
+                let d = d.validate().unwrap();
+                let extra = if conditional { classes } else { 0 };
+                assert_eq!(g.info[g.input].output_shape, vec![16 + extra]);
+                assert_eq!(g.output_shape(), image.as_slice());
+                let mut d_in = image.to_vec();
+                d_in[0] += extra;
+                assert_eq!(d.info[d.input].output_shape, d_in);
+                assert_eq!(d.output_shape(), &[1]);
+            }
+        }
+        assert!(gan_templates("dcgan", &[1, 30, 30], 2, 16).is_none());
+        assert!(gan_templates("cnn", &[1, 28, 28], 2, 16).is_none());
+    }
 }

@@ -286,6 +286,23 @@ pub struct Project {
     /// Evaluate, Use and Export use. None: the newest run with a model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_run: Option<String>,
+    /// A project that generates images (a GAN): the generator, whose pictures `model` (the
+    /// discriminator) learns to tell from the real ones. None: the model classifies or predicts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator: Option<GeneratorSettings>,
+}
+
+/// The generator of an image-generating project: a graph from random numbers (and, when
+/// conditional, the class asked for as one-hot values after them) to a picture of the data's size
+/// with values in [0, 1].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GeneratorSettings {
+    /// The generator's layers.
+    pub graph: Graph,
+    /// How many random numbers it starts from.
+    pub noise: usize,
+    /// Whether both networks are told the class (the generator draws the class asked for).
+    pub conditional: bool,
 }
 
 impl Project {
@@ -306,6 +323,7 @@ impl Project {
             training,
             layout: std::collections::BTreeMap::new(),
             model_run: None,
+            generator: None,
         }
     }
 
