@@ -1192,3 +1192,97 @@ fn training_with_differential_privacy_shows_epsilon_and_the_guarantee() {
     });
     assert!(shows(&h, "Trained with differential privacy: ε ="));
 }
+
+#[test]
+fn an_image_generator_trains_with_its_pictures_and_draws_new_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("colours");
+    colour_folder(&data, 8, 40);
+    let path = dir.path().join("colours.strata");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["new", path.to_str().unwrap(), "--data"])
+        .arg(&data)
+        .args([
+            "--template",
+            "cdcgan",
+            "--image-size",
+            "8x8",
+            "--channels",
+            "3",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut app = StrataApp::new(None, dir.path().to_owned());
+    app.open_project(&path);
+    let mut h = harness(app);
+    wait_for(&mut h, "the import", 120, |app| {
+        app.data().is_some() && !app.is_busy()
+    });
+    // The Model screen shows either network in the same editor.
+    h.get_by_label("2 Model").click();
+    h.step();
+    assert!(shows(
+        &h,
+        "This project generates pictures with two networks"
+    ));
+    assert!(shows(&h, "conv1"), "the discriminator first");
+    h.get_by_label("Generator").click();
+    h.step();
+    h.step();
+    assert!(shows(&h, "up1"), "the generator's transposed convolution");
+    assert!(shows(&h, "ConvTranspose2d"));
+    assert!(!shows(&h, "conv1"));
+    h.get_by_label("Discriminator").click();
+    h.step();
+    h.step();
+    assert!(shows(&h, "conv1"));
+
+    let mut training = h.state().project().unwrap().training.clone();
+    training.epochs = 3;
+    h.state_mut().command(Command::SetTraining(training));
+    h.get_by_label("3 Train").click();
+    h.step();
+    assert!(shows(&h, "They appear here after the first epoch"));
+    h.get_by_label("▶ Train the generator").click();
+    h.step();
+    wait_for(&mut h, "the generator's run", 600, |app| {
+        app.gan_training_end().is_some()
+    });
+    let end = h.state().gan_training_end().unwrap().to_owned();
+    assert!(end.contains("Training finished: 3 epochs"), "{end}");
+    assert_eq!(h.state().gan_epochs().len(), 3);
+    assert!(shows(&h, "after epoch 3"));
+    assert!(shows(&h, "the discriminator calls real pictures"));
+
+    // Evaluate says what judges a generator; Use draws pictures and saves them.
+    h.get_by_label("4 Evaluate").click();
+    h.step();
+    assert!(shows(&h, "An image generator is judged by its pictures"));
+    h.get_by_label("5 Use").click();
+    h.step();
+    h.step();
+    let drawn = h
+        .state()
+        .gan_drawn()
+        .expect("pictures drawn")
+        .dims()
+        .to_vec();
+    assert_eq!(drawn, vec![16, 3, 8, 8]);
+    assert!(shows(&h, "Walk between two starting points"));
+    let out = dir.path().join("drawn");
+    std::fs::create_dir_all(&out).unwrap();
+    h.state_mut().answer_gan_save_dialog(out.clone());
+    h.get_by_label("Save these pictures…").scroll_to_me();
+    h.step();
+    h.get_by_label("Save these pictures…").click();
+    h.step();
+    h.step();
+    assert_eq!(
+        std::fs::read_dir(&out).unwrap().count(),
+        16,
+        "{:?}",
+        h.state().gan_message()
+    );
+    assert!(shows(&h, "Saved 16 pictures"));
+}

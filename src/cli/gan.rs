@@ -47,6 +47,7 @@ pub(super) fn new_gan(
         graph: generator,
         noise: NOISE,
         conditional,
+        layout: Default::default(),
     });
     let t = &mut project.training;
     t.lr = 0.0002;

@@ -71,6 +71,9 @@ pub enum Command {
     MoveNodes(Vec<(String, [f32; 2])>),
     /// Arrange the nodes left to right by depth.
     AutoLayout,
+    /// For an image-generating project: edit the generator (true) or the discriminator (false).
+    /// Changes what the editor shows, not the project.
+    ShowGenerator(bool),
 }
 
 impl Command {
@@ -117,6 +120,9 @@ pub struct Document {
     pub revision: u64,
     /// When the last change happened that autosave has not written yet.
     pub dirty_since: Option<Instant>,
+    /// For an image-generating project: whether the editor shows the generator (else the
+    /// discriminator, `project.model`).
+    pub editing_generator: bool,
 }
 
 impl Document {
@@ -131,6 +137,7 @@ impl Document {
             last_edit: None,
             revision: 0,
             dirty_since: None,
+            editing_generator: false,
         }
     }
 
@@ -160,9 +167,24 @@ impl Document {
 
     /// Applies an edit. Returns a message when the edit was refused (the project is unchanged).
     pub fn apply(&mut self, command: Command) -> Result<(), EditError> {
+        if let Command::ShowGenerator(show) = command {
+            self.editing_generator = show && self.project.generator.is_some();
+            self.revision += 1;
+            return Ok(());
+        }
         let before = self.project.clone();
         let key = command.merge_key();
-        apply_to(&mut self.project, command)?;
+        // The generator is edited in the discriminator's place (swapped in and back out), so
+        // every edit works the same on either network.
+        let swap = self.editing_generator && self.project.generator.is_some();
+        if swap {
+            swap_networks(&mut self.project);
+        }
+        let applied = apply_to(&mut self.project, command);
+        if swap {
+            swap_networks(&mut self.project);
+        }
+        applied?;
         if self.project == before {
             return Ok(());
         }
@@ -232,6 +254,32 @@ impl Document {
     }
 }
 
+/// Exchanges the discriminator (`model`, `layout`) and the generator's graph and layout.
+fn swap_networks(project: &mut Project) {
+    if let Some(g) = project.generator.as_mut() {
+        std::mem::swap(&mut project.model, &mut g.graph);
+        std::mem::swap(&mut project.layout, &mut g.layout);
+    }
+}
+
+impl Document {
+    /// The network the editor shows: the generator when chosen, else the model.
+    pub fn shown_graph(&self) -> &crate::model::Graph {
+        match (&self.project.generator, self.editing_generator) {
+            (Some(g), true) => &g.graph,
+            _ => &self.project.model,
+        }
+    }
+
+    /// Where the editor draws the shown network's nodes.
+    pub fn shown_layout(&self) -> &std::collections::BTreeMap<String, [f32; 2]> {
+        match (&self.project.generator, self.editing_generator) {
+            (Some(g), true) => &g.layout,
+            _ => &self.project.layout,
+        }
+    }
+}
+
 fn apply_to(project: &mut Project, command: Command) -> Result<(), EditError> {
     let graph = &mut project.model;
     match command {
@@ -278,6 +326,7 @@ fn apply_to(project: &mut Project, command: Command) -> Result<(), EditError> {
             project.layout.clear();
             auto_layout(project);
         }
+        Command::ShowGenerator(_) => {}
     }
     Ok(())
 }

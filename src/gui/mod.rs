@@ -9,6 +9,7 @@ mod data_view;
 mod document;
 mod evaluate_screen;
 mod explain_view;
+mod gan_view;
 mod graph_editor;
 mod jobs;
 mod layer_settings;

@@ -82,8 +82,10 @@ impl ModelScreen {
     /// Draws the Model screen.
     pub fn ui(&mut self, ui: &mut egui::Ui, cx: &mut Shared) {
         let Some(doc) = cx.doc() else { return };
-        let graph = doc.project.model.clone();
-        let layout = doc.project.layout.clone();
+        let graph = doc.shown_graph().clone();
+        let layout = doc.shown_layout().clone();
+        let generating = doc.project.generator.is_some();
+        let showing_generator = doc.editing_generator;
         let revision = doc.revision;
         let (can_undo, can_redo) = (doc.can_undo(), doc.can_redo());
         let view = GraphView::new(&graph);
@@ -93,9 +95,25 @@ impl ModelScreen {
             ..data_fit(cx)
         };
 
-        // Toolbar.
+        if generating {
+            ui.horizontal_wrapped(|ui| {
+                ui.label("This project generates pictures with two networks:");
+                let mut show = showing_generator;
+                ui.selectable_value(&mut show, true, "Generator")
+                    .on_hover_text("Turns random numbers (and the class asked for, when it is told one) into a picture.");
+                ui.selectable_value(&mut show, false, "Discriminator")
+                    .on_hover_text("Tells real pictures from generated ones (with one plane per class after the picture, when it is told the class).");
+                if show != showing_generator {
+                    cx.edit(Command::ShowGenerator(show));
+                }
+                ui.weak("Both are edited here with the same palette; the Train screen trains them in turn.");
+            });
+        }
+        // Toolbar (classifier templates; a generating project keeps its two networks).
         ui.horizontal_wrapped(|ui| {
-            ui.label("Start from:");
+            if !generating {
+                ui.label("Start from:");
+            }
             let templates: [(&str, &str, &str); 9] = [
                 (
                     "MLP (Keras example)",
@@ -143,7 +161,7 @@ impl ModelScreen {
                     "transfer-text",
                 ),
             ];
-            for (label, hint, name) in templates {
+            for (label, hint, name) in templates.into_iter().filter(|_| !generating) {
                 if ui.button(label).on_hover_text(hint).clicked() {
                     if workflow::template_backbone(name).is_some() {
                         self.apply_transfer_template(cx, name, label, &fit);
@@ -156,7 +174,9 @@ impl ModelScreen {
                     }
                 }
             }
-            ui.separator();
+            if !generating {
+                ui.separator();
+            }
             let undo = ui
                 .add_enabled(can_undo, egui::Button::new("Undo"))
                 .on_hover_text("Ctrl+Z")
@@ -208,7 +228,7 @@ impl ModelScreen {
         for e in view.problems.iter().filter(|e| e.node.is_empty()) {
             ui.colored_label(ui.visuals().error_fg_color, &e.message);
         }
-        if let Some((message, fixes)) = data_mismatch(cx) {
+        if let Some((message, fixes)) = data_mismatch(cx).filter(|_| !generating) {
             ui.horizontal_wrapped(|ui| {
                 ui.colored_label(ui.visuals().warn_fg_color, message);
                 if ui.button("Fit the model to the data").clicked() {
@@ -481,7 +501,13 @@ fn data_fit(cx: &Shared) -> DataFit {
 /// Embedding's vocabulary): what is wrong and the edits that fix it (`model::check_fit`).
 pub(super) fn data_mismatch(cx: &Shared) -> Option<(String, Vec<Command>)> {
     let data = cx.data()?;
-    let graph = &cx.project()?.model;
+    let project = cx.project()?;
+    if project.generator.is_some() {
+        // A generator and a discriminator do not classify the data; their shapes are checked
+        // when training starts.
+        return None;
+    }
+    let graph = &project.model;
     let fixes = model::check_fit(&data.prepared.dataset.fit(), graph);
     if fixes.is_empty() {
         return None;

@@ -55,6 +55,8 @@ pub enum RunEnd {
 /// project's past runs as last listed.
 #[derive(Default)]
 pub struct TrainScreen {
+    /// Training an image generator (a GAN project).
+    pub gan: super::gan_view::GanTrainer,
     active: Option<ActiveRun>,
     paused: bool,
     /// Epochs of the current (or last) run.
@@ -328,11 +330,18 @@ impl TrainScreen {
                     }
                 });
             });
+        let planned = settings.epochs;
         if settings != before {
             cx.edit(Command::SetTraining(settings));
         }
         egui::CentralPanel::default().show(ui, |ui| {
-            egui::ScrollArea::vertical().show(ui, |ui| self.train_view_ui(ui, cx, &problems));
+            egui::ScrollArea::vertical().show(ui, |ui| {
+                if cx.project().is_some_and(|p| p.generator.is_some()) {
+                    self.gan.ui(ui, cx, planned);
+                } else {
+                    self.train_view_ui(ui, cx, &problems);
+                }
+            });
         });
     }
 

@@ -20,6 +20,8 @@ use super::explain_view::ExplainView;
 /// The Use screen's own state: the loaded model, the predictions it runs (workers) and shows.
 #[derive(Default)]
 pub struct UseScreen {
+    /// Drawing pictures, for an image-generating project.
+    pub gan: super::gan_view::GanDrawer,
     model: Option<(PathBuf, Arc<TrainedModel>)>,
     job: Option<Job<(PathBuf, Arc<TrainedModel>, FilePredictions)>>,
     folder_job: Option<Job<String>>,
@@ -181,6 +183,10 @@ impl UseScreen {
 
     /// Draws the Use screen, and the "Why?" window when a prediction was asked about.
     pub fn ui(&mut self, ui: &mut egui::Ui, cx: &mut Shared) {
+        if cx.project().is_some_and(|p| p.generator.is_some()) {
+            egui::ScrollArea::vertical().show(ui, |ui| self.gan.ui(ui, cx));
+            return;
+        }
         self.screen_ui(ui, cx);
         self.why.window_ui(ui.ctx(), cx);
     }

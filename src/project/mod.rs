@@ -303,6 +303,9 @@ pub struct GeneratorSettings {
     pub noise: usize,
     /// Whether both networks are told the class (the generator draws the class asked for).
     pub conditional: bool,
+    /// Where the layer editor draws each of its nodes (by node name).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub layout: std::collections::BTreeMap<String, [f32; 2]>,
 }
 
 impl Project {

@@ -358,6 +358,36 @@ impl StrataApp {
         self.use_.last_export.as_deref()
     }
 
+    /// Epochs of the image generator's current (or last) run, with their numbers.
+    pub fn gan_epochs(&self) -> &[crate::engine::gan::GanEpoch] {
+        &self.train.gan.epochs
+    }
+
+    /// How the image generator's last run ended, once it has.
+    pub fn gan_training_end(&self) -> Option<&str> {
+        self.train.gan.end()
+    }
+
+    /// Whether the image generator is training.
+    pub fn gan_is_training(&self) -> bool {
+        self.train.gan.is_running()
+    }
+
+    /// Pictures `[N, C, H, W]` last drawn on the Use screen of an image generator.
+    pub fn gan_drawn(&self) -> Option<&candle_core::Tensor> {
+        self.use_.gan.drawn()
+    }
+
+    /// What saving the drawn pictures said.
+    pub fn gan_message(&self) -> Option<&str> {
+        self.use_.gan.message()
+    }
+
+    /// Answers the next "Save these pictures…" folder dialog with `folder` (tests, scripts).
+    pub fn answer_gan_save_dialog(&mut self, folder: PathBuf) {
+        self.use_.gan.answer = Some(folder);
+    }
+
     /// Whether any background job (import, training, evaluation, prediction) is running.
     pub fn is_busy(&self) -> bool {
         self.cx.import.is_some()
