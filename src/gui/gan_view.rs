@@ -28,6 +28,8 @@ pub struct GanTrainer {
     warnings: Vec<String>,
     grid: Option<(usize, egui::TextureHandle)>,
     end: Option<String>,
+    /// The finished run shown when none is going (the newest one with a generator).
+    shown_run: Option<PathBuf>,
 }
 
 /// An image file as a texture.
@@ -77,6 +79,8 @@ impl GanTrainer {
         self.warnings.clear();
         self.live = None;
         self.end = None;
+        self.shown_run = None;
+        self.grid = None;
         self.events = Some(rx);
         self.job = Some(Job::spawn(
             "Training the generator",
@@ -136,11 +140,36 @@ impl GanTrainer {
         true
     }
 
+    /// Shows the newest finished run's numbers and last grid when no run is going (a project
+    /// reopened shows where it stood).
+    fn show_newest_run(&mut self, cx: &Shared, ctx: &egui::Context) {
+        if self.is_running() || !self.epochs.is_empty() && self.shown_run.is_none() {
+            return;
+        }
+        let newest = cx
+            .runs()
+            .iter()
+            .find(|r| r.dir.join(gan::GENERATOR_FILE).is_file())
+            .map(|r| r.dir.clone());
+        if newest.is_none() || newest == self.shown_run {
+            return;
+        }
+        if let Some(dir) = newest {
+            self.epochs = gan::read_gan_metrics(&dir);
+            self.grid = self
+                .epochs
+                .last()
+                .and_then(|m| texture(ctx, "gan-grid", &m.grid).map(|t| (m.epoch, t)));
+            self.shown_run = Some(dir);
+        }
+    }
+
     /// The Train screen's central part for a generating project.
     pub fn ui(&mut self, ui: &mut egui::Ui, cx: &mut Shared, planned: usize) {
         let ctx = ui.ctx().clone();
         self.poll(cx, &ctx);
-        ui.horizontal(|ui| {
+        self.show_newest_run(cx, &ctx);
+        ui.horizontal_wrapped(|ui| {
             if self.is_running() {
                 if ui.button("⏹ Stop").clicked() {
                     if let Some(job) = &self.job {
