@@ -55,6 +55,23 @@ fn sample_project_in(dir: &Path) -> PathBuf {
     path
 }
 
+/// Sets the project to train `epochs` epochs and opens the Train screen.
+fn set_epochs_and_open_train(h: &mut Harness<'static, StrataApp>, epochs: usize) {
+    let mut training = h.state().project().unwrap().training.clone();
+    training.epochs = epochs;
+    h.state_mut().command(Command::SetTraining(training));
+    h.get_by_label("3 Train").click();
+    h.step();
+}
+
+/// Waits for the project's data, then sets `epochs` epochs and opens the Train screen.
+fn after_import_train_for(h: &mut Harness<'static, StrataApp>, epochs: usize) {
+    wait_for(h, "the import", 120, |app| {
+        app.data().is_some() && !app.is_busy()
+    });
+    set_epochs_and_open_train(h, epochs);
+}
+
 /// Whether some widget's text contains `text`.
 fn shows(h: &Harness<'static, StrataApp>, text: &str) -> bool {
     h.query_all_by_label_contains(text).next().is_some()
@@ -971,14 +988,7 @@ fn a_cancelled_import_is_not_an_error() {
 fn a_stopped_run_is_resumed_from_the_runs_list() {
     let dir = tempfile::tempdir().unwrap();
     let (path, mut h) = open_sample(dir.path());
-    wait_for(&mut h, "the import", 120, |app| {
-        app.data().is_some() && !app.is_busy()
-    });
-    let mut training = h.state().project().unwrap().training.clone();
-    training.epochs = 3;
-    h.state_mut().command(Command::SetTraining(training));
-    h.get_by_label("3 Train").click();
-    h.step();
+    after_import_train_for(&mut h, 3);
     h.get_by_label("▶ Start training").click();
     h.step();
     wait_for(&mut h, "the first epoch", 300, |app| app.epochs_done() >= 1);
@@ -1145,14 +1155,7 @@ fn the_data_check_finds_a_copied_image_and_leaving_it_out_takes_effect_on_import
 fn training_with_differential_privacy_shows_epsilon_and_the_guarantee() {
     let dir = tempfile::tempdir().unwrap();
     let (_, mut h) = open_sample(dir.path());
-    wait_for(&mut h, "the import", 120, |app| {
-        app.data().is_some() && !app.is_busy()
-    });
-    let mut training = h.state().project().unwrap().training.clone();
-    training.epochs = 3;
-    h.state_mut().command(Command::SetTraining(training));
-    h.get_by_label("3 Train").click();
-    h.step();
+    after_import_train_for(&mut h, 3);
     // The option sits below the other settings: scroll to it, as a user would.
     h.get_by_label("Protect individual examples").scroll_to_me();
     h.step();
@@ -1238,11 +1241,7 @@ fn an_image_generator_trains_with_its_pictures_and_draws_new_ones() {
     h.step();
     assert!(shows(&h, "conv1"));
 
-    let mut training = h.state().project().unwrap().training.clone();
-    training.epochs = 3;
-    h.state_mut().command(Command::SetTraining(training));
-    h.get_by_label("3 Train").click();
-    h.step();
+    set_epochs_and_open_train(&mut h, 3);
     assert!(shows(&h, "They appear here after the first epoch"));
     h.get_by_label("▶ Train the generator").click();
     h.step();
@@ -1285,4 +1284,38 @@ fn an_image_generator_trains_with_its_pictures_and_draws_new_ones() {
         h.state().gan_message()
     );
     assert!(shows(&h, "Saved 16 pictures"));
+}
+
+#[test]
+fn the_start_page_starts_an_image_generator() {
+    let workspace = tempfile::tempdir().unwrap();
+    let data = workspace.path().join("colours");
+    colour_folder(&data, 12, 10);
+    let mut h = harness(StrataApp::new(None, workspace.path().to_owned()));
+    h.step();
+    h.get_by_label("Generate new pictures like these (GAN)")
+        .click();
+    h.step();
+    h.get_by_role(egui::accesskit::Role::TextInput).focus();
+    h.step();
+    h.get_by_role(egui::accesskit::Role::TextInput)
+        .type_text(&data.display().to_string());
+    h.step();
+    h.step();
+    h.get_by_label("Create / open").click();
+    wait_for(&mut h, "the import", 120, |app| {
+        app.data().is_some() && !app.is_busy()
+    });
+    h.step();
+    let project = h.state().project().unwrap();
+    let generator = project.generator.as_ref().expect("an image generator");
+    assert!(generator.conditional, "three classes: told the class");
+    let g = generator.graph.validate().unwrap();
+    let picture = h.state().data().unwrap().prepared.dataset.shape();
+    assert_eq!(g.output_shape(), picture.as_slice());
+    assert_eq!(project.model.validate().unwrap().output_shape(), &[1]);
+    assert_eq!(project.training.lr, 0.0002);
+    h.get_by_label("3 Train").click();
+    h.step();
+    assert!(shows(&h, "▶ Train the generator"));
 }

@@ -11,10 +11,7 @@ use super::load_project;
 use crate::data::ImportReport;
 use crate::engine::gan::{self, GanEvent, Painter};
 use crate::engine::{CancelToken, PreparedData};
-use crate::project::{DataSettings, GeneratorSettings, LossKind, Project};
-
-/// Random numbers a new generator starts from.
-pub const NOISE: usize = 64;
+use crate::project::{DataSettings, GeneratorSettings, Project};
 
 /// A new image-generating project at `path` from `template` (`dcgan` or `cdcgan`).
 pub(super) fn new_gan(
@@ -35,7 +32,7 @@ pub(super) fn new_gan(
         bail!("'cdcgan' draws the class asked for, but '{}' has {classes} class; use 'dcgan' or add class folders", data.path.display());
     }
     let shape = dataset.shape();
-    let (generator, discriminator) = crate::model::gan_templates(template, &shape, classes, NOISE)
+    let (generator, discriminator) = crate::model::gan_templates(template, &shape, classes, gan::NOISE)
         .ok_or_else(|| {
             anyhow!(
                 "the pictures are {}; the GAN templates need a width and height that are multiples of 4 (e.g. --image-size 28x28 or 32x32)",
@@ -45,16 +42,12 @@ pub(super) fn new_gan(
     let mut project = Project::new(data, discriminator);
     project.generator = Some(GeneratorSettings {
         graph: generator,
-        noise: NOISE,
+        noise: gan::NOISE,
         conditional,
         layout: Default::default(),
     });
-    let t = &mut project.training;
-    t.lr = 0.0002;
-    t.batch_size = 32;
-    t.epochs = 15;
-    t.loss = LossKind::BinaryCrossEntropy;
-    t.seed = seed;
+    project.training = gan::gan_training(&project.training);
+    project.training.seed = seed;
     project.save(path)?;
     out!("{}", report.to_text());
     outln!(

@@ -28,6 +28,43 @@ pub const DISCRIMINATOR_FILE: &str = "discriminator.safetensors";
 pub const GAN_METRICS_FILE: &str = "gan_metrics.csv";
 /// The folder of the per-epoch sample grids.
 pub const SAMPLES_DIR: &str = "samples";
+/// Random numbers a new generator starts from.
+pub const NOISE: usize = 64;
+
+/// The training settings a new image generator starts with: Adam at 0.0002 (DCGAN's), batches of
+/// 32, 15 epochs, binary cross-entropy.
+pub fn gan_training(t: &crate::project::TrainingSettings) -> crate::project::TrainingSettings {
+    crate::project::TrainingSettings {
+        optimizer: crate::project::OptimizerKind::Adam,
+        lr: 0.0002,
+        batch_size: 32,
+        epochs: 15,
+        loss: crate::project::LossKind::BinaryCrossEntropy,
+        ..t.clone()
+    }
+}
+
+/// The two networks of a new image generator for `shape` pictures of `classes` classes: told the
+/// class when there are two or more (`cdcgan`), else not (`dcgan`); `None` when the picture size
+/// is not a multiple of 4.
+pub fn new_networks(
+    shape: &[usize],
+    classes: usize,
+) -> Option<(GeneratorSettings, crate::model::Graph)> {
+    let conditional = classes >= 2;
+    let name = if conditional { "cdcgan" } else { "dcgan" };
+    let (graph, discriminator) = crate::model::gan_templates(name, shape, classes, NOISE)?;
+    Some((
+        GeneratorSettings {
+            graph,
+            noise: NOISE,
+            conditional,
+            layout: Default::default(),
+        },
+        discriminator,
+    ))
+}
+
 /// Samples per row of the grid (and rows without classes).
 const GRID: usize = 8;
 /// Adam's β₁ for both networks.

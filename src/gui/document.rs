@@ -71,6 +71,14 @@ pub enum Command {
     MoveNodes(Vec<(String, [f32; 2])>),
     /// Arrange the nodes left to right by depth.
     AutoLayout,
+    /// Make the project an image generator with these two networks (the discriminator becomes
+    /// the model).
+    MakeGenerator {
+        /// The generator.
+        generator: crate::project::GeneratorSettings,
+        /// The discriminator.
+        discriminator: Graph,
+    },
     /// For an image-generating project: edit the generator (true) or the discriminator (false).
     /// Changes what the editor shows, not the project.
     ShowGenerator(bool),
@@ -327,6 +335,15 @@ fn apply_to(project: &mut Project, command: Command) -> Result<(), EditError> {
             auto_layout(project);
         }
         Command::ShowGenerator(_) => {}
+        Command::MakeGenerator {
+            generator,
+            discriminator,
+        } => {
+            project.model = discriminator;
+            project.generator = Some(generator);
+            project.layout.clear();
+            auto_layout(project);
+        }
     }
     Ok(())
 }

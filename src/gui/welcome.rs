@@ -13,13 +13,20 @@ pub struct WelcomeScreen {
     new_project_folder: String,
     /// New image and text projects start from a pretrained network.
     pub transfer_learning: bool,
+    /// New image projects generate pictures (a GAN) instead of classifying them.
+    pub generate_images: bool,
 }
 
 impl WelcomeScreen {
     /// Draws the start page.
     pub fn ui(&mut self, ui: &mut egui::Ui, cx: &mut Shared) {
         let transfer = self.transfer_learning;
-        let new_project = |data: PathBuf| AppCommand::NewProject { data, transfer };
+        let generate = self.generate_images;
+        let new_project = |data: PathBuf| AppCommand::NewProject {
+            data,
+            transfer,
+            generate,
+        };
         ui.vertical_centered(|ui| {
             ui.add_space(24.0);
             ui.heading(egui::RichText::new("Strata").size(32.0));
@@ -115,6 +122,11 @@ impl WelcomeScreen {
                 "Start from a pretrained network (transfer learning)",
             )
             .on_hover_text("New image projects start from EfficientNet-Lite0 and text projects from the MiniLM sentence encoder: networks already trained on millions of examples, so a few dozen of yours per class go a long way. Needs their weights files (the Model screen says where to get them).");
+            ui.checkbox(
+                &mut self.generate_images,
+                "Generate new pictures like these (GAN)",
+            )
+            .on_hover_text("A folder of images teaches two networks to draw new pictures that look like them: a generator and a discriminator that learn from each other. With one sub-folder per class, it draws the class you ask for.");
             ui.add_space(8.0);
             ui.label("Or type the path of a folder of images or clips, a CSV table or a .strata project:");
             ui.horizontal(|ui| {

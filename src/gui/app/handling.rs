@@ -71,7 +71,11 @@ impl StrataApp {
     fn handle(&mut self, command: AppCommand) {
         match command {
             AppCommand::Open(path) => self.request_open(path),
-            AppCommand::NewProject { data, transfer } => self.new_project(&data, transfer),
+            AppCommand::NewProject {
+                data,
+                transfer,
+                generate,
+            } => self.new_project(&data, transfer, generate),
             AppCommand::OpenSample => self.open_sample(),
             AppCommand::ForgetRecent(path) => self.cx.settings.recent.retain(|p| *p != path),
             AppCommand::StartImport(then) => self.start_import(then),
@@ -135,7 +139,7 @@ impl StrataApp {
     /// Starts a project from a folder of images (one sub-folder per class), clips or texts, or a
     /// CSV file: imports it, picks a template that fits (a pretrained one when `transfer` and
     /// there is one for the data) and saves the project in the workspace.
-    pub(super) fn new_project(&mut self, folder: &Path, transfer: bool) {
+    pub(super) fn new_project(&mut self, folder: &Path, transfer: bool, generate: bool) {
         let kind = if folder.is_dir() || (folder.is_file() && super::is_table_file(folder)) {
             crate::workflow::detect_kind(folder)
         } else {
@@ -161,7 +165,16 @@ impl StrataApp {
         let mut data = DataSettings::new(folder.to_owned(), kind);
         let mut template = TemplateChoice::Default;
         let mut without = None;
-        if let Some(name) = transfer
+        if generate {
+            if kind != crate::project::DataKind::Image {
+                self.error(format!(
+                    "Generating pictures needs a folder of images; '{}' holds other data",
+                    folder.display()
+                ));
+                return;
+            }
+            template = TemplateChoice::Generator;
+        } else if let Some(name) = transfer
             .then(|| crate::workflow::transfer_template(kind))
             .flatten()
         {
@@ -386,10 +399,29 @@ impl StrataApp {
             self.cx.edit(Command::SetData(loaded.settings.clone()));
         }
         let usable = task == Task::Regress || classes >= 2;
-        if let (Some(choice), true) = (then.fit_template, usable) {
+        if then.fit_template == Some(TemplateChoice::Generator) {
+            match crate::engine::gan::new_networks(&dataset.shape(), classes) {
+                Some((generator, discriminator)) => {
+                    self.cx.edit(Command::MakeGenerator {
+                        generator,
+                        discriminator,
+                    });
+                    if let Some(doc) = &self.cx.doc {
+                        let training = crate::engine::gan::gan_training(&doc.project.training);
+                        self.cx.edit(Command::SetTraining(training));
+                    }
+                }
+                None => self.error(format!(
+                    "The pictures are imported at {}; a generator needs a width and height that are multiples of 4 (set the image size on the Data screen, e.g. 28×28 or 32×32, and start again)",
+                    crate::model::shape_label(&dataset.shape())
+                )),
+            }
+        } else if let (Some(choice), true) = (then.fit_template, usable) {
             let template = match choice {
                 TemplateChoice::Transfer(name) => name,
-                TemplateChoice::Default => model::default_template(dataset.kind(), &dataset.fit()),
+                TemplateChoice::Default | TemplateChoice::Generator => {
+                    model::default_template(dataset.kind(), &dataset.fit())
+                }
             };
             if let Some(graph) = model::template(template, &dataset.fit()) {
                 self.cx.edit(Command::ReplaceModel {

@@ -281,7 +281,8 @@ impl StrataApp {
     /// CSV file, with the start page's transfer-learning choice.
     pub fn new_project_from_data(&mut self, data: &Path) {
         let transfer = self.welcome.transfer_learning;
-        self.new_project(data, transfer);
+        let generate = self.welcome.generate_images;
+        self.new_project(data, transfer, generate);
     }
 
     /// Evaluates a run on other labelled data (a folder of class folders or a CSV file), as the

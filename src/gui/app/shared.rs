@@ -31,6 +31,8 @@ pub enum TemplateChoice {
     Default,
     /// A transfer template by name.
     Transfer(&'static str),
+    /// An image generator (a GAN): a generator and a discriminator sized to the pictures.
+    Generator,
 }
 
 /// A request that reaches beyond the screen that makes it, handled by the app once per frame.
@@ -45,6 +47,8 @@ pub enum AppCommand {
         data: PathBuf,
         /// Start from a pretrained network.
         transfer: bool,
+        /// Make an image generator (a GAN) instead of a classifier.
+        generate: bool,
     },
     /// Copy the bundled sample project into the workspace and open it.
     OpenSample,
