@@ -333,6 +333,12 @@ pub fn train_gan(
                 .to_owned(),
         );
     }
+    if settings.privacy.is_some() {
+        return Err("differential privacy is not available for image generators yet; untick \"Protect individual examples\" on the Train screen".to_owned());
+    }
+    if settings.loss != crate::project::LossKind::BinaryCrossEntropy {
+        return Err("an image generator trains with the binary cross-entropy (real or generated); choose that loss".to_owned());
+    }
     let device = Device::Cpu;
     let mut rng = rand::rngs::StdRng::seed_from_u64(settings.seed);
     let g = Network::new(&generator.graph, &device, &mut rng).map_err(|e| e.to_string())?;
@@ -340,8 +346,8 @@ pub fn train_gan(
     let config = OptimizerConfig {
         kind: settings.optimizer,
         lr: settings.lr,
-        l1: 0.0,
-        l2: 0.0,
+        l1: settings.l1,
+        l2: settings.l2,
     };
     // Adam with β₁ = 0.5, as DCGAN: each network's gradients keep moving with the other's
     // updates, and a long memory of them overshoots.
