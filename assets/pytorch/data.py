@@ -1,4 +1,5 @@
-"""Reads the data of the Strata project this folder was exported from, the way Strata reads it.
+"""Reads the data of the Strata project this folder was exported from, the way Strata reads it:
+pictures, texts, table rows or sound clips.
 
 data.json says where the data is ("root"; pass another folder or file to read a copy elsewhere),
 how each sample becomes the model's input, the classes, and the split Strata used: the same
@@ -193,6 +194,148 @@ def _line(key):
     return int(key.split()[-1])
 
 
+# ---------------------------------------------------------------- sound clips
+
+SAMPLE_RATE = 16000
+TOP_DB = 80.0
+
+
+def _ulaw(b):
+    b = ~b.astype(np.int32) & 0xFF
+    sign, exponent, mantissa = b & 0x80, (b >> 4) & 0x07, b & 0x0F
+    magnitude = (((mantissa << 3) + 0x84) << exponent) - 0x84
+    return np.where(sign != 0, -magnitude, magnitude) / 32768.0
+
+
+def _alaw(b):
+    b = b.astype(np.int32) ^ 0x55
+    sign, exponent, mantissa = b & 0x80, (b >> 4) & 0x07, b & 0x0F
+    magnitude = np.where(exponent == 0, (mantissa << 4) + 8, ((mantissa << 4) + 0x108) << (exponent - 1))
+    return np.where(sign != 0, magnitude, -magnitude) / 32768.0
+
+
+def read_wav(path):
+    """A WAV file's samples mixed to mono, and its rate (PCM 8/16/24/32-bit, float, µ-law, A-law);
+    other formats through the soundfile package when it is installed."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        import soundfile  # pip install soundfile (FLAC, MP3, Ogg)
+
+        samples, rate = soundfile.read(path, dtype="float32", always_2d=True)
+        return samples.mean(axis=1), rate
+    pos, fmt, body = 12, None, None
+    while pos + 8 <= len(data):
+        cid, size = data[pos:pos + 4], int.from_bytes(data[pos + 4:pos + 8], "little")
+        if cid == b"fmt ":
+            fmt = data[pos + 8:pos + 8 + size]
+        elif cid == b"data":
+            body = data[pos + 8:pos + 8 + size]
+        pos += 8 + size + (size & 1)
+    if fmt is None or body is None:
+        raise ValueError(f"{path}: not a WAV file that can be read")
+    tag, channels, rate = (int.from_bytes(fmt[0:2], "little"), int.from_bytes(fmt[2:4], "little"),
+                           int.from_bytes(fmt[4:8], "little"))
+    bits = int.from_bytes(fmt[14:16], "little")
+    if tag == 0xFFFE and len(fmt) >= 26:
+        tag = int.from_bytes(fmt[24:26], "little")  # WAVE_FORMAT_EXTENSIBLE's sub-format
+    width = max(bits // 8, 1)
+    body = body[: len(body) - len(body) % (width * channels)]
+    if tag == 1 and bits == 8:
+        x = (np.frombuffer(body, np.uint8).astype(np.float64) - 128.0) / 128.0
+    elif tag == 1 and bits == 16:
+        x = np.frombuffer(body, "<i2") / 32768.0
+    elif tag == 1 and bits == 24:
+        b = np.frombuffer(body, np.uint8).reshape(-1, 3).astype(np.int32)
+        v = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
+        x = np.where(v >= 1 << 23, v - (1 << 24), v) / float(1 << 23)
+    elif tag == 1 and bits == 32:
+        x = np.frombuffer(body, "<i4") / float(1 << 31)
+    elif tag == 3:
+        x = np.frombuffer(body, "<f4" if bits == 32 else "<f8").astype(np.float64)
+    elif tag == 7:
+        x = _ulaw(np.frombuffer(body, np.uint8))
+    elif tag == 6:
+        x = _alaw(np.frombuffer(body, np.uint8))
+    else:
+        raise ValueError(f"{path}: WAV encoding {tag} ({bits} bits) is not read by data.py")
+    return x.reshape(-1, channels).mean(axis=1), rate
+
+
+def resample(x, rate):
+    """`x` at 16 kHz, band-limited (by FFT; Strata's own resampler differs by a little)."""
+    if rate == SAMPLE_RATE or len(x) == 0:
+        return x
+    n = int(round(len(x) * SAMPLE_RATE / rate))
+    spectrum = np.fft.rfft(x)
+    keep = min(len(spectrum), n // 2 + 1)
+    out = np.zeros(n // 2 + 1, dtype=complex)
+    out[:keep] = spectrum[:keep]
+    return np.fft.irfft(out, n) * (n / len(x))
+
+
+def _hz_to_mel(hz):
+    f_sp, min_log_hz, min_log_mel, logstep = 200.0 / 3, 1000.0, 15.0, math.log(6.4) / 27.0
+    return min_log_mel + math.log(hz / min_log_hz) / logstep if hz >= min_log_hz else hz / f_sp
+
+
+def _mel_to_hz(mel):
+    f_sp, min_log_hz, min_log_mel, logstep = 200.0 / 3, 1000.0, 15.0, math.log(6.4) / 27.0
+    return min_log_hz * math.exp(logstep * (mel - min_log_mel)) if mel >= min_log_mel else mel * f_sp
+
+
+def mel_filters(n_fft, bands, rate=SAMPLE_RATE):
+    """Slaney-normalised triangular mel filters [bands, n_fft/2 + 1] (librosa's defaults)."""
+    lo, hi = _hz_to_mel(0.0), _hz_to_mel(rate / 2.0)
+    hz = np.array([_mel_to_hz(lo + (hi - lo) * i / (bands + 1)) for i in range(bands + 2)])
+    f = np.arange(n_fft // 2 + 1) * rate / n_fft
+    lower = (f[None, :] - hz[:-2, None]) / (hz[1:-1] - hz[:-2])[:, None]
+    upper = (hz[2:, None] - f[None, :]) / (hz[2:] - hz[1:-1])[:, None]
+    return np.maximum(0.0, np.minimum(lower, upper)) * (2.0 / (hz[2:] - hz[:-2]))[:, None]
+
+
+def clip_image(path, recipe):
+    """One clip as the model reads it: [1, rows, frames] float32 in [0, 1] — mono, 16 kHz, cut or
+    padded to the clip length, log-mel spectrogram (centred frames, periodic Hann window) within
+    80 dB of its loudest point, high frequencies on top; or MFCCs when chosen."""
+    a = recipe["audio"]
+    x, rate = read_wav(path)
+    clip = int(round(max(a["clip_seconds"], 0.05) * SAMPLE_RATE))
+    need = int((clip + 4096) * rate / SAMPLE_RATE) + 4096
+    x = resample(np.asarray(x[:need], dtype=np.float64), rate)[:clip]
+    x = np.pad(x, (0, clip - len(x)))
+    n_fft = max(int(round(max(a["window_ms"], 1.0) / 1000.0 * SAMPLE_RATE)), 16)
+    hop = max(int(round(max(a["hop_ms"], 0.5) / 1000.0 * SAMPLE_RATE)), 1)
+    frames_out = 1 + clip // hop
+    padded = np.pad(x, (n_fft // 2, n_fft // 2))
+    frames = 1 + (len(padded) - n_fft) // hop
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)
+    idx = np.arange(n_fft)[None, :] + hop * np.arange(frames)[:, None]
+    power = np.abs(np.fft.rfft(padded[idx] * window, axis=1)) ** 2
+    mel = 10.0 * np.log10(np.maximum(mel_filters(n_fft, a["mel_bands"]) @ power.T, 1e-10))
+    top = mel.max()
+    mel = np.maximum(mel, top - TOP_DB)
+    full = np.full((mel.shape[0], frames_out), top - TOP_DB)
+    full[:, : min(frames, frames_out)] = mel[:, :frames_out]
+    silent = top < -90.0
+    if a["mfcc"] > 0:
+        count = min(a["mfcc"], a["mel_bands"])
+        if silent:
+            return torch.zeros(1, count, frames_out)
+        n = full.shape[0]
+        k = np.arange(count)[:, None]
+        basis = np.cos(np.pi * k * (2 * np.arange(n)[None, :] + 1) / (2 * n))
+        basis *= np.where(k == 0, math.sqrt(1.0 / n), math.sqrt(2.0 / n))
+        c = basis @ (full - top)
+        rows = np.where(k == 0, 255.0 * (1.0 + c / (TOP_DB * math.sqrt(n))), 128.0 + c * 1.27)
+        pixels = np.clip(np.round(rows), 0, 255)
+    elif silent:
+        pixels = np.zeros_like(full)
+    else:
+        pixels = np.clip(np.round((full - (top - TOP_DB)) / TOP_DB * 255.0), 0, 255)[::-1]
+    return torch.from_numpy((pixels / 255.0).astype(np.float32))[None]
+
+
 # ---------------------------------------------------------------- the split
 
 
@@ -242,6 +385,8 @@ class StrataData(Dataset):
     def __getitem__(self, i):
         if self.inputs is not None:
             x = self.inputs[i]
+        elif self.kind == "audio":
+            x = clip_image(os.path.join(self.root, self.items[i][0]), self.recipe)
         else:
             x = read_image(os.path.join(self.root, self.items[i][0]), self.recipe)
         return x, self.target(i)

@@ -1,6 +1,6 @@
 """Uses the model exported from Strata:
 
-    python predict.py photo.jpg notes.txt ...     # pictures or text files of the project's kind
+    python predict.py photo.jpg notes.txt ...     # pictures, clips or text files of the project's kind
     python predict.py --text "a few words"        # a text typed in
     python predict.py --table new_rows.csv        # every row of a CSV with the model's columns
     python predict.py --evaluate test             # accuracy on Strata's test split (or val/train)
@@ -47,9 +47,11 @@ def check(model, recipe):
         items = [[k, 0.0 if recipe["task"] == "regression" else 0] for k in keys.split("\n")]
         read = torch.stack([x for x, _ in data.StrataData("test", recipe, items=items)])
         diff = (read - inputs).abs().max().item()
-        if recipe["kind"] == "image":
-            print(f"data.py reads the same pictures with a largest pixel difference of "
-                  f"{diff * 255:.1f} / 255")
+        if recipe["kind"] in ("image", "audio"):
+            what = "pictures" if recipe["kind"] == "image" else "clips' spectrograms"
+            mean = (read - inputs).abs().mean().item()
+            print(f"data.py reads the same {what} with a largest pixel difference of "
+                  f"{diff * 255:.1f} / 255 (mean {mean * 255:.2f})")
         else:
             print(f"data.py reads the same samples with a largest input difference of {diff:.2e}")
             ok = ok and diff <= 1e-4
@@ -97,9 +99,10 @@ def main():
             with open(f, encoding="utf-8", errors="replace") as fh:
                 inputs.append(encode(fh.read()))
             names.append(f)
-    elif recipe["kind"] == "image":
+    elif recipe["kind"] in ("image", "audio"):
+        read = data.read_image if recipe["kind"] == "image" else data.clip_image
         for f in args.files:
-            inputs.append(data.read_image(f, recipe))
+            inputs.append(read(f, recipe))
             names.append(f)
     if args.table:
         header, rows = data.read_table(args.table, recipe)

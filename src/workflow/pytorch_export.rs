@@ -57,9 +57,6 @@ pub fn export_pytorch(
 ) -> Result<PytorchExport> {
     let trained = TrainedModel::load(run_dir, &Device::Cpu)?;
     let manifest = &trained.manifest;
-    if let Source::Audio(_) = manifest.data.source {
-        bail!("PyTorch projects read images, texts and tables; sound clips are not supported yet (export as ONNX instead)");
-    }
     let title = project_title(project, run_dir);
     let model = model_py(&trained.network, &title, &manifest.run_id)?;
     let settings = super::manifest_project(project, manifest).data;
@@ -235,7 +232,17 @@ fn data_recipe(
                 "label_column": texts.raw.columns.as_ref().map(|c| c.1.clone()),
             });
         }
-        Source::Audio(_) => bail!("sound clips are not supported yet"),
+        Source::Audio(audio) => {
+            recipe["kind"] = json!("audio");
+            recipe["audio"] = json!({
+                "sample_rate": crate::data::SAMPLE_RATE,
+                "clip_seconds": audio.clip_seconds,
+                "mel_bands": audio.mel_bands,
+                "window_ms": audio.window_ms,
+                "hop_ms": audio.hop_ms,
+                "mfcc": audio.mfcc,
+            });
+        }
     }
     Ok(recipe)
 }
