@@ -299,7 +299,8 @@ impl TrainScreen {
         let Some(doc) = cx.doc() else { return };
         let mut settings = doc.project.training.clone();
         let before = settings.clone();
-        let running = self.is_running();
+        let running = self.is_running() || self.gan.is_running();
+        let generating = doc.project.generator.is_some();
         let hint = self.device_hint(settings.device);
         // Checked once per frame; the memory note and the Start button both use it.
         let checked = doc.project.model.validate();
@@ -314,7 +315,7 @@ impl TrainScreen {
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| {
                     ui.add_enabled_ui(!running, |ui| {
-                        training_settings_ui(ui, &mut settings, &hint);
+                        training_settings_ui(ui, &mut settings, &hint, generating);
                         match &memory {
                             Some((text, true)) => {
                                 ui.colored_label(ui.visuals().warn_fg_color, text);
@@ -988,7 +989,14 @@ fn optimizer_label(kind: OptimizerKind) -> &'static str {
     }
 }
 
-fn training_settings_ui(ui: &mut egui::Ui, t: &mut TrainingSettings, device_hint: &str) {
+/// The settings column; an image generator's has no loss choice (always binary cross-entropy)
+/// and no privacy option (not available for generators yet).
+fn training_settings_ui(
+    ui: &mut egui::Ui,
+    t: &mut TrainingSettings,
+    device_hint: &str,
+    generating: bool,
+) {
     ui.heading("How to learn");
     egui::Grid::new("train-settings-grid").num_columns(2).show(ui, |ui| {
         ui.label("Optimizer").on_hover_text("How the weights are changed after each batch (gradient descent). Adam adapts the step size per weight and is the safe default.");
@@ -1009,6 +1017,12 @@ fn training_settings_ui(ui: &mut egui::Ui, t: &mut TrainingSettings, device_hint
         ui.label("Epochs").on_hover_text("Passes over all training examples.");
         ui.add(egui::DragValue::new(&mut t.epochs).range(1..=10_000));
         ui.end_row();
+        if generating {
+            ui.label("Loss");
+            ui.label("Binary cross-entropy").on_hover_text("The discriminator learns real vs generated; the generator learns to be taken for real.");
+            ui.end_row();
+            return;
+        }
         ui.label("Loss").on_hover_text("What the model minimises. Cross-entropy is the standard for classes; MSE (mean squared error) also works and is what regression uses.");
         egui::ComboBox::from_id_salt("loss")
             .selected_text(loss_label(t.loss))
@@ -1042,8 +1056,10 @@ fn training_settings_ui(ui: &mut egui::Ui, t: &mut TrainingSettings, device_hint
     });
     ui.weak("Dropout is a layer: add it between layers on the Model screen.");
     ui.separator();
-    privacy_settings_ui(ui, t);
-    ui.separator();
+    if !generating {
+        privacy_settings_ui(ui, t);
+        ui.separator();
+    }
     ui.heading("Repeatability and device");
     egui::Grid::new("device-grid").num_columns(2).show(ui, |ui| {
         ui.label("Seed").on_hover_text("The same seed gives the same starting weights, shuffling and dropout, so a run can be repeated exactly.");
