@@ -195,6 +195,15 @@ fn impossible_requests_are_refused_with_the_reason() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("not told the class"), "{}", text(&o));
+    // Exporting is for classifiers; a generator's pictures come from `generate`.
+    let o = strata(&[
+        "export",
+        p.to_str().unwrap(),
+        "--out",
+        dir.path().join("g.onnx").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("strata generate"), "{}", text(&o));
     // An unconditional generator writes into the folder itself.
     let o = strata(&[
         "generate",
