@@ -131,7 +131,7 @@ pub enum GanEvent {
 }
 
 /// A GAN project's two networks checked against the data: the generator's input and output, the
-/// discriminator's input and single output. Returns (noise + class inputs, picture shape).
+/// discriminator's input and single output; what does not fit, in words.
 fn check_shapes(
     generator: &GeneratorSettings,
     discriminator: &crate::model::Graph,

@@ -163,7 +163,7 @@ impl EvaluateScreen {
 
     /// Draws the Evaluate screen, and the "Why?" window when a sample was asked about.
     pub fn ui(&mut self, ui: &mut egui::Ui, cx: &mut Shared) {
-        if cx.project().is_some_and(|p| p.generator.is_some()) {
+        if cx.generates_pictures() {
             ui.heading("An image generator is judged by its pictures");
             ui.label("There is no test score for a generator: watch its pictures form on the Train screen, and draw new ones on the Use screen. To check them with numbers, train a classifier on the same folder and let it predict the generated pictures (strata generate, then strata predict; BENCHMARKS.md shows how).");
             return;

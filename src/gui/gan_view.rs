@@ -380,13 +380,15 @@ impl GanDrawer {
         ui.separator();
         ui.strong("Walk between two starting points");
         ui.weak("Pictures on the straight line between the random numbers of two seeds: a smooth change means the generator has learned a space of pictures, not a list of copies.");
+        // Drawn when asked (not on every frame of dragging a seed: the generator runs on this
+        // thread).
         let mut walk = false;
         ui.horizontal(|ui| {
             ui.label("From seed");
-            walk |= ui.add(egui::DragValue::new(&mut self.seed)).changed();
+            ui.add(egui::DragValue::new(&mut self.seed));
             ui.label("to seed");
-            walk |= ui.add(egui::DragValue::new(&mut self.seed_b)).changed();
-            walk |= ui.button("Walk").clicked();
+            ui.add(egui::DragValue::new(&mut self.seed_b));
+            walk = ui.button("Walk").clicked();
         });
         if walk || self.walk.is_none() {
             if self.seed_b == self.seed {

@@ -228,7 +228,7 @@ impl ModelScreen {
         for e in view.problems.iter().filter(|e| e.node.is_empty()) {
             ui.colored_label(ui.visuals().error_fg_color, &e.message);
         }
-        if let Some((message, fixes)) = data_mismatch(cx).filter(|_| !generating) {
+        if let Some((message, fixes)) = data_mismatch(cx) {
             ui.horizontal_wrapped(|ui| {
                 ui.colored_label(ui.visuals().warn_fg_color, message);
                 if ui.button("Fit the model to the data").clicked() {
@@ -501,13 +501,12 @@ fn data_fit(cx: &Shared) -> DataFit {
 /// Embedding's vocabulary): what is wrong and the edits that fix it (`model::check_fit`).
 pub(super) fn data_mismatch(cx: &Shared) -> Option<(String, Vec<Command>)> {
     let data = cx.data()?;
-    let project = cx.project()?;
-    if project.generator.is_some() {
+    if cx.generates_pictures() {
         // A generator and a discriminator do not classify the data; their shapes are checked
         // when training starts.
         return None;
     }
-    let graph = &project.model;
+    let graph = &cx.project()?.model;
     let fixes = model::check_fit(&data.prepared.dataset.fit(), graph);
     if fixes.is_empty() {
         return None;

@@ -337,7 +337,7 @@ impl TrainScreen {
         }
         egui::CentralPanel::default().show(ui, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| {
-                if cx.project().is_some_and(|p| p.generator.is_some()) {
+                if generating {
                     self.gan.ui(ui, cx, planned);
                 } else {
                     self.train_view_ui(ui, cx, &problems);

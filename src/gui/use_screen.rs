@@ -183,7 +183,7 @@ impl UseScreen {
 
     /// Draws the Use screen, and the "Why?" window when a prediction was asked about.
     pub fn ui(&mut self, ui: &mut egui::Ui, cx: &mut Shared) {
-        if cx.project().is_some_and(|p| p.generator.is_some()) {
+        if cx.generates_pictures() {
             egui::ScrollArea::vertical().show(ui, |ui| self.gan.ui(ui, cx));
             return;
         }

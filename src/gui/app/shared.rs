@@ -134,6 +134,11 @@ impl Shared {
         self.doc.as_ref().map(|d| &d.project)
     }
 
+    /// Whether the open project generates pictures (a GAN) rather than classifying or predicting.
+    pub fn generates_pictures(&self) -> bool {
+        self.project().is_some_and(|p| p.generator.is_some())
+    }
+
     /// The open project's file.
     pub fn project_path(&self) -> Option<&Path> {
         self.doc.as_ref().and_then(|d| d.path.as_deref())
