@@ -55,6 +55,22 @@ fn sample_project_in(dir: &Path) -> PathBuf {
     path
 }
 
+/// Types a folder or file path into the start page, presses *Create / open* and waits up to
+/// `timeout_secs` for its import.
+fn create_from_typed_path(h: &mut Harness<'static, StrataApp>, path: &str, timeout_secs: u64) {
+    h.get_by_role(egui::accesskit::Role::TextInput).focus();
+    h.step();
+    h.get_by_role(egui::accesskit::Role::TextInput)
+        .type_text(path);
+    h.step();
+    h.step();
+    h.get_by_label("Create / open").click();
+    wait_for(h, "the import", timeout_secs, |app| {
+        app.data().is_some() && !app.is_busy()
+    });
+    h.step();
+}
+
 /// Sets the project to train `epochs` epochs and opens the Train screen.
 fn set_epochs_and_open_train(h: &mut Harness<'static, StrataApp>, epochs: usize) {
     let mut training = h.state().project().unwrap().training.clone();
@@ -403,17 +419,7 @@ fn a_broken_image_is_reported_by_name_when_starting_from_a_folder() {
     let mut h = harness(StrataApp::new(None, workspace.path().to_owned()));
     h.step();
 
-    h.get_by_role(egui::accesskit::Role::TextInput).focus();
-    h.step();
-    h.get_by_role(egui::accesskit::Role::TextInput)
-        .type_text(&data.path().display().to_string());
-    h.step();
-    h.step();
-    h.get_by_label("Create / open").click();
-    wait_for(&mut h, "the import", 60, |app| {
-        app.data().is_some() && !app.is_busy()
-    });
-    h.step();
+    create_from_typed_path(&mut h, &data.path().display().to_string(), 60);
     assert!(shows(&h, "12 images in 2 classes"));
     assert!(shows(&h, "1 file(s) could not be used"));
     assert!(shows(&h, "broken.png"));
@@ -481,17 +487,7 @@ fn a_table_from_import_to_predicted_numbers() {
     h.step();
     assert!(shows(&h, "New project from a table…"));
 
-    h.get_by_role(egui::accesskit::Role::TextInput).focus();
-    h.step();
-    h.get_by_role(egui::accesskit::Role::TextInput)
-        .type_text(&csv.display().to_string());
-    h.step();
-    h.step();
-    h.get_by_label("Create / open").click();
-    wait_for(&mut h, "the import", 60, |app| {
-        app.data().is_some() && !app.is_busy()
-    });
-    h.step();
+    create_from_typed_path(&mut h, &csv.display().to_string(), 60);
     // The Data screen: what is predicted, the columns and the bad row by line number.
     assert!(shows(&h, "400 rows: predicting the number 'price_k'"));
     assert!(shows(&h, "1 row(s) could not be used"));
@@ -591,17 +587,7 @@ fn texts_from_import_to_a_typed_prediction() {
     let workspace = tempfile::tempdir().unwrap();
     let mut h = harness(StrataApp::new(None, workspace.path().to_owned()));
     h.step();
-    h.get_by_role(egui::accesskit::Role::TextInput).focus();
-    h.step();
-    h.get_by_role(egui::accesskit::Role::TextInput)
-        .type_text(&csv.display().to_string());
-    h.step();
-    h.step();
-    h.get_by_label("Create / open").click();
-    wait_for(&mut h, "the import", 60, |app| {
-        app.data().is_some() && !app.is_busy()
-    });
-    h.step();
+    create_from_typed_path(&mut h, &csv.display().to_string(), 60);
     // The Data screen: classes, vocabulary, lengths, examples and tokens as the model sees them.
     assert!(shows(&h, "300 texts in 3 classes"));
     assert!(shows(&h, "Vocabulary:"));
@@ -730,17 +716,7 @@ fn audio_clips_from_import_to_a_dropped_prediction() {
     app.use_null_sound();
     let mut h = harness(app);
     h.step();
-    h.get_by_role(egui::accesskit::Role::TextInput).focus();
-    h.step();
-    h.get_by_role(egui::accesskit::Role::TextInput)
-        .type_text(&root.display().to_string());
-    h.step();
-    h.step();
-    h.get_by_label("Create / open").click();
-    wait_for(&mut h, "the import", 60, |app| {
-        app.data().is_some() && !app.is_busy()
-    });
-    h.step();
+    create_from_typed_path(&mut h, &root.display().to_string(), 60);
     assert!(shows(&h, "48 clips in 3 classes"));
     assert!(shows(&h, "Clips found: 0.50–0.50 s long"));
     assert!(shows(&h, "16.0 kHz"));
@@ -872,17 +848,11 @@ fn the_start_page_starts_an_image_project_from_a_pretrained_network() {
         .click();
     h.step();
     assert!(h.state().transfer_learning());
-    h.get_by_role(egui::accesskit::Role::TextInput).focus();
-    h.step();
-    h.get_by_role(egui::accesskit::Role::TextInput)
-        .type_text(&repo_sample().join("shapes").display().to_string());
-    h.step();
-    h.step();
-    h.get_by_label("Create / open").click();
-    wait_for(&mut h, "the import", 120, |app| {
-        app.data().is_some() && !app.is_busy()
-    });
-    h.step();
+    create_from_typed_path(
+        &mut h,
+        &repo_sample().join("shapes").display().to_string(),
+        120,
+    );
     let project = h.state().project().unwrap();
     // Imported the way EfficientNet-Lite0 reads images, and the model starts from it.
     assert_eq!(
@@ -1296,17 +1266,7 @@ fn the_start_page_starts_an_image_generator() {
     h.get_by_label("Generate new pictures like these (GAN)")
         .click();
     h.step();
-    h.get_by_role(egui::accesskit::Role::TextInput).focus();
-    h.step();
-    h.get_by_role(egui::accesskit::Role::TextInput)
-        .type_text(&data.display().to_string());
-    h.step();
-    h.step();
-    h.get_by_label("Create / open").click();
-    wait_for(&mut h, "the import", 120, |app| {
-        app.data().is_some() && !app.is_busy()
-    });
-    h.step();
+    create_from_typed_path(&mut h, &data.display().to_string(), 120);
     let project = h.state().project().unwrap();
     let generator = project.generator.as_ref().expect("an image generator");
     assert!(generator.conditional, "three classes: told the class");
