@@ -150,7 +150,13 @@ pub(super) fn generate(
             path.display()
         );
     }
-    let run = generator_run(path, &project)?;
+    let run = crate::engine::runs::model_run(path, &project).ok_or_else(|| {
+        anyhow!(
+            "'{}' has no trained generator yet; run `strata train {}` first",
+            path.display(),
+            path.display()
+        )
+    })?;
     let painter = Painter::load(&run).map_err(|e| anyhow!(e))?;
     let class = match class {
         None => None,
@@ -219,29 +225,4 @@ pub fn is_gan_template(name: &str) -> bool {
 /// A line on standard output; a closed pipe is not an error worth stopping training for.
 fn say(line: String) {
     let _ = writeln!(std::io::stdout().lock(), "{line}");
-}
-
-/// The run whose generator draws: the project's chosen run when it has one, else the newest run
-/// that saved a generator.
-fn generator_run(path: &Path, project: &Project) -> Result<std::path::PathBuf> {
-    let runs = Project::runs_dir(path);
-    let has_generator = |dir: &Path| dir.join(gan::GENERATOR_FILE).is_file();
-    if let Some(chosen) = &project.model_run {
-        let dir = runs.join(chosen);
-        if has_generator(&dir) {
-            return Ok(dir);
-        }
-    }
-    let mut dirs: Vec<std::path::PathBuf> = std::fs::read_dir(&runs)
-        .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
-    dirs.retain(|d| has_generator(d));
-    dirs.sort();
-    dirs.pop().ok_or_else(|| {
-        anyhow!(
-            "'{}' has no trained generator yet; run `strata train {}` first",
-            path.display(),
-            path.display()
-        )
-    })
 }

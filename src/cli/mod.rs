@@ -994,6 +994,13 @@ fn cmd_train(path: &Path, project: &Project, resume: Option<PathBuf>, json: bool
 /// otherwise the newest run with a model.
 fn model_run(path: &Path) -> Result<PathBuf> {
     let project = Project::load(path)?;
+    if project.generator.is_some() {
+        bail!(
+            "'{}' generates pictures rather than predicting: draw them with `strata generate {} --count N --out DIR`",
+            path.display(),
+            path.display()
+        );
+    }
     engine::runs::model_run(path, &project).ok_or_else(|| {
         anyhow!(
             "'{}' has no trained model yet; run `strata train {}` first",

@@ -34,9 +34,6 @@ pub(super) fn cmd_export(
     run: Option<&str>,
     json: bool,
 ) -> Result<()> {
-    if load_project(path)?.generator.is_some() {
-        bail!("'{}' generates pictures: draw them with `strata generate {} --count N --out DIR`; exporting an image generator is not built yet", path.display(), path.display());
-    }
     let run = chosen_run(path, run)?;
     match format {
         workflow::ExportFormat::Strata => {

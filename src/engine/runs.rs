@@ -394,29 +394,45 @@ pub fn tidy_after_crash(project_path: &Path) -> Option<String> {
 
 /// The newest run of the project at `project_path` that has a best checkpoint.
 pub fn latest_run(project_path: &Path) -> Option<PathBuf> {
+    newest_run_where(project_path, has_classifier)
+}
+
+/// Whether the run folder holds a trained classifier or predictor (its best checkpoint).
+fn has_classifier(dir: &Path) -> bool {
+    dir.join(BEST_DIR).join(WEIGHTS_FILE).is_file() && dir.join(MANIFEST_FILE).is_file()
+}
+
+/// Whether the run folder holds a trained image generator.
+fn has_generator(dir: &Path) -> bool {
+    dir.join(super::gan::GENERATOR_FILE).is_file() && dir.join(MANIFEST_FILE).is_file()
+}
+
+/// The newest run folder of the project for which `has_model` holds.
+fn newest_run_where(project_path: &Path, has_model: fn(&Path) -> bool) -> Option<PathBuf> {
     let runs = Project::runs_dir(project_path);
     let mut dirs: Vec<PathBuf> = fs::read_dir(&runs)
         .ok()?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.join(BEST_DIR).join(WEIGHTS_FILE).is_file() && p.join(MANIFEST_FILE).is_file()
-        })
+        .filter(|p| has_model(p))
         .collect();
     dirs.sort();
     dirs.pop()
 }
 
 /// The project's model: the run chosen in the project (`model_run`) when it still has a model,
-/// otherwise the newest run that has one.
+/// otherwise the newest run that has one. For an image generator, a run with a generator.
 pub fn model_run(project_path: &Path, project: &Project) -> Option<PathBuf> {
+    let has_model = if project.generator.is_some() {
+        has_generator
+    } else {
+        has_classifier
+    };
     project
         .model_run
         .as_ref()
         .map(|id| Project::runs_dir(project_path).join(id))
-        .filter(|dir| {
-            dir.join(BEST_DIR).join(WEIGHTS_FILE).is_file() && dir.join(MANIFEST_FILE).is_file()
-        })
-        .or_else(|| latest_run(project_path))
+        .filter(|dir| has_model(dir))
+        .or_else(|| newest_run_where(project_path, has_model))
 }
 
 /// A trained model ready to predict: network plus what it was trained on.
