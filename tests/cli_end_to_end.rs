@@ -366,16 +366,64 @@ fn automatic_training_leaves_every_candidate_and_picks_the_best() {
         saved.model_run.as_deref(),
         run_dir.file_name().and_then(|n| n.to_str())
     );
+    // The model is the winner trained again, learning from the validation samples too; the
+    // project keeps the winner's own settings (with its validation curve).
+    assert_eq!(
+        summary["retrained"]["run_dir"], summary["run_dir"],
+        "{summary}"
+    );
+    let model = strata::engine::runs::read_manifest(&run_dir).unwrap();
+    assert!(model.training.learn_from_validation);
+    assert_eq!(model.split_sizes[1], 0);
+    assert!(!saved.training.learn_from_validation);
+    assert_eq!(model.training.lr, saved.training.lr);
     let o = strata(&["runs", p, "--json"]);
     let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(rows.len(), 4);
+    assert_eq!(rows.len(), 5, "four candidates and the winner retrained");
     assert_eq!(rows.iter().filter(|r| r["is_model"] == true).count(), 1);
     let o = strata(&["evaluate", p, "--json"]);
     assert!(o.status.success(), "{}", text(&o));
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     // Four epochs at most: well above chance (0.25) is what this wiring test asks.
     assert!(report["accuracy"].as_f64().unwrap() > 0.4, "{report}");
+}
+
+#[test]
+fn automatic_training_cross_validates_small_tables_and_retrains_the_winner() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("houses.strata");
+    let p = project.to_str().unwrap();
+    let houses = sample_data().parent().unwrap().join("houses.csv");
+    let o = strata(&["new", p, "--data", houses.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = strata(&["train", p, "--auto", "--epochs", "6", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("cross-validation"), "{stdout}");
+    let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let candidates = summary["candidates"].as_array().unwrap();
+    // The linear model joins the MLPs where candidates are cross-validated; no candidate is
+    // stopped early (each trains on all five folds).
+    assert_eq!(candidates.len(), 5, "{summary}");
+    assert!(candidates[0]["name"]
+        .as_str()
+        .unwrap()
+        .starts_with("tabular-linear"));
+    assert!(candidates.iter().all(|c| c["stopped_early"] == false));
+    // The folds' scratch runs are gone; the runs are the candidates and the retrained winner.
+    let runs_dir = strata::project::Project::runs_dir(&project);
+    assert!(!runs_dir.join(".cross-validation").exists());
+    let o = strata(&["runs", p, "--json"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 6);
+    let run_dir = PathBuf::from(summary["run_dir"].as_str().unwrap());
+    let model = strata::engine::runs::read_manifest(&run_dir).unwrap();
+    assert!(model.training.learn_from_validation && model.finished);
+    let o = strata(&["evaluate", p, "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    // 400 rows of a smooth price formula: any reasonable model explains most of it.
+    assert!(report["r2"].as_f64().unwrap() > 0.5, "{report}");
 }

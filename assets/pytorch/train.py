@@ -131,6 +131,12 @@ def main():
     train_set = data.StrataData("train", recipe, args.data)
     val_set = data.StrataData("val", recipe, args.data)
     test_set = data.StrataData("test", recipe, args.data)
+    # Strata's "learn from the validation samples too": they join the training samples, there is
+    # no validation score and the last epoch's weights are kept.
+    learn_from_val = t.get("learn_from_validation", False)
+    if learn_from_val:
+        train_set = torch.utils.data.ConcatDataset([train_set, val_set])
+        val_set = torch.utils.data.Subset(val_set, [])
     per_process = max(1, math.ceil(args.batch_size / world))
     sampler = DistributedSampler(train_set, seed=args.seed) if distributed else None
     train_loader = DataLoader(train_set, batch_size=per_process, shuffle=sampler is None,
@@ -167,6 +173,14 @@ def main():
             if y.dtype == torch.long:
                 correct += (scores.argmax(1) == y).sum().item()
             n += len(x)
+        if learn_from_val:
+            best_epoch = epoch
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            if rank == 0:
+                print(f"epoch {epoch}/{args.epochs}: loss {total / max(n, 1):.4f}, "
+                      f"accuracy {correct / max(n, 1):.4f} ({time.time() - start:.1f} s)",
+                      flush=True)
+            continue
         # Every process evaluates the same validation samples, so all agree on when to stop.
         val_loss, val_acc = evaluate(model, val_loader, t, classes, device)
         if rank == 0:

@@ -198,6 +198,10 @@ pub enum Command {
         /// training samples).
         #[arg(long, value_name = "D")]
         dp_delta: Option<f64>,
+        /// Learn from the validation samples too (no validation curve, the last epoch kept): for
+        /// the final model once the settings are chosen. The test samples stay held back.
+        #[arg(long, conflicts_with = "auto")]
+        learn_from_validation: bool,
         /// One JSON object per line per event.
         #[arg(long)]
         json: bool,
@@ -506,13 +510,15 @@ pub fn run(command: Command) -> Result<()> {
             dp_noise,
             dp_clip,
             dp_delta,
+            learn_from_validation,
             json,
         } => {
             let mut p = load_project(&project)?;
             let dp_asked = dp_epsilon.is_some()
                 || dp_noise.is_some()
                 || dp_clip.is_some()
-                || dp_delta.is_some();
+                || dp_delta.is_some()
+                || learn_from_validation;
             if let Some(run) = resume {
                 if epochs.is_some()
                     || batch_size.is_some()
@@ -522,7 +528,7 @@ pub fn run(command: Command) -> Result<()> {
                     || seed.is_some()
                     || dp_asked
                 {
-                    bail!("--resume continues a run with the settings it started with; leave out --epochs, --batch-size, --lr, --optimizer, --device and --seed");
+                    bail!("--resume continues a run with the settings it started with; leave out --epochs, --batch-size, --lr, --optimizer, --device, --seed, --learn-from-validation and the --dp options");
                 }
                 let (dir, interrupted) = match run {
                     Some(name) => {
@@ -541,6 +547,9 @@ pub fn run(command: Command) -> Result<()> {
                 return cmd_train(&project, &p, Some(dir), json);
             }
             let t = &mut p.training;
+            if learn_from_validation {
+                t.learn_from_validation = true;
+            }
             if let Some(v) = epochs {
                 t.epochs = v;
             }

@@ -138,6 +138,12 @@ pub(super) fn cmd_train_auto(
                 "After round {round}, going on with: {}",
                 kept.join("; ")
             )),
+            AutoEvent::CrossValidating { name, fold } => (fold.0 == 1).then(|| {
+                format!("  {name}: checked on {} folds of the training and validation samples (cross-validation)", fold.1)
+            }),
+            AutoEvent::Retraining { name, epochs } => Some(format!(
+                "The winner again from the start for {epochs} epochs, learning from the validation samples too: {name}"
+            )),
         };
         if let Some(line) = line {
             if json && !matches!(event, AutoEvent::Epoch { .. }) {
@@ -164,8 +170,11 @@ pub(super) fn cmd_train_auto(
             "{}",
             serde_json::json!({
                 "winner": winner.name,
-                "run_dir": winner.run_dir,
+                "run_dir": outcome.model().run_dir,
                 "best_val_score": winner.best_val,
+                "retrained": outcome.retrained.as_ref().map(|r| serde_json::json!({
+                    "run_dir": r.run_dir, "epochs": r.epochs,
+                })),
                 "seconds": outcome.seconds,
                 "over_budget": outcome.over_budget,
                 "candidates": outcome.candidates.iter().map(|c| serde_json::json!({
@@ -200,10 +209,17 @@ pub(super) fn cmd_train_auto(
             }
         );
     }
+    let how = match &outcome.retrained {
+        Some(r) => format!(
+            ", chosen by validation score and trained again for its best {} epochs learning from the validation samples too ({})",
+            r.epochs,
+            r.run_dir.display()
+        ),
+        None => format!(" ({}), chosen by validation score", winner.run_dir.display()),
+    };
     outln!(
-        "The model is now {} ({}), chosen by validation score; its settings are the project's, to see and change on the Model and Train screens. `strata runs {}` lists every candidate.",
+        "The model is now {}{how}; its settings are the project's, to see and change on the Model and Train screens. `strata runs {}` lists every candidate.",
         winner.name,
-        winner.run_dir.display(),
         path.display()
     );
     Ok(())

@@ -376,6 +376,27 @@ fn train_inner(
     cancel: &CancelToken,
 ) -> Result<RunOutcome, String> {
     let settings = &project.training;
+    // Learning from the validation samples too: they join the training ones for this run.
+    let merged;
+    let data = if settings.learn_from_validation && !data.split.val.is_empty() {
+        merged = PreparedData {
+            dataset: data.dataset.clone(),
+            split: crate::data::Split {
+                train: data
+                    .split
+                    .train
+                    .iter()
+                    .chain(&data.split.val)
+                    .copied()
+                    .collect(),
+                val: Vec::new(),
+                test: data.split.test.clone(),
+            },
+        };
+        &merged
+    } else {
+        data
+    };
     let dataset = &data.dataset;
     let classes = dataset.classes().len();
     let task = dataset.task();
@@ -529,7 +550,12 @@ fn train_inner(
             message,
         });
     }
-    if data.split.val.is_empty() {
+    if settings.learn_from_validation {
+        sink.emit(TrainEvent::Warning {
+            level: Level::Note,
+            message: "the validation samples are learned from too, so there is no validation curve and the model of the last epoch is kept; the test samples stay held back".to_owned(),
+        });
+    } else if data.split.val.is_empty() {
         sink.emit(TrainEvent::Warning {
             level: Level::Warning,
             message: "there is no validation split, so overfitting cannot be seen and the best epoch is chosen by training loss".to_owned(),
@@ -707,7 +733,8 @@ fn train_inner(
             path: last,
             best: false,
         });
-        if best.is_none_or(|(_, l, _)| score_loss < l) {
+        // Without validation samples to judge by, a final model keeps its last epoch.
+        if settings.learn_from_validation || best.is_none_or(|(_, l, _)| score_loss < l) {
             best = Some((epoch, score_loss, score_acc));
             since_best = 0;
             let path =

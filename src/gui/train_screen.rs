@@ -838,6 +838,15 @@ impl TrainScreen {
                         AutoEvent::RoundDone { round, kept } => {
                             format!("After round {round}, going on with: {}", kept.join("; "))
                         }
+                        AutoEvent::CrossValidating { name, fold } => {
+                            format!("{name}: cross-validation, fold {} of {}", fold.0, fold.1)
+                        }
+                        AutoEvent::Retraining { name, epochs } => {
+                            if let Ok(mut c) = curves.lock() {
+                                *c = (name.clone(), Vec::new());
+                            }
+                            format!("The winner once more for {epochs} epochs, learning from the validation samples too")
+                        }
                     };
                     if let Ok(mut l) = line.lock() {
                         *l = text;
@@ -907,8 +916,13 @@ impl TrainScreen {
                 let task = cx
                     .data()
                     .map_or(Task::Classify, |d| d.prepared.dataset.task());
+                let retrained = if outcome.retrained.is_some() {
+                    ", trained once more learning from the validation samples too,"
+                } else {
+                    ""
+                };
                 let text = format!(
-                    "Tried {} candidates in {:.0} s{}; the best, {} ({}), is the project's model now. Its model and settings are on the Model and Train screens; every candidate is in the runs list.",
+                    "Tried {} candidates in {:.0} s{}; the best, {} ({}){retrained} is the project's model now. Its model and settings are on the Model and Train screens; every candidate is in the runs list.",
                     outcome.candidates.len(),
                     outcome.seconds,
                     if outcome.over_budget { " (the time limit ended the search early)" } else { "" },
@@ -1055,6 +1069,12 @@ fn training_settings_ui(
         ui.end_row();
     });
     ui.weak("Dropout is a layer: add it between layers on the Model screen.");
+    if !generating {
+        ui.checkbox(&mut t.learn_from_validation, "Also learn from the validation samples").on_hover_text("For the final model, once the settings are chosen: the validation samples join the training ones (more to learn from), so there is no validation curve or early stopping and the last epoch is kept. The test samples stay held back. Automatic training does this with its winner.");
+        if t.learn_from_validation {
+            ui.weak("No validation curve: overfitting cannot be seen in this run; the test score on Evaluate is the check.");
+        }
+    }
     ui.separator();
     if !generating {
         privacy_settings_ui(ui, t);

@@ -247,6 +247,11 @@ pub struct TrainingSettings {
     /// Differential privacy (DP-SGD): per-example clipping, noise and an accountant (None: off).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub privacy: Option<crate::engine::privacy::PrivacySettings>,
+    /// Learn from the validation samples too (they join the training samples, so there is no
+    /// validation curve and no early stopping): for the final model once the settings are chosen
+    /// on validation, as automatic training does with its winner. The test split stays held back.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub learn_from_validation: bool,
 }
 
 impl Default for TrainingSettings {
@@ -263,6 +268,7 @@ impl Default for TrainingSettings {
             seed: 0,
             device: DeviceChoice::Auto,
             privacy: None,
+            learn_from_validation: false,
         }
     }
 }

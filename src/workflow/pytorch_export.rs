@@ -268,5 +268,6 @@ fn training_json(t: &crate::project::TrainingSettings) -> serde_json::Value {
         "l2": t.l2,
         "early_stopping_patience": t.early_stopping_patience,
         "seed": t.seed,
+        "learn_from_validation": t.learn_from_validation,
     })
 }

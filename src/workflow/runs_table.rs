@@ -133,6 +133,15 @@ pub fn run_rows(runs: &[RunSummary], model: Option<&Path>) -> Vec<RunRow> {
                     ),
                     ("augmentation", if aug { "on" } else { "off" }.to_owned()),
                     (
+                        "learns from",
+                        if t.learn_from_validation {
+                            "training + validation"
+                        } else {
+                            "training"
+                        }
+                        .to_owned(),
+                    ),
+                    (
                         "privacy",
                         run.manifest
                             .privacy
