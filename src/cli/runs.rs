@@ -179,7 +179,9 @@ pub(super) fn cmd_train_auto(
                 "over_budget": outcome.over_budget,
                 "candidates": outcome.candidates.iter().map(|c| serde_json::json!({
                     "name": c.name, "run_dir": c.run_dir, "epochs": c.epochs,
-                    "best_val_score": c.best_val, "stopped_early": c.stopped_early,
+                    "best_val_score": c.best_val, "best_val_loss": c.best_val_loss,
+                    "best_epoch": c.best_epoch, "cross_validated": c.cross_validated,
+                    "stopped_early": c.stopped_early,
                 })).collect::<Vec<_>>(),
             })
         );

@@ -114,7 +114,7 @@ impl ModelScreen {
             if !generating {
                 ui.label("Start from:");
             }
-            let templates: [(&str, &str, &str); 9] = [
+            let templates: [(&str, &str, &str); 10] = [
                 (
                     "MLP (Keras example)",
                     "Flatten, Dense 128 ReLU, Dense softmax: the model every Keras tutorial starts with",
@@ -159,6 +159,11 @@ impl ModelScreen {
                     "Transfer (texts)",
                     "The MiniLM sentence encoder (frozen), Dropout, Dense: understands texts from the start. Texts are read with its own tokenizer.",
                     "transfer-text",
+                ),
+                (
+                    "Transfer + words (texts)",
+                    "The MiniLM sentence encoder (frozen) side by side with a bag of its word pieces, joined, Dropout, Dense: what a text means and which words it uses; the strongest text model here. Texts are read with the encoder's tokenizer.",
+                    "transfer-text-bow",
                 ),
             ];
             for (label, hint, name) in templates.into_iter().filter(|_| !generating) {

@@ -910,7 +910,12 @@ impl TrainScreen {
                 });
                 cx.edit(Command::SetTraining(p.training));
                 if p.data != project.data {
+                    // The sentence encoder's winner reads the texts with its own tokenizer.
+                    let reimport = p.data.source != project.data.source;
                     cx.edit(Command::SetData(p.data));
+                    if reimport {
+                        cx.send(AppCommand::StartImport(super::app::AfterImport::default()));
+                    }
                 }
                 cx.edit(Command::SetModelRun(p.model_run));
                 let task = cx

@@ -20,6 +20,7 @@ pub const TEMPLATE_NAMES: &[&str] = &[
     "audio-cnn",
     "transfer-image",
     "transfer-text",
+    "transfer-text-bow",
 ];
 
 /// What a template is sized to: the data's per-sample shape and what the model predicts.
@@ -65,6 +66,7 @@ pub fn template(name: &str, fit: &DataFit) -> Option<Graph> {
         "audio-cnn" => audio_cnn(input_shape, classes),
         "transfer-image" => transfer(input_shape, Backbone::EfficientNetLite0, 0.2, classes),
         "transfer-text" => transfer(input_shape, Backbone::MiniLmL6, 0.1, classes),
+        "transfer-text-bow" => transfer_text_bow(input_shape, fit.vocab.unwrap_or(30_522), classes),
         _ => return None,
     };
     if fit.task == Task::Regress {
@@ -106,6 +108,34 @@ pub fn transfer(input_shape: &[usize], backbone: Backbone, dropout: f32, classes
             output_node("dropout", classes),
         ],
     }
+}
+
+/// For texts, what the sentence means and which words it uses: the MiniLM sentence encoder
+/// (frozen) side by side with the average of trained vectors of its word pieces, joined →
+/// Dropout 0.1 → Dense N softmax. The encoder knows English from pretraining; the bag of words
+/// learns the data set's own telling words (Rotten Tomatoes: 0.803 test accuracy, against 0.765
+/// for the encoder alone and 0.781 for TF-IDF + a linear SVM — BENCHMARKS.md §12).
+pub fn transfer_text_bow(input_shape: &[usize], vocab: usize, classes: usize) -> Graph {
+    let mut graph = transfer(input_shape, Backbone::MiniLmL6, 0.1, classes);
+    let words = [
+        embedding_node(vocab),
+        Node::new(
+            "average",
+            Layer::GlobalAvgPool(crate::layers::GlobalAvgPool {}),
+            &["embedding"],
+        ),
+        Node::new(
+            "concat",
+            Layer::Concat(crate::layers::Concat {}),
+            &["pretrained", "average"],
+        ),
+    ];
+    if let Some(dropout) = graph.nodes.iter_mut().find(|n| n.name == "dropout") {
+        dropout.inputs = vec!["concat".to_owned()];
+    }
+    let at = graph.nodes.len() - 2;
+    graph.nodes.splice(at..at, words);
+    graph
 }
 
 /// For texts: Embedding 64 → Conv1d 128 of 5 ReLU → GlobalMaxPool → Dropout 0.3 → Dense N

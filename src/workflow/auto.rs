@@ -30,6 +30,9 @@ pub struct Candidate {
     pub name: String,
     /// The project as this candidate trains it (model and training settings).
     pub project: Project,
+    /// Whether it reads the texts with the sentence encoder's tokenizer (imported once more that
+    /// way) rather than the project's own.
+    pub encoder_tokens: bool,
 }
 
 /// How a candidate did.
@@ -133,6 +136,7 @@ pub fn candidates(project: &Project, fit: &DataFit, small: bool) -> Vec<Candidat
         out.push(Candidate {
             name: format!("{template_name}, learning rate {lr}{extra}"),
             project: p,
+            encoder_tokens: false,
         });
     };
     let none = |_: &mut Project| String::new();
@@ -210,6 +214,74 @@ pub fn candidates(project: &Project, fit: &DataFit, small: bool) -> Vec<Candidat
         }
     }
     out
+}
+
+/// Texts read the way the MiniLM sentence encoder reads them (its tokenizer, the length that
+/// covers 95 % of the training texts), when its weights are installed and the project does not
+/// read them so already: the data settings and the data, imported once more. The split is the
+/// project's (drawn from the labels and the seed alone).
+fn encoder_data(project: &Project) -> Result<Option<(crate::project::DataSettings, PreparedData)>> {
+    use crate::project::TokenizerKind;
+    let uses_file = project
+        .data
+        .text()
+        .is_some_and(|t| t.tokenizer == TokenizerKind::File);
+    if uses_file || crate::pretrained::find_weights(crate::pretrained::Backbone::MiniLmL6).is_none()
+    {
+        return Ok(None);
+    }
+    let mut settings = project.data.clone();
+    super::adapt_data_to_template("transfer-text-bow", &mut settings, None, false)?;
+    if let Some(text) = settings.text_mut() {
+        text.sequence_length = None;
+    }
+    let (prepared, _) = super::prepare(&settings, None, None)?;
+    let length = prepared.dataset.texts().map(|t| t.vocab.length);
+    if let (Some(text), Some(length)) = (settings.text_mut(), length) {
+        text.sequence_length = Some(length);
+    }
+    Ok(Some((settings, prepared)))
+}
+
+/// The sentence encoder's candidates on `data` (read with its tokenizer, `settings`): the encoder
+/// with a bag of its word pieces, and the encoder alone; both frozen, so they share its features
+/// (computed once, cached on disk).
+fn encoder_candidates(
+    project: &Project,
+    settings: &crate::project::DataSettings,
+    data: &PreparedData,
+) -> Vec<Candidate> {
+    let fit = data.dataset.fit();
+    ["transfer-text-bow", "transfer-text"]
+        .into_iter()
+        .filter_map(|name| {
+            let graph = template(name, &fit)?;
+            let mut p = project.clone();
+            p.model = graph;
+            p.layout.clear();
+            p.model_run = None;
+            p.training.lr = 1e-3;
+            p.data = settings.clone();
+            Some(Candidate {
+                name: format!("{name}, learning rate 0.001"),
+                project: p,
+                encoder_tokens: true,
+            })
+        })
+        .collect()
+}
+
+/// The data a candidate trains on: the project's, or the texts read with the sentence encoder's
+/// tokenizer.
+fn data_for<'a>(
+    cand: &Candidate,
+    data: &'a PreparedData,
+    encoder: Option<&'a PreparedData>,
+) -> &'a PreparedData {
+    match encoder {
+        Some(prepared) if cand.encoder_tokens => prepared,
+        _ => data,
+    }
 }
 
 /// Forwards a candidate's epochs and stops it after `stop_after` epochs.
@@ -368,12 +440,18 @@ fn cross_validate(
     Ok((mean(epoch, &|m| m.val_accuracy), loss, epoch + 1))
 }
 
-/// Higher is better: the best validation score, ties broken by the lower validation loss.
+/// Higher is better: the best validation score, ties broken by the lower validation loss. Cross-
+/// validated candidates (small tables) are ranked by their loss first: the cross-entropy or squared
+/// error changes smoothly, whereas on a few hundred rows two or three rows flip the accuracy
+/// (breast cancer: 98.2 % vs 97.8 % is two rows of 455).
 fn rank_key(r: &CandidateResult) -> (f64, f64) {
-    (
-        r.best_val.unwrap_or(f64::NEG_INFINITY),
-        -r.best_val_loss.unwrap_or(f64::INFINITY),
-    )
+    let score = r.best_val.unwrap_or(f64::NEG_INFINITY);
+    let loss = -r.best_val_loss.unwrap_or(f64::INFINITY);
+    if r.cross_validated {
+        (loss, score)
+    } else {
+        (score, loss)
+    }
 }
 
 /// Runs the search on `data` (the project's data, imported and split) within `budget`. Training
@@ -391,7 +469,16 @@ pub fn train_automatically(
     let cross_validated = project.data.kind() == DataKind::Tabular
         && !data.split.val.is_empty()
         && pool < CROSS_VALIDATE_BELOW;
-    let list = candidates(project, &fit, cross_validated);
+    let mut list = candidates(project, &fit, cross_validated);
+    let encoder = if project.data.kind() == DataKind::Text {
+        encoder_data(project)?
+    } else {
+        None
+    };
+    if let Some((settings, prepared)) = &encoder {
+        list.extend(encoder_candidates(project, settings, prepared));
+    }
+    let encoder_prepared = encoder.as_ref().map(|(_, prepared)| prepared);
     if list.is_empty() {
         bail!("no candidate models fit this data");
     }
@@ -415,6 +502,7 @@ pub fn train_automatically(
                 bail!("automatic training was cancelled");
             }
             let cand = &list[i];
+            let data = data_for(cand, data, encoder_prepared);
             let previous = results[i].as_ref().map(|r| r.run_dir.clone());
             // A run that early stopping already ended has nothing left to train.
             if previous
@@ -516,6 +604,7 @@ pub fn train_automatically(
             &list,
             best,
             data,
+            encoder_prepared,
             budget.saturating_sub(started.elapsed()),
             report,
             cancel,
@@ -559,6 +648,7 @@ fn retrain(
     list: &[Candidate],
     best: &CandidateResult,
     data: &PreparedData,
+    encoder: Option<&PreparedData>,
     left: Duration,
     report: &(dyn Fn(AutoEvent) + Sync),
     cancel: &CancelToken,
@@ -566,6 +656,7 @@ fn retrain(
     let Some(cand) = list.iter().find(|c| c.name == best.name) else {
         return Ok(None);
     };
+    let data = data_for(cand, data, encoder);
     let (train, val) = (data.split.train.len(), data.split.val.len());
     if val == 0 || best.best_epoch == 0 || best.epochs == 0 {
         return Ok(None);
@@ -625,7 +716,11 @@ pub fn adopt_winner(project: &Project, outcome: &AutoOutcome) -> Result<Project>
     p.model = graph;
     p.layout.clear();
     p.training = chosen.training.clone();
-    p.data.augmentation = chosen.data.augmentation.clone();
+    // Its data settings too (augmentation; for the sentence encoder's candidates, its tokenizer).
+    p.data = crate::project::DataSettings {
+        path: project.data.path.clone(),
+        ..chosen.data
+    };
     p.model_run = Some(model.run_id);
     Ok(p)
 }

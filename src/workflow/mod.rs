@@ -55,7 +55,7 @@ pub fn transfer_template(kind: DataKind) -> Option<&'static str> {
 pub fn template_backbone(template: &str) -> Option<crate::pretrained::Backbone> {
     match template {
         "transfer-image" => Some(crate::pretrained::Backbone::EfficientNetLite0),
-        "transfer-text" => Some(crate::pretrained::Backbone::MiniLmL6),
+        "transfer-text" | "transfer-text-bow" => Some(crate::pretrained::Backbone::MiniLmL6),
         _ => None,
     }
 }
