@@ -598,13 +598,15 @@ pub fn train_automatically(
                 .unwrap_or(std::cmp::Ordering::Equal)
         })
         .unwrap_or(0);
-    let retrained = match (over_budget, candidates.get(winner)) {
-        (false, Some(best)) => retrain(
+    let chosen = candidates
+        .get(winner)
+        .and_then(|best| Some((best, list.iter().find(|c| c.name == best.name)?)));
+    let retrained = match (over_budget, chosen) {
+        (false, Some((best, cand))) => retrain(
             project_path,
-            &list,
+            cand,
             best,
-            data,
-            encoder_prepared,
+            data_for(cand, data, encoder_prepared),
             budget.saturating_sub(started.elapsed()),
             report,
             cancel,
@@ -645,18 +647,13 @@ fn result_of(name: &str, run_dir: PathBuf) -> CandidateResult {
 /// the validation samples too; `None` when there are none or it would not fit in `left`.
 fn retrain(
     project_path: &Path,
-    list: &[Candidate],
+    cand: &Candidate,
     best: &CandidateResult,
     data: &PreparedData,
-    encoder: Option<&PreparedData>,
     left: Duration,
     report: &(dyn Fn(AutoEvent) + Sync),
     cancel: &CancelToken,
 ) -> Result<Option<CandidateResult>> {
-    let Some(cand) = list.iter().find(|c| c.name == best.name) else {
-        return Ok(None);
-    };
-    let data = data_for(cand, data, encoder);
     let (train, val) = (data.split.train.len(), data.split.val.len());
     if val == 0 || best.best_epoch == 0 || best.epochs == 0 {
         return Ok(None);
