@@ -211,13 +211,18 @@ pub(super) fn cmd_train_auto(
             }
         );
     }
+    let chosen_by = if winner.cross_validated {
+        "chosen by 5-fold cross-validation (the smallest model within one standard error of the lowest loss)"
+    } else {
+        "chosen by validation score"
+    };
     let how = match &outcome.retrained {
         Some(r) => format!(
-            ", chosen by validation score and trained again for its best {} epochs learning from the validation samples too ({})",
+            ", {chosen_by} and trained again for its best {} epochs learning from the validation samples too ({})",
             r.epochs,
             r.run_dir.display()
         ),
-        None => format!(" ({}), chosen by validation score", winner.run_dir.display()),
+        None => format!(" ({}), {chosen_by}", winner.run_dir.display()),
     };
     outln!(
         "The model is now {}{how}; its settings are the project's, to see and change on the Model and Train screens. `strata runs {}` lists every candidate.",

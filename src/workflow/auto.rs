@@ -50,6 +50,8 @@ pub struct CandidateResult {
     pub best_val_loss: Option<f64>,
     /// The epoch with that loss (0: none yet).
     pub best_epoch: usize,
+    /// Cross-validated: the standard error of that loss over the folds.
+    pub loss_error: Option<f64>,
     /// Seconds it trained in all.
     pub seconds: f64,
     /// Whether it was stopped because others were better.
@@ -354,7 +356,7 @@ impl EventSink for FoldSink<'_> {
 
 /// The candidate's validation loss and score averaged over [`FOLDS`] folds of the training and
 /// validation samples (stratified by class), at the epoch where the averaged loss is lowest:
-/// (score, loss, epoch). The folds' runs live in a scratch folder inside the project's runs
+/// (score, loss, epoch, the loss's standard error over the folds). The folds' runs live in a scratch folder inside the project's runs
 /// folder and are removed afterwards.
 fn cross_validate(
     project_path: &Path,
@@ -362,7 +364,7 @@ fn cross_validate(
     data: &PreparedData,
     report: &(dyn Fn(AutoEvent) + Sync),
     cancel: &CancelToken,
-) -> Result<(Option<f64>, f64, usize)> {
+) -> Result<(Option<f64>, f64, usize, f64)> {
     use rand::seq::SliceRandom;
     use rand::SeedableRng;
     let labels = data.dataset.labels();
@@ -437,7 +439,15 @@ fn cross_validate(
     let Some((epoch, loss)) = best else {
         bail!("the candidate '{}' gave no validation loss", cand.name);
     };
-    Ok((mean(epoch, &|m| m.val_accuracy), loss, epoch + 1))
+    let losses: Vec<f64> = curves.iter().filter_map(|c| c[epoch].val_loss).collect();
+    let n = losses.len() as f64;
+    let spread = losses.iter().map(|l| (l - loss).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    Ok((
+        mean(epoch, &|m| m.val_accuracy),
+        loss,
+        epoch + 1,
+        (spread / n.max(1.0)).sqrt(),
+    ))
 }
 
 /// Higher is better: the best validation score, ties broken by the lower validation loss. Cross-
@@ -551,11 +561,12 @@ pub fn train_automatically(
                 .ok_or_else(|| anyhow::anyhow!("the candidate '{}' did not start", cand.name))?;
             let mut result = result_of(&cand.name, run_dir);
             if cross_validated {
-                let (score, loss, epoch) =
+                let (score, loss, epoch, error) =
                     cross_validate(project_path, cand, data, report, cancel)?;
                 result.best_val = score;
                 result.best_val_loss = Some(loss);
                 result.best_epoch = epoch;
+                result.loss_error = Some(error);
                 result.cross_validated = true;
             }
             results[i] = Some(result);
@@ -598,6 +609,11 @@ pub fn train_automatically(
                 .unwrap_or(std::cmp::Ordering::Equal)
         })
         .unwrap_or(0);
+    let winner = if cross_validated {
+        simplest_within_one_error(&candidates, winner, &list)
+    } else {
+        winner
+    };
     let chosen = candidates
         .get(winner)
         .and_then(|best| Some((best, list.iter().find(|c| c.name == best.name)?)));
@@ -622,6 +638,39 @@ pub fn train_automatically(
     })
 }
 
+/// The one-standard-error rule (Breiman et al.; glmnet's `lambda.1se`): among the cross-validated
+/// candidates whose loss is within one standard error of the best one's, the one with the fewest
+/// weights. Differences smaller than the folds' own spread are noise; the simpler model is the
+/// safer bet on new rows (diabetes: the MLP won the folds by less than their spread and lost
+/// 0.09 of test R² to the linear model).
+fn simplest_within_one_error(
+    results: &[CandidateResult],
+    best: usize,
+    list: &[Candidate],
+) -> usize {
+    let Some(b) = results.get(best) else {
+        return best;
+    };
+    let limit = b.best_val_loss.unwrap_or(f64::INFINITY) + b.loss_error.unwrap_or(0.0);
+    let weights = |r: &CandidateResult| {
+        list.iter()
+            .find(|c| c.name == r.name)
+            .and_then(|c| c.project.model.validate().ok())
+            .map_or(usize::MAX, |g| g.total_params())
+    };
+    (0..results.len())
+        .filter(|&i| results[i].best_val_loss.is_some_and(|l| l <= limit))
+        .min_by(|&a, &b| {
+            weights(&results[a]).cmp(&weights(&results[b])).then(
+                results[a]
+                    .best_val_loss
+                    .partial_cmp(&results[b].best_val_loss)
+                    .unwrap_or(std::cmp::Ordering::Equal),
+            )
+        })
+        .unwrap_or(best)
+}
+
 /// A candidate's numbers from its run folder: its best epoch by validation loss (training loss
 /// when it has no validation samples).
 fn result_of(name: &str, run_dir: PathBuf) -> CandidateResult {
@@ -640,6 +689,7 @@ fn result_of(name: &str, run_dir: PathBuf) -> CandidateResult {
         seconds: history.last().map_or(0.0, |m| m.elapsed_secs),
         stopped_early: false,
         cross_validated: false,
+        loss_error: None,
     }
 }
 
@@ -742,4 +792,57 @@ pub fn score_words(task: Task, r: &CandidateResult) -> String {
         || "no validation score".to_owned(),
         |v| format!("{how} {} {}", task.score_name(), task.format_score(v)),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn candidate(name: &str, template_name: &str) -> Candidate {
+        let fit = DataFit {
+            shape: vec![10],
+            task: Task::Classify,
+            classes: 2,
+            vocab: None,
+        };
+        let graph = template(template_name, &fit).unwrap();
+        Candidate {
+            name: name.to_owned(),
+            project: Project::new(crate::project::DataSettings::default(), graph),
+            encoder_tokens: false,
+        }
+    }
+
+    fn result(name: &str, loss: f64, error: f64) -> CandidateResult {
+        CandidateResult {
+            name: name.to_owned(),
+            run_dir: PathBuf::new(),
+            epochs: 10,
+            best_val: Some(0.9),
+            best_val_loss: Some(loss),
+            best_epoch: 5,
+            loss_error: Some(error),
+            seconds: 1.0,
+            stopped_early: false,
+            cross_validated: true,
+        }
+    }
+
+    #[test]
+    fn the_smallest_model_within_one_standard_error_wins() {
+        let list = [
+            candidate("mlp", "tabular-mlp"),
+            candidate("linear", "tabular-linear"),
+        ];
+        // The MLP's loss is lowest, the linear model's within its standard error: the linear one.
+        let close = [result("mlp", 0.080, 0.010), result("linear", 0.088, 0.012)];
+        assert_eq!(simplest_within_one_error(&close, 0, &list), 1);
+        // Further than one standard error: the MLP stays.
+        let far = [result("mlp", 0.080, 0.005), result("linear", 0.120, 0.012)];
+        assert_eq!(simplest_within_one_error(&far, 0, &list), 0);
+        // Cross-validated candidates rank by loss first, not by a two-row accuracy difference.
+        let mut better_accuracy = result("mlp", 0.090, 0.01);
+        better_accuracy.best_val = Some(0.99);
+        assert!(rank_key(&result("linear", 0.080, 0.01)) > rank_key(&better_accuracy));
+    }
 }
