@@ -211,6 +211,13 @@ pub(super) fn cmd_train_auto(
             }
         );
     }
+    if let Some(r) = &outcome.retrained {
+        outln!(
+            "  {:<48} {:>3} epochs  learning from the validation samples too: the model",
+            "↳ the winner trained again",
+            r.epochs
+        );
+    }
     let chosen_by = if winner.cross_validated {
         "chosen by 5-fold cross-validation (the smallest model within one standard error of the lowest loss)"
     } else {

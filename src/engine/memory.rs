@@ -112,7 +112,7 @@ pub fn available_memory() -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// "148 MB", "2.4 GB", "512 kB".
+/// "148 MB", "2.4 GB", "512 kB", "300 bytes".
 pub fn human_bytes(bytes: u64) -> String {
     let b = bytes as f64;
     if b >= 1e9 {
@@ -121,8 +121,10 @@ pub fn human_bytes(bytes: u64) -> String {
         format!("{:.0} MB", b / 1e6)
     } else if b >= 1e6 {
         format!("{:.1} MB", b / 1e6)
-    } else {
+    } else if b >= 1e3 {
         format!("{:.0} kB", b / 1e3)
+    } else {
+        format!("{bytes} bytes")
     }
 }
 

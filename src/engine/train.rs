@@ -508,6 +508,15 @@ fn train_inner(
                     split_sizes[2]
                 ));
             }
+            // Texts read another way (another tokenizer or length: automatic training's sentence
+            // encoder candidates) would feed the model ids it never learned.
+            let read_as = |v: &crate::data::Vocabulary| (v.tokenizer, v.length, v.tokens.len());
+            if manifest.text.as_ref().map(read_as) != dataset.texts().map(|t| read_as(&t.vocab)) {
+                return Err(format!(
+                    "the run '{}' read the texts differently (another tokenizer or sequence length than the data imported now), so it cannot continue here; import the data with its settings, or continue it with `strata train PROJECT --resume {}`",
+                    manifest.run_id, manifest.run_id
+                ));
+            }
             let state =
                 super::resume::load_state(dir, &net, &mut optimizer).map_err(|e| e.to_string())?;
             (manifest, dir.to_owned(), Some(state))
