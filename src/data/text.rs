@@ -306,7 +306,17 @@ impl Vocabulary {
         let Ok(encoder) = self.encoder() else {
             return 64;
         };
-        length_for(texts.map(|t| self.ids(&encoder, t).len()), self.tokenizer)
+        // A tokenizer file may pad every text to its own fixed length (MiniLM's pads to 128):
+        // only the text's own tokens count.
+        length_for(
+            texts.map(|t| {
+                self.ids(&encoder, t)
+                    .iter()
+                    .filter(|&&id| id != self.pad_id)
+                    .count()
+            }),
+            self.tokenizer,
+        )
     }
 }
 
