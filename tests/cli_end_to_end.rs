@@ -427,3 +427,66 @@ fn automatic_training_cross_validates_small_tables_and_retrains_the_winner() {
     // 400 rows of a smooth price formula: any reasonable model explains most of it.
     assert!(report["r2"].as_f64().unwrap() > 0.5, "{report}");
 }
+
+#[test]
+fn automatic_training_on_texts_tries_the_sentence_encoder_on_its_own_tokens() {
+    let weights = common::weights_dir();
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("texts.strata");
+    let p = project.to_str().unwrap();
+    let messages = sample_data().parent().unwrap().join("messages.csv");
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(args)
+            .env("STRATA_WEIGHTS_DIR", &weights)
+            .env("STRATA_CACHE_DIR", dir.path().join("cache"))
+            .output()
+            .unwrap()
+    };
+    let o = run(&["new", p, "--data", messages.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(&["train", p, "--auto", "--epochs", "2", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let candidates = summary["candidates"].as_array().unwrap();
+    let encoder = candidates
+        .iter()
+        .find(|c| c["name"] == "transfer-text-bow, learning rate 0.003")
+        .unwrap_or_else(|| panic!("no sentence-encoder candidate: {summary}"));
+    // It read the texts with MiniLM's tokenizer, cut at the length that covers the training texts
+    // (not the 128 the tokenizer file pads every text to); the word-based candidates did not.
+    let manifest = strata::engine::runs::read_manifest(std::path::Path::new(
+        encoder["run_dir"].as_str().unwrap(),
+    ))
+    .unwrap();
+    let vocab = manifest.text.unwrap();
+    assert_eq!(vocab.tokenizer, strata::project::TokenizerKind::File);
+    assert!((8..64).contains(&vocab.length), "{}", vocab.length);
+    // The encoder's candidates come first (the slowest to start, the strongest on texts).
+    assert_eq!(candidates[0]["name"], encoder["name"]);
+    let cnn = candidates
+        .iter()
+        .find(|c| c["name"] == "text-cnn, learning rate 0.001")
+        .unwrap();
+    let first =
+        strata::engine::runs::read_manifest(std::path::Path::new(cnn["run_dir"].as_str().unwrap()))
+            .unwrap();
+    assert_eq!(
+        first.text.unwrap().tokenizer,
+        strata::project::TokenizerKind::Words
+    );
+    // Whichever won, the project reads the texts the way its model does, so evaluate works.
+    let saved = strata::project::Project::load(&project).unwrap();
+    let model =
+        strata::engine::runs::read_manifest(&PathBuf::from(summary["run_dir"].as_str().unwrap()))
+            .unwrap();
+    assert_eq!(
+        saved.data.text().unwrap().tokenizer,
+        model.text.as_ref().unwrap().tokenizer
+    );
+    let o = run(&["evaluate", p, "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(report["accuracy"].as_f64().unwrap() > 0.6, "{report}");
+}

@@ -488,7 +488,11 @@ pub fn train_automatically(
         None
     };
     if let Some((settings, prepared)) = &encoder {
-        list.extend(encoder_candidates(project, settings, prepared));
+        // First: the strongest on texts (BENCHMARKS.md §12), and the slowest to start (the
+        // encoder's features), so a short budget still gets to it.
+        let mut first = encoder_candidates(project, settings, prepared);
+        first.append(&mut list);
+        list = first;
     }
     let encoder_prepared = encoder.as_ref().map(|(_, prepared)| prepared);
     if list.is_empty() {
@@ -516,6 +520,14 @@ pub fn train_automatically(
             let cand = &list[i];
             let data = data_for(cand, data, encoder_prepared);
             let previous = results[i].as_ref().map(|r| r.run_dir.clone());
+            // Past the budget no new candidate starts (those left are not tried).
+            if previous.is_none()
+                && started.elapsed() > budget
+                && results.iter().any(Option::is_some)
+            {
+                over_budget = true;
+                continue;
+            }
             // A run that early stopping already ended has nothing left to train.
             if previous
                 .as_ref()
