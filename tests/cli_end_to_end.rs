@@ -391,6 +391,46 @@ fn automatic_training_leaves_every_candidate_and_picks_the_best() {
     assert!(report["accuracy"].as_f64().unwrap() > 0.4, "{report}");
 }
 
+/// A budget spent during the first round: no other candidate starts, and the one that trained
+/// goes on to the last epoch rather than staying a model of a quarter of its epochs.
+#[test]
+fn automatic_training_past_its_budget_finishes_the_leader() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("auto.strata");
+    let p = project.to_str().unwrap();
+    let o = strata(&[
+        "new",
+        p,
+        "--data",
+        sample_data().to_str().unwrap(),
+        "--image-size",
+        "28x28",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = strata(&[
+        "train",
+        p,
+        "--auto",
+        "--epochs",
+        "8",
+        "--budget-minutes",
+        "0.001",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["over_budget"], true, "{summary}");
+    let candidates = summary["candidates"].as_array().unwrap();
+    assert_eq!(candidates.len(), 1, "{summary}");
+    assert_eq!(candidates[0]["epochs"], 8, "{summary}");
+    assert_eq!(candidates[0]["stopped_early"], false);
+    // Past the budget: no retraining; the model is the candidate's own run.
+    assert!(summary["retrained"].is_null(), "{summary}");
+    let o = strata(&["evaluate", p, "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
 #[test]
 fn automatic_training_cross_validates_small_tables_and_retrains_the_winner() {
     let dir = tempfile::tempdir().unwrap();

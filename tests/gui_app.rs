@@ -1028,6 +1028,8 @@ fn automatic_training_keeps_the_best_candidate_as_the_model() {
     assert!(shows(&h, "is the project's model now"));
     assert!(shows(&h, "of 2, stopped"));
     assert!(shows(&h, "Resume"));
+    // The plot shows the model's curves, not an empty panel.
+    assert!(shows(&h, &format!("Curves of run {model_run} (the model)")));
 }
 
 /// Copies a folder tree.

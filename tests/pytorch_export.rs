@@ -247,3 +247,77 @@ fn projects_of_every_kind_of_data_leave_and_come_back() {
         );
     }
 }
+
+/// A run that lowers its learning rate over the epochs and learns from the validation samples
+/// too: both settings travel to `train.py`, which lowers the rate the same way (a half cosine,
+/// epoch by epoch) and trains on training + validation.
+#[test]
+fn the_learning_rate_decay_and_learning_from_validation_reach_train_py() {
+    let dir = tempfile::tempdir().unwrap();
+    let houses = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_data/houses.csv");
+    let project = dir.path().join("houses.strata");
+    let p = project.to_str().unwrap();
+    let o = strata(&["new", p, "--data", houses.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = strata(&[
+        "train",
+        p,
+        "--epochs",
+        "3",
+        "--lr",
+        "0.01",
+        "--lr-decay",
+        "--learn-from-validation",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = strata(&["runs", p, "--json"]);
+    let row: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(row["settings"]["learning rate decay"], "cosine", "{row}");
+    assert_eq!(row["settings"]["learns from"], "training + validation");
+    let out = dir.path().join("pytorch");
+    let o = strata(&[
+        "export",
+        p,
+        "--format",
+        "pytorch",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let recipe: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("data.json")).unwrap()).unwrap();
+    assert_eq!(recipe["training"]["lr_decay"], true);
+    assert_eq!(recipe["training"]["learn_from_validation"], true);
+    let Some(python) = torch_python() else {
+        return;
+    };
+    let o = Command::new(&python)
+        .current_dir(&out)
+        .args(["train.py", "--epochs", "3", "--workers", "0"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let log = text(&o);
+    let settings = strata::project::TrainingSettings {
+        lr: 0.01,
+        epochs: 3,
+        lr_decay: true,
+        ..Default::default()
+    };
+    for epoch in 1..=3 {
+        let rate: f64 = log
+            .lines()
+            .find(|l| l.starts_with(&format!("epoch {epoch}/3")))
+            .and_then(|l| l.split("learning rate ").nth(1))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no learning rate for epoch {epoch} in {log}"));
+        let expected = settings.lr_at(epoch);
+        assert!(
+            (rate - expected).abs() < 1e-6 * expected,
+            "epoch {epoch}: PyTorch {rate}, Strata {expected}"
+        );
+    }
+    // Training + validation: no validation loss in the epochs' lines.
+    assert!(!log.contains("validation loss"), "{log}");
+}

@@ -149,6 +149,9 @@ def main():
         exported.load_weights(model, args.start_from)
     net = DistributedDataParallel(model) if distributed else model
     optimizer = optimizer_for(model, t, args.lr)
+    # Strata's "lower the learning rate over the epochs": a half cosine, stepped once per epoch.
+    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
+                 if t.get("lr_decay") else None)
     patience = t["early_stopping_patience"]
     best, best_epoch, waited = math.inf, 0, 0
     best_state = None
@@ -162,6 +165,8 @@ def main():
             sampler.set_epoch(epoch)
         net.train()
         total, correct, n = 0.0, 0, 0
+        rate = (f", learning rate {optimizer.param_groups[0]['lr']:.6g}"
+                if scheduler is not None else "")
         for x, y in train_loader:
             x, y = x.to(device), y.to(device)
             scores = net(x)
@@ -173,12 +178,14 @@ def main():
             if y.dtype == torch.long:
                 correct += (scores.argmax(1) == y).sum().item()
             n += len(x)
+        if scheduler is not None:
+            scheduler.step()
         if learn_from_val:
             best_epoch = epoch
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             if rank == 0:
                 print(f"epoch {epoch}/{args.epochs}: loss {total / max(n, 1):.4f}, "
-                      f"accuracy {correct / max(n, 1):.4f} ({time.time() - start:.1f} s)",
+                      f"accuracy {correct / max(n, 1):.4f}{rate} ({time.time() - start:.1f} s)",
                       flush=True)
             continue
         # Every process evaluates the same validation samples, so all agree on when to stop.
@@ -186,7 +193,8 @@ def main():
         if rank == 0:
             print(f"epoch {epoch}/{args.epochs}: loss {total / max(n, 1):.4f}, "
                   f"accuracy {correct / max(n, 1):.4f}, validation loss {val_loss:.4f}, "
-                  f"validation accuracy {val_acc:.4f} ({time.time() - start:.1f} s)", flush=True)
+                  f"validation accuracy {val_acc:.4f}{rate} ({time.time() - start:.1f} s)",
+                  flush=True)
         if val_loss < best:
             best, best_epoch, waited = val_loss, epoch, 0
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}

@@ -202,6 +202,10 @@ pub enum Command {
         /// the final model once the settings are chosen. The test samples stay held back.
         #[arg(long, conflicts_with = "auto")]
         learn_from_validation: bool,
+        /// Lower the learning rate over the epochs along a half cosine (the full rate first,
+        /// almost zero in the last epoch).
+        #[arg(long)]
+        lr_decay: bool,
         /// One JSON object per line per event.
         #[arg(long)]
         json: bool,
@@ -511,14 +515,14 @@ pub fn run(command: Command) -> Result<()> {
             dp_clip,
             dp_delta,
             learn_from_validation,
+            lr_decay,
             json,
         } => {
             let mut p = load_project(&project)?;
             let dp_asked = dp_epsilon.is_some()
                 || dp_noise.is_some()
                 || dp_clip.is_some()
-                || dp_delta.is_some()
-                || learn_from_validation;
+                || dp_delta.is_some();
             if let Some(run) = resume {
                 if epochs.is_some()
                     || batch_size.is_some()
@@ -527,8 +531,10 @@ pub fn run(command: Command) -> Result<()> {
                     || device.is_some()
                     || seed.is_some()
                     || dp_asked
+                    || learn_from_validation
+                    || lr_decay
                 {
-                    bail!("--resume continues a run with the settings it started with; leave out --epochs, --batch-size, --lr, --optimizer, --device, --seed, --learn-from-validation and the --dp options");
+                    bail!("--resume continues a run with the settings it started with; leave out --epochs, --batch-size, --lr, --optimizer, --device, --seed, --learn-from-validation, --lr-decay and the --dp options");
                 }
                 let (dir, interrupted) = match run {
                     Some(name) => {
@@ -549,6 +555,9 @@ pub fn run(command: Command) -> Result<()> {
             let t = &mut p.training;
             if learn_from_validation {
                 t.learn_from_validation = true;
+            }
+            if lr_decay {
+                t.lr_decay = true;
             }
             if let Some(v) = epochs {
                 t.epochs = v;

@@ -40,6 +40,7 @@ pub fn gan_training(t: &crate::project::TrainingSettings) -> crate::project::Tra
         batch_size: 32,
         epochs: 15,
         loss: crate::project::LossKind::BinaryCrossEntropy,
+        lr_decay: false,
         ..t.clone()
     }
 }

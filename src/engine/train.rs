@@ -585,6 +585,7 @@ fn train_inner(
     let mut stopped_early = false;
     let augmentation = &project.data.augmentation;
     for epoch in resumed_from + 1..=settings.epochs {
+        optimizer.set_lr(settings.lr_at(epoch));
         let mut rng = epoch_rng(settings.seed, epoch);
         order.copy_from_slice(&data.split.train);
         order.shuffle(&mut rng);

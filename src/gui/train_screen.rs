@@ -536,7 +536,25 @@ impl TrainScreen {
                         .unwrap_or_default()
                 ),
             ),
-            (None, None) => (self.history.clone(), "Curves of this run".to_owned()),
+            // Nothing trained in this session yet (a project just opened, or trained from the
+            // command line): the model's own curves rather than an empty plot.
+            (None, None) => match (self.history.is_empty() && self.live.is_none())
+                .then(|| cx.newest_model_run())
+                .flatten()
+                .and_then(|dir| cx.runs().iter().find(|r| r.dir == dir))
+            {
+                Some(run) => (
+                    run.history.clone(),
+                    format!(
+                        "Curves of run {} (the model)",
+                        run.dir
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default()
+                    ),
+                ),
+                None => (self.history.clone(), "Curves of this run".to_owned()),
+            },
         };
         ui.strong(title);
         let live = self
@@ -1030,6 +1048,11 @@ fn training_settings_ui(
         ui.label("Learning rate").on_hover_text("Size of each step. Too large and the loss jumps or becomes NaN; too small and learning crawls. 0.001 suits Adam, 0.01–0.1 suits SGD.");
         ui.add(egui::DragValue::new(&mut t.lr).range(1e-6..=1.0).speed(0.0001).max_decimals(6));
         ui.end_row();
+        if !generating {
+            ui.label("");
+            ui.checkbox(&mut t.lr_decay, "Lower it over the epochs").on_hover_text("The learning rate falls along a half cosine: the full rate in the first epoch, almost zero in the last, so the weights settle at the end instead of jittering around the best point. Helps small models and tables; set the epochs to the length you want, since the decay follows them.");
+            ui.end_row();
+        }
         ui.label("Batch size").on_hover_text("Images per step. 1 = per-sample SGD; the whole training set = full-batch gradient descent; 16–128 = mini-batch, the usual choice.");
         ui.add(egui::DragValue::new(&mut t.batch_size).range(1..=100_000));
         ui.end_row();

@@ -1,7 +1,9 @@
 //! Automatic training: a few sensible candidates for the project's kind of data (templates,
 //! learning rates, weight decay, augmentation), trained side by side with successive halving —
 //! every candidate trains a quarter of the epochs, the better half continues to half of them,
-//! the best one to the end — chosen by validation score only, never the test split. Every
+//! the best one to the end — chosen by validation score only, never the test split. The budget
+//! decides how many candidates start; once it is spent only the leader goes on, to the end of its
+//! epochs, so the model is never one stopped at the first rung. Every
 //! candidate stays a run (the ones stopped early can be resumed); the winner becomes the project's
 //! model, its settings the project's, so the normal screens show and edit them.
 //!
@@ -164,14 +166,16 @@ pub fn candidates(project: &Project, fit: &DataFit, small: bool) -> Vec<Candidat
             }
         }
         DataKind::Text => {
+            // Cheapest first, so a short budget still tries more than one kind of model (the
+            // LSTM over 200-word statements took most of five minutes alone). The bag of words
+            // learns slowly at small rates: only its larger ones.
+            for lr in [3e-3, 1e-2] {
+                add("text-bow", lr, &none);
+            }
             for t in ["text-cnn", "text-lstm"] {
                 for lr in [1e-3, 3e-3] {
                     add(t, lr, &none);
                 }
-            }
-            // The bag of words learns slowly at small rates: only its larger ones.
-            for lr in [3e-3, 1e-2] {
-                add("text-bow", lr, &none);
             }
         }
         DataKind::Tabular => {
@@ -579,10 +583,13 @@ pub fn train_automatically(
                 over_budget = true;
             }
         }
-        if round + 1 == rounds || over_budget {
+        if round + 1 == rounds {
             break;
         }
-        // The better half goes on.
+        // The better half goes on; once the budget is spent, only the leader, to the end of its
+        // epochs: a winner stopped at the first rung is a model trained for a quarter of its
+        // epochs (the 2016 debates: 0.564 test accuracy after two epochs, where the plain
+        // defaults reach 0.72).
         alive.sort_by(|&a, &b| {
             let (ka, kb) = (
                 results[a].as_ref().map(rank_key),
@@ -590,7 +597,12 @@ pub fn train_automatically(
             );
             kb.partial_cmp(&ka).unwrap_or(std::cmp::Ordering::Equal)
         });
-        alive.truncate(alive.len().div_ceil(2).max(1));
+        let keep = if over_budget {
+            1
+        } else {
+            alive.len().div_ceil(2).max(1)
+        };
+        alive.truncate(keep);
         report(AutoEvent::RoundDone {
             round: round + 1,
             kept: alive.iter().map(|&i| list[i].name.clone()).collect(),

@@ -269,5 +269,6 @@ fn training_json(t: &crate::project::TrainingSettings) -> serde_json::Value {
         "early_stopping_patience": t.early_stopping_patience,
         "seed": t.seed,
         "learn_from_validation": t.learn_from_validation,
+        "lr_decay": t.lr_decay,
     })
 }

@@ -124,6 +124,10 @@ pub fn run_rows(runs: &[RunSummary], model: Option<&Path>) -> Vec<RunRow> {
                     ("learning rate", t.lr.to_string()),
                     ("batch", t.batch_size.to_string()),
                     ("epochs", t.epochs.to_string()),
+                    (
+                        "learning rate decay",
+                        if t.lr_decay { "cosine" } else { "off" }.to_owned(),
+                    ),
                     ("L1", t.l1.to_string()),
                     ("L2", t.l2.to_string()),
                     (
