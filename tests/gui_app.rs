@@ -1029,7 +1029,7 @@ fn automatic_training_keeps_the_best_candidate_as_the_model() {
     assert!(shows(&h, "of 2, stopped"));
     assert!(shows(&h, "Resume"));
     // The plot shows the model's curves, not an empty panel.
-    assert!(shows(&h, &format!("Curves of run {model_run} (the model)")));
+    assert!(shows(&h, &format!("Curves of {model_run} (the model)")));
 }
 
 /// Copies a folder tree.

@@ -530,7 +530,7 @@ impl TrainScreen {
                     .map(|r| r.history.clone())
                     .unwrap_or_default(),
                 format!(
-                    "Curves of run {}",
+                    "Curves of {}",
                     dir.file_name()
                         .map(|n| n.to_string_lossy().into_owned())
                         .unwrap_or_default()
@@ -546,7 +546,7 @@ impl TrainScreen {
                 Some(run) => (
                     run.history.clone(),
                     format!(
-                        "Curves of run {} (the model)",
+                        "Curves of {} (the model)",
                         run.dir
                             .file_name()
                             .map(|n| n.to_string_lossy().into_owned())
