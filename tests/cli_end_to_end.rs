@@ -457,7 +457,24 @@ fn automatic_training_cross_validates_small_tables_and_retrains_the_winner() {
     let runs_dir = strata::project::Project::runs_dir(&project);
     assert!(!runs_dir.join(".cross-validation").exists());
     let o = strata(&["runs", p, "--json"]);
-    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 6);
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 6);
+    // The runs table tells the linear model from the MLPs by their kinds of layer.
+    let models: Vec<&str> = rows
+        .iter()
+        .map(|r| r["settings"]["model"].as_str().unwrap())
+        .collect();
+    assert!(
+        models.iter().any(|m| m.starts_with("2 layers (Dense), ")),
+        "{models:?}"
+    );
+    assert!(
+        models.iter().any(|m| m.contains(" (Dense, Dropout), ")),
+        "{models:?}"
+    );
     let run_dir = PathBuf::from(summary["run_dir"].as_str().unwrap());
     let model = strata::engine::runs::read_manifest(&run_dir).unwrap();
     assert!(model.training.learn_from_validation && model.finished);

@@ -272,6 +272,9 @@ pub struct RunSummary {
     pub model_bytes: Option<u64>,
     /// Its model's layers and weights, from the saved graph.
     pub model_size: Option<(usize, usize)>,
+    /// Its model's kinds of layer in graph order, each once, without the input ("Embedding,
+    /// GlobalAvgPool, Dense"): what tells one candidate's model from another's in the runs table.
+    pub model_kinds: Vec<&'static str>,
 }
 
 /// A run's score on the project's test split (accuracy, or R² for numbers).
@@ -327,10 +330,19 @@ pub fn list_runs(project_path: &Path) -> Vec<RunSummary> {
                 .ok()
                 .map(|m| m.len());
             let test = read_test_score(&dir);
-            let model_size = fs::read_to_string(dir.join(BEST_DIR).join(GRAPH_FILE))
+            let graph = fs::read_to_string(dir.join(BEST_DIR).join(GRAPH_FILE))
                 .ok()
-                .and_then(|t| serde_json::from_str::<Graph>(&t).ok())
+                .and_then(|t| serde_json::from_str::<Graph>(&t).ok());
+            let model_size = graph
+                .as_ref()
                 .and_then(|g| g.validate().ok().map(|c| (g.nodes.len(), c.total_params())));
+            let mut model_kinds: Vec<&'static str> = Vec::new();
+            for node in graph.iter().flat_map(|g| &g.nodes) {
+                let kind = node.layer.kind_label();
+                if kind != "Input" && !model_kinds.contains(&kind) {
+                    model_kinds.push(kind);
+                }
+            }
             Some(RunSummary {
                 dir,
                 manifest,
@@ -340,6 +352,7 @@ pub fn list_runs(project_path: &Path) -> Vec<RunSummary> {
                 test,
                 model_bytes,
                 model_size,
+                model_kinds,
             })
         })
         .collect();

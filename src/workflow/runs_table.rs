@@ -116,7 +116,12 @@ pub fn run_rows(runs: &[RunSummary], model: Option<&Path>) -> Vec<RunRow> {
                         run.model_size.map_or_else(
                             || "—".to_owned(),
                             |(layers, weights)| {
-                                format!("{layers} layers, {} weights", thousands(weights))
+                                let kinds = if run.model_kinds.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!(" ({})", run.model_kinds.join(", "))
+                                };
+                                format!("{layers} layers{kinds}, {} weights", thousands(weights))
                             },
                         ),
                     ),
