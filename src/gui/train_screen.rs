@@ -647,6 +647,14 @@ impl TrainScreen {
         let mut compare = None;
         let mut resume = None;
         let mut make_model = None;
+        // Wider than the window when there are many differing settings: scrolled sideways rather
+        // than cut off at the window's edge, with a solid scroll bar below the last row (a
+        // floating one lies over the last row's buttons).
+        ui.scope(|ui| {
+        ui.spacing_mut().scroll = egui::style::ScrollStyle::solid();
+        egui::ScrollArea::horizontal()
+            .id_salt("past-runs-scroll")
+            .show(ui, |ui| {
         egui::Grid::new("past-runs")
             .striped(true)
             .num_columns(8)
@@ -752,8 +760,8 @@ impl TrainScreen {
                             make_model = Some(row.id.clone());
                         }
                     });
-                    // Wrapped within what is left of the window's width.
-                    let width = ui.available_width().max(120.0);
+                    // Wrapped at a readable width (the table scrolls sideways).
+                    let width = ui.available_width().clamp(260.0, 420.0);
                     ui.allocate_ui_with_layout(
                         egui::vec2(width, 0.0),
                         egui::Layout::left_to_right(egui::Align::Min).with_main_wrap(true),
@@ -769,6 +777,8 @@ impl TrainScreen {
                     ui.end_row();
                 }
             });
+            });
+        });
         if let Some(dir) = show {
             self.shown_run = Some(dir);
         }
