@@ -471,6 +471,13 @@ fn automatic_training_cross_validates_small_tables_and_retrains_the_winner() {
         models.iter().any(|m| m.starts_with("2 layers (Dense), ")),
         "{models:?}"
     );
+    // Each run carries the candidate's name; the retrained winner says so.
+    let labels: Vec<&str> = rows.iter().filter_map(|r| r["label"].as_str()).collect();
+    assert_eq!(labels.len(), 6, "{labels:?}");
+    assert!(labels.iter().any(|l| l.starts_with("tabular-linear")));
+    assert!(labels
+        .iter()
+        .any(|l| l.ends_with("retrained with the validation samples")));
     assert!(
         models.iter().any(|m| m.contains(" (Dense, Dropout), ")),
         "{models:?}"

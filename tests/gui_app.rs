@@ -1028,6 +1028,8 @@ fn automatic_training_keeps_the_best_candidate_as_the_model() {
     assert!(shows(&h, "is the project's model now"));
     assert!(shows(&h, "of 2, stopped"));
     assert!(shows(&h, "Resume"));
+    // Each run is named by its candidate; the model is the winner trained again.
+    assert!(shows(&h, "retrained with the validation samples"));
     // The plot shows the model's curves, not an empty panel.
     assert!(shows(&h, &format!("Curves of {model_run} (the model)")));
 }

@@ -67,6 +67,10 @@ pub struct RunManifest {
     /// With differential privacy: the guarantee the run gives.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub privacy: Option<super::privacy::PrivacyReport>,
+    /// What the run is, in words, when whoever started it named it (automatic training: the
+    /// candidate, "text-bow, learning rate 0.01").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
 }
 
 impl RunManifest {
@@ -96,6 +100,7 @@ impl RunManifest {
             imported_from: None,
             generator: None,
             privacy: None,
+            label: None,
         }
     }
 }

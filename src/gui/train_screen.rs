@@ -699,7 +699,13 @@ impl TrainScreen {
                             .iter()
                             .map(|(name, value)| format!("{name}: {value}"))
                             .collect();
-                        ui.label(&row.id).on_hover_text(all.join("\n"));
+                        ui.vertical(|ui| {
+                            ui.add(egui::Label::new(&row.id).extend())
+                                .on_hover_text(all.join("\n"));
+                            if let Some(label) = &row.label {
+                                ui.add(egui::Label::new(RichText::new(label).weak()).extend());
+                            }
+                        });
                     });
                     let this_run = running && self.run_dir.as_ref() == Some(&row.dir);
                     if this_run {

@@ -564,10 +564,13 @@ pub fn train_automatically(
                     engine::resume(&p, project_path, dir, data, &sink, &stop)
                 }
             };
-            let run_dir =
-                sink.ended(outcome)?.0.or(previous).ok_or_else(|| {
-                    anyhow::anyhow!("the candidate '{}' did not start", cand.name)
-                })?;
+            let (new_run, _) = sink.ended(outcome)?;
+            if let Some(dir) = &new_run {
+                label_run(dir, &cand.name);
+            }
+            let run_dir = new_run
+                .or(previous)
+                .ok_or_else(|| anyhow::anyhow!("the candidate '{}' did not start", cand.name))?;
             let mut result = result_of(&cand.name, run_dir);
             if cross_validated {
                 let (score, loss, epoch, error) =
@@ -688,6 +691,15 @@ fn simplest_within_one_error(
         .unwrap_or(best)
 }
 
+/// Names a candidate's run in its description, for the runs table. Only a label: a run folder
+/// that cannot be rewritten keeps training and scoring as before, so a failure is let go.
+fn label_run(run_dir: &Path, name: &str) {
+    if let Ok(mut manifest) = engine::runs::read_manifest(run_dir) {
+        manifest.label = Some(name.to_owned());
+        let _ = engine::runs::write_manifest(run_dir, &manifest);
+    }
+}
+
 /// A candidate's numbers from its run folder: its best epoch by validation loss (training loss
 /// when it has no validation samples).
 fn result_of(name: &str, run_dir: PathBuf) -> CandidateResult {
@@ -746,6 +758,7 @@ fn retrain(
         .ended(outcome)?
         .0
         .ok_or_else(|| anyhow::anyhow!("'{name}' did not start"))?;
+    label_run(&run_dir, &name);
     Ok(Some(result_of(&name, run_dir)))
 }
 

@@ -37,6 +37,8 @@ pub struct RunRow {
     pub settings: Vec<(&'static str, String)>,
     /// Whether this run is the project's model.
     pub is_model: bool,
+    /// What the run is, in words, when it was named (automatic training's candidates).
+    pub label: Option<String>,
 }
 
 /// What the table is sorted by.
@@ -160,6 +162,7 @@ pub fn run_rows(runs: &[RunSummary], model: Option<&Path>) -> Vec<RunRow> {
                     ("seed", t.seed.to_string()),
                 ],
                 is_model: model.is_some_and(|m| m == run.dir),
+                label: run.manifest.label.clone(),
             }
         })
         .collect()
@@ -213,6 +216,7 @@ pub fn row_json(row: &RunRow) -> serde_json::Value {
         .collect();
     serde_json::json!({
         "run": row.id,
+        "label": row.label,
         "dir": row.dir,
         "status": row.status,
         "epochs": row.epochs,
