@@ -255,6 +255,7 @@ mod tests {
                 ("learning rate", lr.to_owned()),
             ],
             is_model: false,
+            label: None,
         }
     }
 
