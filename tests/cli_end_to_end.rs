@@ -316,33 +316,44 @@ fn exit_codes_and_messages() {
     );
 }
 
-#[test]
-fn automatic_training_leaves_every_candidate_and_picks_the_best() {
-    let dir = tempfile::tempdir().unwrap();
-    let project = dir.path().join("auto.strata");
-    let p = project.to_str().unwrap();
+/// `strata new` on the sample shapes at 28×28 in `dir`: the project file.
+fn new_shapes_project(dir: &std::path::Path) -> PathBuf {
+    let project = dir.join("auto.strata");
     let o = strata(&[
         "new",
-        p,
+        project.to_str().unwrap(),
         "--data",
         sample_data().to_str().unwrap(),
         "--image-size",
         "28x28",
     ]);
     assert!(o.status.success(), "{}", text(&o));
+    project
+}
+
+/// `strata train P --auto --json` with `epochs` and a budget of `minutes`: the summary line.
+fn train_auto(p: &str, epochs: &str, minutes: &str) -> serde_json::Value {
     let o = strata(&[
         "train",
         p,
         "--auto",
         "--epochs",
-        "4",
+        epochs,
         "--budget-minutes",
-        "5",
+        minutes,
         "--json",
     ]);
     assert!(o.status.success(), "{}", text(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
-    let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+}
+
+#[test]
+fn automatic_training_leaves_every_candidate_and_picks_the_best() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = new_shapes_project(dir.path());
+    let p = project.to_str().unwrap();
+    let summary = train_auto(p, "4", "5");
     let candidates = summary["candidates"].as_array().unwrap();
     // 28×28 grayscale: the CNN and the Keras MLP, each at two learning rates.
     assert_eq!(candidates.len(), 4, "{summary}");
@@ -396,30 +407,9 @@ fn automatic_training_leaves_every_candidate_and_picks_the_best() {
 #[test]
 fn automatic_training_past_its_budget_finishes_the_leader() {
     let dir = tempfile::tempdir().unwrap();
-    let project = dir.path().join("auto.strata");
+    let project = new_shapes_project(dir.path());
     let p = project.to_str().unwrap();
-    let o = strata(&[
-        "new",
-        p,
-        "--data",
-        sample_data().to_str().unwrap(),
-        "--image-size",
-        "28x28",
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
-    let o = strata(&[
-        "train",
-        p,
-        "--auto",
-        "--epochs",
-        "8",
-        "--budget-minutes",
-        "0.001",
-        "--json",
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let summary = train_auto(p, "8", "0.001");
     assert_eq!(summary["over_budget"], true, "{summary}");
     let candidates = summary["candidates"].as_array().unwrap();
     assert_eq!(candidates.len(), 1, "{summary}");
