@@ -3,6 +3,7 @@
 
 use candle_core::{DType, Result, Tensor, D};
 
+use super::frozen::{self, encoder, encoder::Rows};
 use super::ops;
 use super::{ParamKind, ParamSpec};
 use crate::export::onnx::{Attr, OnnxCx, OnnxError, FLOAT, INT64};
@@ -166,12 +167,53 @@ pub fn forward(
     let positions = p("embeddings.position_embeddings.weight")?.narrow(0, 0, l)?;
     let types = p("embeddings.token_type_embeddings.weight")?.narrow(0, 0, 1)?;
     let x = words.broadcast_add(&positions.broadcast_add(&types)?)?;
-    let mut x = norm(&x, p, "embeddings.LayerNorm", c.eps)?;
+    let x = norm(&x, p, "embeddings.LayerNorm", c.eps)?;
     // Padding gets a large negative score before the softmax.
     let bias = ((mask.clone() - 1.0)? * 1e9)?.reshape((b, 1, 1, l))?;
+    // The leading layers whose weights need no gradient (all of them for a frozen encoder) run in
+    // the CPU kernels of `frozen::encoder`, as long as their input needs none either.
+    let specs = params(c);
+    let mut fast = 0;
+    for layer in 0..c.layers {
+        let weights = specs
+            .iter()
+            .filter(|s| s.unit == layer + 1)
+            .map(|s| p(&s.name))
+            .collect::<Result<Vec<_>>>()?;
+        if !frozen::runs_here(&x, &weights) {
+            break;
+        }
+        fast += 1;
+    }
+    let x = forward_layers(c, x, &bias, p, fast)?;
+    let m = mask.unsqueeze(D::Minus1)?; // [B, L, 1]
+    let summed = x.broadcast_mul(&m)?.sum(1)?;
+    let counts = m.sum(1)?.clamp(1e-9f32, f32::MAX)?;
+    summed.broadcast_div(&counts)
+}
+
+/// The transformer layers over the embeddings `x` (`[B, L, H]`), the first `fast` in the CPU
+/// kernels of `frozen::encoder`; `bias` is the attention mask's `[B, 1, 1, L]` score offsets.
+fn forward_layers(
+    c: Config,
+    x: Tensor,
+    bias: &Tensor,
+    p: &dyn Fn(&str) -> Result<Tensor>,
+    fast: usize,
+) -> Result<Tensor> {
+    let (b, l, h) = x.dims3()?;
+    let mut x = x;
+    if fast > 0 {
+        let key_bias = bias.flatten_all()?.to_vec1::<f32>()?;
+        let mut rows = Rows::from_tensor(&x)?;
+        for layer in 0..fast {
+            rows = fast_layer(c, rows, l, &key_bias, p, layer)?;
+        }
+        x = rows.into_tensor(b, x.device())?;
+    }
     let (heads, dh) = (c.heads, h / c.heads);
     let scale = 1.0 / (dh as f64).sqrt();
-    for layer in 0..c.layers {
+    for layer in fast..c.layers {
         let pre = format!("encoder.layer.{layer}");
         let split = |t: Tensor| -> Result<Tensor> {
             t.reshape((b, l, heads, dh))?.transpose(1, 2)?.contiguous()
@@ -179,7 +221,7 @@ pub fn forward(
         let q = split(linear(&x, p, &format!("{pre}.attention.self.query"))?)?;
         let k = split(linear(&x, p, &format!("{pre}.attention.self.key"))?)?;
         let v = split(linear(&x, p, &format!("{pre}.attention.self.value"))?)?;
-        let scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?.broadcast_add(&bias)?;
+        let scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?.broadcast_add(bias)?;
         let context = ops::softmax_last(&scores)?
             .matmul(&v)?
             .transpose(1, 2)?
@@ -196,10 +238,44 @@ pub fn forward(
         let out = linear(&inner, p, &format!("{pre}.output.dense"))?;
         x = norm(&(out + &x)?, p, &format!("{pre}.output.LayerNorm"), c.eps)?;
     }
-    let m = mask.unsqueeze(D::Minus1)?; // [B, L, 1]
-    let summed = x.broadcast_mul(&m)?.sum(1)?;
-    let counts = m.sum(1)?.clamp(1e-9f32, f32::MAX)?;
-    summed.broadcast_div(&counts)
+    Ok(x)
+}
+
+/// Transformer layer `layer` in the CPU kernels, over texts of `len` tokens.
+fn fast_layer(
+    c: Config,
+    x: Rows,
+    len: usize,
+    key_bias: &[f32],
+    p: &dyn Fn(&str) -> Result<Tensor>,
+    layer: usize,
+) -> Result<Rows> {
+    let pre = format!("encoder.layer.{layer}");
+    let lin = |x: &Rows, name: &str| -> Result<Rows> {
+        let name = format!("{pre}.{name}");
+        encoder::linear(
+            x,
+            &p(&format!("{name}.weight"))?,
+            &p(&format!("{name}.bias"))?,
+        )
+    };
+    let norm = |x: &mut Rows, residual: &Rows, name: &str| -> Result<()> {
+        let name = format!("{pre}.{name}");
+        let (w, b) = (p(&format!("{name}.weight"))?, p(&format!("{name}.bias"))?);
+        encoder::add_layer_norm(x, residual, &w, &b, c.eps)
+    };
+    let q = lin(&x, "attention.self.query")?;
+    let k = lin(&x, "attention.self.key")?;
+    let v = lin(&x, "attention.self.value")?;
+    let context = encoder::attention(&q, &k, &v, (len, c.heads), key_bias)?;
+    drop((q, k, v));
+    let mut attended = lin(&context, "attention.output.dense")?;
+    norm(&mut attended, &x, "attention.output.LayerNorm")?;
+    let mut inner = lin(&attended, "intermediate.dense")?;
+    encoder::gelu_erf(&mut inner);
+    let mut out = lin(&inner, "output.dense")?;
+    norm(&mut out, &attended, "output.LayerNorm")?;
+    Ok(out)
 }
 
 /// Layer normalization over the last axis with `<name>.weight` and `<name>.bias`.
@@ -326,4 +402,90 @@ pub fn onnx(
     let tiny = cx.scalar("tiny", 1e-9);
     let counts = cx.node("Max", &[&counts, &tiny], vec![]);
     Ok(cx.node("Div", &[&summed, &counts], vec![]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pretrained::made_up_weights;
+    use candle_core::Device;
+
+    #[test]
+    fn the_cpu_kernels_give_the_candle_operations_embeddings() {
+        let c = Config {
+            vocab: 40,
+            hidden: 12,
+            layers: 3,
+            heads: 3,
+            intermediate: 20,
+            positions: 16,
+            eps: 1e-12,
+        };
+        let weights = made_up_weights(params(c));
+        let p = |name: &str| Ok(weights[name].clone());
+        // Two texts of 7 tokens, the second padded after 4.
+        let ids: Vec<f32> = [5, 9, 13, 2, 30, 7, 11, 8, 3, 21, 17, 0, 0, 0]
+            .iter()
+            .map(|&i| i as f32)
+            .collect();
+        let ids = Tensor::from_vec(ids, (2, 7), &Device::Cpu).unwrap();
+        let ours = forward(c, &ids, 0, &p).unwrap();
+        assert_eq!(ours.dims(), &[2, 12]);
+        let ids_u32 = ids.to_dtype(DType::U32).unwrap();
+        let mask = ids_u32.ne(0u32).unwrap().to_dtype(DType::F32).unwrap();
+        let bias = ((mask - 1.0).unwrap() * 1e9)
+            .unwrap()
+            .reshape((2, 1, 1, 7))
+            .unwrap();
+        let words = weights["embeddings.word_embeddings.weight"]
+            .index_select(&ids_u32.flatten_all().unwrap(), 0)
+            .unwrap()
+            .reshape((2, 7, 12))
+            .unwrap();
+        let x = words
+            .broadcast_add(
+                &weights["embeddings.position_embeddings.weight"]
+                    .narrow(0, 0, 7)
+                    .unwrap()
+                    .broadcast_add(
+                        &weights["embeddings.token_type_embeddings.weight"]
+                            .narrow(0, 0, 1)
+                            .unwrap(),
+                    )
+                    .unwrap(),
+            )
+            .unwrap();
+        let x = norm(&x, &p, "embeddings.LayerNorm", c.eps).unwrap();
+        let reference = forward_layers(c, x.clone(), &bias, &p, 0).unwrap();
+        for fast in 1..=c.layers {
+            let mixed = forward_layers(c, x.clone(), &bias, &p, fast).unwrap();
+            let diff = (mixed - &reference)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap();
+            assert!(
+                diff.to_scalar::<f32>().unwrap() < 1e-4,
+                "{fast} layers: {diff}"
+            );
+        }
+        // The pooled result of the all-fast path (what `forward` ran) equals the reference's.
+        let m = ids_u32
+            .ne(0u32)
+            .unwrap()
+            .to_dtype(DType::F32)
+            .unwrap()
+            .unsqueeze(D::Minus1)
+            .unwrap();
+        let pooled = reference
+            .broadcast_mul(&m)
+            .unwrap()
+            .sum(1)
+            .unwrap()
+            .broadcast_div(&m.sum(1).unwrap())
+            .unwrap();
+        let diff = (ours - pooled).unwrap().abs().unwrap().max_all().unwrap();
+        assert!(diff.to_scalar::<f32>().unwrap() < 1e-4);
+    }
 }

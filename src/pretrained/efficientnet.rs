@@ -5,6 +5,7 @@
 
 use candle_core::{Result, Tensor};
 
+use super::frozen::{self, conv as folded, Folded, Maps, Post};
 use super::ops::{self, Pads};
 use super::{batch_norm_params, ParamKind, ParamSpec};
 use crate::export::onnx::{Attr, OnnxCx, OnnxError};
@@ -92,47 +93,141 @@ fn same(x: &Tensor, k: usize, s: usize) -> Result<Pads> {
 }
 
 /// Image features `[B, 1280]` (global average of the head) from normalized pixels `[B, 3, H, W]`.
+///
+/// The leading units whose weights need no gradient (every unit of a frozen network; those
+/// before the trained blocks otherwise) run in the folded CPU kernels of [`frozen`], as long as
+/// the images need no gradient either (explanations differentiate through the network); the
+/// rest in candle operations.
 pub fn forward(x: &Tensor, p: &dyn Fn(&str) -> Result<Tensor>) -> Result<Tensor> {
-    let mut x = ops::relu6(&bn(
-        &ops::conv2d(x, &p("_conv_stem.weight")?, 2, same(x, 3, 2)?)?,
-        p,
-        "_bn0",
-    )?)?;
-    for (i, &(k, s, e, cin, cout)) in BLOCKS.iter().enumerate() {
-        let pre = format!("_blocks.{i}");
-        let input = x.clone();
-        if e != 1 {
-            let w = p(&format!("{pre}._expand_conv.weight"))?;
-            x = ops::relu6(&bn(
-                &ops::conv2d(&x, &w, 1, Pads::symmetric(0))?,
-                p,
-                &format!("{pre}._bn0"),
-            )?)?;
+    let specs = params();
+    let mut fast = 0;
+    for unit in 0..UNITS {
+        let weights = specs
+            .iter()
+            .filter(|s| s.unit == unit)
+            .map(|s| p(&s.name))
+            .collect::<Result<Vec<_>>>()?;
+        if !frozen::runs_here(x, &weights) {
+            break;
         }
-        let w = p(&format!("{pre}._depthwise_conv.weight"))?;
-        let pads = same(&x, k, s)?;
-        x = ops::relu6(&bn(
-            &ops::depthwise_conv2d(&x, &w, s, pads)?,
+        fast += 1;
+    }
+    forward_split(x, p, fast)
+}
+
+/// [`forward`] with the first `fast` units in the folded CPU kernels.
+fn forward_split(x: &Tensor, p: &dyn Fn(&str) -> Result<Tensor>, fast: usize) -> Result<Tensor> {
+    let device = x.device().clone();
+    let mut x = x.clone();
+    if fast > 0 {
+        let mut maps = Maps::from_tensor(&x)?;
+        for unit in 0..fast.min(UNITS - 1) {
+            maps = fast_unit(unit, maps, p)?;
+        }
+        if fast == UNITS {
+            let head = fold(p, "_conv_head.weight", "_bn1")?;
+            let pads = Pads::symmetric(0);
+            let maps = folded::full(&maps, &head, 1, pads, Post::Relu6, None)?;
+            return maps.global_mean(&device);
+        }
+        x = maps.into_tensor(&device)?;
+    }
+    for unit in fast..UNITS {
+        x = graph_unit(unit, &x, p)?;
+    }
+    Ok(x)
+}
+
+/// The convolution `weight` with the batch normalization `bn` folded in.
+fn fold(p: &dyn Fn(&str) -> Result<Tensor>, weight: &str, bn: &str) -> Result<Folded> {
+    let t = |what: &str| p(&format!("{bn}.{what}"));
+    let stats = [
+        &t("weight")?,
+        &t("bias")?,
+        &t("running_mean")?,
+        &t("running_var")?,
+    ];
+    Folded::new(&p(weight)?, stats, EPS)
+}
+
+/// The stem (unit 0) or block `unit − 1` in the folded CPU kernels.
+fn fast_unit(unit: usize, x: Maps, p: &dyn Fn(&str) -> Result<Tensor>) -> Result<Maps> {
+    let none = Pads::symmetric(0);
+    if unit == 0 {
+        let stem = fold(p, "_conv_stem.weight", "_bn0")?;
+        let pads = Pads::tf_same(x.h, x.w, 3, 2);
+        return folded::full(&x, &stem, 2, pads, Post::Relu6, None);
+    }
+    let (k, s, e, cin, cout) = BLOCKS[unit - 1];
+    let pre = format!("_blocks.{}", unit - 1);
+    let expanded = if e != 1 {
+        let f = fold(
             p,
-            &format!("{pre}._bn1"),
-        )?)?;
-        let w = p(&format!("{pre}._project_conv.weight"))?;
-        x = bn(
+            &format!("{pre}._expand_conv.weight"),
+            &format!("{pre}._bn0"),
+        )?;
+        folded::full(&x, &f, 1, none, Post::Relu6, None)?
+    } else {
+        x.clone()
+    };
+    let f = fold(
+        p,
+        &format!("{pre}._depthwise_conv.weight"),
+        &format!("{pre}._bn1"),
+    )?;
+    let pads = Pads::tf_same(expanded.h, expanded.w, k, s);
+    let mid = folded::depthwise(&expanded, &f, s, pads, Post::Relu6)?;
+    drop(expanded);
+    let f = fold(
+        p,
+        &format!("{pre}._project_conv.weight"),
+        &format!("{pre}._bn2"),
+    )?;
+    let residual = (s == 1 && cin == cout).then_some(&x);
+    folded::full(&mid, &f, 1, none, Post::None, residual)
+}
+
+/// The stem (unit 0), block `unit − 1` or the head with its global average (unit 17) in candle
+/// operations.
+fn graph_unit(unit: usize, x: &Tensor, p: &dyn Fn(&str) -> Result<Tensor>) -> Result<Tensor> {
+    if unit == 0 {
+        let w = p("_conv_stem.weight")?;
+        return ops::relu6(&bn(&ops::conv2d(x, &w, 2, same(x, 3, 2)?)?, p, "_bn0")?);
+    }
+    if unit == UNITS - 1 {
+        let w = p("_conv_head.weight")?;
+        let x = ops::relu6(&bn(&ops::conv2d(x, &w, 1, Pads::symmetric(0))?, p, "_bn1")?)?;
+        return x.flatten_from(2)?.mean(2);
+    }
+    let (k, s, e, cin, cout) = BLOCKS[unit - 1];
+    let pre = format!("_blocks.{}", unit - 1);
+    let input = x.clone();
+    let mut x = x.clone();
+    if e != 1 {
+        let w = p(&format!("{pre}._expand_conv.weight"))?;
+        x = ops::relu6(&bn(
             &ops::conv2d(&x, &w, 1, Pads::symmetric(0))?,
             p,
-            &format!("{pre}._bn2"),
-        )?;
-        if s == 1 && cin == cout {
-            x = (x + input)?;
-        }
+            &format!("{pre}._bn0"),
+        )?)?;
     }
-    let w = p("_conv_head.weight")?;
-    let x = ops::relu6(&bn(
+    let w = p(&format!("{pre}._depthwise_conv.weight"))?;
+    let pads = same(&x, k, s)?;
+    x = ops::relu6(&bn(
+        &ops::depthwise_conv2d(&x, &w, s, pads)?,
+        p,
+        &format!("{pre}._bn1"),
+    )?)?;
+    let w = p(&format!("{pre}._project_conv.weight"))?;
+    x = bn(
         &ops::conv2d(&x, &w, 1, Pads::symmetric(0))?,
         p,
-        "_bn1",
-    )?)?;
-    x.flatten_from(2)?.mean(2)
+        &format!("{pre}._bn2"),
+    )?;
+    if s == 1 && cin == cout {
+        x = (x + input)?;
+    }
+    Ok(x)
 }
 
 /// Output size and `[top, left, bottom, right]` padding of TensorFlow's "same" window.
@@ -186,4 +281,55 @@ pub fn onnx(
     let y = cx.relu6(&y);
     let pooled = cx.node("GlobalAveragePool", &[&y], vec![]);
     Ok(cx.node("Flatten", &[&pooled], vec![Attr::Int("axis", 1)]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pretrained::made_up_weights;
+    use candle_core::Device;
+
+    #[test]
+    fn the_folded_kernels_give_the_candle_operations_features() {
+        let weights = made_up_weights(params());
+        let p = |name: &str| Ok(weights[name].clone());
+        let n = 2 * 3 * 45 * 38;
+        let pixels: Vec<f32> = (0..n)
+            .map(|i| ((i * 31 % 97) as f32 / 48.0) - 1.0)
+            .collect();
+        let x = Tensor::from_vec(pixels, (2, 3, 45, 38), &Device::Cpu).unwrap();
+        let reference = forward_split(&x, &p, 0).unwrap();
+        assert_eq!(reference.dims(), &[2, FEATURES]);
+        let scale = reference
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(scale > 1e-3, "the features are all near zero: {scale}");
+        for fast in [1, 9, UNITS - 1, UNITS] {
+            let ours = forward_split(&x, &p, fast).unwrap();
+            let diff = (ours - &reference)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap();
+            let diff = diff.to_scalar::<f32>().unwrap();
+            assert!(
+                diff < 1e-4 * scale.max(1.0),
+                "{fast} units folded: off by {diff}"
+            );
+        }
+        // Frozen weights and images that need no gradient: every unit folded.
+        let all = forward(&x, &p).unwrap();
+        let diff = (all - &reference)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap();
+        assert!(diff.to_scalar::<f32>().unwrap() < 1e-4 * scale.max(1.0));
+    }
 }

@@ -5,6 +5,7 @@ pub mod bert;
 pub mod cache;
 pub mod catalogue;
 pub mod efficientnet;
+pub mod frozen;
 pub mod ops;
 pub mod resnet;
 pub mod weights;
@@ -546,4 +547,34 @@ impl From<WeightsError> for String {
     fn from(problem: WeightsError) -> Self {
         problem.0
     }
+}
+
+#[cfg(test)]
+/// Every tensor of `specs` with made-up values of sensible size (seeded).
+pub(crate) fn made_up_weights(specs: Vec<ParamSpec>) -> HashMap<String, Tensor> {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+    };
+    specs
+        .into_iter()
+        .map(|spec| {
+            let n: usize = spec.shape.iter().product();
+            let fan_in = (n / spec.shape[0]).max(1) as f32;
+            let values: Vec<f32> = (0..n)
+                .map(|_| match (spec.kind, spec.name.ends_with("running_var")) {
+                    (ParamKind::Weight, _) => next() * (3.0 / fan_in).sqrt(),
+                    (_, true) => 1.0 + 0.5 * next(),
+                    (ParamKind::Norm, _) if spec.name.ends_with(".weight") => 1.0 + 0.2 * next(),
+                    _ => 0.1 * next(),
+                })
+                .collect();
+            let t =
+                Tensor::from_vec(values, spec.shape.clone(), &candle_core::Device::Cpu).unwrap();
+            (spec.name, t)
+        })
+        .collect()
 }

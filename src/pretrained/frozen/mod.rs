@@ -1,0 +1,48 @@
+//! Frozen parts of pretrained networks on the CPU, for inference only: the convolutional
+//! networks' blocks with their batch normalizations folded in ([`conv`]) and the text encoders'
+//! layers ([`encoder`]), each step one pass spread over the threads instead of a chain of candle
+//! operations. No gradient: a part runs here only when neither its weights nor its input need
+//! one ([`runs_here`]); everything else goes through the candle operations of
+//! [`super::ops`], which give the same numbers up to rounding.
+
+use std::sync::OnceLock;
+
+use candle_core::{DType, Tensor};
+
+pub mod conv;
+pub mod encoder;
+
+pub use conv::{Folded, Maps, Post};
+
+/// Whether `x` and `weights` can go through these kernels: f32 on the CPU, nothing to
+/// differentiate. `STRATA_FROZEN_KERNELS=off` sends everything through the candle operations
+/// (to measure the difference).
+pub fn runs_here(x: &Tensor, weights: &[Tensor]) -> bool {
+    static OFF: OnceLock<bool> = OnceLock::new();
+    let off = OFF.get_or_init(|| std::env::var("STRATA_FROZEN_KERNELS").is_ok_and(|v| v == "off"));
+    if *off {
+        return false;
+    }
+    let ok = |t: &Tensor| t.device().is_cpu() && t.dtype() == DType::F32 && !t.track_op();
+    ok(x) && weights.iter().all(ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn only_untracked_cpu_tensors_run_here() {
+        let x = Tensor::ones((1, 2, 3, 3), DType::F32, &Device::Cpu).unwrap();
+        let w = Tensor::ones((2, 2, 1, 1), DType::F32, &Device::Cpu).unwrap();
+        assert!(runs_here(&x, &[w.clone()]));
+        let var = candle_core::Var::from_tensor(&w).unwrap();
+        assert!(!runs_here(&x, &[var.as_tensor().clone()]));
+        assert!(runs_here(&x, &[var.as_tensor().detach()]));
+        let y = (var.as_tensor() * 2.0).unwrap();
+        assert!(!runs_here(&y, &[w]));
+        let x64 = x.to_dtype(DType::F64).unwrap();
+        assert!(!runs_here(&x64, &[]));
+    }
+}
