@@ -264,11 +264,21 @@ fn fast_layer(
         let (w, b) = (p(&format!("{name}.weight"))?, p(&format!("{name}.bias"))?);
         encoder::add_layer_norm(x, residual, &w, &b, c.eps)
     };
-    let q = lin(&x, "attention.self.query")?;
-    let k = lin(&x, "attention.self.key")?;
-    let v = lin(&x, "attention.self.value")?;
-    let context = encoder::attention(&q, &k, &v, (len, c.heads), key_bias)?;
-    drop((q, k, v));
+    // Queries, keys and values from one product with the three weights stacked.
+    let part = |what: &str, name: &str| p(&format!("{pre}.attention.self.{name}.{what}"));
+    let stacked = |what: &str| -> Result<Tensor> {
+        Tensor::cat(
+            &[
+                part(what, "query")?,
+                part(what, "key")?,
+                part(what, "value")?,
+            ],
+            0,
+        )
+    };
+    let qkv = encoder::linear(&x, &stacked("weight")?, &stacked("bias")?)?;
+    let context = encoder::attention(&qkv, (len, c.heads), key_bias)?;
+    drop(qkv);
     let mut attended = lin(&context, "attention.output.dense")?;
     norm(&mut attended, &x, "attention.output.LayerNorm")?;
     let mut inner = lin(&attended, "intermediate.dense")?;

