@@ -161,3 +161,65 @@ fn transfer_image_template_with_weights_and_its_errors() {
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(report["accuracy"].as_f64().unwrap() > 0.8, "{report}");
 }
+
+/// Fine-tuning the last blocks: the frozen blocks before them run once per sample (their values
+/// kept on disk), later epochs read them back, and training ends where it ends without the cache.
+#[test]
+fn fine_tuning_reads_the_frozen_blocks_values_back_and_trains_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let eff = effnet_file();
+    let mut trained = Vec::new();
+    for cache_on in [true, false] {
+        let project = dir.path().join(format!("ft-{cache_on}.strata"));
+        let p = project.to_str().unwrap();
+        let o = strata(&[
+            "new",
+            p,
+            "--data",
+            shapes().to_str().unwrap(),
+            "--template",
+            "transfer-image",
+            "--weights",
+            eff.to_str().unwrap(),
+            "--image-size",
+            "32x32",
+            "--train-blocks",
+            "2",
+            "--val-fraction",
+            "0.2",
+            "--test-fraction",
+            "0",
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        let cache = dir.path().join(format!("cache-{cache_on}"));
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(["train", p, "--epochs", "2"])
+            .env("STRATA_CACHE_DIR", &cache)
+            .env("STRATA_FEATURE_CACHE", if cache_on { "on" } else { "off" })
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        // The values after the first 16 of 18 units, one file per training and validation image.
+        let kept: usize = std::fs::read_dir(cache.join("features"))
+            .map(|dirs| {
+                dirs.map(|d| d.unwrap().path())
+                    .filter(|d| d.to_string_lossy().contains("-first-16-"))
+                    .map(|d| std::fs::read_dir(d).unwrap().count())
+                    .sum()
+            })
+            .unwrap_or(0);
+        if cache_on {
+            assert!(kept >= 20, "{kept} values kept");
+        } else {
+            assert_eq!(kept, 0);
+        }
+        trained.push(weights(&only_run(&project)));
+    }
+    // The same weights either way: the kept values are the computed ones, bit for bit.
+    let (a, b) = (&trained[0], &trained[1]);
+    assert_eq!(a.len(), b.len());
+    for (name, t) in a {
+        let diff = (t - &b[name]).unwrap().abs().unwrap().max_all().unwrap();
+        assert_eq!(diff.to_scalar::<f32>().unwrap(), 0.0, "{name}");
+    }
+}

@@ -441,12 +441,12 @@ fn train_inner(
         None
     } else if project.data.augmentation.is_active_for(project.data.kind()) {
         net.set_feature_cache(false);
-        Some((Level::Warning, "augmentation is on, so the frozen pretrained network computes its features afresh for every batch (no cache); turn augmentation off on the Data screen to train the layers after it in seconds".to_owned()))
+        Some((Level::Warning, "augmentation is on, so the pretrained network's frozen blocks compute their values afresh for every batch (no cache); turn augmentation off on the Data screen to train the layers after them much faster".to_owned()))
     } else if std::env::var_os("STRATA_FEATURE_CACHE").is_some_and(|v| v == "off") {
         net.set_feature_cache(false);
         None
     } else {
-        Some((Level::Note, "the pretrained network is frozen, so each sample's features are computed once (the first epoch takes longest) and kept on disk; later epochs and runs reuse them".to_owned()))
+        Some((Level::Note, "the pretrained network's frozen blocks give the same values every epoch, so they are computed once per sample (the first epoch takes longest) and kept on disk; later epochs and runs reuse them and run only what trains".to_owned()))
     };
     let batch_size = settings.batch_size.clamp(1, data.split.train.len());
     let mut optimizer = Optimizer::for_network(

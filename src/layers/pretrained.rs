@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
-use super::shared::{feature_cache, frozen_part_forward};
+use super::shared::{cached_features, feature_cache, frozen_part_forward};
 use super::{
     freeze_words, BuildCx, Forward, ForwardCx, InferCx, LayerKind, PaletteEntries, Setting,
     SettingValue, FREEZE_HINT,
@@ -120,10 +120,23 @@ impl LayerKind for Pretrained {
         }
         let cache = (self.train_blocks == 0)
             .then(|| feature_cache(backbone.id(), &PathBuf::from(&self.weights)));
+        // With its last blocks training, the frozen blocks before them give the same values
+        // every epoch: kept per sample (on disk only: they are far larger than the features).
+        let frozen_units = backbone.units().saturating_sub(self.train_blocks);
+        let prefix = (self.train_blocks > 0
+            && backbone.prefix_shape(cx.input, frozen_units).is_some())
+        .then(|| {
+            let name = format!("{}-first-{frozen_units}", backbone.id());
+            (
+                feature_cache(&name, &PathBuf::from(&self.weights)).without_memory(),
+                frozen_units,
+            )
+        });
         Ok(Box::new(PretrainedForward {
             backbone,
             tensors,
             cache,
+            prefix,
             features: cx.output.iter().product(),
         }))
     }
@@ -230,6 +243,9 @@ struct PretrainedForward {
     tensors: HashMap<String, Tensor>,
     /// Features of the frozen network, per sample.
     cache: Option<FeatureCache>,
+    /// With the last blocks training: the values after the frozen units before them, per
+    /// sample, and how many units that is.
+    prefix: Option<(FeatureCache, usize)>,
     features: usize,
 }
 
@@ -246,11 +262,30 @@ impl Forward for PretrainedForward {
                 .ok_or_else(|| candle_core::Error::Msg(format!("weight '{what}' is missing")))
         };
         // Text encoders read their own tokenizer's ids, where padding is 0 ([PAD]).
+        if let Some((cache, units)) = &self.prefix {
+            let x = super::first(inputs)?;
+            if !cx.input_gradients {
+                let backbone = self.backbone;
+                let shape = backbone
+                    .prefix_shape(&x.dims()[1..], *units)
+                    .ok_or_else(|| NetworkError::Weights(format!("{} is not split into parts", backbone.label())))?;
+                let per_sample = shape.iter().product();
+                let compute = |x: &Tensor| {
+                    backbone.forward_prefix(x, 0, &get, *units)?.flatten_from(1)
+                };
+                let cache = cx.use_caches.then_some(cache);
+                let flat = cached_features(cache, per_sample, x, &compute)?;
+                let mut dims = vec![x.dim(0)?];
+                dims.extend(shape);
+                let y = backbone.forward_rest(x, &flat.reshape(dims)?, 0, &get, *units)?;
+                return cx.finish(y, Activation::Linear);
+            }
+        }
         let compute = |x: &Tensor| self.backbone.forward(x, 0, &get);
         frozen_part_forward(self.cache.as_ref(), self.features, inputs, cx, &compute)
     }
 
     fn has_feature_cache(&self) -> bool {
-        self.cache.is_some()
+        self.cache.is_some() || self.prefix.is_some()
     }
 }

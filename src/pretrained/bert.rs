@@ -1,6 +1,8 @@
 //! BERT-style sentence encoders with mean pooling (all-MiniLM-L6-v2: 6 layers, 384 wide, 12
 //! heads), in Hugging Face's naming (`embeddings.word_embeddings`, `encoder.layer.N.…`).
 
+use std::ops::Range;
+
 use candle_core::{DType, Result, Tensor, D};
 
 use super::frozen::{self, encoder, encoder::Rows};
@@ -149,6 +151,13 @@ pub fn forward(
     pad_id: u32,
     p: &dyn Fn(&str) -> Result<Tensor>,
 ) -> Result<Tensor> {
+    let hidden = prefix(c, ids, pad_id, p, 1)?;
+    rest(c, ids, &hidden, pad_id, p, 1)
+}
+
+/// The ids as `u32` (clamped into the vocabulary), the mask (1 for tokens, 0 for padding) and
+/// the attention's score offsets `[B, 1, 1, L]` (padding very negative).
+fn prepare(c: Config, ids: &Tensor, pad_id: u32) -> Result<(Tensor, Tensor, Tensor)> {
     let (b, l) = ids.dims2()?;
     if l > c.positions {
         candle_core::bail!(
@@ -160,6 +169,21 @@ pub fn forward(
         .clamp(0f32, (c.vocab - 1) as f32)?
         .to_dtype(DType::U32)?;
     let mask = ids.ne(pad_id)?.to_dtype(DType::F32)?; // [B, L]
+    let bias = ((mask.clone() - 1.0)? * 1e9)?.reshape((b, 1, 1, l))?;
+    Ok((ids, mask, bias))
+}
+
+/// The hidden states `[B, L, hidden]` after the first `units` units (the embeddings, then
+/// `units − 1` layers).
+pub fn prefix(
+    c: Config,
+    ids: &Tensor,
+    pad_id: u32,
+    p: &dyn Fn(&str) -> Result<Tensor>,
+    units: usize,
+) -> Result<Tensor> {
+    let (ids, _, bias) = prepare(c, ids, pad_id)?;
+    let (b, l) = ids.dims2()?;
     let h = c.hidden;
     let words = p("embeddings.word_embeddings.weight")?
         .index_select(&ids.flatten_all()?, 0)?
@@ -168,13 +192,41 @@ pub fn forward(
     let types = p("embeddings.token_type_embeddings.weight")?.narrow(0, 0, 1)?;
     let x = words.broadcast_add(&positions.broadcast_add(&types)?)?;
     let x = norm(&x, p, "embeddings.LayerNorm", c.eps)?;
-    // Padding gets a large negative score before the softmax.
-    let bias = ((mask.clone() - 1.0)? * 1e9)?.reshape((b, 1, 1, l))?;
-    // The leading layers whose weights need no gradient (all of them for a frozen encoder) run in
-    // the CPU kernels of `frozen::encoder`, as long as their input needs none either.
+    forward_layers(c, x, &bias, p, 0..units.clamp(1, c.layers + 1) - 1)
+}
+
+/// The sentence embeddings from `hidden`, the states after the first `units` units of `ids`
+/// ([`prefix`]): the remaining layers, then the mean over the tokens.
+pub fn rest(
+    c: Config,
+    ids: &Tensor,
+    hidden: &Tensor,
+    pad_id: u32,
+    p: &dyn Fn(&str) -> Result<Tensor>,
+    units: usize,
+) -> Result<Tensor> {
+    let (_, mask, bias) = prepare(c, ids, pad_id)?;
+    let from = units.clamp(1, c.layers + 1) - 1;
+    let x = forward_layers(c, hidden.clone(), &bias, p, from..c.layers)?;
+    let m = mask.unsqueeze(D::Minus1)?; // [B, L, 1]
+    let summed = x.broadcast_mul(&m)?.sum(1)?;
+    let counts = m.sum(1)?.clamp(1e-9f32, f32::MAX)?;
+    summed.broadcast_div(&counts)
+}
+
+/// Layers `layers` over `x`; the leading ones whose weights need no gradient (all of them for a
+/// frozen encoder) run in the CPU kernels of `frozen::encoder`, as long as their input needs
+/// none either.
+fn forward_layers(
+    c: Config,
+    x: Tensor,
+    bias: &Tensor,
+    p: &dyn Fn(&str) -> Result<Tensor>,
+    layers: Range<usize>,
+) -> Result<Tensor> {
     let specs = params(c);
-    let mut fast = 0;
-    for layer in 0..c.layers {
+    let mut fast = layers.start;
+    for layer in layers.clone() {
         let weights = specs
             .iter()
             .filter(|s| s.unit == layer + 1)
@@ -185,35 +237,32 @@ pub fn forward(
         }
         fast += 1;
     }
-    let x = forward_layers(c, x, &bias, p, fast)?;
-    let m = mask.unsqueeze(D::Minus1)?; // [B, L, 1]
-    let summed = x.broadcast_mul(&m)?.sum(1)?;
-    let counts = m.sum(1)?.clamp(1e-9f32, f32::MAX)?;
-    summed.broadcast_div(&counts)
+    run_layers(c, x, bias, p, layers, fast)
 }
 
-/// The transformer layers over the embeddings `x` (`[B, L, H]`), the first `fast` in the CPU
-/// kernels of `frozen::encoder`; `bias` is the attention mask's `[B, 1, 1, L]` score offsets.
-fn forward_layers(
+/// Transformer layers `layers` over `x` (`[B, L, H]`), those before `fast` in the CPU kernels of
+/// `frozen::encoder`; `bias` is the attention mask's `[B, 1, 1, L]` score offsets.
+fn run_layers(
     c: Config,
     x: Tensor,
     bias: &Tensor,
     p: &dyn Fn(&str) -> Result<Tensor>,
+    layers: Range<usize>,
     fast: usize,
 ) -> Result<Tensor> {
     let (b, l, h) = x.dims3()?;
     let mut x = x;
-    if fast > 0 {
+    if fast > layers.start {
         let key_bias = bias.flatten_all()?.to_vec1::<f32>()?;
         let mut rows = Rows::from_tensor(&x)?;
-        for layer in 0..fast {
+        for layer in layers.start..fast {
             rows = fast_layer(c, rows, l, &key_bias, p, layer)?;
         }
         x = rows.into_tensor(b, x.device())?;
     }
     let (heads, dh) = (c.heads, h / c.heads);
     let scale = 1.0 / (dh as f64).sqrt();
-    for layer in fast..c.layers {
+    for layer in fast.max(layers.start)..layers.end {
         let pre = format!("encoder.layer.{layer}");
         let split = |t: Tensor| -> Result<Tensor> {
             t.reshape((b, l, heads, dh))?.transpose(1, 2)?.contiguous()
@@ -466,9 +515,9 @@ mod tests {
             )
             .unwrap();
         let x = norm(&x, &p, "embeddings.LayerNorm", c.eps).unwrap();
-        let reference = forward_layers(c, x.clone(), &bias, &p, 0).unwrap();
+        let reference = run_layers(c, x.clone(), &bias, &p, 0..c.layers, 0).unwrap();
         for fast in 1..=c.layers {
-            let mixed = forward_layers(c, x.clone(), &bias, &p, fast).unwrap();
+            let mixed = run_layers(c, x.clone(), &bias, &p, 0..c.layers, fast).unwrap();
             let diff = (mixed - &reference)
                 .unwrap()
                 .abs()
@@ -495,7 +544,18 @@ mod tests {
             .unwrap()
             .broadcast_div(&m.sum(1).unwrap())
             .unwrap();
-        let diff = (ours - pooled).unwrap().abs().unwrap().max_all().unwrap();
+        let diff = (&ours - pooled).unwrap().abs().unwrap().max_all().unwrap();
         assert!(diff.to_scalar::<f32>().unwrap() < 1e-4);
+        // In two parts, as a cached frozen prefix and the trained layers after it.
+        for units in 1..=c.layers + 1 {
+            let hidden = prefix(c, &ids, 0, &p, units).unwrap();
+            assert_eq!(hidden.dims(), &[2, 7, 12]);
+            let split = rest(c, &ids, &hidden, 0, &p, units).unwrap();
+            let diff = (split - &ours).unwrap().abs().unwrap().max_all().unwrap();
+            assert!(
+                diff.to_scalar::<f32>().unwrap() < 1e-4,
+                "{units} units first"
+            );
+        }
     }
 }

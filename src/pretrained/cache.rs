@@ -52,6 +52,8 @@ pub struct FeatureCache {
     memory: Mutex<HashMap<u64, Vec<f32>>>,
     /// One small file per sample; `None` keeps features in memory only.
     dir: Option<PathBuf>,
+    /// Whether values read or computed are also kept in memory.
+    in_memory: bool,
 }
 
 impl FeatureCache {
@@ -69,7 +71,15 @@ impl FeatureCache {
             salt,
             memory: Mutex::new(HashMap::new()),
             dir,
+            in_memory: true,
         }
+    }
+
+    /// The same cache keeping values on disk only (read back each time), for values too large
+    /// to hold for every sample; in memory still when there is no disk folder.
+    pub fn without_memory(mut self) -> Self {
+        self.in_memory = self.dir.is_none();
+        self
     }
 
     /// The key of one sample's input values.
@@ -99,8 +109,10 @@ impl FeatureCache {
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect();
-        if let Ok(mut memory) = self.memory.lock() {
-            memory.insert(key, v.clone());
+        if self.in_memory {
+            if let Ok(mut memory) = self.memory.lock() {
+                memory.insert(key, v.clone());
+            }
         }
         Some(v)
     }
@@ -113,8 +125,10 @@ impl FeatureCache {
                 crate::files::write_cache(&dir.join(format!("{key:016x}.f32")), &bytes);
             }
         }
-        if let Ok(mut memory) = self.memory.lock() {
-            memory.insert(key, features);
+        if self.in_memory {
+            if let Ok(mut memory) = self.memory.lock() {
+                memory.insert(key, features);
+            }
         }
     }
 }
@@ -137,5 +151,11 @@ mod tests {
         assert_eq!(again.get(k, 3), Some(vec![0.5, -1.0, 3.0]));
         assert_eq!(again.get(k, 4), None);
         assert_eq!(b.get(b.key(&[1.0, 2.0]), 3), None);
+        // On disk only: read back from the file, not kept in memory.
+        let disk = FeatureCache::new("prefix", 1, Some(dir.path())).without_memory();
+        let k = disk.key(&[4.0]);
+        disk.put(k, vec![1.5]);
+        assert_eq!(disk.get(k, 1), Some(vec![1.5]));
+        assert!(disk.memory.lock().unwrap().is_empty());
     }
 }

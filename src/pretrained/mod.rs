@@ -311,23 +311,78 @@ impl Backbone {
         match self.reads() {
             Reads::Tokens { .. } => bert::forward(bert::MINILM_L6, x, pad_id, p),
             Reads::Image { .. } => {
-                let x = if x.dim(1)? == 1 {
-                    Tensor::cat(&[x, x, x], 1)?
-                } else {
-                    x.clone()
-                };
-                let x = if self == Self::EfficientNetLite0 {
-                    ((x * 255.0)? - 127.0)? / 128.0
-                } else {
-                    let mean = Tensor::new(&IMAGENET_MEAN, x.device())?.reshape((1, 3, 1, 1))?;
-                    let std = Tensor::new(&IMAGENET_STD, x.device())?.reshape((1, 3, 1, 1))?;
-                    x.broadcast_sub(&mean)?.broadcast_div(&std)
-                }?;
+                let x = self.normalized(x)?;
                 match self.resnet_depth() {
                     Some(depth) => resnet::forward(depth, &x, p),
                     None => efficientnet::forward(&x, p),
                 }
             }
+        }
+    }
+
+    /// Images in [0, 1] (grayscale repeated to three channels) scaled as the network was trained.
+    fn normalized(self, x: &Tensor) -> Result<Tensor> {
+        let x = if x.dim(1)? == 1 {
+            Tensor::cat(&[x, x, x], 1)?
+        } else {
+            x.clone()
+        };
+        if self == Self::EfficientNetLite0 {
+            ((x * 255.0)? - 127.0)? / 128.0
+        } else {
+            let mean = Tensor::new(&IMAGENET_MEAN, x.device())?.reshape((1, 3, 1, 1))?;
+            let std = Tensor::new(&IMAGENET_STD, x.device())?.reshape((1, 3, 1, 1))?;
+            x.broadcast_sub(&mean)?.broadcast_div(&std)
+        }
+    }
+
+    /// One sample's values `[…]` after the first `units` units, for an input of `input`
+    /// (without the batch); `None` where the network cannot be split there (ResNets, or nothing
+    /// before or after).
+    pub fn prefix_shape(self, input: &[usize], units: usize) -> Option<Vec<usize>> {
+        if units == 0 || units >= self.units() {
+            return None;
+        }
+        match (self, input) {
+            (Self::EfficientNetLite0, &[_, h, w]) => Some(efficientnet::maps_shape(h, w, units)),
+            (Self::MiniLmL6, &[len]) => Some(vec![len, bert::MINILM_L6.hidden]),
+            _ => None,
+        }
+    }
+
+    /// The values after the first `units` units (see [`Backbone::prefix_shape`]), `[B, …]`.
+    pub fn forward_prefix(
+        self,
+        x: &Tensor,
+        pad_id: u32,
+        p: &dyn Fn(&str) -> Result<Tensor>,
+        units: usize,
+    ) -> Result<Tensor> {
+        match self {
+            Self::MiniLmL6 => bert::prefix(bert::MINILM_L6, x, pad_id, p, units),
+            Self::EfficientNetLite0 => {
+                efficientnet::forward_units(&self.normalized(x)?, p, 0..units)
+            }
+            _ => candle_core::bail!("{} is not split into parts", self.label()),
+        }
+    }
+
+    /// The features from `prefix`, the values of input `x` after the first `units` units
+    /// ([`Backbone::forward_prefix`]).
+    pub fn forward_rest(
+        self,
+        x: &Tensor,
+        prefix: &Tensor,
+        pad_id: u32,
+        p: &dyn Fn(&str) -> Result<Tensor>,
+        units: usize,
+    ) -> Result<Tensor> {
+        match self {
+            Self::MiniLmL6 => bert::rest(bert::MINILM_L6, x, prefix, pad_id, p, units),
+            Self::EfficientNetLite0 => {
+                efficientnet::forward_units(prefix, p, units..efficientnet::UNITS)
+            }
+            _ => candle_core::bail!("{} is not split into parts", self.label()),
         }
     }
 

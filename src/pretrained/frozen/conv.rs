@@ -270,6 +270,11 @@ pub fn depthwise(x: &Maps, f: &Folded, stride: usize, pads: Pads, post: Post) ->
                     for kx in 0..k {
                         let tap = taps[ky * k + kx];
                         let (lo, hi) = valid_columns(kx, pads.left, stride, x.w, ow);
+                        if lo == hi {
+                            // The tap falls on padding for every column (maps smaller than
+                            // the window).
+                            continue;
+                        }
                         if stride == 1 {
                             let start = lo + kx - pads.left;
                             let src = &line[start..start + (hi - lo)];
@@ -321,13 +326,21 @@ mod tests {
 
     #[test]
     fn folded_convolutions_match_the_candle_operations() {
-        let x = ramp(&[2, 4, 9, 8], 0);
+        for (h, w) in [(9, 8), (1, 1), (2, 3)] {
+            compare_at(h, w);
+        }
+    }
+
+    /// Every kind of window over `h`×`w` maps (smaller than the window too).
+    fn compare_at(h: usize, w: usize) {
+        let x = ramp(&[2, 4, h, w], 0);
         let maps = Maps::from_tensor(&x).unwrap();
         for (k, stride, pads) in [
             (1, 1, Pads::symmetric(0)),
             (3, 1, Pads::symmetric(1)),
-            (3, 2, Pads::tf_same(9, 8, 3, 2)),
-            (5, 2, Pads::tf_same(9, 8, 5, 2)),
+            (3, 2, Pads::tf_same(h, w, 3, 2)),
+            (5, 2, Pads::tf_same(h, w, 5, 2)),
+            (5, 1, Pads::tf_same(h, w, 5, 1)),
         ] {
             let [g, b, m, v] = bn(6);
             let w = ramp(&[6, 4, k, k], k);
