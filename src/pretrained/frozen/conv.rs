@@ -213,12 +213,9 @@ fn unfold(
                 let row = &mut cols[((c * k + ky) * k + kx) * l..][..l];
                 let (lo, hi) = valid_columns(kx, pads.left, stride, x.w, ow);
                 for oy in 0..oh {
-                    let Some(iy) = (oy * stride + ky).checked_sub(pads.top) else {
+                    let Some(iy) = input_row(oy * stride + ky, pads.top, x.h) else {
                         continue;
                     };
-                    if iy >= x.h {
-                        continue;
-                    }
                     let line = &plane[iy * x.w..(iy + 1) * x.w];
                     for ox in lo..hi {
                         row[oy * ow + ox] = line[ox * stride + kx - pads.left];
@@ -228,6 +225,12 @@ fn unfold(
         }
     }
     cols
+}
+
+/// The input row under padded row `padded` (`top` rows of padding above `h` rows), if it is
+/// not padding.
+fn input_row(padded: usize, top: usize, h: usize) -> Option<usize> {
+    padded.checked_sub(top).filter(|&iy| iy < h)
 }
 
 /// The output columns `lo..hi` whose input column `ox·stride + kx − left` lies inside `0..w`.
@@ -259,12 +262,9 @@ pub fn depthwise(x: &Maps, f: &Folded, stride: usize, pads: Pads, post: Post) ->
             let taps = &f.w[c * k * k..(c + 1) * k * k];
             for ky in 0..k {
                 for oy in 0..oh {
-                    let Some(iy) = (oy * stride + ky).checked_sub(pads.top) else {
+                    let Some(iy) = input_row(oy * stride + ky, pads.top, x.h) else {
                         continue;
                     };
-                    if iy >= x.h {
-                        continue;
-                    }
                     let line = &plane[iy * x.w..(iy + 1) * x.w];
                     let orow = &mut out[oy * ow..(oy + 1) * ow];
                     for kx in 0..k {
@@ -302,26 +302,13 @@ pub fn depthwise(x: &Maps, f: &Folded, stride: usize, pads: Pads, post: Post) ->
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::{close, ramp};
     use super::*;
     use crate::pretrained::ops;
-
-    fn ramp(shape: &[usize], seed: usize) -> Tensor {
-        let n: usize = shape.iter().product();
-        let v: Vec<f32> = (0..n)
-            .map(|i| (((i + seed) * 7 % 13) as f32 - 6.0) / 5.0)
-            .collect();
-        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
-    }
 
     fn bn(c: usize) -> [Tensor; 4] {
         let var = (ramp(&[c], 3).abs().unwrap() + 0.5).unwrap();
         [ramp(&[c], 1), ramp(&[c], 2), ramp(&[c], 5), var]
-    }
-
-    fn close(a: &Tensor, b: &Tensor) {
-        assert_eq!(a.dims(), b.dims());
-        let diff = (a - b).unwrap().abs().unwrap().max_all().unwrap();
-        assert!(diff.to_scalar::<f32>().unwrap() < 1e-4, "{diff}");
     }
 
     #[test]

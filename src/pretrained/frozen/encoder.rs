@@ -235,22 +235,9 @@ pub fn attention(qkv: &Rows, (len, heads): (usize, usize), key_bias: &[f32]) -> 
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::{close, ramp};
     use super::*;
     use crate::pretrained::ops;
-
-    fn ramp(shape: &[usize], seed: usize) -> Tensor {
-        let n: usize = shape.iter().product();
-        let v: Vec<f32> = (0..n)
-            .map(|i| (((i + seed) * 7 % 13) as f32 - 6.0) / 5.0)
-            .collect();
-        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
-    }
-
-    fn close(a: &Tensor, b: &Tensor) {
-        assert_eq!(a.dims(), b.dims());
-        let diff = (a - b).unwrap().abs().unwrap().max_all().unwrap();
-        assert!(diff.to_scalar::<f32>().unwrap() < 1e-4, "{diff}");
-    }
 
     #[test]
     fn the_fast_erf_and_exp_are_accurate() {

@@ -27,6 +27,28 @@ pub fn runs_here(x: &Tensor, weights: &[Tensor]) -> bool {
     ok(x) && weights.iter().all(ok)
 }
 
+/// Inputs and comparisons the kernels' tests share.
+#[cfg(test)]
+mod test_support {
+    use candle_core::{Device, Tensor};
+
+    /// Seeded values in [−1.2, 1.2] of `shape`.
+    pub fn ramp(shape: &[usize], seed: usize) -> Tensor {
+        let n: usize = shape.iter().product();
+        let v: Vec<f32> = (0..n)
+            .map(|i| (((i + seed) * 7 % 13) as f32 - 6.0) / 5.0)
+            .collect();
+        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+    }
+
+    /// Same shape and every value within 10⁻⁴.
+    pub fn close(a: &Tensor, b: &Tensor) {
+        assert_eq!(a.dims(), b.dims());
+        let diff = (a - b).unwrap().abs().unwrap().max_all().unwrap();
+        assert!(diff.to_scalar::<f32>().unwrap() < 1e-4, "{diff}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
