@@ -6,31 +6,12 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use common::{effnet_file, strata, strata_cached_in, text};
+use common::{effnet_file, only_run, strata, strata_cached_in, text, weights};
 
 fn shapes() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_data/shapes")
-}
-
-fn only_run(project: &Path) -> PathBuf {
-    let runs = project.with_extension("runs");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&runs)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    dirs.sort();
-    dirs.pop().unwrap()
-}
-
-fn weights(run: &Path) -> HashMap<String, candle_core::Tensor> {
-    candle_core::safetensors::load(
-        run.join("best/model.safetensors"),
-        &candle_core::Device::Cpu,
-    )
-    .unwrap()
 }
 
 #[test]

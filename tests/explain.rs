@@ -130,7 +130,7 @@ fn class_activation_maps_find_the_patch_that_decides_the_class_and_pass_their_ch
             };
             assert_eq!((*height, *width), (32, 32));
             assert!(values.iter().all(|v| (0.0..=1.0).contains(v)));
-            match peak_distance(values, images.sample(i)) {
+            match peak_distance(values, &images.sample(i)) {
                 0 => f.on_patch += 1,
                 1 => f.beside += 1,
                 _ => {}

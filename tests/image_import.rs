@@ -169,7 +169,7 @@ fn fixture_of_good_and_broken_files() {
         height: 16,
         channels: 3,
     };
-    let (ds, report) = import_image_folder(&root, &options, None, None).unwrap();
+    let (ds, report) = import_image_folder(&root, &options, None, None, None).unwrap();
 
     let names: Vec<&str> = report.classes.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, vec!["apples", "bananas"]);
@@ -333,11 +333,13 @@ fn exif_orientation_is_applied() {
 fn a_folder_without_class_folders_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     gradient_rgb(4, 4).save(dir.path().join("a.png")).unwrap();
-    let err = import_image_folder(dir.path(), &ImportOptions::default(), None, None).unwrap_err();
+    let err =
+        import_image_folder(dir.path(), &ImportOptions::default(), None, None, None).unwrap_err();
     assert!(err.to_string().contains("no sub-folders"), "{err}");
     let err = import_image_folder(
         &dir.path().join("missing"),
         &ImportOptions::default(),
+        None,
         None,
         None,
     )

@@ -28,7 +28,7 @@ pub(super) fn of(dataset: &Dataset) -> Features {
             let mut v = Vec::with_capacity(n * width);
             for i in 0..n {
                 v.extend(shrink(
-                    d.sample(i),
+                    &d.sample(i),
                     d.channels,
                     d.height,
                     d.width,
@@ -46,7 +46,7 @@ pub(super) fn of(dataset: &Dataset) -> Features {
             let width = 2 * d.height;
             let mut v = Vec::with_capacity(n * width);
             for i in 0..n {
-                v.extend(band_statistics(d.sample(i), d.height, d.width));
+                v.extend(band_statistics(&d.sample(i), d.height, d.width));
             }
             (v, width, "each mel band's mean and spread".to_owned())
         }

@@ -137,7 +137,7 @@ fn write_picture(
     let (Some(images), Map::Grid { height, width, .. }) = (dataset.images(), &e.map) else {
         return Ok(None);
     };
-    let Some(rgb) = explain::overlay(images.sample(index), images.channels, &e.map, 0.6) else {
+    let Some(rgb) = explain::overlay(&images.sample(index), images.channels, &e.map, 0.6) else {
         return Ok(None);
     };
     let stem = Path::new(source).file_stem().map_or_else(

@@ -19,7 +19,7 @@ use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 
-use super::image_folder::import_class_folders;
+use super::image_folder::{import_prepared, StoreSpec};
 use super::{DataError, ImageDataset, ImportReport};
 use crate::project::DataKind;
 
@@ -651,9 +651,11 @@ impl AudioDataset {
 pub const AUDIO_EXTENSIONS: [&str; 5] = ["wav", "flac", "mp3", "ogg", "oga"];
 
 /// Imports one sub-folder of clips per class, decoding in parallel; unusable files are reported.
+/// The spectrograms go to the sample store in `store` (a folder) when given, else into memory.
 pub fn import_audio_folder(
     root: &Path,
     options: &AudioOptions,
+    store: Option<&Path>,
     cancel: Option<&AtomicBool>,
     progress: Option<&(dyn Fn(usize, usize) + Sync)>,
 ) -> Result<(AudioDataset, ImportReport), DataError> {
@@ -663,20 +665,34 @@ pub fn import_audio_folder(
             .map(|e| e.to_string_lossy().to_ascii_lowercase())
             .unwrap_or_default();
         if AUDIO_EXTENSIONS.contains(&ext.as_str()) {
-            audio_file_pixels(path, options).map_err(String::from)
+            audio_file_pixels(path, options)
+                .map_err(String::from)
+                .map(|(pixels, seconds, rate)| (pixels, [seconds.to_bits(), rate]))
         } else {
             Err(format!(
                 "not an audio file (.{ext}); use WAV, FLAC, MP3 or Ogg files"
             ))
         }
     };
-    let (usable, mut report) =
-        import_class_folders(root, DataKind::Audio, decode, cancel, progress)?;
-    let classes = report.classes.iter().map(|c| c.name.clone()).collect();
-    let mut dataset = AudioDataset::empty(classes, options);
-    for (label, path, clip) in usable {
-        dataset.push(label, path, clip);
-    }
+    let mut dataset = AudioDataset::empty(Vec::new(), options);
+    let spec = store.map(|dir| StoreSpec {
+        dir,
+        settings: format!("clips {options:?} {}", FeatureFile::VERSION),
+        record_len: dataset.images.sample_len(),
+    });
+    let (prepared, mut report) =
+        import_prepared(root, DataKind::Audio, spec, decode, cancel, progress)?;
+    dataset.images.classes = report.classes.iter().map(|c| c.name.clone()).collect();
+    dataset.images.pixels = prepared.pixels;
+    dataset.images.stored = prepared.stored;
+    dataset.images.labels = prepared.labels;
+    dataset.images.paths = prepared.paths;
+    dataset.durations = prepared
+        .extras
+        .iter()
+        .map(|e| f32::from_bits(e[0]))
+        .collect();
+    dataset.sample_rates = prepared.extras.iter().map(|e| e[1]).collect();
     let longer = dataset
         .durations
         .iter()

@@ -99,13 +99,14 @@ impl Dataset {
         }
     }
 
-    /// Bytes the samples take in memory.
+    /// Bytes the samples take in memory (pictures and spectrograms in the sample store take
+    /// a record number each).
     pub fn stored_bytes(&self) -> u64 {
         match self {
-            Self::Images(d) => d.pixels.len() as u64,
+            Self::Images(d) => d.in_memory_bytes(),
             Self::Table(t) => (t.features.len() * 4) as u64,
             Self::Text(t) => (t.ids.len() * 4) as u64,
-            Self::Audio(a) => a.images.pixels.len() as u64,
+            Self::Audio(a) => a.images.in_memory_bytes(),
         }
     }
 
@@ -215,6 +216,22 @@ impl Batch {
     }
 }
 
+/// Sample `i`'s pixels, or why the sample store could not give them.
+fn read_sample(
+    dataset: &ImageDataset,
+    i: usize,
+) -> candle_core::Result<std::borrow::Cow<'_, [u8]>> {
+    let pixels = dataset
+        .try_sample(i)
+        .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+    if pixels.len() != dataset.sample_len() {
+        return Err(candle_core::Error::Msg(format!(
+            "sample {i} is missing from the imported data"
+        )));
+    }
+    Ok(pixels)
+}
+
 fn spectrogram_batch(
     dataset: &ImageDataset,
     mfcc: bool,
@@ -227,7 +244,7 @@ fn spectrogram_batch(
     let mut data = vec![0f32; indices.len() * n];
     for (k, &i) in indices.iter().enumerate() {
         crate::data::augment_spectrogram(
-            dataset.sample(i),
+            &read_sample(dataset, i)?,
             dataset.height,
             dataset.width,
             aug,
@@ -265,7 +282,7 @@ fn image_batch(
         Some((aug, rng)) if aug.is_active() => {
             for (k, &i) in indices.iter().enumerate() {
                 augment_into(
-                    dataset.sample(i),
+                    &read_sample(dataset, i)?,
                     dataset.channels,
                     dataset.height,
                     dataset.width,
@@ -278,17 +295,20 @@ fn image_batch(
         }
         _ => {
             let convert = |(dst, &i): (&mut [f32], &usize)| {
-                for (d, &s) in dst.iter_mut().zip(dataset.sample(i)) {
+                for (d, &s) in dst.iter_mut().zip(read_sample(dataset, i)?.iter()) {
                     *d = f32::from(s) * (1.0 / 255.0);
                 }
+                Ok::<(), candle_core::Error>(())
             };
-            // Big batches (inference uses 256) are converted on every core.
-            if data.len() >= 1 << 16 && n > 0 {
+            // Big batches (inference uses 256) are read and converted on every core.
+            if (data.len() >= 1 << 16 || dataset.stored.is_some()) && n > 0 {
                 data.par_chunks_mut(n)
                     .zip(indices.par_iter())
-                    .for_each(convert);
+                    .try_for_each(convert)?;
             } else if n > 0 {
-                data.chunks_mut(n).zip(indices.iter()).for_each(convert);
+                data.chunks_mut(n)
+                    .zip(indices.iter())
+                    .try_for_each(convert)?;
             }
             labels.extend(
                 indices

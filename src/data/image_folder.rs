@@ -9,8 +9,10 @@ use image::{imageops::FilterType, DynamicImage, ImageDecoder as _, ImageReader};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::SkippedRow;
+use super::store::{StoreWriter, StoredSamples};
+use super::{sample_key, SkippedRow};
 use crate::project::DataKind;
+use std::borrow::Cow;
 
 /// Files larger than this are skipped as too large.
 pub const MAX_FILE_BYTES: u64 = 100 * 1024 * 1024;
@@ -106,8 +108,11 @@ pub struct ImageDataset {
     pub height: usize,
     /// Width in pixels.
     pub width: usize,
-    /// All images back to back, C×H×W each.
+    /// All images back to back, C×H×W each, when they are held in memory; empty when `stored`
+    /// holds them.
     pub pixels: Vec<u8>,
+    /// Where the images are when they live in the sample store rather than in memory.
+    pub stored: Option<StoredSamples>,
     /// Label of each image.
     pub labels: Vec<usize>,
     /// Source file of each image.
@@ -130,10 +135,54 @@ impl ImageDataset {
         self.channels * self.height * self.width
     }
 
-    /// Pixels of image `i`, C×H×W.
-    pub fn sample(&self, i: usize) -> &[u8] {
+    /// Pixels of image `i`, C×H×W; empty when they cannot be read (see [`Self::try_sample`]).
+    pub fn sample(&self, i: usize) -> Cow<'_, [u8]> {
+        self.try_sample(i).unwrap_or(Cow::Borrowed(&[]))
+    }
+
+    /// Pixels of image `i`, C×H×W, or why the sample store could not give them.
+    pub fn try_sample(&self, i: usize) -> std::io::Result<Cow<'_, [u8]>> {
+        if let Some(stored) = &self.stored {
+            return stored.read(i).map(Cow::Owned);
+        }
         let n = self.sample_len();
-        self.pixels.get(i * n..(i + 1) * n).unwrap_or(&[])
+        Ok(Cow::Borrowed(
+            self.pixels.get(i * n..(i + 1) * n).unwrap_or(&[]),
+        ))
+    }
+
+    /// Bytes the images take in memory (a record number each when they are in the store).
+    pub fn in_memory_bytes(&self) -> u64 {
+        self.pixels.len() as u64
+            + self
+                .stored
+                .as_ref()
+                .map_or(0, |s| 4 * s.records.len() as u64)
+    }
+
+    /// Keeps the images whose `keep` is true (with their labels left to the caller).
+    pub fn retain_pixels(&mut self, keep: &[bool]) {
+        let keep = |i: usize| keep.get(i).copied().unwrap_or(false);
+        if let Some(stored) = &mut self.stored {
+            let records = std::mem::take(&mut stored.records);
+            stored.records = records
+                .into_iter()
+                .enumerate()
+                .filter_map(|(i, r)| keep(i).then_some(r))
+                .collect();
+        } else {
+            let n = self.sample_len();
+            if n == 0 {
+                return;
+            }
+            let pixels = std::mem::take(&mut self.pixels);
+            self.pixels = pixels
+                .chunks(n)
+                .enumerate()
+                .filter(|&(i, _)| keep(i))
+                .flat_map(|(_, c)| c.iter().copied())
+                .collect();
+        }
     }
 
     /// Per-sample shape as the model sees it.
@@ -459,34 +508,136 @@ pub(super) fn import_class_folders<T: Send>(
     Ok((usable, report))
 }
 
-/// Imports an image folder: decodes every usable file in parallel, skipping and reporting the rest.
+/// Each usable sample's label, file and what was kept beside its values (a clip's length and
+/// rate), and the values: in memory, or in the sample store.
+#[derive(Default)]
+pub(super) struct Prepared {
+    pub labels: Vec<usize>,
+    pub paths: Vec<PathBuf>,
+    pub extras: Vec<[u32; 2]>,
+    pub pixels: Vec<u8>,
+    pub stored: Option<StoredSamples>,
+}
+
+/// Where and how to keep prepared samples: the stores' folder, the import settings (part of the
+/// store's key) and each sample's length.
+pub(super) struct StoreSpec<'a> {
+    pub dir: &'a Path,
+    pub settings: String,
+    pub record_len: usize,
+}
+
+/// Imports the class folders under `root`, each usable file `prepare`d to its values: through the
+/// sample store when `store` is given (files unchanged since an earlier import are read back,
+/// nothing is held in memory), else into memory. A store that cannot be used is reported in
+/// the warnings and the samples held in memory instead.
+pub(super) fn import_prepared(
+    root: &Path,
+    kind: DataKind,
+    store: Option<StoreSpec<'_>>,
+    prepare: impl Fn(&Path) -> Result<(Vec<u8>, [u32; 2]), String> + Sync,
+    cancel: Option<&AtomicBool>,
+    progress: Option<&(dyn Fn(usize, usize) + Sync)>,
+) -> Result<(Prepared, ImportReport), DataError> {
+    let mut notes = Vec::new();
+    if let Some(spec) = store {
+        match StoreWriter::open(spec.dir, root, &spec.settings, spec.record_len) {
+            Ok(writer) => {
+                let imported = import_class_folders(
+                    root,
+                    kind,
+                    |path| {
+                        let key = sample_key(root, &path.display().to_string());
+                        writer.get_or_insert(&key, path, || prepare(path))
+                    },
+                    cancel,
+                    progress,
+                );
+                let (usable, mut report) = match imported {
+                    Ok(imported) => imported,
+                    Err(e) => {
+                        writer.keep_partial();
+                        return Err(e);
+                    }
+                };
+                let records = usable.iter().map(|(_, _, (record, _))| *record).collect();
+                match writer.finish(records) {
+                    Ok((stored, store_notes)) => {
+                        report.warnings.extend(store_notes);
+                        let mut prepared = Prepared {
+                            stored: Some(stored),
+                            ..Prepared::default()
+                        };
+                        for (label, path, (_, extra)) in usable {
+                            prepared.labels.push(label);
+                            prepared.paths.push(path);
+                            prepared.extras.push(extra);
+                        }
+                        return Ok((prepared, report));
+                    }
+                    Err(e) => notes.push(format!(
+                        "the prepared samples could not be kept in {} ({e}); they are held in memory this time",
+                        spec.dir.display()
+                    )),
+                }
+            }
+            Err(e) => notes.push(format!(
+                "the prepared samples could not be kept in {} ({e}); they are held in memory this time",
+                spec.dir.display()
+            )),
+        }
+    }
+    let (usable, mut report) = import_class_folders(root, kind, &prepare, cancel, progress)?;
+    report.warnings.extend(notes);
+    let mut prepared = Prepared::default();
+    for (label, path, (values, extra)) in usable {
+        prepared.pixels.extend_from_slice(&values);
+        prepared.labels.push(label);
+        prepared.paths.push(path);
+        prepared.extras.push(extra);
+    }
+    Ok((prepared, report))
+}
+
+/// Imports an image folder: decodes every usable file in parallel, skipping and reporting the
+/// rest; the pictures go to the sample store in `store` (a folder) when given, else into memory.
 ///
 /// `progress` is called with `(done, total)` as files finish; `cancel` stops the import early.
 pub fn import_image_folder(
     root: &Path,
     options: &ImportOptions,
+    store: Option<&Path>,
     cancel: Option<&AtomicBool>,
     progress: Option<&(dyn Fn(usize, usize) + Sync)>,
 ) -> Result<(ImageDataset, ImportReport), DataError> {
-    let (usable, report) = import_class_folders(
-        root,
-        DataKind::Image,
-        |path| decode_image_file(path, options).map_err(String::from),
-        cancel,
-        progress,
-    )?;
     let mut dataset = ImageDataset {
-        classes: report.classes.iter().map(|c| c.name.clone()).collect(),
         channels: if options.channels >= 3 { 3 } else { 1 },
         height: options.height as usize,
         width: options.width as usize,
         ..ImageDataset::default()
     };
-    for (label, path, pixels) in usable {
-        dataset.pixels.extend_from_slice(&pixels);
-        dataset.labels.push(label);
-        dataset.paths.push(path);
-    }
+    let spec = store.map(|dir| StoreSpec {
+        dir,
+        settings: format!("pictures {options:?}"),
+        record_len: dataset.sample_len(),
+    });
+    let (prepared, report) = import_prepared(
+        root,
+        DataKind::Image,
+        spec,
+        |path| {
+            decode_image_file(path, options)
+                .map_err(String::from)
+                .map(|v| (v, [0; 2]))
+        },
+        cancel,
+        progress,
+    )?;
+    dataset.classes = report.classes.iter().map(|c| c.name.clone()).collect();
+    dataset.pixels = prepared.pixels;
+    dataset.stored = prepared.stored;
+    dataset.labels = prepared.labels;
+    dataset.paths = prepared.paths;
     Ok((dataset, report))
 }
 
@@ -529,6 +680,20 @@ impl ImportReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retain_pixels_keeps_the_chosen_images() {
+        let mut images = ImageDataset {
+            channels: 1,
+            height: 1,
+            width: 2,
+            pixels: vec![1, 1, 2, 2, 3, 3, 4, 4],
+            ..ImageDataset::default()
+        };
+        images.retain_pixels(&[true, false, true, true]);
+        assert_eq!(images.pixels, [1, 1, 3, 3, 4, 4]);
+        assert_eq!(&*images.sample(1), [3, 3]);
+    }
 
     /// A photo far larger than the target (averaged down first) and one just larger (resized
     /// directly) give the same picture: dark left half, bright right half, a grey middle column.

@@ -7,6 +7,7 @@ mod csv_file;
 mod dataset;
 mod image_folder;
 mod split;
+pub mod store;
 mod table;
 mod text;
 

@@ -219,7 +219,7 @@ impl DataScreen {
                         let index = split.train[pick];
                         if audio.is_some() {
                             crate::data::augment_spectrogram(
-                                dataset.sample(index),
+                                &dataset.sample(index),
                                 dataset.height,
                                 dataset.width,
                                 &augmentation,
@@ -229,7 +229,7 @@ impl DataScreen {
                             );
                         } else {
                             crate::data::augment_into(
-                                dataset.sample(index),
+                                &dataset.sample(index),
                                 dataset.channels,
                                 dataset.height,
                                 dataset.width,

@@ -275,7 +275,7 @@ impl ExplainView {
             .is_none_or(|(o, _)| (*o - self.opacity).abs() > 1e-3);
         if stale {
             if let (Some(rgb), Map::Grid { height, width, .. }) = (
-                explain::overlay(images.sample(index), images.channels, &e.map, self.opacity),
+                explain::overlay(&images.sample(index), images.channels, &e.map, self.opacity),
                 &e.map,
             ) {
                 let image = egui::ColorImage::from_rgb([*width, *height], &rgb);

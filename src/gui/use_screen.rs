@@ -534,7 +534,7 @@ impl UseScreen {
                 .iter()
                 .map(|p| {
                     let image = widgets::color_image(
-                        images.sample(p.index),
+                        &images.sample(p.index),
                         images.channels,
                         images.height,
                         images.width,

@@ -59,7 +59,7 @@ impl Thumbnails {
             .entry((salt, index))
             .or_insert_with(|| {
                 let image = color_image(
-                    dataset.sample(index),
+                    &dataset.sample(index),
                     dataset.channels,
                     dataset.height,
                     dataset.width,

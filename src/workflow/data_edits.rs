@@ -34,19 +34,6 @@ impl Plan {
             .collect()
     }
 
-    /// Keeps the `chunk`-long runs of a flat per-sample buffer whose sample stays.
-    pub fn filter_chunks<T: Copy>(&self, items: &[T], chunk: usize) -> Vec<T> {
-        if chunk == 0 {
-            return Vec::new();
-        }
-        items
-            .chunks(chunk)
-            .zip(&self.keep)
-            .filter(|(_, &keep)| keep)
-            .flat_map(|(c, _)| c.iter().copied())
-            .collect()
-    }
-
     /// The kept samples' classes.
     pub fn kept_labels(&self) -> Vec<usize> {
         self.filter(self.labels.clone())
@@ -174,9 +161,5 @@ mod tests {
         assert_eq!(after.train, [0, 2]);
         assert!(after.val.is_empty());
         assert_eq!(after.test, [1]);
-        assert_eq!(
-            plan.filter_chunks(&[1, 1, 2, 2, 3, 3, 4, 4], 2),
-            [1, 1, 3, 3, 4, 4]
-        );
     }
 }

@@ -329,8 +329,13 @@ pub fn prepare(
         Source::Tabular(table) => return prepare_table(data, table),
         Source::Text(text) => return prepare_text(data, text),
         Source::Audio(audio) => {
-            let (mut dataset, mut report) =
-                import_audio_folder(&data.path, &audio_options(audio), cancel, progress)?;
+            let (mut dataset, mut report) = import_audio_folder(
+                &data.path,
+                &audio_options(audio),
+                crate::data::store::default_dir().as_deref(),
+                cancel,
+                progress,
+            )?;
             let split = stratified_split(
                 &dataset.images.labels,
                 data.val_fraction,
@@ -350,8 +355,13 @@ pub fn prepare(
         }
         Source::Image(image) => image,
     };
-    let (mut dataset, mut report) =
-        import_image_folder(&data.path, &import_options(image), cancel, progress)?;
+    let (mut dataset, mut report) = import_image_folder(
+        &data.path,
+        &import_options(image),
+        crate::data::store::default_dir().as_deref(),
+        cancel,
+        progress,
+    )?;
     let split = stratified_split(
         &dataset.labels,
         data.val_fraction,
@@ -384,8 +394,7 @@ fn edit_images(
         return None;
     }
     plan.report(report, &dataset.classes);
-    let n = dataset.sample_len();
-    dataset.pixels = plan.filter_chunks(&dataset.pixels, n);
+    dataset.retain_pixels(&plan.keep);
     dataset.paths = plan.filter(std::mem::take(&mut dataset.paths));
     dataset.labels = plan.kept_labels();
     let split = plan.split(split);
@@ -646,14 +655,24 @@ pub fn evaluate_other(path: &Path, trained: &TrainedModel) -> Result<Evaluation>
             ))
         }
         (None, None) if manifest.data.kind() == DataKind::Audio => {
-            let (mut dataset, _) =
-                import_audio_folder(path, &manifest_audio(manifest), None, None)?;
+            let (mut dataset, _) = import_audio_folder(
+                path,
+                &manifest_audio(manifest),
+                crate::data::store::default_dir().as_deref(),
+                None,
+                None,
+            )?;
             remap_labels(&mut dataset.images, &manifest.classes)?;
             Dataset::Audio(Box::new(dataset))
         }
         (None, None) => {
-            let (mut dataset, _) =
-                import_image_folder(path, &manifest_images(manifest), None, None)?;
+            let (mut dataset, _) = import_image_folder(
+                path,
+                &manifest_images(manifest),
+                crate::data::store::default_dir().as_deref(),
+                None,
+                None,
+            )?;
             remap_labels(&mut dataset, &trained.manifest.classes)?;
             Dataset::Images(dataset)
         }

