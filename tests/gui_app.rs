@@ -42,6 +42,19 @@ fn wait_for(
     }
 }
 
+/// Points Strata's caches (features, prepared samples) at one folder for this test process. Tests
+/// run side by side in one process, so every test that needs to know where the caches are sets
+/// the same value.
+fn use_test_cache() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("strata-gui-tests-{}", std::process::id()));
+        std::env::set_var("STRATA_CACHE_DIR", &dir);
+        dir
+    })
+    .clone()
+}
+
 fn repo_sample() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_data")
 }
@@ -773,7 +786,7 @@ fn transfer_learning_on_texts_from_the_template_button_to_a_prediction() {
     let csv = data.path().join("messages.csv");
     std::fs::copy(repo_sample().join("messages.csv"), &csv).unwrap();
     let workspace = tempfile::tempdir().unwrap();
-    std::env::set_var("STRATA_CACHE_DIR", workspace.path().join("cache"));
+    use_test_cache();
     let mut app = StrataApp::new(None, workspace.path().to_owned());
     app.new_project_from_data(&csv);
     let mut h = harness(app);
@@ -931,6 +944,41 @@ fn the_app_and_strata_new_start_the_same_model_on_the_same_folder() {
     let gui = h.state().project().unwrap().clone();
     assert_eq!(gui.data.source, cli.data.source);
     assert_eq!(gui.model, cli.model);
+}
+
+#[test]
+fn prepared_samples_are_shown_and_cleared_on_the_data_screen() {
+    let cache = use_test_cache().join("samples");
+    let dir = tempfile::tempdir().unwrap();
+    let (_, mut h) = open_sample(dir.path());
+    wait_for(&mut h, "the import", 120, |app| {
+        app.data().is_some() && !app.is_busy()
+    });
+    assert!(strata::data::store::usage(&cache).bytes > 0);
+    h.get_by_label("1 Data").click();
+    h.step();
+    assert!(shows(&h, "Prepared samples"));
+    assert!(shows(&h, "Decoded once and kept on disk"));
+    assert!(shows(&h, &cache.display().to_string()));
+    h.get_by_label("Clear prepared samples").click();
+    h.step();
+    let status = h.state().status().unwrap();
+    assert!(!status.is_error, "{}", status.text);
+    assert!(
+        status.text.contains("Cleared the prepared samples"),
+        "{}",
+        status.text
+    );
+    // The pictures open now are still read from the cleared store's open file.
+    let data = h.state().data().unwrap();
+    let images = data.prepared.dataset.images().unwrap();
+    assert_eq!(images.sample(0).len(), images.sample_len());
+    // Importing again prepares them again.
+    h.get_by_label("Import again").click();
+    wait_for(&mut h, "the import", 120, |app| {
+        app.data().is_some() && !app.is_busy()
+    });
+    assert!(strata::data::store::usage(&cache).bytes > 0);
 }
 
 #[test]

@@ -203,6 +203,13 @@ fn training_from_the_store_gives_the_same_weights() {
         assert!(o.status.success(), "{}", text(&o));
         let kept = strata::data::store::usage(&cache.join("samples"));
         assert_eq!(kept.folders, usize::from(store == "on"), "{kept:?}");
+        // Reopening (`strata import` of the project reads its data as opening it does): the
+        // same pictures, nothing decoded into the store again.
+        let o = run(&["import", p, "--json"]);
+        assert!(o.status.success(), "{}", text(&o));
+        let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(report["samples"], 40);
+        assert_eq!(strata::data::store::usage(&cache.join("samples")), kept);
         let o = run(&["evaluate", p]);
         assert!(o.status.success(), "{}", text(&o));
         trained.push((weights(&only_run(&project)), text(&o)));

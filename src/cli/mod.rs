@@ -138,9 +138,10 @@ pub enum Command {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
-    /// Show what importing a folder finds, without creating a project.
+    /// Show what importing a folder finds, without creating a project; or, given a project,
+    /// what importing its data with its settings finds (what opening it reads)
     Import {
-        /// The image folder.
+        /// The data folder or CSV file, or a `.strata` project.
         dir: PathBuf,
         /// Print the report as JSON.
         #[arg(long)]
@@ -814,10 +815,15 @@ fn cmd_new(
 }
 
 fn cmd_import(path: &Path, json: bool) -> Result<()> {
-    let mut settings = DataSettings::new(path.to_owned(), workflow::detect_kind(path));
-    if settings.kind() == DataKind::Tabular {
-        choose_target(&mut settings, "", None)?;
-    }
+    let settings = if path.extension().is_some_and(|x| x == "strata") && path.is_file() {
+        load_project(path)?.data
+    } else {
+        let mut settings = DataSettings::new(path.to_owned(), workflow::detect_kind(path));
+        if settings.kind() == DataKind::Tabular {
+            choose_target(&mut settings, "", None)?;
+        }
+        settings
+    };
     let bar = import_bar(json);
     let (_, report) = workflow::prepare(&settings, None, Some(&bar_progress(&bar)))?;
     bar.finish_and_clear();

@@ -541,7 +541,7 @@ pub(super) fn import_prepared(
 ) -> Result<(Prepared, ImportReport), DataError> {
     let mut notes = Vec::new();
     if let Some(spec) = store {
-        match StoreWriter::open(spec.dir, root, &spec.settings, spec.record_len) {
+        match StoreWriter::open(spec.dir, root, &spec.settings, spec.record_len, cancel) {
             Ok(writer) => {
                 let imported = import_class_folders(
                     root,
@@ -580,6 +580,9 @@ pub(super) fn import_prepared(
                         spec.dir.display()
                     )),
                 }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                return Err(DataError::Cancelled)
             }
             Err(e) => notes.push(format!(
                 "the prepared samples could not be kept in {} ({e}); they are held in memory this time",

@@ -223,10 +223,17 @@ pub struct StoreWriter {
 }
 
 impl StoreWriter {
-    /// Opens (or starts) the store of data folder `root` under import `settings` in `dir`.
-    /// A store cut short (a crash, a full disk) or with an unreadable index starts afresh, with
-    /// a note saying so.
-    pub fn open(dir: &Path, root: &Path, settings: &str, record_len: usize) -> io::Result<Self> {
+    /// Opens (or starts) the store of data folder `root` under import `settings` in `dir`,
+    /// waiting while another import holds it (an `Interrupted` error when `cancel` is set
+    /// meanwhile). A store cut short (a crash, a full disk) or with an unreadable index starts
+    /// afresh, with a note saying so.
+    pub fn open(
+        dir: &Path,
+        root: &Path,
+        settings: &str,
+        record_len: usize,
+        cancel: Option<&std::sync::atomic::AtomicBool>,
+    ) -> io::Result<Self> {
         fs::create_dir_all(dir)?;
         tidy(dir);
         let folder = fs::canonicalize(root)?;
@@ -239,14 +246,19 @@ impl StoreWriter {
             .create(true)
             .truncate(false)
             .open(&paths.samples)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => {
-                return Err(io::Error::other(
-                    "another Strata is preparing the same data right now",
-                ))
+        // Another import of the same folder and settings (the app and `strata` at once, or two
+        // windows) finishes first; this one then reads back what that one prepared.
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(fs::TryLockError::WouldBlock) => {
+                    if cancel.is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed)) {
+                        return Err(io::ErrorKind::Interrupted.into());
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(fs::TryLockError::Error(e)) => return Err(e),
             }
-            Err(fs::TryLockError::Error(e)) => return Err(e),
         }
         let file_len = file.metadata()?.len();
         let index = match fs::read(&paths.index) {
@@ -275,6 +287,9 @@ impl StoreWriter {
             }
             None => Index::default(),
         };
+        let mut index = index;
+        let records = index.records;
+        index.entries.retain(|_, e| e.record < records);
         // Whatever lies past the last indexed record was written by an import that never
         // finished.
         file.set_len(u64::from(index.records) * record_len as u64)?;
@@ -523,7 +538,7 @@ mod tests {
         files: &[&str],
         decoded: &Mutex<Vec<String>>,
     ) -> StoredSamples {
-        let writer = StoreWriter::open(dir, root, "test", 12).unwrap();
+        let writer = StoreWriter::open(dir, root, "test", 12, None).unwrap();
         let mut records = Vec::new();
         for name in files {
             let (record, extra) = writer
@@ -579,7 +594,7 @@ mod tests {
         file.set_len(17).unwrap();
         drop(file);
         decoded.lock().unwrap().clear();
-        let writer = StoreWriter::open(cache.path(), data.path(), "test", 12).unwrap();
+        let writer = StoreWriter::open(cache.path(), data.path(), "test", 12, None).unwrap();
         assert!(writer.notes[0].contains("cut short"), "{:?}", writer.notes);
         drop(writer);
         // The note came with that import; this one finds a whole store again.
@@ -621,6 +636,26 @@ mod tests {
         assert!(used.bytes >= len);
         assert_eq!(clear(cache.path()).unwrap(), used.bytes);
         assert_eq!(usage(cache.path()), StoreUsage::default());
+    }
+
+    #[test]
+    fn a_second_import_waits_for_the_first_and_can_be_cancelled_meanwhile() {
+        let data = tempfile::tempdir().unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        let first = StoreWriter::open(cache.path(), data.path(), "test", 12, None).unwrap();
+        let cancel = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let waiting = s.spawn(|| {
+                StoreWriter::open(cache.path(), data.path(), "test", 12, Some(&cancel)).err()
+            });
+            std::thread::sleep(std::time::Duration::from_millis(150));
+            assert!(!waiting.is_finished(), "the second import did not wait");
+            cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+            let error = waiting.join().unwrap().expect("cancelled");
+            assert_eq!(error.kind(), io::ErrorKind::Interrupted);
+        });
+        first.keep_partial();
+        assert!(StoreWriter::open(cache.path(), data.path(), "test", 12, None).is_ok());
     }
 
     #[test]

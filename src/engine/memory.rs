@@ -13,7 +13,8 @@ pub struct MemoryEstimate {
     /// Optimizer state (momentum, Adam's two moments).
     pub optimizer: u64,
     /// Layer outputs kept for the backward pass, their gradients, and the convolution scratch
-    /// buffers, at the run's batch size.
+    /// buffers, at the run's batch size; or, when larger, the outputs of the validation pass,
+    /// which runs [`INFERENCE_BATCH`] samples at a time.
     pub activations: u64,
     /// The imported data set (8-bit pixels).
     pub data: u64,
@@ -21,6 +22,10 @@ pub struct MemoryEstimate {
 
 /// Bytes of one f32.
 const F32: u64 = 4;
+
+/// Samples per batch when nothing is learned (validation after each epoch, evaluation,
+/// predictions).
+pub const INFERENCE_BATCH: usize = 256;
 
 /// Fixed cost of the process itself (code, allocator, thread stacks, import buffers): what a
 /// `strata train` run measured beyond its estimate, at batch sizes 64 to 2,048.
@@ -45,8 +50,19 @@ impl MemoryEstimate {
         let threads = rayon::current_num_threads() as u64;
         let mut activations = 0u64;
         let mut scratch = 0u64;
+        // Without a backward pass each output is dropped once the next layer has read it: the
+        // input batch plus the two largest outputs at a time.
+        let (mut input, mut largest) = (0u64, [0u64; 2]);
         let fused_pools = super::network::fusable_pools(graph, checked);
         for &i in &checked.order {
+            let floats = checked.info[i].output_shape.iter().product::<usize>() as u64;
+            if graph.nodes[i].layer.is_input() {
+                input = floats;
+            } else if floats > largest[0] {
+                largest = [floats, largest[0]];
+            } else {
+                largest[1] = largest[1].max(floats);
+            }
             let memory = graph.nodes[i].layer.kind().memory(&MemoryCx {
                 input: graph.input_shape(checked, i),
                 output: &checked.info[i].output_shape,
@@ -55,10 +71,11 @@ impl MemoryEstimate {
             activations += memory.floats_per_sample * batch * F32;
             scratch = scratch.max(memory.scratch_floats_per_thread * F32 * threads);
         }
+        let inference = (input + largest[0] + largest[1]) * INFERENCE_BATCH as u64 * F32;
         Self {
             parameters: 2 * params,
             optimizer: states * params,
-            activations: activations + scratch,
+            activations: activations.max(inference) + scratch,
             data: data_bytes,
         }
     }
@@ -143,7 +160,12 @@ mod tests {
         assert_eq!(e.optimizer, 2 * 101_770 * 4);
         // Outputs per sample: the input batch once (784), then flatten 784, dense 128 and
         // dense 10, each kept with its gradient and the gradient's accumulation buffer.
-        assert_eq!(e.activations, (784 + 3 * (784 + 128 + 10)) * 32 * 4);
+        let training = (784 + 3 * (784 + 128 + 10)) * 32 * 4;
+        // Validation, 256 at a time: the input and the two largest outputs (flatten, dense 128).
+        let validation = (784 + 784 + 128) * 256 * 4;
+        assert_eq!(e.activations, validation);
+        let big_batch = MemoryEstimate::new(&g, &checked, 512, OptimizerKind::Adam, 1000);
+        assert_eq!(big_batch.activations, training * 16);
         assert_eq!(e.data, 1000);
         assert_eq!(
             e.total(),
@@ -152,8 +174,8 @@ mod tests {
         // SGD keeps no state; a bigger batch needs more.
         let sgd = MemoryEstimate::new(&g, &checked, 32, OptimizerKind::Sgd, 1000);
         assert_eq!(sgd.optimizer, 0);
-        let big = MemoryEstimate::new(&g, &checked, 64, OptimizerKind::Adam, 1000);
-        assert!(big.activations == 2 * e.activations);
+        let big = MemoryEstimate::new(&g, &checked, 1024, OptimizerKind::Adam, 1000);
+        assert!(big.activations == 2 * big_batch.activations);
     }
 
     #[test]

@@ -17,7 +17,7 @@ mod train;
 
 pub use device::{configure_cpu, select_device};
 pub use events::{CancelToken, EpochMetrics, EventSink, Level, TrainEvent};
-pub use memory::{available_memory, human_bytes, MemoryEstimate};
+pub use memory::{available_memory, human_bytes, MemoryEstimate, INFERENCE_BATCH};
 pub use network::{activate, NamedVar, Network, NetworkError, Output};
 pub use optim::{Optimizer, OptimizerConfig, Param, MOMENTUM};
 pub use runs::{latest_run, RunManifest, TrainedModel};

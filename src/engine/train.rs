@@ -703,7 +703,7 @@ fn train_inner(
                 dataset,
                 &data.split.val,
                 settings.loss,
-                256,
+                super::memory::INFERENCE_BATCH,
             )?)
         };
         let metrics = EpochMetrics {

@@ -7,6 +7,7 @@ use eframe::egui;
 use super::app::{AfterImport, AppCommand, Shared, TemplateChoice};
 use super::audit_panel::AuditPanel;
 use super::document::Command;
+use crate::data::store::{self, StoreUsage};
 use crate::project::{
     AudioSettings, DataKind, DataSettings, ImageSettings, Source, TableSettings, Task,
     TextSettings, TokenizerKind,
@@ -22,6 +23,8 @@ pub struct DataScreen {
     refit_model: bool,
     /// "Check the data".
     pub(super) audit: AuditPanel,
+    /// What the sample stores take on disk, and when that was measured.
+    store_usage: Option<(std::time::Instant, StoreUsage)>,
 }
 
 impl Default for DataScreen {
@@ -31,6 +34,7 @@ impl Default for DataScreen {
             preview_cache: None,
             refit_model: false,
             audit: AuditPanel::default(),
+            store_usage: None,
         }
     }
 }
@@ -104,6 +108,9 @@ impl DataScreen {
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| {
                     self.data_settings_ui(ui, cx, &mut settings);
+                    if matches!(settings.kind(), DataKind::Image | DataKind::Audio) {
+                        self.sample_store_ui(ui, cx);
+                    }
                 });
             });
         if settings != before {
@@ -112,6 +119,60 @@ impl DataScreen {
         egui::CentralPanel::default().show(ui, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| self.data_view_ui(ui, cx));
         });
+    }
+
+    /// Where decoded pictures and spectrograms are kept, how much room they take, and *Clear*.
+    fn sample_store_ui(&mut self, ui: &mut egui::Ui, cx: &mut Shared) {
+        let Some(dir) = store::default_dir() else {
+            return;
+        };
+        ui.separator();
+        ui.heading("Prepared samples");
+        let fresh = self
+            .store_usage
+            .as_ref()
+            .is_some_and(|(at, _)| at.elapsed() < std::time::Duration::from_secs(3));
+        if !fresh && cx.importing().is_none() {
+            self.store_usage = Some((std::time::Instant::now(), store::usage(&dir)));
+        }
+        let usage = self
+            .store_usage
+            .as_ref()
+            .map(|(_, u)| u.clone())
+            .unwrap_or_default();
+        ui.label(format!(
+            "Decoded once and kept on disk, so training reads them from there and reopening skips decoding: {} for {} data {}.",
+            crate::engine::human_bytes(usage.bytes),
+            usage.folders,
+            if usage.folders == 1 { "folder" } else { "folders" },
+        ));
+        ui.horizontal(|ui| {
+            ui.label(
+                egui::RichText::new(dir.display().to_string())
+                    .small()
+                    .weak(),
+            )
+            .on_hover_text("The data folders themselves are never written to.");
+        });
+        let clear = ui
+            .add_enabled(
+                usage.bytes > 0 && cx.importing().is_none(),
+                egui::Button::new("Clear prepared samples"),
+            )
+            .on_hover_text("Frees the room; the next import decodes the files again. The data open now stays usable.");
+        if clear.clicked() {
+            match store::clear(&dir) {
+                Ok(freed) => cx.send(AppCommand::Info(format!(
+                    "Cleared the prepared samples ({}).",
+                    crate::engine::human_bytes(freed)
+                ))),
+                Err(e) => cx.send(AppCommand::Error(format!(
+                    "Could not clear the prepared samples in {}: {e}",
+                    dir.display()
+                ))),
+            }
+            self.store_usage = None;
+        }
     }
 
     fn data_settings_ui(&mut self, ui: &mut egui::Ui, cx: &mut Shared, s: &mut DataSettings) {

@@ -730,7 +730,7 @@ fn evaluate_samples(
 }
 
 /// Samples per inference batch.
-const PREDICT_BATCH: usize = 256;
+const PREDICT_BATCH: usize = crate::engine::INFERENCE_BATCH;
 
 /// A regression model's predicted values for `indices` of `dataset`, in the target's units.
 fn predict_values(
