@@ -18,11 +18,8 @@ fn picture(index: usize, side: u32) -> ImageBuffer<Rgb<u8>, Vec<u8>> {
     let class = index % CLASSES;
     let mut rng = rand::rngs::StdRng::seed_from_u64(index as u64);
     let hue = class as f32 / CLASSES as f32;
-    let colour = [
-        (255.0 * (0.5 + 0.5 * (6.283 * hue).cos())) as f32,
-        (255.0 * (0.5 + 0.5 * (6.283 * (hue + 0.33)).cos())) as f32,
-        (255.0 * (0.5 + 0.5 * (6.283 * (hue + 0.67)).cos())) as f32,
-    ];
+    let channel = |phase: f32| 255.0 * (0.5 + 0.5 * (std::f32::consts::TAU * (hue + phase)).cos());
+    let colour = [channel(0.0), channel(0.33), channel(0.67)];
     let s = side as f32;
     let (cx, cy) = (
         rng.random_range(0.3..0.7) * s,
