@@ -163,6 +163,14 @@ impl Dataset {
         self.texts().map(|t| t.vocab.size())
     }
 
+    /// Asks for samples `indices` to be read ahead from the sample store, for a batch built
+    /// soon (nothing when the samples are in memory).
+    pub fn will_need(&self, indices: &[usize]) {
+        if let Some(stored) = self.images().and_then(|d| d.stored.as_ref()) {
+            stored.will_need(indices);
+        }
+    }
+
     /// Builds a batch from the given sample indices; augmentation (photos and drawings only, not
     /// spectrograms) when `augment` is given.
     pub fn batch(

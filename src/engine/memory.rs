@@ -32,13 +32,15 @@ pub const INFERENCE_BATCH: usize = 256;
 const BASELINE: u64 = 80 << 20;
 
 impl MemoryEstimate {
-    /// Estimates a run of `graph` at `batch_size` with `optimizer` over `data_bytes` of data.
+    /// Estimates a run of `graph` at `batch_size` with `optimizer` over `data_bytes` of data,
+    /// with a validation pass after each epoch when `validates`.
     pub fn new(
         graph: &Graph,
         checked: &CheckedGraph,
         batch_size: usize,
         optimizer: OptimizerKind,
         data_bytes: u64,
+        validates: bool,
     ) -> Self {
         let params = checked.total_params() as u64 * F32;
         let states = match optimizer {
@@ -58,6 +60,8 @@ impl MemoryEstimate {
             let floats = checked.info[i].output_shape.iter().product::<usize>() as u64;
             if graph.nodes[i].layer.is_input() {
                 input = floats;
+            } else if fused_pools[i].is_some() {
+                // A convolution fused with its pool never stores its own output.
             } else if floats > largest[0] {
                 largest = [floats, largest[0]];
             } else {
@@ -71,7 +75,11 @@ impl MemoryEstimate {
             activations += memory.floats_per_sample * batch * F32;
             scratch = scratch.max(memory.scratch_floats_per_thread * F32 * threads);
         }
-        let inference = (input + largest[0] + largest[1]) * INFERENCE_BATCH as u64 * F32;
+        let inference = if validates {
+            (input + largest[0] + largest[1]) * INFERENCE_BATCH as u64 * F32
+        } else {
+            0
+        };
         Self {
             parameters: 2 * params,
             optimizer: states * params,
@@ -155,7 +163,7 @@ mod tests {
         // The Keras example: 784·128 + 128 + 128·10 + 10 = 101,770 parameters.
         let g = model::mlp(&[1, 28, 28], 10);
         let checked = g.validate().unwrap();
-        let e = MemoryEstimate::new(&g, &checked, 32, OptimizerKind::Adam, 1000);
+        let e = MemoryEstimate::new(&g, &checked, 32, OptimizerKind::Adam, 1000, true);
         assert_eq!(e.parameters, 2 * 101_770 * 4);
         assert_eq!(e.optimizer, 2 * 101_770 * 4);
         // Outputs per sample: the input batch once (784), then flatten 784, dense 128 and
@@ -164,7 +172,7 @@ mod tests {
         // Validation, 256 at a time: the input and the two largest outputs (flatten, dense 128).
         let validation = (784 + 784 + 128) * 256 * 4;
         assert_eq!(e.activations, validation);
-        let big_batch = MemoryEstimate::new(&g, &checked, 512, OptimizerKind::Adam, 1000);
+        let big_batch = MemoryEstimate::new(&g, &checked, 512, OptimizerKind::Adam, 1000, true);
         assert_eq!(big_batch.activations, training * 16);
         assert_eq!(e.data, 1000);
         assert_eq!(
@@ -172,17 +180,20 @@ mod tests {
             BASELINE + e.parameters + e.optimizer + e.activations + 1000
         );
         // SGD keeps no state; a bigger batch needs more.
-        let sgd = MemoryEstimate::new(&g, &checked, 32, OptimizerKind::Sgd, 1000);
+        let sgd = MemoryEstimate::new(&g, &checked, 32, OptimizerKind::Sgd, 1000, true);
         assert_eq!(sgd.optimizer, 0);
-        let big = MemoryEstimate::new(&g, &checked, 1024, OptimizerKind::Adam, 1000);
+        let big = MemoryEstimate::new(&g, &checked, 1024, OptimizerKind::Adam, 1000, true);
         assert!(big.activations == 2 * big_batch.activations);
+        // Without a validation split only training counts.
+        let no_val = MemoryEstimate::new(&g, &checked, 32, OptimizerKind::Adam, 1000, false);
+        assert_eq!(no_val.activations, training);
     }
 
     #[test]
     fn warning_names_the_batch_size_when_outputs_dominate() {
         let g = model::cnn(&[3, 128, 128], 10);
         let checked = g.validate().unwrap();
-        let e = MemoryEstimate::new(&g, &checked, 512, OptimizerKind::Adam, 0);
+        let e = MemoryEstimate::new(&g, &checked, 512, OptimizerKind::Adam, 0, true);
         assert!(e.warning(Some(u64::MAX), 512).is_none());
         let w = e.warning(Some(100 << 20), 512).unwrap();
         assert!(w.contains("lower the batch size (now 512"), "{w}");

@@ -282,7 +282,11 @@ pub fn predict(
 ) -> candle_core::Result<Vec<Vec<f32>>> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     let mut out = Vec::with_capacity(indices.len());
-    for chunk in indices.chunks(batch_size.max(1)) {
+    let chunks: Vec<&[usize]> = indices.chunks(batch_size.max(1)).collect();
+    for (k, chunk) in chunks.iter().enumerate() {
+        if let Some(next) = chunks.get(k + 1) {
+            dataset.will_need(next);
+        }
         let batch = dataset.batch(chunk, None, net.device())?;
         let o = net
             .forward(&batch.inputs, false, &mut rng)
@@ -334,7 +338,11 @@ fn evaluate(
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     let classes = data.classes().len();
     let (mut total_loss, mut correct) = (0.0, 0usize);
-    for chunk in indices.chunks(batch_size.max(1)) {
+    let chunks: Vec<&[usize]> = indices.chunks(batch_size.max(1)).collect();
+    for (k, chunk) in chunks.iter().enumerate() {
+        if let Some(next) = chunks.get(k + 1) {
+            data.will_need(next);
+        }
         let batch = data
             .batch(chunk, None, net.device())
             .map_err(|e| e.to_string())?;
@@ -531,6 +539,7 @@ fn train_inner(
         batch_size,
         settings.optimizer,
         dataset.stored_bytes(),
+        !data.split.val.is_empty(),
     );
     sink.emit(TrainEvent::Started {
         run_id: manifest.run_id.clone(),
@@ -610,9 +619,12 @@ fn train_inner(
             let (tx, rx) = crossbeam_channel::bounded(2);
             let chunks = &chunks;
             scope.spawn(move || {
-                for (chunk, &seed) in chunks.iter().zip(&seeds) {
+                for (k, (chunk, &seed)) in chunks.iter().zip(&seeds).enumerate() {
                     if chunk.is_empty() {
                         continue; // a Poisson sample can be empty
+                    }
+                    if let Some(next) = chunks.get(k + 1) {
+                        dataset.will_need(next);
                     }
                     let mut aug_rng = rand::rngs::StdRng::seed_from_u64(seed);
                     // Built in main memory; a GPU copy is made on the training thread, which owns

@@ -365,6 +365,7 @@ impl TrainScreen {
             batch,
             settings.optimizer,
             data_bytes,
+            cx.data().is_none_or(|d| !d.prepared.split.val.is_empty()),
         );
         let free = self.free_memory();
         Some(match estimate.warning(free, batch) {
