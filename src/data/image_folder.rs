@@ -593,6 +593,11 @@ pub(super) fn import_prepared(
     let (usable, mut report) = import_class_folders(root, kind, &prepare, cancel, progress)?;
     report.warnings.extend(notes);
     let mut prepared = Prepared::default();
+    // Room for every sample at once, so the copy never reallocates; each decoded sample is freed
+    // as soon as it is copied.
+    prepared
+        .pixels
+        .reserve_exact(usable.iter().map(|(_, _, (values, _))| values.len()).sum());
     for (label, path, (values, extra)) in usable {
         prepared.pixels.extend_from_slice(&values);
         prepared.labels.push(label);

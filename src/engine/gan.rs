@@ -312,6 +312,7 @@ pub fn train_gan(
     report: &(dyn Fn(GanEvent) + Sync),
     cancel: &CancelToken,
 ) -> Result<PathBuf, String> {
+    super::device::flush_denormals();
     let generator = project
         .generator
         .as_ref()

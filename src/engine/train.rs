@@ -383,6 +383,7 @@ fn train_inner(
     sink: &dyn EventSink,
     cancel: &CancelToken,
 ) -> Result<RunOutcome, String> {
+    super::device::flush_denormals();
     let settings = &project.training;
     // Learning from the validation samples too: they join the training ones for this run.
     let merged;
@@ -619,6 +620,7 @@ fn train_inner(
             let (tx, rx) = crossbeam_channel::bounded(2);
             let chunks = &chunks;
             scope.spawn(move || {
+                super::device::flush_denormals();
                 for (k, (chunk, &seed)) in chunks.iter().zip(&seeds).enumerate() {
                     if chunk.is_empty() {
                         continue; // a Poisson sample can be empty
