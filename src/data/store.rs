@@ -519,13 +519,16 @@ pub fn usage(dir: &Path) -> StoreUsage {
     let Ok(listing) = fs::read_dir(dir) else {
         return usage;
     };
+    // One folder imported at two sizes has two stores.
+    let mut folders = std::collections::HashSet::new();
     for entry in listing.flatten() {
         let path = entry.path();
         usage.bytes += entry.metadata().map_or(0, |m| m.len());
         if path.extension().is_some_and(|x| x == "root") {
-            usage.folders += 1;
+            folders.insert(fs::read_to_string(&path).unwrap_or_default());
         }
     }
+    usage.folders = folders.len();
     usage
 }
 

@@ -140,12 +140,16 @@ impl DataScreen {
             .as_ref()
             .map(|(_, u)| u.clone())
             .unwrap_or_default();
-        ui.label(format!(
-            "Decoded once and kept on disk, so training reads them from there and reopening skips decoding: {} for {} data {}.",
-            crate::engine::human_bytes(usage.bytes),
-            usage.folders,
-            if usage.folders == 1 { "folder" } else { "folders" },
-        ));
+        ui.label(if usage.bytes == 0 {
+            "Decoded once and kept on disk, so training reads them from there and reopening skips decoding. Nothing is kept now: the next import decodes the files.".to_owned()
+        } else {
+            format!(
+                "Decoded once and kept on disk, so training reads them from there and reopening skips decoding: {} for {} data {}.",
+                crate::engine::human_bytes(usage.bytes),
+                usage.folders,
+                if usage.folders == 1 { "folder" } else { "folders" },
+            )
+        });
         ui.horizontal(|ui| {
             ui.label(
                 egui::RichText::new(dir.display().to_string())
