@@ -248,6 +248,9 @@ pub struct StoreWriter {
     old: HashMap<String, Entry>,
     appended: Mutex<Appended>,
     notes: Vec<String>,
+    /// Records in the index as read, when it was read whole: an import that adds nothing leaves
+    /// the index as it is (it is ~100 bytes a file).
+    indexed: Option<u32>,
 }
 
 impl StoreWriter {
@@ -297,8 +300,12 @@ impl StoreWriter {
             Err(e) => return Err(e),
         };
         let mut notes = Vec::new();
+        let mut indexed = None;
         let index = match index {
-            Some(index) if file_len >= u64::from(index.records) * record_len as u64 => index,
+            Some(index) if file_len >= u64::from(index.records) * record_len as u64 => {
+                indexed = Some(index.records);
+                index
+            }
             Some(_) => {
                 notes.push(format!(
                     "the prepared samples in {} were cut short (a crash or a full disk?); every file was prepared again",
@@ -333,6 +340,7 @@ impl StoreWriter {
                 error: None,
             }),
             notes,
+            indexed,
         })
     }
 
@@ -427,7 +435,9 @@ impl StoreWriter {
     /// (renumbered after compacting) and the notes for the import report.
     pub fn finish(mut self, records: Vec<u32>) -> io::Result<(StoredSamples, Vec<String>)> {
         let (mut entries, total) = self.take_appended()?;
-        let (records, total) = if total as usize > 2 * records.len() + 16 {
+        let compact = total as usize > 2 * records.len() + 16;
+        let unchanged = !compact && self.indexed == Some(total);
+        let (records, total) = if compact {
             let renumbered = self.compact(&records)?;
             entries.retain(|_, e| match renumbered.get(&e.record) {
                 Some(&new) => {
@@ -440,7 +450,9 @@ impl StoreWriter {
         } else {
             (records, total)
         };
-        self.save(entries, total)?;
+        if !unchanged {
+            self.save(entries, total)?;
+        }
         let _ = self.file.unlock();
         let notes = std::mem::take(&mut self.notes);
         let store = SampleStore {
@@ -598,6 +610,20 @@ mod tests {
         for (i, byte) in [1u8, 2, 3].into_iter().enumerate() {
             assert_eq!(first.read(i).unwrap(), values(byte));
         }
+        // Nothing changed: nothing prepared, the index not even rewritten.
+        let index_file = || {
+            fs::read_dir(cache.path())
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .find(|p| p.to_string_lossy().ends_with(".index.json"))
+                .unwrap()
+        };
+        let written = fs::metadata(index_file()).unwrap().modified().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let reopened = import(cache.path(), data.path(), &["a", "b", "c"], &decoded);
+        assert_eq!(decoded.lock().unwrap().len(), 3);
+        assert_eq!(reopened.read(2).unwrap(), values(3));
+        assert_eq!(fs::metadata(index_file()).unwrap().modified().unwrap(), written);
         decoded.lock().unwrap().clear();
         // Same size, later modification time: prepared again.
         std::thread::sleep(std::time::Duration::from_millis(20));
