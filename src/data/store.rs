@@ -623,7 +623,10 @@ mod tests {
         let reopened = import(cache.path(), data.path(), &["a", "b", "c"], &decoded);
         assert_eq!(decoded.lock().unwrap().len(), 3);
         assert_eq!(reopened.read(2).unwrap(), values(3));
-        assert_eq!(fs::metadata(index_file()).unwrap().modified().unwrap(), written);
+        assert_eq!(
+            fs::metadata(index_file()).unwrap().modified().unwrap(),
+            written
+        );
         decoded.lock().unwrap().clear();
         // Same size, later modification time: prepared again.
         std::thread::sleep(std::time::Duration::from_millis(20));
