@@ -8,7 +8,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{effnet_file, only_run, strata, strata_cached_in, text, weights};
+use common::{assert_same_weights, effnet_file, only_run, strata, strata_cached_in, text, weights};
 
 fn shapes() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_data/shapes")
@@ -197,10 +197,5 @@ fn fine_tuning_reads_the_frozen_blocks_values_back_and_trains_the_same() {
         trained.push(weights(&only_run(&project)));
     }
     // The same weights either way: the kept values are the computed ones, bit for bit.
-    let (a, b) = (&trained[0], &trained[1]);
-    assert_eq!(a.len(), b.len());
-    for (name, t) in a {
-        let diff = (t - &b[name]).unwrap().abs().unwrap().max_all().unwrap();
-        assert_eq!(diff.to_scalar::<f32>().unwrap(), 0.0, "{name}");
-    }
+    assert_same_weights(&trained[0], &trained[1]);
 }

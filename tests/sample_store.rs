@@ -8,7 +8,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{only_run, text, weights};
+use common::{assert_same_weights, only_run, text, weights};
 use strata::data::{import_audio_folder, import_image_folder, ImageDataset, ImportOptions};
 
 fn sample_data(name: &str) -> PathBuf {
@@ -226,11 +226,7 @@ fn training_from_the_store_gives_the_same_weights() {
         trained.push((weights(&only_run(&project)), text(&o)));
     }
     let ((a, eval_a), (b, eval_b)) = (&trained[0], &trained[1]);
-    assert_eq!(a.len(), b.len());
-    for (name, t) in a {
-        let diff = (t - &b[name]).unwrap().abs().unwrap().max_all().unwrap();
-        assert_eq!(diff.to_scalar::<f32>().unwrap(), 0.0, "{name}");
-    }
+    assert_same_weights(a, b);
     let accuracy = |o: &str| {
         o.lines()
             .find(|l| l.contains("ccuracy"))

@@ -541,49 +541,8 @@ pub(super) fn import_prepared(
 ) -> Result<(Prepared, ImportReport), DataError> {
     let mut notes = Vec::new();
     if let Some(spec) = store {
-        match StoreWriter::open(spec.dir, root, &spec.settings, spec.record_len, cancel) {
-            Ok(writer) => {
-                let imported = import_class_folders(
-                    root,
-                    kind,
-                    |path| {
-                        let key = sample_key(root, &path.display().to_string());
-                        writer.get_or_insert(&key, path, || prepare(path))
-                    },
-                    cancel,
-                    progress,
-                );
-                let (usable, mut report) = match imported {
-                    Ok(imported) => imported,
-                    Err(e) => {
-                        writer.keep_partial();
-                        return Err(e);
-                    }
-                };
-                let records = usable.iter().map(|(_, _, (record, _))| *record).collect();
-                match writer.finish(records) {
-                    Ok((stored, store_notes)) => {
-                        report.warnings.extend(store_notes);
-                        let mut prepared = Prepared {
-                            stored: Some(stored),
-                            ..Prepared::default()
-                        };
-                        for (label, path, (_, extra)) in usable {
-                            prepared.labels.push(label);
-                            prepared.paths.push(path);
-                            prepared.extras.push(extra);
-                        }
-                        return Ok((prepared, report));
-                    }
-                    Err(e) => notes.push(format!(
-                        "the prepared samples could not be kept in {} ({e}); they are held in memory this time",
-                        spec.dir.display()
-                    )),
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
-                return Err(DataError::Cancelled)
-            }
+        match import_stored(root, kind, &spec, &prepare, cancel, progress)? {
+            Ok(imported) => return Ok(imported),
             Err(e) => notes.push(format!(
                 "the prepared samples could not be kept in {} ({e}); they are held in memory this time",
                 spec.dir.display()
@@ -605,6 +564,56 @@ pub(super) fn import_prepared(
         prepared.extras.push(extra);
     }
     Ok((prepared, report))
+}
+
+/// [`import_prepared`] through the sample store: the import's own errors outside, the store's
+/// (the caller then imports into memory) inside.
+fn import_stored(
+    root: &Path,
+    kind: DataKind,
+    spec: &StoreSpec<'_>,
+    prepare: &(impl Fn(&Path) -> Result<(Vec<u8>, [u32; 2]), String> + Sync),
+    cancel: Option<&AtomicBool>,
+    progress: Option<&(dyn Fn(usize, usize) + Sync)>,
+) -> Result<std::io::Result<(Prepared, ImportReport)>, DataError> {
+    let writer = match StoreWriter::open(spec.dir, root, &spec.settings, spec.record_len, cancel) {
+        Ok(writer) => writer,
+        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return Err(DataError::Cancelled),
+        Err(e) => return Ok(Err(e)),
+    };
+    let imported = import_class_folders(
+        root,
+        kind,
+        |path| {
+            let key = sample_key(root, &path.display().to_string());
+            writer.get_or_insert(&key, path, || prepare(path))
+        },
+        cancel,
+        progress,
+    );
+    let (usable, mut report) = match imported {
+        Ok(imported) => imported,
+        Err(e) => {
+            writer.keep_partial();
+            return Err(e);
+        }
+    };
+    let records = usable.iter().map(|(_, _, (record, _))| *record).collect();
+    let (stored, store_notes) = match writer.finish(records) {
+        Ok(finished) => finished,
+        Err(e) => return Ok(Err(e)),
+    };
+    report.warnings.extend(store_notes);
+    let mut prepared = Prepared {
+        stored: Some(stored),
+        ..Prepared::default()
+    };
+    for (label, path, (_, extra)) in usable {
+        prepared.labels.push(label);
+        prepared.paths.push(path);
+        prepared.extras.push(extra);
+    }
+    Ok(Ok((prepared, report)))
 }
 
 /// Imports an image folder: decodes every usable file in parallel, skipping and reporting the

