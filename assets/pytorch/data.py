@@ -64,7 +64,8 @@ def read_image(path, recipe):
 
 def tokenize(text, kind):
     """Strata's tokens: lower-cased words (letters and digits with inner apostrophes; '!' and '?'
-    as words of their own), or single lower-cased characters with white space runs as one."""
+    as words of their own, or every mark but white space for "words_and_marks"), or single
+    lower-cased characters with white space runs as one."""
     tokens = []
     if kind == "characters":
         space = False
@@ -87,7 +88,7 @@ def tokenize(text, kind):
         if word:
             tokens.append(word)
             word = ""
-        if c in "!?":
+        if c in "!?" or (kind == "words_and_marks" and not c.isspace()):
             tokens.append(c)
     if word:
         tokens.append(word)

@@ -202,6 +202,8 @@ fn project_fold(
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let net = Network::new(project.graph, &device, &mut rng)
         .map_err(|e| AuditError::Model(e.to_string()))?;
+    net.fit_to_training_data(dataset, fit)
+        .map_err(|e| AuditError::Model(e.to_string()))?;
     let t = project.training;
     let mut optimizer = Optimizer::for_network(
         OptimizerConfig {

@@ -34,13 +34,14 @@ const LABEL_NAMES: [&str; 7] = [
 const MIN_CLASS_TEXTS: usize = 10;
 
 /// Cuts a text into tokens: lower-cased words (letters and digits, with inner apostrophes;
-/// `!` and `?` as words of their own), or single lower-cased characters with runs of white space
-/// as one space.
+/// `!` and `?` as words of their own, or with [`TokenizerKind::WordsAndMarks`] every mark that is
+/// not white space), or single lower-cased characters with runs of white space as one space.
 pub fn tokenize(kind: TokenizerKind, text: &str) -> Vec<String> {
     let mut tokens = Vec::new();
     match kind {
         // A tokenizer file's own rules live in the file; this is only a fallback.
-        TokenizerKind::Words | TokenizerKind::File => {
+        TokenizerKind::Words | TokenizerKind::WordsAndMarks | TokenizerKind::File => {
+            let every_mark = kind == TokenizerKind::WordsAndMarks;
             let chars: Vec<char> = text.chars().collect();
             let mut word = String::new();
             for (i, &c) in chars.iter().enumerate() {
@@ -54,7 +55,7 @@ pub fn tokenize(kind: TokenizerKind, text: &str) -> Vec<String> {
                 if !word.is_empty() {
                     tokens.push(std::mem::take(&mut word));
                 }
-                if c == '!' || c == '?' {
+                if c == '!' || c == '?' || (every_mark && !c.is_whitespace()) {
                     tokens.push(c.to_string());
                 }
             }
@@ -320,7 +321,8 @@ impl Vocabulary {
     }
 }
 
-/// The sequence length that covers 95 % of `texts` in full (at least 8, at most 512 words or 2,000
+/// The sequence length that covers 95 % of `texts` in full (99 % for words and marks, which a bag
+/// of words reads; at least 8, at most 512 words or 2,000
 /// characters).
 pub fn suggested_length<'a>(
     texts: impl Iterator<Item = &'a str>,
@@ -335,12 +337,18 @@ fn length_for(lengths: impl Iterator<Item = usize>, tokenizer: TokenizerKind) ->
         return 64;
     }
     lengths.sort_unstable();
-    let p95 = lengths[(lengths.len() * 95 / 100).min(lengths.len() - 1)];
+    // A bag of words reads every token it is given, so its texts are cut less often.
+    let share = if tokenizer == TokenizerKind::WordsAndMarks {
+        99
+    } else {
+        95
+    };
+    let covering = lengths[(lengths.len() * share / 100).min(lengths.len() - 1)];
     let cap = match tokenizer {
-        TokenizerKind::Words | TokenizerKind::File => 512,
+        TokenizerKind::Words | TokenizerKind::WordsAndMarks | TokenizerKind::File => 512,
         TokenizerKind::Characters => 2000,
     };
-    p95.clamp(8, cap)
+    covering.clamp(8, cap)
 }
 
 /// Texts and their classes as read, before any vocabulary.
@@ -711,6 +719,23 @@ mod tests {
         assert_eq!(
             tokenize(TokenizerKind::Words, "'quoted' l'été"),
             ["quoted", "l'été"]
+        );
+        assert_eq!(
+            tokenize(
+                TokenizerKind::WordsAndMarks,
+                "Don't STOP—believing, \"2x\"?"
+            ),
+            [
+                "don't",
+                "stop",
+                "—",
+                "believing",
+                ",",
+                "\"",
+                "2x",
+                "\"",
+                "?"
+            ]
         );
         assert_eq!(
             tokenize(TokenizerKind::Characters, " Ab  c\n"),

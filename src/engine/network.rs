@@ -191,6 +191,45 @@ impl Network {
         self.steps.iter().any(|s| s.layer.has_feature_cache())
     }
 
+    /// Whether a layer right after the Input counts fixed values on the training samples (see
+    /// [`Network::fit_to_inputs`]).
+    pub fn fits_to_inputs(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| self.reads_input(s) && s.layer.fits_to_inputs())
+    }
+
+    /// Lets the layers right after the Input count their fixed values (a bag of words' word
+    /// weights) on `rows`, the training samples' inputs; called once before a new run trains.
+    pub fn fit_to_inputs(&self, rows: &[&[f32]]) -> Result<(), NetworkError> {
+        for step in &self.steps {
+            if self.reads_input(step) && step.layer.fits_to_inputs() {
+                step.layer.fit_to_inputs(&mut rows.iter().copied())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Network::fit_to_inputs`] on the samples `train` of `dataset` (texts: their token ids).
+    pub fn fit_to_training_data(
+        &self,
+        dataset: &crate::data::Dataset,
+        train: &[usize],
+    ) -> Result<(), NetworkError> {
+        if !self.fits_to_inputs() {
+            return Ok(());
+        }
+        if let Some(texts) = dataset.texts() {
+            let rows: Vec<&[f32]> = train.iter().map(|&i| texts.row(i)).collect();
+            self.fit_to_inputs(&rows)?;
+        }
+        Ok(())
+    }
+
+    fn reads_input(&self, step: &Step) -> bool {
+        matches!(step.inputs.as_slice(), [i] if self.graph.nodes[*i].layer.is_input())
+    }
+
     /// Builds the network and loads its weights from a safetensors file written by [`Network::save`].
     pub fn load(graph: &Graph, weights: &Path, device: &Device) -> Result<Self, NetworkError> {
         let mut rng = rand::rngs::StdRng::seed_from_u64(0);

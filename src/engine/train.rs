@@ -444,6 +444,12 @@ fn train_inner(
     // A resumed run's weights (pretrained parts included) come from its saved state.
     let mut net = Network::build_with(&project.model, &device, &mut rng, resume_dir.is_none())
         .map_err(|e| e.to_string())?;
+    if resume_dir.is_none() {
+        // A bag of words counts its word weights on the training texts (a resumed run has them
+        // in its saved state).
+        net.fit_to_training_data(dataset, &data.split.train)
+            .map_err(|e| e.to_string())?;
+    }
     // A frozen pretrained part computes each sample's features once (cached on disk) unless the
     // inputs change every epoch; `STRATA_FEATURE_CACHE=off` turns it off for measurements.
     let feature_note = if !net.has_feature_cache() {

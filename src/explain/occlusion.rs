@@ -117,7 +117,7 @@ pub(super) fn word_positions(
     // Built vocabularies read one token per word (or character) in order, so a word the model
     // does not know can be shown as written.
     let written: Vec<String> = match vocab.tokenizer {
-        TokenizerKind::Words | TokenizerKind::Characters => texts
+        TokenizerKind::Words | TokenizerKind::WordsAndMarks | TokenizerKind::Characters => texts
             .raw
             .texts
             .get(index)

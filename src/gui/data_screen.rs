@@ -387,11 +387,12 @@ impl DataScreen {
                 }
             }
             ui.label("Tokens").on_hover_text(
-                "Words: each word is one token (best for most texts). Characters: each letter is one token; no unknown words, but longer sequences.",
+                "Words: each word is one token (best for most texts). Words and marks: commas, full stops and other marks are tokens too (what the bag-of-words model reads). Characters: each letter is one token; no unknown words, but longer sequences.",
             );
             ui.vertical(|ui| {
                 ui.horizontal(|ui| {
                     ui.radio_value(&mut s.tokenizer, TokenizerKind::Words, "words");
+                    ui.radio_value(&mut s.tokenizer, TokenizerKind::WordsAndMarks, "words and marks");
                     ui.radio_value(&mut s.tokenizer, TokenizerKind::Characters, "characters");
                 });
                 let file = s.tokenizer == TokenizerKind::File;

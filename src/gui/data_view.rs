@@ -516,6 +516,7 @@ fn text_view_ui(ui: &mut egui::Ui, texts: &TextDataset, split: &Split, report: &
     let unit = match vocab.tokenizer {
         TokenizerKind::Words => "words",
         TokenizerKind::Characters => "characters",
+        TokenizerKind::WordsAndMarks => "words and marks",
         TokenizerKind::File => "tokens",
     };
     ui.label(format!(

@@ -6,7 +6,7 @@ use eframe::egui::{self, Color32, RichText};
 use egui_snarl::ui::{SnarlStyle, SnarlWidget};
 use egui_snarl::Snarl;
 
-use super::app::{AfterImport, AppCommand, Shared};
+use super::app::{AfterImport, AppCommand, Shared, TemplateChoice};
 use super::document::Command;
 use super::graph_editor::{
     build_snarl, fit_transform, group_digits, summary_ui, GraphView, Viewer, NODE_SIZE,
@@ -35,7 +35,13 @@ pub struct ModelScreen {
 impl ModelScreen {
     /// A transfer template: the data is set up the way the pretrained network reads it (and
     /// imported again when that changes) and the weights file is found in the usual folders.
-    fn apply_transfer_template(&mut self, cx: &mut Shared, name: &str, label: &str, fit: &DataFit) {
+    fn apply_transfer_template(
+        &mut self,
+        cx: &mut Shared,
+        name: &'static str,
+        label: &str,
+        fit: &DataFit,
+    ) {
         let Some(doc) = cx.doc() else { return };
         let mut data = doc.project.data.clone();
         let weights = match workflow::adapt_data_to_template(name, &mut data, None, false) {
@@ -47,6 +53,18 @@ impl ModelScreen {
                 return;
             }
         };
+        if let Source::Text(text) = &data.source {
+            if text.sequence_length.is_none() && data != doc.project.data {
+                // The length comes from reading the texts again: the template is sized to them
+                // once they are imported.
+                cx.edit(Command::SetData(data));
+                cx.send(AppCommand::StartImport(AfterImport {
+                    fit_template: Some(TemplateChoice::Transfer(name)),
+                    train: false,
+                }));
+                return;
+            }
+        }
         let shape = match &data.source {
             Source::Image(image) => vec![
                 usize::from(image.channels),
@@ -114,7 +132,7 @@ impl ModelScreen {
             if !generating {
                 ui.label("Start from:");
             }
-            let templates: [(&str, &str, &str); 10] = [
+            let templates: [(&str, &str, &'static str); 11] = [
                 (
                     "MLP (Keras example)",
                     "Flatten, Dense 128 ReLU, Dense softmax: the model every Keras tutorial starts with",
@@ -151,6 +169,11 @@ impl ModelScreen {
                     "text-bow",
                 ),
                 (
+                    "Text TF-IDF (words and pairs)",
+                    "How often each word and each pair of neighbouring words appears, rare ones weighing more (TF-IDF), then one Dense layer: the classic linear text model, often the best on a few hundred or thousand texts. Texts are read again with punctuation marks as words.",
+                    "text-tfidf",
+                ),
+                (
                     "Transfer (images)",
                     "EfficientNet-Lite0 trained on ImageNet (frozen), Dropout, Dense: learns new image classes from a few dozen examples each. Images are imported at 224×224 in colour.",
                     "transfer-image",
@@ -168,7 +191,7 @@ impl ModelScreen {
             ];
             for (label, hint, name) in templates.into_iter().filter(|_| !generating) {
                 if ui.button(label).on_hover_text(hint).clicked() {
-                    if workflow::template_backbone(name).is_some() {
+                    if workflow::template_adapts_data(name) {
                         self.apply_transfer_template(cx, name, label, &fit);
                     } else if let Some(graph) = model::template(name, &fit) {
                         cx.edit(Command::ReplaceModel {

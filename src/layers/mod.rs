@@ -147,6 +147,18 @@ pub trait Forward: Send + Sync {
     fn has_feature_cache(&self) -> bool {
         false
     }
+
+    /// Whether the layer has fixed values counted on the training samples (a bag of words'
+    /// word weights), through [`Forward::fit_to_inputs`].
+    fn fits_to_inputs(&self) -> bool {
+        false
+    }
+
+    /// Counts the layer's fixed values on the training samples' inputs (for a layer right after
+    /// the Input); called once before a new run trains.
+    fn fit_to_inputs(&self, _rows: &mut dyn Iterator<Item = &[f32]>) -> Result<(), NetworkError> {
+        Ok(())
+    }
 }
 
 /// What shape inference knows about a node: its name and its inputs' names and shapes.
@@ -638,6 +650,8 @@ register_layers! {
     GlobalAvgPool(global_avg_pool::GlobalAvgPool) in "Pooling",
     /// Token ids → vectors.
     Embedding(embedding::Embedding) in "Sequence",
+    /// Token ids → word and word-pair counts (TF-IDF).
+    BagOfWords(bag_of_words::BagOfWords) in "Sequence",
     /// 1-D convolution.
     Conv1d(conv1d::Conv1d) in "Sequence",
     /// Maximum over 1-D windows.
@@ -685,6 +699,8 @@ impl Layer {
         matches!(self, Self::Input(_))
     }
 }
+
+pub use bag_of_words::{pair_slot, DEFAULT_PAIR_SLOTS};
 
 /// The palette entries of a kind: usually one with starting settings.
 pub trait PaletteEntries: Sized {

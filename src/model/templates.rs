@@ -16,6 +16,7 @@ pub const TEMPLATE_NAMES: &[&str] = &[
     "text-cnn",
     "text-lstm",
     "text-bow",
+    "text-tfidf",
     "tabular-linear",
     "audio-cnn",
     "transfer-image",
@@ -62,6 +63,7 @@ pub fn template(name: &str, fit: &DataFit) -> Option<Graph> {
         "text-cnn" => text_cnn(input_shape, fit.vocab.unwrap_or(20_000), classes),
         "text-lstm" => text_lstm(input_shape, fit.vocab.unwrap_or(20_000), classes),
         "text-bow" => text_bow(input_shape, fit.vocab.unwrap_or(20_000), classes),
+        "text-tfidf" => text_tfidf(input_shape, fit.vocab.unwrap_or(20_000), classes),
         "tabular-linear" => tabular_linear(input_shape, classes),
         "audio-cnn" => audio_cnn(input_shape, classes),
         "transfer-image" => transfer(input_shape, Backbone::EfficientNetLite0, 0.2, classes),
@@ -185,6 +187,27 @@ pub fn text_bow(input_shape: &[usize], vocab: usize, classes: usize) -> Graph {
                 &["embedding"],
             ),
             output_node("average", classes),
+        ],
+    }
+}
+
+/// The classic linear text model: each text as the TF-IDF of its words and word pairs (read with
+/// punctuation marks as words, see `TokenizerKind::WordsAndMarks`) → Dense N softmax. Its
+/// word weights are counted on the training texts; on small text sets it beats the embedding
+/// models (BENCHMARKS.md §12).
+pub fn text_tfidf(input_shape: &[usize], vocab: usize, classes: usize) -> Graph {
+    Graph {
+        nodes: vec![
+            input_node(input_shape),
+            Node::new(
+                "bag_of_words",
+                Layer::BagOfWords(crate::layers::BagOfWords {
+                    vocab,
+                    pair_slots: crate::layers::DEFAULT_PAIR_SLOTS,
+                }),
+                &["input"],
+            ),
+            output_node("bag_of_words", classes),
         ],
     }
 }

@@ -158,6 +158,10 @@ pub enum TokenizerKind {
     /// Single characters (lower-cased): no unknown words, longer sequences.
     #[value(alias = "chars", alias = "char")]
     Characters,
+    /// Words (lower-cased) and every punctuation mark as a token of its own: how a bag of words
+    /// reads texts, where commas and full stops say something about who wrote them.
+    #[value(alias = "marks")]
+    WordsAndMarks,
     /// A `tokenizer.json` file (WordPiece, BPE or Unigram, as pretrained models ship them).
     #[value(skip)]
     File,

@@ -60,16 +60,33 @@ pub fn template_backbone(template: &str) -> Option<crate::pretrained::Backbone> 
     }
 }
 
+/// Whether a template reads the data its own way ([`adapt_data_to_template`] changes the data
+/// settings): the transfer templates and the bag of words.
+pub fn template_adapts_data(template: &str) -> bool {
+    template_backbone(template).is_some() || template == "text-tfidf"
+}
+
 /// Finds the weights file a transfer template needs (`weights` when given, else the usual
 /// folders) and sets the data up as the pretrained network reads it: 224×224 colour images
-/// (unless `keep_image_size`), or the network's own tokenizer for texts. Returns the weights
-/// file, or `None` for templates without a pretrained part.
+/// (unless `keep_image_size`), or the network's own tokenizer for texts; for the bag of words
+/// (`text-tfidf`), texts read as words and marks. Returns the weights file, or `None` for
+/// templates without a pretrained part.
 pub fn adapt_data_to_template(
     template: &str,
     data: &mut DataSettings,
     weights: Option<&Path>,
     keep_image_size: bool,
 ) -> Result<Option<PathBuf>> {
+    if template == "text-tfidf" {
+        // The bag of words reads punctuation marks as words too, and every token of a text.
+        if let Some(text) = data.text_mut() {
+            if text.tokenizer != TokenizerKind::WordsAndMarks {
+                text.tokenizer = TokenizerKind::WordsAndMarks;
+                text.sequence_length = None;
+            }
+        }
+        return Ok(None);
+    }
     let Some(backbone) = template_backbone(template) else {
         return Ok(None);
     };

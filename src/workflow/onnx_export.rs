@@ -141,6 +141,7 @@ pub fn onnx_metadata(manifest: &RunManifest, input_shape: &[usize]) -> Vec<(Stri
                     match vocab.tokenizer {
                         TokenizerKind::Words => "words".into(),
                         TokenizerKind::Characters => "characters".into(),
+                        TokenizerKind::WordsAndMarks => "words_and_marks".into(),
                         TokenizerKind::File => "tokenizer.json (in text.tokenizer_json)".into(),
                     },
                 ));
@@ -159,6 +160,7 @@ pub fn onnx_metadata(manifest: &RunManifest, input_shape: &[usize]) -> Vec<(Stri
                     match text.tokenizer {
                         TokenizerKind::Words => "lower-cased words",
                         TokenizerKind::Characters => "lower-cased characters",
+                        TokenizerKind::WordsAndMarks => "lower-cased words, and every other mark but white space as a token of its own",
                         TokenizerKind::File => "with the tokenizer in text.tokenizer_json",
                     }
                 ),

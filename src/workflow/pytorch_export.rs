@@ -221,6 +221,7 @@ fn data_recipe(
                 "tokenizer": match vocab.tokenizer {
                     TokenizerKind::Words => "words",
                     TokenizerKind::Characters => "characters",
+                    TokenizerKind::WordsAndMarks => "words_and_marks",
                     TokenizerKind::File => "file",
                 },
                 "tokens": vocab.tokens,

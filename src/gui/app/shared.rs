@@ -29,7 +29,7 @@ pub struct AfterImport {
 pub enum TemplateChoice {
     /// The data's default (`model::default_template`).
     Default,
-    /// A transfer template by name.
+    /// A template by name that reads the data its own way (transfer, the bag of words).
     Transfer(&'static str),
     /// An image generator (a GAN): a generator and a discriminator sized to the pictures.
     Generator,

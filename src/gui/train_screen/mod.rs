@@ -358,7 +358,11 @@ impl TrainScreen {
     ) -> Option<(String, bool)> {
         let project = cx.project()?;
         let data_bytes = cx.data().map_or(0, |d| d.prepared.dataset.stored_bytes());
-        let batch = settings.batch_size.max(1);
+        // Training clamps the batch to the training samples (all rows per step).
+        let train_samples = cx
+            .data()
+            .map_or(usize::MAX, |d| d.prepared.split.train.len());
+        let batch = settings.batch_size.clamp(1, train_samples.max(1));
         let estimate = engine::MemoryEstimate::new(
             &project.model,
             checked,
