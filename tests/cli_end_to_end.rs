@@ -435,13 +435,21 @@ fn automatic_training_cross_validates_small_tables_and_retrains_the_winner() {
     assert!(stdout.contains("cross-validation"), "{stdout}");
     let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     let candidates = summary["candidates"].as_array().unwrap();
-    // The linear model joins the MLPs where candidates are cross-validated; no candidate is
-    // stopped early (each trains on all five folds).
-    assert_eq!(candidates.len(), 5, "{summary}");
-    assert!(candidates[0]["name"]
-        .as_str()
-        .unwrap()
-        .starts_with("tabular-linear"));
+    // The linear model (three weight penalties, all rows per step) joins the MLPs where
+    // candidates are cross-validated; no candidate is stopped early (each trains on all five
+    // folds).
+    assert_eq!(candidates.len(), 7, "{summary}");
+    for c in &candidates[..3] {
+        assert!(
+            c["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("tabular-linear, learning rate 0.2, L2 "),
+            "{c}"
+        );
+        // Trained to its optimum, not stopped at the 6 epochs the MLPs get.
+        assert_eq!(c["epochs"], 200, "{c}");
+    }
     assert!(candidates.iter().all(|c| c["stopped_early"] == false));
     // The folds' scratch runs are gone; the runs are the candidates and the retrained winner.
     let runs_dir = strata::project::Project::runs_dir(&project);
@@ -451,7 +459,7 @@ fn automatic_training_cross_validates_small_tables_and_retrains_the_winner() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(rows.len(), 6);
+    assert_eq!(rows.len(), 8);
     // The runs table tells the linear model from the MLPs by their kinds of layer.
     let models: Vec<&str> = rows
         .iter()
@@ -463,7 +471,7 @@ fn automatic_training_cross_validates_small_tables_and_retrains_the_winner() {
     );
     // Each run carries the candidate's name; the retrained winner says so.
     let labels: Vec<&str> = rows.iter().filter_map(|r| r["label"].as_str()).collect();
-    assert_eq!(labels.len(), 6, "{labels:?}");
+    assert_eq!(labels.len(), 8, "{labels:?}");
     assert!(labels.iter().any(|l| l.starts_with("tabular-linear")));
     assert!(labels
         .iter()
@@ -517,8 +525,22 @@ fn automatic_training_on_texts_tries_the_sentence_encoder_on_its_own_tokens() {
     let vocab = manifest.text.unwrap();
     assert_eq!(vocab.tokenizer, strata::project::TokenizerKind::File);
     assert!((8..64).contains(&vocab.length), "{}", vocab.length);
-    // The encoder's candidates come first (the slowest to start, the strongest on texts).
-    assert_eq!(candidates[0]["name"], encoder["name"]);
+    // 300 texts: compared by cross-validation, the bag of words and pairs first (seconds, the
+    // strongest on small sets), reading the texts as words and marks; the encoder's last.
+    assert!(stdout.contains("cross-validation"), "{stdout}");
+    assert_eq!(candidates[0]["name"], "text-tfidf, learning rate 0.01");
+    let tfidf = strata::engine::runs::read_manifest(std::path::Path::new(
+        candidates[0]["run_dir"].as_str().unwrap(),
+    ))
+    .unwrap();
+    assert_eq!(
+        tfidf.text.unwrap().tokenizer,
+        strata::project::TokenizerKind::WordsAndMarks
+    );
+    assert_eq!(
+        candidates.last().unwrap()["name"],
+        "transfer-text, learning rate 0.003"
+    );
     let cnn = candidates
         .iter()
         .find(|c| c["name"] == "text-cnn, learning rate 0.001")

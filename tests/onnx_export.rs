@@ -189,3 +189,33 @@ fn pretrained_networks_export_as_their_own_operations() {
         assert!(report.passed(), "{backbone:?} {shape:?}: {}", report.line());
     }
 }
+
+/// The bag of words and pairs: ids of padding, unknown words and ids past the vocabulary are not
+/// counted, pairs are slotted by the same arithmetic, and the counted idf travels as a weight.
+#[test]
+fn bag_of_words_counts_words_and_pairs_with_the_fitted_idf() {
+    for pair_slots in [0, 64] {
+        let graph = chain(
+            &[15],
+            vec![
+                Layer::BagOfWords(strata::layers::BagOfWords {
+                    vocab: 30,
+                    pair_slots,
+                }),
+                dense(3, Activation::Softmax),
+            ],
+        );
+        let net = network(&graph);
+        let x = inputs(&[15], Some(30));
+        let rows: Vec<Vec<f32>> = x.to_vec2().unwrap();
+        let rows: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
+        net.fit_to_inputs(&rows).unwrap();
+        let bytes = to_onnx(&net, &[]).unwrap();
+        let report = check(&bytes, &net, &x, "random ids", true, TOLERANCE).unwrap();
+        assert!(
+            report.passed(),
+            "{pair_slots} pair slots: {}",
+            report.line()
+        );
+    }
+}

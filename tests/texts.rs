@@ -366,3 +366,65 @@ fn a_tokenizer_whose_template_uses_an_undefined_token_is_refused() {
         "{err}"
     );
 }
+
+/// The bag of words and word pairs as a new user picks it: the texts are read again as words and
+/// marks, the word weights (idf) are counted on the training texts and saved with the run, it
+/// learns the sample messages, and predictions of the saved model are those of the trained one.
+#[test]
+fn cli_text_tfidf_template_reads_words_and_marks_and_learns() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("tfidf.strata");
+    let p = project.to_str().unwrap();
+    let o = strata(&[
+        "new",
+        p,
+        "--data",
+        messages().to_str().unwrap(),
+        "--template",
+        "text-tfidf",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let saved = Project::load(&project).unwrap();
+    let found = saved.data.text().unwrap();
+    assert_eq!(found.tokenizer, TokenizerKind::WordsAndMarks);
+    let kinds: Vec<&str> = saved
+        .model
+        .nodes
+        .iter()
+        .map(|n| n.layer.kind().label())
+        .collect();
+    assert_eq!(kinds, ["Input", "BagOfWords", "Dense"]);
+
+    let o = strata(&["train", p, "--epochs", "40", "--lr", "0.01", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = strata(&["evaluate", p, "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(report["accuracy"].as_f64().unwrap() > 0.8, "{report}");
+
+    // The idf was counted (not the 1.0 every slot starts at) and saved with the weights: common
+    // words weigh less than rare ones.
+    let run = engine::runs::model_run(&project, &Project::load(&project).unwrap()).unwrap();
+    let weights = candle_core::safetensors::load(
+        run.join(engine::runs::BEST_DIR)
+            .join(engine::runs::WEIGHTS_FILE),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    let idf = weights["bag_of_words.idf"].to_vec1::<f32>().unwrap();
+    let (min, max) = idf
+        .iter()
+        .fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    assert!(min >= 1.0 && max > min + 1.0, "idf from {min} to {max}");
+
+    // Predictions come from the saved model (idf included): the same answer twice, and the
+    // question read as a question.
+    let lines = dir.path().join("new.txt");
+    std::fs::write(&lines, "Is the jacket waterproof?\n").unwrap();
+    let first = strata(&["predict", p, lines.to_str().unwrap(), "--json"]);
+    assert!(first.status.success(), "{}", text(&first));
+    let again = strata(&["predict", p, lines.to_str().unwrap(), "--json"]);
+    assert_eq!(first.stdout, again.stdout);
+    let out: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert_eq!(out["predictions"][0]["class"], "question", "{out}");
+}

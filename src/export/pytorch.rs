@@ -376,6 +376,34 @@ def predict(model, inputs):
         return activate(model(inputs))
 
 
+class BagOfWords(nn.Module):
+    """Token ids -> the TF-IDF of the words and of pairs of neighbouring words, as Strata's
+    BagOfWords: ids 0 (padding), 1 (unknown) and ids past the vocabulary are not counted; the
+    pair (a, b) goes to slot vocab + (a * 7919 + b) % pair_slots; each value is
+    (1 + ln count) * idf and each text is scaled to length 1. Strata counts `idf` on the training
+    texts; it comes with the weights."""
+
+    def __init__(self, vocab, pair_slots):
+        super().__init__()
+        self.vocab, self.pair_slots = vocab, pair_slots
+        self.register_buffer("idf", torch.ones(vocab + pair_slots))
+
+    def forward(self, x):
+        ids = x.long()
+        width = self.vocab + self.pair_slots
+        valid = (ids >= 2) & (ids < self.vocab)
+        slots = torch.where(valid, ids, torch.full_like(ids, width))
+        if self.pair_slots > 0:
+            pairs = self.vocab + (ids[:, :-1] * 7919 + ids[:, 1:]) % self.pair_slots
+            both = valid[:, :-1] & valid[:, 1:]
+            slots = torch.cat([slots, torch.where(both, pairs, torch.full_like(pairs, width))], 1)
+        counts = torch.zeros(x.shape[0], width + 1, device=x.device)
+        counts = counts.scatter_add(1, slots, torch.ones_like(slots, dtype=counts.dtype))[:, :width]
+        tf = torch.where(counts > 0, 1 + torch.log(counts.clamp(min=1)), torch.zeros_like(counts))
+        values = tf * self.idf
+        return values / values.norm(dim=1, keepdim=True).clamp(min=1e-30)
+
+
 def last_state(result):
     """The state after the last step of an LSTM/GRU, both directions side by side: [N, D·H]."""
     h = result[1]

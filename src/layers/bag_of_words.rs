@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use super::{BuildCx, Forward, ForwardCx, InferCx, Layer, LayerKind, LayerMemory, MemoryCx};
 use super::{PaletteEntries, Param, Setting};
 use crate::engine::network::NetworkError;
+use crate::export::onnx::{Attr, OnnxCx, OnnxError, INT64};
+use crate::export::pytorch::{TorchCx, TorchError, TorchLayer};
 use crate::model::{shape_label, Activation, DataFit, Fix, GraphError, Shape};
 
 /// Id of the padding after a text's end in a built vocabulary (never counted).
@@ -50,6 +52,87 @@ impl BagOfWords {
 impl LayerKind for BagOfWords {
     fn label(&self) -> &'static str {
         "BagOfWords"
+    }
+
+    fn onnx(&self, cx: &mut OnnxCx<'_>) -> Result<String, OnnxError> {
+        // Token ids come as float32. Every id, and every pair of neighbouring ids, is turned into
+        // its slot (a trash slot at the end for padding, unknown words and broken pairs), the
+        // slots are counted with ScatterElements(add), and the counts weighed as in `forward`.
+        let width = self.width() as i64;
+        let x = cx.input()?;
+        let ids = cx.node("Cast", &[&x], vec![Attr::Int("to", INT64)]);
+        let first_word = cx.constant_i64("first_word_id", &[UNKNOWN_ID as i64 + 1]);
+        let vocab = cx.constant_i64("vocab", &[self.vocab as i64]);
+        let trash = cx.constant_i64("trash_slot", &[width]);
+        let known = cx.node("GreaterOrEqual", &[&ids, &first_word], vec![]);
+        let inside = cx.node("Less", &[&ids, &vocab], vec![]);
+        let valid = cx.node("And", &[&known, &inside], vec![]);
+        let mut slots = cx.node("Where", &[&valid, &ids, &trash], vec![]);
+        let (zero, one) = (cx.constant_i64("zero", &[0]), cx.constant_i64("one", &[1]));
+        if self.pair_slots > 0 {
+            let (last, end) = (
+                cx.constant_i64("minus_one", &[-1]),
+                cx.constant_i64("end", &[i64::MAX]),
+            );
+            let left = cx.node("Slice", &[&ids, &zero, &last, &one], vec![]);
+            let right = cx.node("Slice", &[&ids, &one, &end, &one], vec![]);
+            let left_ok = cx.node("Slice", &[&valid, &zero, &last, &one], vec![]);
+            let right_ok = cx.node("Slice", &[&valid, &one, &end, &one], vec![]);
+            let both = cx.node("And", &[&left_ok, &right_ok], vec![]);
+            let mix = cx.constant_i64("pair_mix", &[7919]);
+            let count = cx.constant_i64("pair_slots", &[self.pair_slots as i64]);
+            let scaled = cx.node("Mul", &[&left, &mix], vec![]);
+            let sum = cx.node("Add", &[&scaled, &right], vec![]);
+            let slot = cx.node("Mod", &[&sum, &count], vec![]);
+            let pair = cx.node("Add", &[&slot, &vocab], vec![]);
+            let pairs = cx.node("Where", &[&both, &pair, &trash], vec![]);
+            slots = cx.node("Concat", &[&slots, &pairs], vec![Attr::Int("axis", 1)]);
+        }
+        // Zeros [N, width + 1] and ones shaped like the slots, N taken from the input.
+        let shape = cx.node("Shape", &[&x], vec![]);
+        let batch = cx.node("Slice", &[&shape, &zero, &one], vec![]);
+        let columns = cx.constant_i64("columns", &[width + 1]);
+        let counts_shape = cx.node("Concat", &[&batch, &columns], vec![Attr::Int("axis", 0)]);
+        let zero_f = cx.constant("zero_value", &[1], vec![0.0]);
+        let one_f = cx.constant("one_value", &[1], vec![1.0]);
+        let empty = cx.node("Expand", &[&zero_f, &counts_shape], vec![]);
+        let slots_shape = cx.node("Shape", &[&slots], vec![]);
+        let ones = cx.node("Expand", &[&one_f, &slots_shape], vec![]);
+        let counted = cx.node(
+            "ScatterElements",
+            &[&empty, &slots, &ones],
+            vec![
+                Attr::Int("axis", 1),
+                Attr::Str("reduction", "add".to_owned()),
+            ],
+        );
+        let keep = cx.constant_i64("width", &[width]);
+        let counts = cx.node("Slice", &[&counted, &zero, &keep, &one], vec![]);
+        // (1 + ln count) × idf where a slot was counted, 0 elsewhere; the text scaled to length 1.
+        let present = cx.node("Greater", &[&counts, &zero_f], vec![]);
+        let log = cx.node("Log", &[&counts], vec![]);
+        let tf = cx.node("Add", &[&log, &one_f], vec![]);
+        let tf = cx.node("Where", &[&present, &tf, &zero_f], vec![]);
+        let idf = cx.weight("idf")?;
+        let weighed = cx.node("Mul", &[&tf, &idf], vec![]);
+        let squares = cx.node("Mul", &[&weighed, &weighed], vec![]);
+        let sum = cx.node(
+            "ReduceSum",
+            &[&squares, &one],
+            vec![Attr::Int("keepdims", 1)],
+        );
+        let length = cx.node("Sqrt", &[&sum], vec![]);
+        let tiny = cx.constant("tiny", &[1], vec![1e-30]);
+        let length = cx.node("Max", &[&length, &tiny], vec![]);
+        Ok(cx.node("Div", &[&weighed, &length], vec![]))
+    }
+
+    fn pytorch(&self, cx: &mut TorchCx<'_>) -> Result<TorchLayer, TorchError> {
+        // The `BagOfWords` module every exported model.py defines; `idf` is its buffer.
+        cx.module_call(
+            format!("BagOfWords({}, {})", self.vocab, self.pair_slots),
+            Activation::Linear,
+        )
     }
 
     fn help(&self) -> &'static str {

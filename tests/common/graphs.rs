@@ -415,6 +415,7 @@ pub fn every_template_of_strata_s_own_layers() -> Vec<Case> {
             ("text-cnn", vec![40], Some(200), Task::Classify),
             ("text-lstm", vec![40], Some(200), Task::Classify),
             ("text-bow", vec![40], Some(200), Task::Classify),
+            ("text-tfidf", vec![40], Some(200), Task::Classify),
             ("tabular-linear", vec![13], None, Task::Classify),
             ("tabular-linear", vec![13], None, Task::Regress),
             ("audio-cnn", vec![1, 40, 101], None, Task::Classify),
