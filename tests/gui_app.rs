@@ -1331,3 +1331,60 @@ fn the_start_page_starts_an_image_generator() {
     h.step();
     assert!(shows(&h, "▶ Train the generator"));
 }
+
+/// The TF-IDF template from the Model screen: the texts are read again as words and marks, the
+/// model is sized to them once imported, and it trains and evaluates like any other.
+#[test]
+fn text_tfidf_template_reads_the_texts_again_and_trains() {
+    let data = tempfile::tempdir().unwrap();
+    let csv = data.path().join("messages.csv");
+    std::fs::copy(repo_sample().join("messages.csv"), &csv).unwrap();
+    let workspace = tempfile::tempdir().unwrap();
+    use_test_cache();
+    let mut app = StrataApp::new(None, workspace.path().to_owned());
+    app.new_project_from_data(&csv);
+    let mut h = harness(app);
+    wait_for(&mut h, "the import", 60, |app| {
+        app.data().is_some() && !app.is_busy()
+    });
+    h.get_by_label("2 Model").click();
+    h.step();
+    h.get_by_label("Text TF-IDF (words and pairs)").click();
+    h.step();
+    wait_for(&mut h, "the import as words and marks", 60, |app| {
+        app.data().is_some()
+            && !app.is_busy()
+            && app
+                .project()
+                .is_some_and(|p| p.model.nodes.iter().any(|n| n.name == "bag_of_words"))
+    });
+    let project = h.state().project().unwrap();
+    assert_eq!(
+        project.data.text().unwrap().tokenizer,
+        strata::project::TokenizerKind::WordsAndMarks
+    );
+    assert!(project.model.validate().is_ok());
+    assert!(strata::model::check_fit(
+        &h.state().data().unwrap().prepared.dataset.fit(),
+        &project.model
+    )
+    .is_empty());
+    h.step();
+    assert!(shows(&h, "word-pair slots, TF-IDF"));
+
+    let mut training = h.state().project().unwrap().training.clone();
+    training.epochs = 40;
+    training.lr = 0.01;
+    h.state_mut().command(Command::SetTraining(training));
+    h.get_by_label("3 Train").click();
+    h.step();
+    h.get_by_label("▶ Start training").click();
+    h.step();
+    wait_for(&mut h, "training to finish", 300, |app| !app.is_training());
+    h.get_by_label("4 Evaluate").click();
+    wait_for(&mut h, "the evaluation", 120, |app| {
+        app.evaluation().is_some() && !app.is_busy()
+    });
+    let accuracy = h.state().evaluation().unwrap().report.accuracy;
+    assert!(accuracy > 0.8, "{accuracy}");
+}

@@ -161,6 +161,11 @@ impl LayerKind for BagOfWords {
         vec![Param::statistic("idf", vec![self.width()], 1.0)]
     }
 
+    fn param_count(&self, _input: &[usize]) -> usize {
+        // The idf is counted on the texts, not learned: no parameters to train.
+        0
+    }
+
     fn build(&self, cx: &mut BuildCx<'_>) -> Result<Box<dyn Forward>, NetworkError> {
         let idf = cx
             .create(&self.params(cx.input))?
