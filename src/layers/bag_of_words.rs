@@ -199,8 +199,18 @@ impl LayerKind for BagOfWords {
 
     fn settings(&mut self) -> Vec<Setting<'_>> {
         vec![
-            Setting::count("Vocabulary", "How many different words it knows; set by the data's vocabulary.", &mut self.vocab, 2..=1_000_000),
-            Setting::count("Word-pair slots", "Room for pairs of neighbouring words (\"not good\"); 0 counts single words only.", &mut self.pair_slots, 0..=1 << 20),
+            Setting::count(
+                "Vocabulary",
+                "How many different words it knows; set by the data's vocabulary.",
+                &mut self.vocab,
+                2..=1_000_000,
+            ),
+            Setting::count(
+                "Word-pair slots",
+                "Room for pairs of neighbouring words (\"not good\"); 0 counts single words only.",
+                &mut self.pair_slots,
+                0..=1 << 20,
+            ),
         ]
     }
 
@@ -372,7 +382,11 @@ mod tests {
         assert_eq!(plain[1], [0.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
 
         // Fitted on three texts: word 2 in all three, word 3 in one.
-        let train = [[2., 3., 0., 0., 0., 0.], [2., 0., 0., 0., 0., 0.], [2., 0., 0., 0., 0., 0.]];
+        let train = [
+            [2., 3., 0., 0., 0., 0.],
+            [2., 0., 0., 0., 0., 0.],
+            [2., 0., 0., 0., 0., 0.],
+        ];
         let rows: Vec<&[f32]> = train.iter().map(|r| &r[..]).collect();
         net.fit_to_inputs(&rows).unwrap();
         let idf = |df: f32| (4.0 / (1.0 + df)).ln() + 1.0;
@@ -402,10 +416,7 @@ mod tests {
         )
         .unwrap();
         // "2 3" and "3 2": the same words, different pairs; an unknown word breaks a pair.
-        let out = run(
-            &net,
-            vec![2., 3., 0., 0., 0., 0., 3., 2., 1., 3., 0., 0.],
-        );
+        let out = run(&net, vec![2., 3., 0., 0., 0., 0., 3., 2., 1., 3., 0., 0.]);
         let slot23 = 6 + pair_slot(2, 3, 16);
         let slot32 = 6 + pair_slot(3, 2, 16);
         assert_ne!(slot23, slot32);
