@@ -279,9 +279,9 @@ fn encoder_data(project: &Project) -> Result<Option<(crate::project::DataSetting
 }
 
 /// The bag of words and word pairs (`text-tfidf`) on the texts read as words and marks: a linear
-/// model over tens of thousands of values, so the weight penalty matters (none, and the two
-/// scikit-learn's logistic regression is best at on the debates' folds, C = 10 and 30 for 900
-/// texts); up to 100 epochs, as it learns in seconds and its best epoch came after 30.
+/// model over tens of thousands of values, so the weight penalty matters: none, and the two at
+/// which scikit-learn's logistic regression did best on the debates' folds (C = 10 and 30 for 900
+/// texts). Up to 100 epochs: it learns in seconds and its best epoch came after 30.
 fn tfidf_candidates(
     project: &Project,
     project_fit: &DataFit,
@@ -487,7 +487,8 @@ fn cross_validate(
     data: &PreparedData,
     report: &(dyn Fn(AutoEvent) + Sync),
     cancel: &CancelToken,
-) -> Result<(Option<f64>, f64, usize, f64)> {
+    deadline: Option<Instant>,
+) -> Result<Option<(Option<f64>, f64, usize, f64)>> {
     use rand::seq::SliceRandom;
     use rand::SeedableRng;
     let labels = data.dataset.labels();
@@ -508,8 +509,11 @@ fn cross_validate(
     p.training.early_stopping_patience = None;
     p.training.learn_from_validation = false;
     let mut curves: Vec<Vec<engine::EpochMetrics>> = Vec::new();
-    let outcome = (|| -> Result<()> {
+    let outcome = (|| -> Result<bool> {
         for fold in 0..FOLDS {
+            if deadline.is_some_and(|d| Instant::now() > d) {
+                return Ok(false);
+            }
             report(AutoEvent::CrossValidating {
                 name: cand.name.clone(),
                 fold: (fold + 1, FOLDS),
@@ -535,11 +539,13 @@ fn cross_validate(
             let outcome = engine::train(&p, &fold_path, &fold_data, &sink, &stop);
             curves.push(sink.ended(outcome)?.1);
         }
-        Ok(())
+        Ok(true)
     })();
     // Scratch runs only: never the user's data. A failure to remove them loses nothing.
     let _ = std::fs::remove_dir_all(&scratch);
-    outcome?;
+    if !outcome? {
+        return Ok(None);
+    }
     let epochs = curves.iter().map(Vec::len).min().unwrap_or(0);
     let mean = |epoch: usize, f: &dyn Fn(&engine::EpochMetrics) -> Option<f64>| {
         let values: Vec<f64> = curves.iter().filter_map(|c| f(&c[epoch])).collect();
@@ -559,12 +565,12 @@ fn cross_validate(
     let losses: Vec<f64> = curves.iter().filter_map(|c| c[epoch].val_loss).collect();
     let n = losses.len() as f64;
     let spread = losses.iter().map(|l| (l - loss).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-    Ok((
+    Ok(Some((
         mean(epoch, &|m| m.val_accuracy),
         loss,
         epoch + 1,
         (spread / n.max(1.0)).sqrt(),
-    ))
+    )))
 }
 
 /// Higher is better: the best validation score, ties broken by the lower validation loss. Cross-
@@ -689,13 +695,24 @@ pub fn train_automatically(
                 .ok_or_else(|| anyhow::anyhow!("the candidate '{}' did not start", cand.name))?;
             let mut result = result_of(&cand.name, run_dir);
             if cross_validated {
-                let (score, loss, epoch, error) =
-                    cross_validate(project_path, cand, data, report, cancel)?;
-                result.best_val = score;
-                result.best_val_loss = Some(loss);
-                result.best_epoch = epoch;
-                result.loss_error = Some(error);
-                result.cross_validated = true;
+                // Past the budget, a candidate's folds stop once another candidate has all of
+                // its own (a text CNN's five folds took seven minutes on the debates); it stays a
+                // run but is not compared.
+                let deadline = results
+                    .iter()
+                    .flatten()
+                    .any(|r| r.cross_validated)
+                    .then_some(started + budget);
+                match cross_validate(project_path, cand, data, report, cancel, deadline)? {
+                    Some((score, loss, epoch, error)) => {
+                        result.best_val = score;
+                        result.best_val_loss = Some(loss);
+                        result.best_epoch = epoch;
+                        result.loss_error = Some(error);
+                        result.cross_validated = true;
+                    }
+                    None => over_budget = true,
+                }
             }
             results[i] = Some(result);
             if started.elapsed() > budget {
@@ -737,8 +754,10 @@ pub fn train_automatically(
             })
         })
         .collect();
+    // Compared by cross-validation, only candidates with all their folds count.
+    let comparable = |r: &CandidateResult| !r.stopped_early && r.cross_validated == cross_validated;
     let winner = (0..candidates.len())
-        .filter(|&i| !candidates[i].stopped_early)
+        .filter(|&i| comparable(&candidates[i]))
         .max_by(|&a, &b| {
             rank_key(&candidates[a])
                 .partial_cmp(&rank_key(&candidates[b]))
@@ -797,7 +816,9 @@ fn simplest_within_one_error(
             .map_or(usize::MAX, |g| g.total_params())
     };
     (0..results.len())
-        .filter(|&i| results[i].best_val_loss.is_some_and(|l| l <= limit))
+        .filter(|&i| {
+            results[i].cross_validated && results[i].best_val_loss.is_some_and(|l| l <= limit)
+        })
         .min_by(|&a, &b| {
             weights(&results[a]).cmp(&weights(&results[b])).then(
                 results[a]
