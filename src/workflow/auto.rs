@@ -476,11 +476,23 @@ const FULL_BATCH: usize = 100_000;
 /// Folds of that cross-validation.
 pub const FOLDS: usize = 5;
 
+/// A candidate's numbers over the cross-validation folds.
+struct CrossValidated {
+    /// Mean validation score at `epoch`.
+    score: Option<f64>,
+    /// Mean validation loss at `epoch`.
+    loss: f64,
+    /// The epoch judged (1-based).
+    epoch: usize,
+    /// The loss's standard error over the folds.
+    error: f64,
+}
+
 /// The candidate's validation loss and score averaged over [`FOLDS`] folds of the training and
 /// validation samples (stratified by class), at the epoch where the averaged loss is lowest (the
-/// last one for a candidate trained to convergence): (score, loss, epoch, the loss's standard
-/// error over the folds). The folds' runs live in a
-/// scratch folder inside the project's runs folder and are removed afterwards.
+/// last one for a candidate trained to convergence); `None` when `deadline` passed before the
+/// last fold. The folds' runs live in a scratch folder inside the project's runs folder and are
+/// removed afterwards.
 fn cross_validate(
     project_path: &Path,
     cand: &Candidate,
@@ -488,7 +500,7 @@ fn cross_validate(
     report: &(dyn Fn(AutoEvent) + Sync),
     cancel: &CancelToken,
     deadline: Option<Instant>,
-) -> Result<Option<(Option<f64>, f64, usize, f64)>> {
+) -> Result<Option<CrossValidated>> {
     use rand::seq::SliceRandom;
     use rand::SeedableRng;
     let labels = data.dataset.labels();
@@ -565,12 +577,12 @@ fn cross_validate(
     let losses: Vec<f64> = curves.iter().filter_map(|c| c[epoch].val_loss).collect();
     let n = losses.len() as f64;
     let spread = losses.iter().map(|l| (l - loss).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-    Ok(Some((
-        mean(epoch, &|m| m.val_accuracy),
+    Ok(Some(CrossValidated {
+        score: mean(epoch, &|m| m.val_accuracy),
         loss,
-        epoch + 1,
-        (spread / n.max(1.0)).sqrt(),
-    )))
+        epoch: epoch + 1,
+        error: (spread / n.max(1.0)).sqrt(),
+    }))
 }
 
 /// Higher is better: the best validation score, ties broken by the lower validation loss. Cross-
@@ -704,11 +716,11 @@ pub fn train_automatically(
                     .any(|r| r.cross_validated)
                     .then_some(started + budget);
                 match cross_validate(project_path, cand, data, report, cancel, deadline)? {
-                    Some((score, loss, epoch, error)) => {
-                        result.best_val = score;
-                        result.best_val_loss = Some(loss);
-                        result.best_epoch = epoch;
-                        result.loss_error = Some(error);
+                    Some(cv) => {
+                        result.best_val = cv.score;
+                        result.best_val_loss = Some(cv.loss);
+                        result.best_epoch = cv.epoch;
+                        result.loss_error = Some(cv.error);
                         result.cross_validated = true;
                     }
                     None => over_budget = true,
