@@ -548,9 +548,10 @@ fn automatic_training_on_texts_tries_the_sentence_encoder_on_its_own_tokens() {
     let first =
         strata::engine::runs::read_manifest(std::path::Path::new(cnn["run_dir"].as_str().unwrap()))
             .unwrap();
+    // New text projects read words and marks: the word-based candidates read the project's.
     assert_eq!(
         first.text.unwrap().tokenizer,
-        strata::project::TokenizerKind::Words
+        strata::project::TokenizerKind::WordsAndMarks
     );
     // Whichever won, the project reads the texts the way its model does, so evaluate works.
     let saved = strata::project::Project::load(&project).unwrap();

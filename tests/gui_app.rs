@@ -614,10 +614,16 @@ fn texts_from_import_to_a_typed_prediction() {
         ),
         ("text", "label")
     );
+    // The bag of words and pairs, read as words and marks, at learning rate 0.01.
     assert!(
-        project.model.node("embedding").is_some(),
-        "the text CNN template"
+        project.model.node("bag_of_words").is_some(),
+        "the text TF-IDF template"
     );
+    assert_eq!(
+        project.data.text().unwrap().tokenizer,
+        strata::project::TokenizerKind::WordsAndMarks
+    );
+    assert_eq!(project.training.lr, 0.01);
 
     let mut training = project.training.clone();
     training.epochs = 12;

@@ -227,7 +227,7 @@ fn cli_new_train_evaluate_predict_texts() {
     let o = strata(&["new", p, "--data", messages().to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(
-        text(&o).contains("'text-cnn' model (3 classes)"),
+        text(&o).contains("'text-tfidf' model (3 classes)"),
         "{}",
         text(&o)
     );

@@ -71,8 +71,8 @@ pub enum Command {
         /// longest).
         #[arg(long)]
         text_column: Option<String>,
-        /// Texts: cut into words or characters.
-        #[arg(long, value_enum, default_value_t = TokenizerKind::Words)]
+        /// Texts: cut into words (and marks: commas, full stops… as tokens too) or characters.
+        #[arg(long, value_enum, default_value_t = TokenizerKind::WordsAndMarks)]
         tokenizer: TokenizerKind,
         /// Texts: use this tokenizer.json (WordPiece, BPE…) instead of words or characters.
         #[arg(long, conflicts_with = "tokenizer")]

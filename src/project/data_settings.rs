@@ -182,7 +182,13 @@ impl Source {
         match kind {
             DataKind::Image => Self::Image(ImageSettings::default()),
             DataKind::Tabular => Self::Tabular(TableSettings::default()),
-            DataKind::Text => Self::Text(TextSettings::default()),
+            // New text data is read as words and marks, as the default bag of words reads it
+            // (`TextSettings::default`, what older project files without the field mean, stays
+            // words).
+            DataKind::Text => Self::Text(TextSettings {
+                tokenizer: TokenizerKind::WordsAndMarks,
+                ..TextSettings::default()
+            }),
             DataKind::Audio => Self::Audio(AudioSettings::default()),
         }
     }

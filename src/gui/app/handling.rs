@@ -14,7 +14,7 @@ use crate::gui::data_screen::{same_import, same_split};
 use crate::gui::document::{self, Command, Document};
 use crate::gui::jobs::{Job, JobError};
 use crate::gui::train_screen::RunEnd;
-use crate::model::{self, Graph};
+use crate::model;
 use crate::project::{DataSettings, Project, Task, TrainingSettings};
 
 impl StrataApp {
@@ -423,20 +423,24 @@ impl StrataApp {
                     model::default_template(dataset.kind(), &dataset.fit())
                 }
             };
-            if let Some(graph) = model::template(template, &dataset.fit()) {
+            let graph = model::template(template, &dataset.fit());
+            // The loss for the task and the learning rate for the template (a bag of words
+            // starts at 0.01), as `strata new` sets them.
+            let fresh =
+                Project::new(loaded.settings.clone(), graph.clone().unwrap_or_default()).training;
+            if let Some(graph) = graph {
                 self.cx.edit(Command::ReplaceModel {
                     graph,
                     what: format!("{} template", template.to_uppercase()),
                 });
             }
             if let Some(doc) = &self.cx.doc {
-                let loss = Project::new(loaded.settings.clone(), Graph::default())
-                    .training
-                    .loss;
-                if doc.project.training.loss != loss {
+                let now = &doc.project.training;
+                if now.loss != fresh.loss || now.lr != fresh.lr {
                     let training = TrainingSettings {
-                        loss,
-                        ..doc.project.training.clone()
+                        loss: fresh.loss,
+                        lr: fresh.lr,
+                        ..now.clone()
                     };
                     self.cx.edit(Command::SetTraining(training));
                 }
