@@ -604,7 +604,7 @@ fn texts_from_import_to_a_typed_prediction() {
     // The Data screen: classes, vocabulary, lengths, examples and tokens as the model sees them.
     assert!(shows(&h, "300 texts in 3 classes"));
     assert!(shows(&h, "Vocabulary:"));
-    assert!(shows(&h, "Text lengths (in words)"));
+    assert!(shows(&h, "Text lengths (in words and marks)"));
     assert!(shows(&h, "Tokens as the model sees them"));
     let project = h.state().project().unwrap();
     assert_eq!(

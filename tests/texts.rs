@@ -131,11 +131,13 @@ fn the_vocabulary_comes_from_training_texts_only() {
         .split
         .train
         .iter()
-        .flat_map(|&i| strata::data::tokenize(TokenizerKind::Words, &texts.raw.texts[i]))
+        .flat_map(|&i| strata::data::tokenize(vocab.tokenizer, &texts.raw.texts[i]))
         .collect();
     assert!(vocab.tokens[2..].iter().all(|t| in_training.contains(t)));
     assert_eq!(vocab.tokens[vocab.pad_id], "<pad>");
-    // Automatic length: the 95th percentile of training lengths, at least 8.
+    // New text data reads words and marks; automatic length: the 99th percentile of training
+    // lengths for them (95th for words alone), at least 8.
+    assert_eq!(vocab.tokenizer, TokenizerKind::WordsAndMarks);
     assert!((8..=20).contains(&vocab.length), "{}", vocab.length);
     assert_eq!(prepared.dataset.shape(), [vocab.length]);
     // Characters: a small vocabulary, longer sequences.
@@ -273,7 +275,7 @@ fn cli_new_train_evaluate_predict_texts() {
     assert_eq!(out["same_class"], out["checked_samples"], "{out}");
     let meta = common::onnx_metadata(&onnx);
     assert_eq!(meta["input.kind"], "text");
-    assert_eq!(meta["text.tokenizer"], "words");
+    assert_eq!(meta["text.tokenizer"], "words_and_marks");
     assert_eq!(
         meta["text.sequence_length"],
         found.sequence_length.unwrap().to_string()

@@ -102,7 +102,7 @@ pub enum Command {
         #[arg(long, value_enum)]
         task: Option<Task>,
         /// Starting model (default: cnn for colour or larger images, mlp for small grayscale
-        /// ones, tabular-mlp for tables, text-cnn for texts, audio-cnn for clips).
+        /// ones, tabular-mlp for tables, text-tfidf for texts, audio-cnn for clips).
         #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(
             TEMPLATE_NAMES.iter().chain(&["dcgan", "cdcgan"]).copied()
         ))]
