@@ -786,8 +786,13 @@ fn audio_clips_from_import_to_a_dropped_prediction() {
     );
 }
 
-#[test]
-fn transfer_learning_on_texts_from_the_template_button_to_a_prediction() {
+/// A new project from a copy of the sample messages, imported: the data and workspace folders
+/// (kept while the test runs) and the app.
+fn messages_project() -> (
+    tempfile::TempDir,
+    tempfile::TempDir,
+    Harness<'static, StrataApp>,
+) {
     let data = tempfile::tempdir().unwrap();
     let csv = data.path().join("messages.csv");
     std::fs::copy(repo_sample().join("messages.csv"), &csv).unwrap();
@@ -799,6 +804,12 @@ fn transfer_learning_on_texts_from_the_template_button_to_a_prediction() {
     wait_for(&mut h, "the import", 60, |app| {
         app.data().is_some() && !app.is_busy()
     });
+    (data, workspace, h)
+}
+
+#[test]
+fn transfer_learning_on_texts_from_the_template_button_to_a_prediction() {
+    let (_data, _workspace, mut h) = messages_project();
     // The Model screen's template: the pretrained encoder is found in the weights folder, the
     // texts are read again with its tokenizer.
     h.get_by_label("2 Model").click();
@@ -1342,17 +1353,7 @@ fn the_start_page_starts_an_image_generator() {
 /// model is sized to them once imported, and it trains and evaluates like any other.
 #[test]
 fn text_tfidf_template_reads_the_texts_again_and_trains() {
-    let data = tempfile::tempdir().unwrap();
-    let csv = data.path().join("messages.csv");
-    std::fs::copy(repo_sample().join("messages.csv"), &csv).unwrap();
-    let workspace = tempfile::tempdir().unwrap();
-    use_test_cache();
-    let mut app = StrataApp::new(None, workspace.path().to_owned());
-    app.new_project_from_data(&csv);
-    let mut h = harness(app);
-    wait_for(&mut h, "the import", 60, |app| {
-        app.data().is_some() && !app.is_busy()
-    });
+    let (_data, _workspace, mut h) = messages_project();
     h.get_by_label("2 Model").click();
     h.step();
     h.get_by_label("Text TF-IDF (words and pairs)").click();

@@ -215,16 +215,11 @@ impl LayerKind for BagOfWords {
     }
 
     fn fit_to_data(&self, name: &str, data: &DataFit, _is_output: bool) -> Option<Fix> {
-        let vocab = data.vocab?;
-        let known = self.vocab;
-        (known < vocab).then(|| Fix {
-            node: name.to_owned(),
-            problem: format!("the BagOfWords '{name}' knows {known} tokens but the texts have {vocab}"),
-            advice: format!("the BagOfWords '{name}' knows {known} tokens but the texts' vocabulary has {vocab}; set its vocabulary to {vocab}"),
-            replacement: Some(Layer::BagOfWords(Self {
+        super::shared::vocabulary_fix("BagOfWords", name, data, self.vocab, |vocab| {
+            Layer::BagOfWords(Self {
                 vocab,
                 pair_slots: self.pair_slots,
-            })),
+            })
         })
     }
 }
@@ -332,8 +327,9 @@ mod tests {
     use candle_core::Device;
     use rand::SeedableRng;
 
-    fn bag(pair_slots: usize) -> Graph {
-        Graph {
+    /// A network of Input (6 ids) → BagOfWords (6 words, `pair_slots`).
+    fn bag(pair_slots: usize) -> crate::engine::network::Network {
+        let graph = Graph {
             nodes: vec![
                 Node::new(
                     "input",
@@ -349,7 +345,13 @@ mod tests {
                     &["input"],
                 ),
             ],
-        }
+        };
+        crate::engine::network::Network::new(
+            &graph,
+            &Device::Cpu,
+            &mut rand::rngs::StdRng::seed_from_u64(0),
+        )
+        .unwrap()
     }
 
     fn run(net: &crate::engine::network::Network, rows: Vec<f32>) -> Vec<Vec<f32>> {
@@ -363,13 +365,7 @@ mod tests {
 
     #[test]
     fn counts_words_weighs_rare_ones_more_and_scales_each_text_to_length_one() {
-        let graph = bag(0);
-        let net = crate::engine::network::Network::new(
-            &graph,
-            &Device::Cpu,
-            &mut rand::rngs::StdRng::seed_from_u64(0),
-        )
-        .unwrap();
+        let net = bag(0);
         // Word 2 twice, word 3 once, an unknown word (1), padding (0).
         let texts = vec![2., 2., 3., 1., 0., 0., 4., 0., 0., 0., 0., 0.];
         let plain = run(&net, texts.clone());
@@ -408,13 +404,7 @@ mod tests {
 
     #[test]
     fn neighbouring_words_fill_their_pair_slot_the_same_way_every_time() {
-        let graph = bag(16);
-        let net = crate::engine::network::Network::new(
-            &graph,
-            &Device::Cpu,
-            &mut rand::rngs::StdRng::seed_from_u64(0),
-        )
-        .unwrap();
+        let net = bag(16);
         // "2 3" and "3 2": the same words, different pairs; an unknown word breaks a pair.
         let out = run(&net, vec![2., 3., 0., 0., 0., 0., 3., 2., 1., 3., 0., 0.]);
         let slot23 = 6 + pair_slot(2, 3, 16);

@@ -122,16 +122,11 @@ impl LayerKind for Embedding {
     }
 
     fn fit_to_data(&self, name: &str, data: &DataFit, _is_output: bool) -> Option<Fix> {
-        let vocab = data.vocab?;
-        let known = self.vocab;
-        (known < vocab).then(|| Fix {
-            node: name.to_owned(),
-            problem: format!("the Embedding '{name}' knows {known} tokens but the texts have {vocab}"),
-            advice: format!("the Embedding '{name}' knows {known} tokens but the texts' vocabulary has {vocab}; set its vocabulary to {vocab}"),
-            replacement: Some(Layer::Embedding(Self {
+        super::shared::vocabulary_fix("Embedding", name, data, self.vocab, |vocab| {
+            Layer::Embedding(Self {
                 vocab,
                 dim: self.dim,
-            })),
+            })
         })
     }
 }

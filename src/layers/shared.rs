@@ -86,6 +86,24 @@ pub(super) fn pool1d(x: &Tensor, kernel: usize, max: bool) -> candle_core::Resul
 /// split between both ends (the extra zero at the end), so the output has ceil(L / stride)
 /// positions. Built from unfolding and one matrix product (candle's own conv1d passes wrong input
 /// gradients back in 0.11).
+/// For a layer reading token ids that knows `known` of them: when the texts' vocabulary is
+/// larger, the problem and the same layer (made by `with`) knowing them all.
+pub(crate) fn vocabulary_fix(
+    kind: &str,
+    name: &str,
+    data: &crate::model::DataFit,
+    known: usize,
+    with: impl FnOnce(usize) -> super::Layer,
+) -> Option<crate::model::Fix> {
+    let vocab = data.vocab?;
+    (known < vocab).then(|| crate::model::Fix {
+        node: name.to_owned(),
+        problem: format!("the {kind} '{name}' knows {known} tokens but the texts have {vocab}"),
+        advice: format!("the {kind} '{name}' knows {known} tokens but the texts' vocabulary has {vocab}; set its vocabulary to {vocab}"),
+        replacement: Some(with(vocab)),
+    })
+}
+
 pub(crate) fn conv1d(
     x: &Tensor,
     w: &Tensor,

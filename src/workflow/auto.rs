@@ -34,11 +34,16 @@ pub struct Candidate {
     pub project: Project,
     /// Which import of the data it trains on.
     pub reads: Reads,
+}
+
+impl Candidate {
     /// Judged and kept at its last epoch rather than its best: a linear model trained on all rows
     /// per step settles on its optimum, where its weight penalty, not an early epoch, keeps it
     /// general (breast cancer: stopped at the lowest validation loss, epoch 27, it scored 0.947;
     /// at its optimum 0.974, as scikit-learn's logistic regression).
-    pub to_convergence: bool,
+    pub fn to_convergence(&self) -> bool {
+        self.project.training.batch_size == FULL_BATCH
+    }
 }
 
 /// Which import of the data a candidate trains on.
@@ -156,7 +161,6 @@ pub fn candidates(project: &Project, fit: &DataFit, small: bool) -> Vec<Candidat
             name: format!("{template_name}, learning rate {lr}{extra}"),
             project: p,
             reads: Reads::Project,
-            to_convergence: false,
         });
     };
     let none = |_: &mut Project| String::new();
@@ -245,9 +249,6 @@ pub fn candidates(project: &Project, fit: &DataFit, small: bool) -> Vec<Candidat
             }
         }
     }
-    for c in &mut out {
-        c.to_convergence = c.project.training.batch_size == FULL_BATCH;
-    }
     out
 }
 
@@ -313,7 +314,6 @@ fn tfidf_candidates(
                 name: format!("text-tfidf, learning rate 0.01{penalty}"),
                 project: p,
                 reads,
-                to_convergence: false,
             })
         })
         .collect()
@@ -344,7 +344,6 @@ fn encoder_candidates(
                 name: format!("{name}, learning rate 0.003"),
                 project: p,
                 reads: Reads::EncoderTokens,
-                to_convergence: false,
             })
         })
         .collect()
@@ -563,7 +562,7 @@ fn cross_validate(
         let values: Vec<f64> = curves.iter().filter_map(|c| f(&c[epoch])).collect();
         (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
     };
-    let best = if cand.to_convergence {
+    let best = if cand.to_convergence() {
         let last = epochs.saturating_sub(1);
         mean(last, &|m| m.val_loss).map(|l| (last, l))
     } else {
@@ -888,7 +887,7 @@ fn retrain(
     if val == 0 || best.best_epoch == 0 || best.epochs == 0 {
         return Ok(None);
     }
-    let epochs = if cand.to_convergence {
+    let epochs = if cand.to_convergence() {
         cand.project.training.epochs
     } else {
         best.best_epoch
@@ -980,7 +979,6 @@ mod tests {
             name: name.to_owned(),
             project: Project::new(crate::project::DataSettings::default(), graph),
             reads: Reads::Project,
-            to_convergence: false,
         }
     }
 
