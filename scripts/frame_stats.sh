@@ -10,7 +10,7 @@ trap 'kill "${app:-0}" "${xvfb:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 n=77
 while [ -e "/tmp/.X11-unix/X$n" ] || [ -e "/tmp/.X$n-lock" ]; do n=$((n + 1)); done
-Xvfb ":$n" -screen 0 1400x900x24 >/dev/null 2>&1 & xvfb=$!
+Xvfb ":$n" -screen 0 1400x900x24 -noreset >/dev/null 2>&1 & xvfb=$!
 export DISPLAY=":$n" STRATA_WORKSPACE="$work" STRATA_FRAME_STATS="$work/frames.csv"
 sleep 1
 # A copy of the sample project whose runs go to the scratch folder.

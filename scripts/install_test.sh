@@ -81,9 +81,12 @@ echo "   $version"
 n=79
 while [ -e "/tmp/.X11-unix/X$n" ] || [ -e "/tmp/.X$n-lock" ]; do n=$((n + 1)); done
 display=":$n"
-Xvfb "$display" -screen 0 1400x900x24 >/dev/null 2>&1 & xvfb=$!
+Xvfb "$display" -screen 0 1400x900x24 -noreset >/dev/null 2>&1 & xvfb=$!
 export DISPLAY="$display"
-sleep 1
+# -noreset: without it the server resets when its last client leaves (the app just stopped), and a
+# start during that reset fails with "Failed to open connection to X server".
+for _ in $(seq 1 40); do [ -e "/tmp/.X11-unix/X$n" ] && break; sleep 0.25; done
+[ -e "/tmp/.X11-unix/X$n" ] || fail "Xvfb did not start on $display"
 
 # Starts BINARY with an empty home folder, opens the sample from the start page, checks it came
 # from SAMPLE_DIR (a command printing the expected folder, run after the start), checks the

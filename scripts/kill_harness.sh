@@ -22,7 +22,7 @@ cargo build -q
 bin="$CARGO_TARGET_DIR/debug/strata"
 work="$(mktemp -d)"
 trap 'kill "$xvfb" 2>/dev/null || true; rm -rf "$work"' EXIT
-Xvfb :93 -screen 0 1280x860x24 >/dev/null 2>&1 &
+Xvfb :93 -screen 0 1280x860x24 -noreset >/dev/null 2>&1 &
 xvfb=$!
 sleep 1
 project="$work/shapes.strata"

@@ -14,7 +14,7 @@ trap 'kill "${app:-0}" "${xvfb:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 n=81
 while [ -e "/tmp/.X11-unix/X$n" ] || [ -e "/tmp/.X$n-lock" ]; do n=$((n + 1)); done
-Xvfb ":$n" -screen 0 1280x860x24 >/dev/null 2>&1 & xvfb=$!
+Xvfb ":$n" -screen 0 1280x860x24 -noreset >/dev/null 2>&1 & xvfb=$!
 export DISPLAY=":$n" STRATA_WORKSPACE="$work/workspace" STRATA_FRAME_STATS="$work/frames.csv"
 export LIBGL_ALWAYS_SOFTWARE=1
 sleep 1
