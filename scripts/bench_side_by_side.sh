@@ -3,18 +3,24 @@
 # the same data, one workload at a time, ROUNDS times (default 3); prints one JSON line per run
 # and at the end a table of medians (min–max) with Strata's ratios against the peers
 # (scripts/bench_summary.py). Needs the peers set up as in ../shared/bench/README.md
-# (PEERS=$HOME/.cache/strata-peers); without them only Strata's lines are printed.
+# (PEERS=$HOME/.cache/strata-peers); without them only Strata's lines are printed. TORCH_PYTHON
+# and KERAS_PYTHON name other Pythons for either peer (default $PEERS/bin/python); a peer whose
+# Python lacks its framework prints nothing and its columns show –.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PEERS=${PEERS:-$HOME/.cache/strata-peers}
 BENCH=${BENCH:-../shared/bench}
 CSV=$PEERS/data/mnist_5k_shuffled.csv
 P=$PEERS/bin/python
+TORCH_P=${TORCH_PYTHON:-$P}
+KERAS_P=${KERAS_PYTHON:-$P}
 ROUNDS=${ROUNDS:-3}
 cargo build -q --release --example bench_train
-S=target/release/examples/bench_train
-peer() { # program, args…
-  if [ -x "$P" ]; then (cd "$BENCH" && $P "$@" 2>/dev/null | tail -n 1); fi
+S=${CARGO_TARGET_DIR:-target}/release/examples/bench_train
+peer() { # python, program, args…
+  local py=$1
+  shift
+  if [ -x "$py" ]; then (cd "$BENCH" && "$py" "$@" 2>/dev/null | tail -n 1) || true; fi
 }
 run_all() {
   for round in $(seq "$ROUNDS"); do
@@ -22,21 +28,28 @@ run_all() {
       for b in 64 128; do
         if [ "$w" = w1 ]; then tile=(--tile 12); else tile=(--tile 2 --warmup-samples 1280); fi
         $S --csv "$CSV" --workload $w --batch $b "${tile[@]}"
-        peer bench_torch.py --csv "$CSV" --workload $w --batch $b "${tile[@]}"
-        peer bench_keras.py --csv "$CSV" --workload $w --batch $b "${tile[@]}"
+        peer "$TORCH_P" bench_torch.py --csv "$CSV" --workload $w --batch $b "${tile[@]}"
+        peer "$KERAS_P" bench_keras.py --csv "$CSV" --workload $w --batch $b "${tile[@]}"
       done
     done
   done
   if [ "${ACCURACY:-1}" = 1 ]; then
     for w in w1 w2; do
       $S --csv "$CSV" --workload $w --batch 64 --mode acc --epochs 5
-      peer bench_torch.py --csv "$CSV" --workload $w --batch 64 --mode acc --epochs 5
-      peer bench_keras.py --csv "$CSV" --workload $w --batch 64 --mode acc --epochs 5
+      peer "$TORCH_P" bench_torch.py --csv "$CSV" --workload $w --batch 64 --mode acc --epochs 5
+      peer "$KERAS_P" bench_keras.py --csv "$CSV" --workload $w --batch 64 --mode acc --epochs 5
     done
   fi
+}
+cpu_line() { # the CPU model and whether it has AVX-512, for the table's caption
+  local model avx512=no
+  model=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//')
+  grep -q -w avx512f /proc/cpuinfo 2>/dev/null && avx512=yes
+  echo "CPU: ${model:-unknown}, $(nproc) threads, AVX-512: $avx512"
 }
 LOG=$(mktemp)
 trap 'rm -f "$LOG"' EXIT
 run_all | tee "$LOG"
 echo
+cpu_line
 python3 scripts/bench_summary.py < "$LOG"
