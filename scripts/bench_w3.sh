@@ -3,7 +3,8 @@
 # + checkpoints, the whole process) next to the PyTorch peer (scripts/w3_torch.py) on the same
 # folder, one after the other, ROUNDS times. Prints one JSON line per run (wall time and peak
 # memory of the whole process, measured from outside with /usr/bin/time).
-# Needs the MNIST class folders (examples/mnist_folders.rs) and the peers venv with Pillow.
+# Needs the MNIST class folders (examples/mnist_folders.rs) and the peers venv with Pillow
+# (TORCH_PYTHON names another Python with torch and Pillow).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PEERS=${PEERS:-$HOME/.cache/strata-peers}
@@ -12,7 +13,7 @@ EPOCHS=${EPOCHS:-5}
 BATCH=${BATCH:-64}
 ROUNDS=${ROUNDS:-3}
 cargo build -q --release
-S=$PWD/target/release/strata
+S=$(realpath "${CARGO_TARGET_DIR:-target}")/release/strata
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 # The project lives outside the data folder; no validation/test split, so both sides train on
@@ -29,6 +30,6 @@ measure() { # name, command…  → {"framework": name, "wall_secs": …, "peak_
 }
 for round in $(seq "$ROUNDS"); do
   measure strata "$S" train "$WORK/w3.strata" --epochs "$EPOCHS" --batch-size "$BATCH" --device cpu
-  measure torch "$PEERS/bin/python" scripts/w3_torch.py --data "$M/train" --epochs "$EPOCHS" --batch "$BATCH"
+  measure torch "${TORCH_PYTHON:-$PEERS/bin/python}" scripts/w3_torch.py --data "$M/train" --epochs "$EPOCHS" --batch "$BATCH"
   cat "$WORK/out"   # the peer's own breakdown (decode/train seconds)
 done
