@@ -2,20 +2,14 @@
 
 use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::data::{detect_task, read_csv, target_column};
-use crate::engine::{self, CancelToken, Level, PreparedData, RunOutcome, TrainEvent, TrainedModel};
+use crate::engine::{self, PreparedData, TrainedModel};
 use crate::eval;
-use crate::model::{self, TEMPLATE_NAMES};
-use crate::project::{
-    AudioSettings, DataKind, DataSettings, DeviceChoice, OptimizerKind, Project, Source,
-    TableSettings, Task, TextSettings, TokenizerKind,
-};
+use crate::project::{DataKind, DataSettings, Project};
 use crate::workflow;
 
 /// Prints to stdout, returning an error (instead of panicking) when stdout is closed.
@@ -35,7 +29,9 @@ macro_rules! outln {
 mod audit;
 mod explain;
 mod gan;
+mod new;
 mod runs;
+mod train;
 mod weights;
 
 /// Strata: build, train, evaluate and use deep-learning models on your own files.
@@ -53,91 +49,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Create a project from an image folder (one sub-folder per class) or a CSV table.
-    New {
-        /// The project file to create, e.g. digits.strata.
-        project: PathBuf,
-        /// The image folder or CSV file.
-        #[arg(long)]
-        data: PathBuf,
-        /// What the data is (found from the path when not given: a folder of images, of .txt
-        /// files or of audio clips; a CSV of texts or of columns).
-        #[arg(long, value_enum)]
-        kind: Option<DataKind>,
-        /// Tables: the column to predict (default: one named target/label/class/y, else the last);
-        /// texts in a CSV: the label column.
-        #[arg(long, alias = "label-column")]
-        target: Option<String>,
-        /// Texts in a CSV: the column with the text (default: one named text/review/…, else the
-        /// longest).
-        #[arg(long)]
-        text_column: Option<String>,
-        /// Texts: cut into words (and marks: commas, full stops… as tokens too) or characters.
-        #[arg(long, value_enum, default_value_t = TokenizerKind::WordsAndMarks)]
-        tokenizer: TokenizerKind,
-        /// Texts: use this tokenizer.json (WordPiece, BPE…) instead of words or characters.
-        #[arg(long, conflicts_with = "tokenizer")]
-        tokenizer_file: Option<PathBuf>,
-        /// Texts: most different tokens kept (the most frequent in the training texts).
-        #[arg(long, default_value_t = 20_000)]
-        vocab_size: usize,
-        /// Texts: tokens read per text (default: enough for 95 % of the training texts).
-        #[arg(long)]
-        sequence_length: Option<usize>,
-        /// Audio: seconds per clip (longer clips are cut, shorter padded with silence).
-        #[arg(long, default_value_t = 1.0)]
-        clip_seconds: f32,
-        /// Audio: mel bands of the spectrogram.
-        #[arg(long, default_value_t = 40)]
-        mel_bands: usize,
-        /// Audio: spectrogram window in milliseconds.
-        #[arg(long, default_value_t = 25.0)]
-        window_ms: f32,
-        /// Audio: step between spectrogram windows in milliseconds.
-        #[arg(long, default_value_t = 10.0)]
-        hop_ms: f32,
-        /// Audio: read this many MFCCs per frame instead of the log-mel spectrogram.
-        #[arg(long)]
-        mfcc: Option<usize>,
-        /// Tables: predict a class or a number (found from the target column when not given).
-        #[arg(long, value_enum)]
-        task: Option<Task>,
-        /// Starting model (default: cnn for colour or larger images, mlp for small grayscale
-        /// ones, tabular-mlp for tables, text-tfidf for texts, audio-cnn for clips).
-        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(
-            TEMPLATE_NAMES.iter().chain(&["dcgan", "cdcgan"]).copied()
-        ))]
-        template: Option<String>,
-        /// Reuse the model of an earlier run (a `<project>.runs/<run-id>` folder) up to --cut,
-        /// frozen, with a new output layer (instead of a template).
-        #[arg(long, conflicts_with = "template")]
-        from_run: Option<PathBuf>,
-        /// With --from-run: the layer to cut at (default: the one feeding its output).
-        #[arg(long, requires = "from_run")]
-        cut: Option<String>,
-        /// How many of the last blocks of the pretrained or reused part train (default 0:
-        /// frozen); fine-tuning is slower but adapts the part to the data.
-        #[arg(long, default_value_t = 0)]
-        train_blocks: usize,
-        /// The pretrained weights file of a transfer template (default: found in
-        /// $STRATA_WEIGHTS_DIR, ~/.cache/strata-weights/unpacked or ~/Strata/weights).
-        #[arg(long)]
-        weights: Option<PathBuf>,
-        /// Image size as WIDTHxHEIGHT (default 28x28; 224x224 for transfer-image).
-        #[arg(long, value_parser = parse_size)]
-        image_size: Option<(u32, u32)>,
-        /// 1 for grayscale, 3 for colour (default 1; 3 for transfer-image).
-        #[arg(long, value_parser = parse_channels)]
-        channels: Option<u8>,
-        /// Fraction of each class held out for validation.
-        #[arg(long, default_value_t = 0.1, value_parser = parse_fraction)]
-        val_fraction: f32,
-        /// Fraction of each class held out for the final test.
-        #[arg(long, default_value_t = 0.1, value_parser = parse_fraction)]
-        test_fraction: f32,
-        /// Seed of the split and of training.
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-    },
+    New(new::NewArgs),
     /// Show what importing a folder finds, without creating a project; or, given a project,
     /// what importing its data with its settings finds (what opening it reads)
     Import {
@@ -153,64 +65,7 @@ pub enum Command {
         project: PathBuf,
     },
     /// Train the project's model.
-    Train {
-        /// The project file.
-        project: PathBuf,
-        /// Passes over the training data.
-        #[arg(long)]
-        epochs: Option<usize>,
-        /// Samples per step.
-        #[arg(long)]
-        batch_size: Option<usize>,
-        /// Learning rate.
-        #[arg(long)]
-        lr: Option<f64>,
-        /// Optimizer.
-        #[arg(long, value_enum)]
-        optimizer: Option<OptimizerKind>,
-        /// Device.
-        #[arg(long, value_enum)]
-        device: Option<DeviceChoice>,
-        /// Seed for weights, shuffling, dropout and augmentation.
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Continue an interrupted run (killed, crashed or stopped) from its last finished epoch
-        /// with its own settings: the newest one, or the run folder named.
-        #[arg(long, value_name = "RUN", num_args = 0..=1)]
-        resume: Option<Option<String>>,
-        /// Try a few candidate models and settings side by side (successive halving) and keep
-        /// the best by validation score as the project's model; every candidate stays a run.
-        #[arg(long, conflicts_with = "resume")]
-        auto: bool,
-        /// With --auto: the time to spend, in minutes (default 5).
-        #[arg(long, value_name = "N", requires = "auto")]
-        budget_minutes: Option<f64>,
-        /// Protect individual examples (differential privacy, DP-SGD) within this privacy
-        /// budget ε; the noise is chosen to meet it after all epochs.
-        #[arg(long, value_name = "E", conflicts_with = "dp_noise")]
-        dp_epsilon: Option<f64>,
-        /// Differential privacy with this noise multiplier σ instead of a target ε.
-        #[arg(long, value_name = "S")]
-        dp_noise: Option<f64>,
-        /// With differential privacy: each example's gradient is clipped to this norm (default 1).
-        #[arg(long, value_name = "C")]
-        dp_clip: Option<f64>,
-        /// With differential privacy: δ, the chance the guarantee fails (default 1 / the number of
-        /// training samples).
-        #[arg(long, value_name = "D")]
-        dp_delta: Option<f64>,
-        /// Learn from the validation samples too (no validation curve, the last epoch kept): for
-        /// the final model once the settings are chosen. The test samples stay held back.
-        #[arg(long, conflicts_with = "auto")]
-        learn_from_validation: bool,
-        /// Lower the learning rate over the epochs along a half cosine (the full rate first,
-        /// almost zero in the last epoch).
-        #[arg(long)]
-        lr_decay: bool,
-        /// One JSON object per line per event.
-        #[arg(long)]
-        json: bool,
-    },
+    Train(train::TrainArgs),
     /// Evaluate the latest trained model on the test split or other labelled data.
     Evaluate {
         /// The project file.
@@ -364,245 +219,13 @@ pub enum Command {
     },
 }
 
-fn parse_size(s: &str) -> Result<(u32, u32), String> {
-    let (w, h) = s
-        .split_once(['x', 'X', '×'])
-        .ok_or_else(|| format!("'{s}' is not a size; write it as WIDTHxHEIGHT, e.g. 28x28"))?;
-    let parse = |v: &str| -> Result<u32, String> {
-        match v.trim().parse::<u32>() {
-            Ok(n) if (1..=4096).contains(&n) => Ok(n),
-            _ => Err(format!("'{s}' is not a size between 1x1 and 4096x4096")),
-        }
-    };
-    Ok((parse(w)?, parse(h)?))
-}
-
-fn parse_channels(s: &str) -> Result<u8, String> {
-    match s {
-        "1" => Ok(1),
-        "3" => Ok(3),
-        _ => Err(format!("'{s}' is not 1 (grayscale) or 3 (colour)")),
-    }
-}
-
-fn parse_fraction(s: &str) -> Result<f32, String> {
-    match s.parse::<f32>() {
-        Ok(v) if (0.0..0.9).contains(&v) => Ok(v),
-        _ => Err(format!("'{s}' is not a fraction between 0 and 0.9")),
-    }
-}
-
 /// Runs a subcommand. Errors are returned for `main` to print in one line.
 pub fn run(command: Command) -> Result<()> {
     match command {
-        Command::New {
-            project,
-            data,
-            kind,
-            target,
-            text_column,
-            tokenizer,
-            tokenizer_file,
-            vocab_size,
-            sequence_length,
-            clip_seconds,
-            mel_bands,
-            window_ms,
-            hop_ms,
-            mfcc,
-            task,
-            template,
-            from_run,
-            cut,
-            train_blocks,
-            weights,
-            image_size,
-            channels,
-            val_fraction,
-            test_fraction,
-            seed,
-        } => {
-            // A path typed relative to where the command runs, stored relative to the project.
-            let data = std::path::absolute(&data).unwrap_or(data);
-            let kind = kind.unwrap_or_else(|| workflow::detect_kind(&data));
-            let mut settings = DataSettings {
-                val_fraction,
-                test_fraction,
-                split_seed: seed,
-                ..DataSettings::new(data, kind)
-            };
-            // The reused model reads the data as it was imported for it.
-            let old = match &from_run {
-                Some(run) => Some(crate::engine::runs::read_manifest(run)?.data),
-                None => None,
-            };
-            match &mut settings.source {
-                Source::Tabular(_) => {
-                    choose_target(&mut settings, target.as_deref().unwrap_or(""), task)?
-                }
-                Source::Text(text) => {
-                    *text = TextSettings {
-                        text_column: text_column.unwrap_or_default(),
-                        label_column: target.unwrap_or_default(),
-                        tokenizer: if tokenizer_file.is_some() {
-                            TokenizerKind::File
-                        } else {
-                            tokenizer
-                        },
-                        tokenizer_file: tokenizer_file.unwrap_or_default(),
-                        vocab_size,
-                        sequence_length,
-                    }
-                }
-                Source::Audio(audio) => {
-                    *audio = match old.as_ref().and_then(|d| d.audio()) {
-                        Some(old) => old.clone(),
-                        None => AudioSettings {
-                            clip_seconds,
-                            mel_bands,
-                            window_ms,
-                            hop_ms,
-                            mfcc: mfcc.unwrap_or(0),
-                        },
-                    }
-                }
-                Source::Image(image) => {
-                    let old = old
-                        .as_ref()
-                        .and_then(|d| d.image())
-                        .cloned()
-                        .unwrap_or_default();
-                    image.width = image_size.map_or(old.width, |s| s.0);
-                    image.height = image_size.map_or(old.height, |s| s.1);
-                    image.channels = channels.unwrap_or(old.channels);
-                }
-            }
-            // The default template is chosen once the data is imported (`default_template`).
-            let weights = match &template {
-                Some(template) => workflow::adapt_data_to_template(
-                    template,
-                    &mut settings,
-                    weights.as_deref(),
-                    image_size.is_some(),
-                )?,
-                None => None,
-            };
-            if let (Some(c), Some(image)) = (channels, settings.image_mut()) {
-                image.channels = c;
-            }
-            let start = match &from_run {
-                Some(run) => {
-                    Start::Reuse(workflow::trained_model_layer(run, cut.as_deref())?.into())
-                }
-                None => Start::Template(template, weights),
-            };
-            cmd_new(&project, settings, start, train_blocks, seed)
-        }
+        Command::New(args) => new::run(args),
         Command::Import { dir, json } => cmd_import(&dir, json),
         Command::Inspect { project } => cmd_inspect(&project),
-        Command::Train {
-            project,
-            epochs,
-            batch_size,
-            lr,
-            optimizer,
-            device,
-            seed,
-            resume,
-            auto,
-            budget_minutes,
-            dp_epsilon,
-            dp_noise,
-            dp_clip,
-            dp_delta,
-            learn_from_validation,
-            lr_decay,
-            json,
-        } => {
-            let mut p = load_project(&project)?;
-            let dp_asked = dp_epsilon.is_some()
-                || dp_noise.is_some()
-                || dp_clip.is_some()
-                || dp_delta.is_some();
-            if let Some(run) = resume {
-                if epochs.is_some()
-                    || batch_size.is_some()
-                    || lr.is_some()
-                    || optimizer.is_some()
-                    || device.is_some()
-                    || seed.is_some()
-                    || dp_asked
-                    || learn_from_validation
-                    || lr_decay
-                {
-                    bail!("--resume continues a run with the settings it started with; leave out --epochs, --batch-size, --lr, --optimizer, --device, --seed, --learn-from-validation, --lr-decay and the --dp options");
-                }
-                let (dir, interrupted) = match run {
-                    Some(name) => {
-                        let dir = Project::runs_dir(&project).join(&name);
-                        let run = engine::resume::interrupted(&dir).map_err(|e| anyhow!(e))?;
-                        (dir, run)
-                    }
-                    None => engine::resume::latest_interrupted(&project).ok_or_else(|| {
-                        anyhow!(
-                            "'{}' has no interrupted run to resume (every run finished, or none got through a whole epoch)",
-                            project.display()
-                        )
-                    })?,
-                };
-                let p = engine::resume_project(&p, &interrupted);
-                return cmd_train(&project, &p, Some(dir), json);
-            }
-            let t = &mut p.training;
-            if learn_from_validation {
-                t.learn_from_validation = true;
-            }
-            if lr_decay {
-                t.lr_decay = true;
-            }
-            if let Some(v) = epochs {
-                t.epochs = v;
-            }
-            if let Some(v) = batch_size {
-                t.batch_size = v;
-            }
-            if let Some(v) = lr {
-                t.lr = v;
-            }
-            if let Some(v) = optimizer {
-                t.optimizer = v;
-            }
-            if let Some(v) = device {
-                t.device = v;
-            }
-            if let Some(v) = seed {
-                t.seed = v;
-            }
-            if dp_asked {
-                let mut privacy = match (dp_epsilon, dp_noise, t.privacy.take()) {
-                    (None, None, Some(kept)) => kept,
-                    (None, None, None) => {
-                        bail!("--dp-clip and --dp-delta go with --dp-epsilon E or --dp-noise S")
-                    }
-                    _ => engine::privacy::PrivacySettings {
-                        target_epsilon: dp_epsilon,
-                        noise_multiplier: dp_noise,
-                        ..Default::default()
-                    },
-                };
-                if let Some(c) = dp_clip {
-                    privacy.clip_norm = c;
-                }
-                if dp_delta.is_some() {
-                    privacy.delta = dp_delta;
-                }
-                t.privacy = Some(privacy);
-            }
-            if auto {
-                return runs::cmd_train_auto(&project, &p, budget_minutes.unwrap_or(5.0), json);
-            }
-            cmd_train(&project, &p, None, json)
-        }
+        Command::Train(args) => train::run(args),
         Command::Evaluate {
             project,
             data,
@@ -718,109 +341,13 @@ fn import_bar(quiet: bool) -> ProgressBar {
     b
 }
 
-/// Settles a table's target column and task (found from the data unless given), so the project
-/// file records them explicitly.
-fn choose_target(settings: &mut DataSettings, target: &str, task: Option<Task>) -> Result<()> {
-    let table = read_csv(&settings.path)?;
-    let column = target_column(&table, target).map_err(|e| anyhow!("{e}"))?;
-    let task = task.unwrap_or_else(|| detect_task(&table, column));
-    settings.source = Source::Tabular(TableSettings {
-        target: table.header[column].clone(),
-        task,
-    });
-    Ok(())
-}
-
-/// What a new project's model starts from.
-enum Start {
-    /// A template by name (none: the data's default), with the weights file of its pretrained
-    /// part.
-    Template(Option<String>, Option<PathBuf>),
-    /// The part of an earlier run's model to reuse.
-    Reuse(crate::model::Layer),
-}
-
-fn cmd_new(
-    path: &Path,
-    data: DataSettings,
-    start: Start,
-    train_blocks: usize,
-    seed: u64,
-) -> Result<()> {
-    if path.exists() {
-        bail!(
-            "'{}' already exists; choose another name or delete it first",
-            path.display()
-        );
-    }
-    let bar = import_bar(false);
-    let (prepared, report) = workflow::prepare(&data, None, Some(&bar_progress(&bar)))?;
-    bar.finish_and_clear();
-    let dataset = &prepared.dataset;
-    let classes = dataset.classes().len();
-    let mut data = data;
-    // What was found becomes the project's explicit choice.
-    workflow::record_found_settings(&mut data, dataset);
-    if let Start::Template(Some(name), _) = &start {
-        if gan::is_gan_template(name) {
-            return gan::new_gan(path, data, &prepared, &report, name, seed);
-        }
-    }
-    if dataset.task() == Task::Classify && classes < 2 {
-        bail!(
-            "'{}' has {classes} class(es) with usable samples; a classifier needs at least two",
-            data.path.display(),
-        );
-    }
-    let (graph, template) = match start {
-        Start::Template(template, weights) => {
-            let template = template.unwrap_or_else(|| {
-                model::default_template(dataset.kind(), &dataset.fit()).to_owned()
-            });
-            let mut graph = model::template(&template, &dataset.fit())
-                .ok_or_else(|| anyhow!("unknown template '{template}'"))?;
-            if let Some(file) = weights {
-                graph.set_pretrained_weights(&file);
-            }
-            (graph, template)
-        }
-        Start::Reuse(layer) => (
-            workflow::reuse_graph(&dataset.shape(), layer, classes),
-            "reused".to_owned(),
-        ),
-    };
-    let mut graph = graph;
-    graph.set_train_blocks(train_blocks);
-    if let Err(errors) = graph.validate() {
-        let list: Vec<String> = errors.iter().map(|e| e.message.clone()).collect();
-        bail!("the new model does not fit the data: {}", list.join(" "));
-    }
-    let what = match dataset.task() {
-        Task::Classify => format!("{classes} classes"),
-        Task::Regress => format!(
-            "predicting the number '{}'",
-            data.table().map(|t| t.target.as_str()).unwrap_or_default()
-        ),
-    };
-    let mut project = Project::new(data, graph);
-    project.training.seed = seed;
-    project.save(path)?;
-    out!("{}", report.to_text());
-    outln!(
-        "Created {} with the '{template}' model ({what}). Next: strata train {}",
-        path.display(),
-        path.display()
-    );
-    Ok(())
-}
-
 fn cmd_import(path: &Path, json: bool) -> Result<()> {
     let settings = if path.extension().is_some_and(|x| x == "strata") && path.is_file() {
         load_project(path)?.data
     } else {
         let mut settings = DataSettings::new(path.to_owned(), workflow::detect_kind(path));
         if settings.kind() == DataKind::Tabular {
-            choose_target(&mut settings, "", None)?;
+            new::choose_target(&mut settings, "", None)?;
         }
         settings
     };
@@ -873,145 +400,6 @@ fn prepare(project: &Project, quiet: bool) -> Result<PreparedData> {
         );
     }
     Ok(data)
-}
-
-fn cmd_train(path: &Path, project: &Project, resume: Option<PathBuf>, json: bool) -> Result<()> {
-    if project.generator.is_some() {
-        if resume.is_some() {
-            bail!("an image generator's run cannot be resumed yet; start a new run");
-        }
-        let data = prepare(project, json)?;
-        return gan::train_gan(path, project, &data, json);
-    }
-    let data = Arc::new(prepare(project, json)?);
-    let task = data.dataset.task();
-    let (acc, accuracy_word) = (task.score_short(), task.score_name());
-    let mut history = Vec::new();
-    let cancel = CancelToken::new();
-    let (tx, rx) = crossbeam_channel::unbounded::<TrainEvent>();
-    let handle = engine::resume_in_background(
-        project.clone(),
-        path.to_owned(),
-        resume,
-        data,
-        Box::new(tx),
-        cancel.clone(),
-    )?;
-    let interactive = !json && std::io::stderr().is_terminal();
-    let bar = if interactive {
-        let b = ProgressBar::new(0);
-        b.set_style(
-            ProgressStyle::with_template("epoch {prefix} {bar:30} {pos}/{len} batches  {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        b
-    } else {
-        ProgressBar::hidden()
-    };
-    let mut stdout = std::io::stdout().lock();
-    for event in rx.iter() {
-        if json {
-            writeln!(stdout, "{}", serde_json::to_string(&event)?)?;
-            stdout.flush()?;
-            continue;
-        }
-        match &event {
-            TrainEvent::Started {
-                device,
-                train_samples,
-                val_samples,
-                epochs,
-                params,
-                run_dir,
-                memory,
-                resumed_from,
-                ..
-            } => {
-                if *resumed_from > 0 {
-                    let line = format!("Resuming after epoch {resumed_from} of {epochs}.");
-                    bar.println(&line);
-                    if !interactive {
-                        outln!("{line}");
-                    }
-                }
-                bar.println(format!(
-                    "Training {params} parameters on {train_samples} samples ({val_samples} for validation), {epochs} epochs, on {device}.\nMemory: {memory}.\nRun folder: {}",
-                    run_dir.display()
-                ));
-                if !interactive {
-                    outln!("Training on {device}; run folder {}", run_dir.display());
-                    outln!("Memory: {memory}");
-                }
-            }
-            TrainEvent::Batch {
-                epoch,
-                batch,
-                batches,
-                loss,
-                accuracy,
-                samples_per_sec,
-                eta_secs,
-            } => {
-                bar.set_length(*batches as u64);
-                bar.set_position(*batch as u64);
-                bar.set_prefix(epoch.to_string());
-                bar.set_message(format!("loss {loss:.4} {acc} {accuracy:.3}  {samples_per_sec:.0} samples/s  ETA {eta_secs:.0}s"));
-            }
-            TrainEvent::Epoch(m) => {
-                history.push(m.clone());
-                let val = match (m.val_loss, m.val_accuracy) {
-                    (Some(l), Some(a)) => format!("  val loss {l:.4} val {acc} {a:.4}"),
-                    _ => String::new(),
-                };
-                let privacy = m.epsilon.map(|e| format!("  ε {e:.2}")).unwrap_or_default();
-                let line = format!(
-                    "epoch {:>3}: loss {:.4} {acc} {:.4}{val}{privacy}  ({:.0} samples/s)",
-                    m.epoch, m.train_loss, m.train_accuracy, m.samples_per_sec
-                );
-                if interactive {
-                    bar.println(line);
-                } else {
-                    outln!("{line}");
-                }
-            }
-            TrainEvent::Checkpoint { .. } => {}
-            TrainEvent::Warning { level, message } => match level {
-                Level::Note => bar.suspend(|| eprintln!("note: {message}")),
-                Level::Warning => bar.suspend(|| eprintln!("warning: {message}")),
-            },
-            TrainEvent::Finished {
-                run_dir,
-                best_epoch,
-                best_loss,
-                best_accuracy,
-                ..
-            } => {
-                bar.finish_and_clear();
-                outln!(
-                    "Finished. Best epoch {best_epoch}: loss {best_loss:.4}, {accuracy_word} {best_accuracy:.4}. Saved in {}",
-                    run_dir.display()
-                );
-                if let Some(line) = workflow::coach_line(&history, task) {
-                    outln!("{line}");
-                }
-                if let Some(report) = engine::runs::read_manifest(run_dir)
-                    .ok()
-                    .and_then(|m| m.privacy)
-                {
-                    outln!("{}", report.plain_words());
-                }
-            }
-            TrainEvent::Failed { .. } | TrainEvent::Cancelled { .. } => bar.finish_and_clear(),
-        }
-    }
-    let outcome = handle
-        .join()
-        .map_err(|_| anyhow!("the training thread stopped unexpectedly"))?;
-    match outcome {
-        RunOutcome::Finished { .. } => Ok(()),
-        RunOutcome::Cancelled => bail!("training was cancelled: {}", cancel.reason()),
-        RunOutcome::Failed(message) => bail!("{message}"),
-    }
 }
 
 /// The project's model: the run chosen with `strata runs P --use RUN` (or on the Train screen),
