@@ -101,6 +101,22 @@ fn after_import_train_for(h: &mut Harness<'static, StrataApp>, epochs: usize) {
     set_epochs_and_open_train(h, epochs);
 }
 
+/// Opens the Evaluate screen and waits for its evaluation of the project's model.
+fn open_evaluation(h: &mut Harness<'static, StrataApp>) {
+    h.get_by_label("4 Evaluate").click();
+    h.step();
+    wait_for(h, "the evaluation", 120, |app| {
+        app.evaluation().is_some() && !app.is_busy()
+    });
+}
+
+/// Starts training on the open Train screen and waits up to `secs` for it to end.
+fn train_until_done(h: &mut Harness<'static, StrataApp>, secs: u64) {
+    h.get_by_label("▶ Start training").click();
+    h.step();
+    wait_for(h, "training to finish", secs, |app| !app.is_training());
+}
+
 /// Whether some widget's text contains `text`.
 fn shows(h: &Harness<'static, StrataApp>, text: &str) -> bool {
     h.query_all_by_label_contains(text).next().is_some()
@@ -179,10 +195,7 @@ fn sample_project_from_welcome_to_prediction() {
     assert!(shows(&h, "Runs of this project"));
 
     // Evaluate: the confusion matrix has the classes and sums to the test-set size.
-    h.get_by_label("4 Evaluate").click();
-    wait_for(&mut h, "the evaluation", 120, |app| {
-        app.evaluation().is_some() && !app.is_busy()
-    });
+    open_evaluation(&mut h);
     let report = h.state().evaluation().unwrap().report.clone();
     assert_eq!(report.classes, ["circle", "cross", "square", "triangle"]);
     let total: usize = report.confusion_matrix.iter().flatten().sum();
@@ -520,18 +533,13 @@ fn a_table_from_import_to_predicted_numbers() {
     h.state_mut().command(Command::SetTraining(training));
     h.get_by_label("3 Train").click();
     h.step();
-    h.get_by_label("▶ Start training").click();
-    h.step();
-    wait_for(&mut h, "training to finish", 300, |app| !app.is_training());
+    train_until_done(&mut h, 300);
     assert!(shows(&h, "R² (higher is better; 1 is perfect)"));
     // The run's finish line and the coach speak of R², never of accuracy.
     assert!(shows(&h, "with a validation R² of"));
     assert!(!shows(&h, "validation accuracy"));
 
-    h.get_by_label("4 Evaluate").click();
-    wait_for(&mut h, "the evaluation", 120, |app| {
-        app.evaluation().is_some() && !app.is_busy()
-    });
+    open_evaluation(&mut h);
     let r2 = h
         .state()
         .evaluation()
@@ -630,14 +638,9 @@ fn texts_from_import_to_a_typed_prediction() {
     h.state_mut().command(Command::SetTraining(training));
     h.get_by_label("3 Train").click();
     h.step();
-    h.get_by_label("▶ Start training").click();
-    h.step();
-    wait_for(&mut h, "training to finish", 300, |app| !app.is_training());
+    train_until_done(&mut h, 300);
 
-    h.get_by_label("4 Evaluate").click();
-    wait_for(&mut h, "the evaluation", 120, |app| {
-        app.evaluation().is_some() && !app.is_busy()
-    });
+    open_evaluation(&mut h);
     let accuracy = h.state().evaluation().unwrap().report.accuracy;
     assert!(accuracy > 0.8, "{accuracy}");
     assert!(shows(&h, "test texts"));
@@ -760,9 +763,7 @@ fn audio_clips_from_import_to_a_dropped_prediction() {
     h.state_mut().command(Command::SetTraining(training));
     h.get_by_label("3 Train").click();
     h.step();
-    h.get_by_label("▶ Start training").click();
-    h.step();
-    wait_for(&mut h, "training to finish", 300, |app| !app.is_training());
+    train_until_done(&mut h, 300);
 
     h.get_by_label("5 Use").click();
     h.step();
@@ -841,9 +842,7 @@ fn transfer_learning_on_texts_from_the_template_button_to_a_prediction() {
     h.state_mut().command(Command::SetTraining(training));
     h.get_by_label("3 Train").click();
     h.step();
-    h.get_by_label("▶ Start training").click();
-    h.step();
-    wait_for(&mut h, "training to finish", 600, |app| !app.is_training());
+    train_until_done(&mut h, 600);
     assert!(shows(&h, "computed once"), "the feature-cache note");
 
     h.get_by_label("4 Evaluate").click();
@@ -1227,11 +1226,7 @@ fn training_with_differential_privacy_shows_epsilon_and_the_guarantee() {
     assert_eq!(run.history.len(), 3);
     assert!(run.history.iter().all(|m| m.epsilon.is_some()));
 
-    h.get_by_label("4 Evaluate").click();
-    h.step();
-    wait_for(&mut h, "the evaluation", 120, |app| {
-        app.evaluation().is_some() && !app.is_busy()
-    });
+    open_evaluation(&mut h);
     assert!(shows(&h, "Trained with differential privacy: ε ="));
 }
 
@@ -1385,13 +1380,8 @@ fn text_tfidf_template_reads_the_texts_again_and_trains() {
     h.state_mut().command(Command::SetTraining(training));
     h.get_by_label("3 Train").click();
     h.step();
-    h.get_by_label("▶ Start training").click();
-    h.step();
-    wait_for(&mut h, "training to finish", 300, |app| !app.is_training());
-    h.get_by_label("4 Evaluate").click();
-    wait_for(&mut h, "the evaluation", 120, |app| {
-        app.evaluation().is_some() && !app.is_busy()
-    });
+    train_until_done(&mut h, 300);
+    open_evaluation(&mut h);
     let accuracy = h.state().evaluation().unwrap().report.accuracy;
     assert!(accuracy > 0.8, "{accuracy}");
 }
