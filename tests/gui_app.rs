@@ -86,8 +86,16 @@ fn create_from_typed_path(h: &mut Harness<'static, StrataApp>, path: &str, timeo
 
 /// Sets the project to train `epochs` epochs and opens the Train screen.
 fn set_epochs_and_open_train(h: &mut Harness<'static, StrataApp>, epochs: usize) {
+    open_train_with(h, |t| t.epochs = epochs);
+}
+
+/// Changes the project's training settings with `change` and opens the Train screen.
+fn open_train_with(
+    h: &mut Harness<'static, StrataApp>,
+    change: impl FnOnce(&mut strata::project::TrainingSettings),
+) {
     let mut training = h.state().project().unwrap().training.clone();
-    training.epochs = epochs;
+    change(&mut training);
     h.state_mut().command(Command::SetTraining(training));
     h.get_by_label("3 Train").click();
     h.step();
@@ -836,12 +844,10 @@ fn transfer_learning_on_texts_from_the_template_button_to_a_prediction() {
     assert!(shows(&h, "EfficientNet-Lite0"));
     assert!(shows(&h, "ResNet-50"));
 
-    let mut training = h.state().project().unwrap().training.clone();
-    training.epochs = 15;
-    training.lr = 0.01;
-    h.state_mut().command(Command::SetTraining(training));
-    h.get_by_label("3 Train").click();
-    h.step();
+    open_train_with(&mut h, |t| {
+        t.epochs = 15;
+        t.lr = 0.01;
+    });
     train_until_done(&mut h, 600);
     assert!(shows(&h, "computed once"), "the feature-cache note");
 
@@ -1061,11 +1067,9 @@ fn automatic_training_keeps_the_best_candidate_as_the_model() {
     wait_for(&mut h, "the import", 120, |app| {
         app.data().is_some() && !app.is_busy()
     });
-    let mut training = h.state().project().unwrap().training.clone();
-    training.epochs = 2;
-    h.state_mut().command(Command::SetTraining(training));
-    h.get_by_label("3 Train").click();
-    h.step();
+    open_train_with(&mut h, |t| {
+        t.epochs = 2;
+    });
     h.get_by_label("Train automatically").click();
     h.step();
     assert!(h.state().is_busy());
@@ -1374,12 +1378,10 @@ fn text_tfidf_template_reads_the_texts_again_and_trains() {
     h.step();
     assert!(shows(&h, "word-pair slots, TF-IDF"));
 
-    let mut training = h.state().project().unwrap().training.clone();
-    training.epochs = 40;
-    training.lr = 0.01;
-    h.state_mut().command(Command::SetTraining(training));
-    h.get_by_label("3 Train").click();
-    h.step();
+    open_train_with(&mut h, |t| {
+        t.epochs = 40;
+        t.lr = 0.01;
+    });
     train_until_done(&mut h, 300);
     open_evaluation(&mut h);
     let accuracy = h.state().evaluation().unwrap().report.accuracy;
