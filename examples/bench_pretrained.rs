@@ -44,6 +44,8 @@ struct Args {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
+    // As the `strata` binary starts: its thread pool, denormal numbers flushed to zero.
+    strata::engine::configure_cpu();
     let backbone = match args.backbone.as_str() {
         "efficientnet-lite0" => Backbone::EfficientNetLite0,
         "minilm-l6" => Backbone::MiniLmL6,

@@ -18,4 +18,5 @@ pub mod layers;
 pub mod model;
 pub mod pretrained;
 pub mod project;
+pub(crate) mod simd;
 pub mod workflow;

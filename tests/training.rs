@@ -143,6 +143,22 @@ fn learns_and_reports_events_in_order() {
         .filter(|(p, &i)| strata::eval::argmax(p).0 == data.dataset.labels()[i])
         .count();
     assert!(correct as f64 / data.split.val.len() as f64 >= 0.95);
+    // Small batches run side by side on the threads; the samples keep their order: the same
+    // probabilities as one sample at a time.
+    let one_by_one = engine::predict(
+        &trained.network,
+        &data.dataset,
+        &data.split.val,
+        trained.manifest.training.loss,
+        1,
+    )
+    .unwrap();
+    assert_eq!(one_by_one.len(), probs.len());
+    for (a, b) in probs.iter().zip(&one_by_one) {
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() < 1e-5, "{a:?} against {b:?}");
+        }
+    }
 }
 
 #[test]

@@ -5,6 +5,7 @@ use rayon::prelude::*;
 
 use super::{augment_into, AudioDataset, ImageDataset, TableDataset, TextDataset};
 use crate::project::{Augmentation, DataKind, Task};
+use crate::simd::vectorized;
 
 /// A sample's key: `source` relative to the data folder `root` with `/` separators, or `source`
 /// itself ("line 12").
@@ -277,6 +278,18 @@ fn spectrogram_batch(
     })
 }
 
+vectorized! {
+    /// `dst ← src / 255`: 8-bit pixels as numbers in [0, 1].
+    fn pixels_to_unit(src: &[u8], dst: &mut [f32]) = pixels_to_unit_kernel;
+}
+
+#[inline(always)]
+fn pixels_to_unit_kernel<const FMA: bool>(src: &[u8], dst: &mut [f32]) {
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d = f32::from(s) * (1.0 / 255.0);
+    }
+}
+
 fn image_batch(
     dataset: &ImageDataset,
     indices: &[usize],
@@ -303,9 +316,7 @@ fn image_batch(
         }
         _ => {
             let convert = |(dst, &i): (&mut [f32], &usize)| {
-                for (d, &s) in dst.iter_mut().zip(read_sample(dataset, i)?.iter()) {
-                    *d = f32::from(s) * (1.0 / 255.0);
-                }
+                pixels_to_unit(&read_sample(dataset, i)?, dst);
                 Ok::<(), candle_core::Error>(())
             };
             // Big batches (inference uses 256) are read and converted on every core.

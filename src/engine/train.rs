@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use candle_core::{Device, Tensor, D};
 use rand::{seq::SliceRandom, SeedableRng};
+use rayon::prelude::*;
 
 use super::events::{CancelToken, EpochMetrics, EventSink, Level, TrainEvent};
 use super::memory::{available_memory, MemoryEstimate};
@@ -280,21 +281,44 @@ pub fn predict(
     loss: LossKind,
     batch_size: usize,
 ) -> candle_core::Result<Vec<Vec<f32>>> {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-    let mut out = Vec::with_capacity(indices.len());
     let chunks: Vec<&[usize]> = indices.chunks(batch_size.max(1)).collect();
-    for (k, chunk) in chunks.iter().enumerate() {
+    let one = |k: usize, chunk: &[usize]| -> candle_core::Result<Vec<Vec<f32>>> {
         if let Some(next) = chunks.get(k + 1) {
             dataset.will_need(next);
         }
         let batch = dataset.batch(chunk, None, net.device())?;
+        // Inference draws nothing at random (no dropout); the generator only fills the argument.
+        let mut rng = rand::rngs::StdRng::seed_from_u64(k as u64);
         let o = net
             .forward(&batch.inputs, false, &mut rng)
             .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
-        out.extend(probabilities(&o, loss)?.to_vec2::<f32>()?);
-    }
-    Ok(out)
+        probabilities(&o, loss)?.to_vec2::<f32>()
+    };
+    // Small batches on the CPU run side by side, one per thread: their products are too small
+    // to share out well (W1: 352–460k → see BENCHMARKS.md §2). Big ones (photos) run one at a
+    // time with every thread inside, so the memory a batch takes is held once, as estimated.
+    let values = batch_size.max(1) * dataset.shape().iter().product::<usize>();
+    let side_by_side =
+        net.device().is_cpu() && rayon::current_num_threads() > 1 && values <= PARALLEL_VALUES;
+    let per_chunk: Vec<Vec<Vec<f32>>> = if side_by_side {
+        chunks
+            .par_iter()
+            .enumerate()
+            .map(|(k, chunk)| one(k, chunk))
+            .collect::<candle_core::Result<_>>()?
+    } else {
+        chunks
+            .iter()
+            .enumerate()
+            .map(|(k, chunk)| one(k, chunk))
+            .collect::<candle_core::Result<_>>()?
+    };
+    Ok(per_chunk.into_iter().flatten().collect())
 }
+
+/// Input values per prediction batch up to which batches run side by side on the CPU (one per
+/// thread): 1 MB of pixels as numbers, a few hundred small pictures or table rows.
+const PARALLEL_VALUES: usize = 1 << 18;
 
 struct EvalResult {
     loss: f64,

@@ -9,6 +9,7 @@ use rayon::prelude::*;
 
 use crate::engine::fused::{sgemm, with_slice};
 use crate::pretrained::ops::Pads;
+use crate::simd::{fma, vectorized};
 
 /// A batch of feature maps `[N, C, H, W]`, contiguous.
 #[derive(Clone, Debug)]
@@ -240,6 +241,66 @@ fn valid_columns(kx: usize, left: usize, stride: usize, w: usize, ow: usize) -> 
     (lo, hi.max(lo))
 }
 
+/// A depthwise convolution's geometry: k×k window, stride, padding, input and output sizes.
+#[derive(Clone, Copy, Debug)]
+struct Window {
+    k: usize,
+    stride: usize,
+    pads: Pads,
+    input: (usize, usize),
+    output: (usize, usize),
+}
+
+vectorized! {
+    /// One channel's plane through its `taps`, summed into `out` (the output plane).
+    fn depthwise_plane(plane: &[f32], taps: &[f32], out: &mut [f32], window: Window) =
+        depthwise_plane_kernel;
+}
+
+#[inline(always)]
+fn depthwise_plane_kernel<const FMA: bool>(
+    plane: &[f32],
+    taps: &[f32],
+    out: &mut [f32],
+    window: Window,
+) {
+    let Window {
+        k,
+        stride,
+        pads,
+        input: (h, w),
+        output: (oh, ow),
+    } = window;
+    for ky in 0..k {
+        for oy in 0..oh {
+            let Some(iy) = input_row(oy * stride + ky, pads.top, h) else {
+                continue;
+            };
+            let line = &plane[iy * w..(iy + 1) * w];
+            let orow = &mut out[oy * ow..(oy + 1) * ow];
+            for kx in 0..k {
+                let tap = taps[ky * k + kx];
+                let (lo, hi) = valid_columns(kx, pads.left, stride, w, ow);
+                if lo == hi {
+                    // The tap falls on padding for every column (maps smaller than the window).
+                    continue;
+                }
+                if stride == 1 {
+                    let start = lo + kx - pads.left;
+                    let src = &line[start..start + (hi - lo)];
+                    for (o, v) in orow[lo..hi].iter_mut().zip(src) {
+                        *o = fma::<FMA>(*o, tap, *v);
+                    }
+                } else {
+                    for (ox, o) in orow.iter_mut().enumerate().take(hi).skip(lo) {
+                        *o = fma::<FMA>(*o, tap, line[ox * stride + kx - pads.left]);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// A depthwise convolution (one k×k filter per channel) of `f`'s window, then `post`.
 pub fn depthwise(x: &Maps, f: &Folded, stride: usize, pads: Pads, post: Post) -> Result<Maps> {
     let k = f.k;
@@ -260,35 +321,14 @@ pub fn depthwise(x: &Maps, f: &Folded, stride: usize, pads: Pads, post: Post) ->
             let c = plane_index % x.c;
             let plane = &x.data[plane_index * hw..(plane_index + 1) * hw];
             let taps = &f.w[c * k * k..(c + 1) * k * k];
-            for ky in 0..k {
-                for oy in 0..oh {
-                    let Some(iy) = input_row(oy * stride + ky, pads.top, x.h) else {
-                        continue;
-                    };
-                    let line = &plane[iy * x.w..(iy + 1) * x.w];
-                    let orow = &mut out[oy * ow..(oy + 1) * ow];
-                    for kx in 0..k {
-                        let tap = taps[ky * k + kx];
-                        let (lo, hi) = valid_columns(kx, pads.left, stride, x.w, ow);
-                        if lo == hi {
-                            // The tap falls on padding for every column (maps smaller than
-                            // the window).
-                            continue;
-                        }
-                        if stride == 1 {
-                            let start = lo + kx - pads.left;
-                            let src = &line[start..start + (hi - lo)];
-                            for (o, v) in orow[lo..hi].iter_mut().zip(src) {
-                                *o += tap * v;
-                            }
-                        } else {
-                            for (ox, o) in orow.iter_mut().enumerate().take(hi).skip(lo) {
-                                *o += tap * line[ox * stride + kx - pads.left];
-                            }
-                        }
-                    }
-                }
-            }
+            let window = Window {
+                k,
+                stride,
+                pads,
+                input: (x.h, x.w),
+                output: (oh, ow),
+            };
+            depthwise_plane(plane, taps, out, window);
             finish(out, f.b[c], post);
         });
     Ok(Maps {
