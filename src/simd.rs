@@ -5,6 +5,8 @@
 //! cached by the standard library). Matrix products need none of this: `gemm` chooses its own.
 
 /// The widest vector instructions this CPU offers our kernels.
+// Only x86-64 chooses between levels; elsewhere the plain build is used directly.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Level {
     /// AVX-512 (F, VL) with FMA: sixteen floats at a time.
@@ -16,6 +18,7 @@ pub enum Level {
 }
 
 /// This CPU's [`Level`]; `STRATA_SIMD=baseline` or `avx2` caps it (for measuring and tests).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub fn level() -> Level {
     static LEVEL: std::sync::OnceLock<Level> = std::sync::OnceLock::new();
     *LEVEL.get_or_init(|| {

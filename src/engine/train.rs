@@ -281,43 +281,55 @@ pub fn predict(
     loss: LossKind,
     batch_size: usize,
 ) -> candle_core::Result<Vec<Vec<f32>>> {
+    let per_batch = over_batches(net, dataset, indices, batch_size, |_, o| {
+        probabilities(o, loss)?.to_vec2::<f32>()
+    })?;
+    Ok(per_batch.into_iter().flatten().collect())
+}
+
+/// `each(batch, output)` for the batches of `indices` (`batch_size` samples each) through `net`
+/// in inference mode, the results in the batches' order. Small batches on the CPU run side by
+/// side, one per thread: their products are too small to share out well (W1's inference: from
+/// 0.68–0.70× to 1.2–1.5× PyTorch, BENCHMARKS.md §2). Big ones (photos) run one at a time with
+/// every thread inside, so the memory a batch takes is held once, as estimated.
+fn over_batches<T: Send>(
+    net: &Network,
+    dataset: &Dataset,
+    indices: &[usize],
+    batch_size: usize,
+    each: impl Fn(&Batch, &Output) -> candle_core::Result<T> + Sync,
+) -> candle_core::Result<Vec<T>> {
     let chunks: Vec<&[usize]> = indices.chunks(batch_size.max(1)).collect();
-    let one = |k: usize, chunk: &[usize]| -> candle_core::Result<Vec<Vec<f32>>> {
+    let one = |k: usize, chunk: &[usize]| -> candle_core::Result<T> {
         if let Some(next) = chunks.get(k + 1) {
             dataset.will_need(next);
         }
         let batch = dataset.batch(chunk, None, net.device())?;
         // Inference draws nothing at random (no dropout); the generator only fills the argument.
         let mut rng = rand::rngs::StdRng::seed_from_u64(k as u64);
-        let o = net
+        let out = net
             .forward(&batch.inputs, false, &mut rng)
             .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
-        probabilities(&o, loss)?.to_vec2::<f32>()
+        each(&batch, &out)
     };
-    // Small batches on the CPU run side by side, one per thread: their products are too small
-    // to share out well (W1: 352–460k → see BENCHMARKS.md §2). Big ones (photos) run one at a
-    // time with every thread inside, so the memory a batch takes is held once, as estimated.
     let values = batch_size.max(1) * dataset.shape().iter().product::<usize>();
-    let side_by_side =
-        net.device().is_cpu() && rayon::current_num_threads() > 1 && values <= PARALLEL_VALUES;
-    let per_chunk: Vec<Vec<Vec<f32>>> = if side_by_side {
+    if net.device().is_cpu() && rayon::current_num_threads() > 1 && values <= PARALLEL_VALUES {
         chunks
             .par_iter()
             .enumerate()
             .map(|(k, chunk)| one(k, chunk))
-            .collect::<candle_core::Result<_>>()?
+            .collect()
     } else {
         chunks
             .iter()
             .enumerate()
             .map(|(k, chunk)| one(k, chunk))
-            .collect::<candle_core::Result<_>>()?
-    };
-    Ok(per_chunk.into_iter().flatten().collect())
+            .collect()
+    }
 }
 
-/// Input values per prediction batch up to which batches run side by side on the CPU (one per
-/// thread): 1 MB of pixels as numbers, a few hundred small pictures or table rows.
+/// Input values per batch up to which inference batches run side by side on the CPU (one per
+/// thread): 1 MB of numbers, a few hundred small pictures or table rows.
 const PARALLEL_VALUES: usize = 1 << 18;
 
 struct EvalResult {
@@ -359,28 +371,22 @@ fn evaluate(
     loss: LossKind,
     batch_size: usize,
 ) -> Result<EvalResult, String> {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     let classes = data.classes().len();
+    let per_batch = over_batches(net, data, indices, batch_size, |batch, out| {
+        let l = batch_loss(out, &batch.labels, loss, classes)?.to_scalar::<f32>()?;
+        let correct = if data.task() == Task::Classify {
+            count_correct(&out.pre_activation, &batch.labels)?
+        } else {
+            0
+        };
+        Ok((f64::from(l), correct))
+    })
+    .map_err(|e| e.to_string())?;
+    // Summed in the batches' order, as one at a time would.
     let (mut total_loss, mut correct) = (0.0, 0usize);
-    let chunks: Vec<&[usize]> = indices.chunks(batch_size.max(1)).collect();
-    for (k, chunk) in chunks.iter().enumerate() {
-        if let Some(next) = chunks.get(k + 1) {
-            data.will_need(next);
-        }
-        let batch = data
-            .batch(chunk, None, net.device())
-            .map_err(|e| e.to_string())?;
-        let out = net
-            .forward(&batch.inputs, false, &mut rng)
-            .map_err(|e| e.to_string())?;
-        let l = batch_loss(&out, &batch.labels, loss, classes)
-            .and_then(|l| l.to_scalar::<f32>())
-            .map_err(|e| e.to_string())?;
-        total_loss += f64::from(l) * chunk.len() as f64;
-        if data.task() == Task::Classify {
-            correct +=
-                count_correct(&out.pre_activation, &batch.labels).map_err(|e| e.to_string())?;
-        }
+    for ((l, c), chunk) in per_batch.into_iter().zip(indices.chunks(batch_size.max(1))) {
+        total_loss += l * chunk.len() as f64;
+        correct += c;
     }
     let loss = total_loss / indices.len().max(1) as f64;
     Ok(EvalResult {
