@@ -188,17 +188,24 @@ pub fn attention(qkv: &Rows, (len, heads): (usize, usize), key_bias: &[f32]) -> 
     let scale = 1.0 / (dh as f32).sqrt();
     let mut data = vec![0f32; qkv.rows * width];
     let (padded, query_rows) = (len.next_multiple_of(KEYS), len.next_multiple_of(QUERIES));
-    data.par_chunks_mut(len * width)
-        .enumerate()
-        .for_each(|(text, out)| {
+    // Scratch per worker, reused from text to text: what lies past `len` stays zero (never
+    // written), the rest is overwritten for every head.
+    let scratch = || {
+        (
+            vec![0f32; dh * padded],
+            vec![0f32; query_rows * padded],
+            vec![0f32; len * dh],
+        )
+    };
+    data.par_chunks_mut(len * width).enumerate().for_each_init(
+        scratch,
+        |(keys_t, scores, values), (text, out)| {
             let rows = &qkv.data[text * len * qkv.width..(text + 1) * len * qkv.width];
             let bias = &key_bias[text * len..(text + 1) * len];
-            let mut keys_t = vec![0f32; dh * padded];
-            let mut scores = vec![0f32; query_rows * padded];
-            let mut values = vec![0f32; len * dh];
             let scratch = (&mut keys_t[..], &mut scores[..], &mut values[..]);
             attend_text(rows, bias, out, (len, heads, dh), scale, scratch);
-        });
+        },
+    );
     Ok(Rows {
         data,
         rows: qkv.rows,
