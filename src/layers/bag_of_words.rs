@@ -1,7 +1,7 @@
 //! Bag of words: token ids → how much each word and each pair of neighbouring words says about
 //! the text (TF-IDF), the input of a linear text model.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use candle_core::{Tensor, Var};
 use serde::{Deserialize, Serialize};
@@ -268,7 +268,9 @@ impl Forward for BagForward {
         let idf = self.idf.as_tensor().to_vec1::<f32>()?;
         let width = self.vocab + self.pair_slots;
         let mut out = vec![0f32; rows.len() * width];
-        let mut counts: HashMap<usize, f32> = HashMap::new();
+        // In slot order, so the norm's sum is the same on every run (a hash map's order
+        // changes from one process to the next, and with it the last bits of the weights).
+        let mut counts: BTreeMap<usize, f32> = BTreeMap::new();
         for (row, values) in rows.iter().zip(out.chunks_exact_mut(width)) {
             counts.clear();
             self.slots(row, |slot| *counts.entry(slot).or_default() += 1.0);
