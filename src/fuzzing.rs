@@ -113,7 +113,13 @@ fn run_file(target: Target, path: &Path) {
             } else {
                 DataKind::Text
             };
-            let _ = crate::workflow::prepare(&DataSettings::new(path.to_owned(), kind), None, None);
+            // In memory: a fuzzing pass must not fill the user's sample store.
+            let _ = crate::workflow::prepare_in(
+                &DataSettings::new(path.to_owned(), kind),
+                None,
+                None,
+                None,
+            );
         }
         Target::Audio => {
             let options = AudioOptions::default();

@@ -1,6 +1,7 @@
-//! The sample store on real files: pictures and clips read back bit for bit as decoded, only
-//! changed files decoded again, a store cut short rebuilt with a note, the data folder never
-//! written to, and training that gives the same weights with and without the store.
+//! The sample store on real files: pictures, clips, token ids and table rows read back bit for
+//! bit as prepared, only changed files prepared again, a store cut short rebuilt with a note, the
+//! data folder never written to, and training that gives the same weights with and without the
+//! store.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -9,7 +10,10 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{assert_same_weights, only_run, text, weights};
-use strata::data::{import_audio_folder, import_image_folder, ImageDataset, ImportOptions};
+use strata::data::{
+    import_audio_folder, import_image_folder, read_text_folder, ImageDataset, ImportOptions,
+    TextDataset, Vocabulary,
+};
 
 fn sample_data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -234,4 +238,140 @@ fn training_from_the_store_gives_the_same_weights() {
             .unwrap_or_default()
     };
     assert_eq!(accuracy(eval_a), accuracy(eval_b));
+}
+
+fn assert_same_texts(stored: &TextDataset, memory: &TextDataset) {
+    assert!(stored.ids.is_stored(), "the store was not used");
+    assert!(!memory.ids.is_stored());
+    assert_eq!(stored.len(), memory.len());
+    assert_eq!(stored.token_counts, memory.token_counts);
+    assert_eq!(stored.unknown_tokens, memory.unknown_tokens);
+    let bits = |t: &TextDataset, i| t.row(i).iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    for i in 0..memory.len() {
+        assert_eq!(bits(stored, i), bits(memory, i), "text {i}");
+        assert_eq!(stored.row(i).len(), memory.vocab.length);
+    }
+}
+
+/// A folder of texts: each file's token ids in the store, only a changed file encoded again, a
+/// cut store rebuilt with a note, another vocabulary another store.
+#[test]
+fn texts_round_trip_and_only_changed_files_are_encoded_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("reviews");
+    let cache = dir.path().join("cache");
+    for (class, words) in [("good", "great fine lovely"), ("bad", "awful poor dull")] {
+        std::fs::create_dir_all(root.join(class)).unwrap();
+        for i in 0..6 {
+            let text = format!("{words} number {i} {}", "again ".repeat(i));
+            std::fs::write(root.join(class).join(format!("{i}.txt")), text).unwrap();
+        }
+    }
+    let before = snapshot(&root);
+    // The vocabulary of the texts as first read, kept while one of them changes (as a trained
+    // model's is when it evaluates new texts).
+    let vocab = Vocabulary::fit(
+        read_text_folder(&root)
+            .unwrap()
+            .texts
+            .iter()
+            .map(String::as_str),
+        strata::project::TokenizerKind::Words,
+        100,
+        8,
+    );
+    let import = |store: Option<&Path>, length: usize| {
+        let raw = read_text_folder(&root).unwrap();
+        let vocab = Vocabulary {
+            length,
+            ..vocab.clone()
+        };
+        TextDataset::stored(raw, vocab, store).unwrap()
+    };
+    let memory = import(None, 8);
+    let stored = import(Some(&cache), 8);
+    assert!(stored.raw.warnings.is_empty(), "{:?}", stored.raw.warnings);
+    assert_same_texts(&stored, &memory);
+    let size = std::fs::metadata(store_file(&cache)).unwrap().len();
+    assert_eq!(size, 12 * 8 * 4);
+    let again = import(Some(&cache), 8);
+    assert_same_texts(&again, &memory);
+    assert_eq!(std::fs::metadata(store_file(&cache)).unwrap().len(), size);
+    assert_eq!(snapshot(&root), before, "the data folder was written to");
+
+    // One text rewritten: only it is encoded again, into one new record.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(root.join("good/3.txt"), "dull poor number again").unwrap();
+    let memory_after = import(None, 8);
+    let after = import(Some(&cache), 8);
+    assert_same_texts(&after, &memory_after);
+    assert_eq!(
+        std::fs::metadata(store_file(&cache)).unwrap().len(),
+        size + 8 * 4
+    );
+
+    // Cut short: encoded again, with a note.
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(store_file(&cache))
+        .unwrap();
+    file.set_len(size / 2 + 1).unwrap();
+    drop(file);
+    let rebuilt = import(Some(&cache), 8);
+    assert!(
+        rebuilt.raw.warnings.iter().any(|w| w.contains("cut short")),
+        "{:?}",
+        rebuilt.raw.warnings
+    );
+    assert_same_texts(&rebuilt, &memory_after);
+    // Another sequence length is another store.
+    let longer = import(Some(&cache), 12);
+    assert_same_texts(&longer, &import(None, 12));
+    assert_eq!(strata::data::store::usage(&cache).folders, 1);
+}
+
+/// Tables and texts from CSV files through `strata`, with the store and without: the same
+/// weights and figures, the store reused when the project is opened again.
+#[test]
+fn tables_and_texts_train_the_same_from_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_data");
+    for data in ["houses.csv", "messages.csv"] {
+        let mut trained = Vec::new();
+        for store in ["on", "off"] {
+            let project = dir.path().join(format!("{data}-{store}.strata"));
+            let p = project.to_str().unwrap();
+            let cache = dir.path().join(format!("cache-{data}-{store}"));
+            let run = |args: &[&str]| {
+                std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+                    .args(args)
+                    .env("STRATA_CACHE_DIR", &cache)
+                    .env("STRATA_SAMPLE_STORE", store)
+                    .output()
+                    .unwrap()
+            };
+            let o = run(&["new", p, "--data", samples.join(data).to_str().unwrap()]);
+            assert!(o.status.success(), "{}", text(&o));
+            let o = run(&["train", p, "--epochs", "2"]);
+            assert!(o.status.success(), "{}", text(&o));
+            let kept = strata::data::store::usage(&cache.join("samples"));
+            assert_eq!(kept.folders, usize::from(store == "on"), "{data}: {kept:?}");
+            let o = run(&["import", p, "--json"]);
+            assert!(o.status.success(), "{}", text(&o));
+            assert_eq!(strata::data::store::usage(&cache.join("samples")), kept);
+            let o = run(&["evaluate", p]);
+            assert!(o.status.success(), "{}", text(&o));
+            trained.push((weights(&only_run(&project)), text(&o)));
+        }
+        let ((a, eval_a), (b, eval_b)) = (&trained[0], &trained[1]);
+        assert_same_weights(a, b);
+        let figures = |o: &str| {
+            o.lines()
+                .filter(|l| l.contains("ccuracy") || l.contains("R²") || l.contains("error"))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        assert!(!figures(eval_a).is_empty(), "{data}: {eval_a}");
+        assert_eq!(figures(eval_a), figures(eval_b), "{data}");
+    }
 }

@@ -53,7 +53,7 @@ pub(super) fn of(dataset: &Dataset) -> Features {
         Dataset::Text(t) => {
             let mut v = vec![0f32; n * TEXT_BUCKETS];
             for (i, row) in v.chunks_mut(TEXT_BUCKETS).enumerate() {
-                for &id in t.row(i) {
+                for &id in t.row(i).iter() {
                     let id = id as usize;
                     if id == t.vocab.pad_id {
                         continue;
@@ -71,7 +71,7 @@ pub(super) fn of(dataset: &Dataset) -> Features {
             (v, TEXT_BUCKETS, "word counts".to_owned())
         }
         Dataset::Table(t) => (
-            t.features.clone(),
+            t.features.to_vec(),
             t.schema.width(),
             "the encoded columns".to_owned(),
         ),

@@ -3,7 +3,7 @@
 use candle_core::{Device, Tensor};
 use rayon::prelude::*;
 
-use super::{augment_into, AudioDataset, ImageDataset, TableDataset, TextDataset};
+use super::{augment_into, AudioDataset, ImageDataset, Rows, TableDataset, TextDataset};
 use crate::project::{Augmentation, DataKind, Task};
 use crate::simd::vectorized;
 
@@ -105,8 +105,8 @@ impl Dataset {
     pub fn stored_bytes(&self) -> u64 {
         match self {
             Self::Images(d) => d.in_memory_bytes(),
-            Self::Table(t) => (t.features.len() * 4) as u64,
-            Self::Text(t) => (t.ids.len() * 4) as u64,
+            Self::Table(t) => t.features.in_memory_bytes(),
+            Self::Text(t) => t.ids.in_memory_bytes(),
             Self::Audio(a) => a.images.in_memory_bytes(),
         }
     }
@@ -167,8 +167,14 @@ impl Dataset {
     /// Asks for samples `indices` to be read ahead from the sample store, for a batch built
     /// soon (nothing when the samples are in memory).
     pub fn will_need(&self, indices: &[usize]) {
-        if let Some(stored) = self.images().and_then(|d| d.stored.as_ref()) {
-            stored.will_need(indices);
+        match self {
+            Self::Images(_) | Self::Audio(_) => {
+                if let Some(stored) = self.images().and_then(|d| d.stored.as_ref()) {
+                    stored.will_need(indices);
+                }
+            }
+            Self::Table(t) => t.features.will_need(indices),
+            Self::Text(t) => t.ids.will_need(indices),
         }
     }
 
@@ -192,8 +198,8 @@ impl Dataset {
             },
             Self::Table(t) => table_batch(t, indices, device),
             Self::Text(t) => rows_batch(
-                indices.iter().map(|&i| t.row(i)),
-                t.vocab.length,
+                &t.ids,
+                indices,
                 indices
                     .iter()
                     .map(|&i| t.raw.labels.get(i).copied().unwrap_or(0)),
@@ -347,16 +353,25 @@ fn image_batch(
     })
 }
 
-/// A batch of flat rows (`width` values each) with class labels.
-fn rows_batch<'a>(
-    rows: impl Iterator<Item = &'a [f32]>,
-    width: usize,
+/// A batch of rows `indices` with class labels.
+fn rows_batch(
+    rows: &Rows,
+    indices: &[usize],
     labels: impl Iterator<Item = usize>,
     device: &Device,
 ) -> candle_core::Result<Batch> {
-    let mut data = Vec::new();
-    for row in rows {
-        data.extend_from_slice(row);
+    let width = rows.width();
+    let mut data = Vec::with_capacity(indices.len() * width);
+    for &i in indices {
+        let row = rows
+            .try_row(i)
+            .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        if row.len() != width {
+            return Err(candle_core::Error::Msg(format!(
+                "sample {i} is missing from the imported data"
+            )));
+        }
+        data.extend_from_slice(&row);
     }
     let labels: Vec<u32> = labels.map(|l| l as u32).collect();
     let b = labels.len();
@@ -371,19 +386,18 @@ fn table_batch(
     indices: &[usize],
     device: &Device,
 ) -> candle_core::Result<Batch> {
-    let width = table.schema.width();
-    let rows = indices.iter().map(|&i| table.row(i));
+    let rows = &table.features;
     match table.schema.task {
         Task::Classify => rows_batch(
             rows,
-            width,
+            indices,
             indices
                 .iter()
                 .map(|&i| table.labels.get(i).copied().unwrap_or(0)),
             device,
         ),
         Task::Regress => {
-            let mut batch = rows_batch(rows, width, indices.iter().map(|_| 0), device)?;
+            let mut batch = rows_batch(rows, indices, indices.iter().map(|_| 0), device)?;
             let targets: Vec<f32> = indices
                 .iter()
                 .map(|&i| table.targets.get(i).copied().unwrap_or(0.0))

@@ -6,6 +6,7 @@ mod augment;
 mod csv_file;
 mod dataset;
 mod image_folder;
+mod rows;
 mod split;
 pub mod store;
 mod table;
@@ -23,6 +24,7 @@ pub use image_folder::{
     decode_image_file, import_image_folder, ClassCount, DataError, ImageDataset, ImportOptions,
     ImportReport, SkippedFile,
 };
+pub use rows::{RowStore, Rows};
 pub use split::{stratified_split, Split};
 pub use table::{
     detect_task, is_missing, label_table, target_column, ColumnKind, FeatureColumn, LabelledTable,

@@ -1,11 +1,11 @@
-//! The sample store: pictures and spectrograms prepared once per data folder and settings, kept
-//! in one file in the cache and read back by position, so memory does not grow with the number
+//! The sample store: pictures, spectrograms, token ids and encoded table rows prepared once per
+//! data folder (or file) and settings, kept in one file in the cache and read back by position, so memory does not grow with the number
 //! of samples and a project reopens without decoding anything.
 //!
 //! Under `<cache>/samples/`, per data folder and import settings (the key hashes both):
 //! `<key>.samples` holds the prepared samples back to back (`record_len` bytes each),
-//! `<key>.index.json` maps each file (path relative to the data folder, size, modification
-//! time) to its record, and `<key>.root` names the data folder (for people, and so stores of
+//! `<key>.index.json` maps each sample (its file's path relative to the data folder, or a table
+//! row's "line 12") with its file's size and modification time to its record, and `<key>.root` names the data folder (for people, and so stores of
 //! deleted folders are removed). Records are only appended: a changed or new file is decoded
 //! into a new record, an unchanged one is read back; the file is compacted once most records are
 //! stale. The data folder itself is never written to.
@@ -39,13 +39,14 @@ pub fn default_dir() -> Option<PathBuf> {
 
 /// A file as it was when its sample was prepared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-struct Stamp {
+pub struct Stamp {
     len: u64,
     modified_ns: u64,
 }
 
 impl Stamp {
-    fn of(path: &Path) -> Option<Self> {
+    /// The file at `path` as it is now (`None` when it cannot be read).
+    pub fn of(path: &Path) -> Option<Self> {
         let meta = fs::metadata(path).ok()?;
         let modified = meta.modified().ok()?;
         let since = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
@@ -352,7 +353,17 @@ impl StoreWriter {
         path: &Path,
         prepare: impl FnOnce() -> Result<(Vec<u8>, [u32; 2]), String>,
     ) -> Result<(u32, [u32; 2]), String> {
-        let stamp = Stamp::of(path);
+        self.get_or_insert_stamped(key, Stamp::of(path), prepare)
+    }
+
+    /// [`Self::get_or_insert`] for a sample that came from a file stamped `stamp` (many samples
+    /// can share one file: the rows of a table).
+    pub fn get_or_insert_stamped(
+        &self,
+        key: &str,
+        stamp: Option<Stamp>,
+        prepare: impl FnOnce() -> Result<(Vec<u8>, [u32; 2]), String>,
+    ) -> Result<(u32, [u32; 2]), String> {
         if let Some(entry) = stamp.and_then(|s| self.old.get(key).filter(|e| e.stamp == s)) {
             return Ok((entry.record, entry.extra));
         }

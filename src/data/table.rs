@@ -5,7 +5,10 @@
 use super::Unusable;
 use serde::{Deserialize, Serialize};
 
+use std::path::Path;
+
 use super::csv_file::{CsvTable, SkippedRow};
+use super::rows::{RowStore, Rows};
 use super::{ClassCount, ImportReport};
 use crate::project::{DataKind, Task};
 
@@ -423,8 +426,8 @@ pub struct TableDataset {
     pub table: CsvTable,
     /// How rows are encoded.
     pub schema: TableSchema,
-    /// Model inputs, `schema.width()` per row.
-    pub features: Vec<f32>,
+    /// Model inputs, `schema.width()` per row (in memory or in the sample store).
+    pub features: Rows,
     /// Classification: each row's class (0 for regression).
     pub labels: Vec<usize>,
     /// Regression: each row's standardized target (empty for classification).
@@ -432,20 +435,47 @@ pub struct TableDataset {
 }
 
 impl TableDataset {
-    /// Encodes every row of `data` with `schema`.
+    /// Encodes every row of `data` with `schema`, in memory.
     pub fn new(data: LabelledTable, schema: TableSchema) -> Self {
+        Self::stored(data, schema, None)
+    }
+
+    /// Encodes every row of `data` with `schema` into the sample store in folder `store` (rows
+    /// of an unchanged file encoded the same way before are read back), or into memory without
+    /// one.
+    pub fn stored(mut data: LabelledTable, schema: TableSchema, store: Option<&Path>) -> Self {
         let width = schema.width();
         let positions: Vec<usize> = schema
             .columns
             .iter()
             .filter_map(|c| data.table.column(&c.name))
             .collect();
-        let mut features = vec![0f32; data.table.rows.len() * width];
-        if width > 0 {
-            for (row, out) in data.table.rows.iter().zip(features.chunks_mut(width)) {
-                schema.encode(row, &positions, out);
-            }
-        }
+        let table = &data.table;
+        // The encoding (columns, categories, means) is part of the store's key.
+        let store = store.map(|dir| RowStore {
+            dir,
+            root: &table.path,
+            settings: format!(
+                "table rows {}",
+                super::rows::fingerprint(&[&format!("{schema:?}"), &format!("{positions:?}")])
+            ),
+        });
+        let (features, _, notes) = Rows::encode(
+            table.rows.len(),
+            width,
+            store,
+            |i| {
+                let line = table.lines.get(i).copied().unwrap_or(0);
+                (format!("line {line}"), table.path.as_path())
+            },
+            |i, out| {
+                if let (Some(row), true) = (table.rows.get(i), width > 0) {
+                    schema.encode(row, &positions, out);
+                }
+                [0; 2]
+            },
+        );
+        data.table.warnings.extend(notes);
         let targets = data
             .values
             .iter()
@@ -460,13 +490,14 @@ impl TableDataset {
         }
     }
 
-    /// Encodes a new table the way a trained model's rows were encoded. With `labelled`, the
-    /// target column must be there and hold known classes (for evaluation); without, it is not
-    /// read (for prediction).
+    /// Encodes a new table the way a trained model's rows were encoded (into the sample store
+    /// in folder `store` when given). With `labelled`, the target column must be there and hold
+    /// known classes (for evaluation); without, it is not read (for prediction).
     pub fn with_schema(
         table: CsvTable,
         schema: TableSchema,
         labelled: bool,
+        store: Option<&Path>,
     ) -> Result<Self, String> {
         schema.locate(&table.header)?;
         let data = if labelled {
@@ -501,7 +532,7 @@ impl TableDataset {
                 ..LabelledTable::default()
             }
         };
-        Ok(Self::new(data, schema))
+        Ok(Self::stored(data, schema, store))
     }
 
     /// Rows.
@@ -514,10 +545,9 @@ impl TableDataset {
         self.labels.is_empty()
     }
 
-    /// Model inputs of row `i`.
-    pub fn row(&self, i: usize) -> &[f32] {
-        let w = self.schema.width();
-        self.features.get(i * w..(i + 1) * w).unwrap_or(&[])
+    /// Model inputs of row `i` (empty when the sample store cannot give them).
+    pub fn row(&self, i: usize) -> std::borrow::Cow<'_, [f32]> {
+        self.features.row(i)
     }
 
     /// Regression: row `i`'s target in its own units.

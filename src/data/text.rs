@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::csv_file::{decode_text, read_csv, CsvTable, SkippedRow};
 use super::image_folder::scan;
+use super::rows::{RowStore, Rows};
 use super::{ClassCount, ImportReport, SkippedFile};
 use crate::project::{DataKind, TokenizerKind};
 
@@ -599,8 +600,8 @@ pub struct TextDataset {
     pub raw: RawTexts,
     /// Token ↔ id.
     pub vocab: Vocabulary,
-    /// `vocab.length` ids per text.
-    pub ids: Vec<f32>,
+    /// `vocab.length` ids per text (in memory or in the sample store).
+    pub ids: Rows,
     /// Tokens of each text before cutting.
     pub token_counts: Vec<usize>,
     /// Tokens not in the vocabulary, over all texts.
@@ -611,22 +612,68 @@ pub struct TextDataset {
 }
 
 impl TextDataset {
-    /// Encodes every text of `raw` with `vocab`.
+    /// Encodes every text of `raw` with `vocab`, in memory.
     pub fn new(raw: RawTexts, vocab: Vocabulary) -> Result<Self, Unusable> {
-        Self::new_text(raw, vocab).map_err(Unusable)
+        Self::new_text(raw, vocab, None).map_err(Unusable)
     }
 
-    fn new_text(raw: RawTexts, vocab: Vocabulary) -> Result<Self, String> {
+    /// Encodes every text of `raw` with `vocab` into the sample store in folder `store` (texts
+    /// unchanged since an earlier import with the same vocabulary are read back, not encoded),
+    /// or into memory without one.
+    pub fn stored(
+        raw: RawTexts,
+        vocab: Vocabulary,
+        store: Option<&Path>,
+    ) -> Result<Self, Unusable> {
+        Self::new_text(raw, vocab, store).map_err(Unusable)
+    }
+
+    fn new_text(
+        mut raw: RawTexts,
+        vocab: Vocabulary,
+        store: Option<&Path>,
+    ) -> Result<Self, String> {
         let index = vocab.encoder()?;
         let n = vocab.length;
-        let mut ids = vec![0f32; raw.texts.len() * n];
-        let mut token_counts = Vec::with_capacity(raw.texts.len());
-        let mut unknown_tokens = 0;
-        for (text, out) in raw.texts.iter().zip(ids.chunks_mut(n)) {
-            let (count, unknown) = vocab.encode(&index, text, out);
-            token_counts.push(count);
-            unknown_tokens += unknown;
-        }
+        // A text's ids depend on the whole vocabulary, so it is part of the store's key.
+        let tokens = vocab.tokens.join("\n");
+        let settings = format!(
+            "token ids {:?} {} {} {} {}",
+            vocab.tokenizer,
+            n,
+            vocab.pad_id,
+            vocab.unknown_id,
+            super::rows::fingerprint(&[&tokens, vocab.tokenizer_json.as_deref().unwrap_or("")])
+        );
+        let store = store.map(|dir| RowStore {
+            dir,
+            root: &raw.root,
+            settings,
+        });
+        // Texts of a folder are files of their own; a CSV's are its lines.
+        let folder = raw.root.is_dir();
+        let (ids, extras, notes) = Rows::encode(
+            raw.texts.len(),
+            n,
+            store,
+            |i| {
+                let source = raw.sources.get(i).map_or("", String::as_str);
+                let file = if folder {
+                    Path::new(source)
+                } else {
+                    raw.root.as_path()
+                };
+                (super::sample_key(&raw.root, source), file)
+            },
+            |i, out| {
+                let text = raw.texts.get(i).map_or("", String::as_str);
+                let (count, unknown) = vocab.encode(&index, text, out);
+                [count as u32, unknown as u32]
+            },
+        );
+        raw.warnings.extend(notes);
+        let token_counts = extras.iter().map(|e| e[0] as usize).collect();
+        let unknown_tokens = extras.iter().map(|e| e[1] as usize).sum();
         let first_as_seen = raw
             .texts
             .first()
@@ -652,10 +699,9 @@ impl TextDataset {
         self.raw.labels.is_empty()
     }
 
-    /// Ids of text `i`.
-    pub fn row(&self, i: usize) -> &[f32] {
-        let n = self.vocab.length;
-        self.ids.get(i * n..(i + 1) * n).unwrap_or(&[])
+    /// Ids of text `i` (empty when the sample store cannot give them).
+    pub fn row(&self, i: usize) -> std::borrow::Cow<'_, [f32]> {
+        self.ids.row(i)
     }
 
     /// What the import found.

@@ -220,7 +220,8 @@ impl Network {
             return Ok(());
         }
         if let Some(texts) = dataset.texts() {
-            let rows: Vec<&[f32]> = train.iter().map(|&i| texts.row(i)).collect();
+            let rows: Vec<_> = train.iter().map(|&i| texts.row(i)).collect();
+            let rows: Vec<&[f32]> = rows.iter().map(|r| r.as_ref()).collect();
             self.fit_to_inputs(&rows)?;
         }
         Ok(())

@@ -109,9 +109,7 @@ impl DataScreen {
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| {
                     self.data_settings_ui(ui, cx, &mut settings);
-                    if matches!(settings.kind(), DataKind::Image | DataKind::Audio) {
-                        self.sample_store_ui(ui, cx);
-                    }
+                    self.sample_store_ui(ui, cx);
                 });
             });
         if settings != before {
@@ -122,7 +120,8 @@ impl DataScreen {
         });
     }
 
-    /// Where decoded pictures and spectrograms are kept, how much room they take, and *Clear*.
+    /// Where prepared samples (pictures, spectrograms, token ids, encoded rows) are kept, how
+    /// much room they take, and *Clear*.
     fn sample_store_ui(&mut self, ui: &mut egui::Ui, cx: &mut Shared) {
         let Some(dir) = store::default_dir() else {
             return;
@@ -145,13 +144,13 @@ impl DataScreen {
             .map(|(_, u)| u.clone())
             .unwrap_or_default();
         ui.label(if usage.bytes == 0 {
-            "Decoded once and kept on disk, so training reads them from there and reopening skips decoding. Nothing is kept now: the next import decodes the files.".to_owned()
+            "Decoded once and kept on disk (pictures, sounds as spectrograms, texts as token ids, table rows as numbers), so training reads them from there and reopening skips decoding. Nothing is kept now: the next import decodes the files.".to_owned()
         } else {
             format!(
-                "Decoded once and kept on disk, so training reads them from there and reopening skips decoding: {} for {} data {}.",
+                "Decoded once and kept on disk (pictures, sounds as spectrograms, texts as token ids, table rows as numbers), so training reads them from there and reopening skips decoding: {} for {} data {}.",
                 crate::engine::human_bytes(usage.bytes),
                 usage.folders,
-                if usage.folders == 1 { "folder" } else { "folders" },
+                if usage.folders == 1 { "set" } else { "sets" },
             )
         });
         ui.horizontal(|ui| {
@@ -160,7 +159,7 @@ impl DataScreen {
                     .small()
                     .weak(),
             )
-            .on_hover_text("The data folders themselves are never written to.");
+            .on_hover_text("The data folders and files themselves are never written to.");
         });
         let clear = ui
             .add_enabled(

@@ -336,23 +336,35 @@ pub fn audio_options(d: &AudioSettings) -> AudioOptions {
     }
 }
 
-/// Imports the project's data (image folder or CSV table) and splits it as the project says.
+/// Imports the project's data (image folder or CSV table) and splits it as the project says,
+/// keeping the prepared samples in the sample store (unless `STRATA_SAMPLE_STORE=off`).
 pub fn prepare(
     data: &DataSettings,
     cancel: Option<&AtomicBool>,
     progress: Option<Progress<'_>>,
 ) -> Result<(PreparedData, ImportReport)> {
+    prepare_in(
+        data,
+        crate::data::store::default_dir().as_deref(),
+        cancel,
+        progress,
+    )
+}
+
+/// [`prepare`] with the prepared samples kept in the sample stores' folder `store`, or in
+/// memory without one.
+pub fn prepare_in(
+    data: &DataSettings,
+    store: Option<&Path>,
+    cancel: Option<&AtomicBool>,
+    progress: Option<Progress<'_>>,
+) -> Result<(PreparedData, ImportReport)> {
     let image = match &data.source {
-        Source::Tabular(table) => return prepare_table(data, table),
-        Source::Text(text) => return prepare_text(data, text),
+        Source::Tabular(table) => return prepare_table(data, table, store),
+        Source::Text(text) => return prepare_text(data, text, store),
         Source::Audio(audio) => {
-            let (mut dataset, mut report) = import_audio_folder(
-                &data.path,
-                &audio_options(audio),
-                crate::data::store::default_dir().as_deref(),
-                cancel,
-                progress,
-            )?;
+            let (mut dataset, mut report) =
+                import_audio_folder(&data.path, &audio_options(audio), store, cancel, progress)?;
             let split = stratified_split(
                 &dataset.images.labels,
                 data.val_fraction,
@@ -372,13 +384,8 @@ pub fn prepare(
         }
         Source::Image(image) => image,
     };
-    let (mut dataset, mut report) = import_image_folder(
-        &data.path,
-        &import_options(image),
-        crate::data::store::default_dir().as_deref(),
-        cancel,
-        progress,
-    )?;
+    let (mut dataset, mut report) =
+        import_image_folder(&data.path, &import_options(image), store, cancel, progress)?;
     let split = stratified_split(
         &dataset.labels,
         data.val_fraction,
@@ -420,7 +427,11 @@ fn edit_images(
 
 /// Reads the texts (a CSV or class folders), splits them by class and builds the vocabulary
 /// (and, unless set, the sequence length) from the training texts.
-fn prepare_text(data: &DataSettings, text: &TextSettings) -> Result<(PreparedData, ImportReport)> {
+fn prepare_text(
+    data: &DataSettings,
+    text: &TextSettings,
+    store: Option<&Path>,
+) -> Result<(PreparedData, ImportReport)> {
     let raw = if data.path.is_dir() {
         read_text_folder(&data.path)
     } else {
@@ -466,7 +477,7 @@ fn prepare_text(data: &DataSettings, text: &TextSettings) -> Result<(PreparedDat
         Vocabulary::fit(train_texts(), text.tokenizer, text.vocab_size, length)
     };
     let classes = raw.classes.clone();
-    let texts = TextDataset::new(raw, vocab).map_err(|e| anyhow!("{e}"))?;
+    let texts = TextDataset::stored(raw, vocab, store).map_err(|e| anyhow!("{e}"))?;
     let mut report = texts.report();
     plan.report(&mut report, &classes);
     Ok((
@@ -483,6 +494,7 @@ fn prepare_text(data: &DataSettings, text: &TextSettings) -> Result<(PreparedDat
 fn prepare_table(
     data: &DataSettings,
     settings: &TableSettings,
+    store: Option<&Path>,
 ) -> Result<(PreparedData, ImportReport)> {
     let table = read_csv(&data.path)?;
     let target = target_column(&table, &settings.target).map_err(|e| anyhow!("{e}"))?;
@@ -527,7 +539,7 @@ fn prepare_table(
     };
     let schema = TableSchema::fit(&labelled, &split.train);
     let classes = labelled.classes.clone();
-    let table = TableDataset::new(labelled, schema);
+    let table = TableDataset::stored(labelled, schema, store);
     let mut report = table.report();
     plan.report(&mut report, &classes);
     Ok((
@@ -655,8 +667,13 @@ pub fn evaluate_other(path: &Path, trained: &TrainedModel) -> Result<Evaluation>
     let manifest = &trained.manifest;
     let dataset = match (&manifest.table, &manifest.text) {
         (Some(schema), _) => Dataset::Table(Box::new(
-            TableDataset::with_schema(read_csv(path)?, schema.clone(), true)
-                .map_err(|e| anyhow!("{e}"))?,
+            TableDataset::with_schema(
+                read_csv(path)?,
+                schema.clone(),
+                true,
+                crate::data::store::default_dir().as_deref(),
+            )
+            .map_err(|e| anyhow!("{e}"))?,
         )),
         (_, Some(vocab)) => {
             let mut raw = if path.is_dir() {
@@ -668,7 +685,12 @@ pub fn evaluate_other(path: &Path, trained: &TrainedModel) -> Result<Evaluation>
             .map_err(|e| anyhow!("{e}"))?;
             relabel(&mut raw.labels, &mut raw.classes, &manifest.classes)?;
             Dataset::Text(Box::new(
-                TextDataset::new(raw, vocab.clone()).map_err(|e| anyhow!("{e}"))?,
+                TextDataset::stored(
+                    raw,
+                    vocab.clone(),
+                    crate::data::store::default_dir().as_deref(),
+                )
+                .map_err(|e| anyhow!("{e}"))?,
             ))
         }
         (None, None) if manifest.data.kind() == DataKind::Audio => {
@@ -924,7 +946,7 @@ fn predict_table_files(
         let name = f.display().to_string();
         let table = match read_csv(f)
             .map_err(|e| e.reason)
-            .and_then(|t| TableDataset::with_schema(t, schema.clone(), false))
+            .and_then(|t| TableDataset::with_schema(t, schema.clone(), false, None))
         {
             Ok(t) => t,
             Err(reason) => {
@@ -939,7 +961,7 @@ fn predict_table_files(
         match &mut merged {
             None => merged = Some(table),
             Some(m) => {
-                m.features.extend_from_slice(&table.features);
+                m.features.append(&table.features);
                 m.labels.extend_from_slice(&table.labels);
                 m.table.rows.extend(table.table.rows);
                 m.table.lines.extend(table.table.lines);

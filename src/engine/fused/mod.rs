@@ -11,6 +11,7 @@ use candle_core::{CpuStorage, DType, Layout, Result, Storage, Tensor};
 use rayon::prelude::*;
 
 use crate::model::Activation;
+use crate::simd::vectorized;
 
 /// Elements above which element-wise kernels split the work over threads.
 const PARALLEL_ELEMENTS: usize = 1 << 15;
@@ -135,6 +136,7 @@ impl OutAct {
         }
     }
 
+    #[inline(always)]
     fn apply(self, v: f32) -> f32 {
         match self {
             Self::Linear => v,
@@ -152,6 +154,7 @@ impl OutAct {
     }
 
     /// d act / d pre-activation, from the activation's output `y`.
+    #[inline(always)]
     fn derivative(self, y: f32) -> f32 {
         match self {
             Self::Linear => 1.0,
@@ -170,9 +173,7 @@ impl OutAct {
 
     fn apply_all(self, values: &mut [f32]) {
         if self != Self::Linear {
-            for v in values {
-                *v = self.apply(*v);
-            }
+            apply_in_place(self, values);
         }
     }
 
@@ -181,12 +182,63 @@ impl OutAct {
         if self == Self::Linear {
             return grad.to_vec();
         }
-        let f = |(&y, &g): (&f32, &f32)| g * self.derivative(y);
+        let mut out = vec![0f32; y.len().min(grad.len())];
         if y.len() >= PARALLEL_ELEMENTS {
-            y.par_iter().zip(grad.par_iter()).map(f).collect()
+            const CHUNK: usize = 1 << 13;
+            out.par_chunks_mut(CHUNK)
+                .zip(y.par_chunks(CHUNK))
+                .zip(grad.par_chunks(CHUNK))
+                .for_each(|((o, y), g)| backprop_into(self, y, g, o));
         } else {
-            y.iter().zip(grad).map(f).collect()
+            backprop_into(self, y, grad, &mut out);
         }
+        out
+    }
+}
+
+vectorized! {
+    /// `values ← act(values)` in the CPU's widest vectors.
+    fn apply_in_place(act: OutAct, values: &mut [f32]) = apply_in_place_kernel;
+}
+
+vectorized! {
+    /// `out ← grad · act'(y)` in the CPU's widest vectors.
+    fn backprop_into(act: OutAct, y: &[f32], grad: &[f32], out: &mut [f32]) = backprop_kernel;
+}
+
+/// One loop per activation, the activation a constant inside it, so each compiles to straight
+/// vector code (exp and tanh stay library calls).
+#[inline(always)]
+fn apply_in_place_kernel<const FMA: bool>(act: OutAct, values: &mut [f32]) {
+    #[inline(always)]
+    fn each(values: &mut [f32], f: impl Fn(f32) -> f32) {
+        for v in values {
+            *v = f(*v);
+        }
+    }
+    match act {
+        OutAct::Linear => {}
+        OutAct::Relu => each(values, |v| OutAct::Relu.apply(v)),
+        OutAct::LeakyRelu => each(values, |v| OutAct::LeakyRelu.apply(v)),
+        OutAct::Sigmoid => each(values, |v| OutAct::Sigmoid.apply(v)),
+        OutAct::Tanh => each(values, |v| OutAct::Tanh.apply(v)),
+    }
+}
+
+#[inline(always)]
+fn backprop_kernel<const FMA: bool>(act: OutAct, y: &[f32], grad: &[f32], out: &mut [f32]) {
+    #[inline(always)]
+    fn each(y: &[f32], grad: &[f32], out: &mut [f32], d: impl Fn(f32) -> f32) {
+        for ((o, &y), &g) in out.iter_mut().zip(y).zip(grad) {
+            *o = g * d(y);
+        }
+    }
+    match act {
+        OutAct::Linear => each(y, grad, out, |_| 1.0),
+        OutAct::Relu => each(y, grad, out, |y| OutAct::Relu.derivative(y)),
+        OutAct::LeakyRelu => each(y, grad, out, |y| OutAct::LeakyRelu.derivative(y)),
+        OutAct::Sigmoid => each(y, grad, out, |y| OutAct::Sigmoid.derivative(y)),
+        OutAct::Tanh => each(y, grad, out, |y| OutAct::Tanh.derivative(y)),
     }
 }
 
