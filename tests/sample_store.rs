@@ -179,6 +179,53 @@ fn clips_round_trip_with_their_lengths_and_rates() {
     assert_eq!(again.durations, memory.durations);
 }
 
+/// A project made by `strata new PROJECT new_args` and `edit`ed, trained for 2 epochs, reopened
+/// (`strata import` reads its data as opening it does) and evaluated, with its caches in `cache`
+/// and the sample store `on` or `off`: the run's weights, evaluate's output and the reopened
+/// data's sample count. Checks the store is used only when on and that reopening prepares
+/// nothing into it again.
+fn train_reopen_evaluate(
+    project: &Path,
+    cache: &Path,
+    store: &str,
+    new_args: &[&str],
+    edit: impl FnOnce(&Path),
+) -> (
+    std::collections::HashMap<String, candle_core::Tensor>,
+    String,
+    u64,
+) {
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(args)
+            .env("STRATA_CACHE_DIR", cache)
+            .env("STRATA_SAMPLE_STORE", store)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{args:?}: {}", text(&o));
+        o
+    };
+    let p = project.to_str().unwrap();
+    run(&[&["new", p][..], new_args].concat());
+    edit(project);
+    run(&["train", p, "--epochs", "2"]);
+    let kept = strata::data::store::usage(&cache.join("samples"));
+    assert_eq!(
+        kept.folders,
+        usize::from(store == "on"),
+        "{new_args:?}: {kept:?}"
+    );
+    let o = run(&["import", p, "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(strata::data::store::usage(&cache.join("samples")), kept);
+    let o = run(&["evaluate", p]);
+    (
+        weights(&only_run(project)),
+        text(&o),
+        report["samples"].as_u64().unwrap_or(0),
+    )
+}
+
 /// The store is what `strata` uses; training reads the same pixels from it, so the weights are
 /// the same bit for bit as with the pictures in memory (`STRATA_SAMPLE_STORE=off`).
 #[test]
@@ -188,46 +235,26 @@ fn training_from_the_store_gives_the_same_weights() {
     let mut trained = Vec::new();
     for store in ["on", "off"] {
         let project = dir.path().join(format!("store-{store}.strata"));
-        let p = project.to_str().unwrap();
         let cache = dir.path().join(format!("cache-{store}"));
-        let run = |args: &[&str]| {
-            std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
-                .args(args)
-                .env("STRATA_CACHE_DIR", &cache)
-                .env("STRATA_SAMPLE_STORE", store)
-                .output()
-                .unwrap()
-        };
-        let o = run(&[
-            "new",
-            p,
+        let new_args = [
             "--data",
             root.to_str().unwrap(),
             "--template",
             "cnn",
             "--image-size",
             "16x16",
-        ]);
-        assert!(o.status.success(), "{}", text(&o));
+        ];
         // With augmentation, so both ways of making a batch read from the store.
-        let mut settings: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&project).unwrap()).unwrap();
-        settings["data"]["augmentation"]["flip_horizontal"] = true.into();
-        std::fs::write(&project, serde_json::to_vec(&settings).unwrap()).unwrap();
-        let o = run(&["train", p, "--epochs", "2"]);
-        assert!(o.status.success(), "{}", text(&o));
-        let kept = strata::data::store::usage(&cache.join("samples"));
-        assert_eq!(kept.folders, usize::from(store == "on"), "{kept:?}");
-        // Reopening (`strata import` of the project reads its data as opening it does): the
-        // same pictures, nothing decoded into the store again.
-        let o = run(&["import", p, "--json"]);
-        assert!(o.status.success(), "{}", text(&o));
-        let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-        assert_eq!(report["samples"], 40);
-        assert_eq!(strata::data::store::usage(&cache.join("samples")), kept);
-        let o = run(&["evaluate", p]);
-        assert!(o.status.success(), "{}", text(&o));
-        trained.push((weights(&only_run(&project)), text(&o)));
+        let with_flips = |project: &Path| {
+            let mut settings: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(project).unwrap()).unwrap();
+            settings["data"]["augmentation"]["flip_horizontal"] = true.into();
+            std::fs::write(project, serde_json::to_vec(&settings).unwrap()).unwrap();
+        };
+        let (w, evaluated, samples) =
+            train_reopen_evaluate(&project, &cache, store, &new_args, with_flips);
+        assert_eq!(samples, 40);
+        trained.push((w, evaluated));
     }
     let ((a, eval_a), (b, eval_b)) = (&trained[0], &trained[1]);
     assert_same_weights(a, b);
@@ -340,28 +367,16 @@ fn tables_and_texts_train_the_same_from_the_store() {
         let mut trained = Vec::new();
         for store in ["on", "off"] {
             let project = dir.path().join(format!("{data}-{store}.strata"));
-            let p = project.to_str().unwrap();
             let cache = dir.path().join(format!("cache-{data}-{store}"));
-            let run = |args: &[&str]| {
-                std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
-                    .args(args)
-                    .env("STRATA_CACHE_DIR", &cache)
-                    .env("STRATA_SAMPLE_STORE", store)
-                    .output()
-                    .unwrap()
-            };
-            let o = run(&["new", p, "--data", samples.join(data).to_str().unwrap()]);
-            assert!(o.status.success(), "{}", text(&o));
-            let o = run(&["train", p, "--epochs", "2"]);
-            assert!(o.status.success(), "{}", text(&o));
-            let kept = strata::data::store::usage(&cache.join("samples"));
-            assert_eq!(kept.folders, usize::from(store == "on"), "{data}: {kept:?}");
-            let o = run(&["import", p, "--json"]);
-            assert!(o.status.success(), "{}", text(&o));
-            assert_eq!(strata::data::store::usage(&cache.join("samples")), kept);
-            let o = run(&["evaluate", p]);
-            assert!(o.status.success(), "{}", text(&o));
-            trained.push((weights(&only_run(&project)), text(&o)));
+            let csv = samples.join(data);
+            let (w, evaluated, _) = train_reopen_evaluate(
+                &project,
+                &cache,
+                store,
+                &["--data", csv.to_str().unwrap()],
+                |_| {},
+            );
+            trained.push((w, evaluated));
         }
         let ((a, eval_a), (b, eval_b)) = (&trained[0], &trained[1]);
         assert_same_weights(a, b);

@@ -115,7 +115,7 @@ fn learns_and_reports_events_in_order() {
         events.last(),
         Some(TrainEvent::Finished { epochs_run: 8, .. })
     ));
-    assert!(events.iter().any(|e| matches!(e, TrainEvent::Batch { .. })));
+    assert!(events.iter().any(|e| matches!(e, TrainEvent::Batch(_))));
     assert!(events
         .iter()
         .any(|e| matches!(e, TrainEvent::Checkpoint { best: true, .. })));

@@ -247,19 +247,14 @@ fn cmd_train(path: &Path, project: &Project, resume: Option<PathBuf>, json: bool
                     outln!("Memory: {memory}");
                 }
             }
-            TrainEvent::Batch {
-                epoch,
-                batch,
-                batches,
-                loss,
-                accuracy,
-                samples_per_sec,
-                eta_secs,
-            } => {
-                bar.set_length(*batches as u64);
-                bar.set_position(*batch as u64);
-                bar.set_prefix(epoch.to_string());
-                bar.set_message(format!("loss {loss:.4} {acc} {accuracy:.3}  {samples_per_sec:.0} samples/s  ETA {eta_secs:.0}s"));
+            TrainEvent::Batch(p) => {
+                bar.set_length(p.batches as u64);
+                bar.set_position(p.batch as u64);
+                bar.set_prefix(p.epoch.to_string());
+                bar.set_message(format!(
+                    "loss {:.4} {acc} {:.3}  {:.0} samples/s  ETA {:.0}s",
+                    p.loss, p.accuracy, p.samples_per_sec, p.eta_secs
+                ));
             }
             TrainEvent::Epoch(m) => {
                 history.push(m.clone());

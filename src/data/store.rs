@@ -330,6 +330,7 @@ impl StoreWriter {
         // finished.
         file.set_len(u64::from(index.records) * record_len as u64)?;
         crate::files::write_cache(&paths.root, folder.to_string_lossy().as_bytes());
+        prune(dir, &folder, &paths.root);
         Ok(Self {
             paths,
             record_len,
@@ -523,6 +524,33 @@ fn tidy(dir: &Path) {
             if let (true, Some(stem)) = (gone, path.file_stem()) {
                 StorePaths::new(dir, &stem.to_string_lossy()).remove();
             }
+        }
+    }
+}
+
+/// Stores kept per data folder or file: one per import settings (picture size, vocabulary,
+/// encoding) it was last opened with. A text set's vocabulary changes whenever its training
+/// texts do, so without a limit every edit of the data would leave a store behind.
+const STORES_PER_FOLDER: usize = 4;
+
+/// Removes the stores of data folder `folder` beyond the [`STORES_PER_FOLDER`] opened last
+/// (each open rewrites its `.root` file, so its time is the last open); `current`'s stays.
+fn prune(dir: &Path, folder: &Path, current: &Path) {
+    let Ok(listing) = fs::read_dir(dir) else {
+        return;
+    };
+    let name = folder.to_string_lossy();
+    let mut siblings: Vec<(std::time::SystemTime, PathBuf)> = listing
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "root") && p != current)
+        .filter(|p| fs::read_to_string(p).is_ok_and(|r| r == name))
+        .filter_map(|p| Some((fs::metadata(&p).ok()?.modified().ok()?, p)))
+        .collect();
+    siblings.sort_by_key(|s| std::cmp::Reverse(s.0));
+    for (_, root) in siblings.into_iter().skip(STORES_PER_FOLDER - 1) {
+        if let Some(stem) = root.file_stem() {
+            StorePaths::new(dir, &stem.to_string_lossy()).remove();
         }
     }
 }
@@ -728,6 +756,39 @@ mod tests {
         });
         first.keep_partial();
         assert!(StoreWriter::open(cache.path(), data.path(), "test", 12, None).is_ok());
+    }
+
+    #[test]
+    fn a_folder_keeps_only_its_stores_opened_last() {
+        let (data, cache) = folder_and_cache(&[("a", 1u8)]);
+        let stores = || {
+            fs::read_dir(cache.path())
+                .unwrap()
+                .flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "samples"))
+                .count()
+        };
+        for settings in 0..6 {
+            std::thread::sleep(std::time::Duration::from_millis(15));
+            let writer =
+                StoreWriter::open(cache.path(), data.path(), &format!("v{settings}"), 12, None)
+                    .unwrap();
+            writer.finish(Vec::new()).unwrap();
+            assert_eq!(stores(), (settings + 1).min(STORES_PER_FOLDER));
+        }
+        // The newest settings' stores are the ones kept: reopening one adds none.
+        std::thread::sleep(std::time::Duration::from_millis(15));
+        let writer = StoreWriter::open(cache.path(), data.path(), "v3", 12, None).unwrap();
+        writer.finish(Vec::new()).unwrap();
+        assert_eq!(stores(), STORES_PER_FOLDER);
+        // Another folder's stores are not counted against this one's.
+        let other = tempfile::tempdir().unwrap();
+        StoreWriter::open(cache.path(), other.path(), "v0", 12, None)
+            .unwrap()
+            .finish(Vec::new())
+            .unwrap();
+        assert_eq!(stores(), STORES_PER_FOLDER + 1);
+        assert_eq!(usage(cache.path()).folders, 2);
     }
 
     #[test]

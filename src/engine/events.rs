@@ -38,6 +38,25 @@ pub struct EpochMetrics {
     pub epsilon: Option<f64>,
 }
 
+/// Progress inside an epoch, as the progress bar and the Train screen show it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct BatchProgress {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Batches done in this epoch.
+    pub batch: usize,
+    /// Batches per epoch.
+    pub batches: usize,
+    /// Mean training loss so far this epoch.
+    pub loss: f64,
+    /// Training accuracy so far this epoch.
+    pub accuracy: f64,
+    /// Throughput so far this epoch.
+    pub samples_per_sec: f64,
+    /// Estimated seconds until the last epoch ends.
+    pub eta_secs: f64,
+}
+
 /// An event of a training run, in the order they happen.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -67,22 +86,7 @@ pub enum TrainEvent {
         memory: String,
     },
     /// Progress inside an epoch (sent a few times per second at most).
-    Batch {
-        /// 1-based epoch.
-        epoch: usize,
-        /// Batches done in this epoch.
-        batch: usize,
-        /// Batches per epoch.
-        batches: usize,
-        /// Mean training loss so far this epoch.
-        loss: f64,
-        /// Training accuracy so far this epoch.
-        accuracy: f64,
-        /// Throughput so far this epoch.
-        samples_per_sec: f64,
-        /// Estimated seconds until the last epoch ends.
-        eta_secs: f64,
-    },
+    Batch(BatchProgress),
     /// An epoch finished.
     Epoch(EpochMetrics),
     /// Weights were written.

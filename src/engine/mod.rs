@@ -16,7 +16,7 @@ pub mod runs;
 mod train;
 
 pub use device::{configure_cpu, flush_denormals, select_device};
-pub use events::{CancelToken, EpochMetrics, EventSink, Level, TrainEvent};
+pub use events::{BatchProgress, CancelToken, EpochMetrics, EventSink, Level, TrainEvent};
 pub use memory::{available_memory, human_bytes, MemoryEstimate, INFERENCE_BATCH};
 pub use network::{activate, NamedVar, Network, NetworkError, Output};
 pub use optim::{Optimizer, OptimizerConfig, Param, MOMENTUM};

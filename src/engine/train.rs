@@ -9,7 +9,7 @@ use candle_core::{Device, Tensor, D};
 use rand::{seq::SliceRandom, SeedableRng};
 use rayon::prelude::*;
 
-use super::events::{CancelToken, EpochMetrics, EventSink, Level, TrainEvent};
+use super::events::{BatchProgress, CancelToken, EpochMetrics, EventSink, Level, TrainEvent};
 use super::memory::{available_memory, MemoryEstimate};
 use super::network::{activate, Network, Output};
 use super::ops::binary_cross_entropy_with_logits;
@@ -728,7 +728,7 @@ fn train_inner(
                     let sps = seen as f64 / secs;
                     let remaining = (settings.epochs - epoch) * data.split.train.len()
                         + data.split.train.len().saturating_sub(seen);
-                    sink.emit(TrainEvent::Batch {
+                    sink.emit(TrainEvent::Batch(BatchProgress {
                         epoch,
                         batch: b + 1,
                         batches,
@@ -736,7 +736,7 @@ fn train_inner(
                         accuracy: score(dataset, &visited[..seen], loss_sum / seen as f64, correct),
                         samples_per_sec: sps,
                         eta_secs: remaining as f64 / sps.max(1e-9),
-                    });
+                    }));
                 }
             }
             Ok(None)

@@ -10,31 +10,14 @@ use eframe::egui::{self, RichText};
 use super::app::{AppCommand, Screen, Shared};
 use super::document::Command;
 use super::widgets;
-use crate::engine::{self, CancelToken, EpochMetrics, EventSink, Level, RunOutcome, TrainEvent};
+use crate::engine::{
+    self, BatchProgress, CancelToken, EpochMetrics, EventSink, Level, RunOutcome, TrainEvent,
+};
 use crate::model::{CheckedGraph, GraphError};
 use crate::project::{DeviceChoice, LossKind, OptimizerKind, Task, TrainingSettings};
 use crate::workflow;
 
 mod runs_table;
-
-/// Progress inside the current epoch.
-#[derive(Clone, Debug)]
-pub struct BatchProgress {
-    /// 1-based epoch.
-    pub epoch: usize,
-    /// Batches done.
-    pub batch: usize,
-    /// Batches per epoch.
-    pub batches: usize,
-    /// Running training loss.
-    pub loss: f64,
-    /// Running training accuracy.
-    pub accuracy: f64,
-    /// Throughput.
-    pub samples_per_sec: f64,
-    /// Seconds left.
-    pub eta_secs: f64,
-}
 
 struct ActiveRun {
     rx: Receiver<TrainEvent>,
@@ -240,25 +223,7 @@ impl TrainScreen {
                     self.run_dir = Some(run_dir);
                     self.epochs_planned = epochs;
                 }
-                TrainEvent::Batch {
-                    epoch,
-                    batch,
-                    batches,
-                    loss,
-                    accuracy,
-                    samples_per_sec,
-                    eta_secs,
-                } => {
-                    self.live = Some(BatchProgress {
-                        epoch,
-                        batch,
-                        batches,
-                        loss,
-                        accuracy,
-                        samples_per_sec,
-                        eta_secs,
-                    });
-                }
+                TrainEvent::Batch(progress) => self.live = Some(progress),
                 TrainEvent::Epoch(m) => self.history.push(m),
                 TrainEvent::Checkpoint { .. } => {}
                 TrainEvent::Warning { level, message } => self.warnings.push((level, message)),
