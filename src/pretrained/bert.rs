@@ -313,19 +313,13 @@ fn fast_layer(
         let (w, b) = (p(&format!("{name}.weight"))?, p(&format!("{name}.bias"))?);
         encoder::add_layer_norm(x, residual, &w, &b, c.eps)
     };
-    // Queries, keys and values from one product with the three weights stacked.
-    let part = |what: &str, name: &str| p(&format!("{pre}.attention.self.{name}.{what}"));
-    let stacked = |what: &str| -> Result<Tensor> {
-        Tensor::cat(
-            &[
-                part(what, "query")?,
-                part(what, "key")?,
-                part(what, "value")?,
-            ],
-            0,
-        )
+    // Queries, keys and values side by side in each row, as the attention kernel reads them.
+    let part = |name: &str| -> Result<(Tensor, Tensor)> {
+        let name = format!("{pre}.attention.self.{name}");
+        Ok((p(&format!("{name}.weight"))?, p(&format!("{name}.bias"))?))
     };
-    let qkv = encoder::linear(&x, &stacked("weight")?, &stacked("bias")?)?;
+    let (q, k, v) = (part("query")?, part("key")?, part("value")?);
+    let qkv = encoder::linear_side_by_side(&x, &[(&q.0, &q.1), (&k.0, &k.1), (&v.0, &v.1)])?;
     let context = encoder::attention(&qkv, (len, c.heads), key_bias)?;
     drop(qkv);
     let mut attended = lin(&context, "attention.output.dense")?;

@@ -52,7 +52,24 @@ pub(crate) fn sgemm(
     accumulate: bool,
     parallel: bool,
 ) -> Result<()> {
-    if a.len() < m * k || b.len() < k * n || c.len() < m * n {
+    sgemm_strided((m, n, k), a, a_t, b, b_t, (c, n), accumulate, parallel)
+}
+
+/// [`sgemm`] into columns of a wider matrix: `c`'s rows are `ldc` values apart (`ldc ≥ n`), so
+/// the product fills columns `0..n` of each (start `c` at a later column for another block).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn sgemm_strided(
+    (m, n, k): (usize, usize, usize),
+    a: &[f32],
+    a_t: bool,
+    b: &[f32],
+    b_t: bool,
+    (c, ldc): (&mut [f32], usize),
+    accumulate: bool,
+    parallel: bool,
+) -> Result<()> {
+    let c_needs = if m == 0 { 0 } else { (m - 1) * ldc + n };
+    if a.len() < m * k || b.len() < k * n || c.len() < c_needs || ldc < n {
         candle_core::bail!(
             "matrix product {m}×{k}·{k}×{n}: buffers of {}, {}, {} values are too small",
             a.len(),
@@ -65,7 +82,9 @@ pub(crate) fn sgemm(
     }
     if k == 0 {
         if !accumulate {
-            c[..m * n].fill(0.0);
+            c.chunks_mut(ldc)
+                .take(m)
+                .for_each(|row| row[..n].fill(0.0));
         }
         return Ok(());
     }
@@ -85,8 +104,8 @@ pub(crate) fn sgemm(
         gemm::Parallelism::None
     };
     // SAFETY: the lengths checked above cover every element the strides below reach: a reaches
-    // (m−1)·a_rs + (k−1)·a_cs < m·k, b likewise < k·n, c reaches (m−1)·n + (n−1) < m·n. The
-    // slices are borrowed for the whole call and `c` is exclusively borrowed.
+    // (m−1)·a_rs + (k−1)·a_cs < m·k, b likewise < k·n, c reaches (m−1)·ldc + (n−1), below the
+    // length checked. The slices are borrowed for the whole call and `c` is exclusively borrowed.
     unsafe {
         gemm::gemm(
             m,
@@ -94,7 +113,7 @@ pub(crate) fn sgemm(
             k,
             c.as_mut_ptr(),
             1,
-            n as isize,
+            ldc as isize,
             accumulate,
             a.as_ptr(),
             a_cs,
