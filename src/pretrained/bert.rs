@@ -182,16 +182,32 @@ pub fn prefix(
     p: &dyn Fn(&str) -> Result<Tensor>,
     units: usize,
 ) -> Result<Tensor> {
-    let (ids, _, bias) = prepare(c, ids, pad_id)?;
-    let (b, l) = ids.dims2()?;
+    let (tokens, _, bias) = prepare(c, ids, pad_id)?;
+    let (b, l) = tokens.dims2()?;
     let h = c.hidden;
-    let words = p("embeddings.word_embeddings.weight")?
-        .index_select(&ids.flatten_all()?, 0)?
-        .reshape((b, l, h))?;
-    let positions = p("embeddings.position_embeddings.weight")?.narrow(0, 0, l)?;
-    let types = p("embeddings.token_type_embeddings.weight")?.narrow(0, 0, 1)?;
-    let x = words.broadcast_add(&positions.broadcast_add(&types)?)?;
-    let x = norm(&x, p, "embeddings.LayerNorm", c.eps)?;
+    let words = p("embeddings.word_embeddings.weight")?;
+    let positions = p("embeddings.position_embeddings.weight")?;
+    let types = p("embeddings.token_type_embeddings.weight")?;
+    let (nw, nb) = (
+        p("embeddings.LayerNorm.weight")?,
+        p("embeddings.LayerNorm.bias")?,
+    );
+    let tables = [words, positions, types, nw, nb];
+    let x = if frozen::runs_here(ids, &tables) {
+        let [words, positions, types, nw, nb] = &tables;
+        let tokens = tokens.flatten_all()?.to_vec1::<u32>()?;
+        encoder::embed(&tokens, l, (words, positions, types), (nw, nb), c.eps)?
+            .into_tensor(b, ids.device())?
+    } else {
+        let [words, positions, types, _, _] = &tables;
+        let words = words
+            .index_select(&tokens.flatten_all()?, 0)?
+            .reshape((b, l, h))?;
+        let positions = positions.narrow(0, 0, l)?;
+        let types = types.narrow(0, 0, 1)?;
+        let x = words.broadcast_add(&positions.broadcast_add(&types)?)?;
+        norm(&x, p, "embeddings.LayerNorm", c.eps)?
+    };
     forward_layers(c, x, &bias, p, 0..units.clamp(1, c.layers + 1) - 1)
 }
 

@@ -82,9 +82,7 @@ pub(crate) fn sgemm_strided(
     }
     if k == 0 {
         if !accumulate {
-            c.chunks_mut(ldc)
-                .take(m)
-                .for_each(|row| row[..n].fill(0.0));
+            c.chunks_mut(ldc).take(m).for_each(|row| row[..n].fill(0.0));
         }
         return Ok(());
     }

@@ -165,18 +165,104 @@ pub fn add_layer_norm(
     x.data
         .par_chunks_mut(width * ROWS_PER_TASK)
         .zip(residual.data.par_chunks(width * ROWS_PER_TASK))
-        .for_each(|(rows, res)| {
-            for (row, r) in rows.chunks_mut(width).zip(res.chunks(width)) {
-                row.iter_mut().zip(r).for_each(|(v, r)| *v += r);
-                let mean = row.iter().sum::<f32>() / width as f32;
-                let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / width as f32;
-                let inv = 1.0 / (var + eps as f32).sqrt();
-                for ((v, g), b) in row.iter_mut().zip(&gamma).zip(&beta) {
-                    *v = (*v - mean) * inv * g + b;
-                }
-            }
-        });
+        .for_each(|(rows, res)| add_norm_rows(rows, res, (&gamma, &beta), eps as f32));
     Ok(())
+}
+
+/// The embeddings of token ids `ids` (texts of `len` tokens, ids within the table): each token's
+/// word vector plus its position's and the first token type's, layer-normalized with `norm`
+/// (weight, bias). `tables` are the word, position and token-type tables (`[n, width]` each).
+pub fn embed(
+    ids: &[u32],
+    len: usize,
+    tables: (&Tensor, &Tensor, &Tensor),
+    norm: (&Tensor, &Tensor),
+    eps: f64,
+) -> Result<Rows> {
+    let (words, positions, types) = tables;
+    let (vocab, width) = words.dims2()?;
+    let (gamma, beta) = (values(norm.0)?, values(norm.1)?);
+    if len == 0
+        || !ids.len().is_multiple_of(len)
+        || positions.dims2()? < (len, width)
+        || types.dims2()?.1 != width
+        || gamma.len() != width
+        || beta.len() != width
+    {
+        candle_core::bail!("the embedding tables do not fit texts of {len} tokens");
+    }
+    if let Some(id) = ids.iter().find(|&&id| id as usize >= vocab) {
+        candle_core::bail!("token id {id} is past the {vocab} words of the vocabulary");
+    }
+    // Position + token type, the same for every text: the "residual" each text's words add to.
+    let extra: Vec<f32> = with_slice(positions, |p| {
+        with_slice(types, |t| {
+            Ok(p[..len * width]
+                .chunks_exact(width)
+                .flat_map(|row| row.iter().zip(&t[..width]).map(|(p, t)| p + t))
+                .collect())
+        })
+    })?;
+    let mut data = vec![0f32; ids.len() * width];
+    with_slice(words, |table| {
+        data.par_chunks_mut(len * width)
+            .zip(ids.par_chunks(len))
+            .for_each(|(text, ids)| {
+                for (row, &id) in text.chunks_exact_mut(width).zip(ids) {
+                    row.copy_from_slice(&table[id as usize * width..][..width]);
+                }
+                add_norm_rows(text, &extra, (&gamma, &beta), eps as f32);
+            });
+        Ok(())
+    })?;
+    Ok(Rows {
+        data,
+        rows: ids.len(),
+        width,
+    })
+}
+
+/// Lanes of the partial sums in [`add_norm_rows_kernel`]: sixteen independent sums (one AVX-512
+/// vector) instead of one chain of additions, each waiting on the last.
+const LANES: usize = 16;
+
+vectorized! {
+    /// `rows ← LayerNorm(rows + res)` row by row (rows of `gamma.len()` values).
+    fn add_norm_rows(rows: &mut [f32], res: &[f32], affine: (&[f32], &[f32]), eps: f32) =
+        add_norm_rows_kernel;
+}
+
+#[inline(always)]
+fn add_norm_rows_kernel<const FMA: bool>(
+    rows: &mut [f32],
+    res: &[f32],
+    (gamma, beta): (&[f32], &[f32]),
+    eps: f32,
+) {
+    let width = gamma.len();
+    for (row, r) in rows.chunks_exact_mut(width).zip(res.chunks_exact(width)) {
+        row.iter_mut().zip(r).for_each(|(v, r)| *v += r);
+        let mean = lane_sum(row, |v| v) / width as f32;
+        let var = lane_sum(row, |v| (v - mean) * (v - mean)) / width as f32;
+        let inv = 1.0 / (var + eps).sqrt();
+        for ((v, g), b) in row.iter_mut().zip(gamma).zip(beta) {
+            *v = fma::<FMA>(*b, (*v - mean) * inv, *g);
+        }
+    }
+}
+
+/// The sum of `f(v)` over `values` in [`LANES`] partial sums.
+#[inline(always)]
+fn lane_sum(values: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut acc = [0f32; LANES];
+    let mut blocks = values.chunks_exact(LANES);
+    for block in &mut blocks {
+        for (a, v) in acc.iter_mut().zip(block) {
+            *a += f(*v);
+        }
+    }
+    let tail: f32 = blocks.remainder().iter().map(|v| f(*v)).sum();
+    acc.iter().sum::<f32>() + tail
 }
 
 /// Scaled dot-product attention of `heads` heads over texts of `len` tokens: each position's
@@ -418,6 +504,34 @@ mod tests {
         add_layer_norm(&mut normed, &rows, &gamma, &beta, 1e-12).unwrap();
         let theirs = ops::layer_norm(&(&lin_t + &x).unwrap(), &gamma, &beta, 1e-12).unwrap();
         close(&normed.into_tensor(b, &Device::Cpu).unwrap(), &theirs);
+    }
+
+    /// Embeddings (word + position + token type, layer-normalized) against candle's operations
+    /// over two texts of five tokens; an id past the table is refused.
+    #[test]
+    fn embeddings_match_candle() {
+        let (vocab, positions, width, len) = (11, 8, 24, 5);
+        let words = ramp(&[vocab, width], 1);
+        let pos = ramp(&[positions, width], 2);
+        let types = ramp(&[2, width], 3);
+        let (nw, nb) = (ramp(&[width], 4), ramp(&[width], 5));
+        let ids: Vec<u32> = vec![3, 0, 10, 7, 7, 1, 2, 9, 4, 6];
+        let ours = embed(&ids, len, (&words, &pos, &types), (&nw, &nb), 1e-12).unwrap();
+        let index = Tensor::new(ids.as_slice(), &Device::Cpu).unwrap();
+        let x = words
+            .index_select(&index, 0)
+            .unwrap()
+            .reshape((2, len, width))
+            .unwrap()
+            .broadcast_add(&pos.narrow(0, 0, len).unwrap())
+            .unwrap()
+            .broadcast_add(&types.narrow(0, 0, 1).unwrap())
+            .unwrap();
+        let theirs = ops::layer_norm(&x, &nw, &nb, 1e-12).unwrap();
+        close(&ours.into_tensor(2, &Device::Cpu).unwrap(), &theirs);
+        let past = [3, 0, 11, 7, 7];
+        assert!(embed(&past, len, (&words, &pos, &types), (&nw, &nb), 1e-12).is_err());
+        assert!(embed(&ids, 9, (&words, &pos, &types), (&nw, &nb), 1e-12).is_err());
     }
 
     /// Three layers side by side give each layer's own product in its columns, with rows split
