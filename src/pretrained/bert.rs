@@ -271,8 +271,14 @@ fn run_layers(
     if fast > layers.start {
         let key_bias = bias.flatten_all()?.to_vec1::<f32>()?;
         let mut rows = Rows::from_tensor(&x)?;
+        let mut buffers = LayerBuffers {
+            qkv: Rows::empty(),
+            context: Rows::empty(),
+            attended: Rows::empty(),
+            inner: Rows::empty(),
+        };
         for layer in layers.start..fast {
-            rows = fast_layer(c, rows, l, &key_bias, p, layer)?;
+            rows = fast_layer(c, rows, l, &key_bias, p, layer, &mut buffers)?;
         }
         x = rows.into_tensor(b, x.device())?;
     }
@@ -306,7 +312,16 @@ fn run_layers(
     Ok(x)
 }
 
-/// Transformer layer `layer` in the CPU kernels, over texts of `len` tokens.
+/// The buffers of one transformer layer in the CPU kernels, reused from layer to layer.
+struct LayerBuffers {
+    qkv: Rows,
+    context: Rows,
+    attended: Rows,
+    inner: Rows,
+}
+
+/// Transformer layer `layer` in the CPU kernels, over texts of `len` tokens; its output is
+/// written over `x`'s buffer.
 fn fast_layer(
     c: Config,
     x: Rows,
@@ -314,36 +329,42 @@ fn fast_layer(
     key_bias: &[f32],
     p: &dyn Fn(&str) -> Result<Tensor>,
     layer: usize,
+    buffers: &mut LayerBuffers,
 ) -> Result<Rows> {
     let pre = format!("encoder.layer.{layer}");
-    let lin = |x: &Rows, name: &str| -> Result<Rows> {
+    let weights = |name: &str| -> Result<(Tensor, Tensor)> {
         let name = format!("{pre}.{name}");
-        encoder::linear(
-            x,
-            &p(&format!("{name}.weight"))?,
-            &p(&format!("{name}.bias"))?,
-        )
-    };
-    let norm = |x: &mut Rows, residual: &Rows, name: &str| -> Result<()> {
-        let name = format!("{pre}.{name}");
-        let (w, b) = (p(&format!("{name}.weight"))?, p(&format!("{name}.bias"))?);
-        encoder::add_layer_norm(x, residual, &w, &b, c.eps)
-    };
-    // Queries, keys and values side by side in each row, as the attention kernel reads them.
-    let part = |name: &str| -> Result<(Tensor, Tensor)> {
-        let name = format!("{pre}.attention.self.{name}");
         Ok((p(&format!("{name}.weight"))?, p(&format!("{name}.bias"))?))
     };
-    let (q, k, v) = (part("query")?, part("key")?, part("value")?);
-    let qkv = encoder::linear_side_by_side(&x, &[(&q.0, &q.1), (&k.0, &k.1), (&v.0, &v.1)])?;
-    let context = encoder::attention(&qkv, (len, c.heads), key_bias)?;
-    drop(qkv);
-    let mut attended = lin(&context, "attention.output.dense")?;
-    norm(&mut attended, &x, "attention.output.LayerNorm")?;
-    let mut inner = lin(&attended, "intermediate.dense")?;
-    encoder::gelu_erf(&mut inner);
-    let mut out = lin(&inner, "output.dense")?;
-    norm(&mut out, &attended, "output.LayerNorm")?;
+    let norm = |x: &mut Rows, residual: &Rows, name: &str| -> Result<()> {
+        let (w, b) = weights(name)?;
+        encoder::add_layer_norm(x, residual, &w, &b, c.eps)
+    };
+    let LayerBuffers {
+        qkv,
+        context,
+        attended,
+        inner,
+    } = buffers;
+    // Queries, keys and values side by side in each row, as the attention kernel reads them.
+    let (q, k, v) = (
+        weights("attention.self.query")?,
+        weights("attention.self.key")?,
+        weights("attention.self.value")?,
+    );
+    let parts = [(&q.0, &q.1), (&k.0, &k.1), (&v.0, &v.1)];
+    encoder::linear_side_by_side_into(&x, &parts, qkv)?;
+    encoder::attention_into(qkv, (len, c.heads), key_bias, context)?;
+    let (w, b) = weights("attention.output.dense")?;
+    encoder::linear_into(context, &w, &b, attended)?;
+    norm(attended, &x, "attention.output.LayerNorm")?;
+    let (w, b) = weights("intermediate.dense")?;
+    encoder::linear_into(attended, &w, &b, inner)?;
+    encoder::gelu_erf(inner);
+    let mut out = x;
+    let (w, b) = weights("output.dense")?;
+    encoder::linear_into(inner, &w, &b, &mut out)?;
+    norm(&mut out, attended, "output.LayerNorm")?;
     Ok(out)
 }
 

@@ -24,6 +24,22 @@ pub struct Rows {
 }
 
 impl Rows {
+    /// No rows (a buffer to be filled by one of the `…_into` functions).
+    pub fn empty() -> Self {
+        Self {
+            data: Vec::new(),
+            rows: 0,
+            width: 0,
+        }
+    }
+
+    /// `rows` rows of `width` values, the buffer kept (values left as they were, zero where it
+    /// grew): for outputs every value of which is written next.
+    fn reshape(&mut self, rows: usize, width: usize) {
+        self.data.resize(rows * width, 0.0);
+        (self.rows, self.width) = (rows, width);
+    }
+
     /// The rows of a `[B, L, H]` tensor.
     pub fn from_tensor(x: &Tensor) -> Result<Self> {
         let (b, l, width) = x.dims3()?;
@@ -51,10 +67,27 @@ pub fn linear(x: &Rows, w: &Tensor, b: &Tensor) -> Result<Rows> {
     linear_side_by_side(x, &[(w, b)])
 }
 
+/// [`linear`] into `out`, whose buffer is reused (resized, never zeroed: every value is
+/// written).
+pub fn linear_into(x: &Rows, w: &Tensor, b: &Tensor, out: &mut Rows) -> Result<()> {
+    linear_side_by_side_into(x, &[(w, b)], out)
+}
+
 /// Several linear layers over the same rows, their outputs side by side in each row (the
 /// attention's queries, keys and values: three products written into one matrix, with no copy of
 /// the weights stacked).
 pub fn linear_side_by_side(x: &Rows, layers: &[(&Tensor, &Tensor)]) -> Result<Rows> {
+    let mut out = Rows::empty();
+    linear_side_by_side_into(x, layers, &mut out)?;
+    Ok(out)
+}
+
+/// [`linear_side_by_side`] into `out`, whose buffer is reused.
+pub fn linear_side_by_side_into(
+    x: &Rows,
+    layers: &[(&Tensor, &Tensor)],
+    out: &mut Rows,
+) -> Result<()> {
     let mut parts = Vec::with_capacity(layers.len());
     for (w, b) in layers {
         let (out, inputs) = w.dims2()?;
@@ -69,12 +102,13 @@ pub fn linear_side_by_side(x: &Rows, layers: &[(&Tensor, &Tensor)]) -> Result<Ro
     }
     let width: usize = parts.iter().map(|(_, bias)| bias.len()).sum();
     let inputs = x.width;
-    let mut data = vec![0f32; x.rows * width];
+    out.reshape(x.rows, width);
     // The rows split evenly over the threads, each a product of its own on one thread, its bias
     // added while the rows are still in cache: faster here than one product whose blocks are
     // shared out (MiniLM's layers: 122 against 97–113 texts/s).
     let per_thread = x.rows.div_ceil(rayon::current_num_threads()).max(1);
-    data.par_chunks_mut(per_thread * width)
+    out.data
+        .par_chunks_mut(per_thread * width)
         .zip(x.data.par_chunks(per_thread * inputs))
         .try_for_each(|(c, a)| -> Result<()> {
             let rows = a.len() / inputs;
@@ -92,12 +126,7 @@ pub fn linear_side_by_side(x: &Rows, layers: &[(&Tensor, &Tensor)]) -> Result<Ro
                 column += out;
             }
             Ok(())
-        })?;
-    Ok(Rows {
-        data,
-        rows: x.rows,
-        width,
-    })
+        })
 }
 
 /// GELU in its exact form, 0.5·x·(1 + erf(x / √2)), in place.
@@ -270,7 +299,19 @@ fn lane_sum(values: &[f32], f: impl Fn(f32) -> f32) -> f32 {
 /// `key_bias` (per text and key position: 0, or very negative for padding). Each row of `qkv`
 /// holds a token's query, key and value side by side (one linear layer of three times the
 /// width).
-pub fn attention(qkv: &Rows, (len, heads): (usize, usize), key_bias: &[f32]) -> Result<Rows> {
+pub fn attention(qkv: &Rows, shape: (usize, usize), key_bias: &[f32]) -> Result<Rows> {
+    let mut out = Rows::empty();
+    attention_into(qkv, shape, key_bias, &mut out)?;
+    Ok(out)
+}
+
+/// [`attention`] into `out`, whose buffer is reused.
+pub fn attention_into(
+    qkv: &Rows,
+    (len, heads): (usize, usize),
+    key_bias: &[f32],
+    out: &mut Rows,
+) -> Result<()> {
     let width = qkv.width / 3;
     if heads == 0
         || !qkv.width.is_multiple_of(3)
@@ -292,7 +333,11 @@ pub fn attention(qkv: &Rows, (len, heads): (usize, usize), key_bias: &[f32]) -> 
     }
     let dh = width / heads;
     let scale = 1.0 / (dh as f32).sqrt();
-    let mut data = vec![0f32; qkv.rows * width];
+    out.reshape(qkv.rows, width);
+    if !dh.is_multiple_of(COLUMNS) {
+        // The columns past the last whole block are sums into the output.
+        out.data.fill(0.0);
+    }
     let (padded, query_rows) = (len.next_multiple_of(KEYS), len.next_multiple_of(QUERIES));
     // Scratch per worker, reused from text to text: what lies past `len` stays zero (never
     // written), the rest is overwritten for every head.
@@ -303,20 +348,16 @@ pub fn attention(qkv: &Rows, (len, heads): (usize, usize), key_bias: &[f32]) -> 
             vec![0f32; len * dh],
         )
     };
-    data.par_chunks_mut(len * width).enumerate().for_each_init(
-        scratch,
-        |(keys_t, scores, values), (text, out)| {
+    out.data
+        .par_chunks_mut(len * width)
+        .enumerate()
+        .for_each_init(scratch, |(keys_t, scores, values), (text, out)| {
             let rows = &qkv.data[text * len * qkv.width..(text + 1) * len * qkv.width];
             let bias = &key_bias[text * len..(text + 1) * len];
             let scratch = (&mut keys_t[..], &mut scores[..], &mut values[..]);
             attend_text(rows, bias, out, (len, heads, dh), scale, scratch);
-        },
-    );
-    Ok(Rows {
-        data,
-        rows: qkv.rows,
-        width,
-    })
+        });
+    Ok(())
 }
 
 /// Keys whose scores one query computes side by side (held in vector registers).
