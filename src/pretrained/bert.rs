@@ -271,12 +271,7 @@ fn run_layers(
     if fast > layers.start {
         let key_bias = bias.flatten_all()?.to_vec1::<f32>()?;
         let mut rows = Rows::from_tensor(&x)?;
-        let mut buffers = LayerBuffers {
-            qkv: Rows::empty(),
-            context: Rows::empty(),
-            attended: Rows::empty(),
-            inner: Rows::empty(),
-        };
+        let mut buffers = LayerBuffers::default();
         for layer in layers.start..fast {
             rows = fast_layer(c, rows, l, &key_bias, p, layer, &mut buffers)?;
         }
@@ -313,6 +308,7 @@ fn run_layers(
 }
 
 /// The buffers of one transformer layer in the CPU kernels, reused from layer to layer.
+#[derive(Default)]
 struct LayerBuffers {
     qkv: Rows,
     context: Rows,
@@ -353,17 +349,17 @@ fn fast_layer(
         weights("attention.self.value")?,
     );
     let parts = [(&q.0, &q.1), (&k.0, &k.1), (&v.0, &v.1)];
-    encoder::linear_side_by_side_into(&x, &parts, qkv)?;
-    encoder::attention_into(qkv, (len, c.heads), key_bias, context)?;
+    encoder::linear_side_by_side(&x, &parts, qkv)?;
+    encoder::attention(qkv, (len, c.heads), key_bias, context)?;
     let (w, b) = weights("attention.output.dense")?;
-    encoder::linear_into(context, &w, &b, attended)?;
+    encoder::linear(context, &w, &b, attended)?;
     norm(attended, &x, "attention.output.LayerNorm")?;
     let (w, b) = weights("intermediate.dense")?;
-    encoder::linear_into(attended, &w, &b, inner)?;
+    encoder::linear(attended, &w, &b, inner)?;
     encoder::gelu_erf(inner);
     let mut out = x;
     let (w, b) = weights("output.dense")?;
-    encoder::linear_into(inner, &w, &b, &mut out)?;
+    encoder::linear(inner, &w, &b, &mut out)?;
     norm(&mut out, attended, "output.LayerNorm")?;
     Ok(out)
 }

@@ -13,7 +13,7 @@ use crate::simd::{fma, vectorized};
 const ROWS_PER_TASK: usize = 16;
 
 /// Token vectors `[rows, width]`, row = text · length + position.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Rows {
     /// The values, row after row.
     pub data: Vec<f32>,
@@ -24,15 +24,6 @@ pub struct Rows {
 }
 
 impl Rows {
-    /// No rows (a buffer to be filled by one of the `…_into` functions).
-    pub fn empty() -> Self {
-        Self {
-            data: Vec::new(),
-            rows: 0,
-            width: 0,
-        }
-    }
-
     /// `rows` rows of `width` values, the buffer kept (values left as they were, zero where it
     /// grew): for outputs every value of which is written next.
     fn reshape(&mut self, rows: usize, width: usize) {
@@ -62,32 +53,16 @@ fn values(t: &Tensor) -> Result<Vec<f32>> {
     with_slice(t, |s| Ok(s.to_vec()))
 }
 
-/// `x · wᵀ + b` (PyTorch's `nn.Linear`; `w` is `[out, in]`).
-pub fn linear(x: &Rows, w: &Tensor, b: &Tensor) -> Result<Rows> {
-    linear_side_by_side(x, &[(w, b)])
+/// `out ← x · wᵀ + b` (PyTorch's `nn.Linear`; `w` is `[out, in]`); `out`'s buffer is reused
+/// (resized, never zeroed: every value is written).
+pub fn linear(x: &Rows, w: &Tensor, b: &Tensor, out: &mut Rows) -> Result<()> {
+    linear_side_by_side(x, &[(w, b)], out)
 }
 
-/// [`linear`] into `out`, whose buffer is reused (resized, never zeroed: every value is
-/// written).
-pub fn linear_into(x: &Rows, w: &Tensor, b: &Tensor, out: &mut Rows) -> Result<()> {
-    linear_side_by_side_into(x, &[(w, b)], out)
-}
-
-/// Several linear layers over the same rows, their outputs side by side in each row (the
-/// attention's queries, keys and values: three products written into one matrix, with no copy of
-/// the weights stacked).
-pub fn linear_side_by_side(x: &Rows, layers: &[(&Tensor, &Tensor)]) -> Result<Rows> {
-    let mut out = Rows::empty();
-    linear_side_by_side_into(x, layers, &mut out)?;
-    Ok(out)
-}
-
-/// [`linear_side_by_side`] into `out`, whose buffer is reused.
-pub fn linear_side_by_side_into(
-    x: &Rows,
-    layers: &[(&Tensor, &Tensor)],
-    out: &mut Rows,
-) -> Result<()> {
+/// Several linear layers over the same rows, their outputs side by side in each row of `out`
+/// (the attention's queries, keys and values: three products written into one matrix, with no
+/// copy of the weights stacked).
+pub fn linear_side_by_side(x: &Rows, layers: &[(&Tensor, &Tensor)], out: &mut Rows) -> Result<()> {
     let mut parts = Vec::with_capacity(layers.len());
     for (w, b) in layers {
         let (out, inputs) = w.dims2()?;
@@ -251,10 +226,6 @@ pub fn embed(
     })
 }
 
-/// Lanes of the partial sums in [`add_norm_rows_kernel`]: sixteen independent sums (one AVX-512
-/// vector) instead of one chain of additions, each waiting on the last.
-const LANES: usize = 16;
-
 vectorized! {
     /// `rows ← LayerNorm(rows + res)` row by row (rows of `gamma.len()` values).
     fn add_norm_rows(rows: &mut [f32], res: &[f32], affine: (&[f32], &[f32]), eps: f32) =
@@ -271,8 +242,9 @@ fn add_norm_rows_kernel<const FMA: bool>(
     let width = gamma.len();
     for (row, r) in rows.chunks_exact_mut(width).zip(res.chunks_exact(width)) {
         row.iter_mut().zip(r).for_each(|(v, r)| *v += r);
-        let mean = lane_sum(row, |v| v) / width as f32;
-        let var = lane_sum(row, |v| (v - mean) * (v - mean)) / width as f32;
+        // Sums in sixteen lanes, not one chain of additions each waiting on the last.
+        let mean = fold_lanes(row, 0.0, |v| v, |a, b| a + b) / width as f32;
+        let var = fold_lanes(row, 0.0, |v| (v - mean) * (v - mean), |a, b| a + b) / width as f32;
         let inv = 1.0 / (var + eps).sqrt();
         for ((v, g), b) in row.iter_mut().zip(gamma).zip(beta) {
             *v = fma::<FMA>(*b, (*v - mean) * inv, *g);
@@ -280,33 +252,12 @@ fn add_norm_rows_kernel<const FMA: bool>(
     }
 }
 
-/// The sum of `f(v)` over `values` in [`LANES`] partial sums.
-#[inline(always)]
-fn lane_sum(values: &[f32], f: impl Fn(f32) -> f32) -> f32 {
-    let mut acc = [0f32; LANES];
-    let mut blocks = values.chunks_exact(LANES);
-    for block in &mut blocks {
-        for (a, v) in acc.iter_mut().zip(block) {
-            *a += f(*v);
-        }
-    }
-    let tail: f32 = blocks.remainder().iter().map(|v| f(*v)).sum();
-    acc.iter().sum::<f32>() + tail
-}
-
 /// Scaled dot-product attention of `heads` heads over texts of `len` tokens: each position's
 /// weighted sum of the values, weights the softmax of its query against every key plus
 /// `key_bias` (per text and key position: 0, or very negative for padding). Each row of `qkv`
 /// holds a token's query, key and value side by side (one linear layer of three times the
 /// width).
-pub fn attention(qkv: &Rows, shape: (usize, usize), key_bias: &[f32]) -> Result<Rows> {
-    let mut out = Rows::empty();
-    attention_into(qkv, shape, key_bias, &mut out)?;
-    Ok(out)
-}
-
-/// [`attention`] into `out`, whose buffer is reused.
-pub fn attention_into(
+pub fn attention(
     qkv: &Rows,
     (len, heads): (usize, usize),
     key_bias: &[f32],
@@ -467,24 +418,30 @@ fn attend_text_kernel<const FMA: bool>(
 #[inline(always)]
 fn softmax_in_place(row: &mut [f32]) {
     let larger = |a: f32, b: f32| if a > b { a } else { b };
-    let max = fold_lanes(row, f32::NEG_INFINITY, larger);
+    let max = fold_lanes(row, f32::NEG_INFINITY, |v| v, larger);
     for w in row.iter_mut() {
         *w = exp_nonpositive(*w - max);
     }
-    let inv = 1.0 / fold_lanes(row, 0.0, |a, b| a + b);
+    let inv = 1.0 / fold_lanes(row, 0.0, |v| v, |a, b| a + b);
     row.iter_mut().for_each(|w| *w *= inv);
 }
 
-/// `values` folded with `op` (associative, `start` its identity) sixteen lanes at a time.
+/// `map(v)` over `values` folded with `op` (associative, `start` its identity) sixteen lanes at a
+/// time.
 #[inline(always)]
-fn fold_lanes(values: &[f32], start: f32, op: impl Fn(f32, f32) -> f32) -> f32 {
+fn fold_lanes(
+    values: &[f32],
+    start: f32,
+    map: impl Fn(f32) -> f32,
+    op: impl Fn(f32, f32) -> f32,
+) -> f32 {
     const LANES: usize = 16;
     let chunks = values.chunks_exact(LANES);
-    let tail = chunks.remainder().iter().fold(start, |a, v| op(a, *v));
+    let tail = chunks.remainder().iter().fold(start, |a, v| op(a, map(*v)));
     let mut lanes = [start; LANES];
     for chunk in chunks {
         for (l, v) in lanes.iter_mut().zip(chunk) {
-            *l = op(*l, *v);
+            *l = op(*l, map(*v));
         }
     }
     let mut half = LANES / 2;
@@ -526,7 +483,8 @@ mod tests {
         let x = ramp(&[b, l, h], 0);
         let rows = Rows::from_tensor(&x).unwrap();
         let (w, bias) = (ramp(&[h, h], 1), ramp(&[h], 2));
-        let lin = linear(&rows, &w, &bias).unwrap();
+        let mut lin = Rows::default();
+        linear(&rows, &w, &bias, &mut lin).unwrap();
         close(
             &lin.clone().into_tensor(b, &Device::Cpu).unwrap(),
             &ops::linear(&x, &w, &bias).unwrap(),
@@ -589,7 +547,8 @@ mod tests {
             .map(|(i, &o)| (ramp(&[o, h], 2 * i + 1), ramp(&[o], 2 * i + 2)))
             .collect();
         let refs: Vec<(&Tensor, &Tensor)> = layers.iter().map(|(w, b)| (w, b)).collect();
-        let ours = linear_side_by_side(&rows, &refs).unwrap();
+        let mut ours = Rows::default();
+        linear_side_by_side(&rows, &refs, &mut ours).unwrap();
         assert_eq!((ours.rows, ours.width), (l, 24 + 8 + 40));
         let each: Vec<Tensor> = layers
             .iter()
@@ -598,7 +557,8 @@ mod tests {
         let theirs = Tensor::cat(&each, 2).unwrap();
         close(&ours.into_tensor(b, &Device::Cpu).unwrap(), &theirs);
         let wrong = ramp(&[4, h + 1], 9);
-        assert!(linear_side_by_side(&rows, &[(&wrong, &ramp(&[4], 1))]).is_err());
+        let wrong = [(&wrong, &ramp(&[4], 1))];
+        assert!(linear_side_by_side(&rows, &wrong, &mut Rows::default()).is_err());
     }
 
     /// Attention against candle's operations, the last two tokens of the last text masked out.
@@ -613,7 +573,9 @@ mod tests {
             ramp(&[b, l, h], 7),
         );
         let qkv = Tensor::cat(&[&q, &k, &v], 2).unwrap();
-        let ours = attention(&Rows::from_tensor(&qkv).unwrap(), (l, heads), &key_bias).unwrap();
+        let mut ours = Rows::default();
+        let qkv = Rows::from_tensor(&qkv).unwrap();
+        attention(&qkv, (l, heads), &key_bias, &mut ours).unwrap();
         let dh = h / heads;
         let split = |t: &Tensor| {
             t.reshape((b, l, heads, dh))
