@@ -19,4 +19,5 @@ pub mod model;
 pub mod pretrained;
 pub mod project;
 pub(crate) mod simd;
+pub mod tensor_file;
 pub mod workflow;

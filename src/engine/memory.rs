@@ -8,13 +8,14 @@ use crate::project::OptimizerKind;
 /// The parts of a run's memory, in bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MemoryEstimate {
-    /// Weights and their gradients.
+    /// Weights, and the gradients of those that train.
     pub parameters: u64,
-    /// Optimizer state (momentum, Adam's two moments).
+    /// Optimizer state (momentum, Adam's two moments) of the weights that train.
     pub optimizer: u64,
     /// Layer outputs kept for the backward pass, their gradients, and the convolution scratch
     /// buffers, at the run's batch size; or, when larger, the outputs of the validation pass,
-    /// which runs [`INFERENCE_BATCH`] samples at a time.
+    /// which runs [`INFERENCE_BATCH`] samples at a time; plus a frozen pretrained part's values
+    /// while it computes features.
     pub activations: u64,
     /// The imported data set (8-bit pixels).
     pub data: u64,
@@ -43,6 +44,8 @@ impl MemoryEstimate {
         validates: bool,
     ) -> Self {
         let params = checked.total_params() as u64 * F32;
+        // Frozen pretrained blocks keep their weights only: no gradient, no optimizer state.
+        let trained = params.saturating_sub(graph.frozen_params(checked) as u64 * F32);
         let states = match optimizer {
             OptimizerKind::Sgd => 0,
             OptimizerKind::Momentum => 1,
@@ -52,6 +55,7 @@ impl MemoryEstimate {
         let threads = rayon::current_num_threads() as u64;
         let mut activations = 0u64;
         let mut scratch = 0u64;
+        let mut frozen = 0u64;
         // Without a backward pass each output is dropped once the next layer has read it: the
         // input batch plus the two largest outputs at a time.
         let (mut input, mut largest) = (0u64, [0u64; 2]);
@@ -74,16 +78,25 @@ impl MemoryEstimate {
             });
             activations += memory.floats_per_sample * batch * F32;
             scratch = scratch.max(memory.scratch_floats_per_thread * F32 * threads);
+            frozen = frozen.max(memory.frozen_floats_per_sample);
         }
+        // A frozen part computes its features a chunk at a time (in the first epoch, and for
+        // samples its cache does not hold).
+        let largest_batch = if validates {
+            batch.max(INFERENCE_BATCH as u64)
+        } else {
+            batch
+        };
+        let frozen = frozen * largest_batch.min(crate::layers::FROZEN_CHUNK as u64) * F32;
         let inference = if validates {
             (input + largest[0] + largest[1]) * INFERENCE_BATCH as u64 * F32
         } else {
             0
         };
         Self {
-            parameters: 2 * params,
-            optimizer: states * params,
-            activations: activations.max(inference) + scratch,
+            parameters: params + trained,
+            optimizer: states * trained,
+            activations: activations.max(inference) + scratch + frozen,
             data: data_bytes,
         }
     }
@@ -187,6 +200,54 @@ mod tests {
         // Without a validation split only training counts.
         let no_val = MemoryEstimate::new(&g, &checked, 32, OptimizerKind::Adam, 1000, false);
         assert_eq!(no_val.activations, training);
+    }
+
+    #[test]
+    fn frozen_pretrained_weights_take_no_gradient_or_optimizer_state() {
+        use crate::pretrained::Backbone;
+        let minilm = Backbone::MiniLmL6;
+        let fit = model::DataFit {
+            shape: vec![64],
+            task: crate::project::Task::Classify,
+            classes: 3,
+            vocab: None,
+        };
+        let mut g = model::template("transfer-text", &fit).unwrap();
+        g.set_pretrained_weights(std::path::Path::new("minilm.safetensors"));
+        let all = minilm.parameter_count() as u64;
+        // The head: 384 features → 3 classes.
+        let head = 384 * 3 + 3;
+        let checked = g.validate().unwrap();
+        assert_eq!(checked.total_params() as u64, all + head);
+        let frozen = MemoryEstimate::new(&g, &checked, 32, OptimizerKind::Adam, 0, true);
+        assert_eq!(frozen.parameters, (all + 2 * head) * 4);
+        assert_eq!(frozen.optimizer, 2 * head * 4);
+        // Features are computed 32 texts at a time: a layer's values (its input, queries, keys
+        // and values, 12 heads' 64×64 scores and weights, the feed-forward's 1,536 per token…)
+        // and the 64 ids.
+        let layer = 64 * (384 * 10 + 2 * 1536) + 2 * 12 * 64 * 64;
+        let working = 32 * (layer + 64) * 4;
+        assert!(
+            frozen.activations >= working && frozen.activations < working + (2 << 20),
+            "{frozen:?}"
+        );
+        // Its last block training: that block's weights take gradients and moments too.
+        g.set_train_blocks(1);
+        let checked = g.validate().unwrap();
+        let last = all - minilm.frozen_parameter_count(1) as u64;
+        assert!(last > 0 && last < all / 4, "{last} of {all}");
+        assert_eq!(g.frozen_params(&checked) as u64, all - last);
+        let tuned = MemoryEstimate::new(&g, &checked, 32, OptimizerKind::Adam, 0, true);
+        assert_eq!(tuned.parameters, (all + head + last + head) * 4);
+        assert_eq!(tuned.optimizer, 2 * (head + last) * 4);
+        // The last layer's values are kept for the backward pass, with their gradients.
+        let kept = 3 * layer * 32 * 4;
+        assert!(tuned.activations >= working + kept, "{tuned:?}");
+        assert!(tuned.activations < working + kept + (2 << 20), "{tuned:?}");
+        // Every block training: as a network trained from scratch.
+        g.set_train_blocks(minilm.units());
+        let checked = g.validate().unwrap();
+        assert_eq!(g.frozen_params(&checked), 0);
     }
 
     #[test]

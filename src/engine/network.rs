@@ -1,10 +1,9 @@
 //! The model graph turned into candle tensors: weights named after nodes, a forward pass that
 //! walks the graph in order, dropout and batch-norm behaving differently in training.
 
-use std::collections::HashMap;
 use std::path::Path;
 
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{Device, Tensor, Var};
 use rand::{Rng, RngCore, SeedableRng};
 
 use super::fused;
@@ -242,19 +241,21 @@ impl Network {
                 weights.display()
             )));
         }
-        let tensors = candle_core::safetensors::load(weights, device).map_err(|e| {
+        let unreadable = |e: String| {
             NetworkError::Weights(format!(
                 "'{}' is not a readable weights file ({e})",
                 weights.display()
             ))
-        })?;
+        };
+        // One tensor at a time, straight into its variable.
+        let mut file = crate::tensor_file::TensorFile::open(weights).map_err(unreadable)?;
         let found = net
             .vars
             .iter()
-            .filter(|v| tensors.contains_key(&v.name))
+            .filter(|v| file.shape(&v.name).is_some())
             .count();
         for v in &net.vars {
-            let Some(t) = tensors.get(&v.name) else {
+            let Some(dims) = file.shape(&v.name) else {
                 return Err(NetworkError::Weights(format!(
                     "'{}' does not fit this model: found {found} of {} expected tensors ('{}' is missing)",
                     weights.display(),
@@ -262,30 +263,33 @@ impl Network {
                     v.name
                 )));
             };
-            if t.dims() != v.var.dims() {
+            if dims != v.var.dims() {
                 return Err(NetworkError::Weights(format!(
-                    "'{}' does not fit this model: '{}' has shape {:?}, the model needs {:?}",
+                    "'{}' does not fit this model: '{}' has shape {dims:?}, the model needs {:?}",
                     weights.display(),
                     v.name,
-                    t.dims(),
                     v.var.dims()
                 )));
             }
-            v.var.set(&t.to_dtype(DType::F32)?)?;
+            let t = file.read(&v.name).map_err(unreadable)?.ok_or_else(|| {
+                unreadable(format!(
+                    "'{}' is not made of floating-point numbers",
+                    v.name
+                ))
+            })?;
+            v.var.set(&t.to_device(device)?)?;
         }
         Ok(net)
     }
 
     /// Saves every weight and running statistic to a safetensors file (atomically).
     pub fn save(&self, path: &Path) -> Result<(), NetworkError> {
-        let map: HashMap<String, Tensor> = self
+        let tensors = self
             .vars
             .iter()
             .map(|v| (v.name.clone(), v.var.as_tensor().clone()))
             .collect();
-        let bytes = safetensors::serialize(&map, None)
-            .map_err(|e| NetworkError::Weights(format!("could not encode the weights: {e}")))?;
-        crate::files::atomic_write(path, &bytes).map_err(|e| {
+        crate::tensor_file::write(path, tensors, None).map_err(|e| {
             NetworkError::Weights(format!("could not write '{}': {e}", path.display()))
         })
     }

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::events::EpochMetrics;
@@ -82,11 +82,10 @@ pub fn save_state(
     }
     let json = serde_json::to_string(state).map_err(|e| fail(e.to_string()))?;
     let metadata = HashMap::from([(STATE_KEY.to_owned(), json)]);
-    let bytes =
-        safetensors::serialize(&tensors, Some(metadata)).map_err(|e| fail(e.to_string()))?;
     let dir = run_dir.join(runs::LAST_DIR);
     std::fs::create_dir_all(&dir).map_err(|e| fail(e.to_string()))?;
-    crate::files::atomic_write(&dir.join(STATE_FILE), &bytes).map_err(|e| fail(e.to_string()))
+    let tensors = tensors.into_iter().collect();
+    crate::tensor_file::write(&dir.join(STATE_FILE), tensors, Some(metadata)).map_err(fail)
 }
 
 /// Reads only the state's description of a run (not its tensors): what the runs list shows.
@@ -123,35 +122,33 @@ pub fn load_state(
             path.display()
         ))
     };
-    let bytes = std::fs::read(&path).map_err(|e| damaged(e.to_string()))?;
-    let (_, meta) =
-        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| damaged(e.to_string()))?;
-    let state: TrainingState = meta
+    let mut file = crate::tensor_file::TensorFile::open(&path).map_err(damaged)?;
+    let state: TrainingState = file
         .metadata()
-        .as_ref()
         .and_then(|m| m.get(STATE_KEY))
         .ok_or_else(|| damaged("it has no training state".to_owned()))
         .and_then(|json| serde_json::from_str(json).map_err(|e| damaged(e.to_string())))?;
-    let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
-        .map_err(|e| damaged(e.to_string()))?;
+    // One tensor at a time (a pretrained part's weights are in here too).
     for v in net.vars() {
-        let t = tensors
-            .get(&format!("{WEIGHT_PREFIX}{}", v.name))
+        let t = file
+            .read(&format!("{WEIGHT_PREFIX}{}", v.name))
+            .map_err(damaged)?
             .ok_or_else(|| damaged(format!("'{}' is missing", v.name)))?;
         if t.dims() != v.var.dims() {
             return Err(damaged(format!("'{}' has another shape", v.name)));
         }
-        v.var
-            .set(&t.to_dtype(DType::F32)?.to_device(net.device())?)?;
+        v.var.set(&t.to_device(net.device())?)?;
     }
-    let moments = |prefix: &str| -> Result<Vec<Vec<f32>>, NetworkError> {
+    let mut moments = |prefix: &str| -> Result<Vec<Vec<f32>>, NetworkError> {
         net.vars()
             .iter()
             .filter(|v| v.trainable)
-            .map(|v| match tensors.get(&format!("{prefix}{}", v.name)) {
-                Some(t) => Ok(t.to_vec1::<f32>()?),
-                None => Ok(Vec::new()),
-            })
+            .map(
+                |v| match file.read(&format!("{prefix}{}", v.name)).map_err(damaged)? {
+                    Some(t) => Ok(t.flatten_all()?.to_vec1::<f32>()?),
+                    None => Ok(Vec::new()),
+                },
+            )
             .collect()
     };
     optimizer

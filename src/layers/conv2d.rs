@@ -125,6 +125,7 @@ impl LayerKind for Conv2d {
                 * in_channels
                 * (self.kernel * self.kernel) as u64
                 * positions,
+            frozen_floats_per_sample: 0,
         }
     }
 

@@ -136,6 +136,7 @@ impl LayerKind for ConvTranspose2d {
         LayerMemory {
             floats_per_sample: 3 * cx.output.iter().product::<usize>() as u64,
             scratch_floats_per_thread: 0,
+            frozen_floats_per_sample: 0,
         }
     }
 

@@ -68,6 +68,7 @@ impl LayerKind for Input {
         LayerMemory {
             floats_per_sample: cx.output.iter().product::<usize>() as u64,
             scratch_floats_per_thread: 0,
+            frozen_floats_per_sample: 0,
         }
     }
 

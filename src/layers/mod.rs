@@ -62,6 +62,7 @@ pub trait LayerKind {
             // The output, its gradient, and the gradient's accumulation buffer.
             floats_per_sample: 3 * cx.output.iter().product::<usize>() as u64,
             scratch_floats_per_thread: 0,
+            frozen_floats_per_sample: 0,
         }
     }
 
@@ -89,6 +90,12 @@ pub trait LayerKind {
 
     /// Sets how many of the last blocks train, where the layer has blocks.
     fn set_train_blocks(&mut self, _blocks: usize) {}
+
+    /// Of [`Self::param_count`], the parameters that do not train (the frozen blocks of a
+    /// pretrained or reused part): they take no gradient and no optimizer state.
+    fn frozen_param_count(&self, _input: &[usize]) -> usize {
+        0
+    }
 
     /// Points a pretrained layer at a weights file (other layers ignore it).
     fn set_weights_file(&mut self, _file: &str) {}
@@ -440,7 +447,15 @@ pub struct LayerMemory {
     pub floats_per_sample: u64,
     /// f32 scratch values per worker thread (unfolded windows).
     pub scratch_floats_per_thread: u64,
+    /// f32 values per sample a frozen part's forward pass holds at once (its largest block's),
+    /// computed [`FROZEN_CHUNK`] samples at a time.
+    pub frozen_floats_per_sample: u64,
 }
+
+/// Samples a frozen pretrained or reused part computes at a time, whatever the batch: its
+/// working set (EfficientNet-Lite0 at 224×224: ~8 MB a picture) stays that of a training batch
+/// when validation and evaluation run 256 samples at once.
+pub const FROZEN_CHUNK: usize = 32;
 
 /// One editable setting of a layer, described for the inspector.
 pub struct Setting<'a> {

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::shared::{cached_features, feature_cache, frozen_part_forward};
 use super::{
-    freeze_words, BuildCx, Forward, ForwardCx, InferCx, LayerKind, PaletteEntries, Setting,
-    SettingValue, FREEZE_HINT,
+    freeze_words, BuildCx, Forward, ForwardCx, InferCx, LayerKind, LayerMemory, MemoryCx,
+    PaletteEntries, Setting, SettingValue, FREEZE_HINT,
 };
 use crate::engine::network::NetworkError;
 use crate::export::onnx::{OnnxCx, OnnxError};
@@ -86,6 +86,28 @@ impl LayerKind for Pretrained {
 
     fn has_weights(&self) -> bool {
         true
+    }
+
+    fn frozen_param_count(&self, _input: &[usize]) -> usize {
+        self.backbone.frozen_parameter_count(self.train_blocks)
+    }
+
+    fn memory(&self, cx: &MemoryCx<'_>) -> LayerMemory {
+        let units = self.backbone.unit_values(cx.input);
+        let (frozen, training) = units.split_at(units.len().saturating_sub(self.train_blocks));
+        let features = cx.output.iter().product::<usize>() as u64;
+        LayerMemory {
+            // The features, their gradient and its accumulation; and for the blocks that train,
+            // every value they compute, kept for the backward pass the same way.
+            floats_per_sample: 3 * (features + training.iter().sum::<u64>()),
+            scratch_floats_per_thread: 0,
+            // The frozen blocks, run a chunk of samples at a time: the input and the largest
+            // block's values.
+            frozen_floats_per_sample: frozen
+                .iter()
+                .max()
+                .map_or(0, |m| m + cx.input.iter().product::<usize>() as u64),
+        }
     }
 
     fn build(&self, cx: &mut BuildCx<'_>) -> Result<Box<dyn Forward>, NetworkError> {

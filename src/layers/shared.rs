@@ -146,6 +146,23 @@ pub(crate) fn conv1d(
 
 /// A frozen part's features for a batch: with a cache (and caches on), cached rows are reused
 /// and the others computed together and kept; otherwise computed and detached.
+/// `compute` over `x`'s samples [`super::FROZEN_CHUNK`] at a time, the results joined: a frozen
+/// part's working set stays that of one chunk, whatever the batch.
+fn in_chunks(
+    x: &Tensor,
+    compute: &dyn Fn(&Tensor) -> candle_core::Result<Tensor>,
+) -> candle_core::Result<Tensor> {
+    let b = x.dim(0)?;
+    if b <= super::FROZEN_CHUNK {
+        return compute(x);
+    }
+    let parts = (0..b)
+        .step_by(super::FROZEN_CHUNK)
+        .map(|start| compute(&x.narrow(0, start, super::FROZEN_CHUNK.min(b - start))?))
+        .collect::<candle_core::Result<Vec<_>>>()?;
+    Tensor::cat(&parts, 0)
+}
+
 pub(super) fn cached_features(
     cache: Option<&FeatureCache>,
     features: usize,
@@ -153,7 +170,7 @@ pub(super) fn cached_features(
     compute: &dyn Fn(&Tensor) -> candle_core::Result<Tensor>,
 ) -> Result<Tensor, NetworkError> {
     let Some(cache) = cache else {
-        return Ok(compute(x)?.detach());
+        return Ok(in_chunks(x, compute)?.detach());
     };
     let b = x.dim(0)?;
     let rows = x
@@ -169,7 +186,7 @@ pub(super) fn cached_features(
             missing.len(),
             x.device(),
         )?;
-        let computed = compute(&x.index_select(&ids, 0)?)?
+        let computed = in_chunks(&x.index_select(&ids, 0)?, compute)?
             .to_device(&Device::Cpu)?
             .to_vec2::<f32>()?;
         for (&i, row) in missing.iter().zip(computed) {

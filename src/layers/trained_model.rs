@@ -118,6 +118,24 @@ impl LayerKind for TrainedModel {
         true
     }
 
+    fn frozen_param_count(&self, _input: &[usize]) -> usize {
+        let Ok(checked) = self.part.validate() else {
+            return 0;
+        };
+        let units = self.part.weighted_nodes().len();
+        let mut unit = 0;
+        let mut frozen = 0;
+        for (node, info) in self.part.nodes.iter().zip(&checked.info) {
+            if node.layer.kind().has_weights() {
+                if !unit_trains(unit, units, self.train_blocks) {
+                    frozen += info.params;
+                }
+                unit += 1;
+            }
+        }
+        frozen
+    }
+
     fn build(&self, cx: &mut BuildCx<'_>) -> Result<Box<dyn Forward>, NetworkError> {
         let inner = if cx.read_files {
             Network::load(&self.part, &self.weights_file(), cx.device).map_err(|e| {

@@ -172,13 +172,13 @@ impl Graph {
             .collect()
     }
 
-    /// Parameters of frozen pretrained or reused parts (they do not train).
+    /// Parameters of the frozen blocks of pretrained or reused parts (they do not train).
     pub fn frozen_params(&self, checked: &CheckedGraph) -> usize {
-        self.nodes
-            .iter()
-            .zip(&checked.info)
-            .filter(|(n, _)| n.layer.kind().train_blocks() == Some(0))
-            .map(|(_, info)| info.params)
+        (0..self.nodes.len())
+            .map(|i| {
+                let input = self.input_shape(checked, i);
+                self.nodes[i].layer.kind().frozen_param_count(input)
+            })
             .sum()
     }
 

@@ -40,6 +40,19 @@ pub const MINILM_L6: Config = Config {
     eps: 1e-12,
 };
 
+/// Values per text of `len` tokens each unit (the embeddings, then each layer) holds while it
+/// runs: its input and everything it computes (queries, keys and values, the attention's scores
+/// and weights, the feed-forward layer's hidden values, the norms).
+pub fn unit_values(c: Config, len: usize) -> Vec<u64> {
+    let (len, hidden) = (len as u64, c.hidden as u64);
+    let embeddings = len * hidden * 4;
+    let layer = len * (hidden * 7 + 3 * hidden + 2 * c.intermediate as u64)
+        + 2 * c.heads as u64 * len * len;
+    std::iter::once(embeddings)
+        .chain(std::iter::repeat_n(layer, c.layers))
+        .collect()
+}
+
 fn linear_params(out: &mut Vec<ParamSpec>, name: &str, o: usize, i: usize, unit: usize) {
     out.push(ParamSpec::new(
         format!("{name}.weight"),

@@ -127,6 +127,23 @@ pub fn forward_units(
     forward_split(x, p, units, fast)
 }
 
+/// Values per image of `h`×`w` each unit (stem, blocks, head) holds while it runs: its input
+/// maps, the expanded maps, the depthwise convolution's and the projection's outputs.
+pub fn unit_values(h: usize, w: usize) -> Vec<u64> {
+    let (mut h, mut w) = (h.div_ceil(2) as u64, w.div_ceil(2) as u64);
+    let mut out = vec![(3 * 4 + 32) * h * w];
+    let mut c = 32;
+    for &(_, s, e, cin, cout) in &BLOCKS {
+        let (s, e, cin) = (s as u64, e as u64, cin as u64);
+        let (h2, w2) = (h.div_ceil(s), w.div_ceil(s));
+        let expanded = if e > 1 { cin * e * h * w } else { 0 };
+        out.push(c * h * w + expanded + cin * e * h2 * w2 + cout as u64 * h2 * w2);
+        (h, w, c) = (h2, w2, cout as u64);
+    }
+    out.push((c + FEATURES as u64) * h * w + FEATURES as u64);
+    out
+}
+
 /// The maps' shape `[C, H, W]` after the first `units` units (1–17) of an `h`×`w` image.
 pub fn maps_shape(h: usize, w: usize, units: usize) -> Vec<usize> {
     let (mut h, mut w) = (h.div_ceil(2), w.div_ceil(2));

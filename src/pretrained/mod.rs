@@ -255,9 +255,20 @@ impl Backbone {
 
     /// Parameters in total.
     pub fn parameter_count(self) -> usize {
+        self.count_params(|_| true)
+    }
+
+    /// Parameters that stay as loaded when the last `train_blocks` blocks train.
+    pub fn frozen_parameter_count(self, train_blocks: usize) -> usize {
+        let units = self.units();
+        self.count_params(|p| !unit_trains(p.unit, units, train_blocks))
+    }
+
+    /// Parameters (statistics left out) that `keep` selects.
+    fn count_params(self, keep: impl Fn(&ParamSpec) -> bool) -> usize {
         self.params()
             .iter()
-            .filter(|p| p.kind != ParamKind::Statistic)
+            .filter(|p| p.kind != ParamKind::Statistic && keep(p))
             .map(|p| p.shape.iter().product::<usize>())
             .sum()
     }
@@ -347,6 +358,21 @@ impl Backbone {
             (Self::EfficientNetLite0, &[_, h, w]) => Some(efficientnet::maps_shape(h, w, units)),
             (Self::MiniLmL6, &[len]) => Some(vec![len, bert::MINILM_L6.hidden]),
             _ => None,
+        }
+    }
+
+    /// Values (f32) each unit holds per sample of `input` while it runs (its input and what it
+    /// computes), in order; empty for an input it does not read. The memory estimate's source
+    /// for feature extraction and fine-tuning.
+    pub fn unit_values(self, input: &[usize]) -> Vec<u64> {
+        match (self, input) {
+            (Self::MiniLmL6, &[len]) => bert::unit_values(bert::MINILM_L6, len),
+            (Self::EfficientNetLite0, &[_, h, w]) => efficientnet::unit_values(h, w),
+            (_, &[_, h, w]) => self
+                .resnet_depth()
+                .map(|d| d.unit_values(h, w))
+                .unwrap_or_default(),
+            _ => Vec::new(),
         }
     }
 

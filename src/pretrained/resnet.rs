@@ -56,6 +56,28 @@ impl Depth {
         }
         out
     }
+
+    /// Values per image of `h`×`w` each unit (stem, blocks) holds while it runs: its input maps
+    /// and every convolution's output.
+    pub fn unit_values(self, h: usize, w: usize) -> Vec<u64> {
+        let (mut h, mut w) = (h.div_ceil(2) as u64, w.div_ceil(2) as u64);
+        // The stem: the image, the 7×7 convolution's maps, then the max-pool's.
+        let mut out = vec![(3 * 4 + 64) * h * w + 64 * h.div_ceil(2) * w.div_ceil(2)];
+        (h, w) = (h.div_ceil(2), w.div_ceil(2));
+        for (_, cin, width, cout, stride, down) in self.layout() {
+            let (cin, width, cout, s) = (cin as u64, width as u64, cout as u64, stride as u64);
+            let (h2, w2) = (h.div_ceil(s), w.div_ceil(s));
+            let inner = if self.bottleneck {
+                width * h * w + width * h2 * w2
+            } else {
+                width * h2 * w2
+            };
+            let shortcut = if down { cout * h2 * w2 } else { 0 };
+            out.push(cin * h * w + inner + cout * h2 * w2 + shortcut);
+            (h, w) = (h2, w2);
+        }
+        out
+    }
 }
 
 /// Every tensor the network reads, with its unit (stem 0, then one per block).

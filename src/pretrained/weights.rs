@@ -68,19 +68,13 @@ fn read_text(path: &Path) -> Result<(Format, TensorMap), String> {
 }
 
 fn read_safetensors(path: &Path) -> Result<TensorMap, String> {
-    let tensors = candle_core::safetensors::load(path, &Device::Cpu)
-        .map_err(|e| format!("the safetensors file is damaged ({e})"))?;
+    let damaged = |e: String| format!("the safetensors file is damaged ({e})");
+    // Tensor by tensor (read, not mapped): the file's bytes are never in memory beside the values.
+    let mut file = crate::tensor_file::TensorFile::open(path).map_err(damaged)?;
     let mut out = TensorMap::new();
-    for (name, t) in tensors {
-        match t.dtype() {
-            DType::F32 => {
-                out.insert(name, t);
-            }
-            DType::F16 | DType::BF16 | DType::F64 => {
-                let t = t.to_dtype(DType::F32).map_err(|e| e.to_string())?;
-                out.insert(name, t);
-            }
-            _ => {}
+    for name in file.names() {
+        if let Some(t) = file.read(&name).map_err(damaged)? {
+            out.insert(name, t);
         }
     }
     Ok(out)
