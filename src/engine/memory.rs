@@ -222,11 +222,10 @@ mod tests {
         let frozen = MemoryEstimate::new(&g, &checked, 32, OptimizerKind::Adam, 0, true);
         assert_eq!(frozen.parameters, (all + 2 * head) * 4);
         assert_eq!(frozen.optimizer, 2 * head * 4);
-        // Features are computed 32 texts at a time: a layer's values (its input, queries, keys
-        // and values, 12 heads' 64×64 scores and weights, the feed-forward's 1,536 per token…)
-        // and the 64 ids.
-        let layer = 64 * (384 * 10 + 2 * 1536) + 2 * 12 * 64 * 64;
-        let working = 32 * (layer + 64) * 4;
+        // Features are computed 32 texts at a time in the encoder's buffers: per token six
+        // rows of 384 (hidden values, residual, queries, keys, values, attention output) and
+        // the feed-forward's 1,536.
+        let working = 32 * 64 * (6 * 384 + 1536) * 4;
         assert!(
             frozen.activations >= working && frozen.activations < working + (2 << 20),
             "{frozen:?}"
@@ -240,7 +239,10 @@ mod tests {
         let tuned = MemoryEstimate::new(&g, &checked, 32, OptimizerKind::Adam, 0, true);
         assert_eq!(tuned.parameters, (all + head + last + head) * 4);
         assert_eq!(tuned.optimizer, 2 * (head + last) * 4);
-        // The last layer's values are kept for the backward pass, with their gradients.
+        // The last layer's values are kept for the backward pass, with their gradients: its
+        // input, queries, keys and values, 12 heads' 64×64 scores and weights, the
+        // feed-forward's 2 × 1,536 per token, the norms…
+        let layer = 64 * (384 * 10 + 2 * 1536) + 2 * 12 * 64 * 64;
         let kept = 3 * layer * 32 * 4;
         assert!(tuned.activations >= working + kept, "{tuned:?}");
         assert!(tuned.activations < working + kept + (2 << 20), "{tuned:?}");
@@ -248,6 +250,30 @@ mod tests {
         g.set_train_blocks(minilm.units());
         let checked = g.validate().unwrap();
         assert_eq!(g.frozen_params(&checked), 0);
+    }
+
+    #[test]
+    fn pretrained_blocks_values_by_hand() {
+        use crate::pretrained::Backbone;
+        let image = [3, 224, 224];
+        for b in [
+            Backbone::EfficientNetLite0,
+            Backbone::ResNet18,
+            Backbone::ResNet50,
+        ] {
+            assert_eq!(b.unit_values(&image).len(), b.units(), "{b:?}");
+        }
+        assert_eq!(Backbone::MiniLmL6.unit_values(&[64]).len(), 7);
+        assert!(Backbone::MiniLmL6.unit_values(&image).is_empty());
+        // EfficientNet-Lite0's second block at 112×112: 16 maps in, expanded to 96, the
+        // depthwise convolution's 96 at 56×56, projected to 24: its largest.
+        let effnet = Backbone::EfficientNetLite0.unit_values(&image);
+        let block = 16 * 112 * 112 + 96 * 112 * 112 + 96 * 56 * 56 + 24 * 56 * 56;
+        assert_eq!(effnet[2], block);
+        assert_eq!(effnet.iter().max(), Some(&block));
+        // Frozen: that block plus the batch, its normalized copy and the kernels' copy.
+        let frozen = Backbone::EfficientNetLite0.frozen_values(&image);
+        assert_eq!(frozen, block + 3 * 3 * 224 * 224);
     }
 
     #[test]

@@ -94,19 +94,15 @@ impl LayerKind for Pretrained {
 
     fn memory(&self, cx: &MemoryCx<'_>) -> LayerMemory {
         let units = self.backbone.unit_values(cx.input);
-        let (frozen, training) = units.split_at(units.len().saturating_sub(self.train_blocks));
+        let training = &units[units.len().saturating_sub(self.train_blocks)..];
         let features = cx.output.iter().product::<usize>() as u64;
         LayerMemory {
             // The features, their gradient and its accumulation; and for the blocks that train,
             // every value they compute, kept for the backward pass the same way.
             floats_per_sample: 3 * (features + training.iter().sum::<u64>()),
             scratch_floats_per_thread: 0,
-            // The frozen blocks, run a chunk of samples at a time: the input and the largest
-            // block's values.
-            frozen_floats_per_sample: frozen
-                .iter()
-                .max()
-                .map_or(0, |m| m + cx.input.iter().product::<usize>() as u64),
+            // The frozen blocks, run a chunk of samples at a time.
+            frozen_floats_per_sample: self.backbone.frozen_values(cx.input),
         }
     }
 

@@ -53,6 +53,13 @@ pub fn unit_values(c: Config, len: usize) -> Vec<u64> {
         .collect()
 }
 
+/// Values per text of `len` tokens the frozen encoder's reused buffers hold (`frozen::encoder`:
+/// the hidden values and the residual, queries, keys and values, the attention's output, the
+/// feed-forward layer's hidden values; the scores are per thread, not per text).
+pub fn frozen_values(c: Config, len: usize) -> u64 {
+    len as u64 * (6 * c.hidden as u64 + c.intermediate as u64)
+}
+
 fn linear_params(out: &mut Vec<ParamSpec>, name: &str, o: usize, i: usize, unit: usize) {
     out.push(ParamSpec::new(
         format!("{name}.weight"),

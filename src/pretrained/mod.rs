@@ -376,6 +376,22 @@ impl Backbone {
         }
     }
 
+    /// Values (f32) per sample of `input` its frozen blocks hold at once while they compute
+    /// features: the encoder's buffers, or the batch, its normalized copy and the kernels' copy,
+    /// then the largest block's values.
+    pub fn frozen_values(self, input: &[usize]) -> u64 {
+        match (self, input) {
+            (Self::MiniLmL6, &[len]) => bert::frozen_values(bert::MINILM_L6, len),
+            _ => self
+                .unit_values(input)
+                .into_iter()
+                .max()
+                .map_or(0, |largest| {
+                    largest + 3 * input.iter().product::<usize>() as u64
+                }),
+        }
+    }
+
     /// The values after the first `units` units (see [`Backbone::prefix_shape`]), `[B, …]`.
     pub fn forward_prefix(
         self,
