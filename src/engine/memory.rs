@@ -239,11 +239,10 @@ mod tests {
         let tuned = MemoryEstimate::new(&g, &checked, 32, OptimizerKind::Adam, 0, true);
         assert_eq!(tuned.parameters, (all + head + last + head) * 4);
         assert_eq!(tuned.optimizer, 2 * (head + last) * 4);
-        // The last layer's values are kept for the backward pass, with their gradients: its
-        // input, queries, keys and values, 12 heads' 64×64 scores and weights, the
-        // feed-forward's 2 × 1,536 per token, the norms…
-        let layer = 64 * (384 * 10 + 2 * 1536) + 2 * 12 * 64 * 64;
-        let kept = 3 * layer * 32 * 4;
+        // The last layer's values are kept for the backward pass, with their gradients: per
+        // token 32 rows of 384 and 3 of 1,536, per head six 64×64 score matrices.
+        let layer = 64 * (32 * 384 + 3 * 1536) + 6 * 12 * 64 * 64;
+        let kept = 5 * layer / 2 * 32 * 4;
         assert!(tuned.activations >= working + kept, "{tuned:?}");
         assert!(tuned.activations < working + kept + (2 << 20), "{tuned:?}");
         // Every block training: as a network trained from scratch.
@@ -266,14 +265,19 @@ mod tests {
         assert_eq!(Backbone::MiniLmL6.unit_values(&[64]).len(), 7);
         assert!(Backbone::MiniLmL6.unit_values(&image).is_empty());
         // EfficientNet-Lite0's second block at 112×112: 16 maps in, expanded to 96, the
-        // depthwise convolution's 96 at 56×56, projected to 24: its largest.
+        // depthwise convolution's 96 at 56×56, projected to 24: its largest. Training, each
+        // convolution's output comes with the batch norm's and activation's four more.
         let effnet = Backbone::EfficientNetLite0.unit_values(&image);
-        let block = 16 * 112 * 112 + 96 * 112 * 112 + 96 * 56 * 56 + 24 * 56 * 56;
-        assert_eq!(effnet[2], block);
-        assert_eq!(effnet.iter().max(), Some(&block));
-        // Frozen: that block plus the batch, its normalized copy and the kernels' copy.
+        let (input, convs) = (16 * 112 * 112, [96 * 112 * 112, 96 * 56 * 56, 24 * 56 * 56]);
+        assert_eq!(effnet[2], input + 5 * convs.iter().sum::<u64>());
+        assert_eq!(effnet.iter().max(), Some(&effnet[2]));
+        // Frozen: the kernels' one output per convolution, plus the batch, its normalized copy
+        // and the kernels' copy.
         let frozen = Backbone::EfficientNetLite0.frozen_values(&image);
-        assert_eq!(frozen, block + 3 * 3 * 224 * 224);
+        assert_eq!(
+            frozen,
+            input + convs.iter().sum::<u64>() + 3 * 3 * 224 * 224
+        );
     }
 
     #[test]

@@ -97,9 +97,10 @@ impl LayerKind for Pretrained {
         let training = &units[units.len().saturating_sub(self.train_blocks)..];
         let features = cx.output.iter().product::<usize>() as u64;
         LayerMemory {
-            // The features, their gradient and its accumulation; and for the blocks that train,
-            // every value they compute, kept for the backward pass the same way.
-            floats_per_sample: 3 * (features + training.iter().sum::<u64>()),
+            // The features, their gradient and its accumulation; for the blocks that train, every
+            // value they compute and its gradient: 2.5 times their values (MiniLM's last layer
+            // training on 128-token texts measured 2.3 times).
+            floats_per_sample: 3 * features + 5 * training.iter().sum::<u64>() / 2,
             scratch_floats_per_thread: 0,
             // The frozen blocks, run a chunk of samples at a time.
             frozen_floats_per_sample: self.backbone.frozen_values(cx.input),

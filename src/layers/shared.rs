@@ -144,8 +144,6 @@ pub(crate) fn conv1d(
         .broadcast_add(&b.reshape((1, filters, 1))?)
 }
 
-/// A frozen part's features for a batch: with a cache (and caches on), cached rows are reused
-/// and the others computed together and kept; otherwise computed and detached.
 /// `compute` over `x`'s samples [`super::FROZEN_CHUNK`] at a time, the results joined: a frozen
 /// part's working set stays that of one chunk, whatever the batch.
 fn in_chunks(
@@ -163,6 +161,8 @@ fn in_chunks(
     Tensor::cat(&parts, 0)
 }
 
+/// A frozen part's features for a batch: with a cache (and caches on), cached rows are reused
+/// and the others computed ([`in_chunks`]) and kept; otherwise computed and detached.
 pub(super) fn cached_features(
     cache: Option<&FeatureCache>,
     features: usize,

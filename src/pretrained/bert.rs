@@ -40,14 +40,15 @@ pub const MINILM_L6: Config = Config {
     eps: 1e-12,
 };
 
-/// Values per text of `len` tokens each unit (the embeddings, then each layer) holds while it
-/// runs: its input and everything it computes (queries, keys and values, the attention's scores
-/// and weights, the feed-forward layer's hidden values, the norms).
+/// Values per text of `len` tokens each unit (the embeddings, then each layer) creates in candle
+/// operations, the path that trains: per token 32 rows of `hidden` (queries, keys and values
+/// with their biases and per-head copies, the attention's output, two linear layers, the residual
+/// sums and layer norms' steps) and 3 of `intermediate` (its product, bias, GELU), and per head
+/// six `len`×`len` score matrices (product, scale, mask, softmax's steps).
 pub fn unit_values(c: Config, len: usize) -> Vec<u64> {
     let (len, hidden) = (len as u64, c.hidden as u64);
-    let embeddings = len * hidden * 4;
-    let layer = len * (hidden * 7 + 3 * hidden + 2 * c.intermediate as u64)
-        + 2 * c.heads as u64 * len * len;
+    let embeddings = len * hidden * 12;
+    let layer = len * (32 * hidden + 3 * c.intermediate as u64) + 6 * c.heads as u64 * len * len;
     std::iter::once(embeddings)
         .chain(std::iter::repeat_n(layer, c.layers))
         .collect()

@@ -127,21 +127,44 @@ pub fn forward_units(
     forward_split(x, p, units, fast)
 }
 
-/// Values per image of `h`×`w` each unit (stem, blocks, head) holds while it runs: its input
-/// maps, the expanded maps, the depthwise convolution's and the projection's outputs.
-pub fn unit_values(h: usize, w: usize) -> Vec<u64> {
+/// Per unit (stem, blocks, head) for an image of `h`×`w`: its input maps' size, then the maps
+/// each convolution makes (expansion, depthwise, projection; one for the stem and the head).
+fn unit_maps(h: usize, w: usize) -> Vec<(u64, Vec<u64>)> {
     let (mut h, mut w) = (h.div_ceil(2) as u64, w.div_ceil(2) as u64);
-    let mut out = vec![(3 * 4 + 32) * h * w];
+    let mut out = vec![(3 * 4 * h * w, vec![32 * h * w])];
     let mut c = 32;
     for &(_, s, e, cin, cout) in &BLOCKS {
         let (s, e, cin) = (s as u64, e as u64, cin as u64);
         let (h2, w2) = (h.div_ceil(s), w.div_ceil(s));
-        let expanded = if e > 1 { cin * e * h * w } else { 0 };
-        out.push(c * h * w + expanded + cin * e * h2 * w2 + cout as u64 * h2 * w2);
+        let mut convs = Vec::new();
+        if e > 1 {
+            convs.push(cin * e * h * w);
+        }
+        convs.extend([cin * e * h2 * w2, cout as u64 * h2 * w2]);
+        out.push((c * h * w, convs));
         (h, w, c) = (h2, w2, cout as u64);
     }
-    out.push((c + FEATURES as u64) * h * w + FEATURES as u64);
+    out.push((c * h * w, vec![FEATURES as u64 * h * w]));
     out
+}
+
+/// Values per image each unit creates in candle operations (the path that trains): its input,
+/// and per convolution its output, the batch norm's two steps and the activation's two (ReLU,
+/// then the cap at 6; the projection has none but adds the residual).
+pub fn unit_values(h: usize, w: usize) -> Vec<u64> {
+    unit_maps(h, w)
+        .into_iter()
+        .map(|(input, convs)| input + convs.iter().map(|m| 5 * m).sum::<u64>())
+        .collect()
+}
+
+/// Values per image the folded CPU kernels hold at once in a unit: its input and each
+/// convolution's one output.
+pub fn frozen_unit_values(h: usize, w: usize) -> Vec<u64> {
+    unit_maps(h, w)
+        .into_iter()
+        .map(|(input, convs)| input + convs.iter().sum::<u64>())
+        .collect()
 }
 
 /// The maps' shape `[C, H, W]` after the first `units` units (1–17) of an `h`×`w` image.

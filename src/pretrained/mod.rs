@@ -361,9 +361,9 @@ impl Backbone {
         }
     }
 
-    /// Values (f32) each unit holds per sample of `input` while it runs (its input and what it
-    /// computes), in order; empty for an input it does not read. The memory estimate's source
-    /// for feature extraction and fine-tuning.
+    /// Values (f32) each unit creates per sample of `input` in candle operations (the path that
+    /// trains, every step's result kept for the backward pass), in order; empty for an input it
+    /// does not read. The memory estimate's source for fine-tuning.
     pub fn unit_values(self, input: &[usize]) -> Vec<u64> {
         match (self, input) {
             (Self::MiniLmL6, &[len]) => bert::unit_values(bert::MINILM_L6, len),
@@ -377,19 +377,20 @@ impl Backbone {
     }
 
     /// Values (f32) per sample of `input` its frozen blocks hold at once while they compute
-    /// features: the encoder's buffers, or the batch, its normalized copy and the kernels' copy,
-    /// then the largest block's values.
+    /// features: the encoder's buffers; or the batch, its normalized copy and the kernels' copy,
+    /// then the largest block's values (EfficientNet's CPU kernels: each convolution's one
+    /// output; ResNet, in candle operations, every step's).
     pub fn frozen_values(self, input: &[usize]) -> u64 {
-        match (self, input) {
-            (Self::MiniLmL6, &[len]) => bert::frozen_values(bert::MINILM_L6, len),
-            _ => self
-                .unit_values(input)
-                .into_iter()
-                .max()
-                .map_or(0, |largest| {
-                    largest + 3 * input.iter().product::<usize>() as u64
-                }),
-        }
+        let units = match (self, input) {
+            (Self::MiniLmL6, &[len]) => return bert::frozen_values(bert::MINILM_L6, len),
+            (Self::EfficientNetLite0, &[_, h, w]) => efficientnet::frozen_unit_values(h, w),
+            _ => self.unit_values(input),
+        };
+        let image = input.iter().product::<usize>() as u64;
+        units
+            .into_iter()
+            .max()
+            .map_or(0, |largest| largest + 3 * image)
     }
 
     /// The values after the first `units` units (see [`Backbone::prefix_shape`]), `[B, …]`.

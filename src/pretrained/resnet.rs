@@ -57,12 +57,12 @@ impl Depth {
         out
     }
 
-    /// Values per image of `h`×`w` each unit (stem, blocks) holds while it runs: its input maps
-    /// and every convolution's output.
+    /// Values per image of `h`×`w` each unit (stem, blocks) creates in candle operations: its
+    /// input maps and per convolution four (its output, the batch norm's two steps, the ReLU).
     pub fn unit_values(self, h: usize, w: usize) -> Vec<u64> {
         let (mut h, mut w) = (h.div_ceil(2) as u64, w.div_ceil(2) as u64);
         // The stem: the image, the 7×7 convolution's maps, then the max-pool's.
-        let mut out = vec![(3 * 4 + 64) * h * w + 64 * h.div_ceil(2) * w.div_ceil(2)];
+        let mut out = vec![(3 * 4 + 4 * 64) * h * w + 64 * h.div_ceil(2) * w.div_ceil(2)];
         (h, w) = (h.div_ceil(2), w.div_ceil(2));
         for (_, cin, width, cout, stride, down) in self.layout() {
             let (cin, width, cout, s) = (cin as u64, width as u64, cout as u64, stride as u64);
@@ -73,7 +73,7 @@ impl Depth {
                 width * h2 * w2
             };
             let shortcut = if down { cout * h2 * w2 } else { 0 };
-            out.push(cin * h * w + inner + cout * h2 * w2 + shortcut);
+            out.push(cin * h * w + 4 * (inner + cout * h2 * w2 + shortcut));
             (h, w) = (h2, w2);
         }
         out
