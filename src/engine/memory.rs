@@ -28,6 +28,10 @@ const F32: u64 = 4;
 /// predictions).
 pub const INFERENCE_BATCH: usize = 256;
 
+/// Input values per batch up to which inference batches run side by side on the CPU (one per
+/// thread): 1 MB of numbers, a few hundred small pictures or table rows.
+pub const PARALLEL_VALUES: usize = 1 << 18;
+
 /// Fixed cost of the process itself (code, allocator, thread stacks, import buffers): what a
 /// `strata train` run measured beyond its estimate, at batch sizes 64 to 2,048.
 const BASELINE: u64 = 80 << 20;
@@ -81,13 +85,19 @@ impl MemoryEstimate {
             frozen = frozen.max(memory.frozen_floats_per_sample);
         }
         // A frozen part computes its features a chunk at a time (in the first epoch, and for
-        // samples its cache does not hold).
-        let largest_batch = if validates {
-            batch.max(INFERENCE_BATCH as u64)
+        // samples its cache does not hold); validation batches of small inputs (texts) run side
+        // by side, one per thread, each with its own chunk.
+        let chunk = |samples: u64| frozen * samples.min(crate::layers::FROZEN_CHUNK as u64) * F32;
+        let side_by_side = if input * INFERENCE_BATCH as u64 <= PARALLEL_VALUES as u64 {
+            threads
         } else {
-            batch
+            1
         };
-        let frozen = frozen * largest_batch.min(crate::layers::FROZEN_CHUNK as u64) * F32;
+        let frozen = if validates {
+            chunk(batch).max(chunk(INFERENCE_BATCH as u64) * side_by_side)
+        } else {
+            chunk(batch)
+        };
         let inference = if validates {
             (input + largest[0] + largest[1]) * INFERENCE_BATCH as u64 * F32
         } else {
@@ -225,7 +235,8 @@ mod tests {
         // Features are computed 32 texts at a time in the encoder's buffers: per token six
         // rows of 384 (hidden values, residual, queries, keys, values, attention output) and
         // the feed-forward's 1,536.
-        let working = 32 * 64 * (6 * 384 + 1536) * 4;
+        // Validation's batches of 64 ids run side by side, one per thread.
+        let working = 32 * 64 * (6 * 384 + 1536) * 4 * rayon::current_num_threads() as u64;
         assert!(
             frozen.activations >= working && frozen.activations < working + (2 << 20),
             "{frozen:?}"

@@ -313,7 +313,10 @@ fn over_batches<T: Send>(
         each(&batch, &out)
     };
     let values = batch_size.max(1) * dataset.shape().iter().product::<usize>();
-    if net.device().is_cpu() && rayon::current_num_threads() > 1 && values <= PARALLEL_VALUES {
+    if net.device().is_cpu()
+        && rayon::current_num_threads() > 1
+        && values <= super::memory::PARALLEL_VALUES
+    {
         chunks
             .par_iter()
             .enumerate()
@@ -327,10 +330,6 @@ fn over_batches<T: Send>(
             .collect()
     }
 }
-
-/// Input values per batch up to which inference batches run side by side on the CPU (one per
-/// thread): 1 MB of numbers, a few hundred small pictures or table rows.
-const PARALLEL_VALUES: usize = 1 << 18;
 
 struct EvalResult {
     loss: f64,
