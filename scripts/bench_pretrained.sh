@@ -2,7 +2,9 @@
 # Pretrained networks' feature extraction, Strata next to PyTorch in one run (BENCHMARKS.md §16):
 # EfficientNet-Lite0 (224×224 images) against timm's tf_efficientnet_lite0, MiniLM-L6 (64 tokens
 # per text) against sentence-transformers, batch 32, the same threads, ROUNDS times (default 3)
-# alternating; prints one JSON line per run and a table of medians with Strata ÷ PyTorch.
+# alternating; prints one JSON line per run and a table of medians with Strata ÷ PyTorch. Each run
+# times its batches one by one and reports the median batch; the share of CPU time the host took
+# (steal, on virtual machines) during the runs is printed, as it makes single runs unsteady.
 #
 # Needs the weights the tests fetch (~/.cache/strata-weights/unpacked, or STRATA_WEIGHTS_DIR) and
 # PyTorch with timm and sentence-transformers: TORCH_PYTHON (default ~/.cache/strata-torch's,
@@ -22,12 +24,18 @@ echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), 
   "AVX-512: $(grep -q avx512f /proc/cpuinfo && echo yes || echo no)"
 LOG=$(mktemp)
 trap 'rm -f "$LOG"' EXIT
+# CPU time so far: every state's jiffies summed, and those stolen by the host.
+cpu_time() { awk '/^cpu /{t=0; for (i=2; i<=NF; i++) t+=$i; print t, $9}' /proc/stat; }
+read -r total0 steal0 < <(cpu_time)
 for round in $(seq "$ROUNDS"); do
   RAYON_NUM_THREADS=$THREADS $S --backbone efficientnet-lite0 --weights "$eff" --seed "$round" | tee -a "$LOG"
   "$py" scripts/bench_pretrained_torch.py --backbone efficientnet-lite0 --threads "$THREADS" --seed "$round" | tee -a "$LOG"
   RAYON_NUM_THREADS=$THREADS $S --backbone minilm-l6 --weights "$minilm/model.safetensors" --seed "$round" | tee -a "$LOG"
   "$py" scripts/bench_pretrained_torch.py --backbone minilm-l6 --model-dir "$minilm" --threads "$THREADS" --seed "$round" | tee -a "$LOG"
 done
+read -r total1 steal1 < <(cpu_time)
+echo "CPU time taken by the host (steal) during these runs:" \
+  "$(( 100 * (steal1 - steal0) / (total1 - total0 > 0 ? total1 - total0 : 1) )) %"
 # Fine-tuning MiniLM's last layer on the 300 sample messages (transfer-text, --train-blocks 1,
 # augmentation off): the second epoch's time with the frozen layers' values kept (read back) and
 # with the cache turned off (all six layers run every epoch).
