@@ -14,9 +14,12 @@ pub struct MemoryEstimate {
     pub optimizer: u64,
     /// Layer outputs kept for the backward pass, their gradients, and the convolution scratch
     /// buffers, at the run's batch size; or, when larger, the outputs of the validation pass,
-    /// which runs [`INFERENCE_BATCH`] samples at a time; plus a frozen pretrained part's values
-    /// while it computes features.
+    /// which runs [`INFERENCE_BATCH`] samples at a time.
     pub activations: u64,
+    /// A frozen pretrained part's working values while it computes features: needed in the
+    /// first epoch and for samples its feature cache does not hold yet, not once every sample's
+    /// features are cached (then the run needs that much less).
+    pub features: u64,
     /// The imported data set (8-bit pixels).
     pub data: u64,
 }
@@ -93,7 +96,7 @@ impl MemoryEstimate {
         } else {
             1
         };
-        let frozen = if validates {
+        let features = if validates {
             chunk(batch).max(chunk(INFERENCE_BATCH as u64) * side_by_side)
         } else {
             chunk(batch)
@@ -106,20 +109,30 @@ impl MemoryEstimate {
         Self {
             parameters: params + trained,
             optimizer: states * trained,
-            activations: activations.max(inference) + scratch + frozen,
+            activations: activations.max(inference) + scratch,
+            features,
             data: data_bytes,
         }
     }
 
     /// The whole estimate, including the process's own baseline.
     pub fn total(&self) -> u64 {
-        BASELINE + self.parameters + self.optimizer + self.activations + self.data
+        BASELINE + self.parameters + self.optimizer + self.activations + self.features + self.data
     }
 
-    /// One line for people: "about 148 MB (weights 2.4 MB, …)".
+    /// One line for people: "about 148 MB (weights 2.4 MB, …)"; a frozen pretrained part's
+    /// feature computing is named apart, as it is over once every sample's features are cached.
     pub fn describe(&self) -> String {
+        let features = if self.features > 0 {
+            format!(
+                ", computing features {} until they are cached",
+                human_bytes(self.features)
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "about {} (the program {}, weights and gradients {}, optimizer {}, layer outputs {}, data {})",
+            "about {} (the program {}, weights and gradients {}, optimizer {}, layer outputs {}{features}, data {})",
             human_bytes(self.total()),
             human_bytes(BASELINE),
             human_bytes(self.parameters),
@@ -198,6 +211,9 @@ mod tests {
         let big_batch = MemoryEstimate::new(&g, &checked, 512, OptimizerKind::Adam, 1000, true);
         assert_eq!(big_batch.activations, training * 16);
         assert_eq!(e.data, 1000);
+        // Nothing pretrained: no feature computing, and the line does not mention it.
+        assert_eq!(e.features, 0);
+        assert!(!e.describe().contains("features"), "{}", e.describe());
         assert_eq!(
             e.total(),
             BASELINE + e.parameters + e.optimizer + e.activations + 1000
@@ -237,10 +253,19 @@ mod tests {
         // the feed-forward's 1,536.
         // Validation's batches of 64 ids run side by side, one per thread.
         let working = 32 * 64 * (6 * 384 + 1536) * 4 * rayon::current_num_threads() as u64;
-        assert!(
-            frozen.activations >= working && frozen.activations < working + (2 << 20),
-            "{frozen:?}"
+        assert_eq!(frozen.features, working, "{frozen:?}");
+        assert!(frozen.activations < 2 << 20, "{frozen:?}");
+        assert_eq!(
+            frozen.total(),
+            BASELINE + frozen.parameters + frozen.optimizer + frozen.activations + working
         );
+        // The line names that part apart, as it is over once the features are cached.
+        let line = frozen.describe();
+        let part = format!(
+            "computing features {} until they are cached",
+            human_bytes(working)
+        );
+        assert!(line.contains(&part), "{line}");
         // Its last block training: that block's weights take gradients and moments too.
         g.set_train_blocks(1);
         let checked = g.validate().unwrap();
@@ -254,8 +279,9 @@ mod tests {
         // token 32 rows of 384 and 3 of 1,536, per head six 64×64 score matrices.
         let layer = 64 * (32 * 384 + 3 * 1536) + 6 * 12 * 64 * 64;
         let kept = 5 * layer / 2 * 32 * 4;
-        assert!(tuned.activations >= working + kept, "{tuned:?}");
-        assert!(tuned.activations < working + kept + (2 << 20), "{tuned:?}");
+        assert_eq!(tuned.features, working, "{tuned:?}");
+        assert!(tuned.activations >= kept, "{tuned:?}");
+        assert!(tuned.activations < kept + (2 << 20), "{tuned:?}");
         // Every block training: as a network trained from scratch.
         g.set_train_blocks(minilm.units());
         let checked = g.validate().unwrap();
