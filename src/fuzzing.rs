@@ -169,7 +169,7 @@ fn run_file(target: Target, path: &Path) {
                         project.training.batch_size,
                         project.training.optimizer,
                         0,
-                        true,
+                        usize::MAX,
                     );
                 }
             }

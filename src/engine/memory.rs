@@ -41,14 +41,14 @@ const BASELINE: u64 = 80 << 20;
 
 impl MemoryEstimate {
     /// Estimates a run of `graph` at `batch_size` with `optimizer` over `data_bytes` of data,
-    /// with a validation pass after each epoch when `validates`.
+    /// with a validation pass over `validation_samples` after each epoch (none without them).
     pub fn new(
         graph: &Graph,
         checked: &CheckedGraph,
         batch_size: usize,
         optimizer: OptimizerKind,
         data_bytes: u64,
-        validates: bool,
+        validation_samples: usize,
     ) -> Self {
         let params = checked.total_params() as u64 * F32;
         // Frozen pretrained blocks keep their weights only: no gradient, no optimizer state.
@@ -89,23 +89,17 @@ impl MemoryEstimate {
         }
         // A frozen part computes its features a chunk at a time (in the first epoch, and for
         // samples its cache does not hold); validation batches of small inputs (texts) run side
-        // by side, one per thread, each with its own chunk.
+        // by side, one per thread (as many as there are batches), each with its own chunk.
         let chunk = |samples: u64| frozen * samples.min(crate::layers::FROZEN_CHUNK as u64) * F32;
+        let validation = validation_samples as u64;
+        let val_batch = validation.min(INFERENCE_BATCH as u64);
         let side_by_side = if input * INFERENCE_BATCH as u64 <= PARALLEL_VALUES as u64 {
-            threads
+            threads.min(validation.div_ceil(INFERENCE_BATCH as u64))
         } else {
             1
         };
-        let features = if validates {
-            chunk(batch).max(chunk(INFERENCE_BATCH as u64) * side_by_side)
-        } else {
-            chunk(batch)
-        };
-        let inference = if validates {
-            (input + largest[0] + largest[1]) * INFERENCE_BATCH as u64 * F32
-        } else {
-            0
-        };
+        let features = chunk(batch).max(chunk(val_batch) * side_by_side);
+        let inference = (input + largest[0] + largest[1]) * val_batch * F32;
         Self {
             parameters: params + trained,
             optimizer: states * trained,
@@ -199,7 +193,7 @@ mod tests {
         // The Keras example: 784·128 + 128 + 128·10 + 10 = 101,770 parameters.
         let g = model::mlp(&[1, 28, 28], 10);
         let checked = g.validate().unwrap();
-        let e = MemoryEstimate::new(&g, &checked, 32, OptimizerKind::Adam, 1000, true);
+        let e = MemoryEstimate::new(&g, &checked, 32, OptimizerKind::Adam, 1000, 1000);
         assert_eq!(e.parameters, 2 * 101_770 * 4);
         assert_eq!(e.optimizer, 2 * 101_770 * 4);
         // Outputs per sample: the input batch once (784), then flatten 784, dense 128 and
@@ -208,7 +202,7 @@ mod tests {
         // Validation, 256 at a time: the input and the two largest outputs (flatten, dense 128).
         let validation = (784 + 784 + 128) * 256 * 4;
         assert_eq!(e.activations, validation);
-        let big_batch = MemoryEstimate::new(&g, &checked, 512, OptimizerKind::Adam, 1000, true);
+        let big_batch = MemoryEstimate::new(&g, &checked, 512, OptimizerKind::Adam, 1000, 1000);
         assert_eq!(big_batch.activations, training * 16);
         assert_eq!(e.data, 1000);
         // Nothing pretrained: no feature computing, and the line does not mention it.
@@ -219,13 +213,22 @@ mod tests {
             BASELINE + e.parameters + e.optimizer + e.activations + 1000
         );
         // SGD keeps no state; a bigger batch needs more.
-        let sgd = MemoryEstimate::new(&g, &checked, 32, OptimizerKind::Sgd, 1000, true);
+        let sgd = MemoryEstimate::new(&g, &checked, 32, OptimizerKind::Sgd, 1000, 1000);
         assert_eq!(sgd.optimizer, 0);
-        let big = MemoryEstimate::new(&g, &checked, 1024, OptimizerKind::Adam, 1000, true);
+        let big = MemoryEstimate::new(&g, &checked, 1024, OptimizerKind::Adam, 1000, 1000);
         assert!(big.activations == 2 * big_batch.activations);
         // Without a validation split only training counts.
-        let no_val = MemoryEstimate::new(&g, &checked, 32, OptimizerKind::Adam, 1000, false);
+        let no_val = MemoryEstimate::new(&g, &checked, 32, OptimizerKind::Adam, 1000, 0);
         assert_eq!(no_val.activations, training);
+        // 300 validation samples: the first batch of 256 is the largest.
+        let some_val = MemoryEstimate::new(&g, &checked, 32, OptimizerKind::Adam, 1000, 300);
+        assert_eq!(some_val.activations, validation);
+        // 100: validation's one batch of 100 stays below training's 32 samples' outputs.
+        let few_val = MemoryEstimate::new(&g, &checked, 32, OptimizerKind::Adam, 1000, 100);
+        assert_eq!(
+            few_val.activations,
+            training.max((784 + 784 + 128) * 100 * 4)
+        );
     }
 
     #[test]
@@ -245,7 +248,7 @@ mod tests {
         let head = 384 * 3 + 3;
         let checked = g.validate().unwrap();
         assert_eq!(checked.total_params() as u64, all + head);
-        let frozen = MemoryEstimate::new(&g, &checked, 32, OptimizerKind::Adam, 0, true);
+        let frozen = MemoryEstimate::new(&g, &checked, 32, OptimizerKind::Adam, 0, 1000);
         assert_eq!(frozen.parameters, (all + 2 * head) * 4);
         assert_eq!(frozen.optimizer, 2 * head * 4);
         // Features are computed 32 texts at a time in the encoder's buffers: per token six
@@ -254,6 +257,11 @@ mod tests {
         // Validation's batches of 64 ids run side by side, one per thread.
         let working = 32 * 64 * (6 * 384 + 1536) * 4 * rayon::current_num_threads() as u64;
         assert_eq!(frozen.features, working, "{frozen:?}");
+        // 30 validation texts are one batch: nothing runs beside it, the training batch's
+        // chunk is the working set.
+        let one_batch = MemoryEstimate::new(&g, &checked, 32, OptimizerKind::Adam, 0, 30);
+        let threads = rayon::current_num_threads() as u64;
+        assert_eq!(one_batch.features, working / threads, "{one_batch:?}");
         assert!(frozen.activations < 2 << 20, "{frozen:?}");
         assert_eq!(
             frozen.total(),
@@ -272,7 +280,7 @@ mod tests {
         let last = all - minilm.frozen_parameter_count(1) as u64;
         assert!(last > 0 && last < all / 4, "{last} of {all}");
         assert_eq!(g.frozen_params(&checked) as u64, all - last);
-        let tuned = MemoryEstimate::new(&g, &checked, 32, OptimizerKind::Adam, 0, true);
+        let tuned = MemoryEstimate::new(&g, &checked, 32, OptimizerKind::Adam, 0, 1000);
         assert_eq!(tuned.parameters, (all + head + last + head) * 4);
         assert_eq!(tuned.optimizer, 2 * (head + last) * 4);
         // The last layer's values are kept for the backward pass, with their gradients: per
@@ -321,7 +329,7 @@ mod tests {
     fn warning_names_the_batch_size_when_outputs_dominate() {
         let g = model::cnn(&[3, 128, 128], 10);
         let checked = g.validate().unwrap();
-        let e = MemoryEstimate::new(&g, &checked, 512, OptimizerKind::Adam, 0, true);
+        let e = MemoryEstimate::new(&g, &checked, 512, OptimizerKind::Adam, 0, 1000);
         assert!(e.warning(Some(u64::MAX), 512).is_none());
         let w = e.warning(Some(100 << 20), 512).unwrap();
         assert!(w.contains("lower the batch size (now 512"), "{w}");

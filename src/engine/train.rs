@@ -575,7 +575,7 @@ fn train_inner(
         batch_size,
         settings.optimizer,
         dataset.stored_bytes(),
-        !data.split.val.is_empty(),
+        data.split.val.len(),
     );
     sink.emit(TrainEvent::Started {
         run_id: manifest.run_id.clone(),

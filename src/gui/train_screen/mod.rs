@@ -334,7 +334,8 @@ impl TrainScreen {
             batch,
             settings.optimizer,
             data_bytes,
-            cx.data().is_none_or(|d| !d.prepared.split.val.is_empty()),
+            // Without data yet: as if validation took many batches.
+            cx.data().map_or(usize::MAX, |d| d.prepared.split.val.len()),
         );
         let free = self.free_memory();
         Some(match estimate.warning(free, batch) {
