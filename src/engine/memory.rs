@@ -35,10 +35,9 @@ pub const INFERENCE_BATCH: usize = 256;
 /// thread): 1 MB of numbers, a few hundred small pictures or table rows.
 pub const PARALLEL_VALUES: usize = 1 << 18;
 
-/// How much of a frozen part's working set the process holds while computing features, counting
-/// the pages the allocator keeps after the previous chunk freed them: 3/2.
-const FREED_KEPT_NUM: u64 = 3;
-const FREED_KEPT_DEN: u64 = 2;
+/// How much of a frozen part's working set the process holds while computing features, in
+/// percent: the pages the allocator keeps after the previous chunk freed them count too.
+const FEATURES_HELD_PERCENT: u64 = 150;
 
 /// Fixed cost of the process itself (code, allocator, thread stacks, import buffers): what a
 /// `strata train` run measured beyond its estimate, at batch sizes 64 to 2,048.
@@ -108,7 +107,7 @@ impl MemoryEstimate {
         // EfficientNet-Lite0 project on the sample shapes peaked 1.5–1.7 times this working set
         // above the rest of the run, 1.1 times with `MIMALLOC_PURGE_DELAY=0`.
         let features =
-            chunk(batch).max(chunk(val_batch) * side_by_side) * FREED_KEPT_NUM / FREED_KEPT_DEN;
+            chunk(batch).max(chunk(val_batch) * side_by_side) * FEATURES_HELD_PERCENT / 100;
         let inference = (input + largest[0] + largest[1]) * val_batch * F32;
         Self {
             parameters: params + trained,
